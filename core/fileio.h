@@ -1,0 +1,44 @@
+/* fileio.h: output files that are never half-written, folders, and PNG images.
+ *
+ * pl_out_open writes to a temporary file beside the target; pl_out_commit renames it into place (atomic on
+ * POSIX), pl_out_abort removes it. A crash or an error leaves either the old file or none, never a torn one. */
+#ifndef PL_FILEIO_H
+#define PL_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  FILE *f;
+  char path[1024];
+  char tmp[1100];
+} pl_out;
+
+pl_status pl_out_open(pl_out *o, const char *path, int binary);
+pl_status pl_out_commit(pl_out *o);  /* flush, fsync-free close, rename; reports write errors (disk full) */
+void pl_out_abort(pl_out *o);
+
+/* mkdir -p */
+pl_status pl_mkdirs(const char *path);
+/* Folder part of a path into out ("." when none). */
+void pl_dirname(const char *path, char *out, size_t size);
+/* Read a whole file (NUL-terminated; *size without the NUL). Caller frees. */
+pl_status pl_read_file(const char *path, char **data, size_t *size);
+
+/* PNG out: w x h pixels, `channels` (1, 3 or 4) floats per pixel in [0,1] (clamped), row-major, top row
+ * first. Atomic. */
+pl_status pl_png_write_float(const char *path, int w, int h, int channels, const float *pixels);
+/* PNG in: 8- or 16-bit files to floats in [0,1], converted to `want_channels` (3 or 4: alpha = 1 when the
+ * file has none). Caller frees *pixels. */
+pl_status pl_png_read_float(const char *path, int want_channels, int *w, int *h, float **pixels);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

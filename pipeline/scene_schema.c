@@ -1,0 +1,177 @@
+/* scene_schema.c: every section and key a scene file may hold, with kind, default, range and a one-line doc.
+ * This table is the single source of truth for validation, `pipeline check` and docs/scene-format.md
+ * (`pipeline schema` prints it). Add a key here and it is parsed, validated, addressable with --set,
+ * printed by check and listed in the docs. */
+#include "pipeline/scene.h"
+
+#define END {NULL, PL_KT_REAL, NULL, NULL, 0, 0, 0, NULL}
+#define RANGE(lo, hi) PL_KF_RANGE, lo, hi
+
+static const pl_key_spec sim_keys[] = {
+    {"domain_min", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "lower corner of the simulation box (m)"},
+    {"domain_max", PL_KT_VEC3, "1 1 1", NULL, 0, 0, 0, "upper corner of the simulation box (m)"},
+    {"grid", PL_KT_INT, "64", NULL, RANGE(8, 1024), "grid cells along the longest side of the box (dx = longest side / grid)"},
+    {"frames", PL_KT_INT, "30", NULL, RANGE(1, 100000), "number of frames to simulate"},
+    {"fps", PL_KT_REAL, "30", NULL, PL_KF_POSITIVE, 0, 0, "frames per second (frame time = 1/fps)"},
+    {"substeps", PL_KT_INT, "0", NULL, RANGE(0, 1000000), "substeps per frame; 0 = automatic from the CFL bound"},
+    {"cfl", PL_KT_REAL, "0.4", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 1, "CFL number for the automatic substep count"},
+    {"gravity", PL_KT_VEC3, "0 -9.8 0", NULL, PL_KF_LEARNABLE, 0, 0, "gravitational acceleration (m/s^2)"},
+    {"boundary", PL_KT_ENUM, "slip", "sticky slip separate", 0, 0, 0, "behaviour of the domain walls"},
+    {"boundary_friction", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "Coulomb friction coefficient of the domain walls"},
+    {"boundary_cells", PL_KT_INT, "3", NULL, RANGE(2, 16), "thickness of the wall band, in cells"},
+    {"seed", PL_KT_INT, "1", NULL, PL_KF_NONNEG, 0, 0, "seed of the counter-based RNG (particle jitter, sampling)"},
+    {"backend", PL_KT_ENUM, "auto", "auto cpu cuda", 0, 0, 0, "where to run: cuda if a device is present (auto), cpu, cuda"},
+    {"threads", PL_KT_INT, "0", NULL, PL_KF_NONNEG, 0, 0, "CPU threads; 0 = all cores"},
+    END};
+
+static const pl_key_spec material_keys[] = {
+    {"model", PL_KT_ENUM, NULL, "fixed_corotated neo_hookean stvk_von_mises drucker_prager newtonian_fluid viscoplastic",
+     PL_KF_REQUIRED, 0, 0, "constitutive model"},
+    {"E", PL_KT_REAL, "1e5", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "Young's modulus (Pa)"},
+    {"nu", PL_KT_REAL, "0.3", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI | PL_KF_LEARNABLE, -1, 0.5, "Poisson's ratio"},
+    {"density", PL_KT_REAL, "1000", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "rest density (kg/m^3)"},
+    {"yield_stress", PL_KT_REAL, "1e4", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0,
+     "von Mises yield stress (stvk_von_mises) or Bingham yield stress (viscoplastic) (Pa)"},
+    {"viscosity", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0,
+     "dynamic viscosity (Pa s): fluid and viscoplastic; optional rate regularisation for stvk_von_mises"},
+    {"friction_angle", PL_KT_REAL, "30", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI | PL_KF_LEARNABLE, 0, 90,
+     "Drucker-Prager friction angle (degrees)"},
+    {"cohesion", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "Drucker-Prager cohesion (Pa)"},
+    {"bulk_modulus", PL_KT_REAL, "1e5", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "bulk modulus of newtonian_fluid (Pa)"},
+    {"color", PL_KT_VEC3, "0.8 0.8 0.8", NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour of objects made of it"},
+    END};
+
+static const pl_key_spec object_keys[] = {
+    {"shape", PL_KT_ENUM, NULL, "box sphere cylinder mesh", PL_KF_REQUIRED, 0, 0, "what to fill with particles"},
+    {"material", PL_KT_STRING, NULL, NULL, PL_KF_REQUIRED, 0, 0, "name of a [material NAME] section"},
+    {"center", PL_KT_VEC3, "0.5 0.5 0.5", NULL, 0, 0, 0, "centre of the shape (a mesh's bounding-box centre) (m)"},
+    {"size", PL_KT_VEC3, "0.2 0.2 0.2", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0, "box edge lengths (m)"},
+    {"radius", PL_KT_REAL, "0.1", NULL, PL_KF_POSITIVE, 0, 0, "sphere or cylinder radius (m)"},
+    {"height", PL_KT_REAL, "0.2", NULL, PL_KF_POSITIVE, 0, 0, "cylinder height along its local y axis (m)"},
+    {"mesh", PL_KT_PATH, NULL, NULL, 0, 0, 0, "OBJ file (shape = mesh)"},
+    {"scale", PL_KT_VEC3, "1", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0, "scale applied to the mesh's coordinates"},
+    {"rotation", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "rotation about the centre: XYZ Euler angles (degrees)"},
+    {"particles_per_cell", PL_KT_INT, "8", NULL, RANGE(1, 64), "particles per grid cell"},
+    {"sampling", PL_KT_ENUM, "jittered", "jittered regular", 0, 0, 0, "particle placement inside each cell"},
+    {"velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial velocity (m/s)"},
+    {"angular_velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial angular velocity about the centre (rad/s)"},
+    {"color", PL_KT_VEC3, NULL, NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour (default: the material's)"},
+    {"texture", PL_KT_PATH, NULL, NULL, 0, 0, 0, "PNG texture for a mesh with texture coordinates"},
+    END};
+
+static const pl_key_spec collider_keys[] = {
+    {"shape", PL_KT_ENUM, NULL, "plane box sphere cylinder", PL_KF_REQUIRED, 0, 0, "collider geometry"},
+    {"point", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "a point on the plane (m)"},
+    {"normal", PL_KT_VEC3, "0 1 0", NULL, 0, 0, 0, "plane normal, pointing into the free side"},
+    {"center", PL_KT_VEC3, "0.5 0.5 0.5", NULL, 0, 0, 0, "centre of a box, sphere or cylinder (m)"},
+    {"size", PL_KT_VEC3, "0.2 0.2 0.2", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0, "box edge lengths (m)"},
+    {"radius", PL_KT_REAL, "0.1", NULL, PL_KF_POSITIVE, 0, 0, "sphere or cylinder radius (m)"},
+    {"height", PL_KT_REAL, "0.2", NULL, PL_KF_POSITIVE, 0, 0, "cylinder height along its local y axis (m)"},
+    {"rotation", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "rotation about the centre: XYZ Euler angles (degrees)"},
+    {"type", PL_KT_ENUM, "separate", "sticky slip separate", 0, 0, 0,
+     "sticky: velocity set to the collider's; slip: normal part removed; separate: only the approaching part removed"},
+    {"friction", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "Coulomb friction coefficient (slip, separate)"},
+    {"velocity", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "velocity of the collider (m/s)"},
+    END};
+
+static const pl_key_spec upsample_keys[] = {
+    {"mode", PL_KT_ENUM, "auto", "auto bound runtime particles", 0, 0, 0,
+     "auto: bound for solids, runtime for fluids and sand; particles: one Gaussian per particle"},
+    {"spacing", PL_KT_REAL, "0.5", NULL, PL_KF_POSITIVE, 0, 0, "surface sample spacing, in particle spacings"},
+    {"sigma0", PL_KT_REAL, "0.6", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0,
+     "disc radius (standard deviation) of a Gaussian, in surface sample spacings"},
+    {"thickness", PL_KT_REAL, "0.2", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "disc thickness along the normal, as a fraction of sigma0"},
+    {"opacity", PL_KT_REAL, "0.95", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI | PL_KF_LEARNABLE, 0, 1, "global opacity"},
+    {"bind_radius", PL_KT_REAL, "1.5", NULL, PL_KF_POSITIVE, 0, 0, "bound mode: binding radius, in particle spacings"},
+    {"children", PL_KT_INT, "8", NULL, RANGE(1, 256), "runtime mode: Gaussians per surface particle"},
+    {"surface_threshold", PL_KT_REAL, "0.5", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI, 0, 1,
+     "runtime mode: density level (fraction of the interior density) that marks the surface"},
+    {"learn_colors", PL_KT_BOOL, "false", NULL, 0, 0, 0, "fit a colour per Gaussian (first-frame appearance fit)"},
+    {"learn_opacities", PL_KT_BOOL, "false", NULL, 0, 0, 0, "fit an opacity per Gaussian"},
+    END};
+
+static const pl_key_spec camera_keys[] = {
+    {"eye", PL_KT_VEC3, NULL, NULL, 0, 0, 0, "look-at camera: position (m)"},
+    {"target", PL_KT_VEC3, "0.5 0.5 0.5", NULL, 0, 0, 0, "look-at camera: point looked at (m)"},
+    {"up", PL_KT_VEC3, "0 1 0", NULL, 0, 0, 0, "look-at camera: up direction"},
+    {"fov", PL_KT_REAL, "40", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI, 0, 180, "vertical field of view (degrees)"},
+    {"fx", PL_KT_REAL, NULL, NULL, PL_KF_POSITIVE, 0, 0, "focal length in pixels (instead of fov)"},
+    {"fy", PL_KT_REAL, NULL, NULL, PL_KF_POSITIVE, 0, 0, "focal length in pixels (default fx)"},
+    {"cx", PL_KT_REAL, NULL, NULL, 0, 0, 0, "principal point x in pixels (default width/2)"},
+    {"cy", PL_KT_REAL, NULL, NULL, 0, 0, 0, "principal point y in pixels (default height/2)"},
+    {"viewmat", PL_KT_LIST, NULL, NULL, 0, 0, 0,
+     "world-to-camera matrix, OpenCV convention, 12 (3x4) or 16 numbers row by row (instead of eye/target)"},
+    {"transforms", PL_KT_PATH, NULL, NULL, 0, 0, 0, "NeRF/nerfstudio transforms.json (instead of eye or viewmat)"},
+    {"transforms_frame", PL_KT_INT, "0", NULL, PL_KF_NONNEG, 0, 0, "which frame of transforms.json this camera is"},
+    {"width", PL_KT_INT, NULL, NULL, RANGE(1, 16384), "image width in pixels (default render.width)"},
+    {"height", PL_KT_INT, NULL, NULL, RANGE(1, 16384), "image height in pixels (default render.height)"},
+    END};
+
+static const pl_key_spec render_keys[] = {
+    {"width", PL_KT_INT, "256", NULL, RANGE(1, 16384), "image width in pixels"},
+    {"height", PL_KT_INT, "256", NULL, RANGE(1, 16384), "image height in pixels"},
+    {"background", PL_KT_VEC3, "1 1 1", NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "background RGB"},
+    {"mode", PL_KT_ENUM, "classic", "classic antialiased", 0, 0, 0, "rasterizer mode"},
+    {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames to write: all, a list (0 5 10) or a range (0:30:5)"},
+    {"output", PL_KT_PATH, "out", NULL, 0, 0, 0, "output folder"},
+    {"particle_ply", PL_KT_BOOL, "false", NULL, 0, 0, 0, "write particles as PLY per frame"},
+    {"gaussian_ply", PL_KT_BOOL, "false", NULL, 0, 0, 0, "write Gaussians as 3DGS PLY per frame"},
+    END};
+
+static const pl_key_spec targets_keys[] = {
+    {"source", PL_KT_ENUM, "truth", "truth folder", 0, 0, 0,
+     "truth: render the scene with the [truth] values; folder: PNGs from disk"},
+    {"folder", PL_KT_PATH, NULL, NULL, 0, 0, 0, "folder with CAMERA/FRAME.png (frame as 4 digits) (source = folder)"},
+    {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames that carry a loss: all, a list or a range"},
+    {"cameras", PL_KT_STRING, "all", NULL, 0, 0, 0, "cameras that carry a loss: all or a list of names"},
+    END};
+
+static const pl_key_spec optimize_keys[] = {
+    {"iterations", PL_KT_INT, "100", NULL, RANGE(0, 1000000), "Adam iterations (per stage when stages are given)"},
+    {"loss", PL_KT_LIST, "l1:1", NULL, 0, 0, 0, "weighted loss terms: l1, l2, dssim, mask, e.g. 'l1:0.8 dssim:0.2 mask:0.1'"},
+    {"lr", PL_KT_REAL, "0.05", NULL, PL_KF_POSITIVE, 0, 0, "default learning rate (in each parameter's space)"},
+    {"beta1", PL_KT_REAL, "0.9", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta1"},
+    {"beta2", PL_KT_REAL, "0.999", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta2"},
+    {"clip", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "clip each parameter's step-space gradient to this norm; 0 = off"},
+    {"schedule", PL_KT_ENUM, "constant", "constant cosine exponential", 0, 0, 0, "learning-rate schedule"},
+    {"lr_final", PL_KT_REAL, "0.1", NULL, PL_KF_POSITIVE, 0, 0, "final learning rate as a fraction of lr (cosine, exponential)"},
+    {"early_stop", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "stop when the loss improves by less than this fraction over `patience` iterations"},
+    {"patience", PL_KT_INT, "10", NULL, RANGE(1, 1000000), "iterations for early_stop"},
+    {"checkpoint_every", PL_KT_INT, "0", NULL, PL_KF_NONNEG, 0, 0, "substeps between checkpoints in the backward pass; 0 = one per frame"},
+    {"memory_limit_mb", PL_KT_REAL, "4096", NULL, PL_KF_POSITIVE, 0, 0, "bound on the backward pass's checkpoint and segment memory (MiB)"},
+    {"output", PL_KT_PATH, "out", NULL, 0, 0, 0, "output folder (CSV, JSON, images)"},
+    {"strip_frames", PL_KT_STRING, "auto", NULL, 0, 0, 0, "frames shown in target|rendered|difference strips (auto: first, middle, last)"},
+    END};
+
+static const pl_key_spec param_keys[] = {
+    {"space", PL_KT_ENUM, "auto", "auto log linear bounded", 0, 0, 0,
+     "optimisation space: log for positive quantities, bounded (logit) for nu and angles (auto picks)"},
+    {"lr", PL_KT_REAL, NULL, NULL, PL_KF_POSITIVE, 0, 0, "learning rate (default optimize.lr)"},
+    {"lo", PL_KT_REAL, NULL, NULL, 0, 0, 0, "lower bound (bounded space)"},
+    {"hi", PL_KT_REAL, NULL, NULL, 0, 0, 0, "upper bound (bounded space)"},
+    {"init", PL_KT_LIST, NULL, NULL, 0, 0, 0, "starting value (default: the scene's value)"},
+    {"stages", PL_KT_LIST, "all", NULL, 0, 0, 0, "stages in which it learns: all or stage names"},
+    END};
+
+static const pl_key_spec stage_keys[] = {
+    {"iterations", PL_KT_INT, NULL, NULL, PL_KF_REQUIRED | PL_KF_RANGE, 1, 1000000, "iterations of this stage"},
+    {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames simulated and compared in this stage"},
+    {"lr_scale", PL_KT_REAL, "1", NULL, PL_KF_POSITIVE, 0, 0, "learning-rate multiplier for this stage"},
+    END};
+
+static const pl_section_spec sections[] = {
+    {"sim", 0, 0, sim_keys, "simulation box, grid, time stepping, gravity, walls"},
+    {"material", 1, 0, material_keys, "a material: constitutive model and parameters"},
+    {"object", 1, 0, object_keys, "a body filled with particles"},
+    {"collider", 1, 0, collider_keys, "a static or moving obstacle"},
+    {"upsample", 0, 0, upsample_keys, "particles -> Gaussians"},
+    {"camera", 1, 0, camera_keys, "a pinhole camera"},
+    {"render", 0, 0, render_keys, "images and outputs"},
+    {"targets", 0, 0, targets_keys, "what the optimiser compares against"},
+    {"optimize", 0, 0, optimize_keys, "the fit"},
+    {"param", 1, 0, param_keys, "a learnable parameter; the name is its address, e.g. [param material.jelly.E]"},
+    {"stage", 1, 0, stage_keys, "an optimisation stage (stages run in file order)"},
+    {"truth", 0, 1, NULL, "ground truth: address = value, used to synthesise targets and to score the fit"},
+    {NULL, 0, 0, NULL, NULL}};
+
+const pl_schema pl_scene_schema = {sections};
