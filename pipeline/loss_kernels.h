@@ -1,0 +1,65 @@
+/* loss_kernels.h: per-pixel formulas of the image losses, each with its _vjp (accumulating).
+ *
+ *   L1    mean |r - t| over pixels and channels
+ *   L2    mean (r - t)^2
+ *   DSSIM (1 - SSIM) / 2, SSIM with an 11x11 Gaussian window (sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, zero
+ *         padding, averaged over pixels and channels (Wang et al. 2004; the form 3DGS trains with)
+ *   mask  mean |alpha - alpha_target|
+ *
+ * The SSIM of a pixel is a function of five local statistics (Gaussian-filtered): mu_x, mu_y, and the raw
+ * second moments sxx = G*(x^2), syy = G*(y^2), sxy = G*(xy). Its adjoint gives the cotangents of mu_x, sxx
+ * and sxy (the target y is constant); the filtering is linear, so the image cotangent is
+ * v_x = G*(g_mu) + 2 x G*(g_sxx) + y G*(g_sxy) (G is symmetric and zero-padded, so it is its own adjoint).
+ * Derivation: docs/adjoints.md, "Image losses". */
+#ifndef PL_LOSS_KERNELS_H
+#define PL_LOSS_KERNELS_H
+
+#include "core/hd.h"
+
+#define PL_SSIM_RADIUS 5
+#define PL_SSIM_SIGMA RC(1.5)
+#define PL_SSIM_C1 RC(1e-4)
+#define PL_SSIM_C2 RC(9e-4)
+
+/* Normalised 1D Gaussian tap k in [-R, R] (the 2D window is its outer product). */
+HD real pl_ssim_tap(int k) {
+  real sum = 0, w = 0;
+  for (int j = -PL_SSIM_RADIUS; j <= PL_SSIM_RADIUS; ++j) {
+    real e = r_exp(-(real)(j * j) / (2 * PL_SSIM_SIGMA * PL_SSIM_SIGMA));
+    sum += e;
+    if (j == k) w = e;
+  }
+  return w / sum;
+}
+
+/* |r - t| with the subgradient 0 at r = t */
+HD real pl_l1(real r, real t) { return r_fabs(r - t); }
+HD void pl_l1_vjp(real r, real t, real v, real *v_r) { *v_r += r > t ? v : (r < t ? -v : RC(0.0)); }
+
+HD real pl_l2(real r, real t) { return (r - t) * (r - t); }
+HD void pl_l2_vjp(real r, real t, real v, real *v_r) { *v_r += 2 * (r - t) * v; }
+
+/* SSIM of one pixel from the filtered statistics. */
+HD real pl_ssim_pixel(real mx, real my, real sxx, real syy, real sxy) {
+  real a1 = 2 * mx * my + PL_SSIM_C1;
+  real a2 = 2 * (sxy - mx * my) + PL_SSIM_C2;
+  real b1 = mx * mx + my * my + PL_SSIM_C1;
+  real b2 = (sxx - mx * mx) + (syy - my * my) + PL_SSIM_C2;
+  return (a1 * a2) / (b1 * b2);
+}
+
+/* Cotangents of mu_x, sxx and sxy (the target's statistics are constants). */
+HD void pl_ssim_pixel_vjp(real mx, real my, real sxx, real syy, real sxy, real v, real *v_mx, real *v_sxx,
+                          real *v_sxy) {
+  real a1 = 2 * mx * my + PL_SSIM_C1;
+  real a2 = 2 * (sxy - mx * my) + PL_SSIM_C2;
+  real b1 = mx * mx + my * my + PL_SSIM_C1;
+  real b2 = (sxx - mx * mx) + (syy - my * my) + PL_SSIM_C2;
+  real s = (a1 * a2) / (b1 * b2);
+  /* dS = S (dA1/A1 + dA2/A2 - dB1/B1 - dB2/B2) */
+  *v_mx += v * s * (2 * my / a1 - 2 * my / a2 - 2 * mx / b1 + 2 * mx / b2);
+  *v_sxx += v * s * (-1 / b2);
+  *v_sxy += v * s * (2 / a2);
+}
+
+#endif
