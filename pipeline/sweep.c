@@ -39,7 +39,8 @@ pl_status pl_sweep_add_axis(pl_sweep *s, const char *spec) {
       double t = n == 1 ? 0.0 : (double)i / (double)(n - 1);
       a->values[i] = logsp ? exp(log(lo) + t * (log(hi) - log(lo))) : lo + t * (hi - lo);
     }
-    if (n > 1) a->values[n - 1] = hi; /* exact end point */
+    a->values[0] = lo; /* exact end points */
+    if (n > 1) a->values[n - 1] = hi;
     a->n = (int)n;
   } else {
     int n = pl_parse_reals(v, a->values, PL_SWEEP_MAX_VALUES);
