@@ -144,7 +144,7 @@ pl_status pl_png_write_float(const char *path, int w, int h, int channels, const
   return pl_out_commit(&o);
 }
 
-pl_status pl_png_read_float(const char *path, int want_channels, int *w, int *h, float **pixels) {
+pl_status pl_png_read_float(const char *path, int want_channels, int *w, int *h, float **pixels, int *file_channels) {
   *pixels = NULL;
   if (want_channels != 3 && want_channels != 4) return pl_fail(PL_ERR_INVALID, "pl_png_read_float: channels must be 3 or 4");
   FILE *f = fopen(path, "rb");
@@ -176,5 +176,6 @@ pl_status pl_png_read_float(const char *path, int want_channels, int *w, int *h,
   *w = x;
   *h = y;
   *pixels = out;
+  if (file_channels) *file_channels = comp;
   return PL_OK;
 }

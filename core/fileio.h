@@ -35,8 +35,9 @@ pl_status pl_read_file(const char *path, char **data, size_t *size);
  * first. Atomic. */
 pl_status pl_png_write_float(const char *path, int w, int h, int channels, const float *pixels);
 /* PNG in: 8- or 16-bit files to floats in [0,1], converted to `want_channels` (3 or 4: alpha = 1 when the
- * file has none). Caller frees *pixels. */
-pl_status pl_png_read_float(const char *path, int want_channels, int *w, int *h, float **pixels);
+ * file has none). `file_channels` (may be NULL) gets the file's own channel count (2 or 4: it has alpha).
+ * Caller frees *pixels. */
+pl_status pl_png_read_float(const char *path, int want_channels, int *w, int *h, float **pixels, int *file_channels);
 
 #ifdef __cplusplus
 }

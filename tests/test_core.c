@@ -114,7 +114,7 @@ static void test_files(void) {
   CHECK(pl_png_write_float(path, 4, 3, 3, px) == PL_OK, "png write: %s", pl_last_error());
   int w, h;
   float *back = NULL;
-  CHECK(pl_png_read_float(path, 4, &w, &h, &back) == PL_OK && w == 4 && h == 3, "png read");
+  CHECK(pl_png_read_float(path, 4, &w, &h, &back, NULL) == PL_OK && w == 4 && h == 3, "png read");
   if (back) {
     double e = 0;
     for (int i = 0; i < 12; ++i)
@@ -130,7 +130,7 @@ static void test_files(void) {
   fputs("partial", o.f);
   pl_out_abort(&o);
   CHECK(access(path, F_OK) != 0, "an aborted file must not exist");
-  CHECK(pl_png_read_float("/nonexistent.png", 3, &w, &h, &back) == PL_ERR_IO, "missing png");
+  CHECK(pl_png_read_float("/nonexistent.png", 3, &w, &h, &back, NULL) == PL_ERR_IO, "missing png");
   snprintf(path, sizeof path, "%s/a", dir);
   CHECK(pl_png_write_float(path, 2, 2, 3, px) == PL_ERR_IO, "writing over a folder fails cleanly");
 }
