@@ -1,0 +1,391 @@
+#define _POSIX_C_SOURCE 200809L
+#include "pipeline/fit.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "pipeline/canvas.h"
+
+#define MAX_PATIENCE 4096
+
+typedef struct {
+  int stage;            /* index of the stage being run (0 with no stages) */
+  long in_stage;        /* iterations finished in that stage */
+  long total;           /* iterations finished overall */
+  double seconds;       /* time spent in earlier runs */
+  int stopped_early;
+  int nhist;            /* recent losses for early stopping (oldest first) */
+  double hist[MAX_PATIENCE + 1];
+} loop_state;
+
+static int nstages(const pl_scene *s) { return s->nstages ? s->nstages : 1; }
+static long stage_iterations(const pl_scene *s, int k) {
+  return s->nstages ? s->stages[k].iterations : s->optimize.iterations;
+}
+static const char *stage_name(const pl_scene *s, int k) { return s->nstages ? s->stages[k].name : ""; }
+static const char *stage_frames(const pl_scene *s, int k) { return s->nstages ? s->stages[k].frames : "all"; }
+static double stage_lr(const pl_scene *s, int k) { return s->nstages ? s->stages[k].lr_scale : 1.0; }
+
+static char *loop_json(const loop_state *ls) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddNumberToObject(j, "stage", ls->stage);
+  cJSON_AddNumberToObject(j, "in_stage", (double)ls->in_stage);
+  cJSON_AddNumberToObject(j, "total", (double)ls->total);
+  cJSON_AddNumberToObject(j, "seconds", ls->seconds);
+  cJSON_AddNumberToObject(j, "stopped_early", ls->stopped_early);
+  cJSON *h = cJSON_AddArrayToObject(j, "history");
+  for (int i = 0; i < ls->nhist; ++i) {
+    char t[40];
+    snprintf(t, sizeof t, "%.17g", ls->hist[i]);
+    cJSON_AddItemToArray(h, cJSON_CreateRaw(t));
+  }
+  char *out = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  return out;
+}
+
+static pl_status loop_from_json(loop_state *ls, const char *text, const char *path) {
+  cJSON *j = cJSON_Parse(text);
+  if (!j) return pl_fail(PL_ERR_PARSE, "%s: malformed loop state", path);
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "stage"), *is = cJSON_GetObjectItemCaseSensitive(j, "in_stage"),
+              *to = cJSON_GetObjectItemCaseSensitive(j, "total"), *se = cJSON_GetObjectItemCaseSensitive(j, "seconds"),
+              *es = cJSON_GetObjectItemCaseSensitive(j, "stopped_early"),
+              *h = cJSON_GetObjectItemCaseSensitive(j, "history");
+  pl_status s = PL_OK;
+  if (!cJSON_IsNumber(st) || !cJSON_IsNumber(is) || !cJSON_IsNumber(to) || !cJSON_IsArray(h)) {
+    s = pl_fail(PL_ERR_PARSE, "%s: malformed loop state", path);
+  } else {
+    ls->stage = st->valueint;
+    ls->in_stage = (long)is->valuedouble;
+    ls->total = (long)to->valuedouble;
+    ls->seconds = cJSON_IsNumber(se) ? se->valuedouble : 0;
+    ls->stopped_early = cJSON_IsNumber(es) ? es->valueint : 0;
+    ls->nhist = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, h) if (cJSON_IsNumber(x) && ls->nhist <= MAX_PATIENCE) ls->hist[ls->nhist++] = x->valuedouble;
+  }
+  cJSON_Delete(j);
+  return s;
+}
+
+static void csv_header(FILE *f, const pl_optimizer *o) {
+  fprintf(f, "iteration,stage,loss,l1,l2,dssim,mask,lr_factor");
+  for (int i = 0; i < o->n; ++i) {
+    if (o->p[i].components == 1)
+      fprintf(f, ",%s", o->p[i].address);
+    else
+      fprintf(f, ",%s.x,%s.y,%s.z", o->p[i].address, o->p[i].address, o->p[i].address);
+  }
+  for (int i = 0; i < o->n; ++i) fprintf(f, ",grad_norm:%s", o->p[i].address);
+  fprintf(f, ",seconds\n");
+}
+
+/* Keep the header and the rows of iterations < keep (a killed run may have left a partial last line). */
+static pl_status csv_truncate(const char *path, long keep) {
+  char *text;
+  if (access(path, F_OK) != 0) return PL_OK;
+  PL_TRY(pl_read_file(path, &text, NULL));
+  pl_out o;
+  pl_status s = pl_out_open(&o, path, 0);
+  if (s != PL_OK) {
+    free(text);
+    return s;
+  }
+  int line = 0;
+  char *save = NULL;
+  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save), ++line) {
+    if (line == 0) {
+      fprintf(o.f, "%s\n", l);
+      continue;
+    }
+    long it;
+    char *end;
+    it = strtol(l, &end, 10);
+    if (end == l || *end != ',' || it >= keep) continue;
+    /* a row is complete when it has as many fields as the header; the header was written whole */
+    fprintf(o.f, "%s\n", l);
+  }
+  free(text);
+  return pl_out_commit(&o);
+}
+
+static void truth_of(const pl_scene *s, const char *address, double v[3], int *found) {
+  *found = 0;
+  for (int i = 0; i < s->ntruth; ++i)
+    if (strcmp(s->truth[i].address, address) == 0) {
+      int n = pl_parse_reals(s->truth[i].value, v, 3);
+      if (n == 1) v[1] = v[2] = v[0];
+      *found = n >= 1;
+    }
+}
+
+static pl_status write_result(const pl_scene *s, const pl_optimizer *o, const pl_optimizer *start,
+                              const loop_state *ls, const pl_loss_value *loss, const char *path) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "scene", s->path);
+  cJSON_AddNumberToObject(j, "iterations", (double)ls->total);
+  cJSON_AddBoolToObject(j, "stopped_early", ls->stopped_early);
+  cJSON_AddNumberToObject(j, "seconds", ls->seconds);
+  cJSON *l = cJSON_AddObjectToObject(j, "loss");
+  cJSON_AddNumberToObject(l, "total", loss->total);
+  static const char *names[PL_LOSS_COUNT] = {"l1", "l2", "dssim", "mask"};
+  for (int k = 0; k < PL_LOSS_COUNT; ++k) cJSON_AddNumberToObject(l, names[k], loss->term[k]);
+  cJSON *ps = cJSON_AddObjectToObject(j, "parameters");
+  for (int i = 0; i < o->n; ++i) {
+    const pl_param *p = &o->p[i];
+    cJSON *e = cJSON_AddObjectToObject(ps, p->address);
+    double fit[3], st[3], tr[3];
+    int has_truth;
+    for (int k = 0; k < p->components; ++k) fit[k] = pl_param_value(p, k), st[k] = pl_param_value(&start->p[i], k);
+    truth_of(s, p->address, tr, &has_truth);
+    if (p->components == 1) {
+      cJSON_AddNumberToObject(e, "fitted", fit[0]);
+      cJSON_AddNumberToObject(e, "start", st[0]);
+      if (has_truth) {
+        cJSON_AddNumberToObject(e, "truth", tr[0]);
+        cJSON_AddNumberToObject(e, "relative_error", fabs(fit[0] - tr[0]) / fmax(fabs(tr[0]), 1e-300));
+        cJSON_AddNumberToObject(e, "start_relative_error", fabs(st[0] - tr[0]) / fmax(fabs(tr[0]), 1e-300));
+      }
+    } else {
+      cJSON_AddItemToObject(e, "fitted", cJSON_CreateDoubleArray(fit, 3));
+      cJSON_AddItemToObject(e, "start", cJSON_CreateDoubleArray(st, 3));
+      if (has_truth) {
+        double num = 0, den = 0;
+        for (int k = 0; k < 3; ++k) num += (fit[k] - tr[k]) * (fit[k] - tr[k]), den += tr[k] * tr[k];
+        cJSON_AddItemToObject(e, "truth", cJSON_CreateDoubleArray(tr, 3));
+        cJSON_AddNumberToObject(e, "relative_error", sqrt(num) / fmax(sqrt(den), 1e-300));
+      }
+    }
+  }
+  char *text = cJSON_Print(j);
+  cJSON_Delete(j);
+  pl_out out;
+  pl_status st = pl_out_open(&out, path, 0);
+  if (st == PL_OK) {
+    fprintf(out.f, "%s\n", text);
+    st = pl_out_commit(&out);
+  }
+  cJSON_free(text);
+  return st;
+}
+
+/* loss curve from the CSV (total and each non-zero term) */
+static pl_status write_loss_curve(const char *csv, const char *png, const double *w) {
+  char *text;
+  PL_TRY(pl_read_file(csv, &text, NULL));
+  long cap = 1024, n = 0;
+  double *x = (double *)malloc(sizeof(double) * cap), *y[5];
+  for (int k = 0; k < 5; ++k) y[k] = (double *)malloc(sizeof(double) * cap);
+  char *save = NULL;
+  int line = 0;
+  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save), ++line) {
+    if (line == 0) continue;
+    double v[8];
+    char *p = l, *end;
+    int k = 0;
+    for (; k < 7; ++k) {
+      if (k == 1) { /* the stage name */
+        p = strchr(p, ',');
+        if (!p) break;
+        ++p;
+        continue;
+      }
+      v[k] = strtod(p, &end);
+      if (end == p) break;
+      p = end;
+      if (*p == ',') ++p;
+    }
+    if (k < 7) continue;
+    if (n == cap) {
+      cap *= 2;
+      x = (double *)realloc(x, sizeof(double) * cap);
+      for (int q = 0; q < 5; ++q) y[q] = (double *)realloc(y[q], sizeof(double) * cap);
+    }
+    x[n] = v[0];
+    y[0][n] = v[2];
+    for (int q = 0; q < 4; ++q) y[q + 1][n] = v[3 + q];
+    ++n;
+  }
+  free(text);
+  const char *names[5] = {"loss", "l1", "l2", "dssim", "mask"};
+  const double *ys[5];
+  const char *nm[5];
+  int ns = 0;
+  ys[ns] = y[0], nm[ns++] = names[0];
+  for (int q = 0; q < 4; ++q)
+    if (w[q] > 0) ys[ns] = y[q + 1], nm[ns++] = names[q + 1];
+  pl_status s = pl_plot_png(png, "loss", "iteration", (int)n, x, ns, ys, nm, 1);
+  free(x);
+  for (int k = 0; k < 5; ++k) free(y[k]);
+  return s;
+}
+
+pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
+                 pl_fit_result *res) {
+  memset(res, 0, sizeof *res);
+  if (o->n == 0) return pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section", s->path);
+  char csv[PL_PATH_MAX + 32], state[PL_PATH_MAX + 32], result[PL_PATH_MAX + 32], png[PL_PATH_MAX + 32];
+  PL_TRY(pl_mkdirs(opt->output));
+  snprintf(csv, sizeof csv, "%s/fit.csv", opt->output);
+  snprintf(state, sizeof state, "%s/state.json", opt->output);
+  snprintf(result, sizeof result, "%s/result.json", opt->output);
+  snprintf(png, sizeof png, "%s/loss.png", opt->output);
+
+  pl_optimizer start = *o;
+  start.p = (pl_param *)malloc(sizeof(pl_param) * (size_t)(o->n));
+  if (!start.p) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  memcpy(start.p, o->p, sizeof(pl_param) * (size_t)o->n);
+
+  loop_state ls;
+  memset(&ls, 0, sizeof ls);
+  pl_status st = PL_OK;
+  if (opt->resume && access(state, R_OK) == 0) {
+    char *extra = NULL;
+    st = pl_optimizer_load(o, state, &extra);
+    if (st == PL_OK) st = extra ? loop_from_json(&ls, extra, state) : pl_fail(PL_ERR_PARSE, "%s: no loop state", state);
+    free(extra);
+    if (st != PL_OK) goto done;
+    PL_INFO("resuming %s at iteration %ld (stage %d)", s->path, ls.total, ls.stage);
+    st = csv_truncate(csv, ls.total);
+    if (st != PL_OK) goto done;
+  } else {
+    if (opt->resume) PL_INFO("--resume: no saved state in %s; starting from the beginning", opt->output);
+    pl_out h;
+    st = pl_out_open(&h, csv, 0);
+    if (st != PL_OK) goto done;
+    csv_header(h.f, o);
+    st = pl_out_commit(&h);
+    if (st != PL_OK) goto done;
+  }
+
+  long total_planned = 0;
+  for (int k = 0; k < nstages(s); ++k) total_planned += stage_iterations(s, k);
+  pl_progress bar;
+  pl_progress_begin(&bar, "optimize", total_planned, opt->quiet);
+  double t0 = pl_now();
+  long run_iters = 0;
+  unsigned char *active = (unsigned char *)calloc((size_t)o->n, 1);
+  if (!active) {
+    st = pl_fail(PL_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  pl_loss_value loss;
+  memset(&loss, 0, sizeof loss);
+  int patience = s->optimize.patience > MAX_PATIENCE ? MAX_PATIENCE : s->optimize.patience;
+  for (; ls.stage < nstages(s) && st == PL_OK; ls.stage++, ls.in_stage = 0, ls.nhist = 0) {
+    const char *sname = stage_name(s, ls.stage);
+    long iters = stage_iterations(s, ls.stage);
+    int any = 0;
+    for (int i = 0; i < o->n; ++i) any |= active[i] = (unsigned char)pl_param_in_stage(&o->p[i], sname);
+    if (!any) {
+      PL_WARN("stage '%s' has no learnable parameter; skipped", sname);
+      ls.total += iters - ls.in_stage;
+      continue;
+    }
+    for (; ls.in_stage < iters; ) {
+      if (opt->stop_after && run_iters >= opt->stop_after) {
+        st = pl_fail(PL_ERR_INTERNAL, "stopped after %ld iterations (test hook)", run_iters);
+        goto loop_end;
+      }
+      for (int i = 0; i < o->n; ++i) memset(o->p[i].grad, 0, sizeof o->p[i].grad);
+      st = obj->eval(obj->user, o, stage_frames(s, ls.stage), 1, &loss);
+      if (st != PL_OK) {
+        pl_fail_context(st, "iteration %ld: ", ls.total);
+        goto loop_end;
+      }
+      double lrf = pl_lr_factor(s->optimize.schedule, s->optimize.lr_final, ls.in_stage, iters);
+      /* the row records the parameters at which the loss was evaluated */
+      FILE *f = fopen(csv, "a");
+      if (!f) {
+        st = pl_fail(PL_ERR_IO, "%s: cannot append", csv);
+        goto loop_end;
+      }
+      fprintf(f, "%ld,%s,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g", ls.total, sname[0] ? sname : "-", loss.total, loss.term[0],
+              loss.term[1], loss.term[2], loss.term[3], lrf);
+      for (int i = 0; i < o->n; ++i)
+        for (int k = 0; k < o->p[i].components; ++k) fprintf(f, ",%.9g", pl_param_value(&o->p[i], k));
+      for (int i = 0; i < o->n; ++i) {
+        double g = 0;
+        for (int k = 0; k < o->p[i].components; ++k) g += o->p[i].grad[k] * o->p[i].grad[k];
+        fprintf(f, ",%.6g", sqrt(g));
+      }
+      fprintf(f, ",%.3f\n", ls.seconds + pl_now() - t0);
+      int bad = ferror(f);
+      if (fclose(f) != 0 || bad) {
+        st = pl_fail(PL_ERR_IO, "%s: write failed", csv);
+        goto loop_end;
+      }
+      for (int i = 0; i < o->n; ++i)
+        if (active[i])
+          for (int k = 0; k < o->p[i].components; ++k)
+            if (!isfinite(o->p[i].grad[k])) {
+              st = pl_fail(PL_ERR_NUMERIC, "iteration %ld: the gradient of %s is not finite", ls.total, o->p[i].address);
+              goto loop_end;
+            }
+      pl_optimizer_step(o, active, lrf * stage_lr(s, ls.stage));
+      ls.in_stage++;
+      ls.total++;
+      run_iters++;
+      /* early stop on the relative improvement over `patience` iterations */
+      if (ls.nhist == patience + 1) {
+        memmove(ls.hist, ls.hist + 1, sizeof(double) * (size_t)patience);
+        ls.nhist--;
+      }
+      ls.hist[ls.nhist++] = loss.total;
+      int stop = 0;
+      if (s->optimize.early_stop > 0 && ls.nhist == patience + 1) {
+        double old = ls.hist[0], now = ls.hist[patience];
+        if (old - now < s->optimize.early_stop * fabs(old)) stop = 1;
+      }
+      /* save after every finished iteration: resume continues from here */
+      ls.seconds += pl_now() - t0;
+      t0 = pl_now();
+      char *extra = loop_json(&ls);
+      if (stop) {
+        ls.stopped_early = 1;
+        free(extra);
+        ls.in_stage = iters; /* the stage is over */
+        extra = loop_json(&ls);
+      }
+      st = pl_optimizer_save(o, state, extra);
+      free(extra);
+      if (st != PL_OK) goto loop_end;
+      char msg[160];
+      int w = snprintf(msg, sizeof msg, "loss %.4g", loss.total);
+      for (int i = 0; i < o->n && i < 3 && w < (int)sizeof msg - 40; ++i)
+        w += snprintf(msg + w, sizeof msg - (size_t)w, "  %s %.4g", strrchr(o->p[i].address, '.') + 1,
+                      pl_param_value(&o->p[i], 0));
+      pl_progress_update(&bar, ls.total, msg);
+      if (stop) {
+        PL_INFO("stage %s: early stop at iteration %ld (loss improved by < %g over %d iterations)",
+                sname[0] ? sname : "(main)", ls.total, s->optimize.early_stop, patience);
+        break;
+      }
+    }
+  }
+loop_end:
+  pl_progress_end(&bar);
+  free(active);
+  if (st != PL_OK) goto done;
+  /* final evaluation at the fitted parameters, then the report */
+  st = obj->eval(obj->user, o, "all", 0, &loss);
+  if (st != PL_OK) goto done;
+  ls.seconds += pl_now() - t0;
+  st = write_result(s, o, &start, &ls, &loss, result);
+  if (st == PL_OK) st = write_loss_curve(csv, png, s->optimize.loss_weight);
+  if (st == PL_OK && obj->write_images) st = obj->write_images(obj->user, o, opt->output);
+  res->iterations = ls.total;
+  res->final_loss = loss.total;
+  res->stopped_early = ls.stopped_early;
+  res->seconds = ls.seconds;
+done:
+  free(start.p);
+  return st;
+}

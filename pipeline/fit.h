@@ -1,0 +1,50 @@
+/* fit.h: the optimisation loop of `pipeline optimize`, independent of what is being fitted.
+ *
+ * The loop runs the scene's stages in order (or one implicit stage of optimize.iterations), each with its own
+ * frames and learning-rate scale; parameters learn in the stages their [param] section names. Each iteration
+ * calls the objective (loss and dL/dtheta into o->p[i].grad), steps Adam, appends a CSV row (iteration,
+ * stage, loss, loss terms, every parameter value and every gradient norm), and saves the whole state
+ * atomically, so a run killed at any point resumes (--resume) from the last finished iteration and ends with
+ * the same result. Early stop: a stage ends when the loss has improved by less than `early_stop` (relative)
+ * over `patience` iterations. At the end: result.json (fitted values, start, truth and relative errors, loss,
+ * time) and a loss-curve PNG; the objective draws the image strips. */
+#ifndef PL_FIT_H
+#define PL_FIT_H
+
+#include "pipeline/loss.h"
+#include "pipeline/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  void *user;
+  /* Loss of the current parameters (pl_param_value) on `frames` (a frame selection; "all" when there are no
+   * stages) and, when want_grad, dL/dtheta into o->p[i].grad for every parameter. */
+  pl_status (*eval)(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss);
+  /* Optional: write the target | rendered | difference strips for the final parameters into `folder`. */
+  pl_status (*write_images)(void *user, pl_optimizer *o, const char *folder);
+} pl_objective;
+
+typedef struct {
+  const char *output;   /* folder for fit.csv, result.json, state.json, loss.png, strips */
+  int resume;           /* continue from output/state.json */
+  int quiet;            /* no progress bar */
+  long stop_after;      /* testing: stop (as if killed) after this many iterations in this run; 0 = never */
+} pl_fit_options;
+
+typedef struct {
+  long iterations;      /* iterations run in total (including before a resume) */
+  double final_loss;
+  int stopped_early;
+  double seconds;
+} pl_fit_result;
+
+pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
+                 pl_fit_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
