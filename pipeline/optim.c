@@ -57,6 +57,7 @@ void pl_param_assignment(const pl_param *p, char *buf, size_t size) {
 }
 
 int pl_param_in_stage(const pl_param *p, const char *stage) {
+  if (p->frozen) return 0;
   if (!stage || !stage[0] || strcmp(p->stages, "all") == 0) return 1;
   char buf[256];
   snprintf(buf, sizeof buf, "%s", p->stages);
@@ -84,6 +85,7 @@ pl_status pl_optimizer_init(pl_optimizer *o, const pl_scene *s) {
     p->hi = sp->hi;
     p->lr = sp->lr;
     snprintf(p->stages, sizeof p->stages, "%s", sp->stages);
+    p->frozen = sp->frozen;
     double v[3] = {0, 0, 0};
     if (sp->has_init) {
       memcpy(v, sp->init, sizeof v);

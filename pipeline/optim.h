@@ -25,6 +25,7 @@ typedef struct {
   double lo, hi;      /* bounded space */
   double lr;          /* base learning rate (step space) */
   char stages[256];   /* "all" or stage names */
+  int frozen;         /* held fixed */
   double u[3];        /* step-space value */
   double m[3], v[3];  /* Adam moments */
   double grad[3];     /* dL/dtheta of the last evaluation */

@@ -402,6 +402,7 @@ static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_s
   }
   pl_clear_error();
   PL_TRY(pl_config_string(c, "param", sec->name, "stages", p->stages, sizeof p->stages, NULL));
+  PL_TRY(pl_config_bool(c, "param", sec->name, "frozen", &p->frozen, NULL));
   if (strcmp(p->stages, "all") != 0) {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", p->stages);

@@ -136,6 +136,7 @@ typedef struct {
   int has_init;
   double init[3];
   char stages[256];          /* "all" or stage names */
+  int frozen;                /* held fixed */
 } pl_scene_param;
 
 typedef struct {

@@ -151,6 +151,7 @@ static const pl_key_spec param_keys[] = {
     {"hi", PL_KT_REAL, NULL, NULL, 0, 0, 0, "upper bound (bounded space)"},
     {"init", PL_KT_LIST, NULL, NULL, 0, 0, 0, "starting value (default: the scene's value)"},
     {"stages", PL_KT_LIST, "all", NULL, 0, 0, 0, "stages in which it learns: all or stage names"},
+    {"frozen", PL_KT_BOOL, "false", NULL, 0, 0, 0, "declared but held fixed: not stepped, reported as frozen by gradcheck"},
     END};
 
 static const pl_key_spec stage_keys[] = {

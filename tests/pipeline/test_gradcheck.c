@@ -1,0 +1,72 @@
+/* test_gradcheck.c: the checker itself: correct gradients pass; a wrong-scale gradient is a mismatch; a cut
+ * (zero) gradient is "no gradient"; a parameter the loss ignores is "insensitive"; one in no stage "frozen". */
+#include "pipeline/gradcheck.h"
+#include "tests/test_util.h"
+
+static const char *SCENE =
+    "[sim]\ngrid = 16\n"
+    "[material m]\nmodel = neo_hookean\nE = 5e4\nnu = 0.2\ndensity = 900\nyield_stress = 3e3\n"
+    "[object o]\nshape = box\nmaterial = m\nvelocity = 1 0 -2\n"
+    "[stage s1]\niterations = 3\n"
+    "[param object.o.velocity]\n"
+    "[param material.m.E]\n"
+    "[param material.m.nu]\nlo = 0\nhi = 0.45\n"
+    "[param material.m.density]\n"
+    "[param material.m.yield_stress]\nstages = s1\n";
+
+/* mode 0: correct; 1: E gradient x1.1; 2: nu gradient cut */
+static int g_mode;
+
+/* L = sum of smooth functions of the parameters, density ignored; yield stress used */
+static pl_status eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
+  (void)user, (void)frames;
+  memset(loss, 0, sizeof *loss);
+  double v[3], E = pl_param_value(&o->p[1], 0), nu = pl_param_value(&o->p[2], 0),
+               ys = pl_param_value(&o->p[4], 0);
+  for (int k = 0; k < 3; ++k) v[k] = pl_param_value(&o->p[0], k);
+  double L = sin(v[0]) + (v[1] + 1) * (v[1] + 1) * v[2] + log(E) * log(E) + nu * nu * nu + sqrt(ys);
+  loss->total = L;
+  if (want_grad) {
+    o->p[0].grad[0] = cos(v[0]);
+    o->p[0].grad[1] = 2 * (v[1] + 1) * v[2];
+    o->p[0].grad[2] = (v[1] + 1) * (v[1] + 1);
+    o->p[1].grad[0] = 2 * log(E) / E * (g_mode == 1 ? 1.1 : 1.0);
+    o->p[2].grad[0] = g_mode == 2 ? 0.0 : 3 * nu * nu;
+    o->p[3].grad[0] = 0;
+    o->p[4].grad[0] = 0.5 / sqrt(ys);
+  }
+  return PL_OK;
+}
+
+int main(void) {
+  pl_scene s;
+  CHECK(pl_scene_load_string(&s, SCENE, "t.cfg", ".", NULL, 0) == PL_OK, "scene: %s", pl_last_error());
+  pl_optimizer o;
+  pl_optimizer_init(&o, &s);
+  pl_objective obj = {NULL, eval, NULL};
+  pl_gc_options opt = {1e-4, 1e-6, 1e-12, "all"};
+  pl_gc_row rows[16];
+  int n;
+  g_mode = 0;
+  CHECK(pl_gradcheck(&s, &o, &obj, &opt, rows, 16, &n) == PL_OK && n == 7, "rows %d", n);
+  pl_gc_print(rows, n, stderr);
+  for (int i = 0; i < 5; ++i) CHECK(rows[i].verdict == PL_GC_OK, "%s: %s (%g)", rows[i].name, pl_gc_verdict_name(rows[i].verdict), rows[i].rel_error);
+  CHECK(rows[5].verdict == PL_GC_INSENSITIVE, "density ignored -> insensitive (%s)", pl_gc_verdict_name(rows[5].verdict));
+  CHECK(rows[6].verdict == PL_GC_OK, "yield stress learns in s1");
+  CHECK(!pl_gc_all_ok(rows, n), "an insensitive parameter makes the check fail");
+  g_mode = 1;
+  pl_gradcheck(&s, &o, &obj, &opt, rows, 16, &n);
+  CHECK(rows[3].verdict == PL_GC_MISMATCH && fabs(rows[3].rel_error - 0.1 / 1.1) < 1e-4, "wrong scale -> mismatch (%g)",
+        rows[3].rel_error);
+  g_mode = 2;
+  pl_gradcheck(&s, &o, &obj, &opt, rows, 16, &n);
+  CHECK(rows[4].verdict == PL_GC_NO_GRADIENT, "cut gradient -> no gradient (%s)", pl_gc_verdict_name(rows[4].verdict));
+  /* frozen */
+  o.p[3].frozen = 1; /* density: row 5 */
+  pl_gradcheck(&s, &o, &obj, &opt, rows, 16, &n);
+  CHECK(rows[5].verdict == PL_GC_FROZEN, "frozen (%s)", pl_gc_verdict_name(rows[5].verdict));
+  CHECK(pl_gc_all_ok(rows, n), "frozen is not a failure");
+  pl_optimizer_free(&o);
+  pl_scene_free(&s);
+  return test_summary("test_gradcheck");
+}
