@@ -62,6 +62,7 @@ int main(void) {
   pl_gradcheck(&s, &o, &obj, &opt, rows, 16, &n);
   CHECK(rows[4].verdict == PL_GC_NO_GRADIENT, "cut gradient -> no gradient (%s)", pl_gc_verdict_name(rows[4].verdict));
   /* frozen */
+  g_mode = 0;
   o.p[3].frozen = 1; /* density: row 5 */
   pl_gradcheck(&s, &o, &obj, &opt, rows, 16, &n);
   CHECK(rows[5].verdict == PL_GC_FROZEN, "frozen (%s)", pl_gc_verdict_name(rows[5].verdict));
