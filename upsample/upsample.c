@@ -1449,6 +1449,13 @@ pl_status pl_upsample_download(const pl_upsample *u, real *means, real *covs, re
   return PL_OK;
 }
 
+pl_status pl_upsample_rest_samples(const pl_upsample *u, real *positions, real *normals) {
+  size_t nb = (size_t)u->nb;
+  if (positions) PL_TRY(pl_buffer_download(&u->grest, 0, positions, sizeof(real) * 3 * nb));
+  if (normals) PL_TRY(pl_buffer_download(&u->gnormal, 0, normals, sizeof(real) * 3 * nb));
+  return PL_OK;
+}
+
 /* ================================================================== 3DGS export */
 
 void pl_3dgs_attrs_free(pl_3dgs_attrs *a) {

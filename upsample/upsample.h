@@ -197,6 +197,10 @@ pl_status pl_3dgs_from_gaussians(int64_t m, const real *means, const real *covs,
 pl_status pl_upsample_export_3dgs(const pl_upsample *u, pl_3dgs_attrs *out);
 void pl_3dgs_attrs_free(pl_3dgs_attrs *a);
 
+/* The bound Gaussians' rest samples: positions [nbound,3] and unit normals [nbound,3] (0 for the particles mode),
+ * to host arrays the caller allocated (either may be NULL). */
+pl_status pl_upsample_rest_samples(const pl_upsample *u, real *positions, real *normals);
+
 /* Download the last forward's Gaussians to host arrays the caller allocated (any may be NULL). */
 pl_status pl_upsample_download(const pl_upsample *u, real *means, real *covs, real *colors, real *opacities);
 
