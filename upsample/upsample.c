@@ -18,7 +18,7 @@
 #define UPS_CANDIDATE_DENSITY 12.0
 /* Runtime children's disc radius and the iso-surface offset's saturation, in particle spacings. */
 #define UPS_RT_DISC_RADIUS 0.6
-#define UPS_RT_DMAX 2.0
+#define UPS_RT_DMAX 1.0
 /* Radius of the candidate discs around surface particles when sampling a particle set's surface. */
 #define UPS_PSET_DISC_RADIUS 0.9
 /* Largest number of candidate points (memory bound of the set-up). */

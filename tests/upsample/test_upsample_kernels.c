@@ -233,7 +233,7 @@ int main(void) {
     fc.sh.band = 0.15;
     fc.sh.level = 0.5;
     fc.sh.eps = UPS_NORMAL_EPS / dp;
-    fc.sh.dmax = 2 * dp;
+    fc.sh.dmax = dp;
     fc.sh.radius = 0.6 * dp;
     struct {
       const char *name;

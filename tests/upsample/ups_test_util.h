@@ -117,15 +117,36 @@ static void ups_pixel_ray(const ups_camera *c, int i, int j, double dir[3]) {
 
 /* alpha[h*w] = 1 - prod_i (1 - min(0.99, o_i exp(-1/2 d^T Sigma2_i^-1 d))), Sigma2 = J W Sigma W^T J^T + 0.3 I,
  * the EWA projection of DESIGN.md section 4 (Jacobian with x/z, y/z clamped to 1.3 tan(half fov)); terms below
- * 1/255 are skipped as the rasterizer does. */
-static void ups_composite_alpha(const ups_camera *c, int64_t m, const real *means, const real *covs,
-                                const real *opac, double *alpha) {
+ * 1/255 are skipped as the rasterizer does. Gaussians are composited front to back (sorted by camera depth of
+ * their means); depth (may be NULL) gets the expected depth sum(z alpha T) / alpha of each pixel. */
+typedef struct {
+  double z;
+  int64_t g;
+} ups_zsort;
+static int ups_cmp_z(const void *a, const void *b) {
+  const ups_zsort *x = (const ups_zsort *)a, *y = (const ups_zsort *)b;
+  return x->z < y->z ? -1 : (x->z > y->z ? 1 : (x->g < y->g ? -1 : (x->g > y->g)));
+}
+
+static void ups_composite_alpha_depth(const ups_camera *c, int64_t m, const real *means, const real *covs,
+                                      const real *opac, double *alpha, double *depth) {
   double *tr = (double *)malloc(sizeof(double) * (size_t)c->w * c->h);
+  double *dz = (double *)calloc((size_t)c->w * c->h, sizeof(double));
   for (int i = 0; i < c->w * c->h; ++i) tr[i] = 1;
   double limx = 1.3 * (0.5 * c->w / c->fx), limy = 1.3 * (0.5 * c->h / c->fy);
+  ups_zsort *order = (ups_zsort *)malloc(sizeof(ups_zsort) * (size_t)(m > 0 ? m : 1));
+  int64_t no = 0;
   for (int64_t g = 0; g < m; ++g) {
+    if (!(opac[g] * 0.99 >= 1.0 / 255)) continue;
+    double z = 0;
+    for (int k = 0; k < 3; ++k) z += c->rot[2][k] * (means[3 * g + k] - c->eye[k]);
+    order[no].z = z;
+    order[no++].g = g;
+  }
+  qsort(order, (size_t)no, sizeof(ups_zsort), ups_cmp_z);
+  for (int64_t oi = 0; oi < no; ++oi) {
+    int64_t g = order[oi].g;
     double o = opac[g];
-    if (!(o * 0.99 >= 1.0 / 255)) continue;
     double p[3], t[3];
     for (int k = 0; k < 3; ++k) p[k] = means[3 * g + k] - c->eye[k];
     for (int a = 0; a < 3; ++a) t[a] = c->rot[a][0] * p[0] + c->rot[a][1] * p[1] + c->rot[a][2] * p[2];
@@ -179,11 +200,130 @@ static void ups_composite_alpha(const ups_camera *c, int64_t m, const real *mean
         if (pw > 0) continue;
         double al = fmin(0.99, o * exp(pw));
         if (al < 1.0 / 255) continue;
+        dz[i * c->w + j] += z * al * tr[i * c->w + j];
         tr[i * c->w + j] *= 1 - al;
       }
   }
-  for (int i = 0; i < c->w * c->h; ++i) alpha[i] = 1 - tr[i];
+  for (int i = 0; i < c->w * c->h; ++i) {
+    alpha[i] = 1 - tr[i];
+    if (depth) depth[i] = alpha[i] > 0 ? dz[i] / alpha[i] : 0;
+  }
+  free(order);
   free(tr);
+  free(dz);
+}
+
+static void ups_composite_alpha(const ups_camera *c, int64_t m, const real *means, const real *covs,
+                                const real *opac, double *alpha) {
+  ups_composite_alpha_depth(c, m, means, covs, opac, alpha, NULL);
+}
+
+/* ---------------------------------------------------------------- meshes */
+
+/* Placed vertices of a mesh (pl_upsample_place_point), malloc'ed [nverts, 3]. */
+static double *ups_place_mesh(const pl_mesh *m, const double center[3], const double scale[3], const double rot[3]) {
+  double lo[3], hi[3];
+  pl_mesh_bounds(m, lo, hi);
+  double *v = (double *)malloc(sizeof(double) * 3 * (size_t)m->nverts);
+  for (int i = 0; i < m->nverts; ++i) pl_upsample_place_point(center, scale, rot, lo, hi, m->verts + 3 * i, v + 3 * i);
+  return v;
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : (x > y);
+}
+
+/* Particles on a (jittered) lattice inside a closed mesh (placed vertices pv): each lattice row along x is cut
+ * with every triangle and the crossings, sorted, give the inside intervals (parity). */
+static int ups_mesh_particles(const pl_mesh *m, const double *pv, double dp, double jitter, uint64_t seed, real **out) {
+  double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
+  for (int i = 0; i < m->nverts; ++i)
+    for (int k = 0; k < 3; ++k) lo[k] = fmin(lo[k], pv[3 * i + k]), hi[k] = fmax(hi[k], pv[3 * i + k]);
+  int nx = (int)ceil((hi[0] - lo[0]) / dp) + 1, ny = (int)ceil((hi[1] - lo[1]) / dp) + 1, nz = (int)ceil((hi[2] - lo[2]) / dp) + 1;
+  real *p = (real *)malloc(sizeof(real) * 3 * (size_t)nx * ny * nz);
+  double *xs = (double *)malloc(sizeof(double) * (size_t)m->nfaces);
+  int n = 0;
+  for (int j = 0; j < ny; ++j)
+    for (int k = 0; k < nz; ++k) {
+      double y = lo[1] + (j + 0.5) * dp + 1e-9, z = lo[2] + (k + 0.5) * dp + 1.3e-9;
+      int nc = 0;
+      for (int f = 0; f < m->nfaces; ++f) {
+        const double *a = pv + 3 * m->faces[3 * f], *b = pv + 3 * m->faces[3 * f + 1], *c = pv + 3 * m->faces[3 * f + 2];
+        double d = (b[1] - a[1]) * (c[2] - a[2]) - (c[1] - a[1]) * (b[2] - a[2]);
+        if (d == 0) continue;
+        double u = ((y - a[1]) * (c[2] - a[2]) - (c[1] - a[1]) * (z - a[2])) / d;
+        double v = ((b[1] - a[1]) * (z - a[2]) - (y - a[1]) * (b[2] - a[2])) / d;
+        if (u < 0 || v < 0 || u + v > 1) continue;
+        xs[nc++] = a[0] + u * (b[0] - a[0]) + v * (c[0] - a[0]);
+      }
+      qsort(xs, (size_t)nc, sizeof(double), cmp_dbl);
+      for (int i = 0; i < nx; ++i) {
+        double x = lo[0] + (i + 0.5) * dp;
+        int cross = 0;
+        while (cross < nc && xs[cross] < x) ++cross;
+        if (!(cross & 1)) continue;
+        double c3[3] = {x, y, z};
+        if (jitter > 0) {
+          real u[4];
+          pl_rng_uniform4(seed, (uint64_t)((i * 1000003LL + j) * 1000033LL + k), 7, u);
+          for (int a = 0; a < 3; ++a) c3[a] += jitter * dp * ((double)u[a] - 0.5);
+        }
+        for (int a = 0; a < 3; ++a) p[3 * n + a] = (real)c3[a];
+        ++n;
+      }
+    }
+  free(xs);
+  *out = p;
+  return n;
+}
+
+/* Pixels covered by the projected triangles of a mesh (placed vertices pv), mask[h*w]. */
+static void ups_mesh_silhouette(const ups_camera *c, const pl_mesh *m, const double *pv, unsigned char *mask) {
+  memset(mask, 0, (size_t)c->w * c->h);
+  for (int f = 0; f < m->nfaces; ++f) {
+    double px[3], py[3];
+    int ok = 1;
+    for (int v = 0; v < 3; ++v) {
+      const double *q = pv + 3 * m->faces[3 * f + v];
+      double d[3], t[3];
+      for (int k = 0; k < 3; ++k) d[k] = q[k] - c->eye[k];
+      for (int a = 0; a < 3; ++a) t[a] = c->rot[a][0] * d[0] + c->rot[a][1] * d[1] + c->rot[a][2] * d[2];
+      if (t[2] < 0.01) ok = 0;
+      px[v] = c->fx * t[0] / t[2] + c->cx;
+      py[v] = c->fy * t[1] / t[2] + c->cy;
+    }
+    if (!ok) continue;
+    double area = (px[1] - px[0]) * (py[2] - py[0]) - (px[2] - px[0]) * (py[1] - py[0]);
+    if (area == 0) continue;
+    int j0 = (int)floor(fmin(px[0], fmin(px[1], px[2]))), j1 = (int)ceil(fmax(px[0], fmax(px[1], px[2])));
+    int i0 = (int)floor(fmin(py[0], fmin(py[1], py[2]))), i1 = (int)ceil(fmax(py[0], fmax(py[1], py[2])));
+    for (int i = i0 < 0 ? 0 : i0; i <= i1 && i < c->h; ++i)
+      for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < c->w; ++j) {
+        double x = j + 0.5, y = i + 0.5;
+        double w0 = (px[1] - x) * (py[2] - y) - (px[2] - x) * (py[1] - y);
+        double w1 = (px[2] - x) * (py[0] - y) - (px[0] - x) * (py[2] - y);
+        double w2 = (px[0] - x) * (py[1] - y) - (px[1] - x) * (py[0] - y);
+        if ((w0 >= 0 && w1 >= 0 && w2 >= 0) || (w0 <= 0 && w1 <= 0 && w2 <= 0)) mask[i * c->w + j] = 1;
+      }
+  }
+}
+
+/* Erode a mask by r pixels (a pixel stays when every pixel within the (2r+1)^2 square is set). */
+static void ups_erode(unsigned char *mask, int w, int h, int r) {
+  unsigned char *o = (unsigned char *)malloc((size_t)w * h);
+  for (int i = 0; i < h; ++i)
+    for (int j = 0; j < w; ++j) {
+      int keep = mask[i * w + j];
+      for (int di = -r; di <= r && keep; ++di)
+        for (int dj = -r; dj <= r && keep; ++dj) {
+          int y = i + di, x = j + dj;
+          if (y < 0 || x < 0 || y >= h || x >= w || !mask[y * w + x]) keep = 0;
+        }
+      o[i * w + j] = (unsigned char)keep;
+    }
+  memcpy(mask, o, (size_t)w * h);
+  free(o);
 }
 
 #endif
