@@ -769,7 +769,7 @@ static pl_status check_pos(double v, const char *what) {
 static pl_status resolve_desc(const pl_upsample_desc *in, pl_upsample_desc *d) {
   *d = *in;
   if (d->spacing == 0) d->spacing = 0.3;
-  if (d->sigma0 == 0) d->sigma0 = 0.8;
+  if (d->sigma0 == 0) d->sigma0 = 1.0;
   if (d->thickness == 0) d->thickness = 0.2;
   if (d->opacity == 0) d->opacity = 0.95;
   if (d->bind_radius == 0) d->bind_radius = 1.5;
@@ -1042,7 +1042,7 @@ static pl_status init_host(pl_upsample *u, const pl_upsample_desc *d, const doub
             for (int k = 0; k < 3; ++k) h->gs.v[g0 + i].c[k] = col[3 * (size_t)i + k];
           free(col);
         }
-        if (s == PL_OK) s = push_unit(h, h->gs.n, (real)dp);
+        if (s == PL_OK) s = push_unit(h, h->gs.n, (real)(0.5 * dp));
         if (s == PL_OK) {
           int64_t *bs = (int64_t *)realloc(h->csr.bstart, sizeof(int64_t) * (size_t)(h->gs.n + 1));
           if (!bs) s = pl_fail(PL_ERR_NOMEM, "upsample: out of memory");

@@ -13,7 +13,7 @@
  *                     phi = surface_level; `children` Gaussians sit on its tangent disc with the same Sigma0
  *                     form, their opacity scaled by the surface weight (exactly 0 deep inside). No hard
  *                     selection anywhere: gradients reach x through the density field.
- *   PL_UPS_PARTICLES  one isotropic Gaussian per particle (sigma = sigma0 * particle spacing, Sigma = F Sigma0 F^T).
+ *   PL_UPS_PARTICLES  one isotropic Gaussian per particle (sigma = sigma0 * particle spacing / 2, Sigma = F Sigma0 F^T).
  * The method, the parameters and their defaults: docs/upsampler.md. The adjoints: docs/adjoints.md.
  *
  * Gaussians come out in this order: every bound/particles-mode Gaussian (objects in order), then
@@ -87,7 +87,8 @@ typedef struct {
 
   /* Parameters (the scene's [upsample] keys have the same names and defaults). */
   double spacing;            /* [0.3] bound: Poisson-disk radius of the surface samples, in particle spacings */
-  double sigma0;             /* [0.8] learnable: in-plane standard deviation, in sample spacings */
+  double sigma0;             /* [1.0] learnable: in-plane standard deviation, in sample spacings (bound), children
+                                spacings (runtime: 0.6 dp sqrt(pi / children)) or half particle spacings (particles) */
   double thickness;          /* [0.2] learnable: disc thickness along the normal, fraction of sigma0 */
   double opacity;            /* [0.95] learnable: global opacity, in (0, 1) */
   double bind_radius;        /* [1.5] bound: binding radius, in particle spacings */

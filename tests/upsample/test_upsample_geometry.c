@@ -165,7 +165,7 @@ static void test_rest(int kind) {
   pl_upsample_param_buffers(s.u, &col, NULL);
   pl_upsample_params prm;
   pl_upsample_get_params(s.u, &prm);
-  double sigma = prm.sigma0 * (kind == 2 ? DP : info.sample_spacing);
+  double sigma = prm.sigma0 * (kind == 2 ? 0.5 * DP : info.sample_spacing);
   double emu = 0, ecov = 0, eop = 0, ecol = 0, enorm = 0;
   for (int64_t i = 0; i < nb; ++i) {
     v3 n = v3_load(rn + 3 * i);
