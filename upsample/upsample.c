@@ -806,7 +806,7 @@ static void free_buffers(pl_upsample *u) {
                        &u->rt_vpg,      &u->grid_start,   &u->grid_sorted, &u->grid_key,   &u->cparam,
                        &u->bparam,      &u->v_cparam,     &u->v_bparam,   &u->means,       &u->covs,
                        &u->colors,      &u->opac,         &u->scratch_vf, &u->partial,     &u->cu_bucket_in,
-                       &u->cu_bucket_out, &u->cu_val_in,  &u->cu_val_out, &u->cu_sort_temp, &u->cu_flag,
+                       &u->cu_bucket_out, &u->cu_val_in,  &u->cu_sort_temp, &u->cu_flag,
                        &u->cu_chunks};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) pl_buffer_free(bufs[i]);
 }

@@ -40,7 +40,7 @@ struct pl_upsample {
   pl_buffer means, covs, colors, opac;
   pl_buffer scratch_vf, partial;
   /* CUDA-only scratch (zeroed buffers on the CPU) */
-  pl_buffer cu_bucket_in, cu_bucket_out, cu_val_in, cu_val_out, cu_sort_temp, cu_flag, cu_chunks;
+  pl_buffer cu_bucket_in, cu_bucket_out, cu_val_in, cu_sort_temp, cu_flag, cu_chunks;
   size_t cu_sort_temp_bytes;
   int have_forward;
 };
