@@ -912,8 +912,10 @@ static void near_visit(int q, double d2, void *ctx) {
   }
 }
 
+/* Colour of each particle of a runtime (or particles-mode) object: the colour of the nearest surface sample of its
+ * mesh within 8 particle spacings; particles deeper than that take the object's colour. */
 static pl_status runtime_colors_from_mesh(const placed_mesh *pm, const double *rest, const int *idx, int n, double r,
-                                          uint64_t seed, int obj, const double flat[3], real *col) {
+                                          double dp, uint64_t seed, int obj, const double flat[3], real *col) {
   sample_vec sv = {NULL, 0, 0};
   PL_TRY(sample_mesh(pm, r, seed, obj, flat, &sv));
   double *pts = (double *)malloc(sizeof(double) * 3 * (size_t)(sv.n > 0 ? sv.n : 1));
@@ -924,11 +926,12 @@ static pl_status runtime_colors_from_mesh(const placed_mesh *pm, const double *r
   for (int64_t i = 0; i < sv.n; ++i)
     for (int k = 0; k < 3; ++k) pts[3 * i + k] = sv.v[i].p[k];
   sgrid g;
-  pl_status s = sgrid_build(&g, pts, (int)sv.n, 4 * r);
+  pl_status s = sgrid_build(&g, pts, (int)sv.n, 2 * dp);
   if (s == PL_OK) {
     for (int i = 0; i < n; ++i) {
       near_ctx c = {DBL_MAX, -1};
-      for (double rad = 4 * r; c.idx < 0 && rad < 4096 * r; rad *= 2) sgrid_query(&g, rest + 3 * (size_t)idx[i], rad, near_visit, &c);
+      for (double rad = 2 * dp; c.idx < 0 && rad <= 8.5 * dp; rad *= 2)
+        sgrid_query(&g, rest + 3 * (size_t)idx[i], rad, near_visit, &c);
       for (int k = 0; k < 3; ++k) col[3 * (size_t)i + k] = (real)(c.idx >= 0 ? sv.v[c.idx].c[k] : flat[k]);
     }
     sgrid_free(&g);
@@ -1037,7 +1040,7 @@ static pl_status init_host(pl_upsample *u, const pl_upsample_desc *d, const doub
         if (s == PL_OK && mesh) {
           real *col = (real *)malloc(sizeof(real) * 3 * (size_t)cnt);
           if (!col) s = pl_fail(PL_ERR_NOMEM, "upsample: out of memory");
-          if (s == PL_OK) s = runtime_colors_from_mesh(&pm, rest, idx, cnt, r, d->seed, o, flat, col);
+          if (s == PL_OK) s = runtime_colors_from_mesh(&pm, rest, idx, cnt, r, dp, d->seed, o, flat, col);
           for (int i = 0; i < cnt && s == PL_OK; ++i)
             for (int k = 0; k < 3; ++k) h->gs.v[g0 + i].c[k] = col[3 * (size_t)i + k];
           free(col);
@@ -1057,7 +1060,7 @@ static pl_status init_host(pl_upsample *u, const pl_upsample_desc *d, const doub
           h->rt_index[h->nrt + i] = idx[i];
           for (int k = 0; k < 3; ++k) h->rt_color[3 * (size_t)(h->nrt + i) + k] = (real)flat[k];
         }
-        if (mesh) s = runtime_colors_from_mesh(&pm, rest, idx, cnt, r, d->seed, o, flat, h->rt_color + 3 * (size_t)h->nrt);
+        if (mesh) s = runtime_colors_from_mesh(&pm, rest, idx, cnt, r, dp, d->seed, o, flat, h->rt_color + 3 * (size_t)h->nrt);
         h->nrt += cnt;
       }
     }

@@ -391,6 +391,27 @@ static void test_texture_and_closure(void) {
   CHECK(in > 10000 && bad == 0, "spot has holes: %lld of %lld pixels below 0.99 (min %.4f)", (long long)bad,
         (long long)in, worst);
   pl_upsample_free(u);
+  /* the runtime mode colours particles from the texture too (nearest surface sample) */
+  ob.mode = PL_UPS_RUNTIME;
+  s = pl_upsample_init(&u, &d);
+  CHECK(s == PL_OK, "spot runtime init: %s", pl_last_error());
+  if (s == PL_OK) {
+    CHECK(pl_upsample_forward(u, x0, f, &g) == PL_OK, "spot runtime forward: %s", pl_last_error());
+    double mean[3] = {0, 0, 0}, var = 0;
+    int64_t vis = 0;
+    for (int64_t i = 0; i < g.count; ++i)
+      if (g.opacities[i] > 0.5) {
+        for (int k = 0; k < 3; ++k) mean[k] += g.colors[3 * i + k];
+        ++vis;
+      }
+    for (int k = 0; k < 3; ++k) mean[k] /= vis;
+    for (int64_t i = 0; i < g.count; ++i)
+      if (g.opacities[i] > 0.5)
+        for (int k = 0; k < 3; ++k) var += (g.colors[3 * i + k] - mean[k]) * (g.colors[3 * i + k] - mean[k]) / vis;
+    fprintf(stderr, "spot, runtime mode: %lld visible Gaussians, colour spread (std) %.3f\n", (long long)vis, sqrt(var));
+    CHECK(vis > 1000 && sqrt(var) > 0.05, "runtime children do not carry the texture (colour std %.3f)", sqrt(var));
+    pl_upsample_free(u);
+  }
   free(f);
   free(pv);
   free(x0);
