@@ -10,6 +10,10 @@
 
 #include "upsample/upsample_impl.h"
 
+/* Loops shorter than this run on one thread: a parallel region costs more than it saves there, and an
+ * oversubscribed machine (tests running side by side) makes idle OpenMP threads expensive. */
+#define UPS_PAR_MIN 2048
+
 static int nthreads(const pl_upsample *u) {
 #ifdef _OPENMP
   return u->threads > 0 ? u->threads : omp_get_max_threads();
@@ -55,7 +59,7 @@ pl_status ups_cpu_build_grid(const real *pos, int n, real inv_cell, uint32_t nbu
   return PL_OK;
 }
 
-void ups_cpu_reduce3(const real *partial, int64_t rows, double out[3]) {
+void ups_cpu_reduce3(const real *partial, int64_t rows, int threads, double out[3]) {
   int64_t nchunks = (rows + UPS_REDUCE_CHUNK - 1) / UPS_REDUCE_CHUNK;
   out[0] = out[1] = out[2] = 0;
   if (nchunks == 0) return;
@@ -70,7 +74,7 @@ void ups_cpu_reduce3(const real *partial, int64_t rows, double out[3]) {
     }
     return;
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1) if (nchunks > 4)
   for (int64_t c = 0; c < nchunks; ++c) {
     int64_t end = (c + 1) * UPS_REDUCE_CHUNK < rows ? (c + 1) * UPS_REDUCE_CHUNK : rows;
     for (int64_t r = c * UPS_REDUCE_CHUNK; r < end; ++r)
@@ -85,7 +89,7 @@ void ups_cpu_reduce3(const real *partial, int64_t rows, double out[3]) {
 static int64_t first_bad_particle(const pl_upsample *u, ups_args a) {
   int64_t bad = INT64_MAX;
   const int64_t n = u->n;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u))
+#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u)) if (n > UPS_PAR_MIN)
   for (int64_t p = 0; p < n; ++p)
     if (!ups_particle_finite(a, p) && p < bad) bad = p;
   return bad == INT64_MAX ? -1 : bad;
@@ -94,7 +98,7 @@ static int64_t first_bad_particle(const pl_upsample *u, ups_args a) {
 static int64_t first_bad_gaussian(const pl_upsample *u, ups_args a) {
   int64_t bad = INT64_MAX;
   const int64_t m = u->m;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u))
+#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u)) if (m > UPS_PAR_MIN)
   for (int64_t g = 0; g < m; ++g)
     if (!ups_gaussian_finite(a, g) && g < bad) bad = g;
   return bad == INT64_MAX ? -1 : bad;
@@ -108,14 +112,14 @@ static pl_status prepare(pl_upsample *u, ups_args a) {
   }
   if (u->nrt == 0) return PL_OK;
   const int64_t nrt = u->nrt;
-#pragma omp parallel for schedule(static) num_threads(nthreads(u))
+#pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_gather_one(a, i);
   int64_t bad;
   pl_status s = ups_cpu_build_grid(a.rt_pos, u->nrt, a.grid.inv_cell, a.grid.nbuckets, (int *)a.grid.start,
                                    (int *)a.grid.sorted, (uint64_t *)a.grid.key, &bad);
   if (s == PL_ERR_NUMERIC && bad >= 0) return ups_fail_cell(u, a.rt_index[bad], a.rt_pos + 3 * bad);
   PL_TRY(s);
-#pragma omp parallel for schedule(dynamic, 256) num_threads(nthreads(u))
+#pragma omp parallel for schedule(dynamic, 256) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_density_one(a, i);
   return PL_OK;
 }
@@ -123,9 +127,9 @@ static pl_status prepare(pl_upsample *u, ups_args a) {
 pl_status ups_cpu_forward(pl_upsample *u, ups_args a) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt;
-#pragma omp parallel for schedule(static) num_threads(nthreads(u))
+#pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nb > UPS_PAR_MIN)
   for (int64_t g = 0; g < nb; ++g) ups_bound_forward_one(a, g);
-#pragma omp parallel for schedule(static) num_threads(nthreads(u))
+#pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_forward_one(a, i);
   if (!u->skip_checks) {
     int64_t bad = first_bad_gaussian(u, a);
@@ -137,16 +141,16 @@ pl_status ups_cpu_forward(pl_upsample *u, ups_args a) {
 pl_status ups_cpu_backward(pl_upsample *u, ups_args a, double sums[3]) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, n = u->n;
-#pragma omp parallel for schedule(static) num_threads(nthreads(u))
+#pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nb > UPS_PAR_MIN)
   for (int64_t g = 0; g < nb; ++g) ups_bound_backward_gauss_one(a, g);
   if (nb > 0) {
-#pragma omp parallel for schedule(dynamic, 256) num_threads(nthreads(u))
+#pragma omp parallel for schedule(dynamic, 256) num_threads(nthreads(u)) if (n > UPS_PAR_MIN)
     for (int64_t p = 0; p < n; ++p) ups_bound_backward_particle_one(a, p);
   }
-#pragma omp parallel for schedule(static) num_threads(nthreads(u))
+#pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_backward_particle_one(a, i);
-#pragma omp parallel for schedule(dynamic, 256) num_threads(nthreads(u))
+#pragma omp parallel for schedule(dynamic, 256) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_backward_pair_one(a, i);
-  ups_cpu_reduce3(a.partial, nb + nrt, sums);
+  ups_cpu_reduce3(a.partial, nb + nrt, nthreads(u), sums);
   return PL_OK;
 }

@@ -56,7 +56,7 @@ pl_status ups_cpu_backward(pl_upsample *u, ups_args a, double sums[3]);
 /* Build the runtime grid on the CPU from a.rt_pos (host arrays); used by set-up too. */
 pl_status ups_cpu_build_grid(const real *pos, int n, real inv_cell, uint32_t nbuckets, int *start, int *sorted,
                              uint64_t *key, int64_t *bad);
-void ups_cpu_reduce3(const real *partial, int64_t rows, double out[3]);
+void ups_cpu_reduce3(const real *partial, int64_t rows, int threads, double out[3]);
 
 /* CUDA backend (upsample_cuda.cu); only linked when PL_HAVE_CUDA. */
 pl_status ups_cuda_setup(pl_upsample *u);

@@ -64,7 +64,7 @@ static void run_once(int threads, const real *x0, const int *obj, int n, const r
 static void test_determinism(void) {
   const double c[3] = {0.5, 0.5, 0.5};
   real *x0;
-  int n = ups_sphere_particles(c, 0.16, 0.02, 1.0, 2, &x0);
+  int n = ups_sphere_particles(c, 0.24, 0.02, 1.0, 2, &x0); /* large enough for every loop to run in parallel */
   int *obj = (int *)malloc(sizeof(int) * (size_t)n);
   real *x = (real *)malloc(sizeof(real) * 3 * (size_t)n), *f = ups_identity_F(n);
   for (int p = 0; p < n; ++p) {
