@@ -1038,7 +1038,7 @@ static pl_status init_host(pl_upsample *u, const pl_upsample_desc *d, const doub
           s = svec_push(&h->gs, &c);
         }
         if (s == PL_OK && mesh) {
-          real *col = (real *)malloc(sizeof(real) * 3 * (size_t)cnt);
+          real *col = (real *)malloc(sizeof(real) * 3 * (size_t)(unsigned)cnt); /* cnt >= 1 here */
           if (!col) s = pl_fail(PL_ERR_NOMEM, "upsample: out of memory");
           if (s == PL_OK) s = runtime_colors_from_mesh(&pm, rest, idx, cnt, r, dp, d->seed, o, flat, col);
           for (int i = 0; i < cnt && s == PL_OK; ++i)
