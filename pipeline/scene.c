@@ -604,6 +604,9 @@ static pl_status build(pl_scene *s) {
   PL_TRY(pl_config_real(c, "upsample", "", "opacity", &u->opacity, NULL));
   PL_TRY(pl_config_real(c, "upsample", "", "bind_radius", &u->bind_radius, NULL));
   PL_TRY(pl_config_real(c, "upsample", "", "surface_threshold", &u->surface_threshold, NULL));
+  PL_TRY(pl_config_real(c, "upsample", "", "surface_band", &u->surface_band, NULL));
+  PL_TRY(pl_config_real(c, "upsample", "", "surface_level", &u->surface_level, NULL));
+  PL_TRY(pl_config_real(c, "upsample", "", "smoothing", &u->smoothing, NULL));
   PL_TRY(pl_config_int(c, "upsample", "", "children", &l, NULL));
   u->children = (int)l;
   PL_TRY(pl_config_bool(c, "upsample", "", "learn_colors", &u->learn_colors, NULL));

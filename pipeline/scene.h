@@ -93,7 +93,8 @@ typedef enum { PL_UPSAMPLE_AUTO = 0, PL_UPSAMPLE_BOUND, PL_UPSAMPLE_RUNTIME, PL_
 
 typedef struct {
   pl_upsample_mode mode;
-  double spacing, sigma0, thickness, opacity, bind_radius, surface_threshold;
+  double spacing, sigma0, thickness, opacity, bind_radius;
+  double surface_threshold, surface_band, surface_level, smoothing;
   int children;
   int learn_colors, learn_opacities;
 } pl_scene_upsample;

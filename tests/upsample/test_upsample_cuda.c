@@ -1,0 +1,217 @@
+/* test_upsample_cuda.c: CUDA backend against the CPU reference, case by case (exit 77 without a device).
+ * For each case: forward outputs (means, covariances, colours, opacities) and backward results (v_x, v_F, the
+ * scalar parameter gradients, per-Gaussian colour and opacity-offset gradients) compared with a normalised error
+ * max|cuda - cpu| / max(max|cpu|, tiny), and checked for NaN/Inf; the error paths (a NaN particle) must agree. */
+#include <stdio.h>
+
+#include "tests/upsample/ups_test_util.h"
+
+#ifdef PL_REAL_DOUBLE
+#error "the CUDA parity test uses the float library"
+#endif
+
+static double g_worst_fwd = 0, g_worst_bwd = 0;
+
+static int all_finite(const real *a, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!isfinite((double)a[i])) return 0;
+  return 1;
+}
+
+static double norm_err(const real *a, const real *b, size_t n) {
+  double d = 0, s = 0;
+  for (size_t i = 0; i < n; ++i) {
+    d = fmax(d, fabs((double)a[i] - (double)b[i]));
+    s = fmax(s, fabs((double)a[i]));
+  }
+  return d / fmax(s, 1e-30);
+}
+
+static void dev_upload(pl_buffer *b, const void *host, size_t bytes) {
+  pl_status s = pl_buffer_alloc(b, PL_BACKEND_CUDA, bytes);
+  CHECK(s == PL_OK, "cuda alloc: %s", pl_last_error());
+  if (s == PL_OK && host) CHECK(pl_buffer_upload(b, 0, host, bytes) == PL_OK, "upload: %s", pl_last_error());
+}
+
+static void dev_download(const void *dptr, void *host, size_t bytes) {
+  pl_buffer b;
+  b.ptr = (void *)dptr;
+  b.bytes = bytes;
+  b.backend = PL_BACKEND_CUDA;
+  CHECK(pl_buffer_download(&b, 0, host, bytes) == PL_OK, "download: %s", pl_last_error());
+}
+
+typedef struct {
+  const char *name;
+  int kind;      /* 0 bound particle set, 1 bound mesh, 2 particles, 3 runtime, 4 bound + runtime, 5 large runtime */
+  double radius; /* in particle spacings */
+} pcase;
+
+static void icosahedron(pl_mesh *m) {
+  static double verts[12 * 3], colors[12 * 3];
+  static int faces[20 * 3] = {0, 11, 5, 0, 5,  1, 0, 1, 7, 0, 7,  10, 0, 10, 11, 1, 5, 9, 5, 11, 4, 11, 10, 2, 10, 7, 6, 7, 1, 8,
+                              3, 9,  4, 3, 4,  2, 3, 2, 6, 3, 6,  8,  3, 8,  9,  4, 9, 5, 2, 4,  11, 6, 2,  10, 8, 6, 7, 9, 8, 1};
+  const double t = (1 + sqrt(5.0)) / 2, l = sqrt(1 + t * t);
+  const double v[12][3] = {{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t},
+                           {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
+  for (int i = 0; i < 12; ++i)
+    for (int k = 0; k < 3; ++k) {
+      verts[3 * i + k] = v[i][k] / l;
+      colors[3 * i + k] = 0.1 + 0.8 * ((i * 5 + k) % 7) / 6.0;
+    }
+  memset(m, 0, sizeof *m);
+  m->nverts = 12;
+  m->nfaces = 20;
+  m->verts = verts;
+  m->faces = faces;
+  m->colors = colors;
+}
+
+static void run_case(const pcase *pc) {
+  const double dp = 0.02, c0[3] = {0.4, 0.5, 0.45};
+  real *x0;
+  int n = ups_sphere_particles(c0, pc->radius * dp, dp, 0.8, 17, &x0);
+  int *obj = (int *)calloc((size_t)n, sizeof(int));
+  pl_mesh ico;
+  icosahedron(&ico);
+  pl_upsample_object objs[2];
+  memset(objs, 0, sizeof objs);
+  objs[0].mode = pc->kind == 2 ? PL_UPS_PARTICLES : (pc->kind == 3 || pc->kind == 5 ? PL_UPS_RUNTIME : PL_UPS_BOUND);
+  objs[1].mode = PL_UPS_RUNTIME;
+  objs[0].color[0] = 0.9, objs[0].color[1] = 0.4, objs[0].color[2] = 0.2;
+  if (pc->kind == 1) {
+    objs[0].mesh = &ico;
+    for (int k = 0; k < 3; ++k) objs[0].center[k] = c0[k], objs[0].scale[k] = pc->radius * dp, objs[0].rotation_deg[k] = 15 * k;
+  }
+  if (pc->kind == 4)
+    for (int p = 0; p < n; ++p) obj[p] = x0[3 * p + 1] > c0[1];
+  pl_upsample_desc d;
+  memset(&d, 0, sizeof d);
+  d.nparticles = n;
+  d.rest_positions = x0;
+  d.object_index = obj;
+  d.nobjects = pc->kind == 4 ? 2 : 1;
+  d.objects = objs;
+  d.particle_spacing = dp;
+  d.learn_colors = d.learn_opacities = 1;
+  d.seed = 5;
+  pl_upsample *cpu = NULL, *gpu = NULL;
+  d.backend = PL_BACKEND_CPU;
+  pl_status s = pl_upsample_init(&cpu, &d);
+  CHECK(s == PL_OK, "%s: cpu init: %s", pc->name, pl_last_error());
+  d.backend = PL_BACKEND_CUDA;
+  if (s == PL_OK) s = pl_upsample_init(&gpu, &d);
+  CHECK(s == PL_OK, "%s: cuda init: %s", pc->name, pl_last_error());
+  if (s != PL_OK) {
+    pl_upsample_free(cpu);
+    free(x0);
+    free(obj);
+    return;
+  }
+  pl_upsample_info info;
+  pl_upsample_get_info(cpu, &info);
+  const size_t m = (size_t)info.count;
+  /* a deformed frame */
+  real *x = (real *)malloc(sizeof(real) * 3 * (size_t)n), *f = (real *)malloc(sizeof(real) * 9 * (size_t)n);
+  for (int p = 0; p < n; ++p) {
+    for (int k = 0; k < 3; ++k) x[3 * p + k] = x0[3 * p + k] + (real)(0.2 * dp * test_rand());
+    for (int k = 0; k < 9; ++k) f[9 * p + k] = (real)((k % 4 == 0) + 0.15 * test_rand());
+  }
+  pl_buffer dx, df;
+  dev_upload(&dx, x, sizeof(real) * 3 * (size_t)n);
+  dev_upload(&df, f, sizeof(real) * 9 * (size_t)n);
+  /* forward */
+  real *a = (real *)malloc(sizeof(real) * 13 * m), *b = (real *)malloc(sizeof(real) * 13 * m);
+  CHECK(pl_upsample_forward(cpu, x, f, NULL) == PL_OK, "%s: cpu forward: %s", pc->name, pl_last_error());
+  CHECK(pl_upsample_forward(gpu, (const real *)dx.ptr, (const real *)df.ptr, NULL) == PL_OK, "%s: cuda forward: %s",
+        pc->name, pl_last_error());
+  pl_upsample_download(cpu, a, a + 3 * m, a + 9 * m, a + 12 * m);
+  pl_upsample_download(gpu, b, b + 3 * m, b + 9 * m, b + 12 * m);
+  const char *what[4] = {"means", "covariances", "colours", "opacities"};
+  const size_t off[5] = {0, 3 * m, 9 * m, 12 * m, 13 * m};
+  CHECK(all_finite(b, 13 * m), "%s: cuda forward has NaN/Inf", pc->name);
+  for (int k = 0; k < 4; ++k) {
+    double e = norm_err(a + off[k], b + off[k], off[k + 1] - off[k]);
+    g_worst_fwd = fmax(g_worst_fwd, e);
+    CHECK(e <= 2e-5, "%s: forward %s differ: normalised error %.3e", pc->name, what[k], e);
+  }
+  /* backward with random cotangents */
+  real *vy = (real *)malloc(sizeof(real) * 13 * m);
+  for (size_t i = 0; i < 13 * m; ++i) vy[i] = (real)test_rand();
+  pl_buffer dvy, dvx, dvf;
+  dev_upload(&dvy, vy, sizeof(real) * 13 * m);
+  dev_upload(&dvx, NULL, sizeof(real) * 3 * (size_t)n);
+  dev_upload(&dvf, NULL, sizeof(real) * 9 * (size_t)n);
+  real *cvx = (real *)calloc(12 * (size_t)n, sizeof(real)), *gvx = (real *)malloc(sizeof(real) * 12 * (size_t)n);
+  CHECK(pl_upsample_backward(cpu, x, f, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, cvx, cvx + 3 * n) == PL_OK,
+        "%s: cpu backward: %s", pc->name, pl_last_error());
+  const real *dv = (const real *)dvy.ptr;
+  CHECK(pl_upsample_backward(gpu, (const real *)dx.ptr, (const real *)df.ptr, dv, dv + 3 * m, dv + 9 * m, dv + 12 * m,
+                             (real *)dvx.ptr, (real *)dvf.ptr) == PL_OK,
+        "%s: cuda backward: %s", pc->name, pl_last_error());
+  dev_download(dvx.ptr, gvx, sizeof(real) * 3 * (size_t)n);
+  dev_download(dvf.ptr, gvx + 3 * n, sizeof(real) * 9 * (size_t)n);
+  CHECK(all_finite(gvx, 12 * (size_t)n), "%s: cuda v_x/v_F has NaN/Inf", pc->name);
+  double ex = norm_err(cvx, gvx, 3 * (size_t)n), ef = norm_err(cvx + 3 * n, gvx + 3 * n, 9 * (size_t)n);
+  pl_upsample_grads gc, gg;
+  pl_upsample_get_grads(cpu, &gc);
+  pl_upsample_get_grads(gpu, &gg);
+  real *gcol = (real *)malloc(sizeof(real) * 4 * m);
+  dev_download(gg.colors, gcol, sizeof(real) * 3 * m);
+  dev_download(gg.opacity_offsets, gcol + 3 * m, sizeof(real) * m);
+  double ecol = norm_err(gc.colors, gcol, 3 * m), eoff = norm_err(gc.opacity_offsets, gcol + 3 * m, m);
+  double es = 0;
+  const double sc[3] = {gc.sigma0, gc.thickness, gc.opacity}, sg[3] = {gg.sigma0, gg.thickness, gg.opacity};
+  for (int k = 0; k < 3; ++k) es = fmax(es, fabs(sc[k] - sg[k]) / fmax(fabs(sc[k]), 1e-30));
+  CHECK(isfinite(sg[0]) && isfinite(sg[1]) && isfinite(sg[2]), "%s: cuda parameter gradients not finite", pc->name);
+  double eb = fmax(fmax(ex, ef), fmax(fmax(ecol, eoff), es));
+  g_worst_bwd = fmax(g_worst_bwd, eb);
+  fprintf(stderr, "%-32s N %6d M %7zu  forward ok; backward: v_x %.1e v_F %.1e params %.1e colours %.1e offsets %.1e\n",
+          pc->name, n, m, ex, ef, es, ecol, eoff);
+  CHECK(eb <= 1e-3, "%s: backward differs (v_x %.2e, v_F %.2e, scalars %.2e, colours %.2e, offsets %.2e)", pc->name, ex,
+        ef, es, ecol, eoff);
+  /* the error path: a NaN in one particle's F is reported for the same particle */
+  int bad = n / 3;
+  real nanv = (real)NAN;
+  pl_buffer_upload(&df, sizeof(real) * (9 * (size_t)bad + 4), &nanv, sizeof nanv);
+  f[9 * bad + 4] = nanv;
+  pl_status s1 = pl_upsample_forward(cpu, x, f, NULL);
+  char m1[512];
+  snprintf(m1, sizeof m1, "%s", pl_last_error());
+  pl_status s2 = pl_upsample_forward(gpu, (const real *)dx.ptr, (const real *)df.ptr, NULL);
+  CHECK(s1 == PL_ERR_NUMERIC && s2 == PL_ERR_NUMERIC && strcmp(m1, pl_last_error()) == 0,
+        "%s: NaN particle: cpu '%s', cuda '%s'", pc->name, m1, pl_last_error());
+  free(gcol);
+  free(cvx);
+  free(gvx);
+  free(vy);
+  free(a);
+  free(b);
+  free(x);
+  free(f);
+  pl_buffer_free(&dx);
+  pl_buffer_free(&df);
+  pl_buffer_free(&dvy);
+  pl_buffer_free(&dvx);
+  pl_buffer_free(&dvf);
+  pl_upsample_free(cpu);
+  pl_upsample_free(gpu);
+  free(x0);
+  free(obj);
+}
+
+int main(void) {
+  char desc[512];
+  if (!pl_cuda_compiled()) TEST_SKIP("this build has no CUDA backend");
+  if (pl_cuda_device_count(desc, sizeof desc) == 0) TEST_SKIP("no CUDA device");
+  fprintf(stderr, "device %s\n", desc);
+  const pcase cases[] = {{"bound, particle-set surface", 0, 6},
+                         {"bound, mesh (vertex colours)", 1, 6},
+                         {"particles", 2, 5},
+                         {"runtime", 3, 6},
+                         {"bound + runtime objects", 4, 7},
+                         {"runtime, 60k particles", 5, 24}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_case(&cases[i]);
+  fprintf(stderr, "worst normalised error: forward %.3e, backward %.3e\n", g_worst_fwd, g_worst_bwd);
+  return test_summary("test_upsample_cuda");
+}

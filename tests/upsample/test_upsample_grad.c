@@ -1,0 +1,220 @@
+/* test_upsample_grad.c: the whole upsampler's adjoint (pl_upsample_backward) against central differences of
+ * pl_upsample_forward, in double precision, for every input and every learnable parameter at once:
+ * x [N,3], F [N,9], sigma0, thickness, opacity, per-Gaussian colours [M,3] and opacity offsets [M].
+ * Cases: bound mode on a particle set's surface, bound mode on a mesh (vertex colours, rotated and scaled),
+ * the particles mode, the runtime mode (with an isolated particle and particles in the weight's ramp), and two
+ * objects of different modes in one upsampler. Relative error <= 1e-6; every parameter must get a gradient. */
+#include <stdio.h>
+
+#include "tests/upsample/ups_test_util.h"
+
+#ifndef PL_REAL_DOUBLE
+#error "test_upsample_grad is built against the double-precision library"
+#endif
+
+typedef struct {
+  pl_upsample *u;
+  int n;
+  int64_t m;
+} gctx;
+
+static int n_inputs(const gctx *c) { return (int)(12 * c->n + 3 + 4 * c->m); }
+static int n_outputs(const gctx *c) { return (int)(13 * c->m); }
+
+static void set_inputs(gctx *c, const double *x) {
+  pl_upsample_params p;
+  p.sigma0 = x[12 * c->n];
+  p.thickness = x[12 * c->n + 1];
+  p.opacity = x[12 * c->n + 2];
+  pl_status s = pl_upsample_set_params(c->u, &p);
+  CHECK(s == PL_OK, "set_params: %s", pl_last_error());
+  real *col, *off;
+  pl_upsample_param_buffers(c->u, &col, &off);
+  memcpy(col, x + 12 * c->n + 3, sizeof(double) * 3 * (size_t)c->m);
+  memcpy(off, x + 12 * c->n + 3 + 3 * c->m, sizeof(double) * (size_t)c->m);
+}
+
+static void f_all(const double *x, double *y, void *ctx) {
+  gctx *c = (gctx *)ctx;
+  set_inputs(c, x);
+  pl_ups_gaussians g;
+  pl_status s = pl_upsample_forward(c->u, x, x + 3 * c->n, &g);
+  CHECK(s == PL_OK, "forward: %s", pl_last_error());
+  size_t m = (size_t)c->m;
+  memcpy(y, g.means, sizeof(double) * 3 * m);
+  memcpy(y + 3 * m, g.covs, sizeof(double) * 6 * m);
+  memcpy(y + 9 * m, g.colors, sizeof(double) * 3 * m);
+  memcpy(y + 12 * m, g.opacities, sizeof(double) * m);
+}
+
+static void v_all(const double *x, const double *vy, double *vx, void *ctx) {
+  gctx *c = (gctx *)ctx;
+  set_inputs(c, x);
+  size_t m = (size_t)c->m;
+  pl_status s = pl_upsample_zero_grads(c->u);
+  CHECK(s == PL_OK, "zero_grads: %s", pl_last_error());
+  s = pl_upsample_backward(c->u, x, x + 3 * c->n, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, vx, vx + 3 * c->n);
+  CHECK(s == PL_OK, "backward: %s", pl_last_error());
+  pl_upsample_grads g;
+  pl_upsample_get_grads(c->u, &g);
+  double *vp = vx + 12 * c->n;
+  vp[0] += g.sigma0;
+  vp[1] += g.thickness;
+  vp[2] += g.opacity;
+  for (size_t i = 0; i < 3 * m; ++i) vp[3 + i] += g.colors[i];
+  for (size_t i = 0; i < m; ++i) vp[3 + 3 * m + i] += g.opacity_offsets[i];
+}
+
+/* An icosahedron of circumradius 1 with vertex colours. */
+static void icosahedron(pl_mesh *m) {
+  static double verts[12 * 3], colors[12 * 3];
+  static int faces[20 * 3] = {0, 11, 5, 0, 5,  1, 0, 1, 7, 0, 7,  10, 0, 10, 11, 1, 5, 9, 5, 11, 4, 11, 10, 2, 10, 7, 6, 7, 1, 8,
+                              3, 9,  4, 3, 4,  2, 3, 2, 6, 3, 6,  8,  3, 8,  9,  4, 9, 5, 2, 4,  11, 6, 2,  10, 8, 6, 7, 9, 8, 1};
+  const double t = (1 + sqrt(5.0)) / 2, l = sqrt(1 + t * t);
+  const double v[12][3] = {{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t},
+                           {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
+  for (int i = 0; i < 12; ++i)
+    for (int k = 0; k < 3; ++k) {
+      verts[3 * i + k] = v[i][k] / l;
+      colors[3 * i + k] = 0.2 + 0.6 * ((i * 7 + k * 3) % 11) / 10.0;
+    }
+  memset(m, 0, sizeof *m);
+  m->nverts = 12;
+  m->nfaces = 20;
+  m->verts = verts;
+  m->faces = faces;
+  m->colors = colors;
+}
+
+typedef struct {
+  const char *name;
+  int kind; /* 0 bound pset, 1 bound mesh, 2 particles, 3 runtime, 4 mixed */
+} gcase;
+
+static void run(const gcase *gc) {
+  const double dp = 0.05, c0[3] = {0.5, 0.45, 0.55};
+  real *x0;
+  int n = ups_sphere_particles(c0, 2.6 * dp, dp, 0.5, 3, &x0);
+  int nobj = 1;
+  int *obj = (int *)calloc((size_t)n + 2, sizeof(int));
+  pl_mesh ico;
+  icosahedron(&ico);
+  pl_upsample_object objs[2];
+  memset(objs, 0, sizeof objs);
+  objs[0].name = gc->name;
+  objs[0].color[0] = 0.3, objs[0].color[1] = 0.6, objs[0].color[2] = 0.9;
+  if (gc->kind == 0) objs[0].mode = PL_UPS_BOUND;
+  if (gc->kind == 1) {
+    objs[0].mode = PL_UPS_BOUND;
+    objs[0].mesh = &ico;
+    for (int k = 0; k < 3; ++k) {
+      objs[0].center[k] = c0[k];
+      objs[0].scale[k] = 2.4 * dp * (1 + 0.05 * k);
+      objs[0].rotation_deg[k] = 10.0 * (k + 1);
+    }
+  }
+  if (gc->kind == 2) objs[0].mode = PL_UPS_PARTICLES;
+  if (gc->kind == 3) {
+    objs[0].mode = PL_UPS_RUNTIME;
+    /* an isolated particle far from the others */
+    x0 = (real *)realloc(x0, sizeof(real) * 3 * ((size_t)n + 1));
+    x0[3 * n] = (real)(c0[0] + 6 * dp), x0[3 * n + 1] = (real)c0[1], x0[3 * n + 2] = (real)c0[2];
+    ++n;
+  }
+  if (gc->kind == 4) {
+    /* object 0 bound (the sphere), object 1 runtime: a small blob next to it, close enough to share neighbours */
+    nobj = 2;
+    objs[0].mode = PL_UPS_BOUND;
+    objs[1].mode = PL_UPS_RUNTIME;
+    objs[1].name = "blob";
+    real *blob;
+    double c1[3] = {c0[0] + 4.2 * dp, c0[1], c0[2]};
+    int nb = ups_sphere_particles(c1, 1.6 * dp, dp, 0.5, 5, &blob);
+    x0 = (real *)realloc(x0, sizeof(real) * 3 * ((size_t)n + nb));
+    obj = (int *)realloc(obj, sizeof(int) * ((size_t)n + nb));
+    memcpy(x0 + 3 * n, blob, sizeof(real) * 3 * nb);
+    for (int i = 0; i < nb; ++i) obj[n + i] = 1;
+    n += nb;
+    free(blob);
+  }
+  pl_upsample_desc d;
+  memset(&d, 0, sizeof d);
+  d.backend = PL_BACKEND_CPU;
+  d.nparticles = n;
+  d.rest_positions = x0;
+  d.object_index = obj;
+  d.nobjects = nobj;
+  d.objects = objs;
+  d.particle_spacing = dp;
+  d.spacing = 0.5;
+  d.children = 3;
+  d.learn_colors = d.learn_opacities = 1;
+  d.seed = 9;
+  d.threads = 1; /* thousands of small evaluations: parallel regions would only add overhead */
+  gctx c;
+  c.n = n;
+  pl_status s = pl_upsample_init(&c.u, &d);
+  CHECK(s == PL_OK, "%s: init: %s", gc->name, pl_last_error());
+  if (s != PL_OK) {
+    free(x0);
+    free(obj);
+    return;
+  }
+  pl_upsample_info info;
+  pl_upsample_get_info(c.u, &info);
+  c.m = info.count;
+  /* the evaluation point: displaced positions, deformed F, parameters away from their defaults */
+  int nin = n_inputs(&c);
+  double *x = (double *)malloc(sizeof(double) * (size_t)nin);
+  for (int p = 0; p < n; ++p) {
+    for (int k = 0; k < 3; ++k) x[3 * p + k] = x0[3 * p + k] + 0.15 * dp * test_rand();
+    for (int k = 0; k < 9; ++k) x[3 * n + 9 * p + k] = (k % 4 == 0 ? 1.0 : 0.0) + 0.2 * test_rand();
+  }
+  x[12 * n] = 0.9;
+  x[12 * n + 1] = 0.3;
+  x[12 * n + 2] = 0.8;
+  for (int64_t i = 0; i < 3 * c.m; ++i) x[12 * n + 3 + i] = 0.5 + 0.4 * test_rand();
+  for (int64_t i = 0; i < c.m; ++i) x[12 * n + 3 + 3 * c.m + i] = 0.5 * test_rand();
+  char name[160];
+  snprintf(name, sizeof name, "%s (N %d, M %lld)", gc->name, n, (long long)c.m);
+  double err = test_vjp_error(name, f_all, v_all, &c, x, nin, n_outputs(&c), 1e-6, 1e-300, 1);
+  CHECK(err <= 1e-6, "%s: relative error %.3e", name, err);
+
+  /* every learnable parameter and both particle inputs receive a gradient */
+  double *vy = (double *)malloc(sizeof(double) * (size_t)n_outputs(&c));
+  double *vx = (double *)calloc((size_t)nin, sizeof(double));
+  for (int i = 0; i < n_outputs(&c); ++i) vy[i] = test_rand();
+  v_all(x, vy, vx, &c);
+  double nx = 0, nf = 0, ncol = 0, noff = 0;
+  for (int i = 0; i < 3 * n; ++i) nx += fabs(vx[i]);
+  for (int i = 0; i < 9 * n; ++i) nf += fabs(vx[3 * n + i]);
+  for (int64_t i = 0; i < 3 * c.m; ++i) ncol += fabs(vx[12 * n + 3 + i]);
+  for (int64_t i = 0; i < c.m; ++i) noff += fabs(vx[12 * n + 3 + 3 * c.m + i]);
+  const double *vp = vx + 12 * n;
+  CHECK(nx > 0, "%s: no gradient reaches x", gc->name);
+  CHECK(nf > 0, "%s: no gradient reaches F", gc->name);
+  CHECK(vp[0] != 0, "%s: sigma0 gets no gradient", gc->name);
+  CHECK(vp[1] != 0 || gc->kind == 2, "%s: thickness gets no gradient", gc->name);
+  CHECK(gc->kind != 2 || vp[1] == 0, "%s: the particles mode is isotropic, thickness must not matter", gc->name);
+  CHECK(vp[2] != 0, "%s: the global opacity gets no gradient", gc->name);
+  CHECK(ncol > 0, "%s: per-Gaussian colours get no gradient", gc->name);
+  CHECK(noff > 0, "%s: per-Gaussian opacity offsets get no gradient", gc->name);
+  fprintf(stderr, "   |v_x| %.3g  |v_F| %.3g  v_sigma0 %.3g  v_thickness %.3g  v_opacity %.3g  |v_colours| %.3g  "
+                  "|v_offsets| %.3g\n", nx, nf, vp[0], vp[1], vp[2], ncol, noff);
+  free(vy);
+  free(vx);
+  free(x);
+  pl_upsample_free(c.u);
+  free(x0);
+  free(obj);
+}
+
+int main(void) {
+  const gcase cases[] = {{"bound, particle-set surface", 0},
+                         {"bound, mesh with vertex colours", 1},
+                         {"particles", 2},
+                         {"runtime (with an isolated particle)", 3},
+                         {"bound + runtime objects", 4}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run(&cases[i]);
+  return test_summary("test_upsample_grad");
+}

@@ -1,0 +1,211 @@
+/* upsample.h: the learnable surface upsampler: particles (x, F) -> 3D Gaussians (mean, covariance, colour,
+ * opacity), forward and adjoint, on the CPU (reference, OpenMP) or CUDA backend.
+ *
+ * Three modes, chosen per object:
+ *   PL_UPS_BOUND      solids. At set-up the rest surface (the mesh surface for mesh objects, else the
+ *                     iso-surface of the particle set's smoothed density) is sampled by Poisson-disk sampling
+ *                     and every sample is bound to nearby particles of its object with fixed normalised
+ *                     weights. Per frame: mu = sum w (x_p + F_p (X - X_p)), Ft = sum w F_p,
+ *                     Sigma = Ft Sigma0 Ft^T, Sigma0 = sigma^2 (I - (1 - t^2) n n^T) a disc (n the rest normal).
+ *   PL_UPS_RUNTIME    fluids, sand, anything that tears. Per frame, a smoothed density phi (cubic B-spline,
+ *                     normalised so that a filled lattice is 1) gives every particle a soft surface weight,
+ *                     an outward normal -grad phi / |grad phi| (regularised) and an offset to the iso-surface
+ *                     phi = surface_level; `children` Gaussians sit on its tangent disc with the same Sigma0
+ *                     form, their opacity scaled by the surface weight (exactly 0 deep inside). No hard
+ *                     selection anywhere: gradients reach x through the density field.
+ *   PL_UPS_PARTICLES  one isotropic Gaussian per particle (sigma = sigma0 * particle spacing / 2, Sigma = F Sigma0 F^T).
+ * The method, the parameters and their defaults: docs/upsampler.md. The adjoints: docs/adjoints.md.
+ *
+ * Gaussians come out in this order: every bound/particles-mode Gaussian (objects in order), then
+ * `children` Gaussians per runtime particle (particles in index order). The count never changes after
+ * pl_upsample_init, so per-Gaussian parameters keep their meaning from frame to frame.
+ *
+ * Learnable parameters: sigma0, thickness, global opacity (scalars), a colour per Gaussian (initialised from the
+ * texture, vertex colours or object colour) and an opacity logit offset per Gaussian (initialised to 0):
+ *   opacity = surface weight * sigmoid(logit(opacity) + offset),  colour = clamp(colour parameter, 0, 1).
+ *
+ * Ownership: the upsampler owns its set-up data, its output Gaussians (on its backend; valid until the next
+ * forward or free) and its parameter and gradient buffers. Inputs are borrowed for the duration of a call.
+ * Errors: every function returns a pl_status; messages (pl_last_error) name the object, file, particle or
+ * Gaussian involved. pl_upsample_free(NULL) is a no-op.
+ *
+ * Per frame, the pipeline calls
+ *     pl_upsample_forward(u, x, F, &g);        x [N,3], F [N,9] on u's backend -> g (means, covs, colours, opacities)
+ * and in the adjoint pass, for the same frame's x and F (in any frame order: backward recomputes what it needs),
+ *     pl_upsample_backward(u, x, F, v_means, v_covs, v_colors, v_opacities, v_x, v_F);
+ * which ADDS into v_x and v_F (on the backend) and into the parameter gradients (pl_upsample_grads). */
+#ifndef PL_UPSAMPLE_H
+#define PL_UPSAMPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backend.h"
+#include "core/hd.h"
+#include "core/mesh.h"
+#include "core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { PL_UPS_BOUND = 1, PL_UPS_RUNTIME = 2, PL_UPS_PARTICLES = 3 } pl_ups_mode;
+
+const char *pl_ups_mode_name(pl_ups_mode m);
+
+/* One object: the particles whose object index is its position in pl_upsample_desc.objects.
+ * Zero-initialise, then set what applies. */
+typedef struct {
+  const char *name;          /* for messages (default "object <i>") */
+  pl_ups_mode mode;          /* 0 = PL_UPS_BOUND */
+  /* Surface and colours of a mesh object (optional). mesh (borrowed, already loaded) wins over mesh_path.
+   * The mesh is placed with pl_upsample_place_point(center, scale, rotation_deg): the same placement the
+   * simulator uses to fill it with particles. */
+  const pl_mesh *mesh;
+  const char *mesh_path;     /* OBJ file */
+  double center[3];          /* where the mesh's bounding-box centre lands (world, m) */
+  double scale[3];           /* per-axis scale of the mesh coordinates (0 -> 1) */
+  double rotation_deg[3];    /* XYZ Euler angles, degrees (see pl_upsample_place_point) */
+  const char *texture_path;  /* PNG sampled at the mesh's texture coordinates (needs a mesh with vt) */
+  /* Flat colour, used when there is no texture and no vertex colours. (0,0,0) means unset: 0.8 grey. */
+  double color[3];
+} pl_upsample_object;
+
+/* Set-up description. Zero-initialise; every 0 field takes the default in brackets. */
+typedef struct {
+  pl_backend backend;        /* [auto] cpu, cuda or auto */
+  int threads;               /* [0 = OpenMP's default] CPU threads (results do not depend on it) */
+
+  /* Particles at rest (host memory, borrowed during init). */
+  int nparticles;            /* required, >= 1 */
+  const real *rest_positions;/* [N, 3] required: the initial particle positions X_p */
+  const int *object_index;   /* [N] object of each particle [NULL: all in object 0] */
+  int nobjects;              /* [0: one bound object with default settings] */
+  const pl_upsample_object *objects;
+  double particle_spacing;   /* [0: estimated, the median nearest-neighbour distance] m; the pipeline passes
+                                dx / cbrt(particles_per_cell) */
+
+  /* Parameters (the scene's [upsample] keys have the same names and defaults). */
+  double spacing;            /* [0.3] bound: Poisson-disk radius of the surface samples, in particle spacings */
+  double sigma0;             /* [1.0] learnable: in-plane standard deviation, in sample spacings (bound), children
+                                spacings (runtime: 0.6 dp sqrt(pi / children)) or half particle spacings (particles) */
+  double thickness;          /* [0.2] learnable: disc thickness along the normal, fraction of sigma0 */
+  double opacity;            /* [0.95] learnable: global opacity, in (0, 1) */
+  double bind_radius;        /* [1.5] bound: binding radius, in particle spacings */
+  int children;              /* [8] runtime: Gaussians per particle */
+  double surface_threshold;  /* [0.9] runtime: particles with normalised density below this have surface weight 1 */
+  double surface_band;       /* [0.15] runtime: the weight falls smoothly to 0 at threshold + band */
+  double surface_level;      /* [0.5] iso-level of the surface (runtime offset; particle-set surface sampling) */
+  double smoothing;          /* [1.5] kernel smoothing length, in particle spacings (support: twice that) */
+  int learn_colors;          /* [0] keep a gradient for the per-Gaussian colours */
+  int learn_opacities;       /* [0] keep a gradient for the per-Gaussian opacity offsets */
+  uint64_t seed;             /* [0] seed of the counter-based RNG (sampling, children phases) */
+  int skip_checks;           /* [0] 1: do not check inputs and outputs for NaN/Inf each frame */
+} pl_upsample_desc;
+
+typedef struct pl_upsample pl_upsample;
+
+/* Output Gaussians, on the upsampler's backend, owned by it. */
+typedef struct {
+  int64_t count;             /* M */
+  real *means;               /* [M, 3] world */
+  real *covs;                /* [M, 6] xx xy xz yy yz zz */
+  real *colors;              /* [M, 3] RGB in [0, 1] */
+  real *opacities;           /* [M] in [0, 1) (exactly 0 for runtime children deep inside a body) */
+} pl_ups_gaussians;
+
+typedef struct {
+  int64_t count;             /* M */
+  int64_t nbound;            /* bound and particles-mode Gaussians (the first nbound) */
+  int nruntime_particles;    /* runtime particles (each with `children` Gaussians after the bound ones) */
+  int children;
+  int nparticles;
+  double particle_spacing;   /* m (given or estimated) */
+  double sample_spacing;     /* bound: Poisson-disk radius (m) */
+  double sigma_bound;        /* world sigma of bound Gaussians at the current sigma0 (m) */
+  double sigma_runtime;      /* world sigma of runtime children at the current sigma0 (m) */
+  int64_t bindings;          /* number of (Gaussian, particle) binding pairs */
+  pl_backend backend;
+} pl_upsample_info;
+
+/* Scalar parameters (in the units of the descriptor). */
+typedef struct {
+  double sigma0, thickness, opacity;
+} pl_upsample_params;
+
+/* Gradients: scalars on the host; per-Gaussian arrays on the backend (NULL when that parameter does not learn). */
+typedef struct {
+  double sigma0, thickness, opacity;
+  real *colors;              /* [M, 3] */
+  real *opacity_offsets;     /* [M] */
+} pl_upsample_grads;
+
+pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc);
+void pl_upsample_free(pl_upsample *u);
+void pl_upsample_get_info(const pl_upsample *u, pl_upsample_info *info);
+
+/* Forward for one frame. x [N,3], F [N,9] in the upsampler's backend memory. Fails with PL_ERR_NUMERIC
+ * naming the first particle with a non-finite x or F, or the first non-finite Gaussian (unless skip_checks). */
+pl_status pl_upsample_forward(pl_upsample *u, const real *x, const real *F, pl_ups_gaussians *out);
+
+/* Adjoint for one frame: cotangents of the outputs (any may be NULL = zero) -> ADDS into v_x [N,3] and v_F [N,9]
+ * (either may be NULL) and into the parameter gradients. Deterministic on the CPU (no atomics; a fixed order). */
+pl_status pl_upsample_backward(pl_upsample *u, const real *x, const real *F, const real *v_means, const real *v_covs,
+                               const real *v_colors, const real *v_opacities, real *v_x, real *v_F);
+
+void pl_upsample_get_params(const pl_upsample *u, pl_upsample_params *p);
+/* Validated: sigma0 > 0, thickness > 0, opacity in (0, 1), all finite; the error names the parameter. */
+pl_status pl_upsample_set_params(pl_upsample *u, const pl_upsample_params *p);
+/* The per-Gaussian parameter buffers on the backend, for an optimiser to update in place:
+ * colors [M,3] (keep them in [0,1]), opacity_offsets [M] (logit offsets). */
+void pl_upsample_param_buffers(pl_upsample *u, real **colors, real **opacity_offsets);
+void pl_upsample_get_grads(const pl_upsample *u, pl_upsample_grads *g);
+pl_status pl_upsample_zero_grads(pl_upsample *u);
+
+/* ---------------------------------------------------------------- helpers (host) */
+
+/* The placement of a mesh (shared with the simulator): p' = center + R (scale .* (p - c)), with c the centre of
+ * the mesh's bounding box [lo, hi] and R = Rz(rz) Ry(ry) Rx(rx) for rotation_deg = (rx, ry, rz): rotate about
+ * the world x axis first, then y, then z (extrinsic XYZ Euler angles, degrees). */
+void pl_upsample_placement_matrix(const double rotation_deg[3], double r[3][3]);
+void pl_upsample_place_point(const double center[3], const double scale[3], const double rotation_deg[3],
+                             const double lo[3], const double hi[3], const double p[3], double out[3]);
+
+/* Median nearest-neighbour distance of a point set (the particle-spacing estimate). */
+pl_status pl_upsample_estimate_spacing(const real *pos, int n, double *spacing);
+
+/* ---------------------------------------------------------------- 3DGS export */
+
+/* The attributes of the 3DGS PLY layout (Kerbl et al. 2023), float32, on the host:
+ * xyz, log-scales (scale_0..2), rotation quaternion w-first (rot_0..3) from an eigendecomposition of each
+ * covariance (Sigma = R diag(exp(2 log_scale)) R^T), opacity logit, and f_dc = (colour - 0.5) / 0.28209479177387814
+ * (degree-0 spherical harmonics). Gaussians with opacity 0 are left out (count <= M); opacities are clamped to
+ * [1e-6, 1 - 1e-6] before the logit and variances floored at 1e-30. */
+typedef struct {
+  int64_t count;
+  float *xyz;        /* [count, 3] */
+  float *log_scale;  /* [count, 3] */
+  float *rot;        /* [count, 4] w x y z */
+  float *opacity;    /* [count] logit */
+  float *f_dc;       /* [count, 3] */
+  int64_t *source;   /* [count] index of the Gaussian each row came from */
+} pl_3dgs_attrs;
+
+/* From host arrays (means [M,3], covs [M,6], colors [M,3], opacities [M]). */
+pl_status pl_3dgs_from_gaussians(int64_t m, const real *means, const real *covs, const real *colors,
+                                 const real *opacities, pl_3dgs_attrs *out);
+/* Download the last forward's Gaussians and convert. */
+pl_status pl_upsample_export_3dgs(const pl_upsample *u, pl_3dgs_attrs *out);
+void pl_3dgs_attrs_free(pl_3dgs_attrs *a);
+
+/* The bound Gaussians' rest samples: positions [nbound,3] and unit normals [nbound,3] (0 for the particles mode),
+ * to host arrays the caller allocated (either may be NULL). */
+pl_status pl_upsample_rest_samples(const pl_upsample *u, real *positions, real *normals);
+
+/* Download the last forward's Gaussians to host arrays the caller allocated (any may be NULL). */
+pl_status pl_upsample_download(const pl_upsample *u, real *means, real *covs, real *colors, real *opacities);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PL_UPSAMPLE_H */
