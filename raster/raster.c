@@ -323,6 +323,7 @@ pl_status raster_backward(raster_ctx *ctx, const raster_gaussians *g, const rast
     if (o.background[ch] != ctx->bg[ch])
       return pl_fail(PL_ERR_INVALID, "raster_backward: background differs from the last raster_forward");
   if (!grads) return pl_fail(PL_ERR_INVALID, "raster_backward: grads struct is NULL");
+  if (in.n == 0) return PL_OK;
   if (in.covs && (grads->scales || grads->quats))
     return pl_fail(PL_ERR_INVALID, "raster_backward: grads.scales/quats given but the Gaussians are given by "
                    "covariances (use grads.covs)");
@@ -336,7 +337,6 @@ pl_status raster_backward(raster_ctx *ctx, const raster_gaussians *g, const rast
   raster_images none;
   memset(&none, 0, sizeof none);
   if (!v_out) v_out = &none;
-  if (in.n == 0) return PL_OK;
   if (ctx->backend == PL_BACKEND_CUDA) return raster_cuda_backward(ctx, &in, v_out, grads);
   return raster_cpu_backward(ctx, &in, v_out, grads);
 }
