@@ -71,19 +71,6 @@ static void radix_sort_u32(uint32_t *k, uint32_t *v, uint32_t *k2, uint32_t *v2,
   }
 }
 
-/* The camera owning global tile t (cameras' tiles are consecutive). */
-static int camera_of_tile(const raster_ctx *ctx, int64_t t) {
-  int lo = 0, hi = ctx->ncams - 1;
-  while (lo < hi) {
-    int mid = (lo + hi + 1) / 2;
-    if (ctx->cams[mid].tile_offset <= t)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  return lo;
-}
-
 /* First index r in [0, n] with a[r] >= x (a nondecreasing). */
 static int64_t lower_bound_i64(const int64_t *a, int64_t n, int64_t x) {
   int64_t lo = 0, hi = n;
@@ -298,7 +285,7 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
   int64_t evals = 0;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : evals)
   for (int64_t t = 0; t < T; ++t) {
-    const int c = camera_of_tile(ctx, t);
+    const int c = raster_camera_of_tile(ctx->cams, ctx->ncams, t);
     const raster_cam *cam = &ctx->cams[c];
     evals += composite_tile(ctx, cam, t - cam->tile_offset, tile_start[t], tile_start[t + 1], sp, col, sorted, out, pT,
                             pn, pd);
@@ -387,7 +374,7 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
   int64_t evals = 0;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : evals)
   for (int64_t t = 0; t < T; ++t) {
-    const int c = camera_of_tile(ctx, t);
+    const int c = raster_camera_of_tile(ctx->cams, ctx->ncams, t);
     const raster_cam *cam = &ctx->cams[c];
     evals += backward_tile(ctx, cam, t - cam->tile_offset, tile_start[t], tile_start[t + 1], sp, col, sorted, v_out,
                            pT, pn, pd, pairgrad);

@@ -87,6 +87,19 @@ HD void raster_cam_init(raster_cam *k, int width, int height, double fx, double 
   k->tile_offset = 0;
 }
 
+/* The camera owning global tile t (each camera's tiles are consecutive; binary search). */
+HD int raster_camera_of_tile(const raster_cam *cams, int ncams, int64_t t) {
+  int lo = 0, hi = ncams - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (cams[mid].tile_offset <= t)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
 /* ------------------------------------------------------------------ 3D covariance */
 
 /* [6] (xx, xy, xz, yy, yz, zz) -> symmetric m3 */
@@ -572,12 +585,16 @@ HD void raster_pixel_rows(const raster_splat *s, real hx, real hy, int r0, int r
 
 /* Sort key of a depth: the bits of the float value (monotone for z > 0). */
 HD uint32_t raster_depth_bits(real z) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint((float)z);
+#else
   union {
     float f;
     uint32_t u;
   } c;
   c.f = (float)z;
   return c.u;
+#endif
 }
 
 /* ------------------------------------------------------------------ per pixel */
