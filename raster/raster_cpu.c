@@ -15,6 +15,14 @@
 
 #include "raster/raster_internal.h"
 
+/* The splats of a tile are scattered over memory (sorted by depth, stored by Gaussian): fetch ahead. */
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+#define PREFETCH_AHEAD 8
+
 /* ------------------------------------------------------------------ input check */
 
 pl_status raster_cpu_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
@@ -102,6 +110,10 @@ static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int6
     }
   int64_t evals = 0;
   for (int64_t s = s0; s < s1 && live > 0; ++s) {
+    if (s + PREFETCH_AHEAD < s1) {
+      PREFETCH(&sp[sorted[s + PREFETCH_AHEAD]]);
+      PREFETCH(col + 3 * (int64_t)sorted[s + PREFETCH_AHEAD]);
+    }
     const uint32_t cg = sorted[s];
     const raster_splat *S = &sp[cg];
     const real *rgb = col + 3 * (int64_t)cg;
@@ -238,11 +250,13 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
       int64_t *h = hist + (int64_t)k * Tc;
       for (int64_t r = rb[k]; r < rb[k + 1]; ++r) {
         const raster_splat *S = &sp[c * N + order[c * N + r]];
+        real hx, hy;
+        raster_support_extent(S, &hx, &hy);
         int ty0, ty1;
-        raster_tile_rows(cam, S, &ty0, &ty1);
+        raster_tile_rows(cam, S, hx, hy, &ty0, &ty1);
         for (int ty = ty0; ty <= ty1; ++ty) {
           int tx0, tx1;
-          raster_tile_row_span(cam, S, ty, &tx0, &tx1);
+          raster_tile_row_span(cam, S, hx, hy, ty, &tx0, &tx1);
           for (int tx = tx0; tx <= tx1; ++tx) ++h[(int64_t)ty * cam->tiles_x + tx];
         }
       }
@@ -263,11 +277,13 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
         const uint32_t cg = (uint32_t)(c * N + order[c * N + r]);
         const raster_splat *S = &sp[cg];
         int64_t e = base + roff[r];
+        real hx, hy;
+        raster_support_extent(S, &hx, &hy);
         int ty0, ty1;
-        raster_tile_rows(cam, S, &ty0, &ty1);
+        raster_tile_rows(cam, S, hx, hy, &ty0, &ty1);
         for (int ty = ty0; ty <= ty1; ++ty) {
           int tx0, tx1;
-          raster_tile_row_span(cam, S, ty, &tx0, &tx1);
+          raster_tile_row_span(cam, S, hx, hy, ty, &tx0, &tx1);
           for (int tx = tx0; tx <= tx1; ++tx) {
             int64_t pos = h[(int64_t)ty * cam->tiles_x + tx]++;
             sorted[pos] = cg;
@@ -323,6 +339,10 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
     for (int k = 0; k < RASTER_NGRAD; ++k) pairgrad[RASTER_NGRAD * s + k] = 0;
   int64_t evals = 0;
   for (int64_t s = s0 + nmax - 1; s >= s0; --s) {
+    if (s - PREFETCH_AHEAD >= s0) {
+      PREFETCH(&sp[sorted[s - PREFETCH_AHEAD]]);
+      PREFETCH(col + 3 * (int64_t)sorted[s - PREFETCH_AHEAD]);
+    }
     const int32_t k = (int32_t)(s - s0);
     const uint32_t cg = sorted[s];
     const raster_splat *S = &sp[cg];

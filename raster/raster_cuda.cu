@@ -81,11 +81,13 @@ __global__ void k_emit(int64_t N, int64_t CN, const raster_cam *cams, const rast
   const raster_splat s = sp[cg];
   const unsigned long long depth = raster_depth_bits(s.z);
   int64_t e = offsets[cg];
+  real hx, hy;
+  raster_support_extent(&s, &hx, &hy);
   int ty0, ty1;
-  raster_tile_rows(cam, &s, &ty0, &ty1);
+  raster_tile_rows(cam, &s, hx, hy, &ty0, &ty1);
   for (int ty = ty0; ty <= ty1; ++ty) {
     int tx0, tx1;
-    raster_tile_row_span(cam, &s, ty, &tx0, &tx1);
+    raster_tile_row_span(cam, &s, hx, hy, ty, &tx0, &tx1);
     for (int tx = tx0; tx <= tx1; ++tx) {
       const unsigned long long tile = (unsigned long long)(cam->tile_offset + (int64_t)ty * cam->tiles_x + tx);
       keys[e] = (tile << 32) | depth;

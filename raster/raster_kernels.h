@@ -485,6 +485,7 @@ HD void raster_project_vjp(const raster_cam *c, v3 mu, m3 cov, real opacity, int
 HD int raster_support_extent(const raster_splat *s, real *hx, real *hy) {
   real det = s->ca * s->cc - s->cb * s->cb;
   real k = 2 * s->smax;
+  *hx = *hy = 0;
   if (!(det > 0) || !(k >= 0)) return 0;
   *hx = r_sqrt(k * s->cc / det);
   *hy = r_sqrt(k * s->ca / det);
@@ -495,6 +496,22 @@ HD int raster_support_extent(const raster_splat *s, real *hx, real *hy) {
  * passes the sigma test; extra pixels cost an evaluation and are rejected by that test. */
 HD real raster_support_margin(real hx, real hy) { return RC(0.25) + RC(1e-5) * (hx + hy); }
 
+/* ceil(x) clamped to [lo, hi] (NaN gives lo) and floor(x) clamped to [lo, hi] (NaN gives hi), without libm
+ * calls; callers pass lo >= -1 and |hi| < 2^24. Clamping to one beyond the range they care about keeps an
+ * empty interval empty. */
+HD int raster_ceil_clamp(real x, int lo, int hi) {
+  if (!(x > (real)lo)) return lo;
+  if (!(x < (real)hi)) return hi;
+  int i = (int)x; /* x in (lo, hi), lo >= -1: truncation is floor for x >= 0 and 0 = ceil for x in (-1, 0) */
+  return (real)i < x ? i + 1 : i;
+}
+HD int raster_floor_clamp(real x, int lo, int hi) {
+  if (!(x < (real)hi)) return hi;
+  if (!(x > (real)lo)) return lo;
+  int i = (int)x;
+  return (real)i > x ? i - 1 : i;
+}
+
 /* x-interval of the support over the horizontal band dy in [lo, hi] (offsets from my), already clipped to
  * the support's own y-extent by the caller. x_right(dy) is concave and x_left(dy) convex, so their extremes
  * over the band are at the clamped stationary points dy = -+ b hx / c. */
@@ -502,55 +519,56 @@ HD void raster_support_xrange(const raster_splat *s, real hx, real lo, real hi, 
   const real a = s->ca, b = s->cb, c = s->cc;
   const real det = a * c - b * b, k = 2 * s->smax;
   real dyr = r_clamp(-b * hx / c, lo, hi), dyl = r_clamp(b * hx / c, lo, hi);
-  real qr = r_fmax(RC(0.0), a * k - det * dyr * dyr), ql = r_fmax(RC(0.0), a * k - det * dyl * dyl);
+  real qr = a * k - det * dyr * dyr, ql = a * k - det * dyl * dyl;
+  qr = qr > 0 ? qr : RC(0.0);
+  ql = ql > 0 ? ql : RC(0.0);
   *xr = s->mx + (-b * dyr + r_sqrt(qr)) / a;
   *xl = s->mx + (-b * dyl - r_sqrt(ql)) / a;
 }
 
-/* Tiles of one camera touched by a splat's support: rows [*ty0, *ty1] (empty when ty0 > ty1). */
-HD void raster_tile_rows(const raster_cam *c, const raster_splat *s, int *ty0, int *ty1) {
-  real hx, hy;
-  *ty0 = 1;
-  *ty1 = 0;
-  if (!raster_support_extent(s, &hx, &hy)) return;
+/* Tile rows [*ty0, *ty1] of one camera touched by a splat's support (hx, hy from raster_support_extent);
+ * empty when ty0 > ty1. */
+HD void raster_tile_rows(const raster_cam *c, const raster_splat *s, real hx, real hy, int *ty0, int *ty1) {
   real m = raster_support_margin(hx, hy);
   /* pixel rows i with centre i + 0.5 in [my - hy - m, my + hy + m] */
-  real i0 = r_ceil(s->my - hy - m - RC(0.5)), i1 = r_floor(s->my + hy + m - RC(0.5));
-  i0 = r_fmax(i0, RC(0.0));
-  i1 = r_fmin(i1, (real)(c->height - 1));
-  if (!(i0 <= i1)) return;
-  *ty0 = (int)i0 / RASTER_TILE;
-  *ty1 = (int)i1 / RASTER_TILE;
+  int i0 = raster_ceil_clamp(s->my - hy - m - RC(0.5), 0, c->height);
+  int i1 = raster_floor_clamp(s->my + hy + m - RC(0.5), -1, c->height - 1);
+  *ty0 = 1;
+  *ty1 = 0;
+  if (i0 > i1) return;
+  *ty0 = i0 / RASTER_TILE;
+  *ty1 = i1 / RASTER_TILE;
 }
 
 /* Tile columns [*tx0, *tx1] of tile row ty touched by the support (empty when tx0 > tx1). */
-HD void raster_tile_row_span(const raster_cam *c, const raster_splat *s, int ty, int *tx0, int *tx1) {
-  real hx, hy;
-  *tx0 = 1;
-  *tx1 = 0;
-  if (!raster_support_extent(s, &hx, &hy)) return;
+HD void raster_tile_row_span(const raster_cam *c, const raster_splat *s, real hx, real hy, int ty, int *tx0,
+                             int *tx1) {
   real m = raster_support_margin(hx, hy);
   int r0 = ty * RASTER_TILE, r1 = i_min(r0 + RASTER_TILE, c->height) - 1;
   real lo = (real)r0 + RC(0.5) - m - s->my, hi = (real)r1 + RC(0.5) + m - s->my;
-  lo = r_fmax(lo, -hy);
-  hi = r_fmin(hi, hy);
+  lo = lo > -hy ? lo : -hy;
+  hi = hi < hy ? hi : hy;
+  *tx0 = 1;
+  *tx1 = 0;
   if (!(lo <= hi)) return;
   real xl, xr;
   raster_support_xrange(s, hx, lo, hi, &xl, &xr);
-  real j0 = r_fmax(r_ceil(xl - m - RC(0.5)), RC(0.0)), j1 = r_fmin(r_floor(xr + m - RC(0.5)), (real)(c->width - 1));
-  if (!(j0 <= j1)) return;
-  *tx0 = (int)j0 / RASTER_TILE;
-  *tx1 = (int)j1 / RASTER_TILE;
+  int j0 = raster_ceil_clamp(xl - m - RC(0.5), 0, c->width), j1 = raster_floor_clamp(xr + m - RC(0.5), -1, c->width - 1);
+  if (j0 > j1) return;
+  *tx0 = j0 / RASTER_TILE;
+  *tx1 = j1 / RASTER_TILE;
 }
 
 /* Number of tiles a splat touches (0: it misses the image). */
 HD int64_t raster_tile_count(const raster_cam *c, const raster_splat *s) {
+  real hx, hy;
+  if (!raster_support_extent(s, &hx, &hy)) return 0;
   int ty0, ty1;
-  raster_tile_rows(c, s, &ty0, &ty1);
+  raster_tile_rows(c, s, hx, hy, &ty0, &ty1);
   int64_t n = 0;
   for (int ty = ty0; ty <= ty1; ++ty) {
     int tx0, tx1;
-    raster_tile_row_span(c, s, ty, &tx0, &tx1);
+    raster_tile_row_span(c, s, hx, hy, ty, &tx0, &tx1);
     if (tx0 <= tx1) n += tx1 - tx0 + 1;
   }
   return n;
@@ -566,21 +584,15 @@ HD void raster_pixel_row_span(const raster_splat *s, real hx, real hy, int i, in
   real d = r_clamp(dy, -hy, hy);
   real xl, xr;
   raster_support_xrange(s, hx, d, d, &xl, &xr);
-  real a = r_fmax(r_ceil(xl - m - RC(0.5)), (real)c0), b = r_fmin(r_floor(xr + m - RC(0.5)), (real)c1);
-  if (!(a <= b)) return;
-  *j0 = (int)a;
-  *j1 = (int)b;
+  *j0 = raster_ceil_clamp(xl - m - RC(0.5), c0, c1 + 1);
+  *j1 = raster_floor_clamp(xr + m - RC(0.5), c0 - 1, c1);
 }
 
 /* Pixel rows [*i0, *i1] (within rows [r0, r1]) whose centres may pass the sigma test. */
 HD void raster_pixel_rows(const raster_splat *s, real hx, real hy, int r0, int r1, int *i0, int *i1) {
   real m = raster_support_margin(hx, hy);
-  real a = r_fmax(r_ceil(s->my - hy - m - RC(0.5)), (real)r0), b = r_fmin(r_floor(s->my + hy + m - RC(0.5)), (real)r1);
-  *i0 = 1;
-  *i1 = 0;
-  if (!(a <= b)) return;
-  *i0 = (int)a;
-  *i1 = (int)b;
+  *i0 = raster_ceil_clamp(s->my - hy - m - RC(0.5), r0, r1 + 1);
+  *i1 = raster_floor_clamp(s->my + hy + m - RC(0.5), r0 - 1, r1);
 }
 
 /* Sort key of a depth: the bits of the float value (monotone for z > 0). */
@@ -669,49 +681,42 @@ HD void raster_expected_depth_vjp(real d, real alpha, real v_ed, real *v_d, real
   *v_alpha += -v_ed * d / (alpha * alpha);
 }
 
-/* Back-to-front state of one pixel for the adjoint. */
+/* Back-to-front state of one pixel for the adjoint. Only the cotangent-weighted sums are needed: with
+ * q_k = v_rgb . c_k + v_depth z_k (the cotangent of blending splat k with weight 1),
+ *   dL/d alpha_k = T_k q_k - S_k / (1 - alpha_k),
+ *   S_k = sum_{i>k} q_i alpha_i T_i + T_N (v_rgb . bg) - v_alpha T_N,
+ * so one running scalar S replaces the running colour and depth sums. */
 typedef struct {
   real T;      /* transmittance in front of the splat being visited (starts at the final T) */
-  real s[3];   /* sum over splats behind it of c alpha T */
-  real sd;     /* same for depth */
-  real T_final;
-  real v_c[3]; /* pixel cotangents: rgb, alpha (of 1 - T), accumulated depth */
-  real v_a;
+  real S;      /* see above; starts at T_N (v_rgb . bg - v_alpha) */
+  real v_c[3]; /* pixel cotangents: rgb, accumulated depth */
   real v_d;
-  real bg_dot; /* T_final (bg . v_c) */
 } raster_pix_bwd;
 
 HD void raster_pix_bwd_init(raster_pix_bwd *b, real T_final, const real *v_rgb, real v_alpha, real v_depth,
                             const real *bg) {
   b->T = T_final;
-  b->T_final = T_final;
-  b->s[0] = b->s[1] = b->s[2] = 0;
-  b->sd = 0;
   for (int ch = 0; ch < 3; ++ch) b->v_c[ch] = v_rgb ? v_rgb[ch] : RC(0.0);
-  b->v_a = v_alpha;
   b->v_d = v_depth;
-  b->bg_dot = T_final * (bg[0] * b->v_c[0] + bg[1] * b->v_c[1] + bg[2] * b->v_c[2]);
+  b->S = T_final * (bg[0] * b->v_c[0] + bg[1] * b->v_c[1] + bg[2] * b->v_c[2] - v_alpha);
 }
 
-/* Visit one blended splat (back to front): recover T in front of it by division, and accumulate the
- * cotangents of its colour and depth into v2d[RG_R..RG_B], v2d[RG_Z]; returns the cotangent of its alpha.
- *   d rgb/d alpha_k   = c_k T_k - (S_k + T_N bg) / (1 - alpha_k)
- *   d alpha/d alpha_k = T_N / (1 - alpha_k)      d depth/d alpha_k = z_k T_k - S^z_k / (1 - alpha_k) */
+/* Visit one blended splat (back to front): recover T in front of it by division (1 - alpha >= 0.01), and
+ * accumulate the cotangents of its colour and depth into v2d[RG_R..RG_B], v2d[RG_Z]; returns the cotangent
+ * of its alpha (the derivation is in docs/adjoints.md):
+ *   d rgb/d alpha_k   = c_k T_k - (sum_{i>k} c_i alpha_i T_i + T_N bg) / (1 - alpha_k)
+ *   d alpha/d alpha_k = T_N / (1 - alpha_k)      d depth/d alpha_k = z_k T_k - sum_{i>k} z_i alpha_i T_i / (1 - alpha_k) */
 HD real raster_pix_bwd_step(raster_pix_bwd *b, real alpha, const real *rgb, real z, real *v2d) {
-  real ra = RC(1.0) / (1 - alpha);
-  real T = b->T * ra;
-  real w = alpha * T;
+  const real ra = RC(1.0) / (1 - alpha);
+  const real T = b->T * ra;
+  const real w = alpha * T;
   v2d[RG_R] += w * b->v_c[0];
   v2d[RG_G] += w * b->v_c[1];
   v2d[RG_B] += w * b->v_c[2];
   v2d[RG_Z] += w * b->v_d;
-  real va = 0;
-  for (int ch = 0; ch < 3; ++ch) va += b->v_c[ch] * (rgb[ch] * T - b->s[ch] * ra);
-  va -= b->bg_dot * ra;
-  va += b->v_d * (z * T - b->sd * ra);
-  va += b->v_a * b->T_final * ra;
-  for (int ch = 0; ch < 3; ++ch) b->s[ch] += rgb[ch] * w;
-  b->sd += z * w;
+  const real q = b->v_c[0] * rgb[0] + b->v_c[1] * rgb[1] + b->v_c[2] * rgb[2] + b->v_d * z;
+  const real va = T * q - b->S * ra;
+  b->S += q * w;
   b->T = T;
   return va;
 }
