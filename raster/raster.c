@@ -55,9 +55,9 @@ void raster_ctx_free(raster_ctx *ctx) {
   if (!ctx) return;
   pl_buffer *bufs[] = {&ctx->d_cams,   &ctx->splats,   &ctx->colors,   &ctx->counts,    &ctx->offsets,
                        &ctx->tile_start, &ctx->sorted, &ctx->pix_T,    &ctx->pix_n,     &ctx->pix_d,
-                       &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_off,
+                       &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_of,
                        &ctx->hist,     &ctx->inv,      &ctx->pairgrad, &ctx->keys,      &ctx->keys_alt,
-                       &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars};
+                       &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r, &ctx->colors_r};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) pl_buffer_free(bufs[i]);
   free(ctx->cams);
   free(ctx);
@@ -71,9 +71,9 @@ void raster_get_stats(const raster_ctx *ctx, raster_stats *stats) {
   *stats = ctx->stats;
   const pl_buffer *bufs[] = {&ctx->d_cams,   &ctx->splats,   &ctx->colors,   &ctx->counts,    &ctx->offsets,
                              &ctx->tile_start, &ctx->sorted, &ctx->pix_T,    &ctx->pix_n,     &ctx->pix_d,
-                             &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_off,
+                             &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_of,
                              &ctx->hist,     &ctx->inv,      &ctx->pairgrad, &ctx->keys,      &ctx->keys_alt,
-                             &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars};
+                             &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r, &ctx->colors_r};
   int64_t total = 0;
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) total += (int64_t)bufs[i]->bytes;
   stats->scratch_bytes = total;

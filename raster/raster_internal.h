@@ -24,6 +24,7 @@ extern "C" {
 #endif
 
 #define RASTER_MAX_PAIRS_HARD 4294967295LL /* pair indices and (camera, Gaussian) ids are 32-bit in the sort */
+#define RASTER_NO_RANK 0xFFFFFFFFu          /* rank_of of a (camera, Gaussian) that is not visible */
 
 struct raster_ctx {
   pl_backend backend;
@@ -36,7 +37,7 @@ struct raster_ctx {
   int ncams;
   int antialiased;
   int use_sh, sh_degree, use_covs;
-  int64_t npix, ntiles, npairs;
+  int64_t npix, ntiles, npairs, nvisible;
   real bg[3];
   raster_cam *cams;   /* [ncams], host */
   int cams_cap;
@@ -47,20 +48,24 @@ struct raster_ctx {
   pl_buffer splats;       /* raster_splat [CN] */
   pl_buffer colors;       /* real [CN][3] */
   pl_buffer counts;       /* int64 [CN] tiles touched */
-  pl_buffer offsets;      /* int64 [CN] first pair of (c,g) in emission order */
+  pl_buffer offsets;      /* int64 [CN] first pair of (c,g) in emission order (CPU: [V + 1], by rank) */
   pl_buffer tile_start;   /* int64 [T + 1] */
-  pl_buffer sorted;       /* uint32 [P] cg of each sorted pair */
+  pl_buffer sorted;       /* uint32 [P] cg of each sorted pair (CPU: its rank) */
   pl_buffer pix_T;        /* real [npix] final transmittance */
   pl_buffer pix_n;        /* int32 [npix] 1 + position of the last blended splat in its tile's list */
   pl_buffer pix_d;        /* real [npix] accumulated depth */
-  pl_buffer v2d;          /* real [CN][RASTER_NGRAD] */
-  /* CPU only */
-  pl_buffer order;        /* uint32 [CN] visible Gaussians of each camera by depth (rank order) */
-  pl_buffer nvis;         /* int64 [ncams] visible per camera */
+  pl_buffer v2d;          /* real [CN][RASTER_NGRAD] (CPU: [V][RASTER_NGRAD]) */
+  /* CPU only: visible (camera, Gaussian)s get ranks v, camera by camera, by depth within a camera; the
+     CPU keeps splats, colours, offsets (int64 [V + 1]) and v2d ([V][RASTER_NGRAD]) in rank order, and
+     `sorted` holds ranks */
+  pl_buffer order;        /* uint32 [V] cg of rank v */
+  pl_buffer rank_of;      /* uint32 [CN] rank of (c, g), RASTER_NO_RANK when not visible */
+  pl_buffer splats_r;     /* raster_splat [V] */
+  pl_buffer colors_r;     /* real [V][3] */
+  pl_buffer nvis;         /* int64 [ncams + 1] first rank of each camera */
   pl_buffer sort_tmp;     /* uint32 [4 N] depth sort keys/values and their double buffers */
-  pl_buffer rank_off;     /* int64 [N + 1] pair prefix by rank (one camera at a time) */
   pl_buffer hist;         /* int64 [threads][tiles of one camera] */
-  pl_buffer inv;          /* uint32 [P] sorted position of each pair in emission order */
+  pl_buffer inv;          /* uint32 [P] sorted position of each pair in emission (rank) order */
   pl_buffer pairgrad;     /* real [P][RASTER_NGRAD] */
   /* CUDA only */
   pl_buffer keys, keys_alt, vals_alt; /* uint64 [P], uint64 [P], uint32 [P] */
