@@ -26,6 +26,11 @@
 #endif
 #define PREFETCH_AHEAD 8
 
+/* Small problems run on one thread: a parallel region costs more than it saves there, and far more when
+ * the cores are oversubscribed (many small renders, as in gradient checks). */
+#define PAR_MIN_ITEMS 4096
+#define PAR_MIN_TILE_WORK 65536 /* pixels + 16 x pairs */
+
 /* Phase timings, logged at debug level (`--log debug` or PL_LOG=debug). */
 static double now_ms(void) {
   struct timespec ts;
@@ -38,7 +43,7 @@ static double now_ms(void) {
 pl_status raster_cpu_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
   const int64_t n = in->n;
   int64_t first = n;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) reduction(min : first)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= PAR_MIN_ITEMS) reduction(min : first)
   for (int64_t g = 0; g < n; ++g) {
     if (g < first && raster_check_gaussian(g, in->means, in->covs, in->scales, in->quats, in->opacities, in->colors,
                                            in->sh, in->sh_coeffs) != RASTER_BAD_NONE)
@@ -194,7 +199,7 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
 
   const double t0 = now_ms();
   /* 1. project every (camera, Gaussian) and count its tiles */
-#pragma omp parallel for num_threads(nt) schedule(static, 256)
+#pragma omp parallel for num_threads(nt) schedule(static, 256) if (CN >= PAR_MIN_ITEMS)
   for (int64_t cg = 0; cg < CN; ++cg) {
     const int64_t c = cg / N, g = cg % N;
     const raster_cam *cam = &ctx->cams[c];
@@ -230,7 +235,7 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
   }
   vbase[C] = V;
   /* gather splats and colours into rank order (independent loads), ranks of each (camera, Gaussian) */
-#pragma omp parallel for num_threads(nt) schedule(static, 1024)
+#pragma omp parallel for num_threads(nt) schedule(static, 1024) if (V >= PAR_MIN_ITEMS)
   for (int64_t v = 0; v < V; ++v) {
     const uint32_t cg = vis_cg[v];
     spr[v] = sp[cg];
@@ -273,7 +278,7 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
     memset(hist, 0, sizeof(int64_t) * (size_t)(nchunk * Tc));
     for (int k = 0; k <= nchunk; ++k)
       rb[k] = k == nchunk ? v1 : v0 + lower_bound_i64(off + v0, v1 - v0, base + Pc * k / nchunk);
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nchunk > 1)
     for (int k = 0; k < nchunk; ++k) {
       int64_t *h = hist + (int64_t)k * Tc;
       for (int64_t v = rb[k]; v < rb[k + 1]; ++v) {
@@ -298,7 +303,7 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
         acc += n;
       }
     }
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nchunk > 1)
     for (int k = 0; k < nchunk; ++k) {
       int64_t *h = hist + (int64_t)k * Tc;
       for (int64_t v = rb[k]; v < rb[k + 1]; ++v) {
@@ -324,10 +329,11 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
 
   const double t3 = now_ms();
   /* 4. composite every tile (a tile's splats have increasing ranks: its reads move forward in memory) */
+  const int par_tiles = ctx->npix + 16 * total >= PAR_MIN_TILE_WORK;
   real *pT = (real *)ctx->pix_T.ptr, *pd = (real *)ctx->pix_d.ptr;
   int32_t *pn = (int32_t *)ctx->pix_n.ptr;
   int64_t evals = 0;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : evals)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : evals) if (par_tiles)
   for (int64_t t = 0; t < T; ++t) {
     const int c = raster_camera_of_tile(ctx->cams, ctx->ncams, t);
     const raster_cam *cam = &ctx->cams[c];
@@ -424,8 +430,9 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
 
   const double t0 = now_ms();
   /* 1. per tile, back to front: one record per pair */
+  const int par_tiles = ctx->npix + 16 * P >= PAR_MIN_TILE_WORK;
   int64_t evals = 0;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : evals)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : evals) if (par_tiles)
   for (int64_t t = 0; t < T; ++t) {
     const int c = raster_camera_of_tile(ctx->cams, ctx->ncams, t);
     const raster_cam *cam = &ctx->cams[c];
@@ -436,7 +443,7 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
 
   const double t1 = now_ms();
   /* 2. per visible (camera, Gaussian): sum its records in pair order */
-#pragma omp parallel for num_threads(nt) schedule(static, 256)
+#pragma omp parallel for num_threads(nt) schedule(static, 256) if (V >= PAR_MIN_ITEMS)
   for (int64_t v = 0; v < V; ++v) {
     real acc[RASTER_NGRAD];
     for (int m = 0; m < RASTER_NGRAD; ++m) acc[m] = 0;
@@ -449,7 +456,7 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
 
   const double t2 = now_ms();
   /* 3. per Gaussian, cameras in order: through the projection and the colour into the caller's gradients */
-#pragma omp parallel for num_threads(nt) schedule(static, 256)
+#pragma omp parallel for num_threads(nt) schedule(static, 256) if (N >= PAR_MIN_ITEMS)
   for (int64_t g = 0; g < N; ++g) {
     int any = 0;
     for (int64_t c = 0; c < C; ++c) any |= rank_of[c * N + g] != RASTER_NO_RANK;
