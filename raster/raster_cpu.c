@@ -117,12 +117,12 @@ static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int6
   const int x0 = tx * RASTER_TILE, y0 = ty * RASTER_TILE;
   const int x1 = i_min(x0 + RASTER_TILE, cam->width) - 1, y1 = i_min(y0 + RASTER_TILE, cam->height) - 1;
   raster_pix px[RASTER_TILE_PIXELS];
-  int live = 0;
-  for (int i = y0; i <= y1; ++i)
-    for (int j = x0; j <= x1; ++j) {
-      raster_pix_init(&px[(i - y0) * RASTER_TILE + (j - x0)]);
-      ++live;
-    }
+  int live = 0, rowlive[RASTER_TILE];
+  for (int i = y0; i <= y1; ++i) {
+    for (int j = x0; j <= x1; ++j) raster_pix_init(&px[(i - y0) * RASTER_TILE + (j - x0)]);
+    rowlive[i - y0] = x1 - x0 + 1;
+    live += x1 - x0 + 1;
+  }
   int64_t evals = 0;
   for (int64_t s = s0; s < s1 && live > 0; ++s) {
     if (s + PREFETCH_AHEAD < s1) {
@@ -132,23 +132,27 @@ static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int6
     const uint32_t cg = sorted[s];
     const raster_splat *S = &sp[cg];
     const real *rgb = col + 3 * (int64_t)cg;
+    const int32_t k = (int32_t)(s - s0);
     real hx, hy;
     if (!raster_support_extent(S, &hx, &hy)) continue;
     int i0, i1;
     raster_pixel_rows(S, hx, hy, y0, y1, &i0, &i1);
     for (int i = i0; i <= i1; ++i) {
+      if (!rowlive[i - y0]) continue;
       int j0, j1;
       raster_pixel_row_span(S, hx, hy, i, x0, x1, &j0, &j1);
-      const real py = (real)i + RC(0.5);
-      for (int j = j0; j <= j1; ++j) {
-        raster_pix *p = &px[(i - y0) * RASTER_TILE + (j - x0)];
-        if (p->done) continue;
-        ++evals;
-        real vis;
-        real a = raster_pixel_alpha(S, (real)j + RC(0.5), py, &vis);
-        if (a == 0) continue;
-        raster_pix_blend(p, a, rgb, S->z, (int32_t)(s - s0));
-        if (p->done) --live;
+      const int n = j1 - j0 + 1;
+      if (n <= 0) continue;
+      /* alphas of the row's span (a loop the compiler vectorises), then the blends */
+      real al[RASTER_TILE], vis[RASTER_TILE];
+      const real py = (real)i + RC(0.5), px0 = (real)j0 + RC(0.5);
+      for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
+      evals += n;
+      raster_pix *row = &px[(i - y0) * RASTER_TILE + (j0 - x0)];
+      for (int q = 0; q < n; ++q) {
+        if (al[q] == 0 || row[q].done) continue;
+        raster_pix_blend(&row[q], al[q], rgb, S->z, k);
+        if (row[q].done) --live, --rowlive[i - y0];
       }
     }
   }
@@ -358,9 +362,10 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
   const int x0 = tx * RASTER_TILE, y0 = ty * RASTER_TILE;
   const int x1 = i_min(x0 + RASTER_TILE, cam->width) - 1, y1 = i_min(y0 + RASTER_TILE, cam->height) - 1;
   raster_pix_bwd st[RASTER_TILE_PIXELS];
-  int32_t last[RASTER_TILE_PIXELS];
+  int32_t last[RASTER_TILE_PIXELS], rowmax[RASTER_TILE];
   int32_t nmax = 0;
-  for (int i = y0; i <= y1; ++i)
+  for (int i = y0; i <= y1; ++i) {
+    rowmax[i - y0] = 0;
     for (int j = x0; j <= x1; ++j) {
       const int q = (i - y0) * RASTER_TILE + (j - x0);
       const int64_t idx = cam->pix_offset + (int64_t)i * cam->width + j;
@@ -370,10 +375,12 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
       if (v_out->expected_depth) raster_expected_depth_vjp(pd[idx], 1 - Tf, v_out->expected_depth[idx], &v_d, &v_a);
       raster_pix_bwd_init(&st[q], Tf, v_out->rgb ? v_out->rgb + 3 * idx : NULL, v_a, v_d, ctx->bg);
       last[q] = pn[idx];
-      if (last[q] > nmax) nmax = last[q];
+      if (last[q] > rowmax[i - y0]) rowmax[i - y0] = last[q];
     }
+    if (rowmax[i - y0] > nmax) nmax = rowmax[i - y0];
+  }
   for (int64_t s = s0 + nmax; s < s1; ++s)
-    for (int k = 0; k < RASTER_NGRAD; ++k) pairgrad[RASTER_NGRAD * s + k] = 0;
+    for (int m = 0; m < RASTER_NGRAD; ++m) pairgrad[RASTER_NGRAD * s + m] = 0;
   int64_t evals = 0;
   for (int64_t s = s0 + nmax - 1; s >= s0; --s) {
     if (s - PREFETCH_AHEAD >= s0) {
@@ -391,19 +398,20 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
       int i0, i1;
       raster_pixel_rows(S, hx, hy, y0, y1, &i0, &i1);
       for (int i = i0; i <= i1; ++i) {
+        if (k >= rowmax[i - y0]) continue;
         int j0, j1;
         raster_pixel_row_span(S, hx, hy, i, x0, x1, &j0, &j1);
-        const real py = (real)i + RC(0.5);
-        for (int j = j0; j <= j1; ++j) {
-          const int q = (i - y0) * RASTER_TILE + (j - x0);
-          if (k >= last[q]) continue;
-          ++evals;
-          real vis;
-          const real px = (real)j + RC(0.5);
-          real a = raster_pixel_alpha(S, px, py, &vis);
-          if (a == 0) continue;
-          real v_alpha = raster_pix_bwd_step(&st[q], a, rgb, S->z, acc);
-          raster_pixel_alpha_vjp(S, px, py, vis, v_alpha, acc);
+        const int n = j1 - j0 + 1;
+        if (n <= 0) continue;
+        real al[RASTER_TILE], vis[RASTER_TILE];
+        const real py = (real)i + RC(0.5), px0 = (real)j0 + RC(0.5);
+        for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
+        evals += n;
+        const int q0 = (i - y0) * RASTER_TILE + (j0 - x0);
+        for (int q = 0; q < n; ++q) {
+          if (al[q] == 0 || k >= last[q0 + q]) continue;
+          const real v_alpha = raster_pix_bwd_step(&st[q0 + q], al[q], rgb, S->z, acc);
+          raster_pixel_alpha_vjp(S, px0 + (real)q, py, vis[q], v_alpha, acc);
         }
       }
     }
