@@ -1,7 +1,7 @@
 /* test_raster_cuda.c: the CUDA backend against the CPU reference on a table of cases (skipped, exit 77,
- * without a device). Images and gradients are compared with a normalised error
- *   err = max |cuda - cpu| / max(1e-3, max |cpu|)   (per output array)
- * after checking that neither side has NaN or Inf. Pair and visible counts must agree up to a handful (the
+ * without a device). Images and gradients are compared with a normalised error (relative L2 per output
+ * array, plus a bound on the fraction of outlier pixels; see compare()) after checking that neither side
+ * has NaN or Inf. Pair and visible counts must agree up to a handful (the
  * same kernels decide them; FMA contraction on the device can move an edge by an ulp); the CUDA backward
  * sums with float atomics, so gradients agree to rounding. */
 #include "tests/raster/raster_test_util.h"
@@ -29,25 +29,41 @@ static const parity_case k_cases[] = {
 
 static int g_fail_nonfinite = 0;
 
-static double norm_err(const char *what, const char *case_name, const real *cpu, const real *gpu, int64_t n) {
+/* Comparison of one output array: relative L2 error ||cuda - cpu|| / ||cpu|| and the fraction of elements
+ * off by more than 1e-3 x max |cpu|. A pixel whose splat edge sits within an ulp of a threshold (support edge,
+ * alpha = 1/255) may legitimately flip between backends (FMA contraction, expf vs the host polynomial),
+ * changing that pixel by up to ~1/255: a handful of such outliers is allowed, a systematic error is not. */
+typedef struct {
+  double rel_l2, outliers;
+} cmp_result;
+
+static cmp_result compare(const char *what, const char *case_name, const real *cpu, const real *gpu, int64_t n) {
+  cmp_result r = {0, 0};
   if (!test_all_finite(cpu, n) || !test_all_finite(gpu, n)) {
     fprintf(stderr, "%s: %s: NaN or Inf (cpu finite %d, cuda finite %d)\n", case_name, what, test_all_finite(cpu, n),
             test_all_finite(gpu, n));
     ++g_fail_nonfinite;
-    return INFINITY;
+    r.rel_l2 = r.outliers = INFINITY;
+    return r;
   }
-  double m = 0, d = 0;
+  double m = 0, d2 = 0, c2 = 0;
   for (int64_t i = 0; i < n; ++i) {
     m = fmax(m, fabs(cpu[i]));
-    d = fmax(d, fabs(cpu[i] - gpu[i]));
+    d2 += ((double)cpu[i] - gpu[i]) * ((double)cpu[i] - gpu[i]);
+    c2 += (double)cpu[i] * cpu[i];
   }
-  return d / fmax(1e-3, m);
+  int64_t out = 0;
+  for (int64_t i = 0; i < n; ++i) out += fabs((double)cpu[i] - gpu[i]) > 1e-3 * fmax(m, 1e-6);
+  r.rel_l2 = sqrt(d2) / fmax(sqrt(c2), 1e-12);
+  r.outliers = n > 0 ? (double)out / (double)n : 0;
+  return r;
 }
 
-/* host arrays <-> device buffers */
+/* host arrays <-> buffers on the second context's backend (CUDA; the CPU in the harness self-check) */
+static pl_backend g_be2 = PL_BACKEND_CUDA;
 static real *to_device(pl_buffer *b, const real *h, int64_t n) {
   size_t bytes = sizeof(real) * (size_t)(n > 0 ? n : 1);
-  if (pl_buffer_alloc(b, PL_BACKEND_CUDA, bytes) != PL_OK) return NULL;
+  if (pl_buffer_alloc(b, g_be2, bytes) != PL_OK) return NULL;
   if (h && n > 0) pl_buffer_upload(b, 0, h, sizeof(real) * (size_t)n);
   return (real *)b->ptr;
 }
@@ -145,21 +161,23 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
         (long long)sc.n_visible, (long long)sg.n_visible);
   const char *names[4] = {"rgb", "alpha", "depth", "expected depth"};
   const int64_t offs[5] = {0, 3 * P, 4 * P, 5 * P, 6 * P};
-  double worst_img = 0, worst_grad = 0;
+  double worst_img = 0, worst_grad = 0, worst_out = 0;
   for (int k = 0; k < 4; ++k) {
-    double e = norm_err(names[k], pc->name, img_c + offs[k], img_g + offs[k], offs[k + 1] - offs[k]);
-    worst_img = fmax(worst_img, e);
-    CHECK(e < 1e-4, "%s: %s normalised error %g", pc->name, names[k], e);
+    cmp_result e = compare(names[k], pc->name, img_c + offs[k], img_g + offs[k], offs[k + 1] - offs[k]);
+    worst_img = fmax(worst_img, e.rel_l2);
+    worst_out = fmax(worst_out, e.outliers);
+    CHECK(e.rel_l2 < 1e-4 && e.outliers <= 1e-3, "%s: %s: relative L2 error %g, %.3g%% outliers", pc->name, names[k],
+          e.rel_l2, 100 * e.outliers);
   }
   const char *gn[4] = {"means", "covariances or scales+quaternions", "opacities", "colours or SH"};
   const int64_t go[5] = {0, 3 * n, 10 * n, 11 * n, ng};
   for (int k = 0; k < 4; ++k) {
-    double e = norm_err(gn[k], pc->name, gc + go[k], gg + go[k], go[k + 1] - go[k]);
-    worst_grad = fmax(worst_grad, e);
-    CHECK(e < 2e-3, "%s: gradient of %s: normalised error %g", pc->name, gn[k], e);
+    cmp_result e = compare(gn[k], pc->name, gc + go[k], gg + go[k], go[k + 1] - go[k]);
+    worst_grad = fmax(worst_grad, e.rel_l2);
+    CHECK(e.rel_l2 < 2e-3, "%s: gradient of %s: relative L2 error %g", pc->name, gn[k], e.rel_l2);
   }
-  fprintf(stderr, "%-44s pairs %8lld  image err %.1e  gradient err %.1e\n", pc->name, (long long)sg.n_pairs, worst_img,
-          worst_grad);
+  fprintf(stderr, "%-44s pairs %8lld  image L2 err %.1e (outliers %.2g%%)  gradient L2 err %.1e\n", pc->name,
+          (long long)sg.n_pairs, worst_img, 100 * worst_out, worst_grad);
   for (int k = 0; k < 16; ++k) pl_buffer_free(&b[k]);
   free(img_c);
   free(img_g);
@@ -191,10 +209,32 @@ static void test_cuda_input_check(raster_ctx *gpu) {
   test_scene_free(&s);
 }
 
+/* Without a device: run the whole table with the CPU on both sides (1 thread against all threads), so that
+ * the harness itself is exercised in CI (and the CPU's thread-count determinism with it), then skip. */
+static int self_check(void) {
+  raster_desc d;
+  memset(&d, 0, sizeof d);
+  d.backend = PL_BACKEND_CPU;
+  raster_ctx *a, *b;
+  d.threads = 1;
+  if (raster_ctx_init(&a, &d) != PL_OK) return 1;
+  d.threads = 0;
+  if (raster_ctx_init(&b, &d) != PL_OK) return 1;
+  g_be2 = PL_BACKEND_CPU;
+  for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) run_case(&k_cases[i], a, b);
+  raster_ctx_free(a);
+  raster_ctx_free(b);
+  CHECK(g_fail_nonfinite == 0, "%d outputs with NaN or Inf", g_fail_nonfinite);
+  return test_summary("test_raster_cuda (harness self-check, CPU vs CPU)");
+}
+
 int main(void) {
-  if (!pl_cuda_compiled()) TEST_SKIP("this build has no CUDA backend");
-  char desc[1024];
-  if (pl_cuda_device_count(desc, sizeof desc) == 0) TEST_SKIP("no CUDA device");
+  char desc[1024] = "";
+  if (!pl_cuda_compiled() || pl_cuda_device_count(desc, sizeof desc) == 0) {
+    if (self_check() != 0) return 1;
+    TEST_SKIP("%s", pl_cuda_compiled() ? "no CUDA device (the harness self-check on the CPU passed)"
+                                       : "this build has no CUDA backend (the harness self-check on the CPU passed)");
+  }
   fprintf(stderr, "device: %s\n", desc);
   raster_desc d;
   memset(&d, 0, sizeof d);
