@@ -57,7 +57,7 @@ void raster_ctx_free(raster_ctx *ctx) {
                        &ctx->tile_start, &ctx->sorted, &ctx->pix_T,    &ctx->pix_n,     &ctx->pix_d,
                        &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_of,
                        &ctx->hist,     &ctx->inv,      &ctx->pairgrad, &ctx->keys,      &ctx->keys_alt,
-                       &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r, &ctx->colors_r};
+                       &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) pl_buffer_free(bufs[i]);
   free(ctx->cams);
   free(ctx);
@@ -73,7 +73,7 @@ void raster_get_stats(const raster_ctx *ctx, raster_stats *stats) {
                              &ctx->tile_start, &ctx->sorted, &ctx->pix_T,    &ctx->pix_n,     &ctx->pix_d,
                              &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_of,
                              &ctx->hist,     &ctx->inv,      &ctx->pairgrad, &ctx->keys,      &ctx->keys_alt,
-                             &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r, &ctx->colors_r};
+                             &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r};
   int64_t total = 0;
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) total += (int64_t)bufs[i]->bytes;
   stats->scratch_bytes = total;

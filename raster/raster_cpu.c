@@ -18,18 +18,23 @@
 #include "core/log.h"
 #include "raster/raster_internal.h"
 
-/* The splats of a tile are scattered over memory (sorted by depth, stored by Gaussian): fetch ahead. */
-#if defined(__GNUC__)
-#define PREFETCH(p) __builtin_prefetch(p)
-#else
-#define PREFETCH(p) ((void)0)
-#endif
-#define PREFETCH_AHEAD 8
+/* The splats of a tile are scattered over memory (ranks increase along a tile's list, but sparsely): the tile
+ * loops copy them BATCH at a time into a local buffer first, so that the cache misses overlap. */
+#define BATCH 64
 
 /* Small problems run on one thread: a parallel region costs more than it saves there, and far more when
  * the cores are oversubscribed (many small renders, as in gradient checks). */
 #define PAR_MIN_ITEMS 4096
 #define PAR_MIN_TILE_WORK 65536 /* pixels + 16 x pairs */
+
+/* What the tile loops read of one visible splat, in one record (one cache line in float): the splat, its
+ * colour, and its support's half extents. Stored in rank order. */
+typedef struct {
+  raster_splat s;
+  real rgb[3];
+  real hx, hy;
+  real pad[3];
+} cpu_splat;
 
 /* Phase timings, logged at debug level (`--log debug` or PL_LOG=debug). */
 static double now_ms(void) {
@@ -111,8 +116,8 @@ static int64_t lower_bound_i64(const int64_t *a, int64_t n, int64_t x) {
 
 /* Composite one tile front to back. Returns the number of alpha evaluations. */
 static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int64_t tl, int64_t s0, int64_t s1,
-                              const raster_splat *sp, const real *col, const uint32_t *sorted,
-                              const raster_images *out, real *pT, int32_t *pn, real *pd) {
+                              const cpu_splat *sp, const uint32_t *sorted, const raster_images *out, real *pT,
+                              int32_t *pn, real *pd) {
   const int tx = (int)(tl % cam->tiles_x), ty = (int)(tl / cam->tiles_x);
   const int x0 = tx * RASTER_TILE, y0 = ty * RASTER_TILE;
   const int x1 = i_min(x0 + RASTER_TILE, cam->width) - 1, y1 = i_min(y0 + RASTER_TILE, cam->height) - 1;
@@ -124,35 +129,35 @@ static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int6
     live += x1 - x0 + 1;
   }
   int64_t evals = 0;
-  for (int64_t s = s0; s < s1 && live > 0; ++s) {
-    if (s + PREFETCH_AHEAD < s1) {
-      PREFETCH(&sp[sorted[s + PREFETCH_AHEAD]]);
-      PREFETCH(col + 3 * (int64_t)sorted[s + PREFETCH_AHEAD]);
-    }
-    const uint32_t cg = sorted[s];
-    const raster_splat *S = &sp[cg];
-    const real *rgb = col + 3 * (int64_t)cg;
-    const int32_t k = (int32_t)(s - s0);
-    real hx, hy;
-    if (!raster_support_extent(S, &hx, &hy)) continue;
-    int i0, i1;
-    raster_pixel_rows(S, hx, hy, y0, y1, &i0, &i1);
-    for (int i = i0; i <= i1; ++i) {
-      if (!rowlive[i - y0]) continue;
-      int j0, j1;
-      raster_pixel_row_span(S, hx, hy, i, x0, x1, &j0, &j1);
-      const int n = j1 - j0 + 1;
-      if (n <= 0) continue;
-      /* alphas of the row's span (a loop the compiler vectorises), then the blends */
-      real al[RASTER_TILE], vis[RASTER_TILE];
-      const real py = (real)i + RC(0.5), px0 = (real)j0 + RC(0.5);
-      for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
-      evals += n;
-      raster_pix *row = &px[(i - y0) * RASTER_TILE + (j0 - x0)];
-      for (int q = 0; q < n; ++q) {
-        if (al[q] == 0 || row[q].done) continue;
-        raster_pix_blend(&row[q], al[q], rgb, S->z, k);
-        if (row[q].done) --live, --rowlive[i - y0];
+  cpu_splat batch[BATCH];
+  for (int64_t b = s0; b < s1 && live > 0; b += BATCH) {
+    const int nb = (int)(s1 - b < BATCH ? s1 - b : BATCH);
+    for (int q = 0; q < nb; ++q) batch[q] = sp[sorted[b + q]]; /* independent loads: the misses overlap */
+    for (int qb = 0; qb < nb && live > 0; ++qb) {
+      const cpu_splat *R = &batch[qb];
+      const raster_splat *S = &R->s;
+      const int32_t k = (int32_t)(b - s0 + qb);
+      const real hx = R->hx, hy = R->hy;
+      int i0, i1;
+      raster_pixel_rows(S, hx, hy, y0, y1, &i0, &i1);
+      for (int i = i0; i <= i1; ++i) {
+        if (!rowlive[i - y0]) continue;
+        int j0, j1;
+        raster_pixel_row_span(S, hx, hy, i, x0, x1, &j0, &j1);
+        const int n = j1 - j0 + 1;
+        if (n <= 0) continue;
+        /* alphas of the row's span (a loop the compiler vectorises), then the blends */
+        real al[RASTER_TILE], vis[RASTER_TILE];
+        const real py = (real)i + RC(0.5), px0 = (real)j0 + RC(0.5);
+        for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
+        raster_pix *row = &px[(i - y0) * RASTER_TILE + (j0 - x0)];
+        for (int q = 0; q < n; ++q) {
+          if (row[q].done) continue;
+          ++evals; /* counted as on the GPU: pixels still blending */
+          if (al[q] == 0) continue;
+          raster_pix_blend(&row[q], al[q], R->rgb, S->z, k);
+          if (row[q].done) --live, --rowlive[i - y0];
+        }
       }
     }
   }
@@ -186,16 +191,16 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
   PL_TRY(raster_reserve(ctx, &ctx->offsets, sizeof(int64_t) * (size_t)(CN + 1)));
   PL_TRY(raster_reserve(ctx, &ctx->order, sizeof(uint32_t) * (size_t)CN));
   PL_TRY(raster_reserve(ctx, &ctx->rank_of, sizeof(uint32_t) * (size_t)CN));
-  PL_TRY(raster_reserve(ctx, &ctx->splats_r, sizeof(raster_splat) * (size_t)CN));
-  PL_TRY(raster_reserve(ctx, &ctx->colors_r, sizeof(real) * 3 * (size_t)CN));
+  PL_TRY(raster_reserve(ctx, &ctx->splats_r, sizeof(cpu_splat) * (size_t)CN));
   PL_TRY(raster_reserve(ctx, &ctx->nvis, sizeof(int64_t) * (size_t)(C + 1)));
   PL_TRY(raster_reserve(ctx, &ctx->sort_tmp, sizeof(uint32_t) * 4 * (size_t)N));
   PL_TRY(raster_reserve(ctx, &ctx->tile_start, sizeof(int64_t) * (size_t)(T + 1)));
   PL_TRY(raster_reserve(ctx, &ctx->pix_T, sizeof(real) * (size_t)ctx->npix));
   PL_TRY(raster_reserve(ctx, &ctx->pix_n, sizeof(int32_t) * (size_t)ctx->npix));
   PL_TRY(raster_reserve(ctx, &ctx->pix_d, sizeof(real) * (size_t)ctx->npix));
-  raster_splat *sp = (raster_splat *)ctx->splats.ptr, *spr = (raster_splat *)ctx->splats_r.ptr;
-  real *col = (real *)ctx->colors.ptr, *colr = (real *)ctx->colors_r.ptr;
+  raster_splat *sp = (raster_splat *)ctx->splats.ptr;
+  cpu_splat *spr = (cpu_splat *)ctx->splats_r.ptr;
+  real *col = (real *)ctx->colors.ptr;
   int64_t *counts = (int64_t *)ctx->counts.ptr, *off = (int64_t *)ctx->offsets.ptr;
   uint32_t *vis_cg = (uint32_t *)ctx->order.ptr, *rank_of = (uint32_t *)ctx->rank_of.ptr;
   int64_t *vbase = (int64_t *)ctx->nvis.ptr; /* [C + 1]: first rank of each camera */
@@ -242,10 +247,13 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
 #pragma omp parallel for num_threads(nt) schedule(static, 1024) if (V >= PAR_MIN_ITEMS)
   for (int64_t v = 0; v < V; ++v) {
     const uint32_t cg = vis_cg[v];
-    spr[v] = sp[cg];
-    colr[3 * v] = col[3 * (int64_t)cg];
-    colr[3 * v + 1] = col[3 * (int64_t)cg + 1];
-    colr[3 * v + 2] = col[3 * (int64_t)cg + 2];
+    cpu_splat *R = &spr[v];
+    R->s = sp[cg];
+    R->rgb[0] = col[3 * (int64_t)cg];
+    R->rgb[1] = col[3 * (int64_t)cg + 1];
+    R->rgb[2] = col[3 * (int64_t)cg + 2];
+    raster_support_extent(&R->s, &R->hx, &R->hy);
+    R->pad[0] = R->pad[1] = R->pad[2] = 0;
     rank_of[cg] = (uint32_t)v;
     off[v] = counts[cg];
   }
@@ -286,9 +294,8 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
     for (int k = 0; k < nchunk; ++k) {
       int64_t *h = hist + (int64_t)k * Tc;
       for (int64_t v = rb[k]; v < rb[k + 1]; ++v) {
-        const raster_splat *S = &spr[v];
-        real hx, hy;
-        raster_support_extent(S, &hx, &hy);
+        const raster_splat *S = &spr[v].s;
+        const real hx = spr[v].hx, hy = spr[v].hy;
         int ty0, ty1;
         raster_tile_rows(cam, S, hx, hy, &ty0, &ty1);
         for (int ty = ty0; ty <= ty1; ++ty) {
@@ -311,10 +318,9 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
     for (int k = 0; k < nchunk; ++k) {
       int64_t *h = hist + (int64_t)k * Tc;
       for (int64_t v = rb[k]; v < rb[k + 1]; ++v) {
-        const raster_splat *S = &spr[v];
+        const raster_splat *S = &spr[v].s;
         int64_t e = off[v];
-        real hx, hy;
-        raster_support_extent(S, &hx, &hy);
+        const real hx = spr[v].hx, hy = spr[v].hy;
         int ty0, ty1;
         raster_tile_rows(cam, S, hx, hy, &ty0, &ty1);
         for (int ty = ty0; ty <= ty1; ++ty) {
@@ -341,8 +347,8 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
   for (int64_t t = 0; t < T; ++t) {
     const int c = raster_camera_of_tile(ctx->cams, ctx->ncams, t);
     const raster_cam *cam = &ctx->cams[c];
-    evals += composite_tile(ctx, cam, t - cam->tile_offset, tile_start[t], tile_start[t + 1], spr, colr, sorted, out,
-                            pT, pn, pd);
+    evals += composite_tile(ctx, cam, t - cam->tile_offset, tile_start[t], tile_start[t + 1], spr, sorted, out, pT,
+                            pn, pd);
   }
   ctx->stats.fwd_evals = evals;
   PL_DEBUG("raster cpu forward: project %.2f ms, depth sort and gather %.2f ms, binning %.2f ms, composite %.2f ms "
@@ -355,7 +361,7 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
 
 /* Walk one tile back to front; write one gradient record per pair of the tile. Returns the evaluations. */
 static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64_t tl, int64_t s0, int64_t s1,
-                             const raster_splat *sp, const real *col, const uint32_t *sorted,
+                             const cpu_splat *sp, const uint32_t *sorted,
                              const raster_images *v_out, const real *pT, const int32_t *pn, const real *pd,
                              real *pairgrad) {
   const int tx = (int)(tl % cam->tiles_x), ty = (int)(tl / cam->tiles_x);
@@ -382,19 +388,20 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
   for (int64_t s = s0 + nmax; s < s1; ++s)
     for (int m = 0; m < RASTER_NGRAD; ++m) pairgrad[RASTER_NGRAD * s + m] = 0;
   int64_t evals = 0;
-  for (int64_t s = s0 + nmax - 1; s >= s0; --s) {
-    if (s - PREFETCH_AHEAD >= s0) {
-      PREFETCH(&sp[sorted[s - PREFETCH_AHEAD]]);
-      PREFETCH(col + 3 * (int64_t)sorted[s - PREFETCH_AHEAD]);
-    }
-    const int32_t k = (int32_t)(s - s0);
-    const uint32_t cg = sorted[s];
-    const raster_splat *S = &sp[cg];
-    const real *rgb = col + 3 * (int64_t)cg;
-    real acc[RASTER_NGRAD];
-    for (int m = 0; m < RASTER_NGRAD; ++m) acc[m] = 0;
-    real hx, hy;
-    if (raster_support_extent(S, &hx, &hy)) {
+  cpu_splat batch[BATCH];
+  for (int64_t end = s0 + nmax; end > s0; end -= BATCH) {
+    const int64_t beg = end - BATCH > s0 ? end - BATCH : s0;
+    const int nb = (int)(end - beg);
+    for (int q = 0; q < nb; ++q) batch[q] = sp[sorted[beg + q]];
+    for (int qb = nb - 1; qb >= 0; --qb) {
+      const int64_t s = beg + qb;
+      const int32_t k = (int32_t)(s - s0);
+      const cpu_splat *R = &batch[qb];
+      const raster_splat *S = &R->s;
+      const real *rgb = R->rgb;
+      const real hx = R->hx, hy = R->hy;
+      real acc[RASTER_NGRAD];
+      for (int m = 0; m < RASTER_NGRAD; ++m) acc[m] = 0;
       int i0, i1;
       raster_pixel_rows(S, hx, hy, y0, y1, &i0, &i1);
       for (int i = i0; i <= i1; ++i) {
@@ -406,16 +413,17 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
         real al[RASTER_TILE], vis[RASTER_TILE];
         const real py = (real)i + RC(0.5), px0 = (real)j0 + RC(0.5);
         for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
-        evals += n;
         const int q0 = (i - y0) * RASTER_TILE + (j0 - x0);
         for (int q = 0; q < n; ++q) {
-          if (al[q] == 0 || k >= last[q0 + q]) continue;
+          if (k >= last[q0 + q]) continue;
+          ++evals;
+          if (al[q] == 0) continue;
           const real v_alpha = raster_pix_bwd_step(&st[q0 + q], al[q], rgb, S->z, acc);
           raster_pixel_alpha_vjp(S, px0 + (real)q, py, vis[q], v_alpha, acc);
         }
       }
+      for (int m = 0; m < RASTER_NGRAD; ++m) pairgrad[RASTER_NGRAD * s + m] = acc[m];
     }
-    for (int m = 0; m < RASTER_NGRAD; ++m) pairgrad[RASTER_NGRAD * s + m] = acc[m];
   }
   return evals;
 }
@@ -426,8 +434,7 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
   const int nt = ctx->threads;
   PL_TRY(raster_reserve(ctx, &ctx->pairgrad, sizeof(real) * RASTER_NGRAD * (size_t)(P > 0 ? P : 1)));
   PL_TRY(raster_reserve(ctx, &ctx->v2d, sizeof(real) * RASTER_NGRAD * (size_t)(V > 0 ? V : 1)));
-  const raster_splat *spr = (const raster_splat *)ctx->splats_r.ptr;
-  const real *colr = (const real *)ctx->colors_r.ptr;
+  const cpu_splat *spr = (const cpu_splat *)ctx->splats_r.ptr;
   const int64_t *off = (const int64_t *)ctx->offsets.ptr;
   const int64_t *tile_start = (const int64_t *)ctx->tile_start.ptr;
   const uint32_t *sorted = (const uint32_t *)ctx->sorted.ptr, *inv = (const uint32_t *)ctx->inv.ptr;
@@ -444,8 +451,8 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
   for (int64_t t = 0; t < T; ++t) {
     const int c = raster_camera_of_tile(ctx->cams, ctx->ncams, t);
     const raster_cam *cam = &ctx->cams[c];
-    evals += backward_tile(ctx, cam, t - cam->tile_offset, tile_start[t], tile_start[t + 1], spr, colr, sorted, v_out,
-                           pT, pn, pd, pairgrad);
+    evals += backward_tile(ctx, cam, t - cam->tile_offset, tile_start[t], tile_start[t + 1], spr, sorted, v_out, pT,
+                           pn, pd, pairgrad);
   }
   ctx->stats.bwd_evals = evals;
 
@@ -467,8 +474,11 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
 #pragma omp parallel for num_threads(nt) schedule(static, 256) if (N >= PAR_MIN_ITEMS)
   for (int64_t g = 0; g < N; ++g) {
     int any = 0;
-    for (int64_t c = 0; c < C; ++c) any |= rank_of[c * N + g] != RASTER_NO_RANK;
-    if (!any) continue; /* culled everywhere: exactly zero */
+    for (int64_t c = 0; c < C; ++c) {
+      const uint32_t v = rank_of[c * N + g];
+      any |= v != RASTER_NO_RANK && !raster_record_is_zero(v2d + RASTER_NGRAD * (int64_t)v);
+    }
+    if (!any) continue; /* culled, occluded or without cotangent everywhere: exactly zero */
     const v3 mu = v3_load(in->means + 3 * g);
     const m3 cov = raster_gaussian_cov(in->covs, in->scales, in->quats, g);
     const real op = in->opacities[g];
@@ -480,6 +490,7 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
       if (v == RASTER_NO_RANK) continue;
       const raster_cam *cam = &ctx->cams[c];
       const real *vg = v2d + RASTER_NGRAD * (int64_t)v;
+      if (raster_record_is_zero(vg)) continue;
       raster_project_vjp(cam, mu, cov, op, ctx->antialiased, vg, &v_mu, &v_cov, &v_op);
       raster_gaussian_color_vjp(in->colors, in->sh, in->sh_degree, g, mu, cam, vg + RG_R, gr->colors, gr->sh, &v_mu);
     }

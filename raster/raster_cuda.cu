@@ -276,8 +276,9 @@ __global__ void k_project_bwd(int64_t N, int C, const raster_cam *cams, const re
   const int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (g >= N) return;
   bool any = false;
-  for (int c = 0; c < C; ++c) any = any || counts[c * N + g] != 0;
-  if (!any) return;  // culled everywhere: exactly zero
+  for (int c = 0; c < C; ++c)
+    any = any || (counts[c * N + g] != 0 && !raster_record_is_zero(v2d + (int64_t)RASTER_NGRAD * (c * N + g)));
+  if (!any) return;  // culled, occluded or without cotangent everywhere: exactly zero
   const v3 mu = v3_load(means + 3 * g);
   const m3 cov = raster_gaussian_cov(covs, scales, quats, g);
   const real op = opacities[g];
@@ -288,6 +289,7 @@ __global__ void k_project_bwd(int64_t N, int C, const raster_cam *cams, const re
     const int64_t cg = c * N + g;
     if (!counts[cg]) continue;
     const real *v = v2d + (int64_t)RASTER_NGRAD * cg;
+    if (raster_record_is_zero(v)) continue;
     raster_project_vjp(&cams[c], mu, cov, op, antialiased, v, &v_mu, &v_cov, &v_op);
     raster_gaussian_color_vjp(colors, sh, sh_degree, g, mu, &cams[c], v + RG_R, g_colors, g_sh, &v_mu);
   }

@@ -60,8 +60,7 @@ struct raster_ctx {
      `sorted` holds ranks */
   pl_buffer order;        /* uint32 [V] cg of rank v */
   pl_buffer rank_of;      /* uint32 [CN] rank of (c, g), RASTER_NO_RANK when not visible */
-  pl_buffer splats_r;     /* raster_splat [V] */
-  pl_buffer colors_r;     /* real [V][3] */
+  pl_buffer splats_r;     /* cpu_splat [V]: splat, colour and support extents (raster_cpu.c) */
   pl_buffer nvis;         /* int64 [ncams + 1] first rank of each camera */
   pl_buffer sort_tmp;     /* uint32 [4 N] depth sort keys/values and their double buffers */
   pl_buffer hist;         /* int64 [threads][tiles of one camera] */

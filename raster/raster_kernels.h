@@ -457,6 +457,14 @@ HD int raster_project(const raster_cam *c, v3 mu, m3 cov, real opacity, int anti
   return 1;
 }
 
+/* 1 if a 10-value cotangent record is all zero (a splat that reached no pixel, or only pixels without
+ * cotangent): its adjoint adds exactly nothing and can be skipped. */
+HD int raster_record_is_zero(const real *v2d) {
+  int z = 1;
+  for (int m = 0; m < RASTER_NGRAD; ++m) z &= v2d[m] == 0;
+  return z;
+}
+
 /* Adjoint of raster_project for a visible splat: v2d holds the cotangents of (mx, my, ca, cb, cc, op, z)
  * (indices RG_*). Accumulates into v_mu, v_cov (full 3x3 matrix) and v_opacity. */
 HD void raster_project_vjp(const raster_cam *c, v3 mu, m3 cov, real opacity, int antialiased, const real *v2d,
@@ -574,13 +582,20 @@ HD int64_t raster_tile_count(const raster_cam *c, const raster_splat *s) {
   return n;
 }
 
-/* Pixel columns [*j0, *j1] of pixel row i (within columns [c0, c1]) whose centres may pass the sigma test. */
+/* Pixel columns [*j0, *j1] of pixel row i (within columns [c0, c1]) whose centres may pass the sigma test.
+ * For small splats (half width <= 2 px) the bounding box's columns: cheaper than the exact row span, and it
+ * contains it (the sigma test decides). */
 HD void raster_pixel_row_span(const raster_splat *s, real hx, real hy, int i, int c0, int c1, int *j0, int *j1) {
   real m = raster_support_margin(hx, hy);
   real dy = (real)i + RC(0.5) - s->my;
   *j0 = 1;
   *j1 = 0;
   if (!(r_fabs(dy) <= hy + m)) return;
+  if (hx <= RC(2.0)) {
+    *j0 = raster_ceil_clamp(s->mx - hx - m - RC(0.5), c0, c1 + 1);
+    *j1 = raster_floor_clamp(s->mx + hx + m - RC(0.5), c0 - 1, c1);
+    return;
+  }
   real d = r_clamp(dy, -hy, hy);
   real xl, xr;
   raster_support_xrange(s, hx, d, d, &xl, &xr);
