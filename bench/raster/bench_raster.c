@@ -27,6 +27,7 @@
 
 #include "core/backend.h"
 #include "core/rng.h"
+#include "raster/ply.h"
 #include "raster/raster.h"
 
 static double now_ms(void) {
@@ -99,6 +100,14 @@ static void free_scene(scene *s) {
   free(s->colors);
 }
 
+/* The camera of every run (so that a peer renders the same view). */
+static raster_camera bench_camera(int w, int h) {
+  double eye[3] = {0.3, 0.5, 3.6}, target[3] = {0, 0, 0}, up[3] = {0, 1, 0};
+  raster_camera cam;
+  raster_camera_look_at(&cam, w, h, 50.0, eye, target, up);
+  return cam;
+}
+
 typedef struct {
   double fwd_ms, bwd_ms;
   raster_stats st;
@@ -117,9 +126,7 @@ static result run(pl_backend be, int threads, const scene *s, int w, int h, int 
     fprintf(stderr, "bench: %s\n", pl_last_error());
     return r;
   }
-  double eye[3] = {0.3, 0.5, 3.6}, target[3] = {0, 0, 0}, up[3] = {0, 1, 0};
-  raster_camera cam;
-  raster_camera_look_at(&cam, w, h, 50.0, eye, target, up);
+  raster_camera cam = bench_camera(w, h);
   const int64_t P = (int64_t)w * h, n = s->n;
   /* buffers on the backend */
   pl_buffer b[10];
@@ -180,8 +187,46 @@ out:
   return r;
 }
 
+/* --dump DIR: write each workload as DIR/scene_N.ply (standard 3DGS layout) and the cameras as
+ * DIR/cameras.txt (W H fx fy cx cy and the 16 viewmat values per line), for bench/raster/gsplat_peer.py. */
+static int dump_scenes(const char *dir, int cloud) {
+  const int64_t counts[3] = {10000, 100000, 1000000};
+  char path[1024];
+  for (int ci = 0; ci < 3; ++ci) {
+    scene s;
+    make_scene(&s, counts[ci], cloud);
+    raster_gaussians g;
+    memset(&g, 0, sizeof g);
+    g.n = s.n, g.means = s.means, g.covs = s.covs, g.opacities = s.opacities, g.colors = s.colors;
+    snprintf(path, sizeof path, "%s/scene_%lld.ply", dir, (long long)counts[ci]);
+    pl_status st = raster_ply_write(path, &g, NULL);
+    free_scene(&s);
+    if (st != PL_OK) {
+      fprintf(stderr, "bench: %s\n", pl_last_error());
+      return 1;
+    }
+  }
+  snprintf(path, sizeof path, "%s/cameras.txt", dir);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "bench: cannot write %s\n", path);
+    return 1;
+  }
+  const int sizes[2][2] = {{256, 256}, {1920, 1080}};
+  for (int si = 0; si < 2; ++si) {
+    raster_camera c = bench_camera(sizes[si][0], sizes[si][1]);
+    fprintf(f, "%d %d %.17g %.17g %.17g %.17g", c.width, c.height, c.fx, c.fy, c.cx, c.cy);
+    for (int k = 0; k < 16; ++k) fprintf(f, " %.17g", c.viewmat[k]);
+    fprintf(f, "\n");
+  }
+  fclose(f);
+  printf("wrote %s/scene_{10000,100000,1000000}.ply and %s\n", dir, path);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int quick = 0, reps = 3, cloud = 0, threads = 0, only_w = 0, only_h = 0;
+  const char *dump = NULL;
   long long only_n = 0;
   const char *backend = "all";
   for (int i = 1; i < argc; ++i) {
@@ -192,13 +237,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--scene") && i + 1 < argc) cloud = !strcmp(argv[++i], "cloud");
     else if (!strcmp(argv[i], "--size") && i + 1 < argc) sscanf(argv[++i], "%dx%d", &only_w, &only_h);
     else if (!strcmp(argv[i], "--n") && i + 1 < argc) only_n = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
     else {
       fprintf(stderr, "usage: bench_raster [--quick] [--backend cpu|cuda|all] [--reps N] [--scene surface|cloud] "
-                      "[--threads N] [--size WxH] [--n N]\n");
+                      "[--threads N] [--size WxH] [--n N] [--dump DIR]\n");
       return 2;
     }
   }
   if (reps < 1) reps = 1;
+  if (dump) return dump_scenes(dump, cloud);
   char dev[1024] = "";
   int ndev = pl_cuda_device_count(dev, sizeof dev);
   int do_cpu = strcmp(backend, "cuda") != 0, do_cuda = strcmp(backend, "cpu") != 0 && ndev > 0;
