@@ -129,8 +129,8 @@ typedef struct {
   int64_t n_visible;      /* (camera, Gaussian) projections that touch at least one tile */
   int64_t n_pairs;        /* Gaussian-tile pairs */
   int64_t n_tiles;
-  int64_t fwd_evals;      /* pixel-Gaussian alpha evaluations in the forward pass */
-  int64_t bwd_evals;      /* ... in the backward pass */
+  int64_t fwd_evals;      /* pixel-splat alpha evaluations of the forward pass (pixels still blending) */
+  int64_t bwd_evals;      /* ... of the backward pass (pixels at or before their last blended splat) */
   int64_t scratch_bytes;  /* scratch memory held by the context */
 } raster_stats;
 
