@@ -348,6 +348,37 @@ static void test_tiles_vs_brute_force(void) {
   test_scene_free(&s);
 }
 
+/* The host exp used in the compositing stays within 2 ulp of the library's, and the branchless alpha (CPU
+ * row loops) equals the branchy one (CUDA) bit for bit wherever it is non-zero, and is 0 where that is. */
+static void test_exp_and_alpha_variants(void) {
+  int worst_ulp = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    const real x = -RASTER_SIGMA_CUT * (real)i / RC(200000.0);
+    const real a = raster_exp_neg(x), b = r_exp(x);
+    const double rel = fabs((double)a - (double)b) / (double)b;
+    const int ulp = (int)(rel / PL_REAL_EPS + 0.5);
+    if (ulp > worst_ulp) worst_ulp = ulp;
+  }
+  CHECK(worst_ulp <= 2, "raster_exp_neg differs from exp by %d ulp", worst_ulp);
+  int mismatches = 0, nonzero = 0;
+  for (int t = 0; t < 20000; ++t) {
+    raster_splat sp;
+    sp.mx = (real)(8 + 4 * test_rand()), sp.my = (real)(8 + 4 * test_rand());
+    sp.ca = (real)(0.05 + 0.5 * fabs(test_rand())), sp.cc = (real)(0.05 + 0.5 * fabs(test_rand()));
+    sp.cb = (real)(0.9 * sqrt((double)sp.ca * sp.cc) * test_rand());
+    sp.op = (real)(t % 7 == 0 ? 1.0 : 0.5 + 0.5 * test_rand());
+    sp.z = 1;
+    sp.smax = r_fmin(RASTER_SIGMA_CUT, r_log(sp.op / RASTER_ALPHA_MIN));
+    const real px = (real)(int)(16 * fabs(test_rand())) + RC(0.5), py = (real)(int)(16 * fabs(test_rand())) + RC(0.5);
+    real v1 = -1, v2 = -2;
+    const real a1 = raster_pixel_alpha(&sp, px, py, &v1), a2 = raster_pixel_alpha_nb(&sp, px, py, &v2);
+    nonzero += a1 > 0;
+    if (a1 != a2 || (a1 > 0 && v1 != v2)) ++mismatches;
+  }
+  CHECK(mismatches == 0 && nonzero > 1000, "branchless alpha differs in %d of 20000 cases (%d non-zero)", mismatches,
+        nonzero);
+}
+
 int main(void) {
   raster_desc d;
   memset(&d, 0, sizeof d);
@@ -359,6 +390,7 @@ int main(void) {
   test_geometry_cases();
   test_pair_limit();
   test_tiles_vs_brute_force();
+  test_exp_and_alpha_variants();
   raster_ctx_free(g_ctx);
   return test_summary("test_raster_robust");
 }
