@@ -1,0 +1,458 @@
+// raster_cuda.cu: the CUDA backend. Kernels loop and call the per-element functions of raster_kernels.h,
+// the same ones the CPU reference calls; nothing here computes a formula of its own.
+//
+//   k_check        input values, first bad Gaussian by atomicMin on (index << 8 | code)
+//   k_project      per (camera, Gaussian): splat, colour, tile count (exact ellipse-tile test)
+//   ExclusiveSum   (CUB) pair offsets, 64-bit
+//   k_emit         one key per pair: global tile << 32 | depth bits; value: camera * N + Gaussian
+//   SortPairs      (CUB radix sort, stable: equal depths keep Gaussian order, as on the CPU)
+//   k_tile_ranges  tile_start[t] from the sorted keys
+//   k_composite    one 16x16 block per tile; splats loaded cooperatively into shared memory, 256 at a time
+//   k_backward     back to front per pixel from its last blended splat; per splat, a warp-level sum of the
+//                  10 cotangents (__shfl_down_sync), then one atomicAdd per warp into v2d
+//   k_project_bwd  per Gaussian, cameras in order: projection and colour adjoints into the caller's grads
+#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_scan.cuh>
+#include <cuda_runtime.h>
+
+#include <string.h>
+
+#include "raster/raster_internal.h"
+
+namespace {
+
+constexpr int kBlock = RASTER_TILE_PIXELS;  // 256 threads: one per pixel of a tile
+
+pl_status cuda_ok(cudaError_t e, const char *what) {
+  if (e == cudaSuccess) return PL_OK;
+  if (e == cudaErrorMemoryAllocation) return pl_fail(PL_ERR_NOMEM, "rasterizer (cuda): %s: out of GPU memory", what);
+  return pl_fail(PL_ERR_CUDA, "rasterizer (cuda): %s: %s", what, cudaGetErrorString(e));
+}
+
+pl_status launched(const char *what) { return cuda_ok(cudaGetLastError(), what); }
+
+struct rgb3 {
+  real v[3];
+};
+
+unsigned grid_for(int64_t n, int block) { return (unsigned)((n + block - 1) / block); }
+
+// ------------------------------------------------------------------ input check
+
+__global__ void k_check(int64_t n, const real *means, const real *covs, const real *scales, const real *quats,
+                        const real *opacities, const real *colors, const real *sh, int sh_coeffs,
+                        unsigned long long *first) {
+  const int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (g >= n) return;
+  const int code = raster_check_gaussian(g, means, covs, scales, quats, opacities, colors, sh, sh_coeffs);
+  if (code != RASTER_BAD_NONE) atomicMin(first, ((unsigned long long)g << 8) | (unsigned long long)code);
+}
+
+// ------------------------------------------------------------------ projection and binning
+
+__global__ void k_project(int64_t N, int64_t CN, const raster_cam *cams, const real *means, const real *covs,
+                          const real *scales, const real *quats, const real *opacities, const real *colors,
+                          const real *sh, int sh_degree, int antialiased, raster_splat *sp, real *col,
+                          int64_t *counts, unsigned long long *n_visible) {
+  const int64_t cg = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  int64_t cnt = 0;
+  if (cg < CN) {
+    const int64_t c = cg / N, g = cg % N;
+    const raster_cam *cam = &cams[c];
+    const v3 mu = v3_load(means + 3 * g);
+    const m3 cov = raster_gaussian_cov(covs, scales, quats, g);
+    raster_splat s;
+    if (raster_project(cam, mu, cov, opacities[g], antialiased, &s)) cnt = raster_tile_count(cam, &s);
+    counts[cg] = cnt;
+    if (cnt) {
+      sp[cg] = s;
+      raster_gaussian_color(colors, sh, sh_degree, g, mu, cam, col + 3 * cg);
+    }
+  }
+  const unsigned vis = __ballot_sync(0xffffffffu, cnt > 0);
+  if ((threadIdx.x & 31) == 0 && vis) atomicAdd(n_visible, (unsigned long long)__popc(vis));
+}
+
+__global__ void k_emit(int64_t N, int64_t CN, const raster_cam *cams, const raster_splat *sp, const int64_t *counts,
+                       const int64_t *offsets, unsigned long long *keys, uint32_t *vals) {
+  const int64_t cg = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (cg >= CN || counts[cg] == 0) return;
+  const raster_cam *cam = &cams[cg / N];
+  const raster_splat s = sp[cg];
+  const unsigned long long depth = raster_depth_bits(s.z);
+  int64_t e = offsets[cg];
+  real hx, hy;
+  raster_support_extent(&s, &hx, &hy);
+  int ty0, ty1;
+  raster_tile_rows(cam, &s, hx, hy, &ty0, &ty1);
+  for (int ty = ty0; ty <= ty1; ++ty) {
+    int tx0, tx1;
+    raster_tile_row_span(cam, &s, hx, hy, ty, &tx0, &tx1);
+    for (int tx = tx0; tx <= tx1; ++tx) {
+      const unsigned long long tile = (unsigned long long)(cam->tile_offset + (int64_t)ty * cam->tiles_x + tx);
+      keys[e] = (tile << 32) | depth;
+      vals[e] = (uint32_t)cg;
+      ++e;
+    }
+  }
+}
+
+// tile_start[u] for every tile u: the first sorted pair of tile u (tiles without pairs get an empty range).
+__global__ void k_tile_ranges(int64_t P, int64_t T, const unsigned long long *keys, int64_t *tile_start) {
+  const int64_t s = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (s >= P) return;
+  const int64_t t = (int64_t)(keys[s] >> 32);
+  const int64_t prev = s > 0 ? (int64_t)(keys[s - 1] >> 32) : -1;
+  for (int64_t u = prev + 1; u <= t; ++u) tile_start[u] = s;
+  if (s == P - 1)
+    for (int64_t u = t + 1; u <= T; ++u) tile_start[u] = P;
+}
+
+// ------------------------------------------------------------------ compositing
+
+__global__ void __launch_bounds__(kBlock)
+    k_composite(const raster_cam *cams, int ncams, const int64_t *tile_start, const uint32_t *sorted,
+                const raster_splat *sp, const real *col, rgb3 bg, real *o_rgb, real *o_alpha, real *o_depth,
+                real *o_ed, real *pT, int32_t *pn, real *pd, unsigned long long *n_evals) {
+  __shared__ raster_cam scam;
+  __shared__ raster_splat ssp[kBlock];
+  __shared__ real scol[3 * kBlock];
+  __shared__ unsigned long long sevals;
+  const int64_t t = blockIdx.x;
+  const int tid = threadIdx.y * RASTER_TILE + threadIdx.x;
+  if (tid == 0) {
+    scam = cams[raster_camera_of_tile(cams, ncams, t)];
+    sevals = 0;
+  }
+  __syncthreads();
+  const int64_t tl = t - scam.tile_offset;
+  const int i = (int)(tl / scam.tiles_x) * RASTER_TILE + (int)threadIdx.y;
+  const int j = (int)(tl % scam.tiles_x) * RASTER_TILE + (int)threadIdx.x;
+  const bool inside = i < scam.height && j < scam.width;
+  const real px = (real)j + RC(0.5), py = (real)i + RC(0.5);
+  raster_pix p;
+  raster_pix_init(&p);
+  p.done = !inside;
+  const int64_t s0 = tile_start[t], s1 = tile_start[t + 1];
+  unsigned long long evals = 0;
+  for (int64_t b = s0; b < s1; b += kBlock) {
+    // also the barrier that protects the shared batch of the previous round
+    if (__syncthreads_count(p.done) == kBlock) break;
+    const int64_t s = b + tid;
+    if (s < s1) {
+      const uint32_t cg = sorted[s];
+      ssp[tid] = sp[cg];
+      scol[3 * tid] = col[3 * (int64_t)cg];
+      scol[3 * tid + 1] = col[3 * (int64_t)cg + 1];
+      scol[3 * tid + 2] = col[3 * (int64_t)cg + 2];
+    }
+    __syncthreads();
+    const int nb = (int)min((int64_t)kBlock, s1 - b);
+    for (int k = 0; k < nb && !p.done; ++k) {
+      ++evals;
+      real vis;
+      const real a = raster_pixel_alpha(&ssp[k], px, py, &vis);
+      if (a == 0) continue;
+      raster_pix_blend(&p, a, &scol[3 * k], ssp[k].z, (int32_t)(b - s0 + k));
+    }
+  }
+  if (inside) {
+    const int64_t idx = scam.pix_offset + (int64_t)i * scam.width + j;
+    real rgb[3], alpha, depth, ed;
+    raster_pix_output(&p, bg.v, rgb, &alpha, &depth, &ed);
+    if (o_rgb) {
+      o_rgb[3 * idx] = rgb[0];
+      o_rgb[3 * idx + 1] = rgb[1];
+      o_rgb[3 * idx + 2] = rgb[2];
+    }
+    if (o_alpha) o_alpha[idx] = alpha;
+    if (o_depth) o_depth[idx] = depth;
+    if (o_ed) o_ed[idx] = ed;
+    pT[idx] = p.T;
+    pn[idx] = p.n;
+    pd[idx] = p.d;
+  }
+  atomicAdd(&sevals, evals);
+  __syncthreads();
+  if (tid == 0) atomicAdd(n_evals, sevals);
+}
+
+// ------------------------------------------------------------------ adjoint
+
+__device__ __forceinline__ real warp_sum(real v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+  return v;
+}
+
+__global__ void __launch_bounds__(kBlock)
+    k_backward(const raster_cam *cams, int ncams, const int64_t *tile_start, const uint32_t *sorted,
+               const raster_splat *sp, const real *col, rgb3 bg, const real *v_rgb, const real *v_alpha,
+               const real *v_depth, const real *v_ed, const real *pT, const int32_t *pn, const real *pd, real *v2d,
+               unsigned long long *n_evals) {
+  __shared__ raster_cam scam;
+  __shared__ raster_splat ssp[kBlock];
+  __shared__ real scol[3 * kBlock];
+  __shared__ uint32_t sid[kBlock];
+  __shared__ int smax;
+  __shared__ unsigned long long sevals;
+  const int64_t t = blockIdx.x;
+  const int tid = threadIdx.y * RASTER_TILE + threadIdx.x;
+  const int lane = tid & 31;
+  if (tid == 0) {
+    scam = cams[raster_camera_of_tile(cams, ncams, t)];
+    smax = 0;
+    sevals = 0;
+  }
+  __syncthreads();
+  const int64_t tl = t - scam.tile_offset;
+  const int i = (int)(tl / scam.tiles_x) * RASTER_TILE + (int)threadIdx.y;
+  const int j = (int)(tl % scam.tiles_x) * RASTER_TILE + (int)threadIdx.x;
+  const bool inside = i < scam.height && j < scam.width;
+  const real px = (real)j + RC(0.5), py = (real)i + RC(0.5);
+  raster_pix_bwd st;
+  int32_t last = 0;
+  if (inside) {
+    const int64_t idx = scam.pix_offset + (int64_t)i * scam.width + j;
+    const real Tf = pT[idx];
+    real va = v_alpha ? v_alpha[idx] : RC(0.0);
+    real vd = v_depth ? v_depth[idx] : RC(0.0);
+    if (v_ed) raster_expected_depth_vjp(pd[idx], 1 - Tf, v_ed[idx], &vd, &va);
+    raster_pix_bwd_init(&st, Tf, v_rgb ? v_rgb + 3 * idx : nullptr, va, vd, bg.v);
+    last = pn[idx];
+    atomicMax(&smax, last);
+  } else {
+    raster_pix_bwd_init(&st, RC(1.0), nullptr, RC(0.0), RC(0.0), bg.v);
+  }
+  __syncthreads();
+  const int64_t s0 = tile_start[t];
+  const int nmax = smax;
+  unsigned long long evals = 0;
+  for (int end = nmax; end > 0; end -= kBlock) {
+    const int beg = end > kBlock ? end - kBlock : 0;
+    const int nb = end - beg;
+    __syncthreads();  // the previous batch is no longer read
+    if (tid < nb) {
+      const uint32_t cg = sorted[s0 + beg + tid];
+      sid[tid] = cg;
+      ssp[tid] = sp[cg];
+      scol[3 * tid] = col[3 * (int64_t)cg];
+      scol[3 * tid + 1] = col[3 * (int64_t)cg + 1];
+      scol[3 * tid + 2] = col[3 * (int64_t)cg + 2];
+    }
+    __syncthreads();
+    for (int k = nb - 1; k >= 0; --k) {
+      bool valid = inside && beg + k < last;
+      real a = 0, vis = 0;
+      if (valid) {
+        ++evals;
+        a = raster_pixel_alpha(&ssp[k], px, py, &vis);
+        valid = a > 0;
+      }
+      if (!__any_sync(0xffffffffu, valid)) continue;
+      real g[RASTER_NGRAD];
+      for (int m = 0; m < RASTER_NGRAD; ++m) g[m] = 0;
+      if (valid) {
+        const real v_a = raster_pix_bwd_step(&st, a, &scol[3 * k], ssp[k].z, g);
+        raster_pixel_alpha_vjp(&ssp[k], px, py, vis, v_a, g);
+      }
+      for (int m = 0; m < RASTER_NGRAD; ++m) g[m] = warp_sum(g[m]);
+      if (lane == 0) {
+        real *dst = v2d + (int64_t)RASTER_NGRAD * sid[k];
+        for (int m = 0; m < RASTER_NGRAD; ++m)
+          if (g[m] != 0) atomicAdd(dst + m, g[m]);
+      }
+    }
+  }
+  atomicAdd(&sevals, evals);
+  __syncthreads();
+  if (tid == 0) atomicAdd(n_evals, sevals);
+}
+
+__global__ void k_project_bwd(int64_t N, int C, const raster_cam *cams, const real *means, const real *covs,
+                              const real *scales, const real *quats, const real *opacities, const real *colors,
+                              const real *sh, int sh_degree, int antialiased, const int64_t *counts, const real *v2d,
+                              real *g_means, real *g_covs, real *g_scales, real *g_quats, real *g_opacities,
+                              real *g_colors, real *g_sh) {
+  const int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (g >= N) return;
+  bool any = false;
+  for (int c = 0; c < C; ++c)
+    any = any || (counts[c * N + g] != 0 && !raster_record_is_zero(v2d + (int64_t)RASTER_NGRAD * (c * N + g)));
+  if (!any) return;  // culled, occluded or without cotangent everywhere: exactly zero
+  const v3 mu = v3_load(means + 3 * g);
+  const m3 cov = raster_gaussian_cov(covs, scales, quats, g);
+  const real op = opacities[g];
+  v3 v_mu = v3_zero();
+  m3 v_cov = m3_zero();
+  real v_op = 0;
+  for (int c = 0; c < C; ++c) {
+    const int64_t cg = c * N + g;
+    if (!counts[cg]) continue;
+    const real *v = v2d + (int64_t)RASTER_NGRAD * cg;
+    if (raster_record_is_zero(v)) continue;
+    raster_project_vjp(&cams[c], mu, cov, op, antialiased, v, &v_mu, &v_cov, &v_op);
+    raster_gaussian_color_vjp(colors, sh, sh_degree, g, mu, &cams[c], v + RG_R, g_colors, g_sh, &v_mu);
+  }
+  if (g_means) {
+    g_means[3 * g] += v_mu.x;
+    g_means[3 * g + 1] += v_mu.y;
+    g_means[3 * g + 2] += v_mu.z;
+  }
+  if (g_opacities) g_opacities[g] += v_op;
+  raster_gaussian_cov_vjp(covs, scales, quats, g, v_cov, g_covs, g_scales, g_quats);
+}
+
+// scalars kept on the device during a call
+enum { SC_FIRST_BAD = 0, SC_VISIBLE, SC_FWD_EVALS, SC_BWD_EVALS, SC_COUNT };
+
+pl_status scalars(raster_ctx *ctx, unsigned long long **out) {
+  PL_TRY(raster_reserve(ctx, &ctx->dev_scalars, sizeof(unsigned long long) * SC_COUNT));
+  *out = (unsigned long long *)ctx->dev_scalars.ptr;
+  return PL_OK;
+}
+
+pl_status sync(const char *what) {
+  PL_TRY(launched(what));
+  return cuda_ok(cudaDeviceSynchronize(), what);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ entry points
+
+extern "C" pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
+  unsigned long long *sc;
+  PL_TRY(scalars(ctx, &sc));
+  unsigned long long none = ~0ull;
+  PL_TRY(cuda_ok(cudaMemcpy(sc + SC_FIRST_BAD, &none, sizeof none, cudaMemcpyHostToDevice), "input check"));
+  k_check<<<grid_for(in->n, 256), 256>>>(in->n, in->means, in->covs, in->scales, in->quats, in->opacities, in->colors,
+                                         in->sh, in->sh_coeffs, sc + SC_FIRST_BAD);
+  PL_TRY(sync("input check kernel"));
+  unsigned long long first;
+  PL_TRY(cuda_ok(cudaMemcpy(&first, sc + SC_FIRST_BAD, sizeof first, cudaMemcpyDeviceToHost), "input check"));
+  *bad = first == none ? -1 : (int64_t)(first >> 8);
+  *code = first == none ? RASTER_BAD_NONE : (int)(first & 255u);
+  return PL_OK;
+}
+
+extern "C" pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out) {
+  const int64_t N = in->n, C = ctx->ncams, CN = C * N, T = ctx->ntiles;
+  PL_TRY(raster_reserve(ctx, &ctx->d_cams, sizeof(raster_cam) * (size_t)C));
+  PL_TRY(raster_reserve(ctx, &ctx->splats, sizeof(raster_splat) * (size_t)CN));
+  PL_TRY(raster_reserve(ctx, &ctx->colors, sizeof(real) * 3 * (size_t)CN));
+  PL_TRY(raster_reserve(ctx, &ctx->counts, sizeof(int64_t) * (size_t)CN));
+  PL_TRY(raster_reserve(ctx, &ctx->offsets, sizeof(int64_t) * (size_t)CN));
+  PL_TRY(raster_reserve(ctx, &ctx->tile_start, sizeof(int64_t) * (size_t)(T + 1)));
+  PL_TRY(raster_reserve(ctx, &ctx->pix_T, sizeof(real) * (size_t)ctx->npix));
+  PL_TRY(raster_reserve(ctx, &ctx->pix_n, sizeof(int32_t) * (size_t)ctx->npix));
+  PL_TRY(raster_reserve(ctx, &ctx->pix_d, sizeof(real) * (size_t)ctx->npix));
+  unsigned long long *sc;
+  PL_TRY(scalars(ctx, &sc));
+  PL_TRY(cuda_ok(cudaMemset(sc, 0, sizeof(unsigned long long) * SC_COUNT), "scalars"));
+  raster_cam *d_cams = (raster_cam *)ctx->d_cams.ptr;
+  PL_TRY(cuda_ok(cudaMemcpy(d_cams, ctx->cams, sizeof(raster_cam) * (size_t)C, cudaMemcpyHostToDevice), "cameras"));
+  raster_splat *sp = (raster_splat *)ctx->splats.ptr;
+  real *col = (real *)ctx->colors.ptr;
+  int64_t *counts = (int64_t *)ctx->counts.ptr, *offsets = (int64_t *)ctx->offsets.ptr;
+  int64_t *tile_start = (int64_t *)ctx->tile_start.ptr;
+
+  // 1. project and count tiles; 2. pair offsets
+  int64_t total = 0;
+  size_t scan_bytes = 0;
+  if (CN > 0) {
+    k_project<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, in->means, in->covs, in->scales, in->quats, in->opacities,
+                                          in->colors, in->sh, in->sh_degree, ctx->antialiased, sp, col, counts,
+                                          sc + SC_VISIBLE);
+    PL_TRY(launched("projection kernel"));
+    PL_TRY(cuda_ok(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, counts, offsets, CN), "scan (size)"));
+    PL_TRY(raster_reserve(ctx, &ctx->cub_tmp, scan_bytes));
+    PL_TRY(cuda_ok(cub::DeviceScan::ExclusiveSum(ctx->cub_tmp.ptr, scan_bytes, counts, offsets, CN), "scan"));
+    int64_t last_off = 0, last_cnt = 0;
+    PL_TRY(cuda_ok(cudaMemcpy(&last_off, offsets + CN - 1, sizeof last_off, cudaMemcpyDeviceToHost), "pair count"));
+    PL_TRY(cuda_ok(cudaMemcpy(&last_cnt, counts + CN - 1, sizeof last_cnt, cudaMemcpyDeviceToHost), "pair count"));
+    total = last_off + last_cnt;
+  }
+  if (total > ctx->max_pairs)
+    return pl_fail(PL_ERR_LIMIT, "rasterizer: %lld Gaussian-tile pairs exceed the limit max_pairs = %lld; use fewer or "
+                   "smaller Gaussians, smaller images or fewer cameras per call", (long long)total,
+                   (long long)ctx->max_pairs);
+  ctx->npairs = total;
+  const size_t Pn = (size_t)(total > 0 ? total : 1);
+  PL_TRY(raster_reserve(ctx, &ctx->keys, sizeof(unsigned long long) * Pn));
+  PL_TRY(raster_reserve(ctx, &ctx->keys_alt, sizeof(unsigned long long) * Pn));
+  PL_TRY(raster_reserve(ctx, &ctx->sorted, sizeof(uint32_t) * Pn));
+  PL_TRY(raster_reserve(ctx, &ctx->vals_alt, sizeof(uint32_t) * Pn));
+
+  // 3. emit, sort by (tile, depth), tile ranges
+  PL_TRY(cuda_ok(cudaMemset(tile_start, 0, sizeof(int64_t) * (size_t)(T + 1)), "tile ranges"));
+  if (total > 0) {
+    k_emit<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, sp, counts, offsets, (unsigned long long *)ctx->keys.ptr,
+                                       (uint32_t *)ctx->sorted.ptr);
+    PL_TRY(launched("pair emission kernel"));
+    int tile_bits = 1;
+    while (tile_bits < 32 && ((int64_t)1 << tile_bits) <= T) ++tile_bits;
+    cub::DoubleBuffer<unsigned long long> dk((unsigned long long *)ctx->keys.ptr, (unsigned long long *)ctx->keys_alt.ptr);
+    cub::DoubleBuffer<uint32_t> dv((uint32_t *)ctx->sorted.ptr, (uint32_t *)ctx->vals_alt.ptr);
+    size_t sort_bytes = 0;
+    PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, dk, dv, total, 0, 32 + tile_bits), "sort (size)"));
+    PL_TRY(raster_reserve(ctx, &ctx->cub_tmp, sort_bytes));
+    PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(ctx->cub_tmp.ptr, sort_bytes, dk, dv, total, 0, 32 + tile_bits),
+                   "sort"));
+    if (dk.Current() != (unsigned long long *)ctx->keys.ptr) {
+      pl_buffer tmp = ctx->keys;
+      ctx->keys = ctx->keys_alt;
+      ctx->keys_alt = tmp;
+    }
+    if (dv.Current() != (uint32_t *)ctx->sorted.ptr) {
+      pl_buffer tmp = ctx->sorted;
+      ctx->sorted = ctx->vals_alt;
+      ctx->vals_alt = tmp;
+    }
+    k_tile_ranges<<<grid_for(total, 256), 256>>>(total, T, (const unsigned long long *)ctx->keys.ptr, tile_start);
+    PL_TRY(launched("tile range kernel"));
+  }
+
+  // 4. composite
+  rgb3 bg;
+  for (int c = 0; c < 3; ++c) bg.v[c] = ctx->bg[c];
+  k_composite<<<(unsigned)T, dim3(RASTER_TILE, RASTER_TILE)>>>(
+      d_cams, (int)C, tile_start, (const uint32_t *)ctx->sorted.ptr, sp, col, bg, out->rgb, out->alpha, out->depth,
+      out->expected_depth, (real *)ctx->pix_T.ptr, (int32_t *)ctx->pix_n.ptr, (real *)ctx->pix_d.ptr,
+      sc + SC_FWD_EVALS);
+  PL_TRY(sync("compositing kernel"));
+  unsigned long long h[SC_COUNT];
+  PL_TRY(cuda_ok(cudaMemcpy(h, sc, sizeof h, cudaMemcpyDeviceToHost), "statistics"));
+  ctx->stats.n_visible = (int64_t)h[SC_VISIBLE];
+  ctx->stats.n_pairs = total;
+  ctx->stats.fwd_evals = (int64_t)h[SC_FWD_EVALS];
+  return PL_OK;
+}
+
+extern "C" pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
+                                          const raster_grads *gr) {
+  const int64_t N = in->n, C = ctx->ncams, CN = C * N, T = ctx->ntiles;
+  PL_TRY(raster_reserve(ctx, &ctx->v2d, sizeof(real) * RASTER_NGRAD * (size_t)CN));
+  PL_TRY(cuda_ok(cudaMemset(ctx->v2d.ptr, 0, sizeof(real) * RASTER_NGRAD * (size_t)CN), "gradient buffer"));
+  unsigned long long *sc;
+  PL_TRY(scalars(ctx, &sc));
+  PL_TRY(cuda_ok(cudaMemset(sc + SC_BWD_EVALS, 0, sizeof(unsigned long long)), "scalars"));
+  const raster_cam *d_cams = (const raster_cam *)ctx->d_cams.ptr;
+  rgb3 bg;
+  for (int c = 0; c < 3; ++c) bg.v[c] = ctx->bg[c];
+  real *v2d = (real *)ctx->v2d.ptr;
+  k_backward<<<(unsigned)T, dim3(RASTER_TILE, RASTER_TILE)>>>(
+      d_cams, (int)C, (const int64_t *)ctx->tile_start.ptr, (const uint32_t *)ctx->sorted.ptr,
+      (const raster_splat *)ctx->splats.ptr, (const real *)ctx->colors.ptr, bg, v_out->rgb, v_out->alpha,
+      v_out->depth, v_out->expected_depth, (const real *)ctx->pix_T.ptr, (const int32_t *)ctx->pix_n.ptr,
+      (const real *)ctx->pix_d.ptr, v2d, sc + SC_BWD_EVALS);
+  PL_TRY(launched("backward compositing kernel"));
+  k_project_bwd<<<grid_for(N, 128), 128>>>(N, (int)C, d_cams, in->means, in->covs, in->scales, in->quats,
+                                           in->opacities, in->colors, in->sh, in->sh_degree, ctx->antialiased,
+                                           (const int64_t *)ctx->counts.ptr, v2d, gr->means, gr->covs, gr->scales,
+                                           gr->quats, gr->opacities, gr->colors, gr->sh);
+  PL_TRY(sync("backward projection kernel"));
+  unsigned long long ev = 0;
+  PL_TRY(cuda_ok(cudaMemcpy(&ev, sc + SC_BWD_EVALS, sizeof ev, cudaMemcpyDeviceToHost), "statistics"));
+  ctx->stats.bwd_evals = (int64_t)ev;
+  return PL_OK;
+}

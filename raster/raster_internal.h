@@ -1,0 +1,99 @@
+/* raster_internal.h: the context and the backend entry points (not part of the public API).
+ *
+ * Data flow of one call (both backends):
+ *   project    per (camera c, Gaussian g), cg = c*N + g: splat [CN] (raster_splat), colour [CN][3],
+ *              tile count [CN] (int64; 0 = culled or off-screen)
+ *   bin+sort   pairs (one per touched tile) ordered by (global tile, depth, g): sorted [P] holds cg;
+ *              tile_start [T+1] (int64) delimits each tile's range
+ *   composite  per tile, per pixel front to back; saves final T, the count of splats up to the last blended
+ *              one, and the accumulated depth per pixel
+ *   adjoint    per tile back to front -> v2d [CN][RASTER_NGRAD] (2D splat cotangents) -> per Gaussian,
+ *              over cameras in order: raster_project_vjp and the colour adjoint into the caller's grads.
+ * The CPU keeps a per-pair gradient buffer (written by the tile that owns the pair) and reduces it per
+ * (camera, Gaussian) in pair order: deterministic, whatever the thread count. CUDA reduces over warps and
+ * adds with atomics. */
+#ifndef PL_RASTER_INTERNAL_H
+#define PL_RASTER_INTERNAL_H
+
+#include "core/backend.h"
+#include "raster/raster.h"
+#include "raster/raster_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RASTER_MAX_PAIRS_HARD 4294967295LL /* pair indices and (camera, Gaussian) ids are 32-bit in the sort */
+#define RASTER_NO_RANK 0xFFFFFFFFu          /* rank_of of a (camera, Gaussian) that is not visible */
+
+struct raster_ctx {
+  pl_backend backend;
+  int threads;        /* resolved CPU thread count (>= 1) */
+  int64_t max_pairs;  /* resolved limit */
+
+  /* what the last forward call was (the backward checks that it is called on the same problem) */
+  int has_forward;
+  int64_t n;          /* Gaussians */
+  int ncams;
+  int antialiased;
+  int use_sh, sh_degree, use_covs;
+  int64_t npix, ntiles, npairs, nvisible;
+  real bg[3];
+  raster_cam *cams;   /* [ncams], host */
+  int cams_cap;
+  raster_stats stats;
+
+  /* scratch on the backend */
+  pl_buffer d_cams;       /* raster_cam [ncams] (CUDA copy) */
+  pl_buffer splats;       /* raster_splat [CN] */
+  pl_buffer colors;       /* real [CN][3] */
+  pl_buffer counts;       /* int64 [CN] tiles touched */
+  pl_buffer offsets;      /* int64 [CN] first pair of (c,g) in emission order (CPU: [V + 1], by rank) */
+  pl_buffer tile_start;   /* int64 [T + 1] */
+  pl_buffer sorted;       /* uint32 [P] cg of each sorted pair (CPU: its rank) */
+  pl_buffer pix_T;        /* real [npix] final transmittance */
+  pl_buffer pix_n;        /* int32 [npix] 1 + position of the last blended splat in its tile's list */
+  pl_buffer pix_d;        /* real [npix] accumulated depth */
+  pl_buffer v2d;          /* real [CN][RASTER_NGRAD] (CPU: [V][RASTER_NGRAD]) */
+  /* CPU only: visible (camera, Gaussian)s get ranks v, camera by camera, by depth within a camera; the
+     CPU keeps splats, colours, offsets (int64 [V + 1]) and v2d ([V][RASTER_NGRAD]) in rank order, and
+     `sorted` holds ranks */
+  pl_buffer order;        /* uint32 [V] cg of rank v */
+  pl_buffer rank_of;      /* uint32 [CN] rank of (c, g), RASTER_NO_RANK when not visible */
+  pl_buffer splats_r;     /* cpu_splat [V]: splat, colour and support extents (raster_cpu.c) */
+  pl_buffer nvis;         /* int64 [ncams + 1] first rank of each camera */
+  pl_buffer sort_tmp;     /* uint32 [4 N] depth sort keys/values and their double buffers */
+  pl_buffer hist;         /* int64 [threads][tiles of one camera] */
+  pl_buffer inv;          /* uint32 [P] sorted position of each pair in emission (rank) order */
+  pl_buffer pairgrad;     /* real [P][RASTER_NGRAD] */
+  /* CUDA only */
+  pl_buffer keys, keys_alt, vals_alt; /* uint64 [P], uint64 [P], uint32 [P] */
+  pl_buffer cub_tmp;
+  pl_buffer dev_scalars;  /* small device scratch (counters, totals) */
+};
+
+/* Grow a scratch buffer on the context's backend to at least `bytes` (contents are not preserved). */
+pl_status raster_reserve(raster_ctx *ctx, pl_buffer *b, size_t bytes);
+
+/* Gaussians' input pointers, with the chosen representation resolved. */
+typedef struct {
+  int64_t n;
+  const real *means, *covs, *scales, *quats, *opacities, *colors, *sh;
+  int sh_degree, sh_coeffs; /* sh_coeffs = 0 when colours are given */
+} raster_inputs;
+
+/* Backends. *bad gets the first bad Gaussian index (or -1) and *code its RASTER_BAD_* code. */
+pl_status raster_cpu_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code);
+pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out);
+pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
+                              const raster_grads *gr);
+
+pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code);
+pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out);
+pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
+                               const raster_grads *gr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,133 @@
+/* raster_test_util.h: shared helpers of the rasterizer tests (random scenes, cameras, comparisons). */
+#ifndef PL_RASTER_TEST_UTIL_H
+#define PL_RASTER_TEST_UTIL_H
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raster/raster.h"
+#include "tests/test_util.h"
+
+/* A scene held in host memory, in `real` precision. */
+typedef struct {
+  int64_t n;
+  int use_covs, sh_degree, use_sh;
+  real *means, *covs, *scales, *quats, *opacities, *colors, *sh;
+} test_scene;
+
+static int test_sh_coeffs(int d) { return (d + 1) * (d + 1); }
+
+static void test_scene_alloc(test_scene *s, int64_t n, int use_covs, int use_sh, int sh_degree) {
+  memset(s, 0, sizeof *s);
+  s->n = n;
+  s->use_covs = use_covs;
+  s->use_sh = use_sh;
+  s->sh_degree = sh_degree;
+  size_t m = (size_t)(n > 0 ? n : 1);
+  s->means = (real *)calloc(3 * m, sizeof(real));
+  s->covs = (real *)calloc(6 * m, sizeof(real));
+  s->scales = (real *)calloc(3 * m, sizeof(real));
+  s->quats = (real *)calloc(4 * m, sizeof(real));
+  s->opacities = (real *)calloc(m, sizeof(real));
+  s->colors = (real *)calloc(3 * m, sizeof(real));
+  s->sh = (real *)calloc(3 * 16 * m, sizeof(real));
+}
+
+static void test_scene_free(test_scene *s) {
+  free(s->means);
+  free(s->covs);
+  free(s->scales);
+  free(s->quats);
+  free(s->opacities);
+  free(s->colors);
+  free(s->sh);
+  memset(s, 0, sizeof *s);
+}
+
+static raster_gaussians test_scene_view(const test_scene *s) {
+  raster_gaussians g;
+  memset(&g, 0, sizeof g);
+  g.n = s->n;
+  g.means = s->means;
+  g.opacities = s->opacities;
+  if (s->use_covs) {
+    g.covs = s->covs;
+  } else {
+    g.scales = s->scales;
+    g.quats = s->quats;
+  }
+  if (s->use_sh) {
+    g.sh = s->sh;
+    g.sh_degree = s->sh_degree;
+  } else {
+    g.colors = s->colors;
+  }
+  return g;
+}
+
+/* Random scene in front of a camera looking at the origin: means in a ball of radius `spread`, scales in
+ * [smin, smax], opacities in [omin, omax]. Covariances are built from scale + rotation in both modes. */
+static void test_scene_random(test_scene *s, int64_t n, int use_covs, int use_sh, int sh_degree, double spread,
+                              double smin, double smax, double omin, double omax) {
+  test_scene_alloc(s, n, use_covs, use_sh, sh_degree);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int k = 0; k < 3; ++k) s->means[3 * i + k] = (real)(spread * test_rand());
+    double sc[3], q[4], qn = 0;
+    for (int k = 0; k < 3; ++k) sc[k] = smin + (smax - smin) * (0.5 + 0.5 * test_rand());
+    for (int k = 0; k < 4; ++k) {
+      q[k] = test_rand();
+      qn += q[k] * q[k];
+    }
+    qn = sqrt(qn);
+    for (int k = 0; k < 4; ++k) q[k] /= qn;
+    for (int k = 0; k < 3; ++k) s->scales[3 * i + k] = (real)sc[k];
+    for (int k = 0; k < 4; ++k) s->quats[4 * i + k] = (real)(q[k] * (0.7 + 0.6 * (0.5 + 0.5 * test_rand())));
+    /* covariance R S^2 R^T from the unit quaternion */
+    double w = q[0], x = q[1], y = q[2], z = q[3];
+    double R[3][3] = {{1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)},
+                      {2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)},
+                      {2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)}};
+    double S[3][3];
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        double acc = 0;
+        for (int k = 0; k < 3; ++k) acc += R[a][k] * sc[k] * sc[k] * R[b][k];
+        S[a][b] = acc;
+      }
+    real *c = s->covs + 6 * i;
+    c[0] = (real)S[0][0];
+    c[1] = (real)S[0][1];
+    c[2] = (real)S[0][2];
+    c[3] = (real)S[1][1];
+    c[4] = (real)S[1][2];
+    c[5] = (real)S[2][2];
+    s->opacities[i] = (real)(omin + (omax - omin) * (0.5 + 0.5 * test_rand()));
+    for (int k = 0; k < 3; ++k) s->colors[3 * i + k] = (real)(0.5 + 0.45 * test_rand());
+    int K = test_sh_coeffs(sh_degree);
+    for (int k = 0; k < 3 * K; ++k) s->sh[3 * 16 * 0 + (int64_t)3 * K * i + k] = (real)(k < 3 ? 0.8 * test_rand() : 0.3 * test_rand());
+  }
+}
+
+/* Camera at distance `dist` from the origin, direction given by two angles (radians), looking at the origin. */
+static raster_camera test_camera(int w, int h, double fov, double dist, double az, double el) {
+  double eye[3] = {dist * cos(el) * sin(az), dist * sin(el), dist * cos(el) * cos(az)};
+  double target[3] = {0, 0, 0}, up[3] = {0, 1, 0};
+  raster_camera c;
+  raster_camera_look_at(&c, w, h, fov, eye, target, up);
+  return c;
+}
+
+static double test_max_abs_diff(const real *a, const real *b, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m = fmax(m, fabs((double)a[i] - (double)b[i]));
+  return m;
+}
+
+static int test_all_finite(const real *a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!isfinite((double)a[i])) return 0;
+  return 1;
+}
+
+#endif
