@@ -176,27 +176,9 @@ pl_status pl_upsample_estimate_spacing(const real *pos, int n, double *spacing);
 
 /* ---------------------------------------------------------------- 3DGS export */
 
-/* The attributes of the 3DGS PLY layout (Kerbl et al. 2023), float32, on the host:
- * xyz, log-scales (scale_0..2), rotation quaternion w-first (rot_0..3) from an eigendecomposition of each
- * covariance (Sigma = R diag(exp(2 log_scale)) R^T), opacity logit, and f_dc = (colour - 0.5) / 0.28209479177387814
- * (degree-0 spherical harmonics). Gaussians with opacity 0 are left out (count <= M); opacities are clamped to
- * [1e-6, 1 - 1e-6] before the logit and variances floored at 1e-30. */
-typedef struct {
-  int64_t count;
-  float *xyz;        /* [count, 3] */
-  float *log_scale;  /* [count, 3] */
-  float *rot;        /* [count, 4] w x y z */
-  float *opacity;    /* [count] logit */
-  float *f_dc;       /* [count, 3] */
-  int64_t *source;   /* [count] index of the Gaussian each row came from */
-} pl_3dgs_attrs;
-
-/* From host arrays (means [M,3], covs [M,6], colors [M,3], opacities [M]). */
-pl_status pl_3dgs_from_gaussians(int64_t m, const real *means, const real *covs, const real *colors,
-                                 const real *opacities, pl_3dgs_attrs *out);
-/* Download the last forward's Gaussians and convert. */
-pl_status pl_upsample_export_3dgs(const pl_upsample *u, pl_3dgs_attrs *out);
-void pl_3dgs_attrs_free(pl_3dgs_attrs *a);
+/* 3DGS PLY export: download the Gaussians (pl_upsample_download) and write them with raster_ply_write
+ * (raster/ply.h), which converts covariances to scales and rotations; the pipeline leaves out Gaussians of
+ * opacity 0 (runtime children deep inside a body). */
 
 /* The bound Gaussians' rest samples: positions [nbound,3] and unit normals [nbound,3] (0 for the particles mode),
  * to host arrays the caller allocated (either may be NULL). */
