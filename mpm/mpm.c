@@ -632,18 +632,18 @@ static pl_status particle_error(mpm_sim *s, const mpm_state *st, uint64_t key, c
   particle_label(s, p, mat, lb, sizeof lb);
   switch (code) {
     case MPM_PERR_NAN:
-      return pl_fail(PL_ERR_NUMERIC, "%s: NaN or Inf in its state after %s (x = %g %g %g, v = %g %g %g); the time "
-                     "step may be too large for the material (lower sim.cfl or raise sim.substeps)", lb, stage,
+      return pl_fail(PL_ERR_NUMERIC, "%s: NaN or Inf in its state (detected in %s; x = %g %g %g, v = %g %g %g); the "
+                     "time step may be too large for the material (lower sim.cfl or raise sim.substeps)", lb, stage,
                      (double)x[0], (double)x[1], (double)x[2], (double)v[0], (double)v[1], (double)v[2]);
     case MPM_PERR_INVERTED: {
       double det = m3_det(m3_load(F));
-      return pl_fail(PL_ERR_NUMERIC, "%s: inverted deformation gradient after %s (det F = %g at x = %g %g %g); the "
-                     "material is crushed or the time step is too large", lb, stage, det, (double)x[0], (double)x[1],
+      return pl_fail(PL_ERR_NUMERIC, "%s: inverted deformation gradient (detected in %s; det F = %g at x = %g %g %g); "
+                     "the material is crushed or the time step is too large", lb, stage, det, (double)x[0], (double)x[1],
                      (double)x[2]);
     }
     case MPM_PERR_DOMAIN:
-      return pl_fail(PL_ERR_NUMERIC, "%s left the simulation box after %s (x = %g %g %g, v = %g %g %g; box %g..%g x "
-                     "%g..%g x %g..%g less one cell)", lb, stage, (double)x[0], (double)x[1], (double)x[2],
+      return pl_fail(PL_ERR_NUMERIC, "%s left the simulation box (detected in %s; x = %g %g %g, v = %g %g %g; box "
+                     "%g..%g x %g..%g x %g..%g less one cell)", lb, stage, (double)x[0], (double)x[1], (double)x[2],
                      (double)v[0], (double)v[1], (double)v[2], s->domain_min[0], s->domain_max[0], s->domain_min[1],
                      s->domain_max[1], s->domain_min[2], s->domain_max[2]);
     case MPM_PERR_STRESS:
@@ -739,12 +739,16 @@ pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt) {
     double d = s->frame_dt / n;
     if (d > bound1) {
       double need = ceil(s->frame_dt / bound);
-      const char *why = (s->visc_dt <= bound1 && s->visc_material >= 0) ? "viscosity" : "wave speed";
+      int visc = s->visc_material >= 0 && s->visc_dt <= bound1;
+      char why[256];
+      if (visc)
+        snprintf(why, sizeof why, "the viscosity of material '%s', dx %.3g m", s->material_names[s->visc_material], dx);
+      else
+        snprintf(why, sizeof why, "wave speed %.3g m/s of material '%s', fastest particle %.3g m/s, dx %.3g m", c,
+                 s->material_names[s->wave_material], vmax, dx);
       return pl_fail(PL_ERR_INVALID, "frame %d: substeps = %d gives dt = %.3g s, %.1fx the stability bound %.3g s "
-                     "(CFL number 1; %s of material '%s': wave speed %.3g m/s, fastest particle %.3g m/s, dx %.3g m); "
-                     "use substeps >= %.0f or 0 (automatic)", s->frame + 1, n, d, d / bound1, bound1, why,
-                     s->material_names[(s->visc_dt <= bound1 && s->visc_material >= 0) ? s->visc_material : s->wave_material],
-                     c, vmax, dx, need);
+                     "(CFL number 1; %s); use substeps >= %.0f or 0 (automatic)", s->frame + 1, n, d, d / bound1,
+                     bound1, why, need);
     }
   } else {
     double need = isfinite(bound) ? ceil(s->frame_dt / bound * (1 - 1e-12)) : 1;

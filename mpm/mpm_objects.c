@@ -306,9 +306,16 @@ static pl_status shape_make(const mpm_object *o, const char *label, shape_t *s, 
         }
       }
       /* a surface that bounds nothing: no volume at all, or (below) an ambiguous winding number */
+      /* signed volume about the bounding-box centre (for an open surface it depends on that point; for a
+       * closed one it does not) */
+      double *Vc = (double *)malloc((size_t)s->mesh.nverts * 3 * sizeof(double));
+      if (!Vc) return pl_fail(PL_ERR_NOMEM, "out of memory");
+      for (int i = 0; i < s->mesh.nverts; ++i)
+        for (int a = 0; a < 3; ++a) Vc[3 * i + a] = s->V[3 * i + a] - 0.5 * (lo[a] + hi[a]);
       pl_mesh tmp = s->mesh;
-      tmp.verts = s->V;
+      tmp.verts = Vc;
       double vol = pl_mesh_signed_volume(&tmp);
+      free(Vc);
       double bbv = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
       if (!(fabs(vol) > 1e-3 * bbv))
         return pl_fail(PL_ERR_INVALID, "%s: mesh %s encloses no volume (signed volume %.3g m^3 for a bounding box of "
@@ -486,13 +493,17 @@ pl_status mpm_sample_objects(const mpm_desc *d, const mpm_object *objects, int n
       nonzero += aw > 0.25;
       ambiguous += aw > 0.25 && aw < 0.75;
     }
-    if (inside == 0) {
+    if (o->shape == MPM_SHAPE_MESH && (inside == 0 ? nonzero > 0 : ambiguous > 0.2 * nonzero)) {
+      if (inside == 0)
+        st = pl_fail(PL_ERR_INVALID, "%s: mesh %s encloses no volume: its winding number never reaches 1/2 at the "
+                     "sample points (it is an open surface, not a solid)", label, o->mesh_path);
+      else
+        st = pl_fail(PL_ERR_INVALID, "%s: mesh %s encloses no volume: its winding number is ambiguous (between "
+                     "0.25 and 0.75) at %.0f%% of the sample points near it, so it is an open surface, not a solid",
+                     label, o->mesh_path, 100.0 * (double)ambiguous / (double)nonzero);
+    } else if (inside == 0) {
       st = pl_fail(PL_ERR_INVALID, "%s has no particles: no sample point (%d per cell, dx = %.4g m) falls inside it%s",
                    label, ppc, dx, o->shape == MPM_SHAPE_MESH ? " (the mesh may be an open surface, or smaller than a cell)" : "; it is smaller than a cell");
-    } else if (o->shape == MPM_SHAPE_MESH && ambiguous > 0.2 * nonzero) {
-      st = pl_fail(PL_ERR_INVALID, "%s: mesh %s encloses no volume: its winding number is ambiguous (between 0.25 and "
-                   "0.75) at %.0f%% of the sample points near it, so it is an open surface, not a solid", label,
-                   o->mesh_path, 100.0 * (double)ambiguous / (double)nonzero);
     }
     if (st == PL_OK) st = pbuf_reserve(&buf, inside);
     if (st == PL_OK) {

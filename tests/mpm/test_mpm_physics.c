@@ -6,6 +6,8 @@
  *   test_mpm_physics bar        free-free bar: longitudinal period against 2 L / sqrt(E / rho)
  *   test_mpm_physics sand       a sand column collapses to a slope near its friction angle
  *   test_mpm_physics fluid      a fluid column spreads and keeps its volume
+ *   test_mpm_physics friction   a block on an inclined plane collider: acceleration g (sin a - mu cos a), or
+ *                               no sliding when mu > tan a
  * `--small` runs a cheaper variant (the sanitizer build). */
 #include <math.h>
 
@@ -363,6 +365,70 @@ static void test_fluid(void) {
   mpm_free(&s);
 }
 
+/* ------------------------------------------------------------------ friction on an incline */
+
+/* A block on a plane collider inclined at theta (separate contact, friction mu). Returns the mean downhill
+ * acceleration between the windows [0.05, 0.15] s and [t2 - 0.1, t2] s of the centroid's downhill velocity
+ * (window means smooth out the vibration the sudden gravity load excites in an undamped elastic block). */
+static double incline(double theta_deg, double mu, double *accel_expected, double *vmean) {
+  const double th = theta_deg * 3.14159265358979 / 180, st = sin(th), ct = cos(th);
+  mpm_material m = tu_material(MPM_FIXED_COROTATED, 2e5, 0.3, 1000);
+  mpm_desc d = tu_desc(g_small ? 32 : 48, &m, 1);
+  d.frame_dt = 1.0 / 100;
+  mpm_collider c;
+  memset(&c, 0, sizeof c);
+  c.name = "ramp";
+  c.shape = MPM_COLLIDER_PLANE;
+  c.type = MPM_CONTACT_SEPARATE;
+  c.friction = mu;
+  c.point[0] = 0.5, c.point[1] = 0.45, c.point[2] = 0.5;
+  c.normal[0] = st, c.normal[1] = ct; /* the slope descends towards +x */
+  d.colliders = &c;
+  d.ncolliders = 1;
+  double h = 0.08;
+  mpm_object o = tu_box(0.0, 0.0, 0.5, 0.16, h, 0.12, 0);
+  double base[2] = {0.42, 0.45 + (0.5 - 0.42) * st / ct}; /* a point on the plane up-slope of the centre */
+  o.center[0] = base[0] + st * 0.5 * h;
+  o.center[1] = base[1] + ct * 0.5 * h;
+  o.rotation[2] = -theta_deg;
+  mpm_sim s;
+  tu_make(&s, &d, &o, 1);
+  mpm_particles hh = {0};
+  double t2 = g_small ? 0.25 : 0.35, w1 = 0, w2 = 0, n1 = 0, n2 = 0;
+  int frames = (int)lround(t2 / d.frame_dt);
+  for (int f = 1; f <= frames; ++f) {
+    CHECK(mpm_advance_frame(&s) == PL_OK, "%s", pl_last_error());
+    double t = f * d.frame_dt;
+    int in1 = t >= 0.05 - 1e-9 && t <= 0.15 + 1e-9, in2 = t >= t2 - 0.1 - 1e-9;
+    if (!in1 && !in2) continue;
+    tu_get(&s, &hh);
+    double vd = 0, M = 0;
+    for (int64_t p = 0; p < hh.n; ++p) {
+      vd += hh.mass[p] * (ct * hh.v[3 * p] - st * hh.v[3 * p + 1]);
+      M += hh.mass[p];
+    }
+    if (in1) w1 += vd / M, n1 += 1;
+    if (in2) w2 += vd / M, n2 += 1;
+  }
+  *accel_expected = 9.8 * (st - mu * ct);
+  *vmean = w2 / n2;
+  mpm_particles_free(&hh);
+  mpm_free(&s);
+  return (w2 / n2 - w1 / n1) / (t2 - 0.05 - 0.1);
+}
+
+static void test_friction(void) {
+  double ex, vm;
+  double a = incline(30, 0.2, &ex, &vm);
+  printf("friction: block on a 30 deg plane collider, mu = 0.2: downhill acceleration %.3f m/s^2 vs g (sin a - mu cos a) = "
+         "%.3f m/s^2 (%+.1f%%)\n", a, ex, 100 * (a - ex) / ex);
+  CHECK(fabs(a - ex) < 0.08 * ex, "sliding acceleration %g, expected %g", a, ex);
+  a = incline(30, 0.8, &ex, &vm);
+  printf("friction: mu = 0.8 > tan 30 deg: downhill acceleration %.3f m/s^2 (frictionless: %.2f m/s^2); residual creep "
+         "%.3f m/s while the undamped block vibrates\n", a, 4.9, vm);
+  CHECK(fabs(a) < 0.1 * 4.9, "a block with mu > tan(angle) accelerates at %g m/s^2", a);
+}
+
 int main(int argc, char **argv) {
   const char *which = argc > 1 ? argv[1] : "all";
   for (int i = 2; i < argc; ++i)
@@ -374,5 +440,6 @@ int main(int argc, char **argv) {
   if (all || strcmp(which, "bar") == 0) test_bar();
   if (all || strcmp(which, "sand") == 0) test_sand();
   if (all || strcmp(which, "fluid") == 0) test_fluid();
+  if (all || strcmp(which, "friction") == 0) test_friction();
   return test_summary("test_mpm_physics");
 }
