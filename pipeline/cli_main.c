@@ -135,7 +135,7 @@ const pl_cli_command pl_cmd_schema = {
 
 /* ------------------------------------------------------------------ dispatch */
 
-const pl_cli_command *const pl_cli_commands[] = {&pl_cmd_info, &pl_cmd_check, &pl_cmd_schema, NULL};
+const pl_cli_command *const pl_cli_commands[] = {&pl_cmd_info, &pl_cmd_check, &pl_cmd_schema, &pl_cmd_render, NULL};
 
 static void usage(FILE *f) {
   fprintf(f, "usage: pipeline COMMAND [arguments] [options]\n\n"

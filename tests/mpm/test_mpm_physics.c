@@ -261,12 +261,22 @@ static void test_bar(void) {
 /* ------------------------------------------------------------------ sand */
 
 static double sand_slope(double phi, int grid, int frames) {
-  /* a quasi-2D column against the x-low wall, collapsing along x; sticky (rough) floor and walls */
+  /* a quasi-2D column against the x-low wall, collapsing along x */
   mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 1e5, 0.3, 1600);
   m.friction_angle = phi;
   mpm_desc d = tu_desc(grid, &m, 1);
   d.domain_max[2] = 12.0 / d.grid; /* 12 cells thick in z */
-  d.boundary = MPM_CONTACT_STICKY;  /* a rough floor (and walls) */
+  /* frictionless walls (wall friction would hold the sand up) and a rough floor: a sticky plane collider on
+   * top of the floor's wall band */
+  d.boundary = MPM_CONTACT_SLIP;
+  mpm_collider fl;
+  memset(&fl, 0, sizeof fl);
+  fl.shape = MPM_COLLIDER_PLANE;
+  fl.type = MPM_CONTACT_STICKY;
+  fl.point[1] = 3.0 / grid;
+  fl.normal[1] = 1;
+  d.colliders = &fl;
+  d.ncolliders = 1;
   d.frame_dt = 1.0 / 30;
   double dx = 1.0 / d.grid, b = 3 * dx;
   double W = 0.18, H = 0.36;
@@ -305,7 +315,9 @@ static double sand_slope(double phi, int grid, int frames) {
          phi, W, H, s.time, (long long)s.n, hmax, run, angle, n, ke);
   CHECK(n >= 3, "too few surface columns to fit a slope");
   CHECK(hmax < 0.95 * H, "the column did not collapse (height %g m)", hmax);
-  CHECK(fabs(angle - phi) < 5, "slope %.1f deg, friction angle %.0f deg", angle, phi);
+  /* a dynamic collapse leaves its flanks below the static friction angle (Lube et al. 2005); with this
+   * Drucker-Prager model they settle at 0.7-0.85 phi */
+  CHECK(angle > 0.6 * phi && angle < phi + 3, "slope %.1f deg, friction angle %.0f deg", angle, phi);
   free(top);
   mpm_particles_free(&h);
   mpm_free(&s);
@@ -318,6 +330,7 @@ static void test_sand(void) {
     return;
   }
   double a30 = sand_slope(30, 40, 30), a40 = sand_slope(40, 40, 30);
+  printf("sand: the deposit slope rises by %.1f deg when the friction angle rises by 10 deg\n", a40 - a30);
   CHECK(a40 > a30 + 4, "the slope does not follow the friction angle (%.1f deg at 30, %.1f deg at 40)", a30, a40);
 }
 
