@@ -671,7 +671,7 @@ pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt) {
 pl_status mpm_grid_update(mpm_sim *s, real dt, double t) {
   mpm_kparticles P = kparticles(s);
   if (s->backend == PL_BACKEND_CPU) {
-    mpm_cpu_grid_update(&s->grid, P.colliders, s->ncolliders, (real *)s->gridbuf.ptr, dt, (real)t);
+    mpm_cpu_grid_update(&s->grid, P.colliders, s->ncolliders, (real *)s->gridbuf.ptr, dt, (real)t, s->n);
     return PL_OK;
   }
 #ifdef PL_HAVE_CUDA

@@ -18,7 +18,9 @@ void mpm_cpu_scratch_free(mpm_cpu_scratch *cs);
 /* Zeroes the grid, then scatters. */
 uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, const mpm_kparticles *P, real *grid,
                      real dt);
-void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t);
+/* `particles` only decides whether the loop is worth threads */
+void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t,
+                         int64_t particles);
 uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mpm_kparticles *P, const real *grid,
                      real dt);
 double mpm_cpu_max_speed(mpm_kstate st);

@@ -18,6 +18,15 @@
 #include "mpm/mpm_backend.h"
 
 #define MPM_CPU_BLOCK 4
+/* Below these sizes a loop runs on one thread: a parallel region costs a few microseconds when the cores are
+ * free, but up to a scheduler time slice per barrier when they are oversubscribed (other processes, ctest -j),
+ * which would dominate small simulations. The results do not depend on it (the scatter order is fixed). */
+#define MPM_CPU_PAR_PARTICLES 8192
+#define MPM_CPU_PAR_NODES 65536
+#define MPM_CPU_PAR_NODES_ALONE 2097152 /* grid loops go parallel with few particles only on grids this large */
+static int par_grid(size_t nodes, int64_t particles) {
+  return nodes >= MPM_CPU_PAR_NODES_ALONE || (nodes >= MPM_CPU_PAR_NODES && particles >= MPM_CPU_PAR_PARTICLES);
+}
 
 struct mpm_cpu_scratch {
   int nb[3];          /* blocks per axis */
@@ -113,8 +122,9 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
   const size_t nodes = mpm_node_count(g);
   uint64_t err = MPM_NO_ERROR;
 
+  const int par = n >= MPM_CPU_PAR_PARTICLES;
   /* 1. affine matrices and block keys */
-#pragma omp parallel for schedule(static) reduction(min : err)
+#pragma omp parallel for schedule(static) reduction(min : err) if (par)
   for (int64_t p = 0; p < n; ++p) {
     v3 x = v3_load(st.x + 3 * p);
     if (!mpm_in_domain(g, x)) {
@@ -139,7 +149,7 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
   if (err != MPM_NO_ERROR) return err;
 
   /* zero the grid */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par_grid(nodes, n))
   for (int64_t i = 0; i < (int64_t)nodes; ++i) {
     grid[4 * i + 0] = 0;
     grid[4 * i + 1] = 0;
@@ -149,7 +159,7 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
 
   /* 2. stable counting sort by block */
   const int64_t nbk = cs->nblocks;
-  int threads = max_threads();
+  int threads = par ? max_threads() : 1;
   if (!ensure_hist(cs, threads)) threads = cs->hist_threads;
 #pragma omp parallel num_threads(threads)
   {
@@ -185,7 +195,7 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
     const int cx = colour & 1, cy = (colour >> 1) & 1, cz = (colour >> 2) & 1;
     const int mx = (cs->nb[0] - cx + 1) / 2, my = (cs->nb[1] - cy + 1) / 2, mz = (cs->nb[2] - cz + 1) / 2;
     const int64_t count = (int64_t)mx * my * mz;
-#pragma omp parallel for schedule(dynamic, 8)
+#pragma omp parallel for schedule(dynamic, 8) if (par)
     for (int64_t i = 0; i < count; ++i) {
       int bz = cz + 2 * (int)(i % mz), by = cy + 2 * (int)((i / mz) % my), bx = cx + 2 * (int)(i / ((int64_t)mz * my));
       int64_t b = ((int64_t)bx * cs->nb[1] + by) * cs->nb[2] + bz;
@@ -199,9 +209,10 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
   return MPM_NO_ERROR;
 }
 
-void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t) {
+void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t,
+                         int64_t particles) {
   const int nx = g->n[0] + 1, ny = g->n[1] + 1, nz = g->n[2] + 1;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (par_grid(mpm_node_count(g), particles))
   for (int i = 0; i < nx; ++i)
     for (int j = 0; j < ny; ++j) {
       real *row = grid + 4 * mpm_node_index(g, i, j, 0);
@@ -221,7 +232,7 @@ uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mp
                      real dt) {
   const int64_t n = in.n;
   uint64_t err = MPM_NO_ERROR;
-#pragma omp parallel for schedule(static) reduction(min : err)
+#pragma omp parallel for schedule(static) reduction(min : err) if (n >= MPM_CPU_PAR_PARTICLES)
   for (int64_t p = 0; p < n; ++p) {
     v3 x = v3_load(in.x + 3 * p);
     if (!mpm_in_domain(g, x)) { /* a state P2G did not check: never read outside the grid */
@@ -258,7 +269,7 @@ uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mp
 
 double mpm_cpu_max_speed(mpm_kstate st) {
   real vmax = 0;
-#pragma omp parallel for schedule(static) reduction(max : vmax)
+#pragma omp parallel for schedule(static) reduction(max : vmax) if (st.n >= MPM_CPU_PAR_PARTICLES)
   for (int64_t p = 0; p < st.n; ++p) {
     real s = v3_norm(v3_load(st.v + 3 * p));
     if (s > vmax) vmax = s;

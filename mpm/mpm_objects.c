@@ -476,7 +476,8 @@ pl_status mpm_sample_objects(const mpm_desc *d, const mpm_object *objects, int n
       break;
     }
     int64_t inside = 0, ambiguous = 0, nonzero = 0;
-#pragma omp parallel for schedule(dynamic, 256) reduction(+ : inside, ambiguous, nonzero)
+#pragma omp parallel for schedule(dynamic, 256) reduction(+ : inside, ambiguous, nonzero) \
+    if (o->shape == MPM_SHAPE_MESH || ncand >= 262144)
     for (int64_t c = 0; c < ncand; ++c) {
       int64_t cell = c / ppc;
       int k = (int)(c % ppc);
