@@ -4,10 +4,11 @@
  *   1. per particle (parallel): stencil check, affine matrix A_p (stress), and the key of its grid block
  *      (blocks of MPM_CPU_BLOCK^3 cells, by the stencil's base node);
  *   2. a stable counting sort of the particles by block (per-thread histograms over fixed particle ranges);
- *   3. the blocks in 8 colours by the parity of their coordinates: blocks of one colour are two blocks apart,
- *      and a particle's stencil reaches at most 2 nodes into the next block, so blocks of one colour never
- *      write the same node. Colours run in a fixed order, each block's particles in index order, so every
- *      node receives its contributions in the same order whatever the threads. */
+ *   3. columns of blocks along z, in 4 colours by the parity of their (x, y) block coordinates: columns of one
+ *      colour are two blocks apart, and a particle's stencil reaches at most 2 nodes into the next block, so
+ *      columns of one colour never write the same node. Colours run in a fixed order, the blocks of a column
+ *      in z order, each block's particles in index order, so every node receives its contributions in the
+ *      same order whatever the threads. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,48 +120,15 @@ static inline void scatter_particle(const mpm_kgrid *g, real *grid, const real *
 uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, const mpm_kparticles *P, real *grid,
                      real dt) {
   const int64_t n = st.n;
-  const size_t nodes = mpm_node_count(g);
-  uint64_t err = MPM_NO_ERROR;
-
-  const int par = n >= MPM_CPU_PAR_PARTICLES;
-  /* 1. affine matrices and block keys */
-#pragma omp parallel for schedule(static) reduction(min : err) if (par)
-  for (int64_t p = 0; p < n; ++p) {
-    v3 x = v3_load(st.x + 3 * p);
-    if (!mpm_in_domain(g, x)) {
-      uint64_t k = mpm_error_key(p, v3_isfinite(x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN);
-      if (k < err) err = k;
-      cs->key[p] = 0;
-      continue;
-    }
-    int model;
-    mpm_mparams mp = mpm_particle_params(P, p, &model);
-    m3 A = mpm_p2g_affine(model, mp, P->mass[p], P->vol0[p], dt, g->inv_dx, m3_load(st.C + 9 * p),
-                          m3_load(st.F + 9 * p));
-    if (!m3_isfinite(A)) {
-      uint64_t k = mpm_error_key(p, MPM_PERR_STRESS);
-      if (k < err) err = k;
-    }
-    m3_store(A, cs->affine + 9 * p);
-    mpm_stencil s = mpm_stencil_of(g, x);
-    int bx = s.base[0] / MPM_CPU_BLOCK, by = s.base[1] / MPM_CPU_BLOCK, bz = s.base[2] / MPM_CPU_BLOCK;
-    cs->key[p] = (uint32_t)(((int64_t)bx * cs->nb[1] + by) * cs->nb[2] + bz);
-  }
-  if (err != MPM_NO_ERROR) return err;
-
-  /* zero the grid */
-#pragma omp parallel for schedule(static) if (par_grid(nodes, n))
-  for (int64_t i = 0; i < (int64_t)nodes; ++i) {
-    grid[4 * i + 0] = 0;
-    grid[4 * i + 1] = 0;
-    grid[4 * i + 2] = 0;
-    grid[4 * i + 3] = 0;
-  }
-
-  /* 2. stable counting sort by block */
+  const int64_t nodes = (int64_t)mpm_node_count(g);
   const int64_t nbk = cs->nblocks;
+  const int par = n >= MPM_CPU_PAR_PARTICLES || par_grid((size_t)nodes, n);
   int threads = par ? max_threads() : 1;
   if (!ensure_hist(cs, threads)) threads = cs->hist_threads;
+  uint64_t err = MPM_NO_ERROR;
+  /* One parallel region, five barriers: (1) affine matrices, block keys and per-thread histograms over fixed
+   * particle ranges, and the grid zeroed; (2) the prefix sums; (3) the stable scatter into `order`; then the
+   * four colours of block columns. */
 #pragma omp parallel num_threads(threads)
   {
 #ifdef _OPENMP
@@ -171,42 +139,77 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
     const int64_t lo = n * t / T, hi = n * (t + 1) / T;
     uint32_t *h = cs->hist + (size_t)t * (size_t)nbk;
     memset(h, 0, (size_t)nbk * sizeof(uint32_t));
-    for (int64_t p = lo; p < hi; ++p) h[cs->key[p]]++;
+    uint64_t lerr = MPM_NO_ERROR;
+    for (int64_t p = lo; p < hi; ++p) {
+      v3 x = v3_load(st.x + 3 * p);
+      if (!mpm_in_domain(g, x)) {
+        uint64_t k = mpm_error_key(p, v3_isfinite(x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN);
+        if (k < lerr) lerr = k;
+        cs->key[p] = 0;
+        continue;
+      }
+      int model;
+      mpm_mparams mp = mpm_particle_params(P, p, &model);
+      m3 A = mpm_p2g_affine(model, mp, P->mass[p], P->vol0[p], dt, g->inv_dx, m3_load(st.C + 9 * p),
+                            m3_load(st.F + 9 * p));
+      if (!m3_isfinite(A)) {
+        uint64_t k = mpm_error_key(p, MPM_PERR_STRESS);
+        if (k < lerr) lerr = k;
+      }
+      m3_store(A, cs->affine + 9 * p);
+      mpm_stencil sc = mpm_stencil_of(g, x);
+      int bx = sc.base[0] / MPM_CPU_BLOCK, by = sc.base[1] / MPM_CPU_BLOCK, bz = sc.base[2] / MPM_CPU_BLOCK;
+      uint32_t key = (uint32_t)(((int64_t)bx * cs->nb[1] + by) * cs->nb[2] + bz);
+      cs->key[p] = key;
+      h[key]++;
+    }
+    if (lerr != MPM_NO_ERROR) {
+#pragma omp critical(mpm_p2g_err)
+      if (lerr < err) err = lerr;
+    }
+    for (int64_t i = nodes * t / T; i < nodes * (t + 1) / T; ++i) {
+      grid[4 * i + 0] = 0;
+      grid[4 * i + 1] = 0;
+      grid[4 * i + 2] = 0;
+      grid[4 * i + 3] = 0;
+    }
 #pragma omp barrier
+    if (err == MPM_NO_ERROR) { /* the same decision on every thread: err is final after the barrier */
 #pragma omp single
-    {
-      uint32_t run = 0;
-      for (int64_t b = 0; b < nbk; ++b) {
-        cs->start[b] = run;
-        for (int tt = 0; tt < T; ++tt) {
-          uint32_t *ht = cs->hist + (size_t)tt * (size_t)nbk;
-          uint32_t c = ht[b];
-          ht[b] = run;
-          run += c;
+      {
+        uint32_t run = 0;
+        for (int64_t b = 0; b < nbk; ++b) {
+          cs->start[b] = run;
+          for (int tt = 0; tt < T; ++tt) {
+            uint32_t *ht = cs->hist + (size_t)tt * (size_t)nbk;
+            uint32_t c = ht[b];
+            ht[b] = run;
+            run += c;
+          }
+        }
+        cs->start[nbk] = run;
+      }
+      for (int64_t p = lo; p < hi; ++p) cs->order[h[cs->key[p]]++] = (uint32_t)p;
+#pragma omp barrier
+      /* columns of blocks along z, in 4 colours by the parity of (bx, by): columns of one colour are two
+       * blocks apart in x or y, and a stencil reaches at most 2 nodes into the next block */
+      for (int colour = 0; colour < 4; ++colour) {
+        const int cx = colour & 1, cy = (colour >> 1) & 1;
+        const int mx = (cs->nb[0] - cx + 1) / 2, my = (cs->nb[1] - cy + 1) / 2;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < (int64_t)mx * my; ++u) {
+          int bx = cx + 2 * (int)(u / my), by = cy + 2 * (int)(u % my);
+          int64_t b0 = ((int64_t)bx * cs->nb[1] + by) * cs->nb[2];
+          for (uint32_t k = cs->start[b0]; k < cs->start[b0 + cs->nb[2]]; ++k) {
+            uint32_t p = cs->order[k];
+            scatter_particle(g, grid, cs->affine + 9 * (size_t)p, v3_load(st.x + 3 * (size_t)p),
+                             v3_load(st.v + 3 * (size_t)p), P->mass[p]);
+          }
         }
       }
-      cs->start[nbk] = run;
-    }
-    for (int64_t p = lo; p < hi; ++p) cs->order[h[cs->key[p]]++] = (uint32_t)p;
-  }
-
-  /* 3. scatter, colour by colour */
-  for (int colour = 0; colour < 8; ++colour) {
-    const int cx = colour & 1, cy = (colour >> 1) & 1, cz = (colour >> 2) & 1;
-    const int mx = (cs->nb[0] - cx + 1) / 2, my = (cs->nb[1] - cy + 1) / 2, mz = (cs->nb[2] - cz + 1) / 2;
-    const int64_t count = (int64_t)mx * my * mz;
-#pragma omp parallel for schedule(dynamic, 8) if (par)
-    for (int64_t i = 0; i < count; ++i) {
-      int bz = cz + 2 * (int)(i % mz), by = cy + 2 * (int)((i / mz) % my), bx = cx + 2 * (int)(i / ((int64_t)mz * my));
-      int64_t b = ((int64_t)bx * cs->nb[1] + by) * cs->nb[2] + bz;
-      for (uint32_t k = cs->start[b]; k < cs->start[b + 1]; ++k) {
-        uint32_t p = cs->order[k];
-        scatter_particle(g, grid, cs->affine + 9 * (size_t)p, v3_load(st.x + 3 * (size_t)p),
-                         v3_load(st.v + 3 * (size_t)p), P->mass[p]);
-      }
     }
   }
-  return MPM_NO_ERROR;
+  return err;
 }
 
 void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t,
