@@ -1,6 +1,7 @@
 /* bench_mpm: particle-substeps per second of the MLS-MPM solver, per material and particle count, on the CPU
- * (and on CUDA when a device is present), side by side with a peer run in the same session (Taichi's CPU
- * backend running bench/mpm/peers/taichi_mpm.py, the same scene written with the Taichi API).
+ * (and on CUDA when a device is present), side by side with a peer run in the same session (Taichi running
+ * bench/mpm/peers/taichi_mpm.py, the same scene written with the Taichi API; on its CPU backend beside our
+ * CPU rows and with --arch cuda beside our CUDA rows).
  *
  * Scene: the unit box on G^3 cells, a cube of side 1/2 at the centre filled with 8 particles per cell on a
  * regular lattice (N = G^3), falling at 1 m/s under gravity, separate (frictionless) walls 3 cells thick,
@@ -183,7 +184,9 @@ int main(int argc, char **argv) {
         if ((b == 0 && !do_cpu) || (b == 1 && !do_cuda)) continue;
         pl_backend be = b == 0 ? PL_BACKEND_CPU : PL_BACKEND_CUDA;
         int64_t np = 0;
-        int with_peer = b == 0 && use_peer && in_list(peer_materials, g_models[m]) && m != MPM_VISCOPLASTIC;
+        int with_peer = use_peer && in_list(peer_materials, g_models[m]) && m != MPM_VISCOPLASTIC;
+        char peer_cmd[1100]; /* the GPU row runs the peer on the GPU too */
+        snprintf(peer_cmd, sizeof peer_cmd, "%s%s", peer, b == 1 ? " --arch cuda" : "");
         /* ours and the peer alternate, best of `repeat` each: both see the same quiet and busy moments */
         double secs = INFINITY, prate = with_peer ? 0 : NAN;
         double la[3] = {0, 0, 0};
@@ -192,7 +195,7 @@ int main(int argc, char **argv) {
           double t1 = run(G, m, be, K, 1, &np);
           if (!(t1 >= secs)) secs = t1;
           if (with_peer) {
-            double p1 = run_peer(peer, G, g_models[m], K, 1, version, sizeof version);
+            double p1 = run_peer(peer_cmd, G, g_models[m], K, 1, version, sizeof version);
             if (!(p1 <= prate)) prate = p1;
           }
         }
