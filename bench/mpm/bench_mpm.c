@@ -113,7 +113,7 @@ static double run(int G, int model, pl_backend be, int steps, int repeat, int64_
 static double run_peer(const char *peer, int G, const char *model, int steps, int repeat, char *version, size_t vsize) {
   double best = 0;
   for (int r = 0; r < repeat; ++r) {
-    char cmd[1024];
+    char cmd[1400];
     snprintf(cmd, sizeof cmd, "%s --grid %d --steps %d --material %s 2>/dev/null", peer, G, steps, model);
     FILE *f = popen(cmd, "r");
     if (!f) return NAN;
