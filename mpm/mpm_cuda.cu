@@ -192,3 +192,31 @@ extern "C" pl_status mpm_cuda_max_speed(mpm_cuda_scratch *cs, mpm_kstate st, dou
   *vmax = (double)f;
   return PL_OK;
 }
+
+// ------------------------------------------------------------------ adjoint kernels compile for the device
+// Never launched: it makes nvcc compile every per-element _vjp as device code now, so that the adjoint's
+// kernels (the next stage of the project) start from functions known to build on both backends.
+__global__ void mpm_k_vjp_device_check(mpm_kgrid g, const mpm_kcollider *cols, int ncol, const real *in, real *out) {
+  v3 x = v3_load(in), v = v3_load(in + 3);
+  m3 C = m3_load(in + 6), F = m3_load(in + 15);
+  mpm_mparams mp = mpm_mparams_zero(), vp = mpm_mparams_zero();
+  real vout[27][4];
+  v3 gv[27], vgv[27];
+  for (int i = 0; i < 27; ++i) {
+    for (int k = 0; k < 4; ++k) vout[i][k] = in[24 + k];
+    gv[i] = v3_load(in + 28);
+    vgv[i] = v3_zero();
+  }
+  v3 vx = v3_zero(), vv = v3_zero(), vmom = v3_zero(), vg = v3_zero();
+  m3 vC = m3_zero(), vF = m3_zero();
+  real vm = 0, vq = 0, vfr[MPM_MAX_COLLIDERS + 1];
+  for (int i = 0; i <= MPM_MAX_COLLIDERS; ++i) vfr[i] = 0;
+  for (int model = 0; model < MPM_MODEL_COUNT; ++model) {
+    mpm_p2g_particle_vjp(&g, model, mp, in[31], in[32], in[33], x, v, C, F, vout, &vx, &vv, &vC, &vF, &vm, &vp);
+    mpm_g2p_particle_vjp(&g, model, mp, in[33], x, F, in[34], gv, x, v, C, F, in[35], &vx, &vF, &vq, vgv, &vp);
+  }
+  mpm_grid_node_vjp(&g, cols, ncol, 3, 4, 5, in[36], in[33], in[37], v, x, &vm, &vmom, &vg, vfr);
+  mpm_uparams u = mpm_uparams_zero(), vu = mpm_uparams_zero();
+  mpm_params_from_user_vjp(u, vp, &vu);
+  out[0] = vx.x + vv.y + vC.m[0][1] + vF.m[2][2] + vm + vq + vmom.z + vg.x + vfr[0] + vgv[3].y + vu.E;
+}
