@@ -9,7 +9,7 @@
  *   mpm_free(&sim);
  *
  * Stages (for the adjoint, which re-simulates a segment from a checkpoint and recomputes the grid):
- *   mpm_p2g(sim, state, dt)            particle state -> grid mass and momentum (sim->grid)
+ *   mpm_p2g(sim, state, dt)            particle state -> grid mass and momentum (sim->gridbuf)
  *   mpm_grid_update(sim, dt, t)        momentum -> velocity, gravity, walls, colliders (in place)
  *   mpm_g2p(sim, in, out, dt)          grid velocity -> new x, v, C, F (plastic projection included), q;
  *                                      in == out is allowed; it checks every particle (NaN, inverted F, domain)
