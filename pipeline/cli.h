@@ -61,7 +61,7 @@ int pl_cli_quiet(const pl_cli_args *a);
 extern const pl_cli_command *const pl_cli_commands[];
 
 /* Commands, each in its own file. */
-extern const pl_cli_command pl_cmd_info, pl_cmd_check, pl_cmd_schema;
+extern const pl_cli_command pl_cmd_info, pl_cmd_check, pl_cmd_schema, pl_cmd_render;
 extern const pl_cli_command pl_cmd_render_ply; /* cli_render_ply.c */
 
 #endif

@@ -135,7 +135,8 @@ const pl_cli_command pl_cmd_schema = {
 
 /* ------------------------------------------------------------------ dispatch */
 
-const pl_cli_command *const pl_cli_commands[] = {&pl_cmd_info, &pl_cmd_check, &pl_cmd_schema, &pl_cmd_render_ply, NULL};
+const pl_cli_command *const pl_cli_commands[] = {&pl_cmd_info,   &pl_cmd_check, &pl_cmd_render,
+                                                  &pl_cmd_render_ply, &pl_cmd_schema, NULL};
 
 static void usage(FILE *f) {
   fprintf(f, "usage: pipeline COMMAND [arguments] [options]\n\n"

@@ -17,7 +17,7 @@
 /* Candidate points per unit (sample spacing)^2 of surface before Poisson-disk thinning. */
 #define UPS_CANDIDATE_DENSITY 12.0
 /* Runtime children's disc radius and the iso-surface offset's saturation, in particle spacings. */
-#define UPS_RT_DISC_RADIUS 0.6
+#define UPS_RT_DISC_RADIUS 0.7
 #define UPS_RT_DMAX 1.0
 /* Radius of the candidate discs around surface particles when sampling a particle set's surface. */
 #define UPS_PSET_DISC_RADIUS 0.9
@@ -702,6 +702,63 @@ static pl_status sample_particle_set(const double *rest, const int *idx, int n, 
   return s;
 }
 
+/* ================================================================== holes in a mesh */
+
+typedef struct {
+  const sample *v;
+  double best;
+  int64_t pick;
+} nearest_ctx;
+
+static void nearest_visit(int q, double d2, void *ctx) {
+  nearest_ctx *n = (nearest_ctx *)ctx;
+  if (d2 < n->best || (d2 == n->best && q < n->pick)) n->best = d2, n->pick = q;
+}
+
+/* A mesh with holes (boundary edges, e.g. the scanned bunny's open bottom) leaves holes in its sampled surface
+ * although the particles fill it (the winding-number inside test is robust to holes). Close them with samples
+ * of the particle set's own surface that lie farther than 0.75 particle spacings from every mesh sample; each
+ * takes the colour of the nearest mesh sample (texture), or the flat colour when none is near. Deterministic:
+ * candidates are visited in order and the nearest-sample ties broken by index. */
+static pl_status fill_mesh_holes(const double *rest, const int *idx, int cnt, const pl_upsample_desc *d, double dp,
+                                 double r, const double flat[3], const char *name, sample_vec *gs, int64_t g0,
+                                 int64_t *added) {
+  *added = 0;
+  sample_vec ps;
+  memset(&ps, 0, sizeof ps);
+  pl_status s = sample_particle_set(rest, idx, cnt, d, dp, r, flat, name, &ps);
+  if (s != PL_OK) {
+    free(ps.v);
+    return s;
+  }
+  int64_t nm = gs->n - g0;
+  double *pos = (double *)malloc(sizeof(double) * 3 * (size_t)(nm > 0 ? nm : 1));
+  if (!pos) {
+    free(ps.v);
+    return pl_fail(PL_ERR_NOMEM, "upsample: out of memory");
+  }
+  for (int64_t i = 0; i < nm; ++i)
+    for (int k = 0; k < 3; ++k) pos[3 * i + k] = gs->v[g0 + i].p[k];
+  sgrid g;
+  s = sgrid_build(&g, pos, (int)nm, dp);
+  const double gap = 0.75 * dp, reach = 8 * r > dp ? 8 * r : dp;
+  for (int64_t i = 0; i < ps.n && s == PL_OK; ++i) {
+    nearest_ctx nc = {gs->v + g0, gap * gap, -1};
+    sgrid_query(&g, ps.v[i].p, gap, nearest_visit, &nc);
+    if (nc.pick >= 0) continue; /* the mesh covers this patch */
+    sample c = ps.v[i];
+    nearest_ctx far = {gs->v + g0, reach * reach, -1};
+    sgrid_query(&g, c.p, reach, nearest_visit, &far);
+    for (int k = 0; k < 3; ++k) c.c[k] = far.pick >= 0 ? gs->v[g0 + far.pick].c[k] : flat[k];
+    s = svec_push(gs, &c);
+    if (s == PL_OK) (*added)++;
+  }
+  sgrid_free(&g);
+  free(pos);
+  free(ps.v);
+  return s;
+}
+
 /* ================================================================== binding */
 
 typedef struct {
@@ -1020,8 +1077,19 @@ static pl_status init_host(pl_upsample *u, const pl_upsample_desc *d, const doub
     if (s == PL_OK) {
       int64_t g0 = h->gs.n;
       if (mode == PL_UPS_BOUND) {
-        if (mesh) s = sample_mesh(&pm, r, d->seed, o, flat, &h->gs);
-        else s = sample_particle_set(rest, idx, cnt, d, dp, r, flat, name, &h->gs);
+        if (mesh) {
+          s = sample_mesh(&pm, r, d->seed, o, flat, &h->gs);
+          int open_edges = s == PL_OK ? pl_mesh_boundary_edges(mesh) : 0;
+          if (open_edges > 0) {
+            int64_t added = 0;
+            s = fill_mesh_holes(rest, idx, cnt, d, dp, r, flat, name, &h->gs, g0, &added);
+            if (s == PL_OK)
+              PL_DEBUG("upsample: object '%s': the mesh has %d boundary edges; %lld particle-surface samples close "
+                       "its holes", name, open_edges, (long long)added);
+          }
+        } else {
+          s = sample_particle_set(rest, idx, cnt, d, dp, r, flat, name, &h->gs);
+        }
         if (s == PL_OK && h->gs.n == g0)
           s = pl_fail(PL_ERR_INVALID, "upsample: object '%s': no surface samples (its %d particles enclose no volume "
                                       "at surface_level %g; too few particles?)", name, cnt, d->surface_level);

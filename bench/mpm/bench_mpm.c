@@ -1,0 +1,215 @@
+/* bench_mpm: particle-substeps per second of the MLS-MPM solver, per material and particle count, on the CPU
+ * (and on CUDA when a device is present), side by side with a peer run in the same session (Taichi running
+ * bench/mpm/peers/taichi_mpm.py, the same scene written with the Taichi API; on its CPU backend beside our
+ * CPU rows and with --arch cuda beside our CUDA rows).
+ *
+ * Scene: the unit box on G^3 cells, a cube of side 1/2 at the centre filled with 8 particles per cell on a
+ * regular lattice (N = G^3), falling at 1 m/s under gravity, separate (frictionless) walls 3 cells thick,
+ * fixed dt = 1e-4 s. Materials: E = 1e5 Pa, nu = 0.3, rho = 1000, yield stress 1e3 Pa, friction angle 30 deg,
+ * fluid bulk modulus 1e5 Pa and viscosity 1e-2 Pa s.
+ *
+ *   bench_mpm [--sizes 22,46,100] [--materials all|NAME,...] [--steps K] [--repeat R] [--backend cpu|cuda|all]
+ *             [--peer "python3 bench/mpm/peers/taichi_mpm.py"] [--no-peer] [--peer-materials all|NAME,...]
+ * Sizes are grid resolutions G (N = G^3 particles: 22 -> 10,648; 46 -> 97,336; 100 -> 10^6). */
+#define _DEFAULT_SOURCE /* getloadavg */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core/progress.h"
+#include "mpm/mpm.h"
+
+static const char *g_models[] = {"fixed_corotated", "neo_hookean", "stvk_von_mises", "drucker_prager",
+                                 "newtonian_fluid", "viscoplastic"};
+
+static int in_list(const char *list, const char *name) {
+  if (strcmp(list, "all") == 0) return 1;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+    if (strcmp(t, name) == 0) return 1;
+  return 0;
+}
+
+/* the scene; returns 0 on failure (message printed) */
+static int make_sim(mpm_sim *s, int G, int model, pl_backend be) {
+  mpm_material m;
+  memset(&m, 0, sizeof m);
+  m.model = model;
+  m.E = 1e5, m.nu = 0.3, m.density = 1000, m.yield_stress = 1e3, m.friction_angle = 30, m.bulk_modulus = 1e5;
+  m.viscosity = (model == MPM_NEWTONIAN_FLUID || model == MPM_VISCOPLASTIC) ? 1e-2 : 0;
+  mpm_desc d;
+  memset(&d, 0, sizeof d);
+  for (int a = 0; a < 3; ++a) d.domain_max[a] = 1;
+  d.grid = G;
+  d.gravity[1] = -9.8;
+  d.boundary = MPM_CONTACT_SEPARATE;
+  d.boundary_cells = 3;
+  d.backend = be;
+  d.materials = &m;
+  d.nmaterials = 1;
+  int cells = G / 2, half = G / 4;
+  int64_t n = (int64_t)cells * cells * cells * 8;
+  mpm_particles p;
+  if (mpm_particles_alloc(&p, n) != PL_OK) {
+    fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
+    return 0;
+  }
+  double dx = 1.0 / G;
+  for (int64_t q = 0; q < n; ++q) {
+    int64_t c = q / 8;
+    int k = (int)(q % 8);
+    int i = (int)(c / ((int64_t)cells * cells)), j = (int)((c / cells) % cells), l = (int)(c % cells);
+    int o[3] = {k / 4, (k / 2) % 2, k % 2}, ijk[3] = {i, j, l};
+    for (int a = 0; a < 3; ++a) p.x[3 * q + a] = (real)((ijk[a] + half + (o[a] + 0.5) / 2.0) * dx);
+    p.v[3 * q + 1] = -1;
+    p.vol0[q] = (real)(dx * dx * dx / 8);
+    p.mass[q] = (real)(1000 * dx * dx * dx / 8);
+  }
+  pl_status st = mpm_init(s, &d, &p, NULL, 0);
+  mpm_particles_free(&p);
+  if (st != PL_OK) {
+    fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
+    return 0;
+  }
+  return 1;
+}
+
+/* best-of-R wall time of K substeps */
+static double run(int G, int model, pl_backend be, int steps, int repeat, int64_t *n) {
+  double best = INFINITY;
+  for (int r = 0; r < repeat; ++r) {
+    mpm_sim s;
+    if (!make_sim(&s, G, model, be)) return NAN;
+    *n = s.n;
+    const real dt = (real)1e-4;
+    if (mpm_substep(&s, dt) != PL_OK) { /* warm-up */
+      fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
+      mpm_free(&s);
+      return NAN;
+    }
+    double vmax;
+    mpm_max_speed(&s, &s.state, &vmax); /* synchronises the device */
+    double t0 = pl_now();
+    for (int k = 0; k < steps; ++k)
+      if (mpm_substep(&s, dt) != PL_OK) {
+        fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
+        mpm_free(&s);
+        return NAN;
+      }
+    mpm_max_speed(&s, &s.state, &vmax);
+    double t = pl_now() - t0;
+    if (t < best) best = t;
+    mpm_free(&s);
+  }
+  return best;
+}
+
+static double run_peer(const char *peer, int G, const char *model, int steps, int repeat, char *version, size_t vsize) {
+  double best = 0;
+  for (int r = 0; r < repeat; ++r) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "%s --grid %d --steps %d --material %s 2>/dev/null", peer, G, steps, model);
+    FILE *f = popen(cmd, "r");
+    if (!f) return NAN;
+    char line[1024];
+    double rate = NAN;
+    while (fgets(line, sizeof line, f)) {
+      const char *k = strstr(line, "particle_substeps_per_s=");
+      if (k) rate = atof(k + strlen("particle_substeps_per_s="));
+      if (strncmp(line, "taichi ", 7) == 0 && version) {
+        const char *e = strstr(line, " arch=");
+        snprintf(version, vsize, "%.*s", e ? (int)(e - line) : 20, line);
+      }
+    }
+    int rc = pclose(f);
+    if (rc != 0 || !(rate > 0)) return NAN;
+    if (rate > best) best = rate;
+  }
+  return best;
+}
+
+int main(int argc, char **argv) {
+  const char *sizes = "22,46", *materials = "all", *backend = "all", *peer_materials = "fixed_corotated,drucker_prager";
+  const char *peer = "python3 bench/mpm/peers/taichi_mpm.py";
+  int steps = 0, repeat = 3, use_peer = 1;
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--sizes") && val) sizes = val, ++i;
+    else if (!strcmp(a, "--materials") && val) materials = val, ++i;
+    else if (!strcmp(a, "--steps") && val) steps = atoi(val), ++i;
+    else if (!strcmp(a, "--repeat") && val) repeat = atoi(val), ++i;
+    else if (!strcmp(a, "--backend") && val) backend = val, ++i;
+    else if (!strcmp(a, "--peer") && val) peer = val, ++i;
+    else if (!strcmp(a, "--peer-materials") && val) peer_materials = val, ++i;
+    else if (!strcmp(a, "--no-peer")) use_peer = 0;
+    else {
+      fprintf(stderr, "usage: bench_mpm [--sizes G1,G2,...] [--materials all|NAMES] [--steps K] [--repeat R] "
+                      "[--backend cpu|cuda|all] [--peer CMD] [--peer-materials all|NAMES] [--no-peer]\n");
+      return 2;
+    }
+  }
+  if (repeat < 1) repeat = 1;
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  char devs[1024] = "";
+  int ndev = pl_cuda_device_count(devs, sizeof devs);
+  int do_cpu = !strcmp(backend, "all") || !strcmp(backend, "cpu");
+  int do_cuda = (!strcmp(backend, "all") || !strcmp(backend, "cuda")) && ndev > 0;
+  printf("MPM benchmark (bench/mpm): real = %s, CPU: %d OpenMP threads; CUDA: %s\n", PL_REAL_NAME, threads, ndev > 0 ? devs : (pl_cuda_compiled() ? "compiled, no device found (GPU figures not measured)" : "not compiled"));
+  printf("scene: cube of side 1/2 in the unit box, 8 particles/cell (N = G^3), separate walls, gravity, dt = 1e-4 s\n"
+         "ours and the peer alternate, best of %d runs each; load = 1-minute load average before the row (a shared\n"
+         "machine: other processes' load slows OpenMP barriers)\n\n", repeat);
+  printf("%-16s %8s %6s %6s | %-5s %14s %9s | %14s %8s\n", "material", "N", "grid", "steps", "ours", "p-substeps/s",
+         "seconds", "peer p-sub/s", "ratio");
+  char sz[256];
+  snprintf(sz, sizeof sz, "%s", sizes);
+  char version[64] = "peer";
+  for (char *save = NULL, *t = strtok_r(sz, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    int G = atoi(t);
+    if (G < 8) continue;
+    int64_t n = (int64_t)(G / 2) * (G / 2) * (G / 2) * 8;
+    int K = steps > 0 ? steps : (n <= 20000 ? 100 : (n <= 200000 ? 20 : 5));
+    for (int m = 0; m < MPM_MODEL_COUNT; ++m) {
+      if (!in_list(materials, g_models[m])) continue;
+      for (int b = 0; b < 2; ++b) {
+        if ((b == 0 && !do_cpu) || (b == 1 && !do_cuda)) continue;
+        pl_backend be = b == 0 ? PL_BACKEND_CPU : PL_BACKEND_CUDA;
+        int64_t np = 0;
+        int with_peer = use_peer && in_list(peer_materials, g_models[m]) && m != MPM_VISCOPLASTIC;
+        char peer_cmd[1100]; /* the GPU row runs the peer on the GPU too */
+        snprintf(peer_cmd, sizeof peer_cmd, "%s%s", peer, b == 1 ? " --arch cuda" : "");
+        /* ours and the peer alternate, best of `repeat` each: both see the same quiet and busy moments */
+        double secs = INFINITY, prate = with_peer ? 0 : NAN;
+        double la[3] = {0, 0, 0};
+        if (getloadavg(la, 3) < 1) la[0] = NAN;
+        for (int r = 0; r < repeat; ++r) {
+          double t1 = run(G, m, be, K, 1, &np);
+          if (!(t1 >= secs)) secs = t1;
+          if (with_peer) {
+            double p1 = run_peer(peer_cmd, G, g_models[m], K, 1, version, sizeof version);
+            if (!(p1 <= prate)) prate = p1;
+          }
+        }
+        double rate = (double)np * K / secs;
+        printf("%-16s %8lld %5d^3 %6d | %-5s %14.4g %9.3f | ", g_models[m], (long long)np, G, K, b ? "cuda" : "cpu", rate,
+               secs);
+        if (isfinite(prate) && prate > 0)
+          printf("%14.4g %7.2fx  (load %.1f)\n", prate, rate / prate, la[0]);
+        else
+          printf("%14s %8s  (load %.1f)\n", with_peer ? "(no peer)" : "-", "-", la[0]);
+        fflush(stdout);
+      }
+    }
+  }
+  if (use_peer) printf("\npeer: %s on the CPU (%s)\n", version, peer);
+  return 0;
+}

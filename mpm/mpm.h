@@ -1,0 +1,228 @@
+/* mpm.h: the MLS-MPM simulator (3D, APIC transfers, quadratic B-splines, dense grid over a box, explicit
+ * substeps), forward in time, on the CPU (OpenMP, the reference) or CUDA.
+ *
+ * Use:
+ *   mpm_desc d = {0};  ...fill it (every zero field has a documented default)...
+ *   mpm_particles p = {0};  mpm_sample_objects(&d, objects, nobjects, &p);   (or fill p yourself)
+ *   mpm_sim sim;  mpm_init(&sim, &d, &p, objects, nobjects);  mpm_particles_free(&p);
+ *   for (f = 0; f < frames; ++f) { mpm_advance_frame(&sim); mpm_download(&sim, &sim.state, &host); }
+ *   mpm_free(&sim);
+ *
+ * Stages (for the adjoint, which re-simulates a segment from a checkpoint and recomputes the grid):
+ *   mpm_p2g(sim, state, dt)            particle state -> grid mass and momentum (sim->gridbuf)
+ *   mpm_grid_update(sim, dt, t)        momentum -> velocity, gravity, walls, colliders (in place)
+ *   mpm_g2p(sim, in, out, dt)          grid velocity -> new x, v, C, F (plastic projection included), q;
+ *                                      in == out is allowed; it checks every particle (NaN, inverted F, domain)
+ *   mpm_substep(sim, dt) = the three on sim->state;  mpm_state_copy() makes a checkpoint.
+ * The per-element math of each stage is in mpm_kernels.h / materials.h with its _vjp.
+ *
+ * Particle state layout (both backends, shared with the upsampler): x, v [n][3]; C, F [n][9] (row-major 3x3);
+ * q [n] plastic state (Drucker-Prager: volume gained at the cone apex; unused otherwise); static mass, vol0
+ * [n], material [n] (int32). The grid is [(n0+1)(n1+1)(n2+1)][4]: (mass, momentum) after P2G and
+ * (mass, velocity) after the grid update, node (i, j, k) at ((i (n1+1) + j)(n2+1) + k).
+ *
+ * Ownership: mpm_init copies the descriptor, its materials and colliders and the particles; the caller keeps
+ * its own. mpm_free(NULL) and freeing a zeroed sim are no-ops. Errors: functions return pl_status and record
+ * a message (pl_last_error) naming the material, object, collider, particle, frame and substep involved.
+ * Determinism: the CPU backend gives bitwise identical results for any thread count (P2G scatters particles
+ * sorted by grid block, in a fixed colour order; no float atomics). */
+#ifndef PL_MPM_H
+#define PL_MPM_H
+
+#include <stdint.h>
+
+#include "core/backend.h"
+#include "core/status.h"
+#include "mpm/mpm_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A material. Zero fields take the default named; fields marked "as given" are used as they are. */
+typedef struct {
+  const char *name;       /* for messages; NULL: "material N" */
+  int model;              /* MPM_FIXED_COROTATED ... MPM_VISCOPLASTIC (materials.h) */
+  double E;               /* Young's modulus (Pa); 0: 1e5 */
+  double nu;              /* Poisson's ratio, as given (-1 < nu < 0.5) */
+  double density;         /* kg/m^3; 0: 1000 */
+  double yield_stress;    /* von Mises / Bingham (Pa); 0: 1e4 */
+  double viscosity;       /* Pa s, as given (fluid and viscoplastic need > 0) */
+  double friction_angle;  /* Drucker-Prager (degrees); 0: 30 */
+  double cohesion;        /* Drucker-Prager (Pa), as given */
+  double bulk_modulus;    /* fluid (Pa); 0: 1e5 */
+} mpm_material;
+
+enum { MPM_SHAPE_BOX = 0, MPM_SHAPE_SPHERE = 1, MPM_SHAPE_CYLINDER = 2, MPM_SHAPE_MESH = 3 };
+
+/* A body to fill with particles. */
+typedef struct {
+  const char *name;        /* for messages; NULL: "object N" */
+  int shape;               /* MPM_SHAPE_* */
+  int material;            /* index into mpm_desc.materials */
+  double center[3];        /* world position of the shape's centre (a mesh's bounding-box centre) (m) */
+  double size[3];          /* box edge lengths; zero: 0.2 each */
+  double radius;           /* sphere, cylinder; 0: 0.1 */
+  double height;           /* cylinder, along its local y axis; 0: 0.2 */
+  double rotation[3];      /* XYZ Euler angles in degrees, R = Rz Ry Rx (mpm_euler_deg) */
+  double scale[3];         /* mesh coordinates are scaled by this (per axis); zero: 1 */
+  const char *mesh_path;   /* OBJ file (shape = mesh) */
+  int particles_per_cell;  /* 1..64; 0: 8 */
+  int regular;             /* 0: jittered (stratified when particles_per_cell is a cube), 1: regular lattice */
+  double velocity[3];      /* initial velocity (m/s) */
+  double angular_velocity[3]; /* initial angular velocity about center (rad/s) */
+} mpm_object;
+
+/* A collider (static or translating at `velocity`). */
+typedef struct {
+  const char *name;        /* for messages; NULL: "collider N" */
+  int shape;               /* MPM_COLLIDER_PLANE, _BOX, _SPHERE, _CYLINDER (mpm_kernels.h) */
+  int type;                /* MPM_CONTACT_SLIP (0), _STICKY, _SEPARATE */
+  double friction;         /* Coulomb coefficient, as given (>= 0) */
+  double point[3], normal[3];  /* plane: a point, and the normal into the free side (normalised here) */
+  double center[3], size[3], radius, height, rotation[3]; /* box / sphere / cylinder (as in mpm_object) */
+  double velocity[3];
+} mpm_collider;
+
+/* The simulation. */
+typedef struct {
+  double domain_min[3], domain_max[3]; /* the box; both all zero: [0,1]^3 */
+  int grid;                 /* cells along the longest side (dx = longest / grid); 0: 64 */
+  double gravity[3];        /* m/s^2, as given */
+  int boundary;             /* walls: MPM_CONTACT_SLIP (0), _STICKY, _SEPARATE */
+  double boundary_friction; /* as given */
+  int boundary_cells;       /* wall band thickness in cells, 2..16; 0: 3 */
+  double frame_dt;          /* seconds per frame; 0: 1/30 */
+  int substeps;             /* per frame; 0: automatic from the CFL bound */
+  double cfl;               /* CFL number of the automatic bound, in (0, 1]; 0: 0.4 */
+  uint64_t seed;            /* particle jitter */
+  pl_backend backend;       /* AUTO (0): CUDA when a device is present */
+  const mpm_material *materials;
+  int nmaterials;
+  const mpm_collider *colliders;
+  int ncolliders;           /* at most MPM_MAX_COLLIDERS */
+} mpm_desc;
+
+/* Particles in host memory (what the sampler makes, what mpm_init uploads, what mpm_download fills). */
+typedef struct {
+  int64_t n;
+  real *x, *v, *C, *F, *q;  /* [n][3], [n][3], [n][9], [n][9], [n] */
+  real *mass, *vol0;        /* [n] */
+  int32_t *material;        /* [n] index into the materials */
+  int32_t *object;          /* [n] index of the object it came from (-1: none) */
+} mpm_particles;
+
+/* Dynamic particle state on a backend (what a checkpoint copies). */
+typedef struct {
+  int64_t n;
+  pl_backend backend;
+  pl_buffer x, v, C, F, q;
+} mpm_state;
+
+typedef struct mpm_cpu_scratch mpm_cpu_scratch;
+typedef struct mpm_cuda_scratch mpm_cuda_scratch;
+
+typedef struct {
+  /* settings, resolved */
+  pl_backend backend;       /* CPU or CUDA */
+  mpm_kgrid grid;           /* cells, dx, origin, gravity, walls */
+  double domain_min[3], domain_max[3]; /* domain_max = domain_min + n dx */
+  double frame_dt, cfl;
+  int substeps;             /* 0: automatic */
+  int nmaterials, ncolliders, nobjects;
+  mpm_material *materials;  /* host copies (names copied into names_store) */
+  mpm_kmaterial *kmaterials;
+  mpm_collider *colliders;
+  mpm_kcollider *kcolliders;
+  char (*material_names)[64], (*collider_names)[64], (*object_names)[64];
+  /* particles */
+  int64_t n;
+  mpm_state state;
+  pl_buffer mass, vol0, material; /* static, on the backend */
+  pl_buffer pmu, plambda;         /* per-particle Lame override (empty unless mpm_set_particle_moduli) */
+  pl_buffer kmat_buf, kcol_buf;   /* the tables on the backend */
+  int32_t *object_of;             /* host [n] */
+  double *material_density;       /* host [nmaterials] */
+  /* grid and scratch */
+  pl_buffer gridbuf;              /* [nodes][4] */
+  mpm_cpu_scratch *cpu;
+  mpm_cuda_scratch *cuda;
+  /* clock and counters */
+  int frame;                      /* frames completed */
+  double time;                    /* simulated seconds */
+  int64_t substeps_done;
+  int64_t particle_substeps;      /* n x substeps, 64-bit */
+  int last_substeps;              /* substeps of the last frame */
+  double last_dt;
+  /* CFL inputs (host) */
+  double wave_speed;              /* fastest elastic wave speed over the materials in use (m/s) */
+  int wave_material;              /* which material */
+  double visc_dt;                 /* explicit viscosity bound at CFL 1 (s), or INFINITY */
+  int visc_material;
+} mpm_sim;
+
+/* ---------------------------------------------------------------- setup */
+
+/* R = Rz(c) Ry(b) Rx(a) for XYZ Euler angles (a, b, c) in degrees (x rotation applied first); row-major. */
+void mpm_euler_deg(const double deg[3], double R[9]);
+
+/* The grid a descriptor resolves to: cells per axis, dx, origin (= domain_min). Fails on a bad box. */
+pl_status mpm_resolve_grid(const mpm_desc *d, int n[3], double *dx, double origin[3]);
+
+/* Fill objects with particles: cells of the grid overlapping each shape get particles_per_cell samples
+ * (seeded Philox jitter), kept when inside the shape (meshes: generalized winding number >= 1/2, robust to
+ * holes). v = velocity + angular_velocity x (x - center), F = I, C = 0, q = 0, vol0 = dx^3 / ppc,
+ * mass = density vol0. Errors name the object: outside the box or in the wall band, no particles,
+ * a mesh that cannot be read or encloses no volume. `out` is allocated here (mpm_particles_free). */
+pl_status mpm_sample_objects(const mpm_desc *d, const mpm_object *objects, int nobjects, mpm_particles *out);
+
+pl_status mpm_particles_alloc(mpm_particles *p, int64_t n);
+void mpm_particles_free(mpm_particles *p);
+
+/* Validate the descriptor and the particles, resolve the backend, upload. `objects` (may be NULL) only
+ * names the objects in messages. */
+pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const mpm_object *objects, int nobjects);
+void mpm_free(mpm_sim *s);
+
+/* Change a material's parameters (the optimiser's update). Validated like mpm_init. */
+pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m);
+/* Per-particle Young's modulus and Poisson ratio (host arrays [n]); NULL E clears the override. */
+pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu);
+/* Replace the particle state (host arrays; NULL fields keep the current values). */
+pl_status mpm_upload(mpm_sim *s, const mpm_particles *p);
+
+/* ---------------------------------------------------------------- state */
+
+pl_status mpm_state_alloc(mpm_state *st, pl_backend backend, int64_t n);
+pl_status mpm_state_copy(mpm_state *dst, const mpm_state *src); /* same n; any backends */
+void mpm_state_free(mpm_state *st);
+mpm_kstate mpm_state_view(const mpm_state *st);
+/* Copy a state to host arrays (NULL fields of `host` are skipped). */
+pl_status mpm_download(const mpm_sim *s, const mpm_state *st, mpm_particles *host);
+
+/* ---------------------------------------------------------------- stepping */
+
+pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt);
+pl_status mpm_grid_update(mpm_sim *s, real dt, double t);
+pl_status mpm_g2p(mpm_sim *s, const mpm_state *in, mpm_state *out, real dt);
+/* P2G, grid update, G2P on s->state at time s->time; advances s->time by dt. */
+pl_status mpm_substep(mpm_sim *s, real dt);
+
+/* Substeps for the next frame and their dt: automatic from dt <= cfl dx / (c + v) (c the fastest elastic
+ * wave speed, v the fastest particle plus |g| frame_dt) and, for viscous fluids, dt <= cfl rho dx^2 / (3 eta);
+ * or the given count, which fails when its dt exceeds the bound at CFL number 1. */
+pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt);
+/* Advance one frame (s->frame += 1). Errors name the frame, the substep and the particle. */
+pl_status mpm_advance_frame(mpm_sim *s);
+
+/* Fastest particle speed of a state (a reduction on the backend). */
+pl_status mpm_max_speed(mpm_sim *s, const mpm_state *st, double *vmax);
+
+/* Names for messages. */
+const char *mpm_model_name(int model);
+const char *mpm_contact_name(int type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PL_MPM_H */

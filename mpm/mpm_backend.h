@@ -1,0 +1,41 @@
+/* mpm_backend.h (internal): the loops of each backend, called by mpm.c. They do no math of their own: every
+ * formula is in mpm_kernels.h / materials.h. Error keys: UINT64_MAX when every particle is fine, else the
+ * smallest mpm_error_key(particle, code). */
+#ifndef PL_MPM_BACKEND_H
+#define PL_MPM_BACKEND_H
+
+#include "mpm/mpm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MPM_NO_ERROR UINT64_MAX
+
+/* CPU (mpm_cpu.c) */
+pl_status mpm_cpu_scratch_create(mpm_cpu_scratch **out, const mpm_kgrid *g, int64_t n);
+void mpm_cpu_scratch_free(mpm_cpu_scratch *cs);
+/* Zeroes the grid, then scatters. */
+uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, const mpm_kparticles *P, real *grid,
+                     real dt);
+/* `particles` only decides whether the loop is worth threads */
+void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t,
+                         int64_t particles);
+uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mpm_kparticles *P, const real *grid,
+                     real dt);
+double mpm_cpu_max_speed(mpm_kstate st);
+
+/* CUDA (mpm_cuda.cu); only linked when PL_HAVE_CUDA. Pointers in st, P and grid are device pointers. */
+pl_status mpm_cuda_scratch_create(mpm_cuda_scratch **out);
+void mpm_cuda_scratch_free(mpm_cuda_scratch *cs);
+pl_status mpm_cuda_p2g(mpm_cuda_scratch *cs, const mpm_kgrid *g, mpm_kstate st, const mpm_kparticles *P, real *grid,
+                       size_t grid_bytes, real dt, uint64_t *err);
+pl_status mpm_cuda_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t);
+pl_status mpm_cuda_g2p(mpm_cuda_scratch *cs, const mpm_kgrid *g, mpm_kstate in, mpm_kstate out,
+                       const mpm_kparticles *P, const real *grid, real dt, uint64_t *err);
+pl_status mpm_cuda_max_speed(mpm_cuda_scratch *cs, mpm_kstate st, double *vmax);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,281 @@
+/* mpm_cpu.c: the CPU backend (OpenMP), the reference. Loops only: the math is in mpm_kernels.h.
+ *
+ * P2G without float atomics, deterministic for any thread count:
+ *   1. per particle (parallel): stencil check, affine matrix A_p (stress), and the key of its grid block
+ *      (blocks of MPM_CPU_BLOCK^3 cells, by the stencil's base node);
+ *   2. a stable counting sort of the particles by block (per-thread histograms over fixed particle ranges);
+ *   3. columns of blocks along z, in 4 colours by the parity of their (x, y) block coordinates: columns of one
+ *      colour are two blocks apart, and a particle's stencil reaches at most 2 nodes into the next block, so
+ *      columns of one colour never write the same node. Colours run in a fixed order, the blocks of a column
+ *      in z order, each block's particles in index order, so every node receives its contributions in the
+ *      same order whatever the threads. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mpm/mpm_backend.h"
+
+#define MPM_CPU_BLOCK 4
+/* Below these sizes a loop runs on one thread: a parallel region costs a few microseconds when the cores are
+ * free, but up to a scheduler time slice per barrier when they are oversubscribed (other processes, ctest -j),
+ * which would dominate small simulations. The results do not depend on it (the scatter order is fixed). */
+#define MPM_CPU_PAR_PARTICLES 8192
+#define MPM_CPU_PAR_NODES 65536
+#define MPM_CPU_PAR_NODES_ALONE 2097152 /* grid loops go parallel with few particles only on grids this large */
+static int par_grid(size_t nodes, int64_t particles) {
+  return nodes >= MPM_CPU_PAR_NODES_ALONE || (nodes >= MPM_CPU_PAR_NODES && particles >= MPM_CPU_PAR_PARTICLES);
+}
+
+struct mpm_cpu_scratch {
+  int nb[3];          /* blocks per axis */
+  int64_t nblocks;
+  int64_t n;          /* particle capacity */
+  real *affine;       /* [n][9] */
+  uint32_t *key;      /* [n] block of each particle */
+  uint32_t *order;    /* [n] particles sorted by block */
+  uint32_t *start;    /* [nblocks + 1] */
+  uint32_t *hist;     /* [threads][nblocks] */
+  int hist_threads;
+};
+
+static int max_threads(void) {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+pl_status mpm_cpu_scratch_create(mpm_cpu_scratch **out, const mpm_kgrid *g, int64_t n) {
+  *out = NULL;
+  if (n > (int64_t)UINT32_MAX - 1) return pl_fail(PL_ERR_LIMIT, "the CPU backend handles at most 2^32 - 2 particles");
+  mpm_cpu_scratch *cs = (mpm_cpu_scratch *)calloc(1, sizeof *cs);
+  if (!cs) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  cs->nblocks = 1;
+  for (int a = 0; a < 3; ++a) {
+    /* base nodes run 0..n-2 */
+    cs->nb[a] = (g->n[a] + MPM_CPU_BLOCK - 1) / MPM_CPU_BLOCK;
+    cs->nblocks *= cs->nb[a];
+  }
+  cs->n = n;
+  cs->hist_threads = max_threads();
+  size_t nn = (size_t)(n > 0 ? n : 1);
+  cs->affine = (real *)malloc(nn * 9 * sizeof(real));
+  cs->key = (uint32_t *)malloc(nn * sizeof(uint32_t));
+  cs->order = (uint32_t *)malloc(nn * sizeof(uint32_t));
+  cs->start = (uint32_t *)malloc(((size_t)cs->nblocks + 1) * sizeof(uint32_t));
+  cs->hist = (uint32_t *)malloc((size_t)cs->hist_threads * (size_t)cs->nblocks * sizeof(uint32_t));
+  if (!cs->affine || !cs->key || !cs->order || !cs->start || !cs->hist) {
+    long long nbk = (long long)cs->nblocks;
+    mpm_cpu_scratch_free(cs);
+    return pl_fail(PL_ERR_NOMEM, "out of memory for the CPU scatter buffers (%lld particles, %lld blocks)",
+                   (long long)n, nbk);
+  }
+  *out = cs;
+  return PL_OK;
+}
+
+void mpm_cpu_scratch_free(mpm_cpu_scratch *cs) {
+  if (!cs) return;
+  free(cs->affine);
+  free(cs->key);
+  free(cs->order);
+  free(cs->start);
+  free(cs->hist);
+  free(cs);
+}
+
+/* Grow the histogram if the thread count went up since creation. */
+static int ensure_hist(mpm_cpu_scratch *cs, int threads) {
+  if (threads <= cs->hist_threads) return 1;
+  uint32_t *h = (uint32_t *)realloc(cs->hist, (size_t)threads * (size_t)cs->nblocks * sizeof(uint32_t));
+  if (!h) return 0;
+  cs->hist = h;
+  cs->hist_threads = threads;
+  return 1;
+}
+
+static inline void scatter_particle(const mpm_kgrid *g, real *grid, const real *A9, v3 x, v3 v, real mass) {
+  mpm_stencil s = mpm_stencil_of(g, x);
+  m3 A = m3_load(A9);
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      real *row = grid + 4 * mpm_node_index(g, s.base[0] + a, s.base[1] + b, s.base[2]);
+      for (int c = 0; c < 3; ++c) {
+        real dm;
+        v3 dmom;
+        mpm_p2g_contrib(mpm_stencil_weight(&s, a, b, c), mpm_stencil_dpos(&s, a, b, c, g->dx), mass, v, A, &dm,
+                        &dmom);
+        row[4 * c + 0] += dm;
+        row[4 * c + 1] += dmom.x;
+        row[4 * c + 2] += dmom.y;
+        row[4 * c + 3] += dmom.z;
+      }
+    }
+}
+
+uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, const mpm_kparticles *P, real *grid,
+                     real dt) {
+  const int64_t n = st.n;
+  const int64_t nodes = (int64_t)mpm_node_count(g);
+  const int64_t nbk = cs->nblocks;
+  const int par = n >= MPM_CPU_PAR_PARTICLES || par_grid((size_t)nodes, n);
+  int threads = par ? max_threads() : 1;
+  if (!ensure_hist(cs, threads)) threads = cs->hist_threads;
+  uint64_t err = MPM_NO_ERROR;
+  /* One parallel region, five barriers: (1) affine matrices, block keys and per-thread histograms over fixed
+   * particle ranges, and the grid zeroed; (2) the prefix sums; (3) the stable scatter into `order`; then the
+   * four colours of block columns. */
+#pragma omp parallel num_threads(threads)
+  {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+#else
+    const int t = 0, T = 1;
+#endif
+    const int64_t lo = n * t / T, hi = n * (t + 1) / T;
+    uint32_t *h = cs->hist + (size_t)t * (size_t)nbk;
+    memset(h, 0, (size_t)nbk * sizeof(uint32_t));
+    uint64_t lerr = MPM_NO_ERROR;
+    for (int64_t p = lo; p < hi; ++p) {
+      v3 x = v3_load(st.x + 3 * p);
+      if (!mpm_in_domain(g, x)) {
+        uint64_t k = mpm_error_key(p, v3_isfinite(x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN);
+        if (k < lerr) lerr = k;
+        cs->key[p] = 0;
+        continue;
+      }
+      int model;
+      mpm_mparams mp = mpm_particle_params(P, p, &model);
+      m3 A = mpm_p2g_affine(model, mp, P->mass[p], P->vol0[p], dt, g->inv_dx, m3_load(st.C + 9 * p),
+                            m3_load(st.F + 9 * p));
+      if (!m3_isfinite(A)) {
+        uint64_t k = mpm_error_key(p, MPM_PERR_STRESS);
+        if (k < lerr) lerr = k;
+      }
+      m3_store(A, cs->affine + 9 * p);
+      mpm_stencil sc = mpm_stencil_of(g, x);
+      int bx = sc.base[0] / MPM_CPU_BLOCK, by = sc.base[1] / MPM_CPU_BLOCK, bz = sc.base[2] / MPM_CPU_BLOCK;
+      uint32_t key = (uint32_t)(((int64_t)bx * cs->nb[1] + by) * cs->nb[2] + bz);
+      cs->key[p] = key;
+      h[key]++;
+    }
+    if (lerr != MPM_NO_ERROR) {
+#pragma omp critical(mpm_p2g_err)
+      if (lerr < err) err = lerr;
+    }
+    for (int64_t i = nodes * t / T; i < nodes * (t + 1) / T; ++i) {
+      grid[4 * i + 0] = 0;
+      grid[4 * i + 1] = 0;
+      grid[4 * i + 2] = 0;
+      grid[4 * i + 3] = 0;
+    }
+#pragma omp barrier
+    if (err == MPM_NO_ERROR) { /* the same decision on every thread: err is final after the barrier */
+#pragma omp single
+      {
+        uint32_t run = 0;
+        for (int64_t b = 0; b < nbk; ++b) {
+          cs->start[b] = run;
+          for (int tt = 0; tt < T; ++tt) {
+            uint32_t *ht = cs->hist + (size_t)tt * (size_t)nbk;
+            uint32_t c = ht[b];
+            ht[b] = run;
+            run += c;
+          }
+        }
+        cs->start[nbk] = run;
+      }
+      for (int64_t p = lo; p < hi; ++p) cs->order[h[cs->key[p]]++] = (uint32_t)p;
+#pragma omp barrier
+      /* columns of blocks along z, in 4 colours by the parity of (bx, by): columns of one colour are two
+       * blocks apart in x or y, and a stencil reaches at most 2 nodes into the next block */
+      for (int colour = 0; colour < 4; ++colour) {
+        const int cx = colour & 1, cy = (colour >> 1) & 1;
+        const int mx = (cs->nb[0] - cx + 1) / 2, my = (cs->nb[1] - cy + 1) / 2;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < (int64_t)mx * my; ++u) {
+          int bx = cx + 2 * (int)(u / my), by = cy + 2 * (int)(u % my);
+          int64_t b0 = ((int64_t)bx * cs->nb[1] + by) * cs->nb[2];
+          for (uint32_t k = cs->start[b0]; k < cs->start[b0 + cs->nb[2]]; ++k) {
+            uint32_t p = cs->order[k];
+            scatter_particle(g, grid, cs->affine + 9 * (size_t)p, v3_load(st.x + 3 * (size_t)p),
+                             v3_load(st.v + 3 * (size_t)p), P->mass[p]);
+          }
+        }
+      }
+    }
+  }
+  return err;
+}
+
+void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t,
+                         int64_t particles) {
+  const int nx = g->n[0] + 1, ny = g->n[1] + 1, nz = g->n[2] + 1;
+#pragma omp parallel for collapse(2) schedule(static) if (par_grid(mpm_node_count(g), particles))
+  for (int i = 0; i < nx; ++i)
+    for (int j = 0; j < ny; ++j) {
+      real *row = grid + 4 * mpm_node_index(g, i, j, 0);
+      for (int k = 0; k < nz; ++k) {
+        real *node = row + 4 * k;
+        real m = node[0];
+        if (!(m > 0)) continue;
+        v3 v = mpm_grid_node(g, cols, ncol, i, j, k, t, dt, m, v3_make(node[1], node[2], node[3]));
+        node[1] = v.x;
+        node[2] = v.y;
+        node[3] = v.z;
+      }
+    }
+}
+
+uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mpm_kparticles *P, const real *grid,
+                     real dt) {
+  const int64_t n = in.n;
+  uint64_t err = MPM_NO_ERROR;
+#pragma omp parallel for schedule(static) reduction(min : err) if (n >= MPM_CPU_PAR_PARTICLES)
+  for (int64_t p = 0; p < n; ++p) {
+    v3 x = v3_load(in.x + 3 * p);
+    if (!mpm_in_domain(g, x)) { /* a state P2G did not check: never read outside the grid */
+      uint64_t k = mpm_error_key(p, v3_isfinite(x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN);
+      if (k < err) err = k;
+      continue;
+    }
+    mpm_stencil s = mpm_stencil_of(g, x);
+    v3 gv[27];
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        const real *row = grid + 4 * mpm_node_index(g, s.base[0] + a, s.base[1] + b, s.base[2]);
+        for (int c = 0; c < 3; ++c) gv[9 * a + 3 * b + c] = v3_make(row[4 * c + 1], row[4 * c + 2], row[4 * c + 3]);
+      }
+    int model;
+    mpm_mparams mp = mpm_particle_params(P, p, &model);
+    v3 xo, vo;
+    m3 Co, Fo, Ft;
+    real qo;
+    mpm_g2p_particle(g, model, mp, dt, x, m3_load(in.F + 9 * p), in.q[p], gv, &xo, &vo, &Co, &Fo, &qo, &Ft);
+    int code = mpm_check_particle(g, xo, vo, Co, Ft, Fo);
+    if (code) {
+      uint64_t k = mpm_error_key(p, code);
+      if (k < err) err = k;
+    }
+    v3_store(xo, out.x + 3 * p);
+    v3_store(vo, out.v + 3 * p);
+    m3_store(Co, out.C + 9 * p);
+    m3_store(Fo, out.F + 9 * p);
+    out.q[p] = qo;
+  }
+  return err;
+}
+
+double mpm_cpu_max_speed(mpm_kstate st) {
+  real vmax = 0;
+#pragma omp parallel for schedule(static) reduction(max : vmax) if (st.n >= MPM_CPU_PAR_PARTICLES)
+  for (int64_t p = 0; p < st.n; ++p) {
+    real s = v3_norm(v3_load(st.v + 3 * p));
+    if (s > vmax) vmax = s;
+  }
+  return (double)vmax;
+}

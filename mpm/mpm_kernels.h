@@ -1,0 +1,534 @@
+/* mpm_kernels.h: every per-element formula of the MLS-MPM step, once, for both backends (HD), with the
+ * adjoint (_vjp, accumulating) of each differentiable one beside it. mpm_cpu.c and mpm_cuda.cu only loop
+ * and call these.
+ *
+ * Grid: nodes at origin + (i, j, k) dx, i in 0..n[0] (n cells, n + 1 nodes per axis), stored as
+ * [node][4] = (mass, momentum) after P2G and (mass, velocity) after the grid update.
+ * A particle at x has grid coordinate X = (x - origin)/dx, stencil base = floor(X - 1/2), fractional
+ * position f = X - base in [1/2, 3/2), and touches the 3x3x3 nodes base + (0..2).
+ *
+ * One substep (DESIGN.md section 4):
+ *   P2G    A_p = m_p C_p - dt V_p D^-1 tau_p,  D^-1 = 4/dx^2;   m_i += w m_p,  (mv)_i += w (m_p v_p + A_p (x_i - x_p))
+ *   grid   v_i = (mv)_i / m_i + dt g, then the domain walls, then each collider in order
+ *   G2P    v_p = sum w v_i,  C_p = D^-1 sum w v_i (x_i - x_p)^T,  F_p <- plastic((I + dt C_p) F_p),  x_p += dt v_p
+ *
+ * Every function is valid C11 and CUDA C++. Math: docs/mpm.md; adjoints: docs/adjoints.md. */
+#ifndef PL_MPM_KERNELS_H
+#define PL_MPM_KERNELS_H
+
+#include <stddef.h>
+
+#include "core/linalg.h"
+#include "mpm/materials.h"
+
+/* Contact types (walls and colliders). SLIP is 0 so that a zeroed descriptor has slip walls. */
+enum { MPM_CONTACT_SLIP = 0, MPM_CONTACT_STICKY = 1, MPM_CONTACT_SEPARATE = 2 };
+/* Collider shapes. */
+enum { MPM_COLLIDER_PLANE = 0, MPM_COLLIDER_BOX = 1, MPM_COLLIDER_SPHERE = 2, MPM_COLLIDER_CYLINDER = 3 };
+
+/* Error codes a particle check can raise (the low 4 bits of an error key; the particle index above). */
+enum { MPM_PERR_NONE = 0, MPM_PERR_NAN = 1, MPM_PERR_INVERTED = 2, MPM_PERR_DOMAIN = 3, MPM_PERR_STRESS = 4 };
+
+/* Upper bound on colliders (the grid-update adjoint keeps one intermediate velocity per contact). */
+#define MPM_MAX_COLLIDERS 32
+#define MPM_MAX_CONTACTS (MPM_MAX_COLLIDERS + 6)
+
+/* The grid, walls and gravity as the kernels see them. */
+typedef struct {
+  int n[3];            /* cells per axis (n + 1 nodes) */
+  real dx, inv_dx;
+  v3 origin;           /* domain_min */
+  v3 gravity;
+  int wall_cells;      /* nodes with index < wall_cells or > n - wall_cells are wall nodes */
+  int wall_type;       /* MPM_CONTACT_* */
+  real wall_friction;
+} mpm_kgrid;
+
+/* A collider as the kernels see it. Moving colliders translate: centre(t) = center + t velocity. */
+typedef struct {
+  int shape;           /* MPM_COLLIDER_* */
+  int type;            /* MPM_CONTACT_* */
+  real friction;       /* Coulomb coefficient */
+  v3 center;           /* plane: a point on it; else the centre */
+  v3 normal;           /* plane: unit normal into the free side */
+  v3 half;             /* box: half extents; sphere: (radius, -, -); cylinder: (radius, half height, -) */
+  m3 rot;              /* local -> world rotation (box, cylinder) */
+  v3 velocity;
+} mpm_kcollider;
+
+/* Raw per-particle arrays (host or device pointers), the layout the upsampler and the adjoint share:
+ * x, v [n][3]; C, F [n][9] row-major 3x3; q [n] plastic state. */
+typedef struct {
+  int64_t n;
+  real *x, *v, *C, *F, *q;
+} mpm_kstate;
+
+/* Static per-particle data and tables. pmu/plambda (may be NULL) override the material's Lame parameters
+ * per particle (heterogeneous E, nu). */
+typedef struct {
+  const real *mass, *vol0;
+  const int32_t *mat;
+  const real *pmu, *plambda;
+  const mpm_kmaterial *materials;
+  int nmaterials;
+  const mpm_kcollider *colliders;
+  int ncolliders;
+} mpm_kparticles;
+
+HD size_t mpm_node_index(const mpm_kgrid *g, int i, int j, int k) {
+  return ((size_t)i * (size_t)(g->n[1] + 1) + (size_t)j) * (size_t)(g->n[2] + 1) + (size_t)k;
+}
+HD size_t mpm_node_count(const mpm_kgrid *g) {
+  return (size_t)(g->n[0] + 1) * (size_t)(g->n[1] + 1) * (size_t)(g->n[2] + 1);
+}
+
+/* ------------------------------------------------------------------ quadratic B-spline */
+
+/* Weights of the three nodes base, base+1, base+2 for grid coordinate X, and their derivatives dw/dX. */
+HD void mpm_bspline(real X, int *base, real w[3], real dw[3]) {
+  real b = r_floor(X - RC(0.5));
+  real f = X - b;
+  *base = (int)b;
+  w[0] = RC(0.5) * (RC(1.5) - f) * (RC(1.5) - f);
+  w[1] = RC(0.75) - (f - 1) * (f - 1);
+  w[2] = RC(0.5) * (f - RC(0.5)) * (f - RC(0.5));
+  dw[0] = f - RC(1.5);
+  dw[1] = RC(-2.0) * (f - 1);
+  dw[2] = f - RC(0.5);
+}
+/* With the base held fixed (the weights are C1 across a base change): v_X += sum_k v_w[k] dw_k/dX. */
+HD void mpm_bspline_vjp(real X, const real v_w[3], real *v_X) {
+  int base;
+  real w[3], dw[3];
+  mpm_bspline(X, &base, w, dw);
+  *v_X += v_w[0] * dw[0] + v_w[1] * dw[1] + v_w[2] * dw[2];
+}
+
+/* A particle's stencil: base node, per-axis weights and the fractional position f = X - base. */
+typedef struct {
+  int base[3];
+  real w[3][3];  /* [axis][node] */
+  real dw[3][3]; /* dw/dX */
+  real f[3];
+} mpm_stencil;
+
+HD mpm_stencil mpm_stencil_of(const mpm_kgrid *g, v3 x) {
+  mpm_stencil s;
+  real X[3] = {(x.x - g->origin.x) * g->inv_dx, (x.y - g->origin.y) * g->inv_dx, (x.z - g->origin.z) * g->inv_dx};
+  for (int a = 0; a < 3; ++a) {
+    mpm_bspline(X[a], &s.base[a], s.w[a], s.dw[a]);
+    s.f[a] = X[a] - (real)s.base[a];
+  }
+  return s;
+}
+
+/* 1 if the stencil of x lies inside the grid with a margin: 1 <= X <= n - 1 on every axis (the stencil
+ * itself needs 1/2 <= X < n - 1/2). Written so that NaN fails. */
+HD int mpm_in_domain(const mpm_kgrid *g, v3 x) {
+  real X[3] = {(x.x - g->origin.x) * g->inv_dx, (x.y - g->origin.y) * g->inv_dx, (x.z - g->origin.z) * g->inv_dx};
+  for (int a = 0; a < 3; ++a)
+    if (!(X[a] >= RC(1.0) && X[a] <= (real)g->n[a] - RC(1.0))) return 0;
+  return 1;
+}
+
+/* Node offset (a, b, c) in 0..2: weight and x_i - x_p. */
+HD real mpm_stencil_weight(const mpm_stencil *s, int a, int b, int c) { return s->w[0][a] * s->w[1][b] * s->w[2][c]; }
+HD v3 mpm_stencil_dpos(const mpm_stencil *s, int a, int b, int c, real dx) {
+  return v3_make(((real)a - s->f[0]) * dx, ((real)b - s->f[1]) * dx, ((real)c - s->f[2]) * dx);
+}
+
+/* ------------------------------------------------------------------ P2G */
+
+/* The per-particle material parameters (per-particle Lame override when present). */
+HD mpm_mparams mpm_particle_params(const mpm_kparticles *P, int64_t p, int *model) {
+  const mpm_kmaterial *km = &P->materials[P->mat[p]];
+  mpm_mparams mp = km->p;
+  *model = km->model;
+  if (P->pmu) mp.mu = P->pmu[p];
+  if (P->plambda) mp.lambda = P->plambda[p];
+  return mp;
+}
+
+/* A_p = m C - dt V0 D^-1 tau(F, C) */
+HD m3 mpm_p2g_affine(int model, mpm_mparams mp, real mass, real vol0, real dt, real inv_dx, m3 C, m3 F) {
+  m3 tau = mpm_kirchhoff(model, F, C, mp);
+  return m3_axpy(m3_scale(C, mass), -dt * vol0 * RC(4.0) * inv_dx * inv_dx, tau);
+}
+HD void mpm_p2g_affine_vjp(int model, mpm_mparams mp, real mass, real vol0, real dt, real inv_dx, m3 C, m3 F,
+                           m3 v_A, m3 *v_C, m3 *v_F, real *v_mass, mpm_mparams *v_p) {
+  m3_accum(v_C, m3_scale(v_A, mass));
+  *v_mass += m3_ddot(v_A, C);
+  mpm_kirchhoff_vjp(model, F, C, mp, m3_scale(v_A, -dt * vol0 * RC(4.0) * inv_dx * inv_dx), v_F, v_C, v_p);
+}
+
+/* One node's share of a particle: dm = w m, dmom = w (m v + A dpos). */
+HD void mpm_p2g_contrib(real w, v3 dpos, real mass, v3 v, m3 A, real *dm, v3 *dmom) {
+  *dm = w * mass;
+  *dmom = v3_scale(v3_add(v3_scale(v, mass), m3_mul_v(A, dpos)), w);
+}
+
+/* The whole per-particle P2G as one function (what the adjoint differentiates): out[27][4] holds
+ * (dm, dmom) for node base + (a, b, c), index 9a + 3b + c. */
+HD void mpm_p2g_particle(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 x, v3 v,
+                         m3 C, m3 F, int base[3], real out[27][4]) {
+  mpm_stencil s = mpm_stencil_of(g, x);
+  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F);
+  for (int a = 0; a < 3; ++a) base[a] = s.base[a];
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        real dm;
+        v3 dmom;
+        mpm_p2g_contrib(mpm_stencil_weight(&s, a, b, c), mpm_stencil_dpos(&s, a, b, c, g->dx), mass, v, A, &dm, &dmom);
+        int k = 9 * a + 3 * b + c;
+        out[k][0] = dm;
+        out[k][1] = dmom.x;
+        out[k][2] = dmom.y;
+        out[k][3] = dmom.z;
+      }
+}
+
+/* Adjoint of mpm_p2g_particle given the node cotangents v_out[27][4] (gathered from the grid cotangent). The
+ * position enters through the weights (dw/dX / dx) and through dpos = (o - f) dx. */
+HD void mpm_p2g_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 x,
+                             v3 v, m3 C, m3 F, const real v_out[27][4], v3 *v_x, v3 *v_v, m3 *v_C, m3 *v_F,
+                             real *v_mass, mpm_mparams *v_p) {
+  mpm_stencil s = mpm_stencil_of(g, x);
+  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F);
+  m3 v_A = m3_zero();
+  real v_w[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+  v3 v_dpos_sum = v3_zero();
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        int k = 9 * a + 3 * b + c;
+        real w = mpm_stencil_weight(&s, a, b, c);
+        v3 dpos = mpm_stencil_dpos(&s, a, b, c, g->dx);
+        v3 vm = v3_make(v_out[k][1], v_out[k][2], v_out[k][3]);
+        v3 mom = v3_add(v3_scale(v, mass), m3_mul_v(A, dpos)); /* dmom = w mom */
+        real v_wk = v_out[k][0] * mass + v3_dot(vm, mom);
+        v_w[0][a] += v_wk * s.w[1][b] * s.w[2][c];
+        v_w[1][b] += v_wk * s.w[0][a] * s.w[2][c];
+        v_w[2][c] += v_wk * s.w[0][a] * s.w[1][b];
+        *v_mass += w * (v_out[k][0] + v3_dot(vm, v));
+        v3_accum(v_v, v3_scale(vm, w * mass));
+        m3_accum(&v_A, m3_outer(v3_scale(vm, w), dpos));
+        v3_accum(&v_dpos_sum, m3_tmul_v(A, v3_scale(vm, w)));
+      }
+  /* dpos = (o - f) dx, f = X - base: d dpos / dx = -I; weights: dw/dx = dw/dX inv_dx */
+  v3 vx = v3_neg(v_dpos_sum);
+  vx.x += (v_w[0][0] * s.dw[0][0] + v_w[0][1] * s.dw[0][1] + v_w[0][2] * s.dw[0][2]) * g->inv_dx;
+  vx.y += (v_w[1][0] * s.dw[1][0] + v_w[1][1] * s.dw[1][1] + v_w[1][2] * s.dw[1][2]) * g->inv_dx;
+  vx.z += (v_w[2][0] * s.dw[2][0] + v_w[2][1] * s.dw[2][1] + v_w[2][2] * s.dw[2][2]) * g->inv_dx;
+  v3_accum(v_x, vx);
+  mpm_p2g_affine_vjp(model, mp, mass, vol0, dt, g->inv_dx, C, F, v_A, v_C, v_F, v_mass, v_p);
+}
+
+/* ------------------------------------------------------------------ grid update */
+
+/* v = mom / m + dt g   (m > 0) */
+HD v3 mpm_grid_velocity(real m, v3 mom, v3 gravity, real dt) { return v3_axpy(v3_scale(mom, RC(1.0) / m), dt, gravity); }
+HD void mpm_grid_velocity_vjp(real m, v3 mom, real dt, v3 v_v, real *v_m, v3 *v_mom, v3 *v_gravity) {
+  real inv = RC(1.0) / m;
+  v3_accum(v_mom, v3_scale(v_v, inv));
+  *v_m += -v3_dot(mom, v_v) * inv * inv;
+  v3_accum(v_gravity, v3_scale(v_v, dt));
+}
+
+/* Contact with a surface of outward normal n moving at vc (Stomakhin 2013, Klar 2016):
+ *   sticky:   v = vc
+ *   slip:     remove the normal part of v - vc, then Coulomb friction on the tangential part
+ *   separate: as slip, but only when approaching ((v - vc).n < 0)
+ * Friction: vt <- vt max(0, 1 - mu |vn| / |vt|) (static friction when |vt| <= mu |vn|). */
+HD v3 mpm_contact(v3 v, v3 n, v3 vc, int type, real mu) {
+  if (type == MPM_CONTACT_STICKY) return vc;
+  v3 vr = v3_sub(v, vc);
+  real vn = v3_dot(vr, n);
+  if (type == MPM_CONTACT_SEPARATE && vn >= 0) return v;
+  v3 vt = v3_axpy(vr, -vn, n);
+  real lt = v3_norm(vt);
+  real fr = mu * r_fabs(vn);
+  if (fr > 0 && lt <= fr) return vc;
+  if (fr > 0) vt = v3_scale(vt, 1 - fr / lt);
+  return v3_add(vc, vt);
+}
+HD void mpm_contact_vjp(v3 v, v3 n, v3 vc, int type, real mu, v3 v_out, v3 *v_v, v3 *v_vc, real *v_mu) {
+  if (type == MPM_CONTACT_STICKY) {
+    v3_accum(v_vc, v_out);
+    return;
+  }
+  v3 vr = v3_sub(v, vc);
+  real vn = v3_dot(vr, n);
+  if (type == MPM_CONTACT_SEPARATE && vn >= 0) {
+    v3_accum(v_v, v_out);
+    return;
+  }
+  v3 vt = v3_axpy(vr, -vn, n);
+  real lt = v3_norm(vt);
+  real fr = mu * r_fabs(vn);
+  if (fr > 0 && lt <= fr) {
+    v3_accum(v_vc, v_out);
+    return;
+  }
+  v3_accum(v_vc, v_out);
+  v3 v_vt = v_out; /* out = vc + s vt, s = 1 - fr/lt (or 1 when fr = 0) */
+  if (fr > 0) {
+    v3 t = v3_scale(vt, RC(1.0) / lt);
+    real s = 1 - fr / lt;
+    real tv = v3_dot(t, v_out);
+    /* d(s vt) = s dvt + vt ds, ds = -dfr/lt + fr dlt/lt^2, dlt = t.dvt: so
+     * v_vt = s v_out + (fr/lt) t (t.v_out) and v_fr = -(t.v_out) */
+    v_vt = v3_axpy(v3_scale(v_out, s), fr / lt * tv, t);
+    real v_fr = -tv;
+    real sgn = vn > 0 ? RC(1.0) : (vn < 0 ? RC(-1.0) : RC(0.0));
+    *v_mu += v_fr * r_fabs(vn);
+    real v_vn_f = v_fr * mu * sgn;
+    /* vr contributes through vn as well */
+    v3 g = v3_scale(n, v_vn_f);
+    v3_accum(v_v, g);
+    v3_accum(v_vc, v3_neg(g));
+  }
+  else if (mu == 0 && lt > 0) {
+    /* mu = 0 is the edge of mu >= 0: give the right derivative d out / d mu = -|vn| t so that a friction
+     * coefficient learnt from zero still receives a gradient */
+    *v_mu += -v3_dot(v3_scale(vt, RC(1.0) / lt), v_out) * r_fabs(vn);
+  }
+  /* vt = vr - (vr.n) n: v_vr = v_vt - n (n.v_vt) */
+  v3 v_vr = v3_axpy(v_vt, -v3_dot(n, v_vt), n);
+  v3_accum(v_v, v_vr);
+  v3_accum(v_vc, v3_neg(v_vr));
+}
+
+/* Does the collider contain the world point xw at time t? If so, *n gets the outward unit normal of the
+ * nearest surface. */
+HD int mpm_collider_hit(const mpm_kcollider *c, v3 xw, real t, v3 *n) {
+  v3 ctr = v3_axpy(c->center, t, c->velocity);
+  v3 d = v3_sub(xw, ctr);
+  switch (c->shape) {
+    case MPM_COLLIDER_PLANE:
+      if (v3_dot(d, c->normal) > 0) return 0;
+      *n = c->normal;
+      return 1;
+    case MPM_COLLIDER_SPHERE: {
+      real l = v3_norm(d);
+      if (l > c->half.x) return 0;
+      *n = l > 0 ? v3_scale(d, RC(1.0) / l) : v3_make(0, 1, 0);
+      return 1;
+    }
+    case MPM_COLLIDER_BOX: {
+      v3 pl = m3_tmul_v(c->rot, d);
+      real q[3] = {r_fabs(pl.x) - c->half.x, r_fabs(pl.y) - c->half.y, r_fabs(pl.z) - c->half.z};
+      if (q[0] > 0 || q[1] > 0 || q[2] > 0) return 0;
+      int ax = 0;
+      if (q[1] > q[ax]) ax = 1;
+      if (q[2] > q[ax]) ax = 2;
+      v3 nl = v3_zero();
+      v3_set(&nl, ax, v3_get(pl, ax) >= 0 ? RC(1.0) : RC(-1.0));
+      *n = m3_mul_v(c->rot, nl);
+      return 1;
+    }
+    case MPM_COLLIDER_CYLINDER: {
+      v3 pl = m3_tmul_v(c->rot, d);
+      real rho = r_sqrt(pl.x * pl.x + pl.z * pl.z);
+      real ds = rho - c->half.x, dc = r_fabs(pl.y) - c->half.y;
+      if (ds > 0 || dc > 0) return 0;
+      v3 nl;
+      if (ds > dc && rho > 0)
+        nl = v3_make(pl.x / rho, 0, pl.z / rho);
+      else
+        nl = v3_make(0, pl.y >= 0 ? RC(1.0) : RC(-1.0), 0);
+      *n = m3_mul_v(c->rot, nl);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The contacts acting on node (i, j, k) at time t, in order: walls (x low, x high, y low, ...), then the
+ * colliders. Fills normals, velocities, types and friction coefficients; returns how many. fidx[c] is the
+ * collider index, or ncolliders for a wall (for the friction cotangents). */
+HD int mpm_node_contacts(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int i, int j, int k, real t,
+                         v3 *nrm, v3 *vel, int *type, real *mu, int *fidx) {
+  int cnt = 0;
+  int idx[3] = {i, j, k};
+  for (int a = 0; a < 3; ++a) {
+    if (idx[a] < g->wall_cells) {
+      v3 n = v3_zero();
+      v3_set(&n, a, RC(1.0));
+      nrm[cnt] = n;
+      vel[cnt] = v3_zero();
+      type[cnt] = g->wall_type;
+      mu[cnt] = g->wall_friction;
+      fidx[cnt] = ncol;
+      ++cnt;
+    }
+    if (idx[a] > g->n[a] - g->wall_cells) {
+      v3 n = v3_zero();
+      v3_set(&n, a, RC(-1.0));
+      nrm[cnt] = n;
+      vel[cnt] = v3_zero();
+      type[cnt] = g->wall_type;
+      mu[cnt] = g->wall_friction;
+      fidx[cnt] = ncol;
+      ++cnt;
+    }
+  }
+  v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
+  for (int c = 0; c < ncol && c < MPM_MAX_COLLIDERS; ++c) {
+    v3 n;
+    if (mpm_collider_hit(&cols[c], xw, t, &n)) {
+      nrm[cnt] = n;
+      vel[cnt] = cols[c].velocity;
+      type[cnt] = cols[c].type;
+      mu[cnt] = cols[c].friction;
+      fidx[cnt] = c;
+      ++cnt;
+    }
+  }
+  return cnt;
+}
+
+/* The whole node update: (m, mom) -> v, with gravity, walls and colliders. m <= 0 gives v = 0. The contacts
+ * are applied in the order of mpm_node_contacts, without its arrays (the forward pass keeps no state). */
+HD v3 mpm_grid_node(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int i, int j, int k, real t, real dt,
+                    real m, v3 mom) {
+  if (!(m > 0)) return v3_zero();
+  v3 v = mpm_grid_velocity(m, mom, g->gravity, dt);
+  int idx[3] = {i, j, k};
+  for (int a = 0; a < 3; ++a) {
+    if (idx[a] < g->wall_cells) {
+      v3 n = v3_zero();
+      v3_set(&n, a, RC(1.0));
+      v = mpm_contact(v, n, v3_zero(), g->wall_type, g->wall_friction);
+    }
+    if (idx[a] > g->n[a] - g->wall_cells) {
+      v3 n = v3_zero();
+      v3_set(&n, a, RC(-1.0));
+      v = mpm_contact(v, n, v3_zero(), g->wall_type, g->wall_friction);
+    }
+  }
+  if (ncol > 0) {
+    v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
+    for (int c = 0; c < ncol && c < MPM_MAX_COLLIDERS; ++c) {
+      v3 n;
+      if (mpm_collider_hit(&cols[c], xw, t, &n)) v = mpm_contact(v, n, cols[c].velocity, cols[c].type, cols[c].friction);
+    }
+  }
+  return v;
+}
+/* Adjoint: v_m, v_mom, v_gravity; v_friction[ncol + 1] (may be NULL) gets the colliders' friction
+ * cotangents, walls in the last slot. */
+HD void mpm_grid_node_vjp(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int i, int j, int k, real t,
+                          real dt, real m, v3 mom, v3 v_out, real *v_m, v3 *v_mom, v3 *v_gravity, real *v_friction) {
+  if (!(m > 0)) return;
+  v3 nrm[MPM_MAX_CONTACTS], vel[MPM_MAX_CONTACTS], vs[MPM_MAX_CONTACTS + 1];
+  int type[MPM_MAX_CONTACTS], fidx[MPM_MAX_CONTACTS];
+  real mu[MPM_MAX_CONTACTS];
+  int cnt = mpm_node_contacts(g, cols, ncol, i, j, k, t, nrm, vel, type, mu, fidx);
+  vs[0] = mpm_grid_velocity(m, mom, g->gravity, dt);
+  for (int c = 0; c < cnt; ++c) vs[c + 1] = mpm_contact(vs[c], nrm[c], vel[c], type[c], mu[c]);
+  v3 vv = v_out;
+  for (int c = cnt - 1; c >= 0; --c) {
+    v3 v_in = v3_zero(), v_vc = v3_zero();
+    real v_mu = 0;
+    mpm_contact_vjp(vs[c], nrm[c], vel[c], type[c], mu[c], vv, &v_in, &v_vc, &v_mu);
+    if (v_friction) v_friction[fidx[c]] += v_mu;
+    vv = v_in;
+  }
+  mpm_grid_velocity_vjp(m, mom, dt, vv, v_m, v_mom, v_gravity);
+}
+
+/* ------------------------------------------------------------------ G2P */
+
+/* Gathered velocities gv[27] of the nodes base + (a, b, c), index 9a + 3b + c. Outputs the new particle
+ * state. F_out is the plastic projection of (I + dt C) F. */
+HD void mpm_g2p_particle(const mpm_kgrid *g, int model, mpm_mparams mp, real dt, v3 x, m3 F, real q, const v3 gv[27],
+                         v3 *x_out, v3 *v_out, m3 *C_out, m3 *F_out, real *q_out, m3 *F_trial) {
+  mpm_stencil s = mpm_stencil_of(g, x);
+  v3 v = v3_zero();
+  m3 B = m3_zero();
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        int k = 9 * a + 3 * b + c;
+        real w = mpm_stencil_weight(&s, a, b, c);
+        v3 wv = v3_scale(gv[k], w);
+        v = v3_add(v, wv);
+        m3_accum(&B, m3_outer(wv, mpm_stencil_dpos(&s, a, b, c, g->dx)));
+      }
+  m3 C = m3_scale(B, RC(4.0) * g->inv_dx * g->inv_dx);
+  m3 Ft = m3_mul(m3_axpy(m3_identity(), dt, C), F);
+  if (F_trial) *F_trial = Ft;
+  *F_out = mpm_plastic(model, Ft, q, mp, dt, q_out);
+  *v_out = v;
+  *C_out = C;
+  *x_out = v3_axpy(x, dt, v);
+}
+
+/* Adjoint of mpm_g2p_particle: cotangents of (x_out, v_out, C_out, F_out, q_out) give v_x, v_F, v_q, the
+ * gathered node velocities' cotangents v_gv[27] (accumulated; the caller scatters them to the grid) and the
+ * material parameters' cotangents. */
+HD void mpm_g2p_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real dt, v3 x, m3 F, real q,
+                             const v3 gv[27], v3 vx_out, v3 vv_out, m3 vC_out, m3 vF_out, real vq_out, v3 *v_x,
+                             m3 *v_F, real *v_q, v3 v_gv[27], mpm_mparams *v_p) {
+  mpm_stencil s = mpm_stencil_of(g, x);
+  m3 B = m3_zero();
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        int k = 9 * a + 3 * b + c;
+        real w = mpm_stencil_weight(&s, a, b, c);
+        m3_accum(&B, m3_outer(v3_scale(gv[k], w), mpm_stencil_dpos(&s, a, b, c, g->dx)));
+      }
+  real D = RC(4.0) * g->inv_dx * g->inv_dx;
+  m3 C = m3_scale(B, D);
+  m3 Mx = m3_axpy(m3_identity(), dt, C);
+  m3 Ft = m3_mul(Mx, F);
+  /* F_out = plastic(Ft) */
+  m3 v_Ft = m3_zero();
+  mpm_plastic_vjp(model, Ft, q, mp, dt, vF_out, vq_out, &v_Ft, v_q, v_p);
+  /* Ft = (I + dt C) F */
+  m3 v_Mx = m3_zero();
+  m3_mul_vjp(Mx, F, v_Ft, &v_Mx, v_F);
+  m3 v_C = m3_axpy(vC_out, dt, v_Mx);
+  m3 v_B = m3_scale(v_C, D);
+  /* x_out = x + dt v */
+  v3_accum(v_x, vx_out);
+  v3 v_v = v3_axpy(vv_out, dt, vx_out);
+  real v_w[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+  v3 v_dpos_sum = v3_zero();
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        int k = 9 * a + 3 * b + c;
+        real w = mpm_stencil_weight(&s, a, b, c);
+        v3 dpos = mpm_stencil_dpos(&s, a, b, c, g->dx);
+        /* v += w gv;  B += w gv dpos^T */
+        v3 Bd = m3_mul_v(v_B, dpos);
+        v3_accum(&v_gv[k], v3_scale(v3_add(v_v, Bd), w));
+        real v_wk = v3_dot(v_v, gv[k]) + v3_dot(Bd, gv[k]);
+        v_w[0][a] += v_wk * s.w[1][b] * s.w[2][c];
+        v_w[1][b] += v_wk * s.w[0][a] * s.w[2][c];
+        v_w[2][c] += v_wk * s.w[0][a] * s.w[1][b];
+        v3_accum(&v_dpos_sum, m3_tmul_v(v_B, v3_scale(gv[k], w)));
+      }
+  v3 vx = v3_neg(v_dpos_sum);
+  vx.x += (v_w[0][0] * s.dw[0][0] + v_w[0][1] * s.dw[0][1] + v_w[0][2] * s.dw[0][2]) * g->inv_dx;
+  vx.y += (v_w[1][0] * s.dw[1][0] + v_w[1][1] * s.dw[1][1] + v_w[1][2] * s.dw[1][2]) * g->inv_dx;
+  vx.z += (v_w[2][0] * s.dw[2][0] + v_w[2][1] * s.dw[2][1] + v_w[2][2] * s.dw[2][2]) * g->inv_dx;
+  v3_accum(v_x, vx);
+}
+
+/* Checks on a particle's new state: finite values, det F > 0 for the trial and projected F, and the
+ * stencil inside the grid. Returns MPM_PERR_*. */
+HD int mpm_check_particle(const mpm_kgrid *g, v3 x, v3 v, m3 C, m3 F_trial, m3 F) {
+  if (!v3_isfinite(x) || !v3_isfinite(v) || !m3_isfinite(C) || !m3_isfinite(F)) return MPM_PERR_NAN;
+  if (!(m3_det(F_trial) > 0) || !(m3_det(F) > 0)) return MPM_PERR_INVERTED;
+  if (!mpm_in_domain(g, x)) return MPM_PERR_DOMAIN;
+  return MPM_PERR_NONE;
+}
+
+/* Error key: the smallest key wins, so the lowest particle index is reported whatever the thread order. */
+HD uint64_t mpm_error_key(int64_t p, int code) { return ((uint64_t)p << 4) | (uint64_t)code; }
+
+#endif /* PL_MPM_KERNELS_H */

@@ -1,0 +1,59 @@
+#include "pipeline/particle_ply.h"
+
+#include <string.h>
+
+#include "core/fileio.h"
+#include "core/linalg.h"
+
+static int little_endian(void) {
+  const uint16_t one = 1;
+  unsigned char b;
+  memcpy(&b, &one, 1);
+  return b == 1;
+}
+
+/* write 4 bytes of a float or int, little-endian */
+static void put4(unsigned char *dst, const void *src) {
+  unsigned char b[4];
+  memcpy(b, src, 4);
+  if (little_endian())
+    memcpy(dst, b, 4);
+  else
+    for (int i = 0; i < 4; ++i) dst[i] = b[3 - i];
+}
+
+pl_status pl_write_particle_ply(const char *path, int64_t n, const real *x, const real *v, const real *F,
+                                const float *rgb, const int32_t *object) {
+  pl_out o;
+  PL_TRY(pl_out_open(&o, path, 1));
+  fprintf(o.f,
+          "ply\nformat binary_little_endian 1.0\ncomment pipeline MPM particles\nelement vertex %lld\n"
+          "property float x\nproperty float y\nproperty float z\n"
+          "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+          "property float vx\nproperty float vy\nproperty float vz\n"
+          "property float J\nproperty int object\nend_header\n",
+          (long long)n);
+  enum { REC = 4 * 3 + 3 + 4 * 3 + 4 + 4 };
+  unsigned char buf[REC * 256];
+  int k = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    unsigned char *r = buf + REC * k;
+    float f[7] = {(float)x[3 * i], (float)x[3 * i + 1], (float)x[3 * i + 2], 0, 0, 0, 1};
+    if (v) f[3] = (float)v[3 * i], f[4] = (float)v[3 * i + 1], f[5] = (float)v[3 * i + 2];
+    if (F) f[6] = (float)m3_det(m3_load(F + 9 * i));
+    for (int j = 0; j < 3; ++j) put4(r + 4 * j, &f[j]);
+    for (int j = 0; j < 3; ++j) {
+      float c = rgb ? rgb[3 * i + j] : 0.8f;
+      c = c < 0 ? 0 : (c > 1 ? 1 : c);
+      r[12 + j] = (unsigned char)(c * 255.0f + 0.5f);
+    }
+    for (int j = 0; j < 4; ++j) put4(r + 15 + 4 * j, &f[3 + j]);
+    int32_t ob = object ? object[i] : 0;
+    put4(r + 31, &ob);
+    if (++k == 256 || i == n - 1) {
+      fwrite(buf, REC, (size_t)k, o.f);
+      k = 0;
+    }
+  }
+  return pl_out_commit(&o);
+}

@@ -1,0 +1,133 @@
+/* sim_setup.c: scene -> MPM descriptors -> an initialised simulation. */
+#include "pipeline/sim_setup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int pl_sim_contact(pl_contact c) {
+  switch (c) {
+    case PL_CONTACT_STICKY: return MPM_CONTACT_STICKY;
+    case PL_CONTACT_SLIP: return MPM_CONTACT_SLIP;
+    case PL_CONTACT_SEPARATE: return MPM_CONTACT_SEPARATE;
+  }
+  return MPM_CONTACT_SLIP;
+}
+
+void pl_sim_material(const pl_scene_material *m, mpm_material *o) {
+  memset(o, 0, sizeof *o);
+  o->name = m->name;
+  o->model = (int)m->model; /* pl_material_model and the MPM_* models share one order */
+  o->E = m->E;
+  o->nu = m->nu;
+  o->density = m->density;
+  o->yield_stress = m->yield_stress;
+  o->viscosity = m->viscosity;
+  o->friction_angle = m->friction_angle;
+  o->cohesion = m->cohesion;
+  o->bulk_modulus = m->bulk_modulus;
+}
+
+void pl_sim_object(const pl_scene *s, int i, mpm_object *o) {
+  const pl_scene_object *so = &s->objects[i];
+  memset(o, 0, sizeof *o);
+  o->name = so->name;
+  switch (so->shape) {
+    case PL_SHAPE_BOX: o->shape = MPM_SHAPE_BOX; break;
+    case PL_SHAPE_SPHERE: o->shape = MPM_SHAPE_SPHERE; break;
+    case PL_SHAPE_CYLINDER: o->shape = MPM_SHAPE_CYLINDER; break;
+    default: o->shape = MPM_SHAPE_MESH; break;
+  }
+  o->material = so->material;
+  memcpy(o->center, so->center, sizeof o->center);
+  memcpy(o->size, so->size, sizeof o->size);
+  o->radius = so->radius;
+  o->height = so->height;
+  memcpy(o->rotation, so->rotation, sizeof o->rotation);
+  memcpy(o->scale, so->scale, sizeof o->scale);
+  o->mesh_path = so->mesh[0] ? so->mesh : NULL;
+  o->particles_per_cell = so->particles_per_cell;
+  o->regular = !so->jittered;
+  memcpy(o->velocity, so->velocity, sizeof o->velocity);
+  memcpy(o->angular_velocity, so->angular_velocity, sizeof o->angular_velocity);
+}
+
+void pl_sim_collider(const pl_scene_collider *c, mpm_collider *o) {
+  memset(o, 0, sizeof *o);
+  o->name = c->name;
+  switch (c->shape) {
+    case PL_SHAPE_PLANE: o->shape = MPM_COLLIDER_PLANE; break;
+    case PL_SHAPE_BOX: o->shape = MPM_COLLIDER_BOX; break;
+    case PL_SHAPE_SPHERE: o->shape = MPM_COLLIDER_SPHERE; break;
+    default: o->shape = MPM_COLLIDER_CYLINDER; break;
+  }
+  o->type = pl_sim_contact(c->type);
+  o->friction = c->friction;
+  memcpy(o->point, c->point, sizeof o->point);
+  memcpy(o->normal, c->normal, sizeof o->normal);
+  memcpy(o->center, c->center, sizeof o->center);
+  memcpy(o->size, c->size, sizeof o->size);
+  o->radius = c->radius;
+  o->height = c->height;
+  memcpy(o->rotation, c->rotation, sizeof o->rotation);
+  memcpy(o->velocity, c->velocity, sizeof o->velocity);
+}
+
+void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_desc *d) {
+  memset(d, 0, sizeof *d);
+  const pl_scene_sim *sim = &s->sim;
+  memcpy(d->domain_min, sim->domain_min, sizeof d->domain_min);
+  memcpy(d->domain_max, sim->domain_max, sizeof d->domain_max);
+  d->grid = sim->grid_longest;
+  memcpy(d->gravity, sim->gravity, sizeof d->gravity);
+  d->boundary = pl_sim_contact(sim->boundary);
+  d->boundary_friction = sim->boundary_friction;
+  d->boundary_cells = sim->boundary_cells;
+  d->frame_dt = 1.0 / sim->fps;
+  d->substeps = sim->substeps;
+  d->cfl = sim->cfl;
+  d->seed = (uint64_t)sim->seed;
+  d->backend = sim->backend;
+  for (int i = 0; i < s->nmaterials; ++i) pl_sim_material(&s->materials[i], &mats[i]);
+  for (int i = 0; i < s->ncolliders; ++i) pl_sim_collider(&s->colliders[i], &cols[i]);
+  d->materials = mats;
+  d->nmaterials = s->nmaterials;
+  d->colliders = cols;
+  d->ncolliders = s->ncolliders;
+}
+
+pl_status pl_sim_setup(const pl_scene *s, mpm_sim *sim, float **rgb) {
+  memset(sim, 0, sizeof *sim);
+  if (rgb) *rgb = NULL;
+  mpm_material *mats = (mpm_material *)calloc((size_t)(s->nmaterials + 1), sizeof *mats);
+  mpm_collider *cols = (mpm_collider *)calloc((size_t)(s->ncolliders + 1), sizeof *cols);
+  mpm_object *objs = (mpm_object *)calloc((size_t)(s->nobjects + 1), sizeof *objs);
+  if (!mats || !cols || !objs) {
+    free(mats), free(cols), free(objs);
+    return pl_fail(PL_ERR_NOMEM, "out of memory");
+  }
+  mpm_desc d;
+  pl_sim_desc(s, mats, cols, &d);
+  for (int i = 0; i < s->nobjects; ++i) pl_sim_object(s, i, &objs[i]);
+  mpm_particles p;
+  pl_status st = mpm_sample_objects(&d, objs, s->nobjects, &p);
+  if (st == PL_OK) {
+    st = mpm_init(sim, &d, &p, objs, s->nobjects);
+    if (st == PL_OK && rgb) {
+      float *c = (float *)malloc((size_t)p.n * 3 * sizeof(float));
+      if (!c) {
+        st = pl_fail(PL_ERR_NOMEM, "out of memory");
+        mpm_free(sim);
+      } else {
+        for (int64_t i = 0; i < p.n; ++i) {
+          int o = p.object[i];
+          for (int k = 0; k < 3; ++k) c[3 * i + k] = (o >= 0 && o < s->nobjects) ? (float)s->objects[o].color[k] : 0.8f;
+        }
+        *rgb = c;
+      }
+    }
+  }
+  if (st != PL_OK) pl_fail_context(st, "%s: ", s->path);
+  mpm_particles_free(&p);
+  free(mats), free(cols), free(objs);
+  return st;
+}
