@@ -560,6 +560,27 @@ void mpm_free(mpm_sim *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* mass = density vol0 for the particles of one material (after its density changed). */
+static pl_status refresh_masses(mpm_sim *s, int index) {
+  size_t n = (size_t)s->n;
+  if (n == 0) return PL_OK;
+  real *mass = (real *)malloc(n * sizeof(real)), *vol0 = (real *)malloc(n * sizeof(real));
+  int32_t *mat = (int32_t *)malloc(n * sizeof(int32_t));
+  pl_status st = (mass && vol0 && mat) ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (st == PL_OK) st = pl_buffer_download(&s->mass, 0, mass, n * sizeof(real));
+  if (st == PL_OK) st = pl_buffer_download(&s->vol0, 0, vol0, n * sizeof(real));
+  if (st == PL_OK) st = pl_buffer_download(&s->material, 0, mat, n * sizeof(int32_t));
+  if (st == PL_OK) {
+    for (size_t i = 0; i < n; ++i)
+      if (mat[i] == index) mass[i] = (real)(s->material_density[index] * (double)vol0[i]);
+    st = pl_buffer_upload(&s->mass, 0, mass, n * sizeof(real));
+  }
+  free(mass);
+  free(vol0);
+  free(mat);
+  return st;
+}
+
 pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m) {
   if (index < 0 || index >= s->nmaterials)
     return pl_fail(PL_ERR_INVALID, "mpm_set_material: index %d outside 0..%d", index, s->nmaterials - 1);
@@ -567,9 +588,11 @@ pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m) {
   mpm_material named = *m;
   named.name = s->material_names[index];
   PL_TRY(resolve_material(&named, index, &r));
+  double old_density = s->material_density[index];
   s->materials[index] = r;
   s->kmaterials[index] = kmaterial_of(&r);
   s->material_density[index] = r.density;
+  if (r.density != old_density) PL_TRY(refresh_masses(s, index));
   update_cfl_inputs(s, NULL);
   return upload_tables(s);
 }

@@ -176,7 +176,28 @@ static void test_determinism(void) {
   mpm_particles_free(&d);
 }
 
+/* A new density through mpm_set_material changes the particles' masses (mass = density vol0), and the motion:
+ * (P2G reads the per-particle masses: without this a learnable density would be silently ignored). */
+static void test_density_update(void) {
+  mpm_sim s;
+  mpm_desc d;
+  make_jelly(&s, &d);
+  mpm_particles h = {0};
+  tu_get(&s, &h);
+  double m0 = h.mass[0], v00 = h.vol0[0];
+  mpm_particles_free(&h);
+  mpm_material m = g_mat;
+  m.density = 2500;
+  CHECK(mpm_set_material(&s, 0, &m) == PL_OK, "%s", pl_last_error());
+  tu_get(&s, &h);
+  CHECK(fabs(h.mass[0] - 2500 * v00) <= 1e-6 * 2500 * v00 && fabs(m0 - 1000 * v00) <= 1e-6 * m0,
+        "mass after a density change: %g (want %g)", (double)h.mass[0], 2500 * v00);
+  mpm_particles_free(&h);
+  mpm_free(&s);
+}
+
 int main(void) {
+  test_density_update();
   test_bad_states();
   test_bad_settings();
   test_determinism();
