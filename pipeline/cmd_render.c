@@ -1,6 +1,5 @@
-/* cmd_render.c: `pipeline render SCENE.cfg`: simulate the scene forward and write the selected frames:
- * particle PLYs (render.particle_ply, or always while no rasterizer is built in) and PNGs per camera through
- * pl_render_frame_png (render_frame.h). */
+/* cmd_render.c: `pipeline render SCENE.cfg`: simulate the scene forward and write the selected frames: PNGs per
+ * camera (the upsampler's Gaussians through the rasterizer), and optionally particle and Gaussian PLYs. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,108 +9,129 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "pipeline/cli.h"
-#include "pipeline/particle_ply.h"
-#include "pipeline/render_frame.h"
-#include "pipeline/sim_setup.h"
+#include "pipeline/engine.h"
 
 static const pl_cli_option render_opts[] = {
     {"output", 'o', "DIR", "output folder (default: render.output)"},
     {"frames", 0, "SEL", "frames to write: all, a list (0 5 10) or a range (0:30:5) (default: render.frames)"},
+    {"particle-ply", 0, NULL, "also write particles as PLY per frame (render.particle_ply)"},
+    {"gaussian-ply", 0, NULL, "also write Gaussians as 3DGS PLY per frame (render.gaussian_ply)"},
+    {"truth", 0, NULL, "render with the [truth] values (what synthesised targets look like)"},
     {NULL, 0, NULL, NULL}};
+
+typedef struct {
+  const char *outdir;
+  int particle_ply, gaussian_ply;
+  int pngs, plys, gplys;
+  pl_progress *bar;
+  int nframes;
+  double t0;
+} render_ctx;
+
+static pl_status on_frame(void *user, pl_engine *e, int f) {
+  render_ctx *c = (render_ctx *)user;
+  PL_TRY(pl_engine_write_pngs(e, c->outdir, f));
+  c->pngs += e ? 1 : 0;
+  char path[PL_PATH_MAX + 64];
+  if (c->particle_ply) {
+    snprintf(path, sizeof path, "%s/particles/%04d.ply", c->outdir, f);
+    PL_TRY(pl_engine_write_particle_ply(e, path));
+    c->plys++;
+  }
+  if (c->gaussian_ply) {
+    snprintf(path, sizeof path, "%s/gaussians/%04d.ply", c->outdir, f);
+    PL_TRY(pl_engine_write_gaussian_ply(e, path));
+    c->gplys++;
+  }
+  const mpm_sim *sim = pl_engine_sim(e);
+  char extra[96];
+  snprintf(extra, sizeof extra, "t %.3f s, %d substeps/frame", sim->time, sim->last_substeps);
+  pl_progress_update(c->bar, f, extra);
+  return PL_OK;
+}
 
 static int run_render(const pl_cli_args *a) {
   pl_cli_apply_common(a);
-  int quiet = pl_cli_quiet(a);
-  pl_scene s;
+  pl_scene s, truth;
+  memset(&truth, 0, sizeof truth);
   int rc = pl_cli_load_scene(a, "render", &s);
   if (rc) return rc;
-  const char *outdir = pl_cli_get(a, "output") ? pl_cli_get(a, "output") : s.render.output;
+  const pl_scene *use = &s;
+  pl_status st = PL_OK;
+  if (pl_cli_count(a, "truth")) {
+    if (s.ntruth == 0) st = pl_fail(PL_ERR_INVALID, "%s: --truth given but the scene has no [truth] section", s.path);
+    else st = pl_scene_with_truth(&truth, &s);
+    use = &truth;
+  }
+  render_ctx c;
+  memset(&c, 0, sizeof c);
+  c.outdir = pl_cli_get(a, "output") ? pl_cli_get(a, "output") : s.render.output;
+  c.particle_ply = s.render.particle_ply || pl_cli_count(a, "particle-ply");
+  c.gaussian_ply = s.render.gaussian_ply || pl_cli_count(a, "gaussian-ply");
   const char *sel = pl_cli_get(a, "frames") ? pl_cli_get(a, "frames") : s.render.frames;
   int nframes = s.sim.frames;
   unsigned char *mask = (unsigned char *)malloc((size_t)nframes + 1);
-  float *rgb = NULL;
-  mpm_sim sim;
-  memset(&sim, 0, sizeof sim);
-  mpm_particles host;
-  memset(&host, 0, sizeof host);
-  pl_status st = mask ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (st == PL_OK && !mask) st = pl_fail(PL_ERR_NOMEM, "out of memory");
   if (st == PL_OK) {
     st = pl_frame_selection(sel, nframes + 1, mask);
     if (st != PL_OK) pl_fail_context(st, "%s: ", pl_cli_get(a, "frames") ? "--frames" : "render.frames");
   }
   char sub[PL_PATH_MAX + 32];
-  snprintf(sub, sizeof sub, "%s/particles", outdir);
-  if (st == PL_OK) st = pl_mkdirs(sub);
+  if (st == PL_OK) st = pl_mkdirs(c.outdir);
+  if (st == PL_OK && c.particle_ply) {
+    snprintf(sub, sizeof sub, "%s/particles", c.outdir);
+    st = pl_mkdirs(sub);
+  }
+  if (st == PL_OK && c.gaussian_ply) {
+    snprintf(sub, sizeof sub, "%s/gaussians", c.outdir);
+    st = pl_mkdirs(sub);
+  }
+  if (st == PL_OK && s.ncameras == 0 && !c.particle_ply && !c.gaussian_ply)
+    st = pl_fail(PL_ERR_INVALID, "%s: no [camera] and no PLY output asked for: nothing to write", s.path);
   double t0 = pl_now();
-  if (st == PL_OK) st = pl_sim_setup(&s, &sim, &rgb);
+  pl_engine *e = NULL;
+  if (st == PL_OK) st = pl_engine_create(&e, use);
   if (st == PL_OK) {
-    PL_INFO("render: %lld particles, grid %d x %d x %d (dx %.4g m), %s backend, %d frames at %g fps (setup %.2f s)",
-            (long long)sim.n, sim.grid.n[0], sim.grid.n[1], sim.grid.n[2], (double)sim.grid.dx,
-            pl_backend_name(sim.backend), nframes, s.sim.fps, pl_now() - t0);
-    st = mpm_particles_alloc(&host, sim.n);
-  }
-  int write_ply = s.render.particle_ply, png_ok = 1, plys = 0, pngs = 0;
-  pl_progress bar;
-  pl_progress_begin(&bar, "render", nframes, quiet);
-  double tsim = 0;
-  for (int f = 0; f <= nframes && st == PL_OK; ++f) {
-    if (f > 0) {
-      double t1 = pl_now();
-      st = mpm_advance_frame(&sim);
-      tsim += pl_now() - t1;
-      if (st != PL_OK) break;
-      char extra[96];
-      snprintf(extra, sizeof extra, "t %.3f s, %d substeps", sim.time, sim.last_substeps);
-      pl_progress_update(&bar, f, extra);
-    }
-    if (!mask[f]) continue;
-    if (png_ok) {
-      int w = 0;
-      pl_status ps = pl_render_frame_png(&s, &sim, rgb, f, outdir, &w);
-      if (ps == PL_ERR_UNSUPPORTED) {
-        png_ok = 0;
-        if (!write_ply) {
-          pl_progress_clear_line();
-          PL_WARN("render: %s; writing particle PLYs (render.particle_ply forced on)", pl_last_error());
-          write_ply = 1;
-        }
-        pl_clear_error();
-      } else if (ps != PL_OK) {
-        st = ps;
-        break;
-      }
-      pngs += w;
-    }
-    if (write_ply) {
-      if ((st = mpm_download(&sim, &sim.state, &host)) != PL_OK) break;
-      char path[PL_PATH_MAX + 64];
-      snprintf(path, sizeof path, "%s/%04d.ply", sub, f);
-      if ((st = pl_write_particle_ply(path, host.n, host.x, host.v, host.F, rgb, host.object)) != PL_OK) break;
-      plys++;
+    const mpm_sim *sim = pl_engine_sim(e);
+    PL_INFO("render: %lld particles -> %lld Gaussians, grid %d x %d x %d (dx %.4g m), %s backend, %d frames at %g fps "
+            "(set-up %.2f s)",
+            (long long)pl_engine_particles(e), (long long)pl_engine_gaussians(e), sim->grid.n[0], sim->grid.n[1],
+            sim->grid.n[2], (double)sim->grid.dx, pl_backend_name(pl_engine_backend(e)), nframes, s.sim.fps,
+            pl_now() - t0);
+    int last = -1;
+    for (int f = 0; f <= nframes; ++f)
+      if (mask[f]) last = f;
+    pl_progress bar;
+    pl_progress_begin(&bar, "render", last, pl_cli_quiet(a));
+    c.bar = &bar;
+    double t1 = pl_now();
+    st = pl_engine_run(e, last, mask, on_frame, &c);
+    pl_progress_end(&bar);
+    if (st == PL_OK) {
+      const mpm_sim *sm = pl_engine_sim(e);
+      double el = pl_now() - t1;
+      fprintf(stderr, "pipeline render: %s: %d frames simulated (%lld substeps, %lld particles) in %.2f s on %s; wrote "
+              "%d frame%s x %d camera%s of PNGs to %s", use->path, last, (long long)sm->substeps_done,
+              (long long)sm->n, el, pl_backend_name(pl_engine_backend(e)), c.pngs, c.pngs == 1 ? "" : "s", s.ncameras,
+              s.ncameras == 1 ? "" : "s", c.outdir);
+      if (c.plys) fprintf(stderr, ", %d particle PLYs", c.plys);
+      if (c.gplys) fprintf(stderr, ", %d Gaussian PLYs", c.gplys);
+      fprintf(stderr, "\n");
     }
   }
-  pl_progress_end(&bar);
-  if (st == PL_OK) {
-    fprintf(stderr, "pipeline render: %s: %d frames simulated (%lld substeps, %lld particles, %.3g particle-substeps/s "
-            "on %s); wrote %d particle PLY%s to %s/particles%s\n", s.path, nframes, (long long)sim.substeps_done,
-            (long long)sim.n, tsim > 0 ? (double)sim.particle_substeps / tsim : 0.0, pl_backend_name(sim.backend),
-            plys, plys == 1 ? "" : "s", outdir, pngs ? " and PNGs per camera" : "");
-    rc = 0;
-  } else {
-    rc = pl_cli_report("render", st);
-  }
+  rc = st == PL_OK ? 0 : pl_cli_report("render", st);
+  pl_engine_free(e);
   free(mask);
-  free(rgb);
-  mpm_particles_free(&host);
-  mpm_free(&sim);
+  pl_scene_free(&truth);
   pl_scene_free(&s);
   return rc;
 }
 
 const pl_cli_command pl_cmd_render = {
-    "render", "Simulate a scene forward and write the selected frames (particle PLYs; PNGs once the rasterizer is in).",
+    "render", "Simulate a scene forward and write its frames: PNGs per camera, optional particle and Gaussian PLYs.",
     "SCENE.cfg [options]",
-    "Frames 0 (the initial state) to sim.frames; render.frames picks which are written. Particle PLYs go to\n"
-    "OUTPUT/particles/FRAME.ply (x y z, colour, velocity, J = det F, object). Errors name the object, particle,\n"
-    "frame and substep involved.",
+    "Frames 0 (the initial state) to sim.frames; render.frames (or --frames) picks which are written.\n"
+    "PNGs (RGBA: the alpha channel is the rendered coverage) go to OUTPUT/CAMERA/FRAME.png, particle PLYs to\n"
+    "OUTPUT/particles/FRAME.ply (x y z, colour, velocity, J = det F, object), Gaussian PLYs (3DGS layout, opens in\n"
+    "splat viewers) to OUTPUT/gaussians/FRAME.ply. Errors name the object, particle, frame and substep involved.",
     render_opts, run_render};

@@ -1,0 +1,85 @@
+/* engine.h: the whole pipeline for one scene: MLS-MPM simulation -> upsampler -> rasterizer -> image loss,
+ * forward and adjoint, with state kept on the scene's backend between stages.
+ *
+ * One engine serves every command: `render` (forward, images and PLYs per frame), `optimize` and `gradcheck`
+ * (loss and gradients of every learnable parameter), `sweep` (loss per grid point). Nothing goes to the host in
+ * the inner loop but the loss scalars and the images the user asked for.
+ *
+ * Frames: frame 0 is the initial state, frame f the state after f frame times (1/fps each).
+ *
+ * Gradients (pl_engine_eval with want_grad): the forward pass runs the simulation on a checkpointing tape; at
+ * each frame that carries a loss the Gaussians are rendered for every loss camera, the image loss is taken
+ * against the targets, and its adjoint goes back through the rasterizer and the upsampler at once, giving
+ * dL/dx and dL/dF of that frame's particles, which the tape stores as sources. The tape's backward pass then
+ * carries them back through time to the material parameters, gravity and the initial state; the engine maps the
+ * initial velocities to the objects' velocity and angular velocity. */
+#ifndef PL_ENGINE_H
+#define PL_ENGINE_H
+
+#include "mpm/mpm.h"
+#include "pipeline/loss.h"
+#include "pipeline/optim.h"
+#include "pipeline/scene.h"
+#include "pipeline/targets.h"
+#include "raster/raster.h"
+#include "upsample/upsample.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pl_engine pl_engine;
+
+/* Build the simulation (particles from the scene's objects), the upsampler bound to the initial particles,
+ * the rasterizer, and the image buffers, on the scene's backend. The scene must outlive the engine. */
+pl_status pl_engine_create(pl_engine **e, const pl_scene *s);
+void pl_engine_free(pl_engine *e);
+
+pl_backend pl_engine_backend(const pl_engine *e);
+int64_t pl_engine_particles(const pl_engine *e);
+int64_t pl_engine_gaussians(const pl_engine *e);
+const mpm_sim *pl_engine_sim(const pl_engine *e);
+
+/* Set the learnable parameters to the optimiser's current values (materials, gravity, initial velocities,
+ * upsampler scalars). Values are validated (a material's E must stay > 0, ...): errors name the parameter. */
+pl_status pl_engine_apply(pl_engine *e, const pl_optimizer *o);
+/* Set one value by address ("material.jelly.E", "object.cube.velocity", "upsample.sigma0", ...). */
+pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int components);
+
+/* Called at each frame the caller asked for, with that frame's images rendered (pl_engine_images). */
+typedef pl_status (*pl_engine_frame_fn)(void *user, pl_engine *e, int frame);
+
+/* Simulate frames 0..last_frame from the initial state; at the frames with mask[f] set (NULL: none), upsample
+ * and render every camera, then call cb (may be NULL). */
+pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask, pl_engine_frame_fn cb, void *user);
+
+/* The last rendered images on the backend, all cameras packed (camera c starts at pixel offset(c)). */
+void pl_engine_images(const pl_engine *e, real **rgb, real **alpha);
+int64_t pl_engine_camera_offset(const pl_engine *e, int camera);
+/* Download camera c's last images to host floats (rgb [H][W][3], alpha [H][W]; either may be NULL). */
+pl_status pl_engine_download_camera(const pl_engine *e, int camera, float *rgb, float *alpha);
+/* Write the last frame's particles (PLY), Gaussians (3DGS PLY) or images (RGBA PNG per camera). */
+pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path);
+pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path);
+pl_status pl_engine_write_pngs(const pl_engine *e, const char *folder, int frame);
+
+/* Upload the targets (host images) to the backend; they are the reference of pl_engine_eval. */
+pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t);
+
+/* Loss of the current parameters on the loss frames (targets' frames within `frames`, a frame selection) and,
+ * when want_grad, dL/dtheta into o->p[i].grad for every parameter of o (o may be NULL without want_grad).
+ * The loss is the mean over the (camera, frame) images of the weighted terms. */
+pl_status pl_engine_eval(pl_engine *e, const char *frames, int want_grad, pl_optimizer *o, pl_loss_value *loss);
+
+/* Render the targets of the scene from its [truth] values (source = truth) or load them from the folder. */
+pl_status pl_engine_make_targets(const pl_scene *s, pl_targets *t, int quiet);
+
+/* The objective of pl_fit / pl_gradcheck on this engine (user = the engine). */
+pl_status pl_engine_objective_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss);
+/* target | rendered | difference strips for the scene's strip frames and every loss camera, into `folder`. */
+pl_status pl_engine_write_strips(void *user, pl_optimizer *o, const char *folder);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

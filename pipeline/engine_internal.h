@@ -1,0 +1,53 @@
+/* engine_internal.h: the engine's state, shared by engine.c (set-up, forward, outputs) and the gradient pass. */
+#ifndef PL_ENGINE_INTERNAL_H
+#define PL_ENGINE_INTERNAL_H
+
+#include "pipeline/canvas.h"
+#include "pipeline/engine.h"
+
+struct mpm_tape;
+
+struct pl_engine {
+  const pl_scene *scene;
+  pl_backend backend;
+  mpm_sim sim;
+  int64_t n;                 /* particles */
+  mpm_particles init_host;   /* initial particles (host), object index included */
+  mpm_state init;            /* initial state (backend): every run starts from it */
+  int nobjects;
+  double *obj_velocity;      /* [nobjects][6]: velocity, angular velocity */
+  float *particle_rgb;       /* [n][3] host */
+  pl_upsample *ups;
+  int64_t m;                 /* Gaussians */
+  raster_gaussians gauss;    /* view of the upsampler's last output */
+  raster_ctx *rast;
+  raster_camera *cams;
+  int ncams;
+  int64_t *cam_offset;       /* [ncams + 1] pixel offsets of the packed images */
+  int64_t npix;
+  raster_options ropt;
+  pl_buffer img;             /* rgb [npix][3] then alpha [npix] */
+  pl_buffer vimg;            /* their cotangents */
+  pl_buffer vgauss;          /* v_means [m][3], v_covs [m][6], v_colors [m][3], v_opacities [m] */
+  pl_buffer vstate;          /* v_x [n][3], v_F [n][9] */
+  pl_loss_ctx **loss;        /* one per camera */
+  pl_buffer *targets;        /* [ncams * nframes]: rgb [np][3] then alpha [np] on the backend (empty: no loss) */
+  unsigned char *target_alpha;
+  int ntargets;
+  const unsigned char *loss_cam, *loss_frame; /* from the targets */
+  int last_frame_rendered;
+  /* gradient pass (engine_grad.c) */
+  struct mpm_tape *tape;
+  void *grad_state;
+};
+
+pl_status engine_reset(pl_engine *e);
+pl_status engine_render_state(pl_engine *e, const mpm_state *state);
+int engine_loss_frames(const pl_engine *e, const char *frames, unsigned char *mask, int *count);
+pl_status engine_frame_loss(pl_engine *e, int f, double scale, int want_grad, pl_loss_value *acc);
+/* The gradient pass: loss and dL/dtheta into o->p[i].grad (engine_grad.c). */
+pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
+                           pl_loss_value *loss);
+void engine_grad_free(pl_engine *e);
+
+#endif
