@@ -57,11 +57,16 @@ int pl_cli_load_scene(const pl_cli_args *a, const char *cmd, pl_scene *s);
 int pl_cli_report(const char *cmd, pl_status s);
 int pl_cli_quiet(const pl_cli_args *a);
 
+/* The process's arguments (set by main; gradcheck re-runs itself in double precision). */
+extern int pl_cli_argc;
+extern char **pl_cli_argv;
+
 /* The command table (cli_main.c). */
 extern const pl_cli_command *const pl_cli_commands[];
 
 /* Commands, each in its own file. */
 extern const pl_cli_command pl_cmd_info, pl_cmd_check, pl_cmd_schema, pl_cmd_render;
 extern const pl_cli_command pl_cmd_render_ply; /* cli_render_ply.c */
+extern const pl_cli_command pl_cmd_optimize, pl_cmd_gradcheck, pl_cmd_sweep; /* cmd_optimize.c, cmd_gradcheck.c, cmd_sweep.c */
 
 #endif

@@ -135,8 +135,11 @@ const pl_cli_command pl_cmd_schema = {
 
 /* ------------------------------------------------------------------ dispatch */
 
-const pl_cli_command *const pl_cli_commands[] = {&pl_cmd_info,   &pl_cmd_check, &pl_cmd_render,
-                                                  &pl_cmd_render_ply, &pl_cmd_schema, NULL};
+const pl_cli_command *const pl_cli_commands[] = {&pl_cmd_optimize, &pl_cmd_render, &pl_cmd_gradcheck, &pl_cmd_sweep,
+                                                  &pl_cmd_check,    &pl_cmd_info,   &pl_cmd_render_ply, &pl_cmd_schema,
+                                                  NULL};
+int pl_cli_argc;
+char **pl_cli_argv;
 
 static void usage(FILE *f) {
   fprintf(f, "usage: pipeline COMMAND [arguments] [options]\n\n"
@@ -149,6 +152,8 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  pl_cli_argc = argc;
+  pl_cli_argv = argv;
   if (argc < 2) {
     usage(stderr);
     return 2;

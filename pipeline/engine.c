@@ -248,13 +248,26 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
     return pl_fail(PL_ERR_INVALID, "frame %d outside 0..%d", last_frame, e->scene->sim.frames);
   PL_TRY(engine_reset(e));
   for (int f = 0; f <= last_frame; ++f) {
-    if (f > 0) PL_TRY(mpm_advance_frame(&e->sim));
+    if (f > 0) {
+      PL_TRY(mpm_advance_frame(&e->sim));
+      if (e->sim.last_substeps > e->max_substeps) e->max_substeps = e->sim.last_substeps;
+    }
     if (mask && mask[f]) {
       PL_TRY(engine_render_state(e, &e->sim.state));
       e->last_frame_rendered = f;
       if (cb) PL_TRY(cb(user, e, f));
     }
   }
+  return PL_OK;
+}
+
+pl_status pl_engine_fix_substeps(pl_engine *e, int *substeps) {
+  if (e->sim.substeps == 0) {
+    e->max_substeps = 0;
+    PL_TRY(pl_engine_run(e, e->scene->sim.frames, NULL, NULL, NULL));
+    e->sim.substeps = e->max_substeps;
+  }
+  if (substeps) *substeps = e->sim.substeps;
   return PL_OK;
 }
 
@@ -428,6 +441,35 @@ pl_status engine_frame_loss(pl_engine *e, int f, double scale, int want_grad, pl
     acc->total += scale * v.total;
     for (int q = 0; q < PL_LOSS_COUNT; ++q) acc->term[q] += scale * v.term[q];
   }
+  return PL_OK;
+}
+
+/* One frame's loss and its adjoint down to the particles: render `state`, take the loss against the targets
+ * (accumulated into acc with `scale`), then the adjoints of the loss, the rasterizer and the upsampler. On return
+ * e->vstate holds dL/dx [n][3] then dL/dF [n][9] of this frame, e->vgauss the Gaussians' cotangents, and the
+ * upsampler has accumulated its parameter gradients. */
+pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, double scale, pl_loss_value *acc) {
+  PL_TRY(engine_render_state(e, state));
+  PL_TRY(engine_frame_loss(e, frame, scale, 1, acc));
+  real *vg = (real *)e->vgauss.ptr, *vi = (real *)e->vimg.ptr, *vs = (real *)e->vstate.ptr;
+  const size_t m = (size_t)e->m, n = (size_t)e->n;
+  PL_TRY(pl_buffer_zero(&e->vgauss));
+  raster_images vimg;
+  memset(&vimg, 0, sizeof vimg);
+  vimg.rgb = vi;
+  vimg.alpha = vi + 3 * e->npix;
+  raster_grads rg;
+  memset(&rg, 0, sizeof rg);
+  rg.means = vg;
+  rg.covs = vg + 3 * m;
+  rg.colors = vg + 9 * m;
+  rg.opacities = vg + 12 * m;
+  pl_status st = raster_backward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &vimg, &rg);
+  if (st != PL_OK) return pl_fail_context(st, "frame %d, rasterizer adjoint: ", frame);
+  PL_TRY(pl_buffer_zero(&e->vstate));
+  st = pl_upsample_backward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs,
+                            rg.colors, rg.opacities, vs, vs + 3 * n);
+  if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
   return PL_OK;
 }
 

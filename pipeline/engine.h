@@ -53,6 +53,11 @@ typedef pl_status (*pl_engine_frame_fn)(void *user, pl_engine *e, int frame);
  * and render every camera, then call cb (may be NULL). */
 pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask, pl_engine_frame_fn cb, void *user);
 
+/* Freeze the automatic substep count at the most any frame of the current parameters needs (one forward run),
+ * so that finite differences of the loss do not jump where the CFL rule would change the count (the adjoint
+ * treats the schedule as fixed). No-op when sim.substeps is given. */
+pl_status pl_engine_fix_substeps(pl_engine *e, int *substeps);
+
 /* The last rendered images on the backend, all cameras packed (camera c starts at pixel offset(c)). */
 void pl_engine_images(const pl_engine *e, real **rgb, real **alpha);
 int64_t pl_engine_camera_offset(const pl_engine *e, int camera);

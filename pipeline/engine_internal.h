@@ -36,6 +36,7 @@ struct pl_engine {
   int ntargets;
   const unsigned char *loss_cam, *loss_frame; /* from the targets */
   int last_frame_rendered;
+  int max_substeps;          /* most substeps a frame needed in the runs so far */
   /* gradient pass (engine_grad.c) */
   struct mpm_tape *tape;
   void *grad_state;
@@ -45,6 +46,8 @@ pl_status engine_reset(pl_engine *e);
 pl_status engine_render_state(pl_engine *e, const mpm_state *state);
 int engine_loss_frames(const pl_engine *e, const char *frames, unsigned char *mask, int *count);
 pl_status engine_frame_loss(pl_engine *e, int f, double scale, int want_grad, pl_loss_value *acc);
+/* render + loss + adjoints of loss, rasterizer and upsampler for one frame's state: dL/dx, dL/dF in e->vstate */
+pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, double scale, pl_loss_value *acc);
 /* The gradient pass: loss and dL/dtheta into o->p[i].grad (engine_grad.c). */
 pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
                            pl_loss_value *loss);

@@ -3,9 +3,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/hd.h"
+
 const char *pl_gc_verdict_name(pl_gc_verdict v) {
-  static const char *n[] = {"ok", "MISMATCH", "NO GRADIENT", "INSENSITIVE", "FROZEN"};
-  return (v >= 0 && v <= PL_GC_FROZEN) ? n[v] : "?";
+  static const char *n[] = {"ok", "MISMATCH", "NO GRADIENT", "INSENSITIVE", "FROZEN", "below noise"};
+  return (v >= 0 && v <= PL_GC_BELOW_NOISE) ? n[v] : "?";
 }
 
 static int learns_somewhere(const pl_scene *s, const pl_param *p) {
@@ -67,24 +69,31 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
         d[q] = (lp - lm) / (2 * hh);
       }
       r->fd = (4 * d[1] - d[0]) / 3;
-      double scale = fmax(fabs(r->adjoint), fabs(r->fd));
-      /* gradient of the loss per unit relative change, compared with the loss itself */
-      double sens = scale * fmax(fabs(r->value), 1e-3) / loss_scale;
-      r->rel_error = scale > 0 ? fabs(r->adjoint - r->fd) / scale : 0;
-      if (sens < opt->abs_floor)
-        r->verdict = PL_GC_INSENSITIVE;
-      else if (r->adjoint == 0 && r->fd != 0)
-        r->verdict = PL_GC_NO_GRADIENT;
-      else
-        r->verdict = r->rel_error <= opt->tolerance ? PL_GC_OK : PL_GC_MISMATCH;
+      pl_gc_judge(r, h, loss_scale, opt->tolerance, opt->abs_floor);
     }
   }
   return PL_OK;
 }
 
+/* The finite difference of a loss L with step h carries rounding noise of about eps |L| / h: a gradient below
+ * (a generous multiple of) that cannot be checked, and one whose adjoint and difference are both below it (or
+ * below abs_floor relative to the loss) is "insensitive". */
+void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor) {
+  double scale = fmax(fabs(r->adjoint), fabs(r->fd));
+  double noise = 1e4 * PL_REAL_EPS * loss_scale / h;
+  double sens = scale * fmax(fabs(r->value), 1e-3) / loss_scale;
+  r->rel_error = scale > 0 ? fabs(r->adjoint - r->fd) / scale : 0;
+  if (sens < abs_floor || scale < noise)
+    r->verdict = PL_GC_INSENSITIVE;
+  else if (r->adjoint == 0 && r->fd != 0)
+    r->verdict = PL_GC_NO_GRADIENT;
+  else
+    r->verdict = r->rel_error <= tolerance ? PL_GC_OK : PL_GC_MISMATCH;
+}
+
 int pl_gc_all_ok(const pl_gc_row *rows, int n) {
   for (int i = 0; i < n; ++i)
-    if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN) return 0;
+    if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN && rows[i].verdict != PL_GC_BELOW_NOISE) return 0;
   return 1;
 }
 

@@ -21,7 +21,14 @@
 extern "C" {
 #endif
 
-typedef enum { PL_GC_OK = 0, PL_GC_MISMATCH, PL_GC_NO_GRADIENT, PL_GC_INSENSITIVE, PL_GC_FROZEN } pl_gc_verdict;
+typedef enum {
+  PL_GC_OK = 0,
+  PL_GC_MISMATCH,
+  PL_GC_NO_GRADIENT,
+  PL_GC_INSENSITIVE,
+  PL_GC_FROZEN,
+  PL_GC_BELOW_NOISE /* a sampled stage input the loss barely depends on (occluded, interior): not checked */
+} pl_gc_verdict;
 
 typedef struct {
   char name[224];       /* address (with .x/.y/.z for vectors) */
@@ -40,6 +47,8 @@ typedef struct {
 pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_gc_options *opt,
                        pl_gc_row *rows, int max, int *nrows);
 int pl_gc_all_ok(const pl_gc_row *rows, int n);
+/* Verdict of one row from its adjoint and finite difference (step h, loss value loss_scale). */
+void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor);
 const char *pl_gc_verdict_name(pl_gc_verdict v);
 void pl_gc_print(const pl_gc_row *rows, int n, FILE *f);
 

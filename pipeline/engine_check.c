@@ -1,0 +1,178 @@
+/* engine_check.c: stage-by-stage gradient checks inside the real pipeline (pipeline gradcheck --stage ...).
+ *
+ * At one frame of the scene, the image loss against the targets is differentiated by the engine's adjoint and
+ * by central differences, on a sample of the stage's inputs:
+ *   raster    the Gaussians the upsampler produced (means, covariances, colours, opacities)
+ *   upsample  the particles' positions x and deformation gradients F
+ * Entries are sampled deterministically (seeded), half among those with the largest adjoint and half at
+ * random, so the check covers both the visible surface and the rest. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "pipeline/engine_check.h"
+#include "pipeline/engine_internal.h"
+
+typedef struct {
+  int64_t index;
+  double mag;
+} ranked;
+
+static int by_mag(const void *a, const void *b) {
+  double x = ((const ranked *)a)->mag, y = ((const ranked *)b)->mag;
+  if (x != y) return x < y ? 1 : -1;
+  int64_t i = ((const ranked *)a)->index, j = ((const ranked *)b)->index;
+  return i < j ? -1 : (i > j);
+}
+
+/* pick k entries of g[0..n): half the largest |g|, half uniformly at random (distinct) */
+static int pick_entries(const double *g, int64_t n, int k, uint64_t seed, int64_t *out) {
+  if (n <= 0) return 0;
+  if (k > n) k = (int)n;
+  ranked *r = (ranked *)malloc(sizeof(ranked) * (size_t)n);
+  if (!r) return 0;
+  for (int64_t i = 0; i < n; ++i) r[i].index = i, r[i].mag = fabs(g[i]);
+  qsort(r, (size_t)n, sizeof *r, by_mag);
+  int cnt = 0;
+  for (int i = 0; i < (k + 1) / 2; ++i) out[cnt++] = r[i].index;
+  for (uint32_t t = 0; cnt < k && t < 100000; ++t) {
+    pl_u32x4 u = pl_rng_u32x4(seed, 7, t);
+    int64_t cand = (int64_t)(((uint64_t)u.v[0] << 32 | u.v[1]) % (uint64_t)n);
+    int dup = 0;
+    for (int j = 0; j < cnt; ++j) dup |= out[j] == cand;
+    if (!dup) out[cnt++] = cand;
+  }
+  free(r);
+  return cnt;
+}
+
+/* loss of the current e->gauss (already rendered) at frame f */
+static pl_status loss_now(pl_engine *e, int f, double *out) {
+  pl_loss_value v;
+  memset(&v, 0, sizeof v);
+  PL_TRY(engine_frame_loss(e, f, 1.0, 0, &v));
+  *out = v.total;
+  return PL_OK;
+}
+
+static pl_status render_gauss(pl_engine *e, const raster_gaussians *g) {
+  real *img = (real *)e->img.ptr;
+  raster_images out;
+  memset(&out, 0, sizeof out);
+  out.rgb = img;
+  out.alpha = img + 3 * e->npix;
+  return raster_forward(e->rast, g, e->cams, e->ncams, &e->ropt, &out);
+}
+
+pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int samples, double rel_step, double tol,
+                                pl_gc_row *rows, int max, int *nrows) {
+  *nrows = 0;
+  const pl_scene *s = e->scene;
+  int nf = s->sim.frames + 1;
+  if (!e->targets) return pl_fail(PL_ERR_INTERNAL, "stage check: no targets");
+  if (frame < 0) /* default: the last loss frame */
+    for (int f = 0; f < nf; ++f)
+      if (e->loss_frame[f]) frame = f;
+  if (frame < 0 || frame >= nf || !e->loss_frame[frame])
+    return pl_fail(PL_ERR_INVALID, "stage check: frame %d carries no loss (targets.frames = %s)", frame, s->targets.frames);
+  int is_raster = strcmp(stage, "raster") == 0, is_ups = strcmp(stage, "upsample") == 0;
+  if (!is_raster && !is_ups) return pl_fail(PL_ERR_INVALID, "unknown stage '%s' (raster, upsample)", stage);
+  /* the state at `frame` */
+  PL_TRY(pl_engine_run(e, frame, NULL, NULL, NULL));
+  mpm_state st;
+  PL_TRY(mpm_state_alloc(&st, e->backend, e->n));
+  pl_status rc = mpm_state_copy(&st, &e->sim.state);
+  pl_loss_value base;
+  memset(&base, 0, sizeof base);
+  if (rc == PL_OK) rc = engine_frame_adjoint(e, &st, frame, 1.0, &base);
+  const size_t n = (size_t)e->n, m = (size_t)e->m;
+  /* host copies of the inputs and of their adjoints */
+  size_t len = is_raster ? 13 * m : 12 * n;
+  real *in = (real *)malloc(sizeof(real) * (len ? len : 1)), *adj = (real *)malloc(sizeof(real) * (len ? len : 1));
+  double *ad = (double *)malloc(sizeof(double) * (len ? len : 1));
+  int64_t *pick = (int64_t *)malloc(sizeof(int64_t) * (size_t)(samples > 0 ? samples : 1));
+  pl_buffer scratch;
+  memset(&scratch, 0, sizeof scratch);
+  if (rc == PL_OK && (!in || !adj || !ad || !pick)) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (rc == PL_OK) {
+    if (is_raster) {
+      rc = pl_buffer_download(&e->vgauss, 0, adj, sizeof(real) * len);
+      if (rc == PL_OK) rc = pl_upsample_download(e->ups, in, in + 3 * m, in + 9 * m, in + 12 * m);
+    } else {
+      rc = pl_buffer_download(&e->vstate, 0, adj, sizeof(real) * len);
+      if (rc == PL_OK) rc = pl_buffer_download(&st.x, 0, in, sizeof(real) * 3 * n);
+      if (rc == PL_OK) rc = pl_buffer_download(&st.F, 0, in + 3 * n, sizeof(real) * 9 * n);
+    }
+  }
+  if (rc == PL_OK) rc = pl_buffer_alloc(&scratch, e->backend, sizeof(real) * (len ? len : 1));
+  int k = 0;
+  if (rc == PL_OK) {
+    for (size_t i = 0; i < len; ++i) ad[i] = adj[i];
+    k = pick_entries(ad, (int64_t)len, samples < max ? samples : max, s->sim.seed, pick);
+  }
+  raster_gaussians g = e->gauss;
+  real *sb = (real *)scratch.ptr;
+  if (is_raster) {
+    g.means = sb;
+    g.covs = sb + 3 * m;
+    g.colors = sb + 9 * m;
+    g.opacities = sb + 12 * m;
+  }
+  for (int q = 0; q < k && rc == PL_OK; ++q) {
+    int64_t idx = pick[q];
+    pl_gc_row *r = &rows[(*nrows)++];
+    memset(r, 0, sizeof *r);
+    if (is_raster) {
+      static const char *names[] = {"mean.x", "mean.y", "mean.z", "cov.xx", "cov.xy", "cov.xz", "cov.yy", "cov.yz",
+                                    "cov.zz", "colour.r", "colour.g", "colour.b", "opacity"};
+      int field;
+      int64_t gi;
+      if (idx < (int64_t)(3 * m)) gi = idx / 3, field = (int)(idx % 3);
+      else if (idx < (int64_t)(9 * m)) gi = (idx - 3 * (int64_t)m) / 6, field = 3 + (int)((idx - 3 * (int64_t)m) % 6);
+      else if (idx < (int64_t)(12 * m)) gi = (idx - 9 * (int64_t)m) / 3, field = 9 + (int)((idx - 9 * (int64_t)m) % 3);
+      else gi = idx - 12 * (int64_t)m, field = 12;
+      snprintf(r->name, sizeof r->name, "raster: Gaussian %lld %s", (long long)gi, names[field]);
+    } else {
+      if (idx < (int64_t)(3 * n))
+        snprintf(r->name, sizeof r->name, "upsample: particle %lld x.%c", (long long)(idx / 3), "xyz"[idx % 3]);
+      else
+        snprintf(r->name, sizeof r->name, "upsample: particle %lld F[%lld]", (long long)((idx - 3 * (int64_t)n) / 9),
+                 (long long)((idx - 3 * (int64_t)n) % 9));
+    }
+    r->value = in[idx];
+    r->adjoint = ad[idx];
+    /* covariance steps keep the matrix positive definite: relative to the diagonal scale */
+    double h = rel_step * fmax(fabs(r->value), is_raster ? 1e-3 : 1e-2);
+    double d[2];
+    for (int t = 0; t < 2 && rc == PL_OK; ++t) {
+      double hh = t ? h / 2 : h, l[2];
+      for (int sgn = 0; sgn < 2 && rc == PL_OK; ++sgn) {
+        real saved = in[idx];
+        in[idx] = (real)(saved + (sgn ? -hh : hh));
+        if (is_raster) {
+          rc = pl_buffer_upload(&scratch, 0, in, sizeof(real) * len);
+          if (rc == PL_OK) rc = render_gauss(e, &g);
+        } else {
+          rc = pl_buffer_upload(&st.x, 0, in, sizeof(real) * 3 * n);
+          if (rc == PL_OK) rc = pl_buffer_upload(&st.F, 0, in + 3 * n, sizeof(real) * 9 * n);
+          if (rc == PL_OK) rc = engine_render_state(e, &st);
+        }
+        if (rc == PL_OK) rc = loss_now(e, frame, &l[sgn]);
+        in[idx] = saved;
+      }
+      d[t] = (l[0] - l[1]) / (2 * hh);
+    }
+    r->fd = (4 * d[1] - d[0]) / 3;
+    pl_gc_judge(r, h, fabs(base.total), tol, 1e-12);
+    if (r->verdict == PL_GC_INSENSITIVE) r->verdict = PL_GC_BELOW_NOISE; /* sampled inputs may not matter */
+  }
+  free(in);
+  free(adj);
+  free(ad);
+  free(pick);
+  pl_buffer_free(&scratch);
+  mpm_state_free(&st);
+  return rc;
+}
