@@ -129,7 +129,9 @@ static int run_sweep(const pl_cli_args *a) {
   long mine = 0;
   double *vals = (double *)malloc(sizeof(double) * PL_SWEEP_MAX_AXES);
   for (long i = 0; i < sw.total; ++i) mine += pl_sweep_point(&sw, i, vals);
-  int tw = cam >= 0 ? s.cameras[cam].width : 0, th = cam >= 0 ? s.cameras[cam].height : 0;
+  int iw = cam >= 0 ? s.cameras[cam].width : 0, ih = cam >= 0 ? s.cameras[cam].height : 0;
+  int zoom = iw > 0 && iw < 120 ? (120 + iw - 1) / iw : 1; /* small images are enlarged for the labels */
+  int tw = iw * zoom, th = ih * zoom;
   int cols = (int)ceil(sqrt((double)(mine ? mine : 1))), rows = (int)((mine + cols - 1) / (cols ? cols : 1));
   pl_canvas cv;
   memset(&cv, 0, sizeof cv);
@@ -146,7 +148,8 @@ static int run_sweep(const pl_cli_args *a) {
   pl_progress bar;
   pl_progress_begin(&bar, "sweep", mine, pl_cli_quiet(a));
   long done = 0;
-  float *tile = (float *)malloc(sizeof(float) * 3 * (size_t)(tw * th > 0 ? tw * th : 1));
+  float *tile = (float *)malloc(sizeof(float) * 3 * (size_t)(iw * ih > 0 ? iw * ih : 1));
+  float *big = (float *)malloc(sizeof(float) * 3 * (size_t)(tw * th > 0 ? tw * th : 1));
   for (long i = 0; i < sw.total && st == PL_OK; ++i) {
     if (!pl_sweep_point(&sw, i, vals)) continue;
     double t0 = pl_now();
@@ -188,7 +191,10 @@ static int run_sweep(const pl_cli_args *a) {
         if (cam >= 0) {
           int cx = (int)(done % cols), cy = (int)(done / cols);
           int x0 = 4 + cx * (tw + 4), y0 = 4 + cy * (th + 30);
-          pl_canvas_blit(&cv, x0, y0 + 26, tw, th, tile);
+          for (int yy = 0; yy < th; ++yy)
+            for (int xx = 0; xx < tw; ++xx)
+              memcpy(big + 3 * ((size_t)yy * tw + xx), tile + 3 * ((size_t)(yy / zoom) * iw + xx / zoom), 3 * sizeof(float));
+          pl_canvas_blit(&cv, x0, y0 + 26, tw, th, big);
           char lab[64];
           snprintf(lab, sizeof lab, "#%ld", i);
           pl_canvas_text(&cv, x0, y0, lab, black, 1);
@@ -210,6 +216,7 @@ static int run_sweep(const pl_cli_args *a) {
   }
   pl_progress_end(&bar);
   free(tile);
+  free(big);
   free(vals);
   if (st == PL_OK) {
     st = pl_out_commit(&out);
