@@ -86,6 +86,9 @@ pl_status pl_frame_selection(const char *text, int nframes, unsigned char *mask)
       if (!pl_parse_int(tok, &a)) return pl_fail(PL_ERR_INVALID, "frame selection '%s': '%s' is not a frame number", text, tok);
       b = a + 1;
     }
+    /* a range may run past the last frame (it is cut there: shortening a run with --set sim.frames keeps the
+     * scene's selections valid); a single frame or a range start must exist */
+    if (colon && b > nframes) b = nframes;
     if (a < 0 || a >= nframes || b > nframes || b <= a)
       return pl_fail(PL_ERR_INVALID, "frame selection '%s': frames must lie in 0..%d", text, nframes - 1);
     for (long f = a; f < b; f += step) mask[f] = 1;

@@ -205,7 +205,8 @@ void pl_scene_free(pl_scene *s);
 /* Print the resolved scene: every value (defaults marked) and the derived quantities. */
 void pl_scene_print(const pl_scene *s, FILE *f);
 
-/* Frame selection: "all", a list "0 5 10", or ranges "a:b[:step]" (b exclusive), mixed with spaces/commas.
+/* Frame selection: "all", a list "0 5 10", or ranges "a:b[:step]" (b exclusive, cut at the last frame), mixed
+ * with spaces/commas.
  * Fills mask[0..nframes-1]; errors name the text. */
 pl_status pl_frame_selection(const char *text, int nframes, unsigned char *mask);
 

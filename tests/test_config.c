@@ -100,6 +100,8 @@ static void test_frames(void) {
   CHECK(pl_frame_selection("0:10:3", 10, m) == PL_OK && m[0] && !m[1] && m[3] && m[9] && !m[8], "range step");
   CHECK(pl_frame_selection("1, 4 7", 10, m) == PL_OK && m[1] && m[4] && m[7] && !m[0], "list");
   CHECK(pl_frame_selection("12", 10, m) == PL_ERR_INVALID, "out of range");
+  CHECK(pl_frame_selection("8:20", 10, m) == PL_OK && m[8] && m[9] && !m[7], "a range is cut at the last frame");
+  CHECK(pl_frame_selection("10:20", 10, m) == PL_ERR_INVALID, "a range starting past the last frame");
   CHECK(pl_frame_selection("a:b", 10, m) == PL_ERR_INVALID, "malformed");
   CHECK(pl_frame_selection("", 10, m) == PL_ERR_INVALID, "empty");
 }
@@ -157,7 +159,7 @@ static void test_errors(void) {
   expect_error("truth unknown key", with("material.jelly.Young = 1\n"), NULL, "[truth]", "no key 'Young'");
   expect_error("loss unknown", with("[optimize]\nloss = l3:1\n"), NULL, "unknown loss term 'l3'", NULL);
   expect_error("targets folder missing", with("[targets]\nsource = folder\n"), NULL, "targets.folder", NULL);
-  expect_error("frames out of range", with("[render]\nframes = 0:50\n"), NULL, "render.frames", NULL);
+  expect_error("frames out of range", with("[render]\nframes = 50\n"), NULL, "render.frames", NULL);
   expect_error("domain inverted", "[sim]\ndomain_min = 0 0 0\ndomain_max = 1 -1 1\n", NULL, "domain_max", NULL);
   /* --set errors */
   expect_error("set bad value", BASE, "material.jelly.E=abc", "--set", "not a number");
