@@ -386,15 +386,15 @@ static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_s
   if (p->space == PL_SPACE_AUTO) {
     if (isfinite(p->lo) && isfinite(p->hi))
       p->space = PL_SPACE_BOUNDED;
-    else if (k->flags & PL_KF_POSITIVE)
+    else if (k->flags & (PL_KF_POSITIVE | PL_KF_NONNEG))
       p->space = PL_SPACE_LOG;
     else
       p->space = PL_SPACE_LINEAR;
   }
   if (p->space == PL_SPACE_BOUNDED && !(isfinite(p->lo) && isfinite(p->hi) && p->lo < p->hi))
     return pl_fail(PL_ERR_INVALID, "%s: the bounded space needs lo < hi", loc);
-  if (p->space == PL_SPACE_LOG && !(k->flags & PL_KF_POSITIVE))
-    return pl_fail(PL_ERR_INVALID, "%s: the log space needs a positive quantity; '%s' may be <= 0", loc, p->key);
+  if (p->space == PL_SPACE_LOG && !(k->flags & (PL_KF_POSITIVE | PL_KF_NONNEG)))
+    return pl_fail(PL_ERR_INVALID, "%s: the log space needs a positive quantity; '%s' may be negative", loc, p->key);
   char text[256];
   if (pl_config_string(c, "param", sec->name, "init", text, sizeof text, &given) == PL_OK && given) {
     int n = pl_parse_reals(text, p->init, 3);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# test_e2e.sh PIPELINE_BINARY: the pipeline end to end.
+#  1. optimize scenes/tiny.cfg recovers E within 5% and nu within 0.03 from a start 2x off in E;
+#  2. a fit killed (SIGKILL) part-way and resumed with --resume ends with exactly the uninterrupted result;
+#  3. gradcheck passes on every shipped scene at low resolution (every parameter: ok).
+set -u
+bin="$1"
+fails=0
+checks=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | tail -15; fails=$((fails + 1)); }
+check() { checks=$((checks + 1)); }
+# json_get FILE PARAM FIELD
+json_get() {
+  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['parameters'][sys.argv[2]][sys.argv[3]])" "$@" 2>/dev/null ||
+    sed -n "/\"$2\"/,/}/p" "$1" | grep "\"$3\"" | head -1 | sed 's/.*: *\([-0-9.eE+]*\).*/\1/'
+}
+
+# 1. recovery
+check
+if "$bin" optimize scenes/tiny.cfg -o "$tmp/fit" -q > "$tmp/out" 2>&1; then
+  E=$(json_get "$tmp/fit/result.json" material.jelly.E fitted)
+  nu=$(json_get "$tmp/fit/result.json" material.jelly.nu fitted)
+  echo "tiny: fitted E = $E (truth 2e4, start 4e4), nu = $nu (truth 0.3, start 0.2)"
+  check
+  awk -v e="$E" 'BEGIN { exit !(e > 0.95 * 2e4 && e < 1.05 * 2e4) }' || fail "E = $E not within 5% of 2e4"
+  check
+  awk -v n="$nu" 'BEGIN { exit !(n > 0.27 && n < 0.33) }' || fail "nu = $nu not within 0.03 of 0.3"
+  for f in fit.csv result.json loss.png state.json; do
+    check
+    [ -s "$tmp/fit/$f" ] || fail "optimize did not write $f"
+  done
+  check
+  ls "$tmp/fit"/strip_*.png > /dev/null 2>&1 || fail "optimize wrote no strip images"
+else
+  fail "optimize scenes/tiny.cfg"
+fi
+
+# 2. kill and resume: the same final parameters and the same CSV rows as the uninterrupted run
+check
+if [ -f "$tmp/fit/result.json" ]; then
+  timeout -s KILL 4 "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" -q > /dev/null 2>&1
+  rows_before=$(($(wc -l < "$tmp/killed/fit.csv" 2>/dev/null || echo 1) - 1))
+  if "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" --resume -q > "$tmp/out" 2>&1; then
+    echo "resume: killed after $rows_before finished iterations, resumed to the end"
+    for p in material.jelly.E material.jelly.nu; do
+      check
+      a=$(json_get "$tmp/fit/result.json" "$p" fitted)
+      b=$(json_get "$tmp/killed/result.json" "$p" fitted)
+      [ "$a" = "$b" ] || fail "resumed $p = $b differs from the uninterrupted $a"
+    done
+    check
+    cut -d, -f1-8 "$tmp/fit/fit.csv" > "$tmp/a.csv"
+    cut -d, -f1-8 "$tmp/killed/fit.csv" > "$tmp/b.csv"
+    cmp -s "$tmp/a.csv" "$tmp/b.csv" || fail "the resumed fit.csv differs from the uninterrupted one"
+  else
+    fail "optimize --resume"
+  fi
+fi
+
+# 3. gradcheck on every scene, low resolution, few frames
+for scene in scenes/*.cfg; do
+  grep -q '^\[param ' "$scene" || continue
+  check
+  if "$bin" gradcheck "$scene" --set render.width=32 --set render.height=32 --set sim.frames=3 -q > "$tmp/out" 2>&1; then
+    echo "gradcheck $scene: ok ($(grep -c ' ok$' "$tmp/out") parameter components)"
+  else
+    fail "gradcheck $scene"
+  fi
+done
+
+if [ "$fails" -ne 0 ]; then echo "test_e2e: $fails of $checks checks FAILED"; exit 1; fi
+echo "test_e2e: all $checks checks passed"
