@@ -61,23 +61,37 @@ static void check_scene(const char *path, const char *mode) {
         for (int b = 0; b < 3; ++b) cam.rot[a][b] = sc->viewmat[4 * a + b];
       }
       size_t np = (size_t)cam.w * cam.h;
-      unsigned char *mask = (unsigned char *)calloc(np, 1);
-      /* silhouette: particles as discs of radius 0.9 spacing */
+      unsigned char *mask = (unsigned char *)calloc(np, 1), *one = (unsigned char *)malloc(np);
+      /* silhouette: each object's particles as discs of radius 0.9 spacing, eroded by 1.5 spacings, then the
+       * union: every object's own surface must be closed (a seam where two objects meet in the image is not
+       * inside either) */
       double dp = spacing, zmean = 0;
+      int erode = 1;
       for (int p = 0; p < P.n; ++p) {
         double t[3], q[3];
         for (int k = 0; k < 3; ++k) q[k] = P.x[3 * p + k] - cam.eye[k];
         for (int a = 0; a < 3; ++a) t[a] = cam.rot[a][0] * q[0] + cam.rot[a][1] * q[1] + cam.rot[a][2] * q[2];
-        if (t[2] < 0.01) continue;
-        zmean += t[2] / P.n;
-        double uu = cam.fx * t[0] / t[2] + cam.cx, vv = cam.fy * t[1] / t[2] + cam.cy, rr = 0.9 * dp * cam.fx / t[2];
-        for (int i = (int)floor(vv - rr); i <= (int)ceil(vv + rr); ++i)
-          for (int j = (int)floor(uu - rr); j <= (int)ceil(uu + rr); ++j)
-            if (i >= 0 && j >= 0 && i < cam.h && j < cam.w && (j + 0.5 - uu) * (j + 0.5 - uu) + (i + 0.5 - vv) * (i + 0.5 - vv) < rr * rr)
-              mask[i * cam.w + j] = 1;
+        if (t[2] >= 0.01) zmean += t[2] / P.n;
       }
-      int erode = (int)ceil(1.5 * dp * cam.fx / zmean);
-      ups_erode(mask, cam.w, cam.h, erode);
+      erode = (int)ceil(1.5 * dp * cam.fx / zmean);
+      for (int o = 0; o < s.nobjects; ++o) {
+        memset(one, 0, np);
+        for (int p = 0; p < P.n; ++p) {
+          if (P.object[p] != o) continue;
+          double t[3], q[3];
+          for (int k = 0; k < 3; ++k) q[k] = P.x[3 * p + k] - cam.eye[k];
+          for (int a = 0; a < 3; ++a) t[a] = cam.rot[a][0] * q[0] + cam.rot[a][1] * q[1] + cam.rot[a][2] * q[2];
+          if (t[2] < 0.01) continue;
+          double uu = cam.fx * t[0] / t[2] + cam.cx, vv = cam.fy * t[1] / t[2] + cam.cy, rr = 0.9 * dp * cam.fx / t[2];
+          for (int i = (int)floor(vv - rr); i <= (int)ceil(vv + rr); ++i)
+            for (int j = (int)floor(uu - rr); j <= (int)ceil(uu + rr); ++j)
+              if (i >= 0 && j >= 0 && i < cam.h && j < cam.w && (j + 0.5 - uu) * (j + 0.5 - uu) + (i + 0.5 - vv) * (i + 0.5 - vv) < rr * rr)
+                one[i * cam.w + j] = 1;
+        }
+        ups_erode(one, cam.w, cam.h, erode);
+        for (size_t i = 0; i < np; ++i) mask[i] |= one[i];
+      }
+      free(one);
       double *alpha = (double *)malloc(sizeof(double) * np);
       ups_composite_alpha(&cam, g.count, g.means, g.covs, g.opacities, alpha);
       int64_t in = 0, bad = 0;
