@@ -317,7 +317,7 @@ pl_status mpm_download(const mpm_sim *s, const mpm_state *st, mpm_particles *h) 
   return PL_OK;
 }
 
-static mpm_kparticles kparticles(const mpm_sim *s) {
+mpm_kparticles mpm_sim_kparticles(const mpm_sim *s) {
   mpm_kparticles P;
   P.mass = (const real *)s->mass.ptr;
   P.vol0 = (const real *)s->vol0.ptr;
@@ -567,6 +567,25 @@ pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m) {
   mpm_material named = *m;
   named.name = s->material_names[index];
   PL_TRY(resolve_material(&named, index, &r));
+  double old_density = s->material_density[index];
+  if (r.density != old_density && s->n > 0) {
+    /* density enters through the particle masses (m = rho V0): rescale this material's particles */
+    size_t n = (size_t)s->n;
+    real *mass = (real *)malloc(n * sizeof(real));
+    int32_t *mat = (int32_t *)malloc(n * sizeof(int32_t));
+    pl_status st = (mass && mat) ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
+    if (st == PL_OK) st = pl_buffer_download(&s->mass, 0, mass, n * sizeof(real));
+    if (st == PL_OK) st = pl_buffer_download(&s->material, 0, mat, n * sizeof(int32_t));
+    if (st == PL_OK) {
+      double ratio = r.density / old_density;
+      for (size_t i = 0; i < n; ++i)
+        if (mat[i] == index) mass[i] = (real)((double)mass[i] * ratio);
+      st = pl_buffer_upload(&s->mass, 0, mass, n * sizeof(real));
+    }
+    free(mass);
+    free(mat);
+    if (st != PL_OK) return st;
+  }
   s->materials[index] = r;
   s->kmaterials[index] = kmaterial_of(&r);
   s->material_density[index] = r.density;
@@ -654,7 +673,7 @@ static pl_status particle_error(mpm_sim *s, const mpm_state *st, uint64_t key, c
 }
 
 pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt) {
-  mpm_kparticles P = kparticles(s);
+  mpm_kparticles P = mpm_sim_kparticles(s);
   mpm_kstate k = mpm_state_view(st);
   uint64_t err = MPM_NO_ERROR;
   if (s->backend == PL_BACKEND_CPU) {
@@ -669,7 +688,7 @@ pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt) {
 }
 
 pl_status mpm_grid_update(mpm_sim *s, real dt, double t) {
-  mpm_kparticles P = kparticles(s);
+  mpm_kparticles P = mpm_sim_kparticles(s);
   if (s->backend == PL_BACKEND_CPU) {
     mpm_cpu_grid_update(&s->grid, P.colliders, s->ncolliders, (real *)s->gridbuf.ptr, dt, (real)t, s->n);
     return PL_OK;
@@ -683,7 +702,7 @@ pl_status mpm_grid_update(mpm_sim *s, real dt, double t) {
 
 pl_status mpm_g2p(mpm_sim *s, const mpm_state *in, mpm_state *out, real dt) {
   if (in->n != s->n || out->n != s->n) return pl_fail(PL_ERR_INVALID, "mpm_g2p: state sizes differ from the simulation's");
-  mpm_kparticles P = kparticles(s);
+  mpm_kparticles P = mpm_sim_kparticles(s);
   uint64_t err = MPM_NO_ERROR;
   if (s->backend == PL_BACKEND_CPU) {
     err = mpm_cpu_g2p(&s->grid, mpm_state_view(in), mpm_state_view(out), &P, (const real *)s->gridbuf.ptr, dt);

@@ -188,39 +188,50 @@ HD void mpm_p2g_particle(const mpm_kgrid *g, int model, mpm_mparams mp, real mas
       }
 }
 
-/* Adjoint of mpm_p2g_particle given the node cotangents v_out[27][4] (gathered from the grid cotangent). The
- * position enters through the weights (dw/dX / dx) and through dpos = (o - f) dx. */
+/* The scatter part of the P2G adjoint with the affine matrix A given (the CPU backward pass reuses the A its
+ * P2G recomputation stored, so the stress is evaluated once): node cotangents v_out[27][4] of
+ * (dm, dmom) -> v_x, v_v, v_A, v_mass. The position enters through the weights (dw/dX / dx) and through
+ * dpos = (o - f) dx. */
+HD void mpm_p2g_scatter_vjp(const mpm_kgrid *g, const mpm_stencil *s, real mass, v3 v, m3 A, const real v_out[27][4],
+                            v3 *v_x, v3 *v_v, m3 *v_A, real *v_mass) {
+  real v_w[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+  v3 v_dpos_sum = v3_zero();
+  v3 vv = v3_zero();
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        int k = 9 * a + 3 * b + c;
+        real w = mpm_stencil_weight(s, a, b, c);
+        v3 dpos = mpm_stencil_dpos(s, a, b, c, g->dx);
+        v3 vm = v3_make(v_out[k][1], v_out[k][2], v_out[k][3]);
+        v3 mom = v3_add(v3_scale(v, mass), m3_mul_v(A, dpos)); /* dmom = w mom */
+        real v_wk = v_out[k][0] * mass + v3_dot(vm, mom);
+        v_w[0][a] += v_wk * s->w[1][b] * s->w[2][c];
+        v_w[1][b] += v_wk * s->w[0][a] * s->w[2][c];
+        v_w[2][c] += v_wk * s->w[0][a] * s->w[1][b];
+        *v_mass += w * (v_out[k][0] + v3_dot(vm, v));
+        v3_accum(&vv, v3_scale(vm, w));
+        m3_accum(v_A, m3_outer(v3_scale(vm, w), dpos));
+        v3_accum(&v_dpos_sum, m3_tmul_v(A, v3_scale(vm, w)));
+      }
+  v3_accum(v_v, v3_scale(vv, mass));
+  /* dpos = (o - f) dx, f = X - base: d dpos / dx = -I; weights: dw/dx = dw/dX inv_dx */
+  v3 vx = v3_neg(v_dpos_sum);
+  vx.x += (v_w[0][0] * s->dw[0][0] + v_w[0][1] * s->dw[0][1] + v_w[0][2] * s->dw[0][2]) * g->inv_dx;
+  vx.y += (v_w[1][0] * s->dw[1][0] + v_w[1][1] * s->dw[1][1] + v_w[1][2] * s->dw[1][2]) * g->inv_dx;
+  vx.z += (v_w[2][0] * s->dw[2][0] + v_w[2][1] * s->dw[2][1] + v_w[2][2] * s->dw[2][2]) * g->inv_dx;
+  v3_accum(v_x, vx);
+}
+
+/* Adjoint of mpm_p2g_particle given the node cotangents v_out[27][4] (gathered from the grid cotangent):
+ * the scatter adjoint above, then the affine matrix's (stress) adjoint. */
 HD void mpm_p2g_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 x,
                              v3 v, m3 C, m3 F, const real v_out[27][4], v3 *v_x, v3 *v_v, m3 *v_C, m3 *v_F,
                              real *v_mass, mpm_mparams *v_p) {
   mpm_stencil s = mpm_stencil_of(g, x);
   m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F);
   m3 v_A = m3_zero();
-  real v_w[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
-  v3 v_dpos_sum = v3_zero();
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      for (int c = 0; c < 3; ++c) {
-        int k = 9 * a + 3 * b + c;
-        real w = mpm_stencil_weight(&s, a, b, c);
-        v3 dpos = mpm_stencil_dpos(&s, a, b, c, g->dx);
-        v3 vm = v3_make(v_out[k][1], v_out[k][2], v_out[k][3]);
-        v3 mom = v3_add(v3_scale(v, mass), m3_mul_v(A, dpos)); /* dmom = w mom */
-        real v_wk = v_out[k][0] * mass + v3_dot(vm, mom);
-        v_w[0][a] += v_wk * s.w[1][b] * s.w[2][c];
-        v_w[1][b] += v_wk * s.w[0][a] * s.w[2][c];
-        v_w[2][c] += v_wk * s.w[0][a] * s.w[1][b];
-        *v_mass += w * (v_out[k][0] + v3_dot(vm, v));
-        v3_accum(v_v, v3_scale(vm, w * mass));
-        m3_accum(&v_A, m3_outer(v3_scale(vm, w), dpos));
-        v3_accum(&v_dpos_sum, m3_tmul_v(A, v3_scale(vm, w)));
-      }
-  /* dpos = (o - f) dx, f = X - base: d dpos / dx = -I; weights: dw/dx = dw/dX inv_dx */
-  v3 vx = v3_neg(v_dpos_sum);
-  vx.x += (v_w[0][0] * s.dw[0][0] + v_w[0][1] * s.dw[0][1] + v_w[0][2] * s.dw[0][2]) * g->inv_dx;
-  vx.y += (v_w[1][0] * s.dw[1][0] + v_w[1][1] * s.dw[1][1] + v_w[1][2] * s.dw[1][2]) * g->inv_dx;
-  vx.z += (v_w[2][0] * s.dw[2][0] + v_w[2][1] * s.dw[2][1] + v_w[2][2] * s.dw[2][2]) * g->inv_dx;
-  v3_accum(v_x, vx);
+  mpm_p2g_scatter_vjp(g, &s, mass, v, A, v_out, v_x, v_v, &v_A, v_mass);
   mpm_p2g_affine_vjp(model, mp, mass, vol0, dt, g->inv_dx, C, F, v_A, v_C, v_F, v_mass, v_p);
 }
 
@@ -517,6 +528,26 @@ HD void mpm_g2p_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real
   vx.y += (v_w[1][0] * s.dw[1][0] + v_w[1][1] * s.dw[1][1] + v_w[1][2] * s.dw[1][2]) * g->inv_dx;
   vx.z += (v_w[2][0] * s.dw[2][0] + v_w[2][1] * s.dw[2][1] + v_w[2][2] * s.dw[2][2]) * g->inv_dx;
   v3_accum(v_x, vx);
+}
+
+/* ------------------------------------------------------------------ adjoint accumulators */
+
+/* Per-particle parameter cotangents of the backward pass through time, [n][MPM_ADJ_NPAR] doubles summed over
+ * the substeps: the fields of mpm_mparams, then the mass. */
+enum { MPM_ADJ_MU = 0, MPM_ADJ_LAMBDA, MPM_ADJ_BULK, MPM_ADJ_VISCOSITY, MPM_ADJ_YIELD, MPM_ADJ_ALPHA, MPM_ADJ_TR_APEX,
+       MPM_ADJ_MASS, MPM_ADJ_NPAR };
+/* Global cotangents of the grid adjoint: gravity (3), the friction of each collider, then the walls'. */
+#define MPM_ADJ_NGLOB (3 + MPM_MAX_COLLIDERS + 1)
+
+HD void mpm_adj_par_accum(double *v_par, mpm_mparams v, real v_mass) {
+  v_par[MPM_ADJ_MU] += (double)v.mu;
+  v_par[MPM_ADJ_LAMBDA] += (double)v.lambda;
+  v_par[MPM_ADJ_BULK] += (double)v.bulk;
+  v_par[MPM_ADJ_VISCOSITY] += (double)v.viscosity;
+  v_par[MPM_ADJ_YIELD] += (double)v.yield_stress;
+  v_par[MPM_ADJ_ALPHA] += (double)v.alpha;
+  v_par[MPM_ADJ_TR_APEX] += (double)v.tr_apex;
+  v_par[MPM_ADJ_MASS] += (double)v_mass;
 }
 
 /* Checks on a particle's new state: finite values, det F > 0 for the trial and projected F, and the
