@@ -16,7 +16,8 @@
 
 struct mpm_tape {
   mpm_sim *sim;
-  int checkpoint_every;
+  int checkpoint_every;      /* > 0: every K substeps; 0: every frame; MPM_TAPE_AUTO: thinned within the bound */
+  int64_t auto_k;            /* automatic mode: the current spacing (a power of two) */
   double limit_bytes;
   int64_t state_bytes;
   /* the recorded schedule: frame f (0-based run index) has nsub[f] substeps of dt[f] from time t0[f]; its
@@ -94,13 +95,14 @@ static pl_status over_limit(const mpm_tape *t, int64_t total, int ckpts, int seg
   int64_t S = t->total > 0 ? t->total : 1;
   int k = (int)ceil(sqrt((double)S));
   return pl_fail(PL_ERR_LIMIT,
-                 "mpm tape: %s needs %d checkpoints and a segment of %d states, %.4g MB each (%lld particles), plus "
+                 "mpm tape: %s needs %d checkpoint(s) and a segment of %d state(s), %.4g MB each (%lld particles), plus "
                  "%.4g MB of cotangent sources (%d frames) and %.4g MB of work buffers: %.5g MB in all, over "
                  "memory_limit_mb = %g. Raise memory_limit_mb, or set checkpoint_every near sqrt(substeps) (%d for the "
                  "%lld substeps recorded so far; now %d%s) to balance the checkpoints against the segment",
                  when, ckpts, seg, sb, (long long)t->sim->n, (double)ncot_alloc(t) * sb, ncot_alloc(t),
                  (double)t->work_bytes / MB, (double)total / MB, t->limit_bytes / MB, k, (long long)t->total,
-                 t->checkpoint_every, t->checkpoint_every == 0 ? ": a checkpoint per frame" : "");
+                 t->checkpoint_every,
+                 t->checkpoint_every == 0 ? ": a checkpoint per frame" : t->checkpoint_every < 0 ? ": automatic" : "");
 }
 
 /* ------------------------------------------------------------------ create / free */
@@ -140,9 +142,9 @@ pl_status mpm_tape_create(mpm_tape **out, mpm_sim *sim, const mpm_tape_desc *d) 
   mpm_tape_desc dd;
   memset(&dd, 0, sizeof dd);
   if (d) dd = *d;
-  if (dd.checkpoint_every < 0)
-    return pl_fail(PL_ERR_INVALID, "mpm tape: checkpoint_every = %d: give 0 (a checkpoint per frame) or K > 0 substeps",
-                   dd.checkpoint_every);
+  if (dd.checkpoint_every < 0 && dd.checkpoint_every != MPM_TAPE_AUTO)
+    return pl_fail(PL_ERR_INVALID, "mpm tape: checkpoint_every = %d: give 0 (a checkpoint per frame), K > 0 substeps "
+                   "or %d (automatic, within memory_limit_mb)", dd.checkpoint_every, MPM_TAPE_AUTO);
   if (!(dd.memory_limit_mb >= 0) || !isfinite(dd.memory_limit_mb))
     return pl_fail(PL_ERR_INVALID, "mpm tape: memory_limit_mb = %g: give a size in MB (0: 4096)", dd.memory_limit_mb);
   mpm_tape *t = (mpm_tape *)calloc(1, sizeof *t);
@@ -361,6 +363,55 @@ static pl_status take_checkpoint(mpm_tape *t, int64_t at) {
   return PL_OK;
 }
 
+/* The longest segment between the checkpoints (the last one runs to the substeps recorded so far). */
+static void recompute_segment(mpm_tape *t) {
+  t->seg_needed = 0;
+  for (int c = 0; c < t->nckpt; ++c) {
+    int64_t len = (c + 1 < t->nckpt ? t->ckpt_at[c + 1] : t->total) - t->ckpt_at[c];
+    if (len - 1 > t->seg_needed) t->seg_needed = (int)(len - 1);
+  }
+}
+
+/* Automatic mode: double the spacing and keep every other checkpoint (those at multiples of the new spacing). */
+static void auto_thin(mpm_tape *t) {
+  t->auto_k *= 2;
+  int kept = 0;
+  for (int c = 0; c < t->nckpt; ++c) {
+    if (t->ckpt_at[c] % t->auto_k != 0) continue;
+    if (kept != c) {
+      mpm_state tmp = t->ckpt[kept];
+      t->ckpt[kept] = t->ckpt[c];
+      t->ckpt[c] = tmp;
+      t->ckpt_at[kept] = t->ckpt_at[c];
+    }
+    kept++;
+  }
+  t->nckpt = kept;
+  while (t->ckpt_alloc > t->nckpt) state_free_tracked(t, &t->ckpt[--t->ckpt_alloc]);
+  recompute_segment(t);
+}
+
+/* Automatic checkpoints: every auto_k substeps, with auto_k doubled (and every other checkpoint dropped) whenever
+ * the checkpoints, the new one and a segment of auto_k - 1 states would not fit in the memory bound. Memory
+ * stays within the bound whatever the number of substeps; the spacing settles near sqrt(substeps) once the
+ * bound binds, and stays 1 (no re-simulation at all) while every state fits. */
+static pl_status auto_due(mpm_tape *t, int frame, int *due) {
+  int64_t at = t->total;
+  int64_t other = t->cur_bytes - (int64_t)(t->ckpt_alloc + t->seg_alloc) * t->state_bytes;
+  int64_t B = (int64_t)floor((t->limit_bytes - (double)other) / (double)t->state_bytes);
+  for (;;) {
+    *due = at % t->auto_k == 0;
+    if (t->nckpt + *due + (t->auto_k - 1) <= B) return PL_OK;
+    if (t->auto_k >= B || t->auto_k > ((int64_t)1 << 40)) {
+      char when[96];
+      snprintf(when, sizeof when, "frame %d (automatic checkpoints, spacing %lld)", frame + 1, (long long)t->auto_k);
+      return over_limit(t, (int64_t)(t->nckpt + *due + t->auto_k - 1) * t->state_bytes + other, t->nckpt + *due,
+                        (int)(t->auto_k - 1), when);
+    }
+    auto_thin(t);
+  }
+}
+
 pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mpm_frame_fn cb, void *user) {
   if (!t || !initial) return pl_fail(PL_ERR_INVALID, "mpm_tape_forward: no tape or no initial state");
   mpm_sim *s = t->sim;
@@ -379,6 +430,9 @@ pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mp
   t->first[0] = 0;
   t->nckpt = 0;
   t->seg_needed = 0;
+  t->auto_k = 1;
+  if (t->checkpoint_every < 0) /* the segment of an earlier run must not pin memory the checkpoints may use */
+    while (t->seg_alloc > 0) state_free_tracked(t, &t->seg[--t->seg_alloc]);
   snapshot(t);
   if (initial->x.ptr != s->state.x.ptr) PL_TRY(mpm_state_copy(&s->state, initial));
   s->frame = 0;
@@ -389,8 +443,9 @@ pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mp
     int n;
     double dt;
     PL_TRY(mpm_plan_frame(s, &n, &dt));
-    /* the memory this frame will need: its checkpoints and the longest segment */
-    {
+    /* the memory this frame will need: its checkpoints and the longest segment (the automatic mode thins its
+     * checkpoints to stay within the bound instead) */
+    if (t->checkpoint_every >= 0) {
       int64_t at = t->total, sn = since;
       int new_ck = 0, seg = t->seg_needed;
       for (int k = 0; k < n; ++k, ++at) {
@@ -418,10 +473,15 @@ pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mp
     t->t0[f] = t0;
     for (int k = 0; k < n; ++k) {
       int due = t->checkpoint_every > 0 ? (t->total % t->checkpoint_every == 0) : (k == 0);
+      if (t->checkpoint_every < 0) {
+        pl_status st = auto_due(t, f, &due);
+        if (st != PL_OK) return st;
+      }
       if (due) {
         PL_TRY(take_checkpoint(t, t->total));
-        since = 0;
+        since = t->total - t->ckpt_at[t->nckpt - 1];
       }
+      if (t->checkpoint_every < 0) since = t->total - t->ckpt_at[t->nckpt - 1];
       s->time = t0 + k * dt; /* as mpm_advance_frame: no drift over long runs */
       pl_status st = mpm_substep(s, (real)dt);
       if (st != PL_OK)
@@ -438,6 +498,8 @@ pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mp
     s->last_dt = dt;
     if (cb) PL_TRY(cb(user, f + 1, &s->state));
   }
+  /* the longest segment between the checkpoints kept */
+  recompute_segment(t);
   /* checkpoints a longer earlier run left are freed: the memory figures describe this tape */
   while (t->ckpt_alloc > t->nckpt) state_free_tracked(t, &t->ckpt[--t->ckpt_alloc]);
   t->recorded = 1;
@@ -456,6 +518,11 @@ pl_status mpm_tape_add_cotangent(mpm_tape *t, int frame, const real *v_x, const 
   if (!v_x && !v_v && !v_C && !v_F) return PL_OK;
   mpm_state *c = t->cot[frame];
   if (!c) {
+    /* the automatic mode makes room by thinning its checkpoints (a segment of auto_k - 1 states at most) */
+    while (t->checkpoint_every < 0 && t->nckpt > 1 &&
+           (double)(t->cur_bytes + (int64_t)(t->auto_k - 1 > t->seg_alloc ? t->auto_k - 1 - t->seg_alloc : 0) *
+                                       t->state_bytes + t->state_bytes) > t->limit_bytes)
+      auto_thin(t);
     if ((double)projected(t, t->state_bytes) > t->limit_bytes) {
       char when[96];
       snprintf(when, sizeof when, "the cotangent source of frame %d", frame);

@@ -35,8 +35,14 @@
 extern "C" {
 #endif
 
+/* checkpoint_every = MPM_TAPE_AUTO: as many checkpoints as memory_limit_mb allows (every substep while they fit:
+ * no re-simulation), thinned by halves when they would not (spacing K doubled), so that the tape stays within the
+ * bound however many substeps the run takes (up to about (bound in states)^2 / 4 substeps). */
+#define MPM_TAPE_AUTO (-1)
+
 typedef struct {
-  int checkpoint_every;     /* substeps between checkpoints; 0 = one checkpoint at the start of every frame */
+  int checkpoint_every;     /* substeps between checkpoints; 0 = one checkpoint at the start of every frame;
+                               MPM_TAPE_AUTO (-1): automatic within memory_limit_mb (below) */
   double memory_limit_mb;   /* bound on the tape's memory (checkpoints, segment, cotangent sources, work buffers);
                                0 = 4096. Exceeding it at create/forward time is PL_ERR_LIMIT naming the figures
                                and the setting to change */
