@@ -317,7 +317,7 @@ pl_status mpm_download(const mpm_sim *s, const mpm_state *st, mpm_particles *h) 
   return PL_OK;
 }
 
-static mpm_kparticles kparticles(const mpm_sim *s) {
+mpm_kparticles mpm_sim_kparticles(const mpm_sim *s) {
   mpm_kparticles P;
   P.mass = (const real *)s->mass.ptr;
   P.vol0 = (const real *)s->vol0.ptr;
@@ -677,7 +677,7 @@ static pl_status particle_error(mpm_sim *s, const mpm_state *st, uint64_t key, c
 }
 
 pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt) {
-  mpm_kparticles P = kparticles(s);
+  mpm_kparticles P = mpm_sim_kparticles(s);
   mpm_kstate k = mpm_state_view(st);
   uint64_t err = MPM_NO_ERROR;
   if (s->backend == PL_BACKEND_CPU) {
@@ -692,7 +692,7 @@ pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt) {
 }
 
 pl_status mpm_grid_update(mpm_sim *s, real dt, double t) {
-  mpm_kparticles P = kparticles(s);
+  mpm_kparticles P = mpm_sim_kparticles(s);
   if (s->backend == PL_BACKEND_CPU) {
     mpm_cpu_grid_update(&s->grid, P.colliders, s->ncolliders, (real *)s->gridbuf.ptr, dt, (real)t, s->n);
     return PL_OK;
@@ -706,7 +706,7 @@ pl_status mpm_grid_update(mpm_sim *s, real dt, double t) {
 
 pl_status mpm_g2p(mpm_sim *s, const mpm_state *in, mpm_state *out, real dt) {
   if (in->n != s->n || out->n != s->n) return pl_fail(PL_ERR_INVALID, "mpm_g2p: state sizes differ from the simulation's");
-  mpm_kparticles P = kparticles(s);
+  mpm_kparticles P = mpm_sim_kparticles(s);
   uint64_t err = MPM_NO_ERROR;
   if (s->backend == PL_BACKEND_CPU) {
     err = mpm_cpu_g2p(&s->grid, mpm_state_view(in), mpm_state_view(out), &P, (const real *)s->gridbuf.ptr, dt);

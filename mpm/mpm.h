@@ -184,7 +184,8 @@ void mpm_particles_free(mpm_particles *p);
 pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const mpm_object *objects, int nobjects);
 void mpm_free(mpm_sim *s);
 
-/* Change a material's parameters (the optimiser's update). Validated like mpm_init. */
+/* Change a material's parameters (the optimiser's update). Validated like mpm_init. A new density rescales
+ * the masses of the material's particles by new/old (m = rho V0). */
 pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m);
 /* Per-particle Young's modulus and Poisson ratio (host arrays [n]); NULL E clears the override. */
 pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu);

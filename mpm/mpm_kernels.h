@@ -188,39 +188,73 @@ HD void mpm_p2g_particle(const mpm_kgrid *g, int model, mpm_mparams mp, real mas
       }
 }
 
-/* Adjoint of mpm_p2g_particle given the node cotangents v_out[27][4] (gathered from the grid cotangent). The
- * position enters through the weights (dw/dX / dx) and through dpos = (o - f) dx. */
+/* The scatter part of the P2G adjoint with the affine matrix A given (the CPU backward pass reuses the A its
+ * P2G recomputation stored, so the stress is evaluated once): node cotangents v_out[27][4] of
+ * (dm, dmom) -> v_x, v_v, v_A, v_mass. The position enters through the weights (dw/dX / dx) and through
+ * dpos = (o - f) dx. */
+HD void mpm_p2g_scatter_vjp(const mpm_kgrid *g, const mpm_stencil *s, real mass, v3 v, m3 A, const real v_out[27][4],
+                            v3 *v_x, v3 *v_v, m3 *v_A, real *v_mass) {
+  /* per node: dm = w m, dmom = w (m v + A d), d = (o - f) dx. A d is separable: the sum over the axes j of
+   * dx (o_j - f_j) (column j of A). The sums over the nodes that do not need the weights per node are taken once:
+   * with S = sum w v_dmom, v_v = m S, v_x gets -A^T S from d, and v_A = sum w v_dmom d^T
+   * = dx [sum_j (sum_o o S_j[o]) e_j^T - S f^T] from the per-axis partial sums S_j[o]. */
+  v3 Q[3][3];
+  for (int j = 0; j < 3; ++j) {
+    v3 col = m3_col(A, j);
+    for (int o = 0; o < 3; ++o) Q[j][o] = v3_scale(col, ((real)o - s->f[j]) * g->dx);
+  }
+  v3 mv = v3_scale(v, mass);
+  real v_w[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+  v3 Sa[3] = {v3_zero(), v3_zero(), v3_zero()}, Sb[3] = {v3_zero(), v3_zero(), v3_zero()};
+  v3 Sc[3] = {v3_zero(), v3_zero(), v3_zero()};
+  real wm = 0;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      real wab = s->w[0][a] * s->w[1][b];
+      v3 mab = v3_add(v3_add(mv, Q[0][a]), Q[1][b]);
+      for (int c = 0; c < 3; ++c) {
+        int k = 9 * a + 3 * b + c;
+        real w = wab * s->w[2][c];
+        v3 vm = v3_make(v_out[k][1], v_out[k][2], v_out[k][3]);
+        v3 mom = v3_add(mab, Q[2][c]); /* dmom = w mom */
+        real v_wk = v_out[k][0] * mass + v3_dot(vm, mom);
+        v_w[0][a] += v_wk * s->w[1][b] * s->w[2][c];
+        v_w[1][b] += v_wk * s->w[0][a] * s->w[2][c];
+        v_w[2][c] += v_wk * wab;
+        wm += w * v_out[k][0];
+        v3 wvm = v3_scale(vm, w);
+        v3_accum(&Sa[a], wvm);
+        v3_accum(&Sb[b], wvm);
+        v3_accum(&Sc[c], wvm);
+      }
+    }
+  v3 S = v3_add(v3_add(Sa[0], Sa[1]), Sa[2]);
+  *v_mass += wm + v3_dot(S, v);
+  v3_accum(v_v, v3_scale(S, mass));
+  v3 Tj[3] = {v3_axpy(Sa[1], RC(2.0), Sa[2]), v3_axpy(Sb[1], RC(2.0), Sb[2]), v3_axpy(Sc[1], RC(2.0), Sc[2])};
+  for (int j = 0; j < 3; ++j) {
+    v3 colj = v3_scale(v3_axpy(Tj[j], -s->f[j], S), g->dx); /* column j of sum w v_dmom d^T */
+    v_A->m[0][j] += colj.x;
+    v_A->m[1][j] += colj.y;
+    v_A->m[2][j] += colj.z;
+  }
+  /* d = (o - f) dx, f = X - base: d d / dx = -I; weights: dw/dx = dw/dX inv_dx */
+  v3 vx = v3_neg(m3_tmul_v(A, S));
+  vx.x += (v_w[0][0] * s->dw[0][0] + v_w[0][1] * s->dw[0][1] + v_w[0][2] * s->dw[0][2]) * g->inv_dx;
+  vx.y += (v_w[1][0] * s->dw[1][0] + v_w[1][1] * s->dw[1][1] + v_w[1][2] * s->dw[1][2]) * g->inv_dx;
+  vx.z += (v_w[2][0] * s->dw[2][0] + v_w[2][1] * s->dw[2][1] + v_w[2][2] * s->dw[2][2]) * g->inv_dx;
+  v3_accum(v_x, vx);
+}
+
+/* Adjoint of mpm_p2g_particle given the node cotangents v_out[27][4] (gathered from the grid cotangent):
+ * the scatter adjoint above, then the affine matrix's (stress) adjoint. */
 HD void mpm_p2g_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 x,
                              v3 v, m3 C, m3 F, const real v_out[27][4], v3 *v_x, v3 *v_v, m3 *v_C, m3 *v_F,
                              real *v_mass, mpm_mparams *v_p) {
   mpm_stencil s = mpm_stencil_of(g, x);
   m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F);
   m3 v_A = m3_zero();
-  real v_w[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
-  v3 v_dpos_sum = v3_zero();
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      for (int c = 0; c < 3; ++c) {
-        int k = 9 * a + 3 * b + c;
-        real w = mpm_stencil_weight(&s, a, b, c);
-        v3 dpos = mpm_stencil_dpos(&s, a, b, c, g->dx);
-        v3 vm = v3_make(v_out[k][1], v_out[k][2], v_out[k][3]);
-        v3 mom = v3_add(v3_scale(v, mass), m3_mul_v(A, dpos)); /* dmom = w mom */
-        real v_wk = v_out[k][0] * mass + v3_dot(vm, mom);
-        v_w[0][a] += v_wk * s.w[1][b] * s.w[2][c];
-        v_w[1][b] += v_wk * s.w[0][a] * s.w[2][c];
-        v_w[2][c] += v_wk * s.w[0][a] * s.w[1][b];
-        *v_mass += w * (v_out[k][0] + v3_dot(vm, v));
-        v3_accum(v_v, v3_scale(vm, w * mass));
-        m3_accum(&v_A, m3_outer(v3_scale(vm, w), dpos));
-        v3_accum(&v_dpos_sum, m3_tmul_v(A, v3_scale(vm, w)));
-      }
-  /* dpos = (o - f) dx, f = X - base: d dpos / dx = -I; weights: dw/dx = dw/dX inv_dx */
-  v3 vx = v3_neg(v_dpos_sum);
-  vx.x += (v_w[0][0] * s.dw[0][0] + v_w[0][1] * s.dw[0][1] + v_w[0][2] * s.dw[0][2]) * g->inv_dx;
-  vx.y += (v_w[1][0] * s.dw[1][0] + v_w[1][1] * s.dw[1][1] + v_w[1][2] * s.dw[1][2]) * g->inv_dx;
-  vx.z += (v_w[2][0] * s.dw[2][0] + v_w[2][1] * s.dw[2][1] + v_w[2][2] * s.dw[2][2]) * g->inv_dx;
-  v3_accum(v_x, vx);
+  mpm_p2g_scatter_vjp(g, &s, mass, v, A, v_out, v_x, v_v, &v_A, v_mass);
   mpm_p2g_affine_vjp(model, mp, mass, vol0, dt, g->inv_dx, C, F, v_A, v_C, v_F, v_mass, v_p);
 }
 
@@ -495,28 +529,57 @@ HD void mpm_g2p_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real
   /* x_out = x + dt v */
   v3_accum(v_x, vx_out);
   v3 v_v = v3_axpy(vv_out, dt, vx_out);
+  /* per node (v += w gv, B += w gv d^T with d = (o - f) dx): v_gv += w (v_v + v_B d), v_w = (v_v + v_B d).gv,
+   * v_d = w v_B^T gv. v_B d is separable: sum over the axes j of dx (o_j - f_j) (column j of v_B); and
+   * sum_i v_d_i = v_B^T sum_i w_i gv_i = v_B^T v' needs no work per node. */
+  v3 P[3][3];
+  for (int j = 0; j < 3; ++j) {
+    v3 col = m3_col(v_B, j);
+    for (int o = 0; o < 3; ++o) P[j][o] = v3_scale(col, ((real)o - s.f[j]) * g->dx);
+  }
   real v_w[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
-  v3 v_dpos_sum = v3_zero();
+  v3 vsum = v3_zero();
   for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
+    for (int b = 0; b < 3; ++b) {
+      real wab = s.w[0][a] * s.w[1][b];
+      v3 uab = v3_add(v3_add(v_v, P[0][a]), P[1][b]);
       for (int c = 0; c < 3; ++c) {
         int k = 9 * a + 3 * b + c;
-        real w = mpm_stencil_weight(&s, a, b, c);
-        v3 dpos = mpm_stencil_dpos(&s, a, b, c, g->dx);
-        /* v += w gv;  B += w gv dpos^T */
-        v3 Bd = m3_mul_v(v_B, dpos);
-        v3_accum(&v_gv[k], v3_scale(v3_add(v_v, Bd), w));
-        real v_wk = v3_dot(v_v, gv[k]) + v3_dot(Bd, gv[k]);
+        real w = wab * s.w[2][c];
+        v3 u = v3_add(uab, P[2][c]);
+        v3_accum(&v_gv[k], v3_scale(u, w));
+        vsum = v3_axpy(vsum, w, gv[k]);
+        real v_wk = v3_dot(u, gv[k]);
         v_w[0][a] += v_wk * s.w[1][b] * s.w[2][c];
         v_w[1][b] += v_wk * s.w[0][a] * s.w[2][c];
-        v_w[2][c] += v_wk * s.w[0][a] * s.w[1][b];
-        v3_accum(&v_dpos_sum, m3_tmul_v(v_B, v3_scale(gv[k], w)));
+        v_w[2][c] += v_wk * wab;
       }
-  v3 vx = v3_neg(v_dpos_sum);
+    }
+  v3 vx = v3_neg(m3_tmul_v(v_B, vsum));
   vx.x += (v_w[0][0] * s.dw[0][0] + v_w[0][1] * s.dw[0][1] + v_w[0][2] * s.dw[0][2]) * g->inv_dx;
   vx.y += (v_w[1][0] * s.dw[1][0] + v_w[1][1] * s.dw[1][1] + v_w[1][2] * s.dw[1][2]) * g->inv_dx;
   vx.z += (v_w[2][0] * s.dw[2][0] + v_w[2][1] * s.dw[2][1] + v_w[2][2] * s.dw[2][2]) * g->inv_dx;
   v3_accum(v_x, vx);
+}
+
+/* ------------------------------------------------------------------ adjoint accumulators */
+
+/* Per-particle parameter cotangents of the backward pass through time, [n][MPM_ADJ_NPAR] doubles summed over
+ * the substeps: the fields of mpm_mparams, then the mass. */
+enum { MPM_ADJ_MU = 0, MPM_ADJ_LAMBDA, MPM_ADJ_BULK, MPM_ADJ_VISCOSITY, MPM_ADJ_YIELD, MPM_ADJ_ALPHA, MPM_ADJ_TR_APEX,
+       MPM_ADJ_MASS, MPM_ADJ_NPAR };
+/* Global cotangents of the grid adjoint: gravity (3), the friction of each collider, then the walls'. */
+#define MPM_ADJ_NGLOB (3 + MPM_MAX_COLLIDERS + 1)
+
+HD void mpm_adj_par_accum(double *v_par, mpm_mparams v, real v_mass) {
+  v_par[MPM_ADJ_MU] += (double)v.mu;
+  v_par[MPM_ADJ_LAMBDA] += (double)v.lambda;
+  v_par[MPM_ADJ_BULK] += (double)v.bulk;
+  v_par[MPM_ADJ_VISCOSITY] += (double)v.viscosity;
+  v_par[MPM_ADJ_YIELD] += (double)v.yield_stress;
+  v_par[MPM_ADJ_ALPHA] += (double)v.alpha;
+  v_par[MPM_ADJ_TR_APEX] += (double)v.tr_apex;
+  v_par[MPM_ADJ_MASS] += (double)v_mass;
 }
 
 /* Checks on a particle's new state: finite values, det F > 0 for the trial and projected F, and the

@@ -132,7 +132,7 @@ static pl_status map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsampl
 
 pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
                            pl_loss_value *loss) {
-  grad_state *gs;
+  grad_state *gs = NULL;
   PL_TRY(ensure_tape(e, &gs));
   PL_TRY(pl_upsample_zero_grads(e->ups));
   PL_TRY(mpm_grads_zero(&gs->grads));

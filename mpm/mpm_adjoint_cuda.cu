@@ -1,0 +1,193 @@
+// mpm_adjoint_cuda.cu: the CUDA loops of the backward substep. One thread per particle (G2P and P2G adjoints)
+// or per grid node (grid adjoint); every formula is a _vjp of mpm_kernels.h / materials.h, the functions the CPU
+// backend calls.
+//
+// The G2P adjoint scatters the node-velocity cotangents with float atomicAdd (as the forward P2G scatters), so
+// results match the CPU reference to rounding, not bitwise. The gravity and friction cotangents are reduced per
+// warp (__shfl_down_sync) and added to device doubles. The P2G adjoint is a gather and recomputes the affine
+// matrix A_p (the CUDA P2G does not keep it).
+#include <cuda_runtime.h>
+#include <stdlib.h>
+
+#include "mpm/mpm_backend.h"
+
+static_assert(sizeof(real) == 4, "the CUDA backend is built with real = float");
+
+static pl_status cuda_status(cudaError_t e, const char *what) {
+  if (e == cudaSuccess) return PL_OK;
+  return pl_fail(PL_ERR_CUDA, "CUDA %s failed: %s", what, cudaGetErrorString(e));
+}
+
+static unsigned int blocks_for(int64_t n, unsigned int threads) { return (unsigned int)((n + threads - 1) / threads); }
+
+// ------------------------------------------------------------------ G2P adjoint
+
+__global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kparticles P, const real *grid,
+                              real *v_gridv, double *v_par, real dt) {
+  const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= in.n) return;
+  v3 x = v3_load(in.x + 3 * p);
+  if (!mpm_in_domain(&g, x)) return; // the forward pass checked every state; never read outside the grid
+  mpm_stencil s = mpm_stencil_of(&g, x);
+  v3 gv[27], vgv[27];
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        const real *node = grid + 4 * mpm_node_index(&g, s.base[0] + a, s.base[1] + b, s.base[2] + c);
+        gv[9 * a + 3 * b + c] = v3_make(node[1], node[2], node[3]);
+        vgv[9 * a + 3 * b + c] = v3_zero();
+      }
+  int model;
+  mpm_mparams mp = mpm_particle_params(&P, p, &model);
+  mpm_mparams vmp = mpm_mparams_zero();
+  v3 vx = v3_zero();
+  m3 vF = m3_zero();
+  real vq = 0;
+  mpm_g2p_particle_vjp(&g, model, mp, dt, x, m3_load(in.F + 9 * p), in.q[p], gv, v3_load(adj.x + 3 * p),
+                       v3_load(adj.v + 3 * p), m3_load(adj.C + 9 * p), m3_load(adj.F + 9 * p), adj.q[p], &vx, &vF, &vq,
+                       vgv, &vmp);
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        real *node = v_gridv + 3 * mpm_node_index(&g, s.base[0] + a, s.base[1] + b, s.base[2] + c);
+        v3 d = vgv[9 * a + 3 * b + c];
+        atomicAdd(node + 0, d.x);
+        atomicAdd(node + 1, d.y);
+        atomicAdd(node + 2, d.z);
+      }
+  v3_store(vx, adj.x + 3 * p);
+  v3_store(v3_zero(), adj.v + 3 * p);
+  m3_store(m3_zero(), adj.C + 9 * p);
+  m3_store(vF, adj.F + 9 * p);
+  adj.q[p] = vq;
+  mpm_adj_par_accum(v_par + (size_t)MPM_ADJ_NPAR * (size_t)p, vmp, 0);
+}
+
+extern "C" pl_status mpm_cuda_adj_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate adj, const mpm_kparticles *P,
+                                      const real *grid, real *v_gridv, double *v_par, real dt) {
+  const unsigned int T = 128;
+  if (in.n > 0) mpm_k_adj_g2p<<<blocks_for(in.n, T), T>>>(*g, in, adj, *P, grid, v_gridv, v_par, dt);
+  return cuda_status(cudaGetLastError(), "launch of the G2P adjoint kernel");
+}
+
+// ------------------------------------------------------------------ grid adjoint
+
+__global__ void mpm_k_adj_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol, const real *grid_pre,
+                               const real *v_gridv, real *v_grid, double *glob, real dt, real t) {
+  const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t ny = g.n[1] + 1, nz = g.n[2] + 1;
+  const int64_t nodes = (int64_t)mpm_node_count(&g);
+  const int nglob = 3 + ncol + 1;
+  real acc[MPM_ADJ_NGLOB];
+  for (int q = 0; q < nglob; ++q) acc[q] = 0;
+  if (idx < nodes) {
+    const real *node = grid_pre + 4 * idx;
+    real *out = v_grid + 4 * idx;
+    real m = node[0];
+    if (m > 0) {
+      int k = (int)(idx % nz), j = (int)((idx / nz) % ny), i = (int)(idx / (ny * nz));
+      const real *vv = v_gridv + 3 * idx;
+      real vm = 0;
+      v3 vmom = v3_zero(), vg = v3_zero();
+      mpm_grid_node_vjp(&g, cols, ncol, i, j, k, t, dt, m, v3_make(node[1], node[2], node[3]),
+                        v3_make(vv[0], vv[1], vv[2]), &vm, &vmom, &vg, acc + 3);
+      out[0] = vm;
+      out[1] = vmom.x;
+      out[2] = vmom.y;
+      out[3] = vmom.z;
+      acc[0] = vg.x;
+      acc[1] = vg.y;
+      acc[2] = vg.z;
+    } else {
+      out[0] = out[1] = out[2] = out[3] = 0;
+    }
+  }
+  // every thread of the block reaches here (no early return): warp sums, lane 0 adds
+  const unsigned lane = threadIdx.x & 31u;
+  for (int q = 0; q < nglob; ++q) {
+    real v = acc[q];
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+    if (lane == 0 && v != 0) atomicAdd(glob + q, (double)v);
+  }
+}
+
+extern "C" pl_status mpm_cuda_adj_grid(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, const real *grid_pre,
+                                       const real *v_gridv, real *v_grid, double *glob_dev, real dt, real t) {
+  const unsigned int T = 256; // a multiple of 32: whole warps
+  int64_t nodes = (int64_t)mpm_node_count(g);
+  mpm_k_adj_grid<<<blocks_for(nodes, T), T>>>(*g, cols, ncol, grid_pre, v_gridv, v_grid, glob_dev, dt, t);
+  return cuda_status(cudaGetLastError(), "launch of the grid adjoint kernel");
+}
+
+// ------------------------------------------------------------------ P2G adjoint
+
+__global__ void mpm_k_adj_p2g(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kparticles P, const real *v_grid,
+                              double *v_par, real dt) {
+  const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= in.n) return;
+  v3 x = v3_load(in.x + 3 * p);
+  if (!mpm_in_domain(&g, x)) return;
+  mpm_stencil s = mpm_stencil_of(&g, x);
+  real vout[27][4];
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 3; ++c) {
+        const real *node = v_grid + 4 * mpm_node_index(&g, s.base[0] + a, s.base[1] + b, s.base[2] + c);
+        for (int q = 0; q < 4; ++q) vout[9 * a + 3 * b + c][q] = node[q];
+      }
+  int model;
+  mpm_mparams mp = mpm_particle_params(&P, p, &model);
+  mpm_mparams vmp = mpm_mparams_zero();
+  real vmass = 0;
+  v3 vx = v3_zero(), vv = v3_zero();
+  m3 vC = m3_zero(), vF = m3_zero();
+  mpm_p2g_particle_vjp(&g, model, mp, P.mass[p], P.vol0[p], dt, x, v3_load(in.v + 3 * p), m3_load(in.C + 9 * p),
+                       m3_load(in.F + 9 * p), (const real(*)[4])vout, &vx, &vv, &vC, &vF, &vmass, &vmp);
+  v3_store(v3_add(v3_load(adj.x + 3 * p), vx), adj.x + 3 * p);
+  v3_store(v3_add(v3_load(adj.v + 3 * p), vv), adj.v + 3 * p);
+  m3_store(m3_add(m3_load(adj.C + 9 * p), vC), adj.C + 9 * p);
+  m3_store(m3_add(m3_load(adj.F + 9 * p), vF), adj.F + 9 * p);
+  mpm_adj_par_accum(v_par + (size_t)MPM_ADJ_NPAR * (size_t)p, vmp, vmass);
+}
+
+extern "C" pl_status mpm_cuda_adj_p2g(const mpm_kgrid *g, mpm_kstate in, mpm_kstate adj, const mpm_kparticles *P,
+                                      const real *v_grid, double *v_par, real dt) {
+  const unsigned int T = 128;
+  if (in.n > 0) mpm_k_adj_p2g<<<blocks_for(in.n, T), T>>>(*g, in, adj, *P, v_grid, v_par, dt);
+  return cuda_status(cudaGetLastError(), "launch of the P2G adjoint kernel");
+}
+
+// ------------------------------------------------------------------ helpers
+
+__global__ void mpm_k_axpy(real *dst, const real *src, int64_t count) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) dst[i] += src[i];
+}
+
+extern "C" pl_status mpm_cuda_axpy(real *dst, const real *src, int64_t count) {
+  const unsigned int T = 256;
+  if (count > 0) mpm_k_axpy<<<blocks_for(count, T), T>>>(dst, src, count);
+  return cuda_status(cudaGetLastError(), "launch of the accumulate kernel");
+}
+
+__global__ void mpm_k_adj_nonfinite(mpm_kstate adj, unsigned long long *first) {
+  const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= adj.n) return;
+  if (!v3_isfinite(v3_load(adj.x + 3 * p)) || !v3_isfinite(v3_load(adj.v + 3 * p)) ||
+      !m3_isfinite(m3_load(adj.C + 9 * p)) || !m3_isfinite(m3_load(adj.F + 9 * p)) || !r_isfinite(adj.q[p]))
+    atomicMin(first, (unsigned long long)p);
+}
+
+extern "C" pl_status mpm_cuda_adj_first_nonfinite(mpm_kstate adj, int64_t *first) {
+  *first = -1;
+  unsigned long long *d = NULL, h = ~0ull;
+  PL_TRY(cuda_status(cudaMalloc((void **)&d, sizeof h), "cudaMalloc (finite check)"));
+  pl_status st = cuda_status(cudaMemcpy(d, &h, sizeof h, cudaMemcpyHostToDevice), "cudaMemcpy (finite check)");
+  const unsigned int T = 256;
+  if (st == PL_OK && adj.n > 0) mpm_k_adj_nonfinite<<<blocks_for(adj.n, T), T>>>(adj, d);
+  if (st == PL_OK) st = cuda_status(cudaGetLastError(), "launch of the finite check");
+  if (st == PL_OK) st = cuda_status(cudaMemcpy(&h, d, sizeof h, cudaMemcpyDeviceToHost), "cudaMemcpy (finite check)");
+  cudaFree(d);
+  if (st == PL_OK && h != ~0ull) *first = (int64_t)h;
+  return st;
+}
