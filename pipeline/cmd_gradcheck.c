@@ -17,7 +17,9 @@
 #include "pipeline/gradcheck.h"
 
 static const pl_cli_option gc_opts[] = {
-    {"stage", 0, "NAME", "params (default: every learnable parameter through the whole pipeline), raster, upsample, all"},
+    {"stage", 0, "NAME", "params (default: every learnable parameter through the whole pipeline), mpm, raster, upsample, all"},
+    {"cutoffs", 0, "MODE", "smooth (default: the rasterizer's alpha and transmittance cut-offs at 1e-9 and 1e-12, so the loss "
+                           "is a smooth function) or exact (gsplat's 1/255 and 1e-4, as optimize renders)"},
     {"frames", 0, "SEL", "frames whose loss is differentiated (default: all target frames)"},
     {"frame", 0, "F", "stage checks: the frame (default: the last target frame)"},
     {"samples", 0, "N", "stage checks: entries sampled per stage (default 12)"},
@@ -66,8 +68,15 @@ static int run_gradcheck(const pl_cli_args *a) {
   int do_params = !strcmp(stage, "params") || !strcmp(stage, "all");
   int do_raster = !strcmp(stage, "raster") || !strcmp(stage, "all");
   int do_ups = !strcmp(stage, "upsample") || !strcmp(stage, "all");
-  if (!do_params && !do_raster && !do_ups) {
-    fprintf(stderr, "pipeline gradcheck: --stage must be params, raster, upsample or all\n");
+  int do_mpm = !strcmp(stage, "mpm") || !strcmp(stage, "all");
+  if (!do_params && !do_raster && !do_ups && !do_mpm) {
+    fprintf(stderr, "pipeline gradcheck: --stage must be params, mpm, raster, upsample or all\n");
+    return 2;
+  }
+  const char *cutoffs = pl_cli_get(a, "cutoffs") ? pl_cli_get(a, "cutoffs") : "smooth";
+  int smooth = !strcmp(cutoffs, "smooth");
+  if (!smooth && strcmp(cutoffs, "exact") != 0) {
+    fprintf(stderr, "pipeline gradcheck: --cutoffs must be smooth or exact\n");
     return 2;
   }
   double tol, step, stage_step;
@@ -88,13 +97,16 @@ static int run_gradcheck(const pl_cli_args *a) {
   int nrows = 0, all_ok = 1;
   pl_status st = pl_engine_make_targets(&s, &t, pl_cli_quiet(a));
   if (st == PL_OK) st = pl_engine_create(&e, &s);
+  /* The rasterizer's cut-offs (skip alpha < 1/255, stop at T <= 1e-4) are the pipeline's only jumps: a finite
+   * difference that straddles one measures the jump, not the derivative. Lowered, the same code is smooth. */
+  if (st == PL_OK && smooth) pl_engine_set_cutoffs(e, 1e-9, 1e-12);
   if (st == PL_OK) st = pl_engine_set_targets(e, &t);
   if (st == PL_OK) st = pl_optimizer_init(&o, &s);
   if (st == PL_OK) st = pl_engine_apply(e, &o);
   int substeps = 0;
   if (st == PL_OK) st = pl_engine_fix_substeps(e, &substeps);
-  printf("gradcheck %s (%s precision, tolerance %g, %d substeps per frame held fixed)\n", s.path, PL_REAL_NAME, tol,
-         substeps);
+  printf("gradcheck %s (%s precision, tolerance %g, %d substeps per frame held fixed, %s rasterizer cut-offs)\n",
+         s.path, PL_REAL_NAME, tol, substeps, smooth ? "smooth" : "exact");
   if (st == PL_OK && do_params) {
     if (o.n == 0) {
       st = pl_fail(PL_ERR_INVALID, "%s: no [param ...] section: nothing to check (or use --stage raster/upsample)", s.path);
@@ -104,6 +116,20 @@ static int run_gradcheck(const pl_cli_args *a) {
       st = pl_gradcheck(&s, &o, &obj, &go, rows, 512, &nrows);
       if (st == PL_OK) {
         printf("\nstage params: every learnable parameter, whole pipeline\n");
+        pl_gc_print(rows, nrows, stdout);
+        all_ok &= pl_gc_all_ok(rows, nrows);
+      }
+    }
+  }
+  if (st == PL_OK && do_mpm) {
+    if (o.n == 0) {
+      st = pl_fail(PL_ERR_INVALID, "%s: no [param ...] section: nothing to check in the mpm stage", s.path);
+    } else {
+      pl_gc_options go = {step, tol, 1e-12, pl_cli_get(a, "frames")};
+      st = pl_engine_mpm_check(e, &o, &go, rows, 512, &nrows);
+      if (st == PL_OK) {
+        printf("\nstage mpm: the simulation's parameters, smooth loss on particle states (x, v, F) at the loss frames\n");
+        if (nrows == 0) printf("(no learnable parameter of the simulation)\n");
         pl_gc_print(rows, nrows, stdout);
         all_ok &= pl_gc_all_ok(rows, nrows);
       }

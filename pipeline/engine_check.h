@@ -14,6 +14,16 @@ extern "C" {
 pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int samples, double rel_step, double tol,
                                 pl_gc_row *rows, int max, int *nrows);
 
+/* stage "mpm": every learnable parameter of the simulation (materials, objects' initial velocities, gravity)
+ * through the scene's simulation alone, on a smooth loss of the particle states at the loss frames (fixed
+ * pseudo-random weights on x, v, F): the MPM adjoint against central differences (engine_grad.c). */
+pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options *opt, pl_gc_row *rows, int max,
+                              int *nrows);
+
+/* The rasterizer's cut-offs for every later render (raster_options: alpha_min, transmittance_min; 0 = gsplat's
+ * 1/255 and 1e-4). Small values make the image a smooth function of the parameters (gradcheck). */
+void pl_engine_set_cutoffs(pl_engine *e, double alpha_min, double transmittance_min);
+
 #ifdef __cplusplus
 }
 #endif

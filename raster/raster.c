@@ -235,6 +235,10 @@ static pl_status prepare(raster_ctx *ctx, const raster_gaussians *g, const raste
   if (!(o->near_plane > 0 && o->far_plane > o->near_plane && isfinite(o->far_plane)))
     return pl_fail(PL_ERR_INVALID, "rasterizer: need 0 < near_plane < far_plane (got %g, %g)", o->near_plane,
                    o->far_plane);
+  if (!(o->alpha_min >= 0 && o->alpha_min < 0.5 && o->transmittance_min >= 0 && o->transmittance_min < 0.5) ||
+      (o->alpha_min > 0 && o->alpha_min < 1e-9))
+    return pl_fail(PL_ERR_INVALID, "rasterizer: need alpha_min in [1e-9, 0.5) and transmittance_min in [0, 0.5) (0 = default; "
+                   "got %g, %g)", o->alpha_min, o->transmittance_min);
   for (int ch = 0; ch < 3; ++ch)
     if (!r_isfinite(o->background[ch])) return pl_fail(PL_ERR_INVALID, "rasterizer: background is not finite");
   if ((int64_t)n_cams * in->n > 4294967295LL)
@@ -251,6 +255,7 @@ static pl_status prepare(raster_ctx *ctx, const raster_gaussians *g, const raste
     raster_cam *k = &ctx->cams[c];
     raster_cam_init(k, cams[c].width, cams[c].height, cams[c].fx, cams[c].fy, cams[c].cx, cams[c].cy, cams[c].viewmat,
                     o->near_plane, o->far_plane);
+    raster_cam_set_cutoffs(k, o->alpha_min, o->transmittance_min);
     k->pix_offset = pix;
     k->tile_offset = tiles;
     pix += (int64_t)cams[c].width * cams[c].height;

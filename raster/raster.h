@@ -95,6 +95,11 @@ typedef struct {
   real background[3];   /* default black */
   double near_plane;    /* 0 -> 0.01 */
   double far_plane;     /* 0 -> 1e10 */
+  /* cut-offs (0 = gsplat's defaults): alpha below alpha_min (1/255) is skipped, the splat's support shrinks with
+   * it (sigma <= ln(op / alpha_min)); compositing stops before T would fall to <= transmittance_min (1e-4). They
+   * are the image's only discontinuities in the Gaussians: small values (1e-9, 1e-12) make it smooth for
+   * finite-difference checks (pipeline gradcheck), at the cost of larger footprints. alpha_min >= 1e-9. */
+  double alpha_min, transmittance_min;
   int skip_input_check; /* 0 (default): check every input value and fail naming the first bad Gaussian */
 } raster_options;
 

@@ -155,7 +155,7 @@ static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int6
           if (row[q].done) continue;
           ++evals; /* counted as on the GPU: pixels still blending */
           if (al[q] == 0) continue;
-          raster_pix_blend(&row[q], al[q], R->rgb, S->z, k);
+          raster_pix_blend(&row[q], al[q], R->rgb, S->z, k, cam->t_min);
           if (row[q].done) --live, --rowlive[i - y0];
         }
       }

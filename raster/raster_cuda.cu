@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(kBlock)
       real vis;
       const real a = raster_pixel_alpha(&ssp[k], px, py, &vis);
       if (a == 0) continue;
-      raster_pix_blend(&p, a, &scol[3 * k], ssp[k].z, (int32_t)(b - s0 + k));
+      raster_pix_blend(&p, a, &scol[3 * k], ssp[k].z, (int32_t)(b - s0 + k), scam.t_min);
     }
   }
   if (inside) {

@@ -56,6 +56,9 @@ typedef struct {
   real fx, fy, cx, cy;
   real lim_x_pos, lim_x_neg, lim_y_pos, lim_y_neg; /* J clamps x/z to [-lim_x_neg, lim_x_pos] (same for y) */
   real near_plane, far_plane;
+  real alpha_min;   /* splats and pixels with alpha below it are skipped (default 1/255) */
+  real sigma_cut;   /* support of a splat: sigma = d^T conic d / 2 <= min(sigma_cut, ln(op / alpha_min)) */
+  real t_min;       /* compositing stops before T would fall to <= t_min (default 1e-4) */
   int width, height, tiles_x, tiles_y;
   int64_t pix_offset;  /* first pixel of this camera in the packed output images */
   int64_t tile_offset; /* first tile of this camera in the global tile numbering */
@@ -79,12 +82,26 @@ HD void raster_cam_init(raster_cam *k, int width, int height, double fx, double 
   k->lim_y_neg = (real)(cy / fy + (double)RASTER_FOV_MARGIN * tan_fovy);
   k->near_plane = (real)near_plane;
   k->far_plane = (real)far_plane;
+  k->alpha_min = RASTER_ALPHA_MIN;
+  k->sigma_cut = RASTER_SIGMA_CUT;
+  k->t_min = RASTER_T_MIN;
   k->width = width;
   k->height = height;
   k->tiles_x = (width + RASTER_TILE - 1) / RASTER_TILE;
   k->tiles_y = (height + RASTER_TILE - 1) / RASTER_TILE;
   k->pix_offset = 0;
   k->tile_offset = 0;
+}
+
+/* Other cut-offs than gsplat's (alpha_min 1/255, t_min 1e-4); 0 keeps a default. The support becomes
+ * sigma <= ln(1 / alpha_min), where alpha_min makes an opaque splat vanish. Small values (e.g. 1e-10, 1e-12) make
+ * the image a smooth function of the Gaussians, for finite-difference checks (docs/rasterizer.md). */
+HD void raster_cam_set_cutoffs(raster_cam *k, double alpha_min, double t_min) {
+  if (alpha_min > 0) {
+    k->alpha_min = (real)alpha_min;
+    k->sigma_cut = alpha_min == (double)RASTER_ALPHA_MIN ? RASTER_SIGMA_CUT : (real)log(1.0 / alpha_min);
+  }
+  if (t_min > 0) k->t_min = (real)t_min;
 }
 
 /* The camera owning global tile t (each camera's tiles are consecutive; binary search). */
@@ -427,7 +444,8 @@ typedef struct {
   real ca, cb, cc; /* conic (inverse blurred 2D covariance): xx, xy, yy */
   real op;         /* effective opacity (x compensation when antialiased) */
   real z;          /* camera-space depth of the mean */
-  real smax;       /* support: sigma <= smax = min(3.33^2/2, ln(255 op)) */
+  real smax;       /* support: sigma <= smax = min(3.33^2/2, ln(255 op)) (defaults; raster_cam_set_cutoffs) */
+  real amin;       /* alpha below it is skipped (the camera's alpha_min) */
 } raster_splat;
 
 /* Project one Gaussian for one camera. Returns 1 and fills *sp when it can be visible: in front of the near
@@ -442,7 +460,7 @@ HD int raster_project(const raster_cam *c, v3 mu, m3 cov, real opacity, int anti
   raster_persp_proj(c, p, covc, mean2d, cov2d);
   if (!raster_conic(cov2d, antialiased, conic, &comp)) return 0;
   real op = opacity * comp;
-  if (!(op >= RASTER_ALPHA_MIN)) return 0;
+  if (!(op >= c->alpha_min)) return 0;
   if (!r_isfinite(mean2d[0]) || !r_isfinite(mean2d[1]) || !r_isfinite(conic[0]) || !r_isfinite(conic[1]) ||
       !r_isfinite(conic[2]))
     return 0;
@@ -453,7 +471,8 @@ HD int raster_project(const raster_cam *c, v3 mu, m3 cov, real opacity, int anti
   sp->cc = conic[2];
   sp->op = op;
   sp->z = p.z;
-  sp->smax = r_fmin(RASTER_SIGMA_CUT, r_log(op / RASTER_ALPHA_MIN));
+  sp->smax = r_fmin(c->sigma_cut, r_log(op / c->alpha_min));
+  sp->amin = c->alpha_min;
   return 1;
 }
 
@@ -626,18 +645,18 @@ HD uint32_t raster_depth_bits(real z) {
 
 /* ------------------------------------------------------------------ per pixel */
 
-/* exp(x) for x in [-RASTER_SIGMA_CUT, 0], the only range the compositing needs. On the host in float, an
+/* exp(x) for x in [-sigma_cut, 0], the only range the compositing needs (sigma_cut <= 21). On the host in float, an
  * inlinable polynomial (no libm call, so the CPU loops over a pixel row vectorise): x = -m ln2 + r with
  * |r| <= ln2/2 (Cody-Waite split of ln2), exp(r) by its degree-7 Taylor polynomial (truncation < 6e-9),
  * times 2^-m built exactly from m's bits; within 2 ulp of expf. On the device, and in double, the
- * library's exp. Arguments below -10 are clamped (their result is never used). */
+ * library's exp. Arguments below -21 are clamped (their result is never used). */
 HD real raster_exp_neg(real x) {
 #if defined(PL_REAL_DOUBLE) || defined(__CUDA_ARCH__)
   return r_exp(x);
 #else
-  x = x > RC(-10.0) ? x : RC(-10.0);
+  x = x > RC(-21.0) ? x : RC(-21.0);
   x = x < RC(0.0) ? x : RC(0.0);
-  const int m = (int)(x * RC(-1.4426950408889634) + RC(0.5)); /* 0..14 */
+  const int m = (int)(x * RC(-1.4426950408889634) + RC(0.5)); /* 0..30 */
   const real mf = (real)m;
   const real r = (x + mf * RC(0.693145751953125)) + mf * RC(1.428606820309417e-06);
   real p = RC(1.0) / RC(5040.0);
@@ -650,7 +669,8 @@ HD real raster_exp_neg(real x) {
   p = p * r + RC(1.0);
   const real s1 = (m & 1) ? RC(0.5) : RC(1.0), s2 = (m & 2) ? RC(0.25) : RC(1.0);
   const real s4 = (m & 4) ? RC(0.0625) : RC(1.0), s8 = (m & 8) ? RC(0.00390625) : RC(1.0);
-  return p * ((s1 * s2) * (s4 * s8));
+  const real s16 = (m & 16) ? RC(1.52587890625e-05) : RC(1.0);
+  return p * ((s1 * s2) * (s4 * s8)) * s16;
 #endif
 }
 
@@ -663,7 +683,7 @@ HD real raster_pixel_alpha(const raster_splat *s, real px, real py, real *vis) {
   real g = raster_exp_neg(-sigma);
   real a = s->op * g;
   *vis = g;
-  if (a < RASTER_ALPHA_MIN) return 0;
+  if (a < s->amin) return 0;
   return a < RASTER_ALPHA_MAX ? a : RASTER_ALPHA_MAX;
 }
 
@@ -675,7 +695,7 @@ HD real raster_pixel_alpha_nb(const raster_splat *s, real px, real py, real *vis
   const real sc = sigma < s->smax ? sigma : s->smax; /* smax >= 0 for a visible splat */
   const real g = raster_exp_neg(-(sc > 0 ? sc : RC(0.0)));
   const real a = s->op * g;
-  const int ok = (sigma >= 0) & (sigma <= s->smax) & (a >= RASTER_ALPHA_MIN);
+  const int ok = (sigma >= 0) & (sigma <= s->smax) & (a >= s->amin);
   *vis = g;
   return ok ? (a < RASTER_ALPHA_MAX ? a : RASTER_ALPHA_MAX) : RC(0.0);
 }
@@ -711,10 +731,10 @@ HD void raster_pix_init(raster_pix *p) {
   p->done = 0;
 }
 
-/* Blend splat number `k` of the tile (alpha > 0). Stops (done) before T would fall to <= 1e-4. */
-HD void raster_pix_blend(raster_pix *p, real alpha, const real *rgb, real z, int32_t k) {
+/* Blend splat number `k` of the tile (alpha > 0). Stops (done) before T would fall to <= t_min (1e-4). */
+HD void raster_pix_blend(raster_pix *p, real alpha, const real *rgb, real z, int32_t k, real t_min) {
   real next = p->T * (1 - alpha);
-  if (next <= RASTER_T_MIN) {
+  if (next <= t_min) {
     p->done = 1;
     return;
   }

@@ -130,14 +130,14 @@ static void f_blend(const double *x, double *y, void *ctx) {
   (void)ctx;
   raster_pix p;
   raster_pix_init(&p);
-  for (int k = 0; k < KB && !p.done; ++k) raster_pix_blend(&p, x[5 * k], x + 5 * k + 1, x[5 * k + 4], k);
+  for (int k = 0; k < KB && !p.done; ++k) raster_pix_blend(&p, x[5 * k], x + 5 * k + 1, x[5 * k + 4], k, RASTER_T_MIN);
   raster_pix_output(&p, g_bg, y, y + 3, y + 4, y + 5);
 }
 static void vjp_blend(const double *x, const double *vy, double *vx, void *ctx) {
   (void)ctx;
   raster_pix p;
   raster_pix_init(&p);
-  for (int k = 0; k < KB && !p.done; ++k) raster_pix_blend(&p, x[5 * k], x + 5 * k + 1, x[5 * k + 4], k);
+  for (int k = 0; k < KB && !p.done; ++k) raster_pix_blend(&p, x[5 * k], x + 5 * k + 1, x[5 * k + 4], k, RASTER_T_MIN);
   double v_a = vy[3], v_d = vy[4];
   raster_expected_depth_vjp(p.d, 1 - p.T, vy[5], &v_d, &v_a);
   raster_pix_bwd b;
@@ -259,7 +259,7 @@ int main(void) {
     double tprev = 1;
     for (int k = 0; k < KB && !p.done; ++k) {
       tprev = p.T;
-      raster_pix_blend(&p, x[5 * k], x + 5 * k + 1, x[5 * k + 4], k);
+      raster_pix_blend(&p, x[5 * k], x + 5 * k + 1, x[5 * k + 4], k, RASTER_T_MIN);
     }
     /* margin from the stop threshold: T before the stopped (or last) splat x (1 - alpha) vs 1e-4 */
     CHECK(fabs(tprev * (1 - x[5 * (p.n < KB ? p.n : KB - 1)]) - 1e-4) > 1e-7, "compositing case near the T stop");

@@ -338,7 +338,7 @@ static void test_tiles_vs_brute_force(void) {
       for (int q = 0; q < nv && !p.done; ++q) {
         real vis;
         real a = raster_pixel_alpha(&sp[ord[q]], (real)j + RC(0.5), (real)i + RC(0.5), &vis);
-        if (a > 0) raster_pix_blend(&p, a, s.colors + 3 * ord[q], sp[ord[q]].z, q);
+        if (a > 0) raster_pix_blend(&p, a, s.colors + 3 * ord[q], sp[ord[q]].z, q, RASTER_T_MIN);
       }
       for (int c = 0; c < 3; ++c) err = fmax(err, fabs(p.c[c] - g_rgb[3 * (i * W + j) + c]));
     }
@@ -353,7 +353,7 @@ static void test_tiles_vs_brute_force(void) {
 static void test_exp_and_alpha_variants(void) {
   int worst_ulp = 0;
   for (int i = 0; i <= 200000; ++i) {
-    const real x = -RASTER_SIGMA_CUT * (real)i / RC(200000.0);
+    const real x = RC(-21.0) * (real)i / RC(200000.0); /* the widest support (alpha_min 1e-9) */
     const real a = raster_exp_neg(x), b = r_exp(x);
     const double rel = fabs((double)a - (double)b) / (double)b;
     const int ulp = (int)(rel / PL_REAL_EPS + 0.5);
@@ -368,7 +368,9 @@ static void test_exp_and_alpha_variants(void) {
     sp.cb = (real)(0.9 * sqrt((double)sp.ca * sp.cc) * test_rand());
     sp.op = (real)(t % 7 == 0 ? 1.0 : 0.5 + 0.5 * test_rand());
     sp.z = 1;
-    sp.smax = r_fmin(RASTER_SIGMA_CUT, r_log(sp.op / RASTER_ALPHA_MIN));
+    /* gsplat's cut-offs, and every other case the smallest alpha_min (the widest support) */
+    sp.amin = (t & 1) ? RC(1e-9) : RASTER_ALPHA_MIN;
+    sp.smax = r_fmin((t & 1) ? (real)log(1e9) : RASTER_SIGMA_CUT, r_log(sp.op / sp.amin));
     const real px = (real)(int)(16 * fabs(test_rand())) + RC(0.5), py = (real)(int)(16 * fabs(test_rand())) + RC(0.5);
     real v1 = -1, v2 = -2;
     const real a1 = raster_pixel_alpha(&sp, px, py, &v1), a2 = raster_pixel_alpha_nb(&sp, px, py, &v2);
