@@ -15,11 +15,12 @@
 #include "pipeline/engine.h"
 #include "pipeline/engine_check.h"
 #include "pipeline/gradcheck.h"
+#include "raster/raster.h"
 
 static const pl_cli_option gc_opts[] = {
     {"stage", 0, "NAME", "params (default: every learnable parameter through the whole pipeline), mpm, raster, upsample, all"},
-    {"cutoffs", 0, "MODE", "smooth (default: the rasterizer's alpha and transmittance cut-offs at 1e-9 and 1e-12, so the loss "
-                           "is a smooth function) or exact (gsplat's 1/255 and 1e-4, as optimize renders)"},
+    {"cutoffs", 0, "MODE", "smooth (default: the rasterizer's alpha and transmittance cut-offs at 1e-15 and 1e-12 and the depth "
+                           "order frozen at the checked point, so the loss is smooth there) or exact (as optimize renders)"},
     {"frames", 0, "SEL", "frames whose loss is differentiated (default: all target frames)"},
     {"frame", 0, "F", "stage checks: the frame (default: the last target frame)"},
     {"samples", 0, "N", "stage checks: entries sampled per stage (default 12)"},
@@ -46,6 +47,14 @@ static void exec_f64(void) {
   fflush(stderr);
   execv(path, argv);
   free(argv);
+}
+
+/* The objective with the depth order frozen at the point of the gradient: the gradient evaluation records each
+ * frame's order, the finite differences around it reuse it. */
+static pl_status frozen_order_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
+  pl_engine *e = (pl_engine *)user;
+  pl_engine_freeze_order(e, want_grad ? 1 : 2);
+  return pl_engine_objective_eval(user, o, frames, want_grad, loss);
 }
 
 static int run_gradcheck(const pl_cli_args *a) {
@@ -99,7 +108,7 @@ static int run_gradcheck(const pl_cli_args *a) {
   if (st == PL_OK) st = pl_engine_create(&e, &s);
   /* The rasterizer's cut-offs (skip alpha < 1/255, stop at T <= 1e-4) are the pipeline's only jumps: a finite
    * difference that straddles one measures the jump, not the derivative. Lowered, the same code is smooth. */
-  if (st == PL_OK && smooth) pl_engine_set_cutoffs(e, 1e-9, 1e-12);
+  if (st == PL_OK && smooth) pl_engine_set_cutoffs(e, RASTER_ALPHA_MIN_FLOOR, 1e-12);
   if (st == PL_OK) st = pl_engine_set_targets(e, &t);
   if (st == PL_OK) st = pl_optimizer_init(&o, &s);
   if (st == PL_OK) st = pl_engine_apply(e, &o);
@@ -111,7 +120,7 @@ static int run_gradcheck(const pl_cli_args *a) {
     if (o.n == 0) {
       st = pl_fail(PL_ERR_INVALID, "%s: no [param ...] section: nothing to check (or use --stage raster/upsample)", s.path);
     } else {
-      pl_objective obj = {e, pl_engine_objective_eval, NULL};
+      pl_objective obj = {e, smooth ? frozen_order_eval : pl_engine_objective_eval, NULL};
       pl_gc_options go = {step, tol, 1e-12, pl_cli_get(a, "frames")};
       st = pl_gradcheck(&s, &o, &obj, &go, rows, 512, &nrows);
       if (st == PL_OK) {
@@ -135,6 +144,7 @@ static int run_gradcheck(const pl_cli_args *a) {
       }
     }
   }
+  if (e) pl_engine_freeze_order(e, 0);
   const char *stages[2] = {"raster", "upsample"};
   int want[2] = {do_raster, do_ups};
   for (int k = 0; k < 2 && st == PL_OK; ++k) {

@@ -115,6 +115,9 @@ void pl_engine_free(pl_engine *e) {
   pl_buffer_free(&e->vimg);
   pl_buffer_free(&e->vgauss);
   pl_buffer_free(&e->vstate);
+  pl_buffer_free(&e->order_buf);
+  free(e->order_depth);
+  free(e->order_m);
   raster_ctx_free(e->rast);
   free(e->cams);
   free(e->cam_offset);
@@ -224,9 +227,54 @@ pl_status engine_reset(pl_engine *e) {
   return PL_OK;
 }
 
+/* Frozen depth order (pl_engine_freeze_order): record the Gaussians' camera depths of this frame, or sort by the
+ * recorded ones (when the frame was recorded with the same Gaussian count). */
+static pl_status order_depths(pl_engine *e, const pl_ups_gaussians *g) {
+  e->ropt.sort_depth = NULL;
+  if (e->order_mode == 0 || e->ncams == 0) return PL_OK;
+  const int nf = e->scene->sim.frames + 1, f = e->cur_frame;
+  const int64_t m = g->count, per = (int64_t)e->ncams * m, cap = (int64_t)e->ncams * e->m;
+  if (f < 0 || f >= nf || m > e->m) return PL_OK; /* (m <= e->m, the upsampler's capacity) */
+  if (!e->order_m) {
+    e->order_m = (int64_t *)calloc((size_t)nf, sizeof(int64_t));
+    e->order_depth = (real *)calloc((size_t)nf * (size_t)cap + 1, sizeof(real));
+    if (!e->order_m || !e->order_depth) return pl_fail(PL_ERR_NOMEM, "out of memory (frozen depth order)");
+  }
+  if (e->order_mode == 2 && e->order_m[f] != m) return PL_OK; /* not recorded, or another count: own depths */
+  real *slot = e->order_depth + (size_t)f * (size_t)cap;
+  if (e->order_mode == 1) {
+    real *mu = (real *)malloc(sizeof(real) * 3 * (size_t)(m ? m : 1));
+    if (!mu) return pl_fail(PL_ERR_NOMEM, "out of memory");
+    pl_status st = pl_buffer_download(&(pl_buffer){.backend = e->backend, .ptr = (void *)g->means,
+                                                   .bytes = sizeof(real) * 3 * (size_t)m}, 0, mu, sizeof(real) * 3 * (size_t)m);
+    for (int c = 0; st == PL_OK && c < e->ncams; ++c) {
+      const double *V = e->cams[c].viewmat;
+      for (int64_t i = 0; i < m; ++i)
+        slot[c * m + i] = (real)(V[8] * mu[3 * i] + V[9] * mu[3 * i + 1] + V[10] * mu[3 * i + 2] + V[11]);
+    }
+    free(mu);
+    if (st != PL_OK) return st;
+    e->order_m[f] = m;
+  }
+  if (e->order_buf.bytes < sizeof(real) * (size_t)per) {
+    pl_buffer_free(&e->order_buf);
+    PL_TRY(pl_buffer_alloc(&e->order_buf, e->backend, sizeof(real) * (size_t)per));
+  }
+  PL_TRY(pl_buffer_upload(&e->order_buf, 0, slot, sizeof(real) * (size_t)per));
+  e->ropt.sort_depth = (const real *)e->order_buf.ptr;
+  return PL_OK;
+}
+
+void pl_engine_freeze_order(pl_engine *e, int mode) {
+  e->order_mode = mode;
+  if (mode == 1 && e->order_m) memset(e->order_m, 0, sizeof(int64_t) * (size_t)(e->scene->sim.frames + 1));
+  if (mode == 0) e->ropt.sort_depth = NULL;
+}
+
 pl_status engine_render_state(pl_engine *e, const mpm_state *state) {
   pl_ups_gaussians g;
   PL_TRY(pl_upsample_forward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, &g));
+  PL_TRY(order_depths(e, &g));
   e->gauss.n = g.count;
   e->gauss.means = g.means;
   e->gauss.covs = g.covs;
@@ -253,6 +301,7 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
       if (e->sim.last_substeps > e->max_substeps) e->max_substeps = e->sim.last_substeps;
     }
     if (mask && mask[f]) {
+      e->cur_frame = f;
       PL_TRY(engine_render_state(e, &e->sim.state));
       e->last_frame_rendered = f;
       if (cb) PL_TRY(cb(user, e, f));
@@ -449,6 +498,7 @@ pl_status engine_frame_loss(pl_engine *e, int f, double scale, int want_grad, pl
  * e->vstate holds dL/dx [n][3] then dL/dF [n][9] of this frame, e->vgauss the Gaussians' cotangents, and the
  * upsampler has accumulated its parameter gradients. */
 pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, double scale, pl_loss_value *acc) {
+  e->cur_frame = frame;
   PL_TRY(engine_render_state(e, state));
   PL_TRY(engine_frame_loss(e, frame, scale, 1, acc));
   real *vg = (real *)e->vgauss.ptr, *vi = (real *)e->vimg.ptr, *vs = (real *)e->vstate.ptr;

@@ -37,6 +37,12 @@ struct pl_engine {
   const unsigned char *loss_cam, *loss_frame; /* from the targets */
   int last_frame_rendered;
   int max_substeps;          /* most substeps a frame needed in the runs so far */
+  /* frozen depth order (gradcheck): 0 own depths, 1 record each rendered frame's camera depths, 2 sort by them */
+  int order_mode;
+  int cur_frame;             /* the frame engine_render_state is rendering */
+  real *order_depth;         /* [frames + 1][ncams][order_m[f]] host */
+  int64_t *order_m;          /* [frames + 1] Gaussians recorded per frame (0: none) */
+  pl_buffer order_buf;       /* [ncams][m] the current frame's, on the backend */
   /* gradient pass (engine_grad.c) */
   struct mpm_tape *tape;
   void *grad_state;

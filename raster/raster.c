@@ -236,9 +236,9 @@ static pl_status prepare(raster_ctx *ctx, const raster_gaussians *g, const raste
     return pl_fail(PL_ERR_INVALID, "rasterizer: need 0 < near_plane < far_plane (got %g, %g)", o->near_plane,
                    o->far_plane);
   if (!(o->alpha_min >= 0 && o->alpha_min < 0.5 && o->transmittance_min >= 0 && o->transmittance_min < 0.5) ||
-      (o->alpha_min > 0 && o->alpha_min < 1e-9))
-    return pl_fail(PL_ERR_INVALID, "rasterizer: need alpha_min in [1e-9, 0.5) and transmittance_min in [0, 0.5) (0 = default; "
-                   "got %g, %g)", o->alpha_min, o->transmittance_min);
+      (o->alpha_min > 0 && o->alpha_min < RASTER_ALPHA_MIN_FLOOR))
+    return pl_fail(PL_ERR_INVALID, "rasterizer: need alpha_min in [%g, 0.5) and transmittance_min in [0, 0.5) (0 = default; "
+                   "got %g, %g)", RASTER_ALPHA_MIN_FLOOR, o->alpha_min, o->transmittance_min);
   for (int ch = 0; ch < 3; ++ch)
     if (!r_isfinite(o->background[ch])) return pl_fail(PL_ERR_INVALID, "rasterizer: background is not finite");
   if ((int64_t)n_cams * in->n > 4294967295LL)
@@ -296,6 +296,7 @@ pl_status raster_forward(raster_ctx *ctx, const raster_gaussians *g, const raste
   ctx->sh_degree = in.sh_degree;
   ctx->use_covs = in.covs != NULL;
   for (int ch = 0; ch < 3; ++ch) ctx->bg[ch] = o.background[ch];
+  ctx->sort_depth = o.sort_depth;
   memset(&ctx->stats, 0, sizeof ctx->stats);
   ctx->stats.n_gaussians = in.n;
   ctx->stats.n_cameras = n_cams;

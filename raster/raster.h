@@ -89,6 +89,12 @@ void raster_camera_look_at(raster_camera *cam, int width, int height, double fov
 
 typedef enum { RASTER_CLASSIC = 0, RASTER_ANTIALIASED = 1 } raster_mode;
 
+#ifdef PL_REAL_DOUBLE
+#define RASTER_ALPHA_MIN_FLOOR 1e-15
+#else
+#define RASTER_ALPHA_MIN_FLOOR 1e-9
+#endif
+
 /* Per-call options; NULL means all defaults. */
 typedef struct {
   raster_mode mode;     /* default classic */
@@ -98,8 +104,14 @@ typedef struct {
   /* cut-offs (0 = gsplat's defaults): alpha below alpha_min (1/255) is skipped, the splat's support shrinks with
    * it (sigma <= ln(op / alpha_min)); compositing stops before T would fall to <= transmittance_min (1e-4). They
    * are the image's only discontinuities in the Gaussians: small values (1e-9, 1e-12) make it smooth for
-   * finite-difference checks (pipeline gradcheck), at the cost of larger footprints. alpha_min >= 1e-9. */
+   * finite-difference checks (pipeline gradcheck), at the cost of larger footprints. alpha_min >=
+   * RASTER_ALPHA_MIN_FLOOR: 1e-9 in float (the compositing's exp covers [-21, 0]), 1e-15 in double. */
   double alpha_min, transmittance_min;
+  /* [ncams][n] on the context's backend, or NULL: the depth each Gaussian is SORTED by in each camera instead of
+   * its own (its own still culls and blends). Sorting is the image's other jump (two overlapping splats of
+   * different colours trading places); a depth order frozen at one point makes finite differences around it
+   * smooth (pipeline gradcheck). */
+  const real *sort_depth;
   int skip_input_check; /* 0 (default): check every input value and fail naming the first bad Gaussian */
 } raster_options;
 

@@ -233,7 +233,7 @@ pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const ras
     int64_t nv = 0;
     for (int64_t g = 0; g < N; ++g)
       if (counts[c * N + g]) {
-        k0[nv] = raster_depth_bits(sp[c * N + g].z);
+        k0[nv] = raster_depth_bits(ctx->sort_depth ? r_fmax(ctx->sort_depth[c * N + g], RC(0.0)) : sp[c * N + g].z);
         v0[nv] = (uint32_t)g;
         ++nv;
       }

@@ -73,13 +73,14 @@ __global__ void k_project(int64_t N, int64_t CN, const raster_cam *cams, const r
   if ((threadIdx.x & 31) == 0 && vis) atomicAdd(n_visible, (unsigned long long)__popc(vis));
 }
 
-__global__ void k_emit(int64_t N, int64_t CN, const raster_cam *cams, const raster_splat *sp, const int64_t *counts,
+__global__ void k_emit(int64_t N, int64_t CN, const raster_cam *cams, const raster_splat *sp, const real *sort_depth,
+                       const int64_t *counts,
                        const int64_t *offsets, unsigned long long *keys, uint32_t *vals) {
   const int64_t cg = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (cg >= CN || counts[cg] == 0) return;
   const raster_cam *cam = &cams[cg / N];
   const raster_splat s = sp[cg];
-  const unsigned long long depth = raster_depth_bits(s.z);
+  const unsigned long long depth = raster_depth_bits(sort_depth ? r_fmax(sort_depth[cg], RC(0.0)) : s.z);
   int64_t e = offsets[cg];
   real hx, hy;
   raster_support_extent(&s, &hx, &hy);
@@ -386,7 +387,7 @@ extern "C" pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *i
   // 3. emit, sort by (tile, depth), tile ranges
   PL_TRY(cuda_ok(cudaMemset(tile_start, 0, sizeof(int64_t) * (size_t)(T + 1)), "tile ranges"));
   if (total > 0) {
-    k_emit<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, sp, counts, offsets, (unsigned long long *)ctx->keys.ptr,
+    k_emit<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, sp, ctx->sort_depth, counts, offsets, (unsigned long long *)ctx->keys.ptr,
                                        (uint32_t *)ctx->sorted.ptr);
     PL_TRY(launched("pair emission kernel"));
     int tile_bits = 1;

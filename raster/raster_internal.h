@@ -39,6 +39,7 @@ struct raster_ctx {
   int use_sh, sh_degree, use_covs;
   int64_t npix, ntiles, npairs, nvisible;
   real bg[3];
+  const real *sort_depth; /* raster_options.sort_depth of the last forward (NULL: own depths) */
   raster_cam *cams;   /* [ncams], host */
   int cams_cap;
   raster_stats stats;
