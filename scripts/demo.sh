@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# demo.sh [SCENE] [pipeline options]: set up (packages, configure, build) and run the main job on a scene
-# (default: scenes/jelly.cfg).
+# demo.sh [SCENE] [pipeline options]: set up (packages, configure, build) and run the main job, `pipeline optimize`,
+# on a scene (default: scenes/jelly.cfg: fit E and nu of an elastic jelly to images rendered from its truth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
 scene="${1:-scenes/jelly.cfg}"
 shift || true
-build/pipeline/pipeline check "$scene" "$@"
+build/pipeline/pipeline optimize "$scene" "$@"
+# the [optimize] output folder (relative to the scene file), as the check command resolves it
+out=$(build/pipeline/pipeline check "$scene" "$@" 2>/dev/null |
+  awk '/^\[/ { sec = $0 } sec == "[optimize]" && $1 == "output" { print $3; exit }')
+[ -n "$out" ] && out=$(cd "$(dirname "$scene")" && realpath -m "$out")
+echo
+echo "Results of the fit in ${out:-the folder printed above}/:"
+echo "  result.json   fitted values, truth, relative errors, time"
+echo "  fit.csv       one row per iteration: loss terms, every parameter, every gradient norm"
+echo "  loss.png      the loss curve;  strip_CAMERA_FRAME.png: target | rendered | difference"
