@@ -134,7 +134,7 @@ static const pl_key_spec targets_keys[] = {
     END};
 
 static const pl_key_spec optimize_keys[] = {
-    {"iterations", PL_KT_INT, "100", NULL, RANGE(0, 1000000), "Adam iterations (per stage when stages are given)"},
+    {"iterations", PL_KT_INT, "100", NULL, RANGE(0, 1000000), "Adam iterations (without [stage] sections; each stage has its own)"},
     {"loss", PL_KT_LIST, "l1:1", NULL, 0, 0, 0, "weighted loss terms: l1, l2, dssim, mask, e.g. 'l1:0.8 dssim:0.2 mask:0.1'"},
     {"lr", PL_KT_REAL, "0.05", NULL, PL_KF_POSITIVE, 0, 0, "default learning rate (in each parameter's space)"},
     {"beta1", PL_KT_REAL, "0.9", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta1"},
