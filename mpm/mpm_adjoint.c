@@ -787,7 +787,7 @@ pl_status mpm_tape_backward(mpm_tape *t, mpm_grads *g) {
   PL_TRY(finish_grads(t, g));
   g->peak_bytes = t->peak_bytes;
   for (int f = 0; f < t->cot_cap; ++f) t->cot_live[f] = 0;
-  PL_INFO("mpm backward: %d frames, %lld substeps, %lld particles; %d checkpoints + a segment of %d states, "
+  PL_DEBUG("mpm backward: %d frames, %lld substeps, %lld particles; %d checkpoints + a segment of %d states, "
           "%.4g MB each, + %.4g MB of work: peak %.4g MB (storing every substep: %.4g MB)", t->frames,
           (long long)t->total, (long long)s->n, t->nckpt, t->seg_needed, (double)t->state_bytes / MB,
           (double)t->work_bytes / MB, (double)t->peak_bytes / MB, (double)t->total * (double)t->state_bytes / MB);

@@ -58,16 +58,20 @@ static int run_optimize(const pl_cli_args *a) {
             int c = txt ? pl_parse_reals(txt, v, 3) : 0;
             start = c == 1 ? v[0] : v[k];
           }
+          double scale = 0; /* a vector's components are compared with the vector's length */
           for (int q = 0; q < s.ntruth; ++q)
             if (strcmp(s.truth[q].address, p->address) == 0) {
               double v[3] = {NAN, NAN, NAN};
               int c = pl_parse_reals(s.truth[q].value, v, 3);
               truth = c == 1 ? v[0] : v[k];
+              for (int j = 0; j < c; ++j) scale += v[j] * v[j];
+              scale = c == 1 ? fabs(v[0]) : sqrt(scale);
             }
           double fit = pl_param_value(p, k);
-          if (isfinite(truth))
-            printf("%-36s %14.6g %14.6g %14.6g %10.3g\n", name, start, fit, truth,
-                   fabs(fit - truth) / fmax(fabs(truth), 1e-300));
+          if (isfinite(truth) && scale > 0)
+            printf("%-36s %14.6g %14.6g %14.6g %10.3g\n", name, start, fit, truth, fabs(fit - truth) / scale);
+          else if (isfinite(truth))
+            printf("%-36s %14.6g %14.6g %14.6g %10s\n", name, start, fit, truth, "-");
           else
             printf("%-36s %14.6g %14.6g %14s %10s\n", name, start, fit, "-", "-");
         }

@@ -19,6 +19,7 @@
 typedef struct {
   mpm_grads grads;
   int allocated;
+  int reported;
 } grad_state;
 
 void engine_grad_free(pl_engine *e) {
@@ -143,6 +144,15 @@ pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, do
   if (st != PL_OK) return st;
   st = mpm_tape_backward(e->tape, &gs->grads);
   if (st != PL_OK) return pl_fail_context(st, "MPM adjoint: ");
+  if (!gs->reported) { /* the tape's memory, once (every pass: --log debug) */
+    int64_t ck_bytes, seg_bytes, peak;
+    int nck;
+    mpm_tape_memory(e->tape, &ck_bytes, &nck, &seg_bytes, &peak);
+    PL_INFO("MPM adjoint: %d checkpoints of %.3g MB, a segment of %.3g MB: peak %.4g MB (bound %g MB, "
+            "optimize.memory_limit_mb)", nck, (double)ck_bytes / 1048576.0, (double)seg_bytes / 1048576.0,
+            (double)peak / 1048576.0, e->scene->optimize.memory_limit_mb);
+    gs->reported = 1;
+  }
   pl_upsample_grads ug;
   pl_upsample_get_grads(e->ups, &ug);
   for (int i = 0; o && i < o->n; ++i) PL_TRY(map_gradient(e, &gs->grads, &ug, &o->p[i]));

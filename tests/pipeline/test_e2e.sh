@@ -40,7 +40,7 @@ fi
 # 2. kill and resume: the same final parameters and the same CSV rows as the uninterrupted run
 check
 if [ -f "$tmp/fit/result.json" ]; then
-  (timeout -s KILL 4 "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" -q) > /dev/null 2>&1
+  ( (timeout -s KILL 4 "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" -q); true) > /dev/null 2>&1
   rows_before=$(($(wc -l < "$tmp/killed/fit.csv" 2>/dev/null || echo 1) - 1))
   if "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" --resume -q > "$tmp/out" 2>&1; then
     echo "resume: killed after $rows_before finished iterations, resumed to the end"
