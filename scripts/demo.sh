@@ -9,7 +9,7 @@ shift || true
 build/pipeline/pipeline optimize "$scene" "$@"
 # the [optimize] output folder (relative to the scene file), as the check command resolves it
 out=$(build/pipeline/pipeline check "$scene" "$@" 2>/dev/null |
-  awk '/^\[/ { sec = $0 } sec == "[optimize]" && $1 == "output" { print $3; exit }')
+  awk '/^\[/ { sec = $0 } sec == "[optimize]" && $1 == "output" { print $3; exit }' || true)
 [ -n "$out" ] && out=$(cd "$(dirname "$scene")" && realpath -m "$out")
 echo
 echo "Results of the fit in ${out:-the folder printed above}/:"
