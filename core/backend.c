@@ -43,6 +43,7 @@ pl_status pl_cuda_malloc(void **ptr, size_t bytes) {
   return no_cuda();
 }
 void pl_cuda_free(void *ptr) { (void)ptr; }
+size_t pl_cuda_mem_used(void) { return 0; }
 pl_status pl_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes) {
   (void)dst, (void)src, (void)bytes;
   return no_cuda();

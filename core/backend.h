@@ -55,6 +55,8 @@ pl_status pl_cuda_memcpy_d2h(void *dst, const void *src, size_t bytes);
 pl_status pl_cuda_memcpy_d2d(void *dst, const void *src, size_t bytes);
 pl_status pl_cuda_memset0(void *ptr, size_t bytes);
 pl_status pl_cuda_sync(const char *what);
+/* Device memory in use now (total - free, the CUDA context included); 0 without a device. */
+size_t pl_cuda_mem_used(void);
 
 #ifdef __cplusplus
 }

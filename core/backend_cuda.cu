@@ -47,6 +47,14 @@ extern "C" pl_status pl_cuda_memcpy_d2d(void *dst, const void *src, size_t bytes
 extern "C" pl_status pl_cuda_memset0(void *ptr, size_t bytes) {
   return cuda_check(cudaMemset(ptr, 0, bytes), "cudaMemset");
 }
+extern "C" size_t pl_cuda_mem_used(void) {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return total_b - free_b;
+}
 extern "C" pl_status pl_cuda_sync(const char *what) {
   cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess) e = cudaDeviceSynchronize();

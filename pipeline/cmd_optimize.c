@@ -13,6 +13,7 @@
 static const pl_cli_option optimize_opts[] = {
     {"output", 'o', "DIR", "output folder (default: optimize.output)"},
     {"resume", 0, NULL, "continue from OUTPUT/state.json (the last finished iteration) if it exists"},
+    {"profile", 0, NULL, "time each phase on its own (waits for the device at phase boundaries; CUDA)"},
     {NULL, 0, NULL, NULL}};
 
 static int run_optimize(const pl_cli_args *a) {
@@ -39,6 +40,7 @@ static int run_optimize(const pl_cli_args *a) {
     PL_INFO("optimize: %s: %lld particles -> %lld Gaussians, %d target images, %d learnable parameter%s, %s backend "
             "(set-up %.2f s)", s.path, (long long)pl_engine_particles(e), (long long)pl_engine_gaussians(e),
             pl_targets_count(&t), o.n, o.n == 1 ? "" : "s", pl_backend_name(pl_engine_backend(e)), pl_now() - t0);
+    pl_engine_profile_sync(e, pl_cli_count(a, "profile") > 0);
     pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_strips};
     pl_fit_options fo = {out, pl_cli_count(a, "resume") > 0, quiet, 0};
     pl_fit_result r;
@@ -79,6 +81,7 @@ static int run_optimize(const pl_cli_args *a) {
       fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (fit.csv, "
               "result.json, loss.png, strip_*.png)\n", r.iterations, r.stopped_early ? " (stopped early)" : "",
               r.final_loss, r.seconds, out);
+      if (!quiet) pl_profile_print(pl_engine_profile(e), stderr);
     }
   }
   rc = st == PL_OK ? 0 : pl_cli_report("optimize", st);

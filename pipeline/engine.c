@@ -31,6 +31,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     return st;
   }
   e->backend = e->sim.backend;
+  e->prof.backend = e->backend;
   e->n = e->sim.n;
   /* the initial state, kept on the backend (each run starts from it) and on the host (velocities are
    * recomputed from the objects' velocity and angular velocity when those are learnt) */
@@ -131,6 +132,8 @@ void pl_engine_free(pl_engine *e) {
 }
 
 pl_backend pl_engine_backend(const pl_engine *e) { return e->backend; }
+const pl_profile *pl_engine_profile(const pl_engine *e) { return &e->prof; }
+void pl_engine_profile_sync(pl_engine *e, int sync) { e->prof.sync = sync; }
 int64_t pl_engine_particles(const pl_engine *e) { return e->n; }
 int64_t pl_engine_gaussians(const pl_engine *e) { return e->m; }
 const mpm_sim *pl_engine_sim(const pl_engine *e) { return &e->sim; }
@@ -273,7 +276,10 @@ void pl_engine_freeze_order(pl_engine *e, int mode) {
 
 pl_status engine_render_state(pl_engine *e, const mpm_state *state) {
   pl_ups_gaussians g;
-  PL_TRY(pl_upsample_forward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, &g));
+  pl_profile_begin(&e->prof, PL_PH_UPS_FWD);
+  pl_status ust = pl_upsample_forward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, &g);
+  pl_profile_end(&e->prof);
+  PL_TRY(ust);
   PL_TRY(order_depths(e, &g));
   e->gauss.n = g.count;
   e->gauss.means = g.means;
@@ -288,7 +294,10 @@ pl_status engine_render_state(pl_engine *e, const mpm_state *state) {
   out.rgb = img;
   out.alpha = img + 3 * e->npix;
   if (e->ncams == 0) return PL_OK;
-  return raster_forward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &out);
+  pl_profile_begin(&e->prof, PL_PH_RASTER_FWD);
+  pl_status st = raster_forward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &out);
+  pl_profile_end(&e->prof);
+  return st;
 }
 
 pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask, pl_engine_frame_fn cb, void *user) {
@@ -297,7 +306,10 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
   PL_TRY(engine_reset(e));
   for (int f = 0; f <= last_frame; ++f) {
     if (f > 0) {
-      PL_TRY(mpm_advance_frame(&e->sim));
+      pl_profile_begin(&e->prof, PL_PH_SIM_FWD);
+      pl_status sst = mpm_advance_frame(&e->sim);
+      pl_profile_end(&e->prof);
+      PL_TRY(sst);
       if (e->sim.last_substeps > e->max_substeps) e->max_substeps = e->sim.last_substeps;
     }
     if (mask && mask[f]) {
@@ -469,7 +481,15 @@ int engine_loss_frames(const pl_engine *e, const char *frames, unsigned char *ma
 
 /* Loss of the images just rendered at frame f against the targets, accumulated into `acc` with `scale`;
  * with v != 0 the image cotangents go into e->vimg (zeroed here first). */
+static pl_status frame_loss(pl_engine *e, int f, double scale, int want_grad, pl_loss_value *acc);
 pl_status engine_frame_loss(pl_engine *e, int f, double scale, int want_grad, pl_loss_value *acc) {
+  pl_profile_begin(&e->prof, PL_PH_LOSS);
+  pl_status st = frame_loss(e, f, scale, want_grad, acc);
+  pl_profile_end(&e->prof);
+  return st;
+}
+
+static pl_status frame_loss(pl_engine *e, int f, double scale, int want_grad, pl_loss_value *acc) {
   const pl_scene *s = e->scene;
   int nf = s->sim.frames + 1;
   real *img = (real *)e->img.ptr, *vimg = (real *)e->vimg.ptr;
@@ -514,11 +534,15 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   rg.covs = vg + 3 * m;
   rg.colors = vg + 9 * m;
   rg.opacities = vg + 12 * m;
+  pl_profile_begin(&e->prof, PL_PH_RASTER_BWD);
   pl_status st = raster_backward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &vimg, &rg);
+  pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, rasterizer adjoint: ", frame);
   PL_TRY(pl_buffer_zero(&e->vstate));
+  pl_profile_begin(&e->prof, PL_PH_UPS_BWD);
   st = pl_upsample_backward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs,
                             rg.colors, rg.opacities, vs, vs + 3 * n);
+  pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
   return PL_OK;
 }

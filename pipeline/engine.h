@@ -19,6 +19,7 @@
 #include "mpm/mpm.h"
 #include "pipeline/loss.h"
 #include "pipeline/optim.h"
+#include "pipeline/profile.h"
 #include "pipeline/scene.h"
 #include "pipeline/targets.h"
 #include "raster/raster.h"
@@ -36,6 +37,10 @@ pl_status pl_engine_create(pl_engine **e, const pl_scene *s);
 void pl_engine_free(pl_engine *e);
 
 pl_backend pl_engine_backend(const pl_engine *e);
+/* Time per phase of every evaluation so far (profile.h); with `sync`, phases wait for the device (CUDA) so that
+ * each is timed on its own (slower; `optimize --profile`). */
+const pl_profile *pl_engine_profile(const pl_engine *e);
+void pl_engine_profile_sync(pl_engine *e, int sync);
 int64_t pl_engine_particles(const pl_engine *e);
 int64_t pl_engine_gaussians(const pl_engine *e);
 const mpm_sim *pl_engine_sim(const pl_engine *e);

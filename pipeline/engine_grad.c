@@ -140,9 +140,14 @@ pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, do
   PL_TRY(pl_upsample_zero_grads(e->ups));
   PL_TRY(mpm_grads_zero(&gs->grads));
   frame_ctx c = {e, mask, scale, loss};
+  e->prof.depth = 0; /* a failed evaluation before may have left phases open */
+  pl_profile_begin(&e->prof, PL_PH_SIM_FWD); /* the frames' own phases nest inside and are not counted here */
   pl_status st = mpm_tape_forward(e->tape, &e->init, last, grad_frame, &c);
+  pl_profile_end(&e->prof);
   if (st != PL_OK) return st;
+  pl_profile_begin(&e->prof, PL_PH_SIM_BWD);
   st = mpm_tape_backward(e->tape, &gs->grads);
+  pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "MPM adjoint: ");
   if (!gs->reported) { /* the tape's memory, once (every pass: --log debug) */
     int64_t ck_bytes, seg_bytes, peak;

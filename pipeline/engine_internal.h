@@ -4,6 +4,7 @@
 
 #include "pipeline/canvas.h"
 #include "pipeline/engine.h"
+#include "pipeline/profile.h"
 
 struct mpm_tape;
 
@@ -46,6 +47,7 @@ struct pl_engine {
   /* gradient pass (engine_grad.c) */
   struct mpm_tape *tape;
   void *grad_state;
+  pl_profile prof;           /* time per phase (profile.h) */
 };
 
 pl_status engine_reset(pl_engine *e);

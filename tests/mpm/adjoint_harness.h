@@ -27,6 +27,8 @@ typedef struct {
   int loss_frame[AH_MAXF];
   real *W[AH_MAXF][4];    /* weights of x, v, C, F per loss frame ([n][3], [n][3], [n][9], [n][9]) */
   mpm_tape_desc td;
+  real *last[4];          /* optional (caller-allocated [n][3], [n][3], [n][9], [n][9]): the state at the last loss
+                             frame of the last run, for forward comparisons */
   /* last run */
   int64_t peak_bytes, ckpt_bytes, seg_bytes;
   int checkpoints;
@@ -106,6 +108,7 @@ static pl_status ah_cb(void *u, int frame, const mpm_state *st) {
     const pl_buffer *b[4] = {&st->x, &st->v, &st->C, &st->F};
     for (int k = 0; k < 4; ++k) {
       PL_TRY(pl_buffer_download(b[k], 0, r->host[k], n * (size_t)ah_width[k] * sizeof(real)));
+      if (sc->last[k] && l == sc->nloss - 1) memcpy(sc->last[k], r->host[k], n * (size_t)ah_width[k] * sizeof(real));
       double s = 0;
       for (size_t i = 0; i < n * (size_t)ah_width[k]; ++i) s += (double)sc->W[l][k][i] * (double)r->host[k][i];
       r->L += s;
