@@ -16,7 +16,7 @@
  * (run in CI) a case that is rounding-sensitive without any particle near a switching surface fails: that would be
  * non-determinism or a bug, not a branch. The cohesionless-leaning Drucker-Prager case (cohesion 20 Pa: particles
  * that separate sit at the cone's apex, ts = 0 to rounding) is the branch-limited one; with cohesion 200 Pa the
- * cone branch is exercised without apex flips and is checked at the strict tolerance. docs/mpm.md, "Parity". */
+ * cone branch is exercised without apex flips and is checked at the strict tolerance. docs/gpu.md, "Parity". */
 #include <time.h>
 
 #include "core/log.h"
@@ -296,5 +296,6 @@ int main(int argc, char **argv) {
     ah_free(&sc);
   }
   printf("%d cases, %d branch-limited\n", nc, branch_limited);
+  fflush(stdout);
   return test_summary(rounding ? "test_mpm_parity --rounding" : "test_mpm_parity");
 }
