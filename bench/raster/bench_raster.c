@@ -9,12 +9,17 @@
  *
  * Printed per row: N, visible (camera, Gaussian) projections, Gaussian-tile pairs (and, for comparison, the
  * pairs gsplat's bounding-box binning would make of the same splats), pixel-Gaussian alpha
- * evaluations of the forward and backward passes, milliseconds, evaluations per second, and two ratios:
- * backward / forward (gsplat 1.0: ~1.8, target <= 1.5) and, on the GPU, the forward time against gsplat's
- * published figure scaled by Gaussian count (5.8 ms for 2.8 M Gaussians at 1080p on a TITAN RTX).
+ * evaluations of the forward and backward passes, milliseconds, evaluations per second, backward / forward
+ * (gsplat 1.0: ~1.8, target <= 1.5), and on the GPU gsplat's own times on the same workload, run side by side in
+ * the same session, with ours/gsplat speed-ups: when `python3 -c "import torch, gsplat"` works and a device is
+ * present (--peer auto, the default), the workloads are dumped to a temporary folder and
+ * bench/raster/gsplat_peer.py times gsplat on them first (its figures include its Python call overhead).
+ * Workloads: 10^4, 10^5, 10^6 Gaussians at 256^2 and 1080p, and gsplat's own profile workload, 2.8 M Gaussians
+ * at 1080p (CUDA only unless asked for with --n 2800000).
  *
  *   bench_raster [--quick] [--backend cpu|cuda|all] [--reps N] [--scene surface|cloud] [--threads N]
- *                [--size 256x256|1920x1080] [--n 10000|100000|1000000] [--cpu-time] [--dump DIR]
+ *                [--size 256x256|1920x1080] [--n 10000|100000|1000000|2800000] [--cpu-time] [--dump DIR]
+ *                [--peer auto|none] [--peer-script PATH]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -215,10 +221,12 @@ out:
 
 /* --dump DIR: write each workload as DIR/scene_N.ply (standard 3DGS layout) and the cameras as
  * DIR/cameras.txt (W H fx fy cx cy and the 16 viewmat values per line), for bench/raster/gsplat_peer.py. */
+#define NCOUNTS 4
+static const int64_t g_counts[NCOUNTS] = {10000, 100000, 1000000, 2800000};
 static int dump_scenes(const char *dir, int cloud) {
-  const int64_t counts[3] = {10000, 100000, 1000000};
+  const int64_t *counts = g_counts;
   char path[1024];
-  for (int ci = 0; ci < 3; ++ci) {
+  for (int ci = 0; ci < NCOUNTS; ++ci) {
     scene s;
     make_scene(&s, counts[ci], cloud);
     raster_gaussians g;
@@ -246,8 +254,59 @@ static int dump_scenes(const char *dir, int cloud) {
     fprintf(f, "\n");
   }
   fclose(f);
-  printf("wrote %s/scene_{10000,100000,1000000}.ply and %s\n", dir, path);
+  printf("wrote %s/scene_{10000,100000,1000000,2800000}.ply and %s\n", dir, path);
   return 0;
+}
+
+/* gsplat's figures, side by side: one run of the peer script over the rows we measure, parsed from its table
+ * ("| gsplat | WxH | N | fwd ms | bwd ms | bwd/fwd |"). */
+typedef struct {
+  int w, h;
+  long long n;
+  double fwd, bwd;
+} peer_row;
+static int run_gsplat_peer(const char *script, const char *rows, int cloud, int reps, peer_row *out, int max) {
+  if (access(script, R_OK) != 0) {
+    printf("# gsplat peer: %s not found (run from the repository root or pass --peer-script)\n", script);
+    return 0;
+  }
+  if (system("python3 -c 'import sys, torch, gsplat; sys.exit(0 if torch.cuda.is_available() else 1)' "
+             ">/dev/null 2>&1") != 0) {
+    printf("# gsplat peer: `import torch, gsplat` with a CUDA device failed in python3: no gsplat columns\n");
+    return 0;
+  }
+  char dir[] = "/tmp/bench_raster_peer_XXXXXX";
+  if (!mkdtemp(dir)) return 0;
+  int n = 0;
+  if (dump_scenes(dir, cloud) == 0) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "python3 '%s' --dir '%s' --reps %d --rows '%s' 2>&1", script, dir, reps, rows);
+    FILE *p = popen(cmd, "r");
+    char line[1024];
+    while (p && fgets(line, sizeof line, p)) {
+      peer_row r;
+      if (line[0] == '#') fputs(line, stdout);
+      if (n < max && sscanf(line, "| gsplat | %dx%d | %lld | %lf | %lf |", &r.w, &r.h, &r.n, &r.fwd, &r.bwd) == 5)
+        out[n++] = r;
+      else if (strstr(line, "Error") || strstr(line, "error"))
+        printf("# gsplat peer: %s", line);
+    }
+    if (p) pclose(p);
+  }
+  char rm[256];
+  snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+  if (system(rm) != 0) fprintf(stderr, "bench_raster: could not remove %s\n", dir);
+  return n;
+}
+
+/* Rows to run: the 2.8 M workload only at 1080p, and on the CPU only when asked for by --n. */
+static int want_row(int be, int si, int ci, int quick, int only_w, int only_h, long long only_n,
+                    const int sizes[2][2]) {
+  if (quick && (si == 1 || ci >= 2)) return 0;
+  if (only_w && (sizes[si][0] != only_w || sizes[si][1] != only_h)) return 0;
+  if (only_n && g_counts[ci] != only_n) return 0;
+  if (ci == 3 && (si != 1 || (be == 0 && only_n != g_counts[3]))) return 0;
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -255,6 +314,7 @@ int main(int argc, char **argv) {
   const char *dump = NULL;
   long long only_n = 0;
   const char *backend = "all";
+  const char *peer = "auto", *peer_script = "bench/raster/gsplat_peer.py";
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
@@ -265,9 +325,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--n") && i + 1 < argc) only_n = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
     else if (!strcmp(argv[i], "--cpu-time")) g_cpu_timer = 1;
+    else if (!strcmp(argv[i], "--peer") && i + 1 < argc) peer = argv[++i];
+    else if (!strcmp(argv[i], "--peer-script") && i + 1 < argc) peer_script = argv[++i];
     else {
       fprintf(stderr, "usage: bench_raster [--quick] [--backend cpu|cuda|all] [--reps N] [--scene surface|cloud] "
-                      "[--threads N] [--size WxH] [--n N] [--dump DIR] [--cpu-time]\n");
+                      "[--threads N] [--size WxH] [--n N] [--dump DIR] [--cpu-time] [--peer auto|none] "
+                      "[--peer-script PATH]\n");
       return 2;
     }
   }
@@ -290,18 +353,27 @@ int main(int argc, char **argv) {
          g_cpu_timer ? "process CPU time" : "wall clock", nt,
          ndev > 0 ? dev : (pl_cuda_compiled() ? "compiled, no device" : "not compiled"));
   if (!strcmp(backend, "cuda") && ndev == 0) printf("# no CUDA device: the CUDA rows cannot be measured here\n");
-  printf("| backend | image | N | visible | pairs | box pairs | fwd evals | fwd ms | fwd Geval/s | bwd evals | bwd ms |"
-         " bwd/fwd | vs gsplat fwd |\n");
-  printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   const int sizes[2][2] = {{256, 256}, {1920, 1080}};
-  const int64_t counts[3] = {10000, 100000, 1000000};
+  const int64_t *counts = g_counts;
+  peer_row prow[2 * NCOUNTS];
+  int npeer = 0;
+  if (do_cuda && strcmp(peer, "none") != 0) {
+    char rows[512] = "";
+    for (int si = 0; si < 2; ++si)
+      for (int ci = 0; ci < NCOUNTS; ++ci)
+        if (want_row(1, si, ci, quick, only_w, only_h, only_n, sizes))
+          snprintf(rows + strlen(rows), sizeof rows - strlen(rows), "%s%dx%d:%lld", rows[0] ? "," : "", sizes[si][0],
+                   sizes[si][1], (long long)counts[ci]);
+    npeer = run_gsplat_peer(peer_script, rows, cloud, reps, prow, 2 * NCOUNTS);
+  }
+  printf("| backend | image | N | visible | pairs | box pairs | fwd evals | fwd ms | fwd Geval/s | bwd evals | bwd ms |"
+         " bwd/fwd | gsplat fwd / bwd ms | speed-up fwd / bwd |\n");
+  printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int be = 0; be < 2; ++be) {
     if ((be == 0 && !do_cpu) || (be == 1 && !do_cuda)) continue;
     for (int si = 0; si < 2; ++si)
-      for (int ci = 0; ci < 3; ++ci) {
-        if (quick && (si == 1 || ci == 2)) continue;
-        if (only_w && (sizes[si][0] != only_w || sizes[si][1] != only_h)) continue;
-        if (only_n && counts[ci] != only_n) continue;
+      for (int ci = 0; ci < NCOUNTS; ++ci) {
+        if (!want_row(be, si, ci, quick, only_w, only_h, only_n, sizes)) continue;
         scene s;
         make_scene(&s, counts[ci], cloud);
         result r = run(be == 0 ? PL_BACKEND_CPU : PL_BACKEND_CUDA, threads, &s, sizes[si][0], sizes[si][1], reps);
@@ -309,13 +381,16 @@ int main(int argc, char **argv) {
         const int64_t bp = box_pairs(&s, &bc);
         free_scene(&s);
         if (!r.ok) continue;
-        char vs[64] = "-";
-        if (be == 1 && si == 1) /* gsplat 1.0, TITAN RTX: 5.8 ms for 2.8M Gaussians at 1080p, scaled by N */
-          snprintf(vs, sizeof vs, "%.2fx", (5.8 * (double)counts[ci] / 2.8e6) / r.fwd_ms);
-        printf("| %s | %dx%d | %lld | %lld | %lld | %lld | %.3g | %.2f | %.3f | %.3g | %.2f | %.2f | %s |\n",
+        char peer_ms[64] = "-", vs[64] = "-";
+        for (int k = 0; be == 1 && k < npeer; ++k)
+          if (prow[k].w == sizes[si][0] && prow[k].h == sizes[si][1] && prow[k].n == (long long)counts[ci]) {
+            snprintf(peer_ms, sizeof peer_ms, "%.2f / %.2f", prow[k].fwd, prow[k].bwd);
+            snprintf(vs, sizeof vs, "%.2fx / %.2fx", prow[k].fwd / r.fwd_ms, prow[k].bwd / r.bwd_ms);
+          }
+        printf("| %s | %dx%d | %lld | %lld | %lld | %lld | %.3g | %.2f | %.3f | %.3g | %.2f | %.2f | %s | %s |\n",
                be == 0 ? "cpu" : "cuda", sizes[si][0], sizes[si][1], (long long)counts[ci], (long long)r.st.n_visible,
                (long long)r.st.n_pairs, (long long)bp, (double)r.st.fwd_evals, r.fwd_ms, (double)r.st.fwd_evals / r.fwd_ms * 1e-6,
-               (double)r.st.bwd_evals, r.bwd_ms, r.bwd_ms / r.fwd_ms, vs);
+               (double)r.st.bwd_evals, r.bwd_ms, r.bwd_ms / r.fwd_ms, peer_ms, vs);
         fflush(stdout);
       }
   }

@@ -10,8 +10,11 @@ gsplat is called as a user would: rasterization(means, quats, scales, opacities,
 with gsplat's defaults for the constants this project shares (eps2d 0.3, near 0.01, 16-pixel tiles,
 classic mode), RGB colours, no background. Forward = one call, backward = loss.backward() of <v, rgb> with a
 fixed random cotangent; each is the best of --reps runs after a warm-up, with torch.cuda.synchronize().
---dry-run only reads the files (no torch, no GPU) and prints what it would run.
+--dry-run only reads the files (no torch, no GPU) and prints what it would run. --rows WxH:N,... runs only those
+workloads (bench_raster passes the rows it measures and prints gsplat's figures beside its own); by default every
+camera of cameras.txt with every scene_N.ply of the folder.
 """
+import glob
 import argparse
 import os
 import sys
@@ -70,13 +73,25 @@ def main():
     ap.add_argument("--dir", required=True, help="folder written by bench_raster --dump")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--rows", default="", help="only these workloads, e.g. 256x256:10000,1920x1080:2800000")
     a = ap.parse_args()
     cams = read_cameras(os.path.join(a.dir, "cameras.txt"))
-    counts = [10000, 100000, 1000000]
+    counts = sorted(int(os.path.basename(f)[6:-4]) for f in glob.glob(os.path.join(a.dir, "scene_*.ply")))
+    wanted = None
+    if a.rows:
+        wanted = set()
+        for r in a.rows.split(","):
+            size, n = r.split(":")
+            w, h = size.split("x")
+            wanted.add((int(w), int(h), int(n)))
+        counts = [n for n in counts if any(n == q for _, _, q in wanted)]
+    run = lambda w, h, n: wanted is None or (w, h, n) in wanted
     scenes = {n: read_ply(os.path.join(a.dir, f"scene_{n}.ply")) for n in counts}
     if a.dry_run:
         for w, h, K, V in cams:
             for n in counts:
+                if not run(w, h, n):
+                    continue
                 s = scenes[n]
                 print(f"would run gsplat: {w}x{h}, N = {len(s['means'])}, fx = {K[0, 0]:.1f}, "
                       f"mean opacity {s['opacities'].mean():.3f}, mean scale {s['scales'].mean():.4f}")
@@ -91,6 +106,8 @@ def main():
     print("|---|---|---|---|---|---|")
     for w, h, K, V in cams:
         for n in counts:
+            if not run(w, h, n):
+                continue
             s = {k: torch.tensor(v, device=dev) for k, v in scenes[n].items()}
             params = {k: v.clone().requires_grad_(True) for k, v in s.items()}
             Ks = torch.tensor(K, device=dev)[None]
