@@ -53,7 +53,7 @@ typedef struct {
   double bulk_modulus;    /* fluid (Pa); 0: 1e5 */
 } mpm_material;
 
-enum { MPM_SHAPE_BOX = 0, MPM_SHAPE_SPHERE = 1, MPM_SHAPE_CYLINDER = 2, MPM_SHAPE_MESH = 3 };
+enum { MPM_SHAPE_BOX = 0, MPM_SHAPE_SPHERE = 1, MPM_SHAPE_CYLINDER = 2, MPM_SHAPE_MESH = 3, MPM_SHAPE_GAUSSIANS = 4 };
 
 /* A body to fill with particles. */
 typedef struct {
@@ -71,6 +71,11 @@ typedef struct {
   int regular;             /* 0: jittered (stratified when particles_per_cell is a cube), 1: regular lattice */
   double velocity[3];      /* initial velocity (m/s) */
   double angular_velocity[3]; /* initial angular velocity about center (rad/s) */
+  /* shape = gaussians: the body a set of 3D Gaussians encloses (mpm_splat_fill.h), in world coordinates, borrowed:
+   * means [n][3], covariances [n][6] (xx xy xz yy yz zz), opacities [n]; the density threshold of its shell */
+  int64_t splat_count;
+  const double *splat_means, *splat_covs, *splat_opacities;
+  double fill_threshold;   /* 0: 0.5 */
 } mpm_object;
 
 /* A collider (static or translating at `velocity`). */

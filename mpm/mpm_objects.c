@@ -14,7 +14,9 @@
 
 #include "core/mesh.h"
 #include "core/rng.h"
+#include "core/log.h"
 #include "mpm/mpm.h"
+#include "mpm/mpm_splat_fill.h"
 
 #define WN_LEAF 8
 #define WN_BETA 2.5
@@ -203,6 +205,7 @@ typedef struct {
   double R[9];      /* local -> world */
   double half[3];   /* box half sizes; sphere (r); cylinder (r, h/2) */
   wn_tree tree;     /* mesh */
+  mpm_occupancy occ;/* gaussians */
   double *V;        /* mesh vertices in world coordinates */
   pl_mesh mesh;
 } shape_t;
@@ -229,12 +232,14 @@ static double shape_inside(const shape_t *s, const double *x) {
       to_local(s, x, l);
       return (l[0] * l[0] + l[2] * l[2] <= s->half[0] * s->half[0] && fabs(l[1]) <= s->half[1]) ? 1.0 : 0.0;
     case MPM_SHAPE_MESH: return wn_eval(&s->tree, x);
+    case MPM_SHAPE_GAUSSIANS: return mpm_occupancy_at(&s->occ, x) ? 1.0 : 0.0;
   }
   return 0.0;
 }
 
 static void shape_free(shape_t *s) {
   wn_free(&s->tree);
+  mpm_occupancy_free(&s->occ);
   free(s->V);
   pl_mesh_free(&s->mesh);
 }
@@ -246,7 +251,7 @@ static const char *obj_label(const mpm_object *o, int i, char *buf, size_t size)
 }
 
 /* Build the shape and its world bounding box. */
-static pl_status shape_make(const mpm_object *o, const char *label, shape_t *s, double lo[3], double hi[3]) {
+static pl_status shape_make(const mpm_object *o, const char *label, double dx, shape_t *s, double lo[3], double hi[3]) {
   memset(s, 0, sizeof *s);
   s->shape = o->shape;
   memcpy(s->c, o->center, sizeof s->c);
@@ -321,6 +326,18 @@ static pl_status shape_make(const mpm_object *o, const char *label, shape_t *s, 
         return pl_fail(PL_ERR_INVALID, "%s: mesh %s encloses no volume (signed volume %.3g m^3 for a bounding box of "
                        "%.3g m^3): it is an open surface, not a solid", label, o->mesh_path, vol, bbv);
       return wn_init(&s->tree, s->V, s->mesh.faces, s->mesh.nfaces, vol);
+    }
+    case MPM_SHAPE_GAUSSIANS: {
+      /* voxels of half a cell: finer than the particle lattice at 8 particles per cell */
+      if (o->splat_count < 1 || !o->splat_means || !o->splat_covs || !o->splat_opacities)
+        return pl_fail(PL_ERR_INVALID, "%s: shape = gaussians needs Gaussians", label);
+      pl_status st = mpm_splat_occupancy(o->splat_means, o->splat_covs, o->splat_opacities, o->splat_count, 0.5 * dx,
+                                         o->fill_threshold > 0 ? o->fill_threshold : 0.5, label, &s->occ, lo, hi);
+      if (st == PL_OK)
+        PL_INFO("%s: %lld Gaussians enclose %lld voxels of %.4g m (%lld on the shell): %.4g m^3", label,
+                (long long)o->splat_count, (long long)s->occ.ninside, s->occ.h, (long long)s->occ.nshell,
+                (double)s->occ.ninside * s->occ.h * s->occ.h * s->occ.h);
+      return st;
     }
     default: return pl_fail(PL_ERR_INVALID, "%s: unknown shape %d", label, o->shape);
   }
@@ -441,7 +458,7 @@ pl_status mpm_sample_objects(const mpm_desc *d, const mpm_object *objects, int n
     if (st != PL_OK) break;
     shape_t sh;
     double lo[3], hi[3];
-    st = shape_make(o, label, &sh, lo, hi);
+    st = shape_make(o, label, dx, &sh, lo, hi);
     if (st != PL_OK) {
       shape_free(&sh);
       break;

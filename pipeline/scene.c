@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene.h"
+#include "pipeline/splat_object.h"
 
 #include <cglm/cglm.h>
 #include <cjson/cJSON.h>
@@ -16,8 +17,8 @@ const char *pl_material_model_name(pl_material_model m) {
   return (m >= 0 && m < PL_MAT_COUNT) ? names[m] : "?";
 }
 const char *pl_shape_name(pl_shape s) {
-  static const char *names[] = {"box", "sphere", "cylinder", "mesh", "plane"};
-  return (s >= 0 && s <= PL_SHAPE_PLANE) ? names[s] : "?";
+  static const char *names[] = {"box", "sphere", "cylinder", "mesh", "plane", "gaussians"};
+  return (s >= 0 && s <= PL_SHAPE_GAUSSIANS) ? names[s] : "?";
 }
 const char *pl_contact_name(pl_contact c) {
   static const char *names[] = {"sticky", "slip", "separate"};
@@ -422,6 +423,42 @@ static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_s
 
 /* ------------------------------------------------------------------ the scene */
 
+/* shape = gaussians: the splat file, its crop and threshold, loaded and placed now (errors name the key) */
+static pl_status load_splat_object(const pl_config *c, const char *name, pl_scene_object *o, pl_scene_object *slot) {
+  (void)slot;
+  int given = 0;
+  PL_TRY(pl_config_vec3(c, "object", name, "crop_min", o->crop_min, NULL));
+  PL_TRY(pl_config_vec3(c, "object", name, "crop_max", o->crop_max, NULL));
+  PL_TRY(pl_config_real(c, "object", name, "opacity_min", &o->opacity_min, NULL));
+  PL_TRY(pl_config_real(c, "object", name, "fill_threshold", &o->fill_threshold, NULL));
+  if (o->shape != PL_SHAPE_GAUSSIANS) {
+    if (pl_config_text(c, "object", name, "splats"))
+      return pl_fail(PL_ERR_INVALID, "%s: [object %s] gives splats but its shape is %s (set shape = gaussians)",
+                     where(c, "object", name, "splats"), name, pl_shape_name(o->shape));
+    o->splats[0] = '\0';
+    return PL_OK;
+  }
+  if (pl_config_path(c, "object", name, "splats", o->splats, sizeof o->splats, &given) != PL_OK || !given) {
+    int si = pl_config_find_section(c, "object", name);
+    return pl_fail(PL_ERR_INVALID, "%s:%d: [object %s] has shape = gaussians but no splats = FILE.ply",
+                   si >= 0 ? c->sections[si].file : c->path, si >= 0 ? c->sections[si].line : 0, name);
+  }
+  char label[PL_NAME_MAX + 16];
+  snprintf(label, sizeof label, "[object %s]", name);
+  pl_splat_load_desc d;
+  memset(&d, 0, sizeof d);
+  d.path = o->splats;
+  d.label = label;
+  d.opacity_min = o->opacity_min;
+  for (int k = 0; k < 3; ++k) {
+    d.crop_min[k] = o->crop_min[k], d.crop_max[k] = o->crop_max[k];
+    d.center[k] = o->center[k], d.scale[k] = o->scale[k], d.rotation_deg[k] = o->rotation[k];
+  }
+  pl_status st = pl_splat_set_load(&d, &o->splat_set);
+  if (st != PL_OK) return pl_fail_context(st, "%s: ", where(c, "object", name, "splats"));
+  return PL_OK;
+}
+
 static pl_status build(pl_scene *s) {
   const pl_config *c = &s->config;
   snprintf(s->path, sizeof s->path, "%s", c->path);
@@ -509,7 +546,7 @@ static pl_status build(pl_scene *s) {
     pl_scene_object *o = &s->objects[s->nobjects];
     copy_name(o->name, name);
     PL_TRY(get_enum(c, "object", name, "shape", &e));
-    o->shape = (pl_shape)e;
+    o->shape = e == 4 ? PL_SHAPE_GAUSSIANS : (pl_shape)e; /* the object's choices: box sphere cylinder mesh gaussians */
     PL_TRY(pl_config_string(c, "object", name, "material", buf, sizeof buf, NULL));
     o->material = pl_scene_material_index(s, buf);
     if (o->material < 0) {
@@ -553,6 +590,7 @@ static pl_status build(pl_scene *s) {
       return pl_fail(PL_ERR_INVALID, "%s: [object %s] gives a mesh but its shape is %s (set shape = mesh)",
                      where(c, "object", name, "mesh"), name, pl_shape_name(o->shape));
     }
+    PL_TRY(load_splat_object(c, name, o, &s->objects[s->nobjects]));
     if (pl_config_path(c, "object", name, "texture", o->texture, sizeof o->texture, &given) == PL_OK && given) {
       if (o->shape != PL_SHAPE_MESH)
         return pl_fail(PL_ERR_INVALID, "%s: [object %s] a texture needs shape = mesh", where(c, "object", name, "texture"), name);
@@ -894,6 +932,7 @@ pl_status pl_scene_with_truth(pl_scene *dst, const pl_scene *src) {
 
 void pl_scene_free(pl_scene *s) {
   if (!s) return;
+  for (int i = 0; s->objects && i < s->nobjects; ++i) pl_splat_set_free(s->objects[i].splat_set);
   free(s->materials);
   free(s->objects);
   free(s->colliders);

@@ -34,7 +34,7 @@ typedef enum {
   PL_MAT_COUNT
 } pl_material_model;
 
-typedef enum { PL_SHAPE_BOX = 0, PL_SHAPE_SPHERE, PL_SHAPE_CYLINDER, PL_SHAPE_MESH, PL_SHAPE_PLANE } pl_shape;
+typedef enum { PL_SHAPE_BOX = 0, PL_SHAPE_SPHERE, PL_SHAPE_CYLINDER, PL_SHAPE_MESH, PL_SHAPE_PLANE, PL_SHAPE_GAUSSIANS } pl_shape;
 typedef enum { PL_CONTACT_STICKY = 0, PL_CONTACT_SLIP, PL_CONTACT_SEPARATE } pl_contact;
 
 const char *pl_material_model_name(pl_material_model m);
@@ -77,6 +77,10 @@ typedef struct {
   int jittered;
   double velocity[3], angular_velocity[3];
   double color[3];       /* the object's colour, or its material's */
+  /* shape = gaussians: a trained 3DGS PLY, cropped, thresholded and placed at load (splat_object.h) */
+  char splats[PL_PATH_MAX];
+  double crop_min[3], crop_max[3], opacity_min, fill_threshold;
+  struct pl_splat_set_s *splat_set; /* owned (pl_scene_free) */
 } pl_scene_object;
 
 typedef struct {

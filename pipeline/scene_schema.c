@@ -42,7 +42,7 @@ static const pl_key_spec material_keys[] = {
     END};
 
 static const pl_key_spec object_keys[] = {
-    {"shape", PL_KT_ENUM, NULL, "box sphere cylinder mesh", PL_KF_REQUIRED, 0, 0, "what to fill with particles"},
+    {"shape", PL_KT_ENUM, NULL, "box sphere cylinder mesh gaussians", PL_KF_REQUIRED, 0, 0, "what to fill with particles"},
     {"material", PL_KT_STRING, NULL, NULL, PL_KF_REQUIRED, 0, 0, "name of a [material NAME] section"},
     {"center", PL_KT_VEC3, "0.5 0.5 0.5", NULL, 0, 0, 0, "centre of the shape (a mesh's bounding-box centre) (m)"},
     {"size", PL_KT_VEC3, "0.2 0.2 0.2", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0, "box edge lengths (m)"},
@@ -57,6 +57,11 @@ static const pl_key_spec object_keys[] = {
     {"angular_velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial angular velocity about the centre (rad/s)"},
     {"color", PL_KT_VEC3, NULL, NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour (default: the material's)"},
     {"texture", PL_KT_PATH, NULL, NULL, 0, 0, 0, "PNG texture for a mesh with texture coordinates"},
+    {"splats", PL_KT_PATH, NULL, NULL, 0, 0, 0, "trained 3DGS PLY file (shape = gaussians): its Gaussians are the object"},
+    {"crop_min", PL_KT_VEC3, "-1e9 -1e9 -1e9", NULL, PL_KF_BROADCAST, 0, 0, "gaussians: keep means at or above this (file coordinates)"},
+    {"crop_max", PL_KT_VEC3, "1e9 1e9 1e9", NULL, PL_KF_BROADCAST, 0, 0, "gaussians: keep means at or below this (file coordinates)"},
+    {"opacity_min", PL_KT_REAL, "0.05", NULL, RANGE(0, 0.999), "gaussians: drop Gaussians at or below this opacity (floaters)"},
+    {"fill_threshold", PL_KT_REAL, "0.5", NULL, PL_KF_POSITIVE, 0, 0, "gaussians: splat density of the shell whose inside is filled"},
     END};
 
 static const pl_key_spec collider_keys[] = {

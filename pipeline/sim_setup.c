@@ -1,5 +1,6 @@
 /* sim_setup.c: scene -> MPM descriptors -> an initialised simulation. */
 #include "pipeline/sim_setup.h"
+#include "pipeline/splat_object.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,16 @@ void pl_sim_object(const pl_scene *s, int i, mpm_object *o) {
     case PL_SHAPE_BOX: o->shape = MPM_SHAPE_BOX; break;
     case PL_SHAPE_SPHERE: o->shape = MPM_SHAPE_SPHERE; break;
     case PL_SHAPE_CYLINDER: o->shape = MPM_SHAPE_CYLINDER; break;
+    case PL_SHAPE_GAUSSIANS:
+      o->shape = MPM_SHAPE_GAUSSIANS;
+      if (so->splat_set) {
+        o->splat_count = so->splat_set->n;
+        o->splat_means = so->splat_set->means;
+        o->splat_covs = so->splat_set->covs;
+        o->splat_opacities = so->splat_set->opacities;
+      }
+      o->fill_threshold = so->fill_threshold;
+      break;
     default: o->shape = MPM_SHAPE_MESH; break;
   }
   o->material = so->material;

@@ -1,4 +1,5 @@
 #include "pipeline/ups_setup.h"
+#include "pipeline/splat_object.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -43,6 +44,14 @@ void pl_ups_desc(const pl_scene *s, pl_backend backend, int64_t n, const real *r
       default: t->mode = flows ? PL_UPS_RUNTIME : PL_UPS_BOUND; break;
     }
     if (ob->shape == PL_SHAPE_MESH) t->mesh_path = ob->mesh;
+    if (ob->shape == PL_SHAPE_GAUSSIANS && ob->splat_set) { /* the trained Gaussians, bound to the particles */
+      if (u->mode == PL_UPSAMPLE_AUTO) t->mode = PL_UPS_BOUND;
+      t->splat_count = ob->splat_set->n;
+      t->splat_means = ob->splat_set->means;
+      t->splat_covs = ob->splat_set->covs;
+      t->splat_colors = ob->splat_set->colors;
+      t->splat_opacities = ob->splat_set->opacities;
+    }
     if (ob->texture[0]) t->texture_path = ob->texture;
     for (int k = 0; k < 3; ++k) {
       t->center[k] = ob->center[k];

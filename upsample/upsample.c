@@ -858,7 +858,7 @@ static pl_status resolve_desc(const pl_upsample_desc *in, pl_upsample_desc *d) {
 
 static void free_buffers(pl_upsample *u) {
   pl_buffer *bufs[] = {&u->rest,        &u->bstart,       &u->bidx,       &u->bw,          &u->grest,
-                       &u->gnormal,     &u->gunit,        &u->pstart,     &u->pslot,       &u->pgauss,
+                       &u->gnormal,     &u->gunit,        &u->gsig0,      &u->pstart,     &u->pslot,       &u->pgauss,
                        &u->rt_index,    &u->rt_dir,       &u->rt_phase,   &u->rt_pos,      &u->rt_pg,
                        &u->rt_vpg,      &u->grid_start,   &u->grid_sorted, &u->grid_key,   &u->cparam,
                        &u->bparam,      &u->v_cparam,     &u->v_bparam,   &u->means,       &u->covs,
@@ -890,6 +890,9 @@ typedef struct {
   int *rt_index;
   int nrt;
   real *rt_color;           /* [nrt, 3] */
+  double *sig0;             /* [nsig, 6] splat objects' trained covariances (zero rows: the disc), or NULL */
+  double *boff;             /* [nsig] their opacity logit offsets */
+  int64_t nsig;
 } host_setup;
 
 static void hsetup_free(host_setup *h) {
@@ -900,6 +903,8 @@ static void hsetup_free(host_setup *h) {
   free(h->gunit);
   free(h->rt_index);
   free(h->rt_color);
+  free(h->sig0);
+  free(h->boff);
   memset(h, 0, sizeof *h);
 }
 
@@ -914,6 +919,44 @@ static pl_status push_unit(host_setup *h, int64_t upto, real unit) {
   }
   for (int64_t g = h->nunit; g < upto; ++g) h->gunit[g] = unit;
   h->nunit = upto;
+  return PL_OK;
+}
+
+/* A splat object's Gaussians as samples [gs.n, gs.n + count): their means, colours, trained covariances and
+ * opacities (as logit offsets from the global opacity o: b = logit(o_g) - logit(o)). */
+static pl_status push_splats(host_setup *h, const pl_upsample_object *ob, double global_opacity, const char *name) {
+  const int64_t g0 = h->gs.n, count = ob->splat_count;
+  for (int64_t i = 0; i < count; ++i) {
+    sample c;
+    memset(&c, 0, sizeof c);
+    for (int k = 0; k < 3; ++k) {
+      c.p[k] = ob->splat_means[3 * i + k];
+      c.c[k] = ob->splat_colors[3 * i + k];
+    }
+    if (!isfinite(c.p[0]) || !isfinite(c.p[1]) || !isfinite(c.p[2]))
+      return pl_fail(PL_ERR_INVALID, "upsample: object '%s': Gaussian %lld has a non-finite mean", name, (long long)i);
+    PL_TRY(svec_push(&h->gs, &c));
+  }
+  double *s6 = (double *)realloc(h->sig0, sizeof(double) * 6 * (size_t)h->gs.n);
+  if (s6) h->sig0 = s6;
+  double *bo = s6 ? (double *)realloc(h->boff, sizeof(double) * (size_t)h->gs.n) : NULL;
+  if (bo) h->boff = bo;
+  if (!s6 || !bo) return pl_fail(PL_ERR_NOMEM, "upsample: out of memory");
+  for (int64_t g = h->nsig; g < g0; ++g) { /* samples of other objects before this one: the disc */
+    for (int k = 0; k < 6; ++k) h->sig0[6 * g + k] = 0;
+    h->boff[g] = 0;
+  }
+  const double eps = 1e-6, og = global_opacity;
+  for (int64_t i = 0; i < count; ++i) {
+    const double *c = ob->splat_covs + 6 * i;
+    if (!(c[0] > 0 && c[3] > 0 && c[5] > 0))
+      return pl_fail(PL_ERR_INVALID, "upsample: object '%s': Gaussian %lld has no positive covariance", name, (long long)i);
+    for (int k = 0; k < 6; ++k) h->sig0[6 * (g0 + i) + k] = c[k];
+    double o = ob->splat_opacities[i];
+    o = o < eps ? eps : (o > 1 - eps ? 1 - eps : o);
+    h->boff[g0 + i] = (log(o) - log1p(-o)) - (log(og) - log1p(-og));
+  }
+  h->nsig = h->gs.n;
   return PL_OK;
 }
 
@@ -1076,7 +1119,14 @@ static pl_status init_host(pl_upsample *u, const pl_upsample_desc *d, const doub
     if (mesh) s = pmesh_make(&pm, mesh, ob, name);
     if (s == PL_OK) {
       int64_t g0 = h->gs.n;
-      if (mode == PL_UPS_BOUND) {
+      if (mode == PL_UPS_BOUND && ob->splat_count > 0) {
+        s = push_splats(h, ob, d->opacity, name);
+        if (s == PL_OK) s = push_unit(h, h->gs.n, (real)r);
+        if (s == PL_OK) s = bind_samples(h, g0, &pg, obj_of, o, d->bind_radius * dp, name);
+      } else if (ob->splat_count > 0) {
+        s = pl_fail(PL_ERR_INVALID, "upsample: object '%s': a splat object needs the bound mode (it is %s)", name,
+                    pl_ups_mode_name(mode));
+      } else if (mode == PL_UPS_BOUND) {
         if (mesh) {
           s = sample_mesh(&pm, r, d->seed, o, flat, &h->gs);
           int open_edges = s == PL_OK ? pl_mesh_boundary_edges(mesh) : 0;
@@ -1250,6 +1300,11 @@ pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc) {
     s = put(u, &u->gnormal, hbuf, sizeof(real) * 3 * (size_t)nb);
   }
   if (s == PL_OK) s = put(u, &u->gunit, h.gunit, sizeof(real) * (size_t)nb);
+  if (s == PL_OK && h.nsig > 0) { /* splat objects: their trained covariances (zero rows past the last: the disc) */
+    for (int64_t g = 0; g < nb; ++g)
+      for (int k = 0; k < 6; ++k) hbuf[6 * g + k] = g < h.nsig ? (real)h.sig0[6 * g + k] : RC(0.0);
+    s = put(u, &u->gsig0, hbuf, sizeof(real) * 6 * (size_t)nb);
+  }
   if (s == PL_OK) s = put(u, &u->pstart, pstart, sizeof(int64_t) * ((size_t)n + 1));
   if (s == PL_OK) s = put(u, &u->pslot, pslot, sizeof(int64_t) * (size_t)nnz);
   if (s == PL_OK) s = put(u, &u->pgauss, pgauss, sizeof(int64_t) * (size_t)nnz);
@@ -1293,7 +1348,10 @@ pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc) {
         for (int k = 0; k < 3; ++k) hbuf[3 * (nb + (int64_t)i * d.children + j) + k] = h.rt_color[3 * (size_t)i + k];
     s = put(u, &u->cparam, hbuf, sizeof(real) * 3 * (size_t)m);
   }
-  if (s == PL_OK) s = put(u, &u->bparam, NULL, sizeof(real) * (size_t)m);
+  if (s == PL_OK) {
+    for (int64_t g = 0; g < m; ++g) hbuf[g] = g < h.nsig ? (real)h.boff[g] : RC(0.0);
+    s = put(u, &u->bparam, hbuf, sizeof(real) * (size_t)m);
+  }
   if (s == PL_OK && u->learn_colors) s = put(u, &u->v_cparam, NULL, sizeof(real) * 3 * (size_t)m);
   if (s == PL_OK && u->learn_opacities) s = put(u, &u->v_bparam, NULL, sizeof(real) * (size_t)m);
   if (s == PL_OK) s = put(u, &u->means, NULL, sizeof(real) * 3 * (size_t)m);
@@ -1321,6 +1379,7 @@ pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc) {
     t->grest = (const real *)u->grest.ptr;
     t->gnormal = (const real *)u->gnormal.ptr;
     t->gunit = (const real *)u->gunit.ptr;
+    t->gsig0 = (const real *)u->gsig0.ptr;
     t->pstart = (const int64_t *)u->pstart.ptr;
     t->pslot = (const int64_t *)u->pslot.ptr;
     t->pgauss = (const int64_t *)u->pgauss.ptr;

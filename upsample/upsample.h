@@ -69,6 +69,12 @@ typedef struct {
   const char *texture_path;  /* PNG sampled at the mesh's texture coordinates (needs a mesh with vt) */
   /* Flat colour, used when there is no texture and no vertex colours. (0,0,0) means unset: 0.8 grey. */
   double color[3];
+  /* A trained splat scene as the object (bound mode; shape = gaussians), world coordinates, borrowed during init:
+   * its Gaussians are this object's Gaussians as they are — rest mean X = the mean, Sigma0 = the covariance (so
+   * Sigma = Ft Sigma0 Ft^T), colour and opacity as trained — bound to the object's particles; no surface sampling.
+   * means [n][3], covs [n][6] (xx xy xz yy yz zz), colors [n][3] in [0, 1], opacities [n] in (0, 1). */
+  int64_t splat_count;
+  const double *splat_means, *splat_covs, *splat_colors, *splat_opacities;
 } pl_upsample_object;
 
 /* Set-up description. Zero-initialise; every 0 field takes the default in brackets. */

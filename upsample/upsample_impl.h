@@ -32,7 +32,7 @@ struct pl_upsample {
   ups_args tmpl;         /* constant fields of the per-frame argument struct */
 
   /* set-up data on the backend */
-  pl_buffer rest, bstart, bidx, bw, grest, gnormal, gunit, pstart, pslot, pgauss;
+  pl_buffer rest, bstart, bidx, bw, grest, gnormal, gunit, gsig0, pstart, pslot, pgauss;
   pl_buffer rt_index, rt_dir, rt_phase, rt_pos, rt_pg, rt_vpg;
   pl_buffer grid_start, grid_sorted, grid_key;
   /* parameters, gradients, outputs, scratch */

@@ -360,6 +360,8 @@ typedef struct {
   const real *grest;     /* [nb, 3] rest position of the sample */
   const real *gnormal;   /* [nb, 3] rest normal (0 for the isotropic particles mode) */
   const real *gunit;     /* [nb] world length of one unit of sigma0 */
+  const real *gsig0;     /* [nb, 6] a trained rest covariance per Gaussian (splat objects), or NULL; a row with a
+                            zero diagonal: the disc Sigma0 of sigma0 and thickness */
   /* transposed CSR: particle -> binding slots (ascending Gaussian) */
   const int64_t *pstart; /* [N + 1] */
   const int64_t *pslot;  /* [nnz] slot in the Gaussian CSR */
@@ -420,11 +422,21 @@ HD void ups_bound_blend(ups_args a, int64_t g, v3 *mu, m3 *ft) {
   *ft = fa;
 }
 
+/* The Gaussian's own rest covariance (a splat object's trained one), if it has one. */
+HD int ups_explicit_sigma0(ups_args a, int64_t g, m3 *s0) {
+  if (!a.gsig0) return 0;
+  const real *q = a.gsig0 + 6 * g;
+  if (q[0] == 0 && q[3] == 0 && q[5] == 0) return 0;
+  *s0 = ups_sym6_load(q);
+  return 1;
+}
+
 HD void ups_bound_forward_one(ups_args a, int64_t g) {
   v3 mu;
   m3 ft;
   ups_bound_blend(a, g, &mu, &ft);
-  m3 s0 = ups_sigma0(a.sigma0 * a.gunit[g], a.thick, v3_load(a.gnormal + 3 * g));
+  m3 s0;
+  if (!ups_explicit_sigma0(a, g, &s0)) s0 = ups_sigma0(a.sigma0 * a.gunit[g], a.thick, v3_load(a.gnormal + 3 * g));
   v3_store(mu, a.means + 3 * g);
   ups_sym6_store(ups_cov_push(ft, s0), a.covs + 6 * g);
   for (int k = 0; k < 3; ++k) a.colors[3 * g + k] = ups_color(a.cparam[3 * g + k]);
@@ -440,15 +452,19 @@ HD void ups_bound_backward_gauss_one(ups_args a, int64_t g) {
     v3 mu;
     m3 ft;
     ups_bound_blend(a, g, &mu, &ft);
-    real sig = a.sigma0 * a.gunit[g];
-    v3 n = v3_load(a.gnormal + 3 * g);
-    m3 s0 = ups_sigma0(sig, a.thick, n);
     m3 gg = ups_sym6_cotangent(a.v_covs + 6 * g);
-    m3 v_s0 = m3_zero();
-    ups_cov_push_vjp(ft, s0, gg, &v_ft, &v_s0);
-    real v_sig = 0;
-    ups_sigma0_vjp(sig, a.thick, n, v_s0, &v_sig, &part[1], (v3 *)0);
-    part[0] = v_sig * a.gunit[g];
+    m3 v_s0 = m3_zero(), s0;
+    if (ups_explicit_sigma0(a, g, &s0)) { /* a trained covariance: no sigma0 or thickness dependence */
+      ups_cov_push_vjp(ft, s0, gg, &v_ft, &v_s0);
+    } else {
+      real sig = a.sigma0 * a.gunit[g];
+      v3 n = v3_load(a.gnormal + 3 * g);
+      s0 = ups_sigma0(sig, a.thick, n);
+      ups_cov_push_vjp(ft, s0, gg, &v_ft, &v_s0);
+      real v_sig = 0;
+      ups_sigma0_vjp(sig, a.thick, n, v_s0, &v_sig, &part[1], (v3 *)0);
+      part[0] = v_sig * a.gunit[g];
+    }
   }
   m3_store(v_ft, a.scratch_vf + 9 * g);
   if (a.v_opac) {

@@ -2,8 +2,9 @@
  * pl_upsample_forward, in double precision, for every input and every learnable parameter at once:
  * x [N,3], F [N,9], sigma0, thickness, opacity, per-Gaussian colours [M,3] and opacity offsets [M].
  * Cases: bound mode on a particle set's surface, bound mode on a mesh (vertex colours, rotated and scaled),
- * the particles mode, the runtime mode (with an isolated particle and particles in the weight's ramp), and two
- * objects of different modes in one upsampler. Relative error <= 1e-6; every parameter must get a gradient. */
+ * the particles mode, the runtime mode (with an isolated particle and particles in the weight's ramp), two
+ * objects of different modes in one upsampler, and a trained splat object (its own rest covariances, colours and
+ * opacities; sigma0 and thickness must not matter to it) beside a particle-set surface. Relative error <= 1e-6; every parameter must get a gradient. */
 #include <stdio.h>
 
 #include "tests/upsample/ups_test_util.h"
@@ -88,7 +89,7 @@ static void icosahedron(pl_mesh *m) {
 
 typedef struct {
   const char *name;
-  int kind; /* 0 bound pset, 1 bound mesh, 2 particles, 3 runtime, 4 mixed */
+  int kind; /* 0 bound pset, 1 bound mesh, 2 particles, 3 runtime, 4 mixed, 5 splats + bound pset */
 } gcase;
 
 static void run(const gcase *gc) {
@@ -137,6 +138,44 @@ static void run(const gcase *gc) {
     n += nb;
     free(blob);
   }
+  double *sp_mean = NULL, *sp_cov = NULL, *sp_col = NULL, *sp_op = NULL;
+  if (gc->kind == 5) {
+    /* object 0: 40 trained Gaussians around the sphere's surface (random SPD covariances, colours, opacities);
+     * object 1: a second sphere with a sampled surface (the disc Sigma0 rows beside the trained ones) */
+    nobj = 2;
+    const int ns = 40;
+    sp_mean = (double *)malloc(sizeof(double) * 3 * ns), sp_cov = (double *)malloc(sizeof(double) * 6 * ns);
+    sp_col = (double *)malloc(sizeof(double) * 3 * ns), sp_op = (double *)malloc(sizeof(double) * ns);
+    for (int i = 0; i < ns; ++i) {
+      double z = 1 - 2 * (i + 0.5) / ns, r = sqrt(1 - z * z), ph = 2.39996 * i, nrm[3] = {r * cos(ph), r * sin(ph), z};
+      double a[9];
+      for (int k = 0; k < 9; ++k) a[k] = 0.4 * dp * ((k % 4 == 0) + 0.3 * test_rand());
+      for (int k = 0; k < 3; ++k) sp_mean[3 * i + k] = c0[k] + 2.6 * dp * nrm[k], sp_col[3 * i + k] = 0.5 + 0.3 * test_rand();
+      int q = 0; /* A A^T + small I: symmetric positive definite */
+      for (int u = 0; u < 3; ++u)
+        for (int v = u; v < 3; ++v) {
+          double acc = u == v ? 1e-4 * dp * dp : 0;
+          for (int w = 0; w < 3; ++w) acc += a[3 * u + w] * a[3 * v + w];
+          sp_cov[6 * i + q++] = acc;
+        }
+      sp_op[i] = 0.5 + 0.4 * test_rand();
+    }
+    objs[0].mode = PL_UPS_BOUND;
+    objs[0].splat_count = ns;
+    objs[0].splat_means = sp_mean, objs[0].splat_covs = sp_cov, objs[0].splat_colors = sp_col;
+    objs[0].splat_opacities = sp_op;
+    objs[1].mode = PL_UPS_BOUND;
+    objs[1].name = "second sphere";
+    real *two;
+    double c1[3] = {c0[0] + 6 * dp, c0[1], c0[2]};
+    int n2 = ups_sphere_particles(c1, 2.0 * dp, dp, 0.5, 7, &two);
+    x0 = (real *)realloc(x0, sizeof(real) * 3 * ((size_t)n + n2));
+    obj = (int *)realloc(obj, sizeof(int) * ((size_t)n + n2));
+    memcpy(x0 + 3 * n, two, sizeof(real) * 3 * n2);
+    for (int i = 0; i < n2; ++i) obj[n + i] = 1;
+    n += n2;
+    free(two);
+  }
   pl_upsample_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
@@ -154,6 +193,7 @@ static void run(const gcase *gc) {
   gctx c;
   c.n = n;
   pl_status s = pl_upsample_init(&c.u, &d);
+  free(sp_mean), free(sp_cov), free(sp_col), free(sp_op); /* borrowed during init only */
   CHECK(s == PL_OK, "%s: init: %s", gc->name, pl_last_error());
   if (s != PL_OK) {
     free(x0);
@@ -214,7 +254,8 @@ int main(void) {
                          {"bound, mesh with vertex colours", 1},
                          {"particles", 2},
                          {"runtime (with an isolated particle)", 3},
-                         {"bound + runtime objects", 4}};
+                         {"bound + runtime objects", 4},
+                         {"trained splats + bound surface", 5}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run(&cases[i]);
   return test_summary("test_upsample_grad");
 }
