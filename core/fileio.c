@@ -75,10 +75,19 @@ void pl_dirname(const char *path, char *out, size_t size) {
 }
 
 pl_status pl_read_file(const char *path, char **data, size_t *size) {
+  return pl_read_file_max(path, PL_READ_MAX_DEFAULT, data, size);
+}
+
+pl_status pl_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size) {
   *data = NULL;
   if (size) *size = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return pl_fail(PL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fclose(f);
+    return pl_fail(PL_ERR_IO, "%s: is a folder, not a file", path);
+  }
   size_t cap = 1 << 16, n = 0;
   char *buf = (char *)malloc(cap);
   if (!buf) {
@@ -86,6 +95,12 @@ pl_status pl_read_file(const char *path, char **data, size_t *size) {
     return pl_fail(PL_ERR_NOMEM, "out of memory");
   }
   for (;;) {
+    if (n > max_bytes) { /* a special file (/dev/zero) or the wrong file: stop instead of reading for ever */
+      free(buf);
+      fclose(f);
+      return pl_fail(PL_ERR_LIMIT, "%s: larger than the limit of %zu MiB for this kind of file (is it the right file?)",
+                     path, max_bytes >> 20);
+    }
     if (n + 1 >= cap) {
       char *nb = (char *)realloc(buf, cap * 2);
       if (!nb) {
