@@ -24,6 +24,10 @@ pl_status pl_out_open(pl_out *o, const char *path, int binary);
 pl_status pl_out_commit(pl_out *o);  /* flush, fsync-free close, rename; reports write errors (disk full) */
 void pl_out_abort(pl_out *o);
 
+/* Remove the NAME.tmpPID files that a killed writer left in `dir` and its immediate subfolders (only those
+ * whose process no longer exists). Returns how many were removed. */
+int pl_remove_stale_tmp(const char *dir);
+
 /* mkdir -p */
 pl_status pl_mkdirs(const char *path);
 /* Folder part of a path into out ("." when none). */

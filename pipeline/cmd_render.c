@@ -50,6 +50,12 @@ static pl_status on_frame(void *user, pl_engine *e, int f) {
   return PL_OK;
 }
 
+/* what killed runs left behind (FRAME.ply.tmpPID) goes before this run writes */
+static void remove_stale(const char *dir) {
+  int n = pl_remove_stale_tmp(dir);
+  if (n) PL_INFO("removed %d temporary file%s left in %s by a killed run", n, n == 1 ? "" : "s", dir);
+}
+
 static int run_render(const pl_cli_args *a) {
   pl_cli_apply_common(a);
   pl_scene s, truth;
@@ -78,6 +84,7 @@ static int run_render(const pl_cli_args *a) {
   }
   char sub[PL_PATH_MAX + 32];
   if (st == PL_OK) st = pl_mkdirs(c.outdir);
+  if (st == PL_OK) remove_stale(c.outdir);
   if (st == PL_OK && c.particle_ply) {
     snprintf(sub, sizeof sub, "%s/particles", c.outdir);
     st = pl_mkdirs(sub);

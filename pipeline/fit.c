@@ -270,6 +270,8 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
   if (o->n == 0) return pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section", s->path);
   char csv[PL_PATH_MAX + 32], state[PL_PATH_MAX + 32], result[PL_PATH_MAX + 32], png[PL_PATH_MAX + 32];
   PL_TRY(pl_mkdirs(opt->output));
+  int stale = pl_remove_stale_tmp(opt->output); /* left by a killed run */
+  if (stale) PL_INFO("removed %d temporary file%s left in %s by a killed run", stale, stale == 1 ? "" : "s", opt->output);
   snprintf(csv, sizeof csv, "%s/fit.csv", opt->output);
   snprintf(state, sizeof state, "%s/state.json", opt->output);
   snprintf(result, sizeof result, "%s/result.json", opt->output);

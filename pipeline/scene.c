@@ -735,12 +735,13 @@ static pl_status build(pl_scene *s) {
       pl_config probe;
       char text[600];
       snprintf(text, sizeof text, "[%s%s%s]\n%s = %s\n", ty, nm[0] ? " " : "", nm, ky, en->value);
-      st = pl_config_load_string(&probe, text, loc, c->dir, c->schema);
+      st = pl_config_load_string(&probe, text, "[truth]", c->dir, c->schema);
       pl_config_free(&probe);
-      if (st != PL_OK) {
-        const char *msg = pl_last_error();
-        const char *colon = strstr(msg, ": [");
-        return pl_fail(PL_ERR_INVALID, "%s: %s = %s: %s", loc, en->key, en->value, colon ? colon + 2 : msg);
+      if (st != PL_OK) { /* keep the probe's reason only ("key 'E': 'nan' is not a number"), in a copy */
+        char why[512];
+        const char *msg = pl_last_error(), *kq = strstr(msg, "key '");
+        snprintf(why, sizeof why, "%s", kq ? kq : msg);
+        return pl_fail(PL_ERR_INVALID, "%s: %s = %s: %s", loc, en->key, en->value, why);
       }
       snprintf(s->truth[s->ntruth].address, sizeof s->truth[0].address, "%s", en->key);
       snprintf(s->truth[s->ntruth].value, sizeof s->truth[0].value, "%s", en->value);
