@@ -7,7 +7,8 @@
 # the seed corpus once fixed). Prints executions and the outcome per harness.
 #   scripts/fuzz.sh               # 20 s each (what scripts/test.sh runs, with 15)
 #   scripts/fuzz.sh 3600 fuzz_ply # one hour of the PLY reader
-# Without clang it says so and exits 0 (the seed corpora are still replayed by CTest in every build).
+# PL_FUZZ_BUILD names another build folder. Without clang it says so and exits 0 (the seed corpora are still
+# replayed by CTest in every build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-20}"
@@ -20,11 +21,13 @@ if ! command -v clang >/dev/null || ! command -v clang++ >/dev/null; then
   echo "fuzz: clang not found: the libFuzzer harnesses are not built (scripts/setup.sh installs clang)"
   exit 0
 fi
-dir=build-fuzz
+dir="${PL_FUZZ_BUILD:-build-fuzz}"
+mkdir -p "$dir"
 if [ ! -f "$dir/CMakeCache.txt" ]; then
-  cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DPL_FUZZ=ON -DPL_BUILD_TESTS=OFF -DPL_BUILD_BENCH=OFF -DPL_CUDA=OFF -DPL_OPENMP=OFF > "$dir.configure.log" 2>&1 ||
-    { cat "$dir.configure.log"; exit 1; }
+  # -O1 with line tables only: quick to compile (CI builds this from scratch), readable sanitizer stacks
+  cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=None \
+    -DCMAKE_C_FLAGS="-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" -DPL_FUZZ=ON -DPL_BUILD_TESTS=OFF -DPL_BUILD_BENCH=OFF -DPL_CUDA=OFF -DPL_OPENMP=OFF > "$dir/configure.log" 2>&1 ||
+    { cat "$dir/configure.log"; exit 1; }
 fi
 cmake --build "$dir" -j "$(nproc 2>/dev/null || echo 2)" --target "${harnesses[@]}" > "$dir/build.log" 2>&1 ||
   { tail -40 "$dir/build.log"; exit 1; }
