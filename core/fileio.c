@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <signal.h>
 
 #include <stb_image.h>
 #include <stb_image_write.h>
@@ -75,10 +77,19 @@ void pl_dirname(const char *path, char *out, size_t size) {
 }
 
 pl_status pl_read_file(const char *path, char **data, size_t *size) {
+  return pl_read_file_max(path, PL_READ_MAX_DEFAULT, data, size);
+}
+
+pl_status pl_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size) {
   *data = NULL;
   if (size) *size = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return pl_fail(PL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fclose(f);
+    return pl_fail(PL_ERR_IO, "%s: is a folder, not a file", path);
+  }
   size_t cap = 1 << 16, n = 0;
   char *buf = (char *)malloc(cap);
   if (!buf) {
@@ -86,6 +97,12 @@ pl_status pl_read_file(const char *path, char **data, size_t *size) {
     return pl_fail(PL_ERR_NOMEM, "out of memory");
   }
   for (;;) {
+    if (n > max_bytes) { /* a special file (/dev/zero) or the wrong file: stop instead of reading for ever */
+      free(buf);
+      fclose(f);
+      return pl_fail(PL_ERR_LIMIT, "%s: larger than the limit of %zu MiB for this kind of file (is it the right file?)",
+                     path, max_bytes >> 20);
+    }
     if (n + 1 >= cap) {
       char *nb = (char *)realloc(buf, cap * 2);
       if (!nb) {
@@ -179,3 +196,43 @@ pl_status pl_png_read_float(const char *path, int want_channels, int *w, int *h,
   if (file_channels) *file_channels = comp;
   return PL_OK;
 }
+
+/* ------------------------------------------------------------------ stale temporary files */
+
+/* "NAME.tmpPID" with PID all digits: the pid, else 0 */
+static long tmp_pid(const char *name) {
+  const char *t = strstr(name, ".tmp");
+  if (!t || t == name) return 0;
+  for (const char *n = strstr(t + 4, ".tmp"); n; n = strstr(n + 4, ".tmp")) t = n; /* the last ".tmp" */
+  const char *d = t + 4;
+  if (!*d || strlen(d) > 9) return 0;
+  for (const char *p = d; *p; ++p)
+    if (*p < '0' || *p > '9') return 0;
+  return strtol(d, NULL, 10);
+}
+
+static int remove_in(const char *dir, int depth) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int removed = 0;
+  struct dirent *en;
+  char path[2048];
+  while ((en = readdir(d)) != NULL) {
+    if (en->d_name[0] == '.' && (!en->d_name[1] || (en->d_name[1] == '.' && !en->d_name[2]))) continue;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, en->d_name) >= sizeof path) continue;
+    struct stat st;
+    if (lstat(path, &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (depth > 0) removed += remove_in(path, depth - 1);
+      continue;
+    }
+    long pid = tmp_pid(en->d_name);
+    if (!S_ISREG(st.st_mode) || pid <= 0 || pid == (long)getpid()) continue;
+    /* the writer is gone (no such process): what it left can never be committed */
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH && unlink(path) == 0) ++removed;
+  }
+  closedir(d);
+  return removed;
+}
+
+int pl_remove_stale_tmp(const char *dir) { return remove_in(dir, 1); }

@@ -24,12 +24,21 @@ pl_status pl_out_open(pl_out *o, const char *path, int binary);
 pl_status pl_out_commit(pl_out *o);  /* flush, fsync-free close, rename; reports write errors (disk full) */
 void pl_out_abort(pl_out *o);
 
+/* Remove the NAME.tmpPID files that a killed writer left in `dir` and its immediate subfolders (only those
+ * whose process no longer exists). Returns how many were removed. */
+int pl_remove_stale_tmp(const char *dir);
+
 /* mkdir -p */
 pl_status pl_mkdirs(const char *path);
 /* Folder part of a path into out ("." when none). */
 void pl_dirname(const char *path, char *out, size_t size);
-/* Read a whole file (NUL-terminated; *size without the NUL). Caller frees. */
+/* Read a whole file (NUL-terminated; *size without the NUL). Caller frees. Files over max_bytes (special files
+ * such as /dev/zero included) fail with PL_ERR_LIMIT after reading at most max_bytes + 64 KiB; pl_read_file
+ * uses PL_READ_MAX_DEFAULT. */
+#define PL_READ_MAX_DEFAULT ((size_t)1 << 30)
+#define PL_READ_MAX_TEXT ((size_t)16 << 20) /* scene files, JSON state */
 pl_status pl_read_file(const char *path, char **data, size_t *size);
+pl_status pl_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size);
 
 /* PNG out: w x h pixels, `channels` (1, 3 or 4) floats per pixel in [0,1] (clamped), row-major, top row
  * first. Atomic. */

@@ -5,6 +5,8 @@
 #ifndef PL_MESH_H
 #define PL_MESH_H
 
+#include <stddef.h>
+
 #include "core/status.h"
 
 #ifdef __cplusplus
@@ -21,8 +23,14 @@ typedef struct {
   double *colors;    /* [nverts][3] vertex colours when the file has them (v x y z r g b), else NULL */
 } pl_mesh;
 
-/* Load an OBJ file. Errors name the file (and face). */
+/* Load an OBJ file (at most PL_OBJ_MAX_BYTES). Errors name the file and line (or face). */
+#define PL_OBJ_MAX_BYTES ((size_t)1 << 30)
 pl_status pl_mesh_load_obj(pl_mesh *m, const char *path);
+/* The same from OBJ text in memory (size bytes; tests, fuzzing); `name` is used in messages. */
+pl_status pl_mesh_load_obj_text(pl_mesh *m, const char *text, size_t size, const char *name);
+/* The strict pass both run first (mesh_obj_check.c): non-finite or malformed numbers, vertices without x y z,
+ * indices that overflow or refer to undefined elements are errors naming file:line. */
+pl_status pl_obj_check_text(const char *text, size_t size, const char *path);
 void pl_mesh_free(pl_mesh *m);
 
 /* Bounding box. */

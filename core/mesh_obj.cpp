@@ -7,17 +7,31 @@
 #include <cstring>
 #include <string>
 
+#include "core/fileio.h"
 #include "core/mesh.h"
 
 extern "C" pl_status pl_mesh_load_obj(pl_mesh *m, const char *path) {
   std::memset(m, 0, sizeof *m);
+  char *text = nullptr;
+  size_t size = 0;
+  pl_status st = pl_read_file_max(path, PL_OBJ_MAX_BYTES, &text, &size);
+  if (st != PL_OK) return st;
+  st = pl_mesh_load_obj_text(m, text, size, path);
+  std::free(text);
+  return st;
+}
+
+extern "C" pl_status pl_mesh_load_obj_text(pl_mesh *m, const char *text, size_t size, const char *path) {
+  std::memset(m, 0, sizeof *m);
+  PL_TRY(pl_obj_check_text(text, size, path));
   tinyobj::ObjReaderConfig cfg;
   cfg.triangulate = true;
   cfg.vertex_color = true;
   cfg.mtl_search_path = "";
   tinyobj::ObjReader reader;
   try {
-    if (!reader.ParseFromFile(path, cfg)) {
+    /* materials are not used (colours come from vertex colours or the scene's texture) */
+    if (!reader.ParseFromString(std::string(text, size), std::string(), cfg)) {
       std::string err = reader.Error();
       while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
       return pl_fail(PL_ERR_IO, "%s: cannot read OBJ mesh: %s", path, err.empty() ? "unknown error" : err.c_str());

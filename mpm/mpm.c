@@ -798,6 +798,7 @@ pl_status mpm_advance_frame(mpm_sim *s) {
     pl_status st = mpm_substep(s, (real)dt);
     if (st != PL_OK)
       return pl_fail_context(st, "frame %d, substep %d of %d (t = %.5g s): ", s->frame + 1, k + 1, n, t0 + k * dt);
+    if (s->on_substeps && (k + 1) % 1024 == 0) s->on_substeps(s->on_substeps_user, s->frame + 1, k + 1, n);
   }
   s->frame += 1;
   s->time = (double)s->frame * s->frame_dt;

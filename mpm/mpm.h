@@ -159,6 +159,9 @@ typedef struct {
   int64_t particle_substeps;      /* n x substeps, 64-bit */
   int last_substeps;              /* substeps of the last frame */
   double last_dt;
+  /* optional: called every 1024 substeps of a frame with (done, of): progress for frames that take long */
+  void (*on_substeps)(void *user, int frame, int done, int of);
+  void *on_substeps_user;
   /* CFL inputs (host) */
   double wave_speed;              /* fastest elastic wave speed over the materials in use (m/s) */
   int wave_material;              /* which material */

@@ -159,7 +159,7 @@ void pl_cli_apply_common(const pl_cli_args *a) {
 #ifdef _OPENMP
   long t = 0;
   const char *tv = pl_cli_get(a, "threads");
-  if (tv && pl_parse_int(tv, &t) && t > 0) omp_set_num_threads((int)t);
+  if (tv && pl_parse_int_in(tv, 1, PL_MAX_THREADS, &t) == 1) omp_set_num_threads((int)t);
 #endif
 }
 
@@ -172,6 +172,11 @@ int pl_cli_load_scene(const pl_cli_args *a, const char *cmd, pl_scene *s) {
   memset(s, 0, sizeof *s);
   if (a->npos < 1) {
     fprintf(stderr, "pipeline %s: missing the scene file (usage: pipeline %s SCENE.cfg; see --help)\n", cmd, cmd);
+    return 2;
+  }
+  if (a->npos > 1) {
+    fprintf(stderr, "pipeline %s: one scene file per run: unexpected argument '%s' after %s (use --set KEY=VALUE for "
+            "overrides)\n", cmd, a->pos[1], a->pos[0]);
     return 2;
   }
   int nsets = pl_cli_count(a, "set");

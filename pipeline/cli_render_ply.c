@@ -48,6 +48,61 @@ static int parse_vec(const pl_cli_args *a, const char *name, int want, double *v
   return 0;
 }
 
+/* The camera options, checked with messages that name them (the rasterizer would only say "camera 0"). */
+static int check_look_at(const double eye[3], const double target[3], const double up[3]) {
+  double f[3] = {target[0] - eye[0], target[1] - eye[1], target[2] - eye[2]};
+  double fl = sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]);
+  if (!(fl > 1e-9 * (1 + fabs(eye[0]) + fabs(eye[1]) + fabs(eye[2])))) {
+    fprintf(stderr, "pipeline render-ply: --eye and --target coincide (%g,%g,%g): no viewing direction\n", eye[0],
+            eye[1], eye[2]);
+    return 2;
+  }
+  double cr[3] = {f[1] * up[2] - f[2] * up[1], f[2] * up[0] - f[0] * up[2], f[0] * up[1] - f[1] * up[0]};
+  double ul = sqrt(up[0] * up[0] + up[1] * up[1] + up[2] * up[2]);
+  if (!(sqrt(cr[0] * cr[0] + cr[1] * cr[1] + cr[2] * cr[2]) > 1e-6 * fl * ul)) {
+    fprintf(stderr, "pipeline render-ply: --up (%g,%g,%g) is zero or parallel to the viewing direction (--target - "
+            "--eye); pick another up\n", up[0], up[1], up[2]);
+    return 2;
+  }
+  return 0;
+}
+
+static int check_viewmat(const double v[16]) {
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      double dot = 0;
+      for (int k = 0; k < 3; ++k) dot += v[4 * i + k] * v[4 * j + k];
+      if (!(fabs(dot - (i == j ? 1.0 : 0.0)) <= 1e-4)) {
+        fprintf(stderr, "pipeline render-ply: --viewmat is not a rigid transform: rows %d and %d of its rotation are "
+                "not orthonormal (dot product %g)\n", i, j, dot);
+        return 2;
+      }
+    }
+  for (int k = 0; k < 16; ++k)
+    if (!isfinite(v[k])) {
+      fprintf(stderr, "pipeline render-ply: --viewmat value %d is not finite\n", k);
+      return 2;
+    }
+  if (v[12] != 0 || v[13] != 0 || v[14] != 0 || v[15] != 1) {
+    fprintf(stderr, "pipeline render-ply: --viewmat's last row must be 0 0 0 1\n");
+    return 2;
+  }
+  return 0;
+}
+
+static int check_intrinsics(double fx, double fy, double cx, double cy, long w, long h) {
+  if (!(fx > 0 && fy > 0 && fx < 1e7 * (double)(w + h) && fy < 1e7 * (double)(w + h))) {
+    fprintf(stderr, "pipeline render-ply: focal lengths must be > 0 and finite (fx %g, fy %g px; a --fov too small "
+            "or --fx/--fy too large)\n", fx, fy);
+    return 2;
+  }
+  if (!(fabs(cx) < 1e6 * (double)w && fabs(cy) < 1e6 * (double)h)) {
+    fprintf(stderr, "pipeline render-ply: principal point (%g, %g) is far outside the %ldx%ld image\n", cx, cy, w, h);
+    return 2;
+  }
+  return 0;
+}
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -104,8 +159,8 @@ static int run_render_ply(const pl_cli_args *a) {
     fprintf(stderr, "pipeline render-ply: --width/--height must be in 1..16384 (got %ldx%ld)\n", w, h);
     return 2;
   }
-  if (!(fov > 0 && fov < 180)) {
-    fprintf(stderr, "pipeline render-ply: --fov must be in (0, 180) degrees (got %g)\n", fov);
+  if (!(fov >= 0.01 && fov <= 179)) {
+    fprintf(stderr, "pipeline render-ply: --fov must be in [0.01, 179] degrees (got %g)\n", fov);
     return 2;
   }
   if (shdeg < 0 || shdeg > 3) {
@@ -122,6 +177,13 @@ static int run_render_ply(const pl_cli_args *a) {
   (void)has_bg;
   if (has_view && (has_eye || has_target)) {
     fprintf(stderr, "pipeline render-ply: give either --viewmat or --eye/--target, not both\n");
+    return 2;
+  }
+  if (has_view && (rc = check_viewmat(viewmat))) return rc;
+  long threads = 0;
+  if ((rc = pl_cli_int(a, "threads", 0, &threads))) return rc;
+  if (threads < 0 || threads > PL_MAX_THREADS) {
+    fprintf(stderr, "pipeline render-ply: --threads must be 0 (all cores) or 1..%d (got %ld)\n", PL_MAX_THREADS, threads);
     return 2;
   }
   char out_path[1024];
@@ -155,6 +217,10 @@ static int run_render_ply(const pl_cli_args *a) {
     double d = 1.15 * radius / tan(0.5 * fov * 3.14159265358979323846 / 180.0);
     eye[0] = target[0], eye[1] = target[1], eye[2] = target[2] + d;
   }
+  if (!has_view && (rc = check_look_at(eye, target, up))) {
+    raster_ply_free(&ply);
+    return rc;
+  }
   if (has_view) {
     memset(&cam, 0, sizeof cam);
     cam.width = (int)w;
@@ -173,6 +239,10 @@ static int run_render_ply(const pl_cli_args *a) {
     return rc;
   }
   cam.fx = fx, cam.fy = fy, cam.cx = cx, cam.cy = cy;
+  if ((rc = check_intrinsics(fx, fy, cx, cy, w, h))) {
+    raster_ply_free(&ply);
+    return rc;
+  }
 
   pl_backend be = PL_BACKEND_AUTO;
   const char *bname = pl_cli_get(a, "backend");
@@ -183,11 +253,6 @@ static int run_render_ply(const pl_cli_args *a) {
   raster_desc desc;
   memset(&desc, 0, sizeof desc);
   desc.backend = be;
-  long threads = 0;
-  if ((rc = pl_cli_int(a, "threads", 0, &threads))) {
-    raster_ply_free(&ply);
-    return rc;
-  }
   desc.threads = (int)(threads > 0 ? threads : 0);
   raster_ctx *ctx = NULL;
   if ((st = raster_ctx_init(&ctx, &desc)) != PL_OK) {

@@ -45,9 +45,26 @@ static pl_status on_frame(void *user, pl_engine *e, int f) {
   }
   const mpm_sim *sim = pl_engine_sim(e);
   char extra[96];
-  snprintf(extra, sizeof extra, "t %.3f s, %d substeps/frame", sim->time, sim->last_substeps);
+  if (f == 0)
+    snprintf(extra, sizeof extra, "initial state");
+  else
+    snprintf(extra, sizeof extra, "t %.3f s, %d substeps/frame", sim->time, sim->last_substeps);
   pl_progress_update(c->bar, f, extra);
   return PL_OK;
+}
+
+/* inside a frame that needs many substeps (a stiff material at a fine grid): say how far it is */
+static void on_substeps(void *user, int frame, int done, int of) {
+  render_ctx *c = (render_ctx *)user;
+  char extra[96];
+  snprintf(extra, sizeof extra, "frame %d: substep %d of %d", frame, done, of);
+  pl_progress_update(c->bar, frame - 1, extra);
+}
+
+/* what killed runs left behind (FRAME.ply.tmpPID) goes before this run writes */
+static void remove_stale(const char *dir) {
+  int n = pl_remove_stale_tmp(dir);
+  if (n) PL_INFO("removed %d temporary file%s left in %s by a killed run", n, n == 1 ? "" : "s", dir);
 }
 
 static int run_render(const pl_cli_args *a) {
@@ -78,6 +95,7 @@ static int run_render(const pl_cli_args *a) {
   }
   char sub[PL_PATH_MAX + 32];
   if (st == PL_OK) st = pl_mkdirs(c.outdir);
+  if (st == PL_OK) remove_stale(c.outdir);
   if (st == PL_OK && c.particle_ply) {
     snprintf(sub, sizeof sub, "%s/particles", c.outdir);
     st = pl_mkdirs(sub);
@@ -104,6 +122,9 @@ static int run_render(const pl_cli_args *a) {
     pl_progress bar;
     pl_progress_begin(&bar, "render", last, pl_cli_quiet(a));
     c.bar = &bar;
+    mpm_sim *msim = (mpm_sim *)pl_engine_sim(e); /* the engine owns it; only the progress hook is set */
+    msim->on_substeps = on_substeps;
+    msim->on_substeps_user = &c;
     double t1 = pl_now();
     st = pl_engine_run(e, last, mask, on_frame, &c);
     pl_progress_end(&bar);

@@ -12,6 +12,8 @@
 
 #include <ini.h>
 
+#include "core/fileio.h"
+
 /* ------------------------------------------------------------------ small helpers */
 
 static char *dup_str(const char *s) {
@@ -81,62 +83,7 @@ static void suggest(const char *word, const char *const *cands, int n, char *out
     out[0] = '\0';
 }
 
-int pl_parse_real(const char *s, double *out) {
-  char *end;
-  errno = 0;
-  while (isspace((unsigned char)*s)) ++s;
-  if (!*s) return 0;
-  double v = strtod(s, &end);
-  while (isspace((unsigned char)*end)) ++end;
-  if (*end || errno == ERANGE || !isfinite(v)) return 0;
-  *out = v;
-  return 1;
-}
-
-int pl_parse_int(const char *s, long *out) {
-  char *end;
-  errno = 0;
-  while (isspace((unsigned char)*s)) ++s;
-  if (!*s) return 0;
-  long v = strtol(s, &end, 10);
-  while (isspace((unsigned char)*end)) ++end;
-  if (*end || errno == ERANGE) return 0;
-  *out = v;
-  return 1;
-}
-
-int pl_parse_bool(const char *s, int *out) {
-  static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
-  for (int i = 0; i < 4; ++i) {
-    if (strcmp(s, yes[i]) == 0) {
-      *out = 1;
-      return 1;
-    }
-    if (strcmp(s, no[i]) == 0) {
-      *out = 0;
-      return 1;
-    }
-  }
-  return 0;
-}
-
-int pl_parse_reals(const char *s, double *out, int max) {
-  int n = 0;
-  const char *p = s;
-  for (;;) {
-    while (*p && (isspace((unsigned char)*p) || *p == ',')) ++p;
-    if (!*p) break;
-    char *end;
-    errno = 0;
-    double v = strtod(p, &end);
-    if (end == p || errno == ERANGE || !isfinite(v)) return -1;
-    if (*end && !isspace((unsigned char)*end) && *end != ',') return -1;
-    if (n < max) out[n] = v;
-    ++n;
-    p = end;
-  }
-  return n;
-}
+/* pl_parse_real, pl_parse_int, pl_parse_bool, pl_parse_reals: core/parse.c */
 
 /* ------------------------------------------------------------------ schema lookups */
 
@@ -188,6 +135,10 @@ static pl_status check_value(const pl_key_spec *k, const char *value, const char
       long iv;
       if (!pl_parse_int(value, &iv))
         return pl_fail(PL_ERR_INVALID, "%s: %s key '%s': '%s' is not an integer", where, label, k->key, value);
+      /* every integer key is stored in an int: refuse what would not fit before anything narrows it */
+      if (iv < INT_MIN || iv > INT_MAX)
+        return pl_fail(PL_ERR_INVALID, "%s: %s key '%s': %s is outside the integer range [%d, %d]", where, label,
+                       k->key, value, INT_MIN, INT_MAX);
       v[0] = (double)iv;
       break;
     }
@@ -567,32 +518,10 @@ pl_status pl_config_load_string(pl_config *c, const char *text, const char *name
 
 pl_status pl_config_load(pl_config *c, const char *path, const pl_schema *schema) {
   memset(c, 0, sizeof *c);
-  FILE *f = fopen(path, "rb");
-  if (!f) return pl_fail(PL_ERR_IO, "%s: cannot open scene file: %s", path, strerror(errno));
   char *text = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      cap = cap ? 2 * cap : 16384;
-      char *nt = (char *)realloc(text, cap);
-      if (!nt) {
-        free(text);
-        fclose(f);
-        return pl_fail(PL_ERR_NOMEM, "%s: out of memory", path);
-      }
-      text = nt;
-    }
-    size_t got = fread(text + n, 1, 4096, f);
-    n += got;
-    if (got < 4096) break;
-  }
-  int read_err = ferror(f);
-  fclose(f);
-  if (read_err) {
-    free(text);
-    return pl_fail(PL_ERR_IO, "%s: read error", path);
-  }
-  text[n] = '\0';
+  size_t n = 0;
+  pl_status rs = pl_read_file_max(path, PL_READ_MAX_TEXT, &text, &n);
+  if (rs != PL_OK) return pl_fail_context(rs, "scene file ");
   if (memchr(text, '\0', n)) {
     free(text);
     return pl_fail(PL_ERR_PARSE, "%s: not a text file (contains NUL bytes)", path);
@@ -638,6 +567,17 @@ pl_status pl_config_split_address(const pl_config *c, const char *address, char 
   return PL_OK;
 }
 
+/* A section created by --set obeys the rules of a file's section header (open_section). */
+static pl_status check_set_section_name(const char *address, const char *name) {
+  if (strlen(name) > 63)
+    return pl_fail(PL_ERR_INVALID, "--set %s: section name '%s' is too long (at most 63 characters)", address, name);
+  for (const char *p = name; *p; ++p)
+    if (isspace((unsigned char)*p) || *p == '=' || *p == '[' || *p == ']' || !isprint((unsigned char)*p))
+      return pl_fail(PL_ERR_INVALID, "--set %s: section name '%s' may not contain spaces, '=', brackets or control "
+                     "characters", address, name);
+  return PL_OK;
+}
+
 pl_status pl_config_set(pl_config *c, const char *assignment) {
   const char *eq = strchr(assignment, '=');
   if (!eq) return pl_fail(PL_ERR_INVALID, "--set '%s': expected address=value", assignment);
@@ -654,6 +594,7 @@ pl_status pl_config_set(pl_config *c, const char *assignment) {
   if (s != PL_OK) return pl_fail_context(s, "--set: ");
   int si = pl_config_find_section(c, type, name);
   if (si < 0) {
+    PL_TRY(check_set_section_name(address, name));
     si = add_section(c, type, name, own_file_name(c, "--set"), 0);
     if (si < 0) return pl_fail(PL_ERR_NOMEM, "out of memory");
   }

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "core/parse.h"
 #include "core/status.h"
 
 #ifdef __cplusplus
@@ -147,12 +148,7 @@ const char *pl_config_where(const pl_config *c, const char *type, const char *na
 /* Print the resolved configuration (every key of every section, defaults marked) as valid INI. */
 void pl_config_print(const pl_config *c, void *file /* FILE* */);
 
-/* ---- value parsing helpers (shared with the scene builder and --set) ---- */
-int pl_parse_real(const char *s, double *out);
-int pl_parse_int(const char *s, long *out);
-int pl_parse_bool(const char *s, int *out);
-/* Up to max numbers separated by spaces/commas; returns the count, or -1 on a malformed number. */
-int pl_parse_reals(const char *s, double *out, int max);
+/* ---- value parsing helpers: core/parse.h (pl_parse_real, pl_parse_int, pl_parse_bool, pl_parse_reals) ---- */
 /* Levenshtein distance, for suggestions. */
 int pl_edit_distance(const char *a, const char *b);
 

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "pipeline/canvas.h"
+#include "pipeline/fit_state.h"
 
 #define MAX_PATIENCE 4096
 
@@ -23,6 +24,7 @@ typedef struct {
   int stopped_early;
   int nhist;            /* recent losses for early stopping (oldest first) */
   double hist[MAX_PATIENCE + 1];
+  char scene_hash[17];  /* pl_fit_scene_hash: a state resumes only the scene it was written for */
 } loop_state;
 
 static int nstages(const pl_scene *s) { return s->nstages ? s->nstages : 1; }
@@ -40,6 +42,7 @@ static char *loop_json(const loop_state *ls) {
   cJSON_AddNumberToObject(j, "total", (double)ls->total);
   cJSON_AddNumberToObject(j, "seconds", ls->seconds);
   cJSON_AddNumberToObject(j, "stopped_early", ls->stopped_early);
+  cJSON_AddStringToObject(j, "scene_hash", ls->scene_hash);
   cJSON *h = cJSON_AddArrayToObject(j, "history");
   for (int i = 0; i < ls->nhist; ++i) {
     char t[40];
@@ -51,28 +54,47 @@ static char *loop_json(const loop_state *ls) {
   return out;
 }
 
-static pl_status loop_from_json(loop_state *ls, const char *text, const char *path) {
+/* The loop counters of a saved state, each checked against this scene before use (fit_state.h). */
+static pl_status loop_fields(loop_state *ls, const cJSON *j, const pl_scene *s, const char *path) {
+  const cJSON *hash = cJSON_GetObjectItemCaseSensitive(j, "scene_hash");
+  if (!cJSON_IsString(hash) || strcmp(hash->valuestring, ls->scene_hash) != 0)
+    return pl_fail(PL_ERR_INVALID, "%s was written for another scene (or other scene values: hash %s, this scene %s); "
+                   "use another output folder, or delete it to start over", path,
+                   cJSON_IsString(hash) ? hash->valuestring : "missing", ls->scene_hash);
+  long stage, in_stage, total, early, planned = 0;
+  for (int k = 0; k < nstages(s); ++k) planned += stage_iterations(s, k);
+  PL_TRY(pl_state_get_count(j, "stage", 0, nstages(s) - 1, &stage, path));
+  PL_TRY(pl_state_get_count(j, "in_stage", 0, (double)stage_iterations(s, (int)stage), &in_stage, path));
+  PL_TRY(pl_state_get_count(j, "total", (double)in_stage, (double)planned, &total, path));
+  PL_TRY(pl_state_get_real(j, "seconds", 0, 1e12, &ls->seconds, path));
+  PL_TRY(pl_state_get_count(j, "stopped_early", 0, 1, &early, path));
+  ls->stage = (int)stage;
+  ls->in_stage = in_stage;
+  ls->total = total;
+  ls->stopped_early = (int)early;
+  const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "history"), *x;
+  if (!cJSON_IsArray(h)) return pl_fail(PL_ERR_PARSE, "%s: \"history\" is not an array", path);
+  int nh = cJSON_GetArraySize(h);
+  if (nh > MAX_PATIENCE + 1)
+    return pl_fail(PL_ERR_PARSE, "%s: \"history\" has %d entries (at most %d)", path, nh, MAX_PATIENCE + 1);
+  /* a lower optimize.patience than the state was written with keeps the most recent patience + 1 losses */
+  int patience = s->optimize.patience > MAX_PATIENCE ? MAX_PATIENCE : s->optimize.patience;
+  int skip = nh > patience + 1 ? nh - (patience + 1) : 0, i = 0;
+  ls->nhist = 0;
+  cJSON_ArrayForEach(x, h) {
+    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+      return pl_fail(PL_ERR_PARSE, "%s: \"history\"[%d] is not a finite number", path, i);
+    if (i++ >= skip) ls->hist[ls->nhist++] = x->valuedouble;
+  }
+  return PL_OK;
+}
+
+static pl_status loop_from_json(loop_state *ls, const char *text, const pl_scene *s, const char *path) {
   cJSON *j = cJSON_Parse(text);
   if (!j) return pl_fail(PL_ERR_PARSE, "%s: malformed loop state", path);
-  const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "stage"), *is = cJSON_GetObjectItemCaseSensitive(j, "in_stage"),
-              *to = cJSON_GetObjectItemCaseSensitive(j, "total"), *se = cJSON_GetObjectItemCaseSensitive(j, "seconds"),
-              *es = cJSON_GetObjectItemCaseSensitive(j, "stopped_early"),
-              *h = cJSON_GetObjectItemCaseSensitive(j, "history");
-  pl_status s = PL_OK;
-  if (!cJSON_IsNumber(st) || !cJSON_IsNumber(is) || !cJSON_IsNumber(to) || !cJSON_IsArray(h)) {
-    s = pl_fail(PL_ERR_PARSE, "%s: malformed loop state", path);
-  } else {
-    ls->stage = st->valueint;
-    ls->in_stage = (long)is->valuedouble;
-    ls->total = (long)to->valuedouble;
-    ls->seconds = cJSON_IsNumber(se) ? se->valuedouble : 0;
-    ls->stopped_early = cJSON_IsNumber(es) ? es->valueint : 0;
-    ls->nhist = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, h) if (cJSON_IsNumber(x) && ls->nhist <= MAX_PATIENCE) ls->hist[ls->nhist++] = x->valuedouble;
-  }
+  pl_status st = cJSON_IsObject(j) ? loop_fields(ls, j, s, path) : pl_fail(PL_ERR_PARSE, "%s: malformed loop state", path);
   cJSON_Delete(j);
-  return s;
+  return st;
 }
 
 static void csv_header(FILE *f, const pl_optimizer *o) {
@@ -227,12 +249,29 @@ static pl_status write_loss_curve(const char *csv, const char *png, const double
   return s;
 }
 
+/* Adam's step count of a resumed state: at most one step per finished iteration (skipped stages take none). */
+static pl_status check_resumed_optimizer(const pl_optimizer *o, const loop_state *ls, const char *path) {
+  if (o->step < 0 || o->step > ls->total)
+    return pl_fail(PL_ERR_PARSE, "%s: \"adam_step\" = %ld is outside 0..%ld (the iterations finished)", path, o->step,
+                   ls->total);
+  return pl_fit_check_params(o, path);
+}
+
+/* After a step every parameter must still be representable (a huge lr drives a log-space value to 0). */
+static pl_status check_stepped(const pl_optimizer *o, long iteration) {
+  char when[64];
+  snprintf(when, sizeof when, "iteration %ld", iteration);
+  return pl_fit_check_params(o, when);
+}
+
 pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
                  pl_fit_result *res) {
   memset(res, 0, sizeof *res);
   if (o->n == 0) return pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section", s->path);
   char csv[PL_PATH_MAX + 32], state[PL_PATH_MAX + 32], result[PL_PATH_MAX + 32], png[PL_PATH_MAX + 32];
   PL_TRY(pl_mkdirs(opt->output));
+  int stale = pl_remove_stale_tmp(opt->output); /* left by a killed run */
+  if (stale) PL_INFO("removed %d temporary file%s left in %s by a killed run", stale, stale == 1 ? "" : "s", opt->output);
   snprintf(csv, sizeof csv, "%s/fit.csv", opt->output);
   snprintf(state, sizeof state, "%s/state.json", opt->output);
   snprintf(result, sizeof result, "%s/result.json", opt->output);
@@ -245,12 +284,14 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
 
   loop_state ls;
   memset(&ls, 0, sizeof ls);
+  pl_fit_scene_hash(s, ls.scene_hash);
   pl_status st = PL_OK;
   if (opt->resume && access(state, R_OK) == 0) {
     char *extra = NULL;
     st = pl_optimizer_load(o, state, &extra);
-    if (st == PL_OK) st = extra ? loop_from_json(&ls, extra, state) : pl_fail(PL_ERR_PARSE, "%s: no loop state", state);
+    if (st == PL_OK) st = extra ? loop_from_json(&ls, extra, s, state) : pl_fail(PL_ERR_PARSE, "%s: no loop state", state);
     free(extra);
+    if (st == PL_OK) st = check_resumed_optimizer(o, &ls, state);
     if (st != PL_OK) goto done;
     PL_INFO("resuming %s at iteration %ld (stage %d)", s->path, ls.total, ls.stage);
     st = csv_truncate(csv, ls.total);
@@ -330,6 +371,7 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
               goto loop_end;
             }
       pl_optimizer_step(o, active, lrf * stage_lr(s, ls.stage));
+      if ((st = check_stepped(o, ls.total)) != PL_OK) goto loop_end;
       ls.in_stage++;
       ls.total++;
       run_iters++;

@@ -203,7 +203,7 @@ static int read_array(const cJSON *a, double *v, int n) {
   if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return 0;
   for (int k = 0; k < n; ++k) {
     const cJSON *x = cJSON_GetArrayItem(a, k);
-    if (!cJSON_IsNumber(x)) return 0;
+    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) return 0;
     v[k] = x->valuedouble;
   }
   return 1;
@@ -239,7 +239,12 @@ pl_status pl_optimizer_load(pl_optimizer *o, const char *path, char **extra) {
       goto done;
     }
   }
-  o->step = (long)step->valuedouble;
+  if (!(step->valuedouble >= 0 && step->valuedouble <= 1e15) || step->valuedouble != floor(step->valuedouble)) {
+    st = pl_fail(PL_ERR_PARSE, "%s: \"adam_step\" = %g is not a step count (a whole number >= 0)", path,
+                 step->valuedouble);
+    goto done;
+  }
+  o->step = (long)step->valuedouble; /* checked above: no overflow in the conversion */
   if (extra) {
     const cJSON *loop = cJSON_GetObjectItemCaseSensitive(root, "loop");
     if (loop) *extra = cJSON_PrintUnformatted(loop);

@@ -62,40 +62,9 @@ static int file_readable(const char *path) { return access(path, R_OK) == 0; }
 
 /* ------------------------------------------------------------------ frames */
 
+/* the parser (with its overflow checks) lives in core/parse.c */
 pl_status pl_frame_selection(const char *text, int nframes, unsigned char *mask) {
-  memset(mask, 0, (size_t)nframes);
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", text);
-  char *save = NULL;
-  int any = 0;
-  for (char *tok = strtok_r(buf, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
-    any = 1;
-    if (strcmp(tok, "all") == 0) {
-      memset(mask, 1, (size_t)nframes);
-      continue;
-    }
-    long a, b, step = 1;
-    char *colon = strchr(tok, ':');
-    if (colon) {
-      *colon = '\0';
-      char *colon2 = strchr(colon + 1, ':');
-      if (colon2) *colon2 = '\0';
-      if (!pl_parse_int(tok, &a) || !pl_parse_int(colon + 1, &b) || (colon2 && !pl_parse_int(colon2 + 1, &step)) ||
-          step <= 0)
-        return pl_fail(PL_ERR_INVALID, "frame selection '%s': bad range (expected a:b or a:b:step)", text);
-    } else {
-      if (!pl_parse_int(tok, &a)) return pl_fail(PL_ERR_INVALID, "frame selection '%s': '%s' is not a frame number", text, tok);
-      b = a + 1;
-    }
-    /* a range may run past the last frame (it is cut there: shortening a run with --set sim.frames keeps the
-     * scene's selections valid); a single frame or a range start must exist */
-    if (colon && b > nframes) b = nframes;
-    if (a < 0 || a >= nframes || b > nframes || b <= a)
-      return pl_fail(PL_ERR_INVALID, "frame selection '%s': frames must lie in 0..%d", text, nframes - 1);
-    for (long f = a; f < b; f += step) mask[f] = 1;
-  }
-  if (!any) return pl_fail(PL_ERR_INVALID, "frame selection is empty");
-  return PL_OK;
+  return pl_parse_selection(text, nframes, mask);
 }
 
 /* ------------------------------------------------------------------ cameras */
@@ -459,6 +428,17 @@ static pl_status load_splat_object(const pl_config *c, const char *name, pl_scen
   return PL_OK;
 }
 
+/* optimize.strip_frames is used only after the whole fit: check it now, so that `check` reports it */
+static pl_status check_strip_frames(const pl_config *c, const char *text, int nframes) {
+  if (strcmp(text, "auto") == 0) return PL_OK;
+  unsigned char *mask = (unsigned char *)malloc((size_t)nframes);
+  if (!mask) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  pl_status st = pl_frame_selection(text, nframes, mask);
+  free(mask);
+  if (st != PL_OK) return pl_fail_context(st, "%s: optimize.strip_frames: ", where(c, "optimize", "", "strip_frames"));
+  return PL_OK;
+}
+
 static pl_status build(pl_scene *s) {
   const pl_config *c = &s->config;
   snprintf(s->path, sizeof s->path, "%s", c->path);
@@ -742,6 +722,7 @@ static pl_status build(pl_scene *s) {
   PL_TRY(pl_config_real(c, "optimize", "", "memory_limit_mb", &o->memory_limit_mb, NULL));
   PL_TRY(pl_config_path(c, "optimize", "", "output", o->output, sizeof o->output, NULL));
   PL_TRY(pl_config_string(c, "optimize", "", "strip_frames", o->strip_frames, sizeof o->strip_frames, NULL));
+  PL_TRY(check_strip_frames(c, o->strip_frames, sim->frames + 1));
 
   /* [stage NAME] */
   n = pl_config_sections_of(c, "stage", idx, 1024);
@@ -792,12 +773,13 @@ static pl_status build(pl_scene *s) {
       pl_config probe;
       char text[600];
       snprintf(text, sizeof text, "[%s%s%s]\n%s = %s\n", ty, nm[0] ? " " : "", nm, ky, en->value);
-      st = pl_config_load_string(&probe, text, loc, c->dir, c->schema);
+      st = pl_config_load_string(&probe, text, "[truth]", c->dir, c->schema);
       pl_config_free(&probe);
-      if (st != PL_OK) {
-        const char *msg = pl_last_error();
-        const char *colon = strstr(msg, ": [");
-        return pl_fail(PL_ERR_INVALID, "%s: %s = %s: %s", loc, en->key, en->value, colon ? colon + 2 : msg);
+      if (st != PL_OK) { /* keep the probe's reason only ("key 'E': 'nan' is not a number"), in a copy */
+        char why[512];
+        const char *msg = pl_last_error(), *kq = strstr(msg, "key '");
+        snprintf(why, sizeof why, "%s", kq ? kq : msg);
+        return pl_fail(PL_ERR_INVALID, "%s: %s = %s: %s", loc, en->key, en->value, why);
       }
       snprintf(s->truth[s->ntruth].address, sizeof s->truth[0].address, "%s", en->key);
       snprintf(s->truth[s->ntruth].value, sizeof s->truth[0].value, "%s", en->value);

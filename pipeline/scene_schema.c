@@ -21,7 +21,7 @@ static const pl_key_spec sim_keys[] = {
     {"boundary_cells", PL_KT_INT, "3", NULL, RANGE(2, 16), "thickness of the wall band, in cells"},
     {"seed", PL_KT_INT, "1", NULL, PL_KF_NONNEG, 0, 0, "seed of the counter-based RNG (particle jitter, sampling)"},
     {"backend", PL_KT_ENUM, "auto", "auto cpu cuda", 0, 0, 0, "where to run: cuda if a device is present (auto), cpu, cuda"},
-    {"threads", PL_KT_INT, "0", NULL, PL_KF_NONNEG, 0, 0, "CPU threads; 0 = all cores"},
+    {"threads", PL_KT_INT, "0", NULL, RANGE(0, PL_MAX_THREADS), "CPU threads; 0 = all cores"},
     END};
 
 static const pl_key_spec material_keys[] = {
@@ -141,7 +141,7 @@ static const pl_key_spec targets_keys[] = {
 static const pl_key_spec optimize_keys[] = {
     {"iterations", PL_KT_INT, "100", NULL, RANGE(0, 1000000), "Adam iterations (without [stage] sections; each stage has its own)"},
     {"loss", PL_KT_LIST, "l1:1", NULL, 0, 0, 0, "weighted loss terms: l1, l2, dssim, mask, e.g. 'l1:0.8 dssim:0.2 mask:0.1'"},
-    {"lr", PL_KT_REAL, "0.05", NULL, PL_KF_POSITIVE, 0, 0, "default learning rate (in each parameter's space)"},
+    {"lr", PL_KT_REAL, "0.05", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 10, "default learning rate (in each parameter's space)"},
     {"beta1", PL_KT_REAL, "0.9", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta1"},
     {"beta2", PL_KT_REAL, "0.999", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta2"},
     {"clip", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "clip each parameter's step-space gradient to this norm; 0 = off"},
@@ -158,7 +158,7 @@ static const pl_key_spec optimize_keys[] = {
 static const pl_key_spec param_keys[] = {
     {"space", PL_KT_ENUM, "auto", "auto log linear bounded", 0, 0, 0,
      "optimisation space: log for positive quantities, bounded (logit) for nu and angles (auto picks)"},
-    {"lr", PL_KT_REAL, NULL, NULL, PL_KF_POSITIVE, 0, 0, "learning rate (default optimize.lr)"},
+    {"lr", PL_KT_REAL, NULL, NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 10, "learning rate (default optimize.lr)"},
     {"lo", PL_KT_REAL, NULL, NULL, 0, 0, 0, "lower bound (bounded space)"},
     {"hi", PL_KT_REAL, NULL, NULL, 0, 0, 0, "upper bound (bounded space)"},
     {"init", PL_KT_LIST, NULL, NULL, 0, 0, 0, "starting value (default: the scene's value)"},
@@ -169,7 +169,7 @@ static const pl_key_spec param_keys[] = {
 static const pl_key_spec stage_keys[] = {
     {"iterations", PL_KT_INT, NULL, NULL, PL_KF_REQUIRED | PL_KF_RANGE, 1, 1000000, "iterations of this stage"},
     {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames simulated and compared in this stage"},
-    {"lr_scale", PL_KT_REAL, "1", NULL, PL_KF_POSITIVE, 0, 0, "learning-rate multiplier for this stage"},
+    {"lr_scale", PL_KT_REAL, "1", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 100, "learning-rate multiplier for this stage"},
     END};
 
 static const pl_section_spec sections[] = {

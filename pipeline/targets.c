@@ -80,8 +80,13 @@ pl_status pl_targets_load_folder(const pl_scene *s, pl_targets *t) {
                        cam->height);
       }
       size_t npix = (size_t)w * h, k = (size_t)c * t->nframes + f;
-      t->rgb[k] = (float *)malloc(sizeof(float) * 3 * npix);
       int alpha = ch == 2 || ch == 4;
+      if (!alpha && s->optimize.loss_weight[PL_LOSS_MASK] > 0) { /* name the file, not only the folder */
+        free(px);
+        return pl_fail(PL_ERR_INVALID, "%s has no alpha channel (camera %s, frame %d), but optimize.loss has a mask "
+                       "term: save the targets as RGBA or drop the mask term", path, cam->name, f);
+      }
+      t->rgb[k] = (float *)malloc(sizeof(float) * 3 * npix);
       t->alpha[k] = alpha ? (float *)malloc(sizeof(float) * npix) : NULL;
       if (!t->rgb[k] || (alpha && !t->alpha[k])) {
         free(px);

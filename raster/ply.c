@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "core/fileio.h"
+#include "core/parse.h"
 
 #define SH_C0 0.28209479177387814
 
@@ -290,10 +293,7 @@ static int read_line(FILE *f, char *buf, size_t size, int *too_long) {
   if (len && buf[len - 1] == '\n') {
     buf[--len] = '\0';
   } else if (!feof(f)) {
-    *too_long = 1;
-    int ch;
-    while ((ch = fgetc(f)) != EOF && ch != '\n') {
-    }
+    *too_long = 1; /* the caller fails at once: never read on to find the line's end (/dev/zero has none) */
   }
   if (len && buf[len - 1] == '\r') buf[--len] = '\0';
   return 1;
@@ -301,17 +301,19 @@ static int read_line(FILE *f, char *buf, size_t size, int *too_long) {
 
 static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
 
-pl_status raster_ply_read(const char *path, raster_ply *out) {
-  if (!out) return pl_fail(PL_ERR_INVALID, "raster_ply_read: output is NULL");
-  memset(out, 0, sizeof *out);
-  if (!path) return pl_fail(PL_ERR_INVALID, "raster_ply_read: path is NULL");
-  FILE *f = fopen(path, "rb");
-  if (!f) return pl_fail(PL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+/* Bytes left in the stream after the current position (file_size known: regular file or memory). */
+static int64_t bytes_left(FILE *f, int64_t file_size) {
+  off_t pos = ftello(f);
+  return pos < 0 || (int64_t)pos > file_size ? 0 : file_size - (int64_t)pos;
+}
+
+#define MAX_HEADER_LINES 4096
+
+/* The reader proper, on an open stream of file_size bytes. Every count of the header is checked against the
+ * bytes that are left before anything is allocated or skipped. */
+static pl_status read_stream(FILE *f, int64_t file_size, const char *path, raster_ply *out) {
   elem *elems = (elem *)calloc(MAX_ELEMS, sizeof(elem));
-  if (!elems) {
-    fclose(f);
-    return pl_fail(PL_ERR_NOMEM, "%s: out of memory", path);
-  }
+  if (!elems) return pl_fail(PL_ERR_NOMEM, "%s: out of memory", path);
   pl_status st = PL_OK;
   unsigned char *rec = NULL;
   double *vals = NULL;
@@ -325,7 +327,8 @@ pl_status raster_ply_read(const char *path, raster_ply *out) {
   } while (0)
   while (!ended && read_line(f, buf, sizeof buf, &too_long)) {
     ++line;
-    if (too_long) FAIL(PL_ERR_PARSE, "%s:%d: header line too long", path, line);
+    if (too_long) FAIL(PL_ERR_PARSE, "%s:%d: header line too long (or not a text header)", path, line);
+    if (line > MAX_HEADER_LINES) FAIL(PL_ERR_PARSE, "%s: header longer than %d lines", path, MAX_HEADER_LINES);
     char w0[64] = "", w1[64] = "", w2[64] = "", w3[64] = "", w4[64] = "";
     int nw = sscanf(buf, "%63s %63s %63s %63s %63s", w0, w1, w2, w3, w4);
     if (line == 1) {
@@ -414,6 +417,26 @@ pl_status raster_ply_read(const char *path, raster_ply *out) {
   else FAIL(PL_ERR_PARSE, "%s: %d f_rest properties (expected 0, 9, 24 or 45: SH degree 0..3)", path, nrest);
   const int K = (deg + 1) * (deg + 1);
   const int64_t n = ve->count;
+  /* the data must hold every element before the vertices and the vertices themselves: an ascii value takes at
+   * least two bytes (a digit and a separator), a binary record record_bytes */
+  {
+    int64_t need = 0;
+    for (int i = 0; i <= vi && st == PL_OK; ++i) {
+      const elem *e = &elems[i];
+      int64_t per = format == 0 ? 2 * (int64_t)(e->nprops > 0 ? e->nprops : 1) : (int64_t)e->record_bytes;
+      int64_t bytes;
+      if (e->has_list && i < vi && format != 0) break; /* refused below with its own message */
+      if (!pl_mul_i64(e->count, per, &bytes) || bytes > INT64_MAX - need)
+        FAIL(PL_ERR_PARSE, "%s: element '%s' declares %lld records: more than any file can hold", path, e->name,
+             e->count);
+      need += bytes;
+    }
+    int64_t left = bytes_left(f, file_size);
+    if (need > left + (format == 0)) /* ascii: the last value needs no separator */
+      FAIL(PL_ERR_PARSE, "%s: the header declares %lld vertices (and %d element%s before them) needing at least %lld "
+           "bytes, but only %lld bytes follow the header (truncated or corrupt)", path, ve->count, vi,
+           vi == 1 ? "" : "s", (long long)need, (long long)left);
+  }
   out->n = n;
   out->sh_degree = deg;
   size_t m = (size_t)(n > 0 ? n : 1);
@@ -438,7 +461,7 @@ pl_status raster_ply_read(const char *path, raster_ply *out) {
     } else {
       if (e->has_list)
         FAIL(PL_ERR_PARSE, "%s: element '%s' before 'vertex' has list properties (cannot skip it)", path, e->name);
-      if (fseek(f, (long)(e->count * e->record_bytes), SEEK_CUR) != 0)
+      if (fseeko(f, (off_t)(e->count * e->record_bytes), SEEK_CUR) != 0) /* checked against the size above */
         FAIL(PL_ERR_PARSE, "%s: truncated in element '%s'", path, e->name);
     }
   }
@@ -497,7 +520,33 @@ done:
   free(rec);
   free(vals);
   free(elems);
-  fclose(f);
   if (st != PL_OK) raster_ply_free(out);
+  return st;
+}
+
+pl_status raster_ply_read(const char *path, raster_ply *out) {
+  if (!out) return pl_fail(PL_ERR_INVALID, "raster_ply_read: output is NULL");
+  memset(out, 0, sizeof *out);
+  if (!path) return pl_fail(PL_ERR_INVALID, "raster_ply_read: path is NULL");
+  FILE *f = fopen(path, "rb");
+  if (!f) return pl_fail(PL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    fclose(f);
+    return pl_fail(PL_ERR_IO, "%s: not a regular file (a PLY file's size must be known to check its header)", path);
+  }
+  pl_status st = read_stream(f, (int64_t)sb.st_size, path, out);
+  fclose(f);
+  return st;
+}
+
+pl_status raster_ply_read_memory(const void *data, size_t size, const char *name, raster_ply *out) {
+  if (!out) return pl_fail(PL_ERR_INVALID, "raster_ply_read_memory: output is NULL");
+  memset(out, 0, sizeof *out);
+  if (!data || size == 0) return pl_fail(PL_ERR_PARSE, "%s: empty", name);
+  FILE *f = fmemopen((void *)data, size, "rb");
+  if (!f) return pl_fail(PL_ERR_NOMEM, "%s: cannot open the buffer", name);
+  pl_status st = read_stream(f, (int64_t)size, name, out);
+  fclose(f);
   return st;
 }

@@ -37,6 +37,8 @@ typedef struct {
 } raster_ply;
 
 pl_status raster_ply_read(const char *path, raster_ply *out);
+/* The same reader on a buffer (tests, fuzzing); `name` is used in messages. */
+pl_status raster_ply_read_memory(const void *data, size_t size, const char *name, raster_ply *out);
 void raster_ply_free(raster_ply *p); /* NULL or zeroed: no-op */
 
 /* View of a loaded file as rasterizer input (pointers into p). */

@@ -8,6 +8,7 @@ build_dir="${1:-build}"
 shift || true
 
 packages=(build-essential cmake pkg-config libcglm-dev libstb-dev libtinyobjloader-dev libinih-dev libcjson-dev)
+packages+=(clang libclang-rt-dev) # scripts/fuzz.sh: the libFuzzer harnesses of tests/fuzz
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

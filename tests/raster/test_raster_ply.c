@@ -250,8 +250,9 @@ static void test_variants_and_errors(void) {
     fclose(f);
     CHECK(truncate(p, size - 100) == 0, "truncate");
   }
-  CHECK(raster_ply_read(p, &ply) == PL_ERR_PARSE && strstr(pl_last_error(), "vertex 5 of 6"), "truncated: %s",
-        pl_last_error());
+  /* the vertex count is checked against the file size before anything is read (issue 12, D8) */
+  CHECK(raster_ply_read(p, &ply) == PL_ERR_PARSE && strstr(pl_last_error(), "6 vertices") &&
+            strstr(pl_last_error(), "truncated"), "truncated: %s", pl_last_error());
   /* non-finite value in the ascii variant */
   path_in(p, sizeof p, "nan.ply");
   {
