@@ -757,8 +757,9 @@ pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt) {
   if (s->visc_dt < bound1) bound1 = s->visc_dt;
   double bound = s->cfl * bound1;
   int n;
-  if (s->substeps > 0) {
-    n = s->substeps;
+  int held = s->plan && s->frame >= 0 && s->frame < s->plan_frames && s->plan[s->frame] > 0;
+  if (held || s->substeps > 0) {
+    n = held ? s->plan[s->frame] : s->substeps;
     double d = s->frame_dt / n;
     if (d > bound1) {
       double need = ceil(s->frame_dt / bound);
@@ -785,6 +786,7 @@ pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt) {
   }
   *substeps = n;
   *dt = s->frame_dt / n;
+  if (s->plan_record && s->frame >= 0 && s->frame < s->plan_frames) s->plan_record[s->frame] = n;
   return PL_OK;
 }
 

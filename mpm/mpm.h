@@ -153,6 +153,12 @@ typedef struct {
   int64_t substeps_done;
   int64_t particle_substeps;      /* n x substeps, 64-bit */
   int last_substeps;              /* substeps of the last frame */
+  /* A held schedule (optional, caller-owned): frame f + 1 runs plan[f] substeps for f < plan_frames where
+   * plan[f] > 0, instead of the automatic count (still refused beyond the bound at CFL number 1). gradcheck
+   * holds the schedule of the checked point so that finite differences see the schedule the adjoint used. */
+  const int *plan;
+  int plan_frames;
+  int *plan_record;               /* optional [plan_frames]: each frame's substep count is written here */
   double last_dt;
   /* CFL inputs (host) */
   double wave_speed;              /* fastest elastic wave speed over the materials in use (m/s) */

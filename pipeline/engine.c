@@ -9,6 +9,7 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "pipeline/engine_objective.h"
 #include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
@@ -41,6 +42,11 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     st = mpm_state_alloc(&e->init, e->backend, e->n);
   }
   if (st == PL_OK) st = mpm_state_copy(&e->init, &e->sim.state);
+  e->sched_rec = (int *)calloc((size_t)s->sim.frames + 1, sizeof(int));
+  e->sched_hold = (int *)calloc((size_t)s->sim.frames + 1, sizeof(int));
+  if (st == PL_OK && (!e->sched_rec || !e->sched_hold)) st = pl_fail(PL_ERR_NOMEM, "out of memory");
+  e->sim.plan_record = e->sched_rec;
+  e->sim.plan_frames = s->sim.frames + 1;
   e->nobjects = s->nobjects;
   e->obj_velocity = (double *)calloc((size_t)s->nobjects * 6, sizeof(double));
   if (st == PL_OK && !e->obj_velocity) st = pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -104,6 +110,9 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
 void pl_engine_free(pl_engine *e) {
   if (!e) return;
   engine_grad_free(e);
+  engine_appearance_free(e);
+  free(e->sched_rec);
+  free(e->sched_hold);
   if (e->targets) {
     for (int i = 0; i < e->ntargets; ++i) pl_buffer_free(&e->targets[i]);
     free(e->targets);
@@ -434,6 +443,7 @@ pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t) {
   if (!e->targets || !e->target_alpha) return pl_fail(PL_ERR_NOMEM, "out of memory");
   e->loss_cam = t->camera_used;
   e->loss_frame = t->frame_used;
+  pl_engine_objective_cutoffs(e); /* every loss is taken on the objective's image (engine_objective.c) */
   for (int c = 0; c < t->ncameras; ++c)
     for (int f = 0; f < t->nframes; ++f) {
       int k = c * t->nframes + f;
@@ -599,6 +609,7 @@ pl_status pl_engine_make_targets(const pl_scene *s, pl_targets *t, int quiet) {
   for (int f = 0; f < t->nframes; ++f)
     if (t->frame_used[f]) last = f;
   if (st == PL_OK) {
+    pl_engine_objective_cutoffs(e); /* the targets are rendered as the objective renders */
     if (!quiet) PL_INFO("targets: rendering %d images from the [truth] values", pl_targets_count(t));
     truth_ctx c = {t};
     st = pl_engine_run(e, last, t->frame_used, truth_frame, &c);

@@ -255,7 +255,7 @@ pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options
   }
   pl_status st = pl_buffer_alloc(&m.w, e->sim.backend, 15 * n * sizeof(real));
   if (st == PL_OK) st = pl_buffer_upload(&m.w, 0, m.w_host, 15 * n * sizeof(real));
-  pl_objective obj = {&m, mpm_stage_eval, NULL};
+  pl_objective obj = {.user = &m, .eval = mpm_stage_eval};
   if (st == PL_OK) st = pl_gradcheck(e->scene, o, &obj, opt, rows, max, nrows);
   /* the upsampler's parameters are not inputs of this stage */
   int k = 0;

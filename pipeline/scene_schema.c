@@ -95,6 +95,9 @@ static const pl_key_spec upsample_keys[] = {
      "smoothing length of the density kernel, in particle spacings (cubic B-spline, support twice that)"},
     {"learn_colors", PL_KT_BOOL, "false", NULL, 0, 0, 0, "fit a colour per Gaussian (first-frame appearance fit)"},
     {"learn_opacities", PL_KT_BOOL, "false", NULL, 0, 0, 0, "fit an opacity offset per Gaussian"},
+    {"colors_lr", PL_KT_REAL, "0.01", NULL, PL_KF_POSITIVE, 0, 0, "Adam learning rate of the per-Gaussian colours (learn_colors)"},
+    {"opacities_lr", PL_KT_REAL, "0.05", NULL, PL_KF_POSITIVE, 0, 0,
+     "Adam learning rate of the per-Gaussian opacity logit offsets (learn_opacities)"},
     END};
 
 static const pl_key_spec camera_keys[] = {
