@@ -597,6 +597,20 @@ pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m) {
   return upload_tables(s);
 }
 
+pl_status mpm_set_friction(mpm_sim *s, int collider, double mu) {
+  if (!(mu >= 0) || !isfinite(mu))
+    return pl_fail(PL_ERR_INVALID, "%s %s: friction must be a finite number >= 0 (got %g)",
+                   collider < 0 ? "walls" : "collider", collider < 0 ? "" : s->collider_names[collider], mu);
+  if (collider >= s->ncolliders) return pl_fail(PL_ERR_INVALID, "mpm_set_friction: collider %d of %d", collider, s->ncolliders);
+  if (collider < 0) {
+    s->grid.wall_friction = (real)mu;
+    return PL_OK;
+  }
+  s->colliders[collider].friction = mu;
+  s->kcolliders[collider].friction = (real)mu;
+  return upload_tables(s);
+}
+
 pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu) {
   pl_buffer_free(&s->pmu);
   pl_buffer_free(&s->plambda);

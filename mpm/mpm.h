@@ -193,6 +193,8 @@ void mpm_free(mpm_sim *s);
 /* Change a material's parameters (the optimiser's update). Validated like mpm_init. A new density rescales
  * the masses of the material's particles by new/old (m = rho V0). */
 pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m);
+/* Coulomb friction of collider `collider`, or of the walls (collider = -1); mu >= 0. */
+pl_status mpm_set_friction(mpm_sim *s, int collider, double mu);
 /* Per-particle Young's modulus and Poisson ratio (host arrays [n]); NULL E clears the override. */
 pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu);
 /* Replace the particle state (host arrays; NULL fields keep the current values). */

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "pipeline/engine_objective.h"
+#include "pipeline/engine_params.h"
 #include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
@@ -111,6 +112,7 @@ void pl_engine_free(pl_engine *e) {
   if (!e) return;
   engine_grad_free(e);
   engine_appearance_free(e);
+  engine_params_free(e);
   free(e->sched_rec);
   free(e->sched_hold);
   if (e->targets) {
@@ -153,12 +155,12 @@ static int object_index(const pl_scene *s, const char *name) {
 }
 
 /* v_p = v + w x (x_p - c) for every particle of object o, into the initial state */
-static pl_status refresh_velocities(pl_engine *e) {
+pl_status engine_refresh_velocities(pl_engine *e) {
   const pl_scene *s = e->scene;
   for (int64_t i = 0; i < e->n; ++i) {
     int o = e->init_host.object[i];
     if (o < 0 || o >= s->nobjects) continue;
-    const double *v = e->obj_velocity + 6 * o, *w = v + 3, *c = s->objects[o].center;
+    const double *v = e->obj_velocity + 6 * o, *w = v + 3, *c = engine_object_center(e, o);
     double r[3] = {e->init_host.x[3 * i] - c[0], e->init_host.x[3 * i + 1] - c[1], e->init_host.x[3 * i + 2] - c[2]};
     e->init_host.v[3 * i] = (real)(v[0] + w[1] * r[2] - w[2] * r[1]);
     e->init_host.v[3 * i + 1] = (real)(v[1] + w[2] * r[0] - w[0] * r[2]);
@@ -201,7 +203,7 @@ pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int 
     if (o < 0) return pl_fail(PL_ERR_INVALID, "%s: no [object %s]", address, name);
     if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
     for (int k = 0; k < 3; ++k) e->obj_velocity[6 * o + (key[0] == 'v' ? 0 : 3) + k] = v[k];
-    return refresh_velocities(e);
+    return engine_refresh_velocities(e);
   }
   if (strcmp(type, "upsample") == 0) {
     pl_upsample_params p;
@@ -214,6 +216,8 @@ pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int 
     if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, v[0]);
     return PL_OK;
   }
+  pl_status st;
+  if (engine_params_set(e, address, type, name, key, v, ncomp, &st)) return st;
   return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a learnable value of the pipeline", address);
 }
 
@@ -530,7 +534,7 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   st = pl_upsample_backward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs,
                             rg.colors, rg.opacities, vs, vs + 3 * n);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
-  return PL_OK;
+  return engine_params_frame_adjoint(e);
 }
 
 typedef struct {

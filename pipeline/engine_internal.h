@@ -47,6 +47,8 @@ struct pl_engine {
   int *sched_rec, *sched_hold;
   /* per-Gaussian appearance learnt by Adam (engine_appearance.c; NULL unless upsample.learn_*) */
   void *appearance;
+  /* friction, object placement, background colour (engine_params.c; NULL until one is set) */
+  void *extra_params;
   /* gradient pass (engine_grad.c) */
   struct mpm_tape *tape;
   void *grad_state;
@@ -63,5 +65,7 @@ pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, do
                            pl_loss_value *loss);
 void engine_grad_free(pl_engine *e);
 void engine_appearance_free(pl_engine *e);
+/* v_p = v + w x (x_p - c) of every object into the initial state (engine.c) */
+pl_status engine_refresh_velocities(pl_engine *e);
 
 #endif
