@@ -88,6 +88,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     e->cam_offset[c + 1] = e->cam_offset[c] + (int64_t)sc->width * sc->height;
   }
   e->npix = e->cam_offset[e->ncams];
+  if (st == PL_OK) st = engine_params_init_cameras(e);
   memset(&e->ropt, 0, sizeof e->ropt);
   e->ropt.mode = s->render.antialiased ? RASTER_ANTIALIASED : RASTER_CLASSIC;
   for (int k = 0; k < 3; ++k) e->ropt.background[k] = (real)s->render.background[k];
@@ -528,6 +529,7 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   rg.covs = vg + 3 * m;
   rg.colors = vg + 9 * m;
   rg.opacities = vg + 12 * m;
+  rg.cameras = engine_params_camera_grads(e); /* NULL unless a camera correction learns */
   pl_status st = raster_backward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &vimg, &rg);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, rasterizer adjoint: ", frame);
   PL_TRY(pl_buffer_zero(&e->vstate));

@@ -224,7 +224,8 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
     pl_upsample_grads none;
     memset(&none, 0, sizeof none);
     for (int i = 0; st == PL_OK && i < o->n; ++i) {
-      if (strncmp(o->p[i].address, "upsample.", 9) == 0 || strncmp(o->p[i].address, "render.", 7) == 0) {
+      if (strncmp(o->p[i].address, "upsample.", 9) == 0 || strncmp(o->p[i].address, "render.", 7) == 0 ||
+          strncmp(o->p[i].address, "camera.", 7) == 0) {
         memset(o->p[i].grad, 0, sizeof o->p[i].grad);
         continue;
       }
@@ -264,7 +265,9 @@ pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options
   /* the upsampler's parameters are not inputs of this stage */
   int k = 0;
   for (int i = 0; st == PL_OK && i < *nrows; ++i)
-    if (strncmp(rows[i].name, "upsample.", 9) != 0 && strncmp(rows[i].name, "render.", 7) != 0) rows[k++] = rows[i];
+    if (strncmp(rows[i].name, "upsample.", 9) != 0 && strncmp(rows[i].name, "render.", 7) != 0 &&
+        strncmp(rows[i].name, "camera.", 7) != 0)
+      rows[k++] = rows[i];
   if (st == PL_OK) *nrows = k;
   pl_buffer_free(&m.w);
   free(m.w_host);

@@ -23,6 +23,9 @@
 #define DEG (3.14159265358979323846 / 180.0)
 
 typedef struct {
+  double *cam;     /* [ncams][7]: translation offset, rotation offset (degrees), focal scale */
+  pl_buffer vcam;  /* [ncams][16] cotangents of viewmat rows 0..2 and fx fy cx cy (raster_grads.cameras) */
+  int learn_cams;
   double *pose;    /* [nobjects][6]: centre, rotation (degrees) as now */
   real *x0;        /* [n][3] sampled initial positions */
   double bg_grad[3];
@@ -34,6 +37,18 @@ static params_state *state_of(pl_engine *e) {
     params_state *p = (params_state *)calloc(1, sizeof *p);
     if (!p) return NULL;
     p->pose = (double *)calloc((size_t)e->nobjects * 6 + 1, sizeof(double));
+    p->cam = (double *)calloc((size_t)e->ncams * 7 + 1, sizeof(double));
+    if (!p->cam || pl_buffer_alloc(&p->vcam, e->backend, sizeof(real) * 16 * (size_t)(e->ncams + 1)) != PL_OK) {
+      free(p->cam), free(p->pose), free(p);
+      return NULL;
+    }
+    for (int c = 0; c < e->ncams; ++c) {
+      const pl_config *cfg = &e->scene->config;
+      const char *nm = e->scene->cameras[c].name;
+      pl_config_vec3(cfg, "camera", nm, "translation_offset", p->cam + 7 * c, NULL);
+      pl_config_vec3(cfg, "camera", nm, "rotation_offset", p->cam + 7 * c + 3, NULL);
+      pl_config_real(cfg, "camera", nm, "focal_scale", p->cam + 7 * c + 6, NULL);
+    }
     p->x0 = (real *)malloc(sizeof(real) * 3 * (size_t)(e->n > 0 ? e->n : 1));
     if (!p->pose || !p->x0) {
       free(p->pose), free(p->x0), free(p);
@@ -53,7 +68,9 @@ static params_state *state_of(pl_engine *e) {
 void engine_params_free(pl_engine *e) {
   params_state *p = (params_state *)e->extra_params;
   if (!p) return;
-  free(p->pose), free(p->x0), free(p);
+  free(p->pose), free(p->x0), free(p->cam);
+  pl_buffer_free(&p->vcam);
+  free(p);
   e->extra_params = NULL;
 }
 
@@ -125,6 +142,53 @@ static pl_status apply_pose(pl_engine *e, int o) {
   return engine_refresh_velocities(e);
 }
 
+/* camera c's viewmat and focal lengths from the scene's and its corrections:
+ * R' = Rd R, t' = Rd t + dt, (fx', fy') = s (fx, fy), Rd = Rz Ry Rx of the rotation offset */
+static void apply_camera(pl_engine *e, int c) {
+  params_state *p = (params_state *)e->extra_params;
+  const pl_scene_camera *sc = &e->scene->cameras[c];
+  const double *off = p->cam + 7 * c;
+  double Rd[3][3];
+  euler(off + 3, Rd, NULL);
+  raster_camera *rc = &e->cams[c];
+  for (int a = 0; a < 3; ++a) {
+    for (int b = 0; b < 4; ++b) {
+      double v = 0;
+      for (int k = 0; k < 3; ++k) v += Rd[a][k] * sc->viewmat[4 * k + b];
+      rc->viewmat[4 * a + b] = v + (b == 3 ? off[a] : 0);
+    }
+  }
+  rc->fx = off[6] * sc->fx;
+  rc->fy = off[6] * sc->fy;
+}
+
+/* camera (re)applied at set-up when a scene gives corrections without learning them */
+pl_status engine_params_init_cameras(pl_engine *e) {
+  int any = 0;
+  for (int c = 0; c < e->scene->ncameras; ++c) {
+    const pl_config *cfg = &e->scene->config;
+    const char *nm = e->scene->cameras[c].name;
+    any |= pl_config_text(cfg, "camera", nm, "translation_offset") != NULL ||
+           pl_config_text(cfg, "camera", nm, "rotation_offset") != NULL ||
+           pl_config_text(cfg, "camera", nm, "focal_scale") != NULL;
+  }
+  if (!any) return PL_OK;
+  if (!state_of(e)) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < e->ncams; ++c) apply_camera(e, c);
+  return PL_OK;
+}
+
+real *engine_params_camera_grads(pl_engine *e) {
+  params_state *p = (params_state *)e->extra_params;
+  return p && p->learn_cams ? (real *)p->vcam.ptr : NULL;
+}
+
+static int camera_index(const pl_scene *s, const char *name) {
+  for (int c = 0; c < s->ncameras; ++c)
+    if (strcmp(s->cameras[c].name, name) == 0) return c;
+  return -1;
+}
+
 static int collider_index(const pl_scene *s, const char *name) {
   for (int c = 0; c < s->ncolliders; ++c)
     if (strcmp(s->colliders[c].name, name) == 0) return c;
@@ -165,6 +229,25 @@ int engine_params_set(pl_engine *e, const char *address, const char *type, const
     *st = apply_pose(e, o);
     return 1;
   }
+  if (!strcmp(type, "camera") &&
+      (!strcmp(key, "translation_offset") || !strcmp(key, "rotation_offset") || !strcmp(key, "focal_scale"))) {
+    int c = camera_index(s, name);
+    params_state *p = state_of(e);
+    if (c < 0 || !p) {
+      *st = !p ? pl_fail(PL_ERR_NOMEM, "out of memory") : pl_fail(PL_ERR_INVALID, "%s: no [camera %s]", address, name);
+      return 1;
+    }
+    if (!strcmp(key, "focal_scale") && !(v[0] > 0)) {
+      *st = pl_fail(PL_ERR_INVALID, "%s = %g: must be > 0", address, v[0]);
+      return 1;
+    }
+    double *dst = p->cam + 7 * c + (key[0] == 't' ? 0 : (key[0] == 'r' ? 3 : 6));
+    for (int k = 0; k < ncomp; ++k) dst[k] = v[k];
+    p->learn_cams = 1;
+    apply_camera(e, c);
+    *st = PL_OK;
+    return 1;
+  }
   if (!strcmp(type, "render") && !strcmp(key, "background")) {
     params_state *p = state_of(e);
     if (!p || ncomp != 3) {
@@ -182,6 +265,7 @@ int engine_params_set(pl_engine *e, const char *address, const char *type, const
 pl_status engine_params_zero_grads(pl_engine *e) {
   params_state *p = (params_state *)e->extra_params;
   if (p) memset(p->bg_grad, 0, sizeof p->bg_grad);
+  if (p && p->learn_cams) PL_TRY(pl_buffer_zero(&p->vcam));
   return PL_OK;
 }
 
@@ -216,6 +300,38 @@ int engine_params_gradient(pl_engine *e, const mpm_grads *g, const char *type, c
   if (!strcmp(type, "render") && !strcmp(key, "background")) {
     params_state *p = (params_state *)e->extra_params;
     for (int k = 0; k < 3; ++k) par->grad[k] = p ? p->bg_grad[k] : 0;
+    return 1;
+  }
+  if (!strcmp(type, "camera")) {
+    int c = camera_index(s, name);
+    params_state *p = (params_state *)e->extra_params;
+    if (c < 0 || !p || !p->learn_cams) {
+      *st = pl_fail(PL_ERR_INTERNAL, "%s: no camera gradient recorded", par->address);
+      return 1;
+    }
+    real vc[16];
+    *st = pl_buffer_download(&p->vcam, sizeof(real) * 16 * (size_t)c, vc, sizeof vc);
+    if (*st != PL_OK) return 1;
+    const pl_scene_camera *sc = &s->cameras[c];
+    if (!strcmp(key, "translation_offset")) {
+      for (int k = 0; k < 3; ++k) par->grad[k] = (double)vc[4 * k + 3];
+    } else if (!strcmp(key, "focal_scale")) {
+      par->grad[0] = (double)vc[12] * sc->fx + (double)vc[13] * sc->fy;
+    } else { /* dL/dRd = V_R R^T + V_t t^T (R, t the scene's); dL/dtheta_j = <dL/dRd, dRd/dtheta_j> per degree */
+      double Rd[3][3], dRd[3][3][3], G[3][3];
+      euler(p->cam + 7 * c + 3, Rd, dRd);
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) {
+          G[a][b] = (double)vc[4 * a + 3] * sc->viewmat[4 * b + 3];
+          for (int k = 0; k < 3; ++k) G[a][b] += (double)vc[4 * a + k] * sc->viewmat[4 * b + k];
+        }
+      for (int j = 0; j < 3; ++j) {
+        double t = 0;
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b) t += G[a][b] * dRd[j][a][b];
+        par->grad[j] = t * DEG;
+      }
+    }
     return 1;
   }
   if (!strcmp(type, "object") && (!strcmp(key, "center") || !strcmp(key, "rotation"))) {

@@ -17,5 +17,9 @@ pl_status engine_params_frame_adjoint(pl_engine *e);
 /* the current centre of object o (its initial placement) */
 const double *engine_object_center(pl_engine *e, int o);
 void engine_params_free(pl_engine *e);
+/* the cameras' pose and focal corrections (camera.NAME.translation_offset, rotation_offset, focal_scale):
+ * applied at set-up when given; the rasterizer's camera cotangents buffer when they learn (else NULL) */
+pl_status engine_params_init_cameras(pl_engine *e);
+real *engine_params_camera_grads(pl_engine *e);
 
 #endif

@@ -113,6 +113,11 @@ static const pl_key_spec camera_keys[] = {
      "world-to-camera matrix, OpenCV convention, 12 (3x4) or 16 numbers row by row (instead of eye/target)"},
     {"transforms", PL_KT_PATH, NULL, NULL, 0, 0, 0, "NeRF/nerfstudio transforms.json (instead of eye or viewmat)"},
     {"transforms_frame", PL_KT_INT, "0", NULL, PL_KF_NONNEG, 0, 0, "which frame of transforms.json this camera is"},
+    {"translation_offset", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0,
+     "pose correction: added to the world-to-camera translation, camera axes (m)"},
+    {"rotation_offset", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0,
+     "pose correction: XYZ Euler angles applied on the camera side of the world-to-camera rotation (degrees)"},
+    {"focal_scale", PL_KT_REAL, "1", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "multiplies fx and fy"},
     {"width", PL_KT_INT, NULL, NULL, RANGE(1, 16384), "image width in pixels (default render.width)"},
     {"height", PL_KT_INT, NULL, NULL, RANGE(1, 16384), "image height in pixels (default render.height)"},
     END};

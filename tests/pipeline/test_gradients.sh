@@ -7,8 +7,8 @@
 #  4. upsample.learn_colors / learn_opacities: per-Gaussian gradients match central differences, and the fit
 #     steps them (the loss after one step differs from the fit without them);
 #  5. every learnable value beyond E and nu (tests/pipeline/scenes/learnables.cfg: friction of the floor and the
-#     walls, initial centre and rotation, viscosity at 0, background colour at its bound) matches central
-#     differences, and optimize steps each of them (the walls' friction off 0);
+#     walls, initial centre and rotation, viscosity at 0, background colour at its bound, camera pose and focal
+#     corrections) matches central differences, and optimize steps each of them (the walls' friction off 0);
 #  6. a learnable value with an exactly zero gradient during a fit is reported in the log and result.json.
 set -u
 bin="$1"
@@ -113,7 +113,8 @@ fi
 check
 if "$bin" optimize tests/pipeline/scenes/learnables.cfg -o "$tmp/learn" -q > "$tmp/out" 2>&1; then
   for h in collider.floor.friction sim.boundary_friction object.cube.center.x object.cube.rotation.y \
-           render.background.x; do
+           render.background.x camera.front.translation_offset.x camera.front.rotation_offset.y \
+           camera.side.focal_scale; do
     check
     a=$(csvcol "$tmp/learn/fit.csv" "$h")
     b=$(csvcol2 "$tmp/learn/fit.csv" "$h")
