@@ -597,6 +597,20 @@ pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m) {
   return upload_tables(s);
 }
 
+pl_status mpm_set_friction(mpm_sim *s, int collider, double mu) {
+  if (!(mu >= 0) || !isfinite(mu))
+    return pl_fail(PL_ERR_INVALID, "%s %s: friction must be a finite number >= 0 (got %g)",
+                   collider < 0 ? "walls" : "collider", collider < 0 ? "" : s->collider_names[collider], mu);
+  if (collider >= s->ncolliders) return pl_fail(PL_ERR_INVALID, "mpm_set_friction: collider %d of %d", collider, s->ncolliders);
+  if (collider < 0) {
+    s->grid.wall_friction = (real)mu;
+    return PL_OK;
+  }
+  s->colliders[collider].friction = mu;
+  s->kcolliders[collider].friction = (real)mu;
+  return upload_tables(s);
+}
+
 pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu) {
   pl_buffer_free(&s->pmu);
   pl_buffer_free(&s->plambda);
@@ -757,8 +771,9 @@ pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt) {
   if (s->visc_dt < bound1) bound1 = s->visc_dt;
   double bound = s->cfl * bound1;
   int n;
-  if (s->substeps > 0) {
-    n = s->substeps;
+  int held = s->plan && s->frame >= 0 && s->frame < s->plan_frames && s->plan[s->frame] > 0;
+  if (held || s->substeps > 0) {
+    n = held ? s->plan[s->frame] : s->substeps;
     double d = s->frame_dt / n;
     if (d > bound1) {
       double need = ceil(s->frame_dt / bound);
@@ -785,6 +800,7 @@ pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt) {
   }
   *substeps = n;
   *dt = s->frame_dt / n;
+  if (s->plan_record && s->frame >= 0 && s->frame < s->plan_frames) s->plan_record[s->frame] = n;
   return PL_OK;
 }
 

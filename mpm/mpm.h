@@ -158,6 +158,12 @@ typedef struct {
   int64_t substeps_done;
   int64_t particle_substeps;      /* n x substeps, 64-bit */
   int last_substeps;              /* substeps of the last frame */
+  /* A held schedule (optional, caller-owned): frame f + 1 runs plan[f] substeps for f < plan_frames where
+   * plan[f] > 0, instead of the automatic count (still refused beyond the bound at CFL number 1). gradcheck
+   * holds the schedule of the checked point so that finite differences see the schedule the adjoint used. */
+  const int *plan;
+  int plan_frames;
+  int *plan_record;               /* optional [plan_frames]: each frame's substep count is written here */
   double last_dt;
   /* optional: called every 1024 substeps of a frame with (done, of): progress for frames that take long */
   void (*on_substeps)(void *user, int frame, int done, int of);
@@ -195,6 +201,8 @@ void mpm_free(mpm_sim *s);
 /* Change a material's parameters (the optimiser's update). Validated like mpm_init. A new density rescales
  * the masses of the material's particles by new/old (m = rho V0). */
 pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m);
+/* Coulomb friction of collider `collider`, or of the walls (collider = -1); mu >= 0. */
+pl_status mpm_set_friction(mpm_sim *s, int collider, double mu);
 /* Per-particle Young's modulus and Poisson ratio (host arrays [n]); NULL E clears the override. */
 pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu);
 /* Replace the particle state (host arrays; NULL fields keep the current values). */

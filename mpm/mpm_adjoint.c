@@ -304,8 +304,8 @@ static pl_status check_unchanged(const mpm_tape *t) {
 }
 
 static pl_status grow_schedule(mpm_tape *t, int frames) {
-  if (frames <= t->frames_cap) return PL_OK;
-  int cap = frames;
+  if (frames <= t->frames_cap && t->first) return PL_OK;
+  int cap = frames > 0 ? frames : 1; /* a run of frame 0 alone still needs first[0] */
   int *nsub = (int *)realloc(t->nsub, (size_t)cap * sizeof(int));
   if (nsub) t->nsub = nsub;
   double *dt = (double *)realloc(t->dt, (size_t)cap * sizeof(double));

@@ -333,26 +333,31 @@ HD void mpm_contact_vjp(v3 v, v3 n, v3 vc, int type, real mu, v3 v_out, v3 *v_v,
   v3_accum(v_vc, v3_neg(v_vr));
 }
 
-/* Does the collider contain the world point xw at time t? If so, *n gets the outward unit normal of the
- * nearest surface. */
-HD int mpm_collider_hit(const mpm_kcollider *c, v3 xw, real t, v3 *n) {
+/* Tolerance of the collider test at grid nodes, in cells: a node within it of a collider's surface counts as
+ * inside. A surface placed exactly on a row of nodes (a floor at 3 dx) is then inside in float and in double
+ * alike, instead of falling to whichever side the rounding of origin + j dx and of the surface put it. */
+#define MPM_COLLIDER_TOL_CELLS RC(1e-3)
+
+/* Does the collider contain the world point xw at time t (within tol of its surface counts as inside)? If so,
+ * *n gets the outward unit normal of the nearest surface. */
+HD int mpm_collider_hit(const mpm_kcollider *c, v3 xw, real t, real tol, v3 *n) {
   v3 ctr = v3_axpy(c->center, t, c->velocity);
   v3 d = v3_sub(xw, ctr);
   switch (c->shape) {
     case MPM_COLLIDER_PLANE:
-      if (v3_dot(d, c->normal) > 0) return 0;
+      if (v3_dot(d, c->normal) > tol) return 0;
       *n = c->normal;
       return 1;
     case MPM_COLLIDER_SPHERE: {
       real l = v3_norm(d);
-      if (l > c->half.x) return 0;
+      if (l > c->half.x + tol) return 0;
       *n = l > 0 ? v3_scale(d, RC(1.0) / l) : v3_make(0, 1, 0);
       return 1;
     }
     case MPM_COLLIDER_BOX: {
       v3 pl = m3_tmul_v(c->rot, d);
       real q[3] = {r_fabs(pl.x) - c->half.x, r_fabs(pl.y) - c->half.y, r_fabs(pl.z) - c->half.z};
-      if (q[0] > 0 || q[1] > 0 || q[2] > 0) return 0;
+      if (q[0] > tol || q[1] > tol || q[2] > tol) return 0;
       int ax = 0;
       if (q[1] > q[ax]) ax = 1;
       if (q[2] > q[ax]) ax = 2;
@@ -365,7 +370,7 @@ HD int mpm_collider_hit(const mpm_kcollider *c, v3 xw, real t, v3 *n) {
       v3 pl = m3_tmul_v(c->rot, d);
       real rho = r_sqrt(pl.x * pl.x + pl.z * pl.z);
       real ds = rho - c->half.x, dc = r_fabs(pl.y) - c->half.y;
-      if (ds > 0 || dc > 0) return 0;
+      if (ds > tol || dc > tol) return 0;
       v3 nl;
       if (ds > dc && rho > 0)
         nl = v3_make(pl.x / rho, 0, pl.z / rho);
@@ -410,7 +415,7 @@ HD int mpm_node_contacts(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol
   v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
   for (int c = 0; c < ncol && c < MPM_MAX_COLLIDERS; ++c) {
     v3 n;
-    if (mpm_collider_hit(&cols[c], xw, t, &n)) {
+    if (mpm_collider_hit(&cols[c], xw, t, MPM_COLLIDER_TOL_CELLS * g->dx, &n)) {
       nrm[cnt] = n;
       vel[cnt] = cols[c].velocity;
       type[cnt] = cols[c].type;
@@ -445,7 +450,7 @@ HD v3 mpm_grid_node(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int
     v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
     for (int c = 0; c < ncol && c < MPM_MAX_COLLIDERS; ++c) {
       v3 n;
-      if (mpm_collider_hit(&cols[c], xw, t, &n)) v = mpm_contact(v, n, cols[c].velocity, cols[c].type, cols[c].friction);
+      if (mpm_collider_hit(&cols[c], xw, t, MPM_COLLIDER_TOL_CELLS * g->dx, &n)) v = mpm_contact(v, n, cols[c].velocity, cols[c].type, cols[c].friction);
     }
   }
   return v;

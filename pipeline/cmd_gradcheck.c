@@ -14,18 +14,20 @@
 #include "pipeline/cli.h"
 #include "pipeline/engine.h"
 #include "pipeline/engine_check.h"
+#include "pipeline/engine_objective.h"
 #include "pipeline/gradcheck.h"
 #include "raster/raster.h"
 
 static const pl_cli_option gc_opts[] = {
     {"stage", 0, "NAME", "params (default: every learnable parameter through the whole pipeline), mpm, raster, upsample, all"},
-    {"cutoffs", 0, "MODE", "smooth (default: the rasterizer's alpha and transmittance cut-offs at 1e-15 and 1e-12 and the depth "
-                           "order frozen at the checked point, so the loss is smooth there) or exact (as optimize renders)"},
+    {"cutoffs", 0, "MODE", "smooth (default: the objective optimize descends, with the rasterizer's alpha and transmittance "
+                           "cut-offs at 1e-9 and 1e-12, and the depth order frozen at the checked point) or exact (gsplat's)"},
     {"frames", 0, "SEL", "frames whose loss is differentiated (default: all target frames)"},
     {"frame", 0, "F", "stage checks: the frame (default: the last target frame)"},
     {"samples", 0, "N", "stage checks: entries sampled per stage (default 12)"},
     {"tolerance", 0, "T", "relative error allowed (default 1e-4 in double, 3e-2 in float)"},
-    {"step", 0, "H", "relative finite-difference step (default: 1e-5 parameters, 1e-6 stages in double; 3e-3 in float)"},
+    {"step", 0, "H", "relative finite-difference step (default 1e-5 in double, 3e-3 in float; stage inputs relative to their "
+                     "scale; the steps x0.1, x10, x0.01 are tried when the first disagrees)"},
     {"precision", 0, "P", "double (default: re-runs as pipeline-f64 when built) or float (this binary)"},
     {NULL, 0, NULL, NULL}};
 
@@ -47,14 +49,6 @@ static void exec_f64(void) {
   fflush(stderr);
   execv(path, argv);
   free(argv);
-}
-
-/* The objective with the depth order frozen at the point of the gradient: the gradient evaluation records each
- * frame's order, the finite differences around it reuse it. */
-static pl_status frozen_order_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
-  pl_engine *e = (pl_engine *)user;
-  pl_engine_freeze_order(e, want_grad ? 1 : 2);
-  return pl_engine_objective_eval(user, o, frames, want_grad, loss);
 }
 
 static int run_gradcheck(const pl_cli_args *a) {
@@ -88,10 +82,11 @@ static int run_gradcheck(const pl_cli_args *a) {
     fprintf(stderr, "pipeline gradcheck: --cutoffs must be smooth or exact\n");
     return 2;
   }
-  double tol, step, stage_step;
+  double tol, step, stage_step, dtol, dstep, dstage;
   long samples, frame;
-  if (pl_cli_real(a, "tolerance", is_double ? 1e-4 : 3e-2, &tol) || pl_cli_real(a, "step", is_double ? 1e-5 : 3e-3, &step) ||
-      pl_cli_real(a, "step", is_double ? 1e-6 : 3e-3, &stage_step) ||
+  pl_gc_defaults(&dstep, &dstage, &dtol);
+  if (pl_cli_real(a, "tolerance", dtol, &tol) || pl_cli_real(a, "step", dstep, &step) ||
+      pl_cli_real(a, "step", dstage, &stage_step) ||
       pl_cli_int(a, "samples", 12, &samples) || pl_cli_int(a, "frame", -1, &frame))
     return 2;
   pl_scene s;
@@ -106,28 +101,22 @@ static int run_gradcheck(const pl_cli_args *a) {
   int nrows = 0, all_ok = 1;
   pl_status st = pl_engine_make_targets(&s, &t, pl_cli_quiet(a));
   if (st == PL_OK) st = pl_engine_create(&e, &s);
-  /* The rasterizer's cut-offs (skip alpha < 1/255, stop at T <= 1e-4) are the pipeline's only jumps: a finite
-   * difference that straddles one measures the jump, not the derivative. Lowered, the same code is smooth. */
-  if (st == PL_OK && smooth) pl_engine_set_cutoffs(e, RASTER_ALPHA_MIN_FLOOR, 1e-12);
+  /* The objective optimize descends (engine_objective.c): the rasterizer's cut-offs lowered to alpha 1e-9 and
+   * T 1e-12 (set with the targets), the automatic substep schedule held at the checked point for the
+   * differences, the depth order frozen there. --cutoffs exact checks gsplat's cut-offs instead. */
   if (st == PL_OK) st = pl_engine_set_targets(e, &t);
+  if (st == PL_OK && !smooth) pl_engine_set_cutoffs(e, 0, 0);
   if (st == PL_OK) st = pl_optimizer_init(&o, &s);
   if (st == PL_OK) st = pl_engine_apply(e, &o);
-  int substeps = 0;
-  if (st == PL_OK) st = pl_engine_fix_substeps(e, &substeps);
-  printf("gradcheck %s (%s precision, tolerance %g, %d substeps per frame held fixed, %s rasterizer cut-offs)\n",
-         s.path, PL_REAL_NAME, tol, substeps, smooth ? "smooth" : "exact");
+  printf("gradcheck %s (%s precision, tolerance %g, %s, %s rasterizer cut-offs)\n", s.path, PL_REAL_NAME, tol,
+         s.sim.substeps ? "fixed substeps" : "each frame's automatic substep count held at the checked point",
+         smooth ? "the objective's (alpha 1e-9, T 1e-12)" : "gsplat's exact");
   if (st == PL_OK && do_params) {
-    if (o.n == 0) {
+    if (o.n == 0 && !pl_engine_learns_appearance(e)) {
       st = pl_fail(PL_ERR_INVALID, "%s: no [param ...] section: nothing to check (or use --stage raster/upsample)", s.path);
     } else {
-      pl_objective obj = {e, smooth ? frozen_order_eval : pl_engine_objective_eval, NULL};
-      pl_gc_options go = {step, tol, 1e-12, pl_cli_get(a, "frames")};
-      st = pl_gradcheck(&s, &o, &obj, &go, rows, 512, &nrows);
-      if (st == PL_OK) {
-        printf("\nstage params: every learnable parameter, whole pipeline\n");
-        pl_gc_print(rows, nrows, stdout);
-        all_ok &= pl_gc_all_ok(rows, nrows);
-      }
+      st = pl_engine_print_check(e, &o, step, tol, pl_cli_get(a, "frames"), "stage params: every learnable "
+                                 "parameter, whole pipeline", &all_ok);
     }
   }
   if (st == PL_OK && do_mpm) {
@@ -144,7 +133,7 @@ static int run_gradcheck(const pl_cli_args *a) {
       }
     }
   }
-  if (e) pl_engine_freeze_order(e, 0);
+  if (e) pl_engine_release_check(e);
   const char *stages[2] = {"raster", "upsample"};
   int want[2] = {do_raster, do_ups};
   for (int k = 0; k < 2 && st == PL_OK; ++k) {

@@ -8,12 +8,14 @@
 #include "core/progress.h"
 #include "pipeline/cli.h"
 #include "pipeline/engine.h"
+#include "pipeline/engine_objective.h"
 #include "pipeline/fit.h"
 
 static const pl_cli_option optimize_opts[] = {
     {"output", 'o', "DIR", "output folder (default: optimize.output)"},
     {"resume", 0, NULL, "continue from OUTPUT/state.json (the last finished iteration) if it exists"},
     {"profile", 0, NULL, "time each phase on its own (waits for the device at phase boundaries; CUDA)"},
+    {"check-grad", 0, "N", "at iteration N, check the gradient against central differences (gradcheck's table)"},
     {NULL, 0, NULL, NULL}};
 
 static int run_optimize(const pl_cli_args *a) {
@@ -41,10 +43,17 @@ static int run_optimize(const pl_cli_args *a) {
             "(set-up %.2f s)", s.path, (long long)pl_engine_particles(e), (long long)pl_engine_gaussians(e),
             pl_targets_count(&t), o.n, o.n == 1 ? "" : "s", pl_backend_name(pl_engine_backend(e)), pl_now() - t0);
     pl_engine_profile_sync(e, pl_cli_count(a, "profile") > 0);
-    pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_strips};
-    pl_fit_options fo = {out, pl_cli_count(a, "resume") > 0, quiet, 0};
+    pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_strips, pl_engine_appearance_step,
+                        pl_engine_appearance_save, pl_engine_appearance_load, pl_engine_check_grad};
+    pl_fit_options fo = {out, pl_cli_count(a, "resume") > 0, quiet, 0, 0, 0};
+    if (pl_cli_get(a, "check-grad")) {
+      long n = 0;
+      if (pl_cli_int(a, "check-grad", 0, &n) || n < 0) st = pl_fail(PL_ERR_INVALID, "--check-grad needs an iteration >= 0");
+      fo.check_grad = 1;
+      fo.check_grad_at = n;
+    }
     pl_fit_result r;
-    st = pl_fit(&s, &o, &obj, &fo, &r);
+    if (st == PL_OK) st = pl_fit(&s, &o, &obj, &fo, &r);
     if (st == PL_OK) {
       printf("%-36s %14s %14s %14s %10s\n", "parameter", "start", "fitted", "truth", "rel.err");
       for (int i = 0; i < o.n; ++i) {

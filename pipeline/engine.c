@@ -9,6 +9,8 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "pipeline/engine_objective.h"
+#include "pipeline/engine_params.h"
 #include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
@@ -42,6 +44,11 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     st = mpm_state_alloc(&e->init, e->backend, e->n);
   }
   if (st == PL_OK) st = mpm_state_copy(&e->init, &e->sim.state);
+  e->sched_rec = (int *)calloc((size_t)s->sim.frames + 1, sizeof(int));
+  e->sched_hold = (int *)calloc((size_t)s->sim.frames + 1, sizeof(int));
+  if (st == PL_OK && (!e->sched_rec || !e->sched_hold)) st = pl_fail(PL_ERR_NOMEM, "out of memory");
+  e->sim.plan_record = e->sched_rec;
+  e->sim.plan_frames = s->sim.frames + 1;
   e->nobjects = s->nobjects;
   e->obj_velocity = (double *)calloc((size_t)s->nobjects * 6, sizeof(double));
   if (st == PL_OK && !e->obj_velocity) st = pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -82,6 +89,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     e->cam_offset[c + 1] = e->cam_offset[c] + (int64_t)sc->width * sc->height;
   }
   e->npix = e->cam_offset[e->ncams];
+  if (st == PL_OK) st = engine_params_init_cameras(e);
   memset(&e->ropt, 0, sizeof e->ropt);
   e->ropt.mode = s->render.antialiased ? RASTER_ANTIALIASED : RASTER_CLASSIC;
   for (int k = 0; k < 3; ++k) e->ropt.background[k] = (real)s->render.background[k];
@@ -105,6 +113,10 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
 void pl_engine_free(pl_engine *e) {
   if (!e) return;
   engine_grad_free(e);
+  engine_appearance_free(e);
+  engine_params_free(e);
+  free(e->sched_rec);
+  free(e->sched_hold);
   if (e->targets) {
     for (int i = 0; i < e->ntargets; ++i) pl_buffer_free(&e->targets[i]);
     free(e->targets);
@@ -147,12 +159,12 @@ static int object_index(const pl_scene *s, const char *name) {
 }
 
 /* v_p = v + w x (x_p - c) for every particle of object o, into the initial state */
-static pl_status refresh_velocities(pl_engine *e) {
+pl_status engine_refresh_velocities(pl_engine *e) {
   const pl_scene *s = e->scene;
   for (int64_t i = 0; i < e->n; ++i) {
     int o = e->init_host.object[i];
     if (o < 0 || o >= s->nobjects) continue;
-    const double *v = e->obj_velocity + 6 * o, *w = v + 3, *c = s->objects[o].center;
+    const double *v = e->obj_velocity + 6 * o, *w = v + 3, *c = engine_object_center(e, o);
     double r[3] = {e->init_host.x[3 * i] - c[0], e->init_host.x[3 * i + 1] - c[1], e->init_host.x[3 * i + 2] - c[2]};
     e->init_host.v[3 * i] = (real)(v[0] + w[1] * r[2] - w[2] * r[1]);
     e->init_host.v[3 * i + 1] = (real)(v[1] + w[2] * r[0] - w[0] * r[2]);
@@ -195,7 +207,7 @@ pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int 
     if (o < 0) return pl_fail(PL_ERR_INVALID, "%s: no [object %s]", address, name);
     if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
     for (int k = 0; k < 3; ++k) e->obj_velocity[6 * o + (key[0] == 'v' ? 0 : 3) + k] = v[k];
-    return refresh_velocities(e);
+    return engine_refresh_velocities(e);
   }
   if (strcmp(type, "upsample") == 0) {
     pl_upsample_params p;
@@ -208,6 +220,8 @@ pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int 
     if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, v[0]);
     return PL_OK;
   }
+  pl_status st;
+  if (engine_params_set(e, address, type, name, key, v, ncomp, &st)) return st;
   return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a learnable value of the pipeline", address);
 }
 
@@ -446,6 +460,7 @@ pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t) {
   if (!e->targets || !e->target_alpha) return pl_fail(PL_ERR_NOMEM, "out of memory");
   e->loss_cam = t->camera_used;
   e->loss_frame = t->frame_used;
+  pl_engine_objective_cutoffs(e); /* every loss is taken on the objective's image (engine_objective.c) */
   for (int c = 0; c < t->ncameras; ++c)
     for (int f = 0; f < t->nframes; ++f) {
       int k = c * t->nframes + f;
@@ -535,6 +550,7 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   rg.colors = vg + 9 * m;
   rg.opacities = vg + 12 * m;
   pl_profile_begin(&e->prof, PL_PH_RASTER_BWD);
+  rg.cameras = engine_params_camera_grads(e); /* NULL unless a camera correction learns */
   pl_status st = raster_backward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &vimg, &rg);
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, rasterizer adjoint: ", frame);
@@ -544,7 +560,7 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
                             rg.colors, rg.opacities, vs, vs + 3 * n);
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
-  return PL_OK;
+  return engine_params_frame_adjoint(e);
 }
 
 typedef struct {
@@ -623,6 +639,7 @@ pl_status pl_engine_make_targets(const pl_scene *s, pl_targets *t, int quiet) {
   for (int f = 0; f < t->nframes; ++f)
     if (t->frame_used[f]) last = f;
   if (st == PL_OK) {
+    pl_engine_objective_cutoffs(e); /* the targets are rendered as the objective renders */
     if (!quiet) PL_INFO("targets: rendering %d images from the [truth] values", pl_targets_count(t));
     truth_ctx c = {t};
     st = pl_engine_run(e, last, t->frame_used, truth_frame, &c);

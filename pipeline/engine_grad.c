@@ -15,6 +15,7 @@
 #include "mpm/mpm_adjoint.h"
 #include "pipeline/engine_check.h"
 #include "pipeline/engine_internal.h"
+#include "pipeline/engine_params.h"
 
 typedef struct {
   mpm_grads grads;
@@ -102,11 +103,13 @@ static pl_status map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsampl
     for (int k = 0; k < 3; ++k) p->grad[k] = g->gravity[k];
     return PL_OK;
   }
+  pl_status est;
+  if (engine_params_gradient(e, g, type, name, key, p, &est)) return est;
   if (strcmp(type, "object") == 0) {
     int o = object_index(s, name);
     if (o < 0) return pl_fail(PL_ERR_INVALID, "%s: no such object", p->address);
     int angular = strcmp(key, "angular_velocity") == 0;
-    const double *c = s->objects[o].center;
+    const double *c = engine_object_center(e, o);
     double acc[3] = {0, 0, 0};
     for (int64_t i = 0; i < e->n; ++i) {
       if (e->init_host.object[i] != o) continue;
@@ -139,6 +142,7 @@ pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, do
   PL_TRY(ensure_tape(e, &gs));
   PL_TRY(pl_upsample_zero_grads(e->ups));
   PL_TRY(mpm_grads_zero(&gs->grads));
+  PL_TRY(engine_params_zero_grads(e));
   frame_ctx c = {e, mask, scale, loss};
   e->prof.depth = 0; /* a failed evaluation before may have left phases open */
   pl_profile_begin(&e->prof, PL_PH_SIM_FWD); /* the frames' own phases nest inside and are not counted here */
@@ -225,7 +229,8 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
     pl_upsample_grads none;
     memset(&none, 0, sizeof none);
     for (int i = 0; st == PL_OK && i < o->n; ++i) {
-      if (strncmp(o->p[i].address, "upsample.", 9) == 0) {
+      if (strncmp(o->p[i].address, "upsample.", 9) == 0 || strncmp(o->p[i].address, "render.", 7) == 0 ||
+          strncmp(o->p[i].address, "camera.", 7) == 0) {
         memset(o->p[i].grad, 0, sizeof o->p[i].grad);
         continue;
       }
@@ -260,12 +265,14 @@ pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options
   }
   pl_status st = pl_buffer_alloc(&m.w, e->sim.backend, 15 * n * sizeof(real));
   if (st == PL_OK) st = pl_buffer_upload(&m.w, 0, m.w_host, 15 * n * sizeof(real));
-  pl_objective obj = {&m, mpm_stage_eval, NULL};
+  pl_objective obj = {.user = &m, .eval = mpm_stage_eval};
   if (st == PL_OK) st = pl_gradcheck(e->scene, o, &obj, opt, rows, max, nrows);
   /* the upsampler's parameters are not inputs of this stage */
   int k = 0;
   for (int i = 0; st == PL_OK && i < *nrows; ++i)
-    if (strncmp(rows[i].name, "upsample.", 9) != 0) rows[k++] = rows[i];
+    if (strncmp(rows[i].name, "upsample.", 9) != 0 && strncmp(rows[i].name, "render.", 7) != 0 &&
+        strncmp(rows[i].name, "camera.", 7) != 0)
+      rows[k++] = rows[i];
   if (st == PL_OK) *nrows = k;
   pl_buffer_free(&m.w);
   free(m.w_host);

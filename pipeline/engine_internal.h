@@ -44,6 +44,12 @@ struct pl_engine {
   real *order_depth;         /* [frames + 1][ncams][order_m[f]] host */
   int64_t *order_m;          /* [frames + 1] Gaussians recorded per frame (0: none) */
   pl_buffer order_buf;       /* [ncams][m] the current frame's, on the backend */
+  /* substep schedule (engine_objective.c): each frame's count as last run, and the one held (gradcheck) */
+  int *sched_rec, *sched_hold;
+  /* per-Gaussian appearance learnt by Adam (engine_appearance.c; NULL unless upsample.learn_*) */
+  void *appearance;
+  /* friction, object placement, background colour (engine_params.c; NULL until one is set) */
+  void *extra_params;
   /* gradient pass (engine_grad.c) */
   struct mpm_tape *tape;
   void *grad_state;
@@ -60,5 +66,8 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
 pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
                            pl_loss_value *loss);
 void engine_grad_free(pl_engine *e);
+void engine_appearance_free(pl_engine *e);
+/* v_p = v + w x (x_p - c) of every object into the initial state (engine.c) */
+pl_status engine_refresh_velocities(pl_engine *e);
 
 #endif

@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "pipeline/canvas.h"
 #include "pipeline/fit_state.h"
+#include "pipeline/fit_watch.h"
 
 #define MAX_PATIENCE 4096
 
@@ -149,8 +150,10 @@ static void truth_of(const pl_scene *s, const char *address, double v[3], int *f
 }
 
 static pl_status write_result(const pl_scene *s, const pl_optimizer *o, const pl_optimizer *start,
-                              const loop_state *ls, const pl_loss_value *loss, const char *path) {
+                              const loop_state *ls, const pl_loss_value *loss, const long *zero_grad,
+                              const char *path) {
   cJSON *j = cJSON_CreateObject();
+  pl_fit_zero_gradient_json(j, o, zero_grad);
   cJSON_AddStringToObject(j, "scene", s->path);
   cJSON_AddNumberToObject(j, "iterations", (double)ls->total);
   cJSON_AddBoolToObject(j, "stopped_early", ls->stopped_early);
@@ -313,8 +316,12 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
   double t0 = pl_now();
   long run_iters = 0;
   unsigned char *active = (unsigned char *)calloc((size_t)o->n, 1);
-  if (!active) {
-    st = pl_fail(PL_ERR_NOMEM, "out of memory");
+  long *zero_grad = (long *)calloc((size_t)o->n, sizeof(long)); /* iterations with an exactly zero gradient */
+  if (st == PL_OK && obj->load && opt->resume && access(state, R_OK) == 0) st = obj->load(obj->user, opt->output);
+  if (!active || !zero_grad || st != PL_OK) {
+    if (st == PL_OK) st = pl_fail(PL_ERR_NOMEM, "out of memory");
+    free(active);
+    free(zero_grad);
     goto done;
   }
   pl_loss_value loss;
@@ -340,6 +347,14 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
       if (st != PL_OK) {
         pl_fail_context(st, "iteration %ld: ", ls.total);
         goto loop_end;
+      }
+      pl_fit_watch_gradients(o, active, zero_grad, ls.total);
+      if (opt->check_grad && obj->check && ls.total == opt->check_grad_at) {
+        st = obj->check(obj->user, o, stage_frames(s, ls.stage));
+        if (st != PL_OK) {
+          pl_fail_context(st, "--check-grad at iteration %ld: ", ls.total);
+          goto loop_end;
+        }
       }
       double lrf = pl_lr_factor(s->optimize.schedule, s->optimize.lr_final, ls.in_stage, iters);
       /* the row records the parameters at which the loss was evaluated */
@@ -372,6 +387,7 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
             }
       pl_optimizer_step(o, active, lrf * stage_lr(s, ls.stage));
       if ((st = check_stepped(o, ls.total)) != PL_OK) goto loop_end;
+      if (obj->step && (st = obj->step(obj->user, lrf * stage_lr(s, ls.stage))) != PL_OK) goto loop_end;
       ls.in_stage++;
       ls.total++;
       run_iters++;
@@ -396,7 +412,8 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
         ls.in_stage = iters; /* the stage is over */
         extra = loop_json(&ls);
       }
-      st = pl_optimizer_save(o, state, extra);
+      if (obj->save) st = obj->save(obj->user, opt->output);
+      if (st == PL_OK) st = pl_optimizer_save(o, state, extra);
       free(extra);
       if (st != PL_OK) goto loop_end;
       char msg[160];
@@ -415,12 +432,19 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
 loop_end:
   pl_progress_end(&bar);
   free(active);
-  if (st != PL_OK) goto done;
+  if (st != PL_OK) {
+    free(zero_grad);
+    goto done;
+  }
   /* final evaluation at the fitted parameters, then the report */
   st = obj->eval(obj->user, o, "all", 0, &loss);
-  if (st != PL_OK) goto done;
+  if (st != PL_OK) {
+    free(zero_grad);
+    goto done;
+  }
   ls.seconds += pl_now() - t0;
-  st = write_result(s, o, &start, &ls, &loss, result);
+  st = write_result(s, o, &start, &ls, &loss, zero_grad, result);
+  free(zero_grad);
   if (st == PL_OK) st = write_loss_curve(csv, png, s->optimize.loss_weight);
   if (st == PL_OK && obj->write_images) st = obj->write_images(obj->user, o, opt->output);
   res->iterations = ls.total;

@@ -25,6 +25,15 @@ typedef struct {
   pl_status (*eval)(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss);
   /* Optional: write the target | rendered | difference strips for the final parameters into `folder`. */
   pl_status (*write_images)(void *user, pl_optimizer *o, const char *folder);
+  /* Optional: values the objective learns itself (per-Gaussian appearance): one step after each gradient
+   * evaluation (lr_scale: schedule x stage factor), and their state for --resume (save after each iteration,
+   * load when resuming). */
+  pl_status (*step)(void *user, double lr_scale);
+  pl_status (*save)(void *user, const char *folder);
+  pl_status (*load)(void *user, const char *folder);
+  /* Optional (optimize --check-grad N): check the gradient of the current point against finite differences
+   * before iteration N's step, printing gradcheck's table. */
+  pl_status (*check)(void *user, pl_optimizer *o, const char *frames);
 } pl_objective;
 
 typedef struct {
@@ -32,6 +41,8 @@ typedef struct {
   int resume;           /* continue from output/state.json */
   int quiet;            /* no progress bar */
   long stop_after;      /* testing: stop (as if killed) after this many iterations in this run; 0 = never */
+  int check_grad;       /* call obj->check at iteration check_grad_at (optimize --check-grad N) */
+  long check_grad_at;
 } pl_fit_options;
 
 typedef struct {

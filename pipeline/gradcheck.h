@@ -27,7 +27,8 @@ typedef enum {
   PL_GC_NO_GRADIENT,
   PL_GC_INSENSITIVE,
   PL_GC_FROZEN,
-  PL_GC_BELOW_NOISE /* a sampled stage input the loss barely depends on (occluded, interior): not checked */
+  PL_GC_BELOW_NOISE, /* a sampled stage input the loss barely depends on (occluded, interior): not checked */
+  PL_GC_NOISY        /* the finite differences at every step tried disagree by more than a quarter: not checkable */
 } pl_gc_verdict;
 
 typedef struct {
@@ -37,7 +38,7 @@ typedef struct {
 } pl_gc_row;
 
 typedef struct {
-  double rel_step;      /* default 1e-4 (double) */
+  double rel_step;      /* pl_gc_defaults: 1e-5 in double, 3e-3 in float */
   double tolerance;     /* default 1e-4 */
   double abs_floor;     /* default 1e-12 */
   const char *frames;   /* frame selection for the loss ("all") */
@@ -47,8 +48,15 @@ typedef struct {
 pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_gc_options *opt,
                        pl_gc_row *rows, int max, int *nrows);
 int pl_gc_all_ok(const pl_gc_row *rows, int n);
-/* Verdict of one row from its adjoint and finite difference (step h, loss value loss_scale). */
+/* Verdict of one row from its adjoint and finite difference (step h, loss value loss_scale), with the rounding
+ * allowance of a difference of step h. */
 void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor);
+/* Verdict with a measured uncertainty u of the finite difference (|d(h) - d(h/2)|: rounding noise and truncation
+ * together): ok when |adjoint - fd| <= tolerance * scale + u; NOISY when u > scale / 4; INSENSITIVE when the
+ * sensitivity |g| max(|theta|, 1e-3) / |L| is below abs_floor, or the adjoint is 0 and |fd| <= 2u. */
+void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, double abs_floor);
+/* Default relative steps and tolerance of the precision the binary was built with. */
+void pl_gc_defaults(double *param_step, double *stage_step, double *tolerance);
 const char *pl_gc_verdict_name(pl_gc_verdict v);
 void pl_gc_print(const pl_gc_row *rows, int n, FILE *f);
 

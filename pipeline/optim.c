@@ -148,6 +148,8 @@ void pl_optimizer_step(pl_optimizer *o, const unsigned char *active, double lr_s
       p->v[k] = o->beta2 * p->v[k] + (1 - o->beta2) * g * g;
       double mh = p->m[k] / bc1, vh = p->v[k] / bc2;
       p->u[k] -= p->lr * lr_scale * mh / (sqrt(vh) + o->eps);
+      /* the linear space is projected onto [lo, hi] (a viscosity stays >= 0, and can leave 0 again) */
+      if (p->space == PL_SPACE_LINEAR) p->u[k] = fmin(fmax(p->u[k], p->lo), p->hi);
     }
   }
 }

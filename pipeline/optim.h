@@ -3,7 +3,9 @@
  * A parameter's physical value theta (what the simulator uses) is a map of an unconstrained step-space value u:
  *   log      theta = exp(u)                        (positive quantities: E, density, yield stress, ...)
  *   bounded  theta = lo + (hi - lo) sigmoid(u)     (nu, angles, opacity: a logistic map onto (lo, hi))
- *   linear   theta = u                             (velocities, gravity)
+ *   linear   theta = u                             (velocities, gravity; values that may be 0 such as viscosity,
+ *                                                   cohesion and friction, with u projected onto [lo, hi] after
+ *                                                   each step)
  * Gradients arrive as dL/dtheta and are carried to u by the chain rule; Adam (Kingma & Ba 2015, with bias
  * correction) steps u with the parameter's learning rate times the schedule factor.
  * The whole state (u, moments, iteration, stage, loss history bookkeeping) saves to JSON atomically for

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene.h"
 #include "pipeline/splat_object.h"
+#include "pipeline/param_use.h"
 
 #include <cglm/cglm.h>
 #include <cjson/cJSON.h>
@@ -356,9 +357,9 @@ static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_s
   if (p->space == PL_SPACE_AUTO) {
     if (isfinite(p->lo) && isfinite(p->hi))
       p->space = PL_SPACE_BOUNDED;
-    else if (k->flags & (PL_KF_POSITIVE | PL_KF_NONNEG))
+    else if (k->flags & PL_KF_POSITIVE)
       p->space = PL_SPACE_LOG;
-    else
+    else /* a value that may be 0 (viscosity, cohesion, friction) learns linearly, projected onto lo = 0 */
       p->space = PL_SPACE_LINEAR;
   }
   if (p->space == PL_SPACE_BOUNDED && !(isfinite(p->lo) && isfinite(p->hi) && p->lo < p->hi))
@@ -387,7 +388,7 @@ static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_s
   for (int i = 0; i < s->nparams; ++i)
     if (strcmp(s->params[i].address, p->address) == 0)
       return pl_fail(PL_ERR_INVALID, "%s: declared twice", loc);
-  return PL_OK;
+  return pl_param_check_used(s, p, loc);
 }
 
 /* ------------------------------------------------------------------ the scene */
@@ -632,6 +633,8 @@ static pl_status build(pl_scene *s) {
   u->children = (int)l;
   PL_TRY(pl_config_bool(c, "upsample", "", "learn_colors", &u->learn_colors, NULL));
   PL_TRY(pl_config_bool(c, "upsample", "", "learn_opacities", &u->learn_opacities, NULL));
+  PL_TRY(pl_config_real(c, "upsample", "", "colors_lr", &u->colors_lr, NULL));
+  PL_TRY(pl_config_real(c, "upsample", "", "opacities_lr", &u->opacities_lr, NULL));
 
   /* [render] */
   pl_scene_render *r = &s->render;

@@ -101,6 +101,7 @@ typedef struct {
   double surface_threshold, surface_band, surface_level, smoothing;
   int children;
   int learn_colors, learn_opacities;
+  double colors_lr, opacities_lr;  /* Adam learning rates of the per-Gaussian values */
 } pl_scene_upsample;
 
 typedef struct {

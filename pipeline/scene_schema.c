@@ -17,7 +17,7 @@ static const pl_key_spec sim_keys[] = {
     {"cfl", PL_KT_REAL, "0.4", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 1, "CFL number for the automatic substep count"},
     {"gravity", PL_KT_VEC3, "0 -9.8 0", NULL, PL_KF_LEARNABLE, 0, 0, "gravitational acceleration (m/s^2)"},
     {"boundary", PL_KT_ENUM, "slip", "sticky slip separate", 0, 0, 0, "behaviour of the domain walls"},
-    {"boundary_friction", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "Coulomb friction coefficient of the domain walls"},
+    {"boundary_friction", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "Coulomb friction coefficient of the domain walls"},
     {"boundary_cells", PL_KT_INT, "3", NULL, RANGE(2, 16), "thickness of the wall band, in cells"},
     {"seed", PL_KT_INT, "1", NULL, PL_KF_NONNEG, 0, 0, "seed of the counter-based RNG (particle jitter, sampling)"},
     {"backend", PL_KT_ENUM, "auto", "auto cpu cuda", 0, 0, 0, "where to run: cuda if a device is present (auto), cpu, cuda"},
@@ -44,13 +44,13 @@ static const pl_key_spec material_keys[] = {
 static const pl_key_spec object_keys[] = {
     {"shape", PL_KT_ENUM, NULL, "box sphere cylinder mesh gaussians", PL_KF_REQUIRED, 0, 0, "what to fill with particles"},
     {"material", PL_KT_STRING, NULL, NULL, PL_KF_REQUIRED, 0, 0, "name of a [material NAME] section"},
-    {"center", PL_KT_VEC3, "0.5 0.5 0.5", NULL, 0, 0, 0, "centre of the shape (a mesh's bounding-box centre) (m)"},
+    {"center", PL_KT_VEC3, "0.5 0.5 0.5", NULL, PL_KF_LEARNABLE, 0, 0, "centre of the shape (a mesh's bounding-box centre) (m)"},
     {"size", PL_KT_VEC3, "0.2 0.2 0.2", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0, "box edge lengths (m)"},
     {"radius", PL_KT_REAL, "0.1", NULL, PL_KF_POSITIVE, 0, 0, "sphere or cylinder radius (m)"},
     {"height", PL_KT_REAL, "0.2", NULL, PL_KF_POSITIVE, 0, 0, "cylinder height along its local y axis (m)"},
     {"mesh", PL_KT_PATH, NULL, NULL, 0, 0, 0, "OBJ file (shape = mesh)"},
     {"scale", PL_KT_VEC3, "1", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0, "scale applied to the mesh's coordinates"},
-    {"rotation", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "rotation about the centre: XYZ Euler angles (degrees)"},
+    {"rotation", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "rotation about the centre: XYZ Euler angles (degrees)"},
     {"particles_per_cell", PL_KT_INT, "8", NULL, RANGE(1, 64), "particles per grid cell"},
     {"sampling", PL_KT_ENUM, "jittered", "jittered regular", 0, 0, 0, "particle placement inside each cell"},
     {"velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial velocity (m/s)"},
@@ -75,7 +75,7 @@ static const pl_key_spec collider_keys[] = {
     {"rotation", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "rotation about the centre: XYZ Euler angles (degrees)"},
     {"type", PL_KT_ENUM, "separate", "sticky slip separate", 0, 0, 0,
      "sticky: velocity set to the collider's; slip: normal part removed; separate: only the approaching part removed"},
-    {"friction", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "Coulomb friction coefficient (slip, separate)"},
+    {"friction", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "Coulomb friction coefficient (slip, separate)"},
     {"velocity", PL_KT_VEC3, "0 0 0", NULL, 0, 0, 0, "velocity of the collider (m/s)"},
     END};
 
@@ -100,6 +100,9 @@ static const pl_key_spec upsample_keys[] = {
      "smoothing length of the density kernel, in particle spacings (cubic B-spline, support twice that)"},
     {"learn_colors", PL_KT_BOOL, "false", NULL, 0, 0, 0, "fit a colour per Gaussian (first-frame appearance fit)"},
     {"learn_opacities", PL_KT_BOOL, "false", NULL, 0, 0, 0, "fit an opacity offset per Gaussian"},
+    {"colors_lr", PL_KT_REAL, "0.01", NULL, PL_KF_POSITIVE, 0, 0, "Adam learning rate of the per-Gaussian colours (learn_colors)"},
+    {"opacities_lr", PL_KT_REAL, "0.05", NULL, PL_KF_POSITIVE, 0, 0,
+     "Adam learning rate of the per-Gaussian opacity logit offsets (learn_opacities)"},
     END};
 
 static const pl_key_spec camera_keys[] = {
@@ -115,6 +118,11 @@ static const pl_key_spec camera_keys[] = {
      "world-to-camera matrix, OpenCV convention, 12 (3x4) or 16 numbers row by row (instead of eye/target)"},
     {"transforms", PL_KT_PATH, NULL, NULL, 0, 0, 0, "NeRF/nerfstudio transforms.json (instead of eye or viewmat)"},
     {"transforms_frame", PL_KT_INT, "0", NULL, PL_KF_NONNEG, 0, 0, "which frame of transforms.json this camera is"},
+    {"translation_offset", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0,
+     "pose correction: added to the world-to-camera translation, camera axes (m)"},
+    {"rotation_offset", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0,
+     "pose correction: XYZ Euler angles applied on the camera side of the world-to-camera rotation (degrees)"},
+    {"focal_scale", PL_KT_REAL, "1", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "multiplies fx and fy"},
     {"width", PL_KT_INT, NULL, NULL, RANGE(1, 16384), "image width in pixels (default render.width)"},
     {"height", PL_KT_INT, NULL, NULL, RANGE(1, 16384), "image height in pixels (default render.height)"},
     END};
@@ -122,7 +130,7 @@ static const pl_key_spec camera_keys[] = {
 static const pl_key_spec render_keys[] = {
     {"width", PL_KT_INT, "256", NULL, RANGE(1, 16384), "image width in pixels"},
     {"height", PL_KT_INT, "256", NULL, RANGE(1, 16384), "image height in pixels"},
-    {"background", PL_KT_VEC3, "1 1 1", NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "background RGB"},
+    {"background", PL_KT_VEC3, "1 1 1", NULL, PL_KF_RANGE | PL_KF_BROADCAST | PL_KF_LEARNABLE, 0, 1, "background RGB"},
     {"mode", PL_KT_ENUM, "classic", "classic antialiased", 0, 0, 0, "rasterizer mode"},
     {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames to write: all, a list (0 5 10) or a range (0:30:5)"},
     {"output", PL_KT_PATH, "out", NULL, 0, 0, 0, "output folder"},

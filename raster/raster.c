@@ -340,6 +340,9 @@ pl_status raster_backward(raster_ctx *ctx, const raster_gaussians *g, const rast
     return pl_fail(PL_ERR_INVALID, "raster_backward: grads.sh given but the Gaussians have RGB colours");
   if (in.sh && grads->colors)
     return pl_fail(PL_ERR_INVALID, "raster_backward: grads.colors given but the Gaussians have SH coefficients");
+  if (in.sh && grads->cameras)
+    return pl_fail(PL_ERR_UNSUPPORTED, "raster_backward: camera gradients need RGB colours (an SH colour depends "
+                   "on the view direction)");
   raster_images none;
   memset(&none, 0, sizeof none);
   if (!v_out) v_out = &none;

@@ -138,6 +138,10 @@ typedef struct {
   real *opacities; /* [n] */
   real *colors;    /* [n][3] */
   real *sh;        /* [n][(d+1)^2][3] */
+  /* [n_cams][16]: per camera, the cotangents of viewmat rows 0..2 (12 values, row-major: R with t as the 4th
+   * column) then of fx, fy, cx, cy (raster_project_camera_vjp). RGB colours only (an SH colour's view
+   * direction would depend on the camera too: refused). */
+  real *cameras;
 } raster_grads;
 
 /* Figures of the last call (for benchmarks and logs). */

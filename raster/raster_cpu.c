@@ -428,6 +428,48 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
   return evals;
 }
 
+/* 4. (grads.cameras) each camera's cotangent, summed over its visible Gaussians: chunks of a fixed size in
+ * parallel, then the chunks in order (the same sum for any thread count) */
+#define CAM_CHUNK 1024
+static pl_status cpu_camera_grads(raster_ctx *ctx, const raster_inputs *in, const real *v2d, const uint32_t *rank_of,
+                                  real *out) {
+  const int64_t N = in->n, C = ctx->ncams, nch = (N + CAM_CHUNK - 1) / CAM_CHUNK;
+  double *part = (double *)calloc((size_t)(nch > 0 ? nch : 1) * (size_t)C * 16, sizeof(double));
+  if (!part) return pl_fail(PL_ERR_NOMEM, "out of memory (camera gradients)");
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1) if (nch > 1)
+  for (int64_t ch = 0; ch < nch; ++ch) {
+    for (int64_t c = 0; c < C; ++c) {
+      m3 vR = m3_zero();
+      v3 vt = v3_zero();
+      real vK[4] = {0, 0, 0, 0};
+      const int64_t g1 = (ch + 1) * CAM_CHUNK < N ? (ch + 1) * CAM_CHUNK : N;
+      for (int64_t g = ch * CAM_CHUNK; g < g1; ++g) {
+        const uint32_t v = rank_of[c * N + g];
+        if (v == RASTER_NO_RANK) continue;
+        const real *vg = v2d + RASTER_NGRAD * (int64_t)v;
+        if (raster_record_is_zero(vg)) continue;
+        raster_project_camera_vjp(&ctx->cams[c], v3_load(in->means + 3 * g),
+                                  raster_gaussian_cov(in->covs, in->scales, in->quats, g), in->opacities[g],
+                                  ctx->antialiased, vg, &vR, &vt, vK);
+      }
+      double *p = part + ((size_t)ch * (size_t)C + (size_t)c) * 16;
+      for (int a = 0; a < 3; ++a) {
+        for (int b = 0; b < 3; ++b) p[4 * a + b] = (double)vR.m[a][b];
+        p[4 * a + 3] = (double)v3_get(vt, a);
+      }
+      for (int k = 0; k < 4; ++k) p[12 + k] = (double)vK[k];
+    }
+  }
+  for (int64_t c = 0; c < C; ++c)
+    for (int k = 0; k < 16; ++k) {
+      double s = 0;
+      for (int64_t ch = 0; ch < nch; ++ch) s += part[((size_t)ch * (size_t)C + (size_t)c) * 16 + (size_t)k];
+      out[16 * c + k] += (real)s;
+    }
+  free(part);
+  return PL_OK;
+}
+
 pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
                               const raster_grads *gr) {
   const int64_t N = in->n, C = ctx->ncams, T = ctx->ntiles, P = ctx->npairs, V = ctx->nvisible;
@@ -504,5 +546,6 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
   }
   PL_DEBUG("raster cpu backward: tiles %.2f ms, pair reduction %.2f ms, projection adjoint %.2f ms", t1 - t0,
            t2 - t1, now_ms() - t2);
+  if (gr->cameras) return cpu_camera_grads(ctx, in, v2d, rank_of, gr->cameras);
   return PL_OK;
 }

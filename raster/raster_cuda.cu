@@ -303,6 +303,45 @@ __global__ void k_project_bwd(int64_t N, int C, const raster_cam *cams, const re
   raster_gaussian_cov_vjp(covs, scales, quats, g, v_cov, g_covs, g_scales, g_quats);
 }
 
+// camera cotangents (grads.cameras): per Gaussian g and camera c, its 16 partials into part[(16 c + k) N + g]
+// (zero where not visible), then one block per (c, k) sums its row in a fixed order (deterministic)
+__global__ void k_camera_bwd(int64_t N, int C, const raster_cam *cams, const real *means, const real *covs,
+                             const real *scales, const real *quats, const real *opacities, int antialiased,
+                             const int64_t *counts, const real *v2d, real *part) {
+  const int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (g >= N) return;
+  for (int c = 0; c < C; ++c) {
+    m3 vR = m3_zero();
+    v3 vt = v3_zero();
+    real vK[4] = {0, 0, 0, 0};
+    const int64_t cg = c * N + g;
+    const real *v = v2d + (int64_t)RASTER_NGRAD * cg;
+    if (counts[cg] && !raster_record_is_zero(v))
+      raster_project_camera_vjp(&cams[c], v3_load(means + 3 * g), raster_gaussian_cov(covs, scales, quats, g),
+                                opacities[g], antialiased, v, &vR, &vt, vK);
+    real *p = part + (int64_t)16 * c * N + g;
+    for (int a = 0; a < 3; ++a) {
+      for (int b = 0; b < 3; ++b) p[(4 * a + b) * N] = vR.m[a][b];
+      p[(4 * a + 3) * N] = v3_get(vt, a);
+    }
+    for (int k = 0; k < 4; ++k) p[(12 + k) * N] = vK[k];
+  }
+}
+
+__global__ void k_sum_rows(int64_t N, const real *part, real *out) {
+  __shared__ double s[256];
+  const int64_t row = blockIdx.x;
+  double acc = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) acc += (double)part[row * N + i];
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+    if ((int)threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[row] += (real)s[0];
+}
+
 // scalars kept on the device during a call
 enum { SC_FIRST_BAD = 0, SC_VISIBLE, SC_FWD_EVALS, SC_BWD_EVALS, SC_COUNT };
 
@@ -452,6 +491,16 @@ extern "C" pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *
                                            (const int64_t *)ctx->counts.ptr, v2d, gr->means, gr->covs, gr->scales,
                                            gr->quats, gr->opacities, gr->colors, gr->sh);
   PL_TRY(sync("backward projection kernel"));
+  if (gr->cameras) {  // the CPU backend's pair-gradient scratch is free here: it holds the partials
+    PL_TRY(raster_reserve(ctx, &ctx->pairgrad, sizeof(real) * 16 * (size_t)C * (size_t)(N > 0 ? N : 1)));
+    real *part = (real *)ctx->pairgrad.ptr;
+    k_camera_bwd<<<grid_for(N, 128), 128>>>(N, (int)C, d_cams, in->means, in->covs, in->scales, in->quats,
+                                            in->opacities, ctx->antialiased, (const int64_t *)ctx->counts.ptr, v2d,
+                                            part);
+    PL_TRY(launched("camera gradient kernel"));
+    k_sum_rows<<<(unsigned)(16 * C), 256>>>(N, part, gr->cameras);
+    PL_TRY(sync("camera gradient reduction"));
+  }
   unsigned long long ev = 0;
   PL_TRY(cuda_ok(cudaMemcpy(&ev, sc + SC_BWD_EVALS, sizeof ev, cudaMemcpyDeviceToHost), "statistics"));
   ctx->stats.bwd_evals = (int64_t)ev;

@@ -66,7 +66,7 @@ struct raster_ctx {
   pl_buffer sort_tmp;     /* uint32 [4 N] depth sort keys/values and their double buffers */
   pl_buffer hist;         /* int64 [threads][tiles of one camera] */
   pl_buffer inv;          /* uint32 [P] sorted position of each pair in emission (rank) order */
-  pl_buffer pairgrad;     /* real [P][RASTER_NGRAD] */
+  pl_buffer pairgrad;     /* real [P][RASTER_NGRAD] (CUDA: the camera-gradient partials [16 C][N]) */
   /* CUDA only */
   pl_buffer keys, keys_alt, vals_alt; /* uint64 [P], uint64 [P], uint32 [P] */
   pl_buffer cub_tmp;

@@ -505,6 +505,70 @@ HD void raster_project_vjp(const raster_cam *c, v3 mu, m3 cov, real opacity, int
   raster_point_to_cam_vjp(c, v_p, v_mu);
 }
 
+/* ------------------------------------------------------------------ camera cotangents */
+
+/* Cotangents of the camera of raster_persp_proj: v_K = (v_fx, v_fy, v_cx, v_cy), ACCUMULATED. The mean is
+ * mean2d = (fx x/z + cx, fy y/z + cy); the Jacobian J00 = fx/z, J02 = -fx u/z, J11 = fy/z, J12 = -fy v/z with
+ * u = clamp(x/z, -lim_x_neg, lim_x_pos), where (raster_cam_init) lim_x_pos = (W - cx)/fx + m W/(2 fx) and
+ * lim_x_neg = cx/fx + m W/(2 fx) (m = RASTER_FOV_MARGIN): a clamped u depends on fx and cx too. */
+HD void raster_persp_proj_camera_vjp(const raster_cam *c, v3 p, m3 covc, const real v_mean2d[2],
+                                     const real v_cov2d[3], real v_K[4]) {
+  real rz = RC(1.0) / p.z;
+  real j[2][3];
+  raster_persp_jacobian(c, p, j);
+  real g[2][2] = {{v_cov2d[0], RC(0.5) * v_cov2d[1]}, {RC(0.5) * v_cov2d[1], v_cov2d[2]}};
+  m3 ss = m3_add(covc, m3_transpose(covc));
+  real gj[2][3], vj[2][3];
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b) gj[a][b] = g[a][0] * j[0][b] + g[a][1] * j[1][b];
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b) vj[a][b] = gj[a][0] * ss.m[0][b] + gj[a][1] * ss.m[1][b] + gj[a][2] * ss.m[2][b];
+  const real m = (real)RASTER_FOV_MARGIN;
+  for (int axis = 0; axis < 2; ++axis) {
+    real f = axis ? c->fy : c->fx, cc = axis ? c->cy : c->cx, ext = (real)(axis ? c->height : c->width);
+    real q = (axis ? p.y : p.x) * rz;
+    real lpos = axis ? c->lim_y_pos : c->lim_x_pos, lneg = axis ? c->lim_y_neg : c->lim_x_neg;
+    real u = r_clamp(q, -lneg, lpos);
+    real v_f = v_mean2d[axis] * q + vj[axis][axis] * rz - vj[axis][2] * u * rz, v_c = v_mean2d[axis];
+    real v_u = -vj[axis][2] * f * rz; /* J[axis][2] = -f u / z */
+    if (q > lpos) { /* u = lim_pos = (ext - cc + m ext / 2) / f */
+      v_f += v_u * (-(ext - cc + RC(0.5) * m * ext) / (f * f));
+      v_c += v_u * (-RC(1.0) / f);
+    } else if (q < -lneg) { /* u = -lim_neg = -(cc + m ext / 2) / f */
+      v_f += v_u * ((cc + RC(0.5) * m * ext) / (f * f));
+      v_c += v_u * (-RC(1.0) / f);
+    }
+    v_K[axis] += v_f;
+    v_K[2 + axis] += v_c;
+  }
+}
+
+/* Cotangents of the camera of raster_project for a visible splat (v2d as raster_project_vjp): v_R, v_t of the
+ * world->camera transform p = R mu + t (v_viewmat[a][b] = v_R[a][b], v_viewmat[a][3] = v_t[a]) and v_K =
+ * (v_fx, v_fy, v_cx, v_cy), ACCUMULATED. Sigma_c = R Sigma R^T gives v_R += G R Sigma^T + G^T R Sigma. */
+HD void raster_project_camera_vjp(const raster_cam *c, v3 mu, m3 cov, real opacity, int antialiased,
+                                  const real *v2d, m3 *v_R, v3 *v_t, real v_K[4]) {
+  v3 p = raster_point_to_cam(c, mu);
+  m3 covc = raster_cov_to_cam(c, cov);
+  real mean2d[2], cov2d[3], conic[3] = {0, 0, 0}, comp = 1;
+  raster_persp_proj(c, p, covc, mean2d, cov2d);
+  raster_conic(cov2d, antialiased, conic, &comp);
+  real v_comp = opacity * v2d[RG_OP];
+  real v_cov2d[3] = {0, 0, 0};
+  raster_conic_vjp(cov2d, antialiased, conic, comp, v2d + RG_CA, v_comp, v_cov2d);
+  v3 v_p = v3_zero();
+  m3 v_covc = m3_zero();
+  raster_persp_proj_vjp(c, p, covc, v2d + RG_MX, v_cov2d, &v_p, &v_covc);
+  raster_persp_proj_camera_vjp(c, p, covc, v2d + RG_MX, v_cov2d, v_K);
+  v_p.z += v2d[RG_Z];
+  /* p = R mu + t */
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) v_R->m[a][b] += v3_get(v_p, a) * v3_get(mu, b);
+  v3_accum(v_t, v_p);
+  /* Sigma_c = R Sigma R^T */
+  m3_accum(v_R, m3_add(m3_mul_bt(m3_mul(v_covc, c->R), cov), m3_mul(m3_mul_at(v_covc, c->R), cov)));
+}
+
 /* ------------------------------------------------------------------ support of a splat: rows, spans, tiles */
 
 /* The support is the ellipse a dx^2 + 2 b dx dy + c dy^2 <= K, K = 2 smax (dx = x - mx). Half extents:

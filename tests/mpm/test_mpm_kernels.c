@@ -572,12 +572,55 @@ static void test_g2p(void) {
   }
 }
 
+
+/* A collider surface exactly on a row of grid nodes (tiny.cfg's floor y = 0.15 = 3 dx with dx = 0.05) is inside
+ * whatever the rounding of origin + j dx and of the surface's position: the same in float and double. Before the
+ * tolerance, double put the node 3e-17 above the plane (outside) and float 4e-9 below (inside). */
+static void test_collider_on_grid_row(void) {
+  const double dxs[3] = {0.05, 0.1, 1.0 / 48}, origins[3] = {0, -0.3, 0.1};
+  for (int q = 0; q < 3; ++q)
+    for (int o = 0; o < 3; ++o)
+      for (int j = 1; j < 12; ++j) {
+        mpm_kgrid g = test_grid();
+        g.wall_cells = 0;
+        g.dx = dxs[q];
+        g.inv_dx = 1 / dxs[q];
+        g.origin = v3_make(origins[o], origins[o], origins[o]);
+        mpm_kcollider cols[4];
+        memset(cols, 0, sizeof cols);
+        double row = origins[o] + j * dxs[q];  /* the plane as a scene file would write it */
+        char txt[64];
+        snprintf(txt, sizeof txt, "%.6g", row);
+        double written = strtod(txt, NULL);
+        cols[0].shape = MPM_COLLIDER_PLANE;
+        cols[0].center = v3_make(0, written, 0);
+        cols[0].normal = v3_make(0, 1, 0);
+        cols[1].shape = MPM_COLLIDER_SPHERE; /* a sphere whose surface passes through the node */
+        cols[1].center = v3_make(origins[o] + 2 * dxs[q], origins[o] + j * dxs[q] - 0.3 * dxs[q], origins[o] + 4 * dxs[q]);
+        cols[1].half = v3_make(0, 0, 0);
+        cols[1].half.x = sqrt(4 * dxs[q] * dxs[q] + 0.09 * dxs[q] * dxs[q]);
+        v3 nrm[MPM_MAX_CONTACTS], vel[MPM_MAX_CONTACTS];
+        int type[MPM_MAX_CONTACTS], fidx[MPM_MAX_CONTACTS];
+        real mu[MPM_MAX_CONTACTS];
+        int cnt = mpm_node_contacts(&g, cols, 1, 4, j, 4, 0, nrm, vel, type, mu, fidx);
+        CHECK(cnt == 1, "plane y = %s on node row %d (dx %g, origin %g): node counted %s", txt, j, dxs[q], origins[o],
+              cnt ? "inside" : "outside");
+        cnt = mpm_node_contacts(&g, cols + 1, 1, 4, j, 4, 0, nrm, vel, type, mu, fidx);
+        CHECK(cnt == 1, "sphere through node (4, %d, 4) (dx %g): counted outside", j, dxs[q]);
+        /* a node a tenth of a cell above the plane stays outside */
+        cols[0].center = v3_make(0, written - 0.1 * dxs[q], 0);
+        cnt = mpm_node_contacts(&g, cols, 1, 4, j, 4, 0, nrm, vel, type, mu, fidx);
+        CHECK(cnt == 0, "plane 0.1 dx below the node: counted inside");
+      }
+}
+
 int main(void) {
   test_params();
   test_stress();
   test_plastic();
   test_bspline();
   test_contact();
+  test_collider_on_grid_row();
   test_grid_node();
   test_p2g();
   test_g2p();

@@ -53,8 +53,8 @@ static void run(const char *dir, const char *extra_set, long stop_after, int res
   double tg[5] = {0.5, 0.25, -1, 2e4, 0.32};
   memcpy(q->target, tg, sizeof tg);
   q->evals = 0;
-  pl_objective obj = {q, eval, NULL};
-  pl_fit_options opt = {dir, resume, 1, stop_after};
+  pl_objective obj = {.user = q, .eval = eval};
+  pl_fit_options opt = {.output = dir, .resume = resume, .quiet = 1, .stop_after = stop_after};
   pl_fit_result r;
   *st = pl_fit(&s, o, &obj, &opt, &r);
   pl_scene_free(&s);

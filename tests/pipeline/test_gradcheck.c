@@ -5,7 +5,7 @@
 
 static const char *SCENE =
     "[sim]\ngrid = 16\n"
-    "[material m]\nmodel = neo_hookean\nE = 5e4\nnu = 0.2\ndensity = 900\nyield_stress = 3e3\n"
+    "[material m]\nmodel = stvk_von_mises\nE = 5e4\nnu = 0.2\ndensity = 900\nyield_stress = 3e3\n"
     "[object o]\nshape = box\nmaterial = m\nvelocity = 1 0 -2\n"
     "[stage s1]\niterations = 3\n"
     "[param object.o.velocity]\n"
@@ -43,7 +43,7 @@ int main(void) {
   CHECK(pl_scene_load_string(&s, SCENE, "t.cfg", ".", NULL, 0) == PL_OK, "scene: %s", pl_last_error());
   pl_optimizer o;
   pl_optimizer_init(&o, &s);
-  pl_objective obj = {NULL, eval, NULL};
+  pl_objective obj = {.user = NULL, .eval = eval};
   pl_gc_options opt = {1e-4, 1e-6, 1e-12, "all"};
   pl_gc_row rows[16];
   int n;

@@ -240,6 +240,76 @@ static void run_case(const grad_case *gc, raster_ctx *ctx) {
   test_scene_free(&pb.sc);
 }
 
+/* ---- the cameras' cotangents (grads.cameras): x = per camera viewmat rows 0..2 (12) then fx fy cx cy */
+static void x_to_cams(const double *x, problem *pb, raster_camera *cams) {
+  for (int c = 0; c < pb->ncams; ++c) {
+    cams[c] = pb->cams[c];
+    for (int k = 0; k < 12; ++k) cams[c].viewmat[k] = x[16 * c + k];
+    cams[c].fx = x[16 * c + 12], cams[c].fy = x[16 * c + 13], cams[c].cx = x[16 * c + 14], cams[c].cy = x[16 * c + 15];
+  }
+}
+static void f_cams(const double *x, double *y, void *vctx) {
+  problem *pb = (problem *)vctx;
+  raster_camera cams[MAXCAM];
+  x_to_cams(x, pb, cams);
+  raster_gaussians g = test_scene_view(&pb->sc);
+  raster_images out = {y, y + 3 * pb->P, y + 4 * pb->P, y + 5 * pb->P};
+  if (raster_forward(pb->ctx, &g, cams, pb->ncams, &pb->opt, &out) != PL_OK)
+    for (int64_t i = 0; i < 6 * pb->P; ++i) y[i] = NAN;
+}
+static void vjp_cams(const double *x, const double *vy, double *vx, void *vctx) {
+  problem *pb = (problem *)vctx;
+  raster_camera cams[MAXCAM];
+  x_to_cams(x, pb, cams);
+  raster_gaussians g = test_scene_view(&pb->sc);
+  double *img = (double *)calloc(6 * (size_t)pb->P, sizeof(double));
+  raster_images out = {img, img + 3 * pb->P, img + 4 * pb->P, img + 5 * pb->P};
+  CHECK(raster_forward(pb->ctx, &g, cams, pb->ncams, &pb->opt, &out) == PL_OK, "forward: %s", pl_last_error());
+  raster_images v = {(real *)vy, (real *)vy + 3 * pb->P, (real *)vy + 4 * pb->P, (real *)vy + 5 * pb->P};
+  raster_grads gr;
+  memset(&gr, 0, sizeof gr);
+  gr.cameras = vx;
+  CHECK(raster_backward(pb->ctx, &g, cams, pb->ncams, &pb->opt, &v, &gr) == PL_OK, "backward: %s", pl_last_error());
+  free(img);
+}
+
+static void test_camera_grads(raster_ctx *ctx) {
+  for (int aa = 0; aa < 2; ++aa) {
+    problem pb;
+    memset(&pb, 0, sizeof pb);
+    pb.ctx = ctx;
+    pb.ncams = 2;
+    pb.opt.mode = aa ? RASTER_ANTIALIASED : RASTER_CLASSIC;
+    pb.opt.background[0] = RC(0.2), pb.opt.background[1] = RC(0.4), pb.opt.background[2] = RC(0.7);
+    int nclamp, nstop, tries = 0;
+    double margin;
+    for (;; ++tries) {
+      test_scene_random(&pb.sc, 10, 1, 0, 0, 0.8, 0.08, 0.35, 0.1, 0.7);
+      pb.cams[0] = test_camera(36, 28, 50, 4.0, 0.2 + 0.1 * test_rand(), 0.1);
+      pb.cams[1] = test_camera(30, 34, 45, 4.5, 1.4, -0.3);
+      pb.P = raster_total_pixels(pb.cams, pb.ncams);
+      margin = scene_margin(&pb, &nclamp, &nstop);
+      if (margin > 3e-4) break;
+      test_scene_free(&pb.sc);
+      if (tries > 200) {
+        CHECK(0, "camera gradients: no scene with a safe margin in 200 draws");
+        return;
+      }
+    }
+    double x[16 * MAXCAM];
+    for (int c = 0; c < pb.ncams; ++c) {
+      for (int k = 0; k < 12; ++k) x[16 * c + k] = pb.cams[c].viewmat[k];
+      x[16 * c + 12] = pb.cams[c].fx, x[16 * c + 13] = pb.cams[c].fy;
+      x[16 * c + 14] = pb.cams[c].cx, x[16 * c + 15] = pb.cams[c].cy;
+    }
+    const char *name = aa ? "cameras (viewmat, fx fy cx cy), antialiased" : "cameras (viewmat, fx fy cx cy)";
+    double err = test_vjp_error(name, f_cams, vjp_cams, &pb, x, 16 * pb.ncams, (int)(6 * pb.P), 1e-6, 1e-9, 0);
+    fprintf(stderr, "%-58s rel.err %.2e  (margin %.1e, %d redraws)\n", name, err, margin, tries);
+    CHECK(err <= 1e-6, "%s: relative error %g", name, err);
+    test_scene_free(&pb.sc);
+  }
+}
+
 /* Same backward twice and with 1 thread: bitwise identical. */
 static void test_determinism(void) {
   test_scene sc;
@@ -302,6 +372,7 @@ int main(void) {
                     1, 0};
     run_case(&gc, ctx);
   }
+  test_camera_grads(ctx);
   raster_ctx_free(ctx);
   test_determinism();
   return test_summary("test_raster_grad");

@@ -99,6 +99,39 @@ static void vjp_proj(const double *x, const double *vy, double *vx, void *ctx) {
   vx[9] += vop;
 }
 
+/* ---- the camera of the whole projection: x = viewmat rows 0..2 (R 9 then t 3), fx fy cx cy; mean, cov, opacity
+ * fixed; y = mx my ca cb cc op z */
+static double g_mu[3], g_cov6[6], g_op;
+static int g_w, g_h;
+static void cam_of(const double *x, raster_cam *c) {
+  double vm[16] = {x[0], x[1], x[2], x[9], x[3], x[4], x[5], x[10], x[6], x[7], x[8], x[11], 0, 0, 0, 1};
+  raster_cam_init(c, g_w, g_h, x[12], x[13], x[14], x[15], vm, 0.01, 1e10);
+}
+static void f_cam(const double *x, double *y, void *ctx) {
+  (void)ctx;
+  raster_cam c;
+  cam_of(x, &c);
+  raster_splat s;
+  if (!raster_project(&c, v3_load(g_mu), raster_cov6_to_m3(g_cov6), g_op, g_aa, &s)) {
+    for (int k = 0; k < 7; ++k) y[k] = NAN;
+    return;
+  }
+  y[0] = s.mx, y[1] = s.my, y[2] = s.ca, y[3] = s.cb, y[4] = s.cc, y[5] = s.op, y[6] = s.z;
+}
+static void vjp_cam(const double *x, const double *vy, double *vx, void *ctx) {
+  (void)ctx;
+  raster_cam c;
+  cam_of(x, &c);
+  m3 vR = m3_zero();
+  v3 vt = v3_zero();
+  double vK[4] = {0, 0, 0, 0};
+  raster_project_camera_vjp(&c, v3_load(g_mu), raster_cov6_to_m3(g_cov6), g_op, g_aa, vy, &vR, &vt, vK);
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) vx[3 * a + b] += vR.m[a][b];
+  vx[9] += vt.x, vx[10] += vt.y, vx[11] += vt.z;
+  for (int k = 0; k < 4; ++k) vx[12 + k] += vK[k];
+}
+
 /* ---- pixel alpha: x = mx my ca cb cc op; y = alpha at a fixed pixel */
 static double g_px, g_py;
 static raster_splat splat_of(const double *x) {
@@ -222,6 +255,32 @@ int main(void) {
       x[9] = 0.3 + 0.6 * fabs(test_rand());
       snprintf(name, sizeof name, "project (mean, cov, opacity)%s #%d", g_aa ? " antialiased" : "", t);
       report(name, test_vjp_error(name, f_proj, vjp_proj, NULL, x, 10, 7, 1e-5, 1e-12, 0));
+    }
+  /* the camera's cotangents (viewmat, fx fy cx cy) of the whole projection: inside the field of view and with
+   * the EWA Jacobian clamped on each side (the clamp limits depend on fx, cx) */
+  for (g_aa = 0; g_aa < 2; ++g_aa)
+    for (int t = 0; t < 5; ++t) {
+      make_cam(80 + 7 * t, 60 - 3 * t, 60 + 10 * t, 0.3 * t);
+      g_w = g_cam.width, g_h = g_cam.height;
+      double x[16];
+      for (int a = 0; a < 3; ++a) {
+        for (int b = 0; b < 3; ++b) x[3 * a + b] = g_cam.R.m[a][b];
+        x[9 + a] = v3_get(g_cam.t, a);
+      }
+      x[12] = g_cam.fx, x[13] = g_cam.fy, x[14] = g_cam.cx, x[15] = g_cam.cy;
+      double ux[5] = {0.1, 3.0, -3.2, 0.2, -0.1}, uy[5] = {-0.1, 0.2, 0.1, 2.9, -3.1};
+      v3 pc = v3_make(ux[t] * 2.5, uy[t] * 2.5, 2.5); /* camera-space mean: mu = R^T (p - t) */
+      v3 mu = m3_tmul_v(g_cam.R, v3_sub(pc, g_cam.t));
+      g_mu[0] = mu.x, g_mu[1] = mu.y, g_mu[2] = mu.z;
+      double q[4] = {test_rand(), test_rand(), test_rand(), test_rand()}, s[3];
+      for (int k = 0; k < 3; ++k) s[k] = 0.05 + 0.2 * fabs(test_rand());
+      m3 cov = raster_quat_scale_to_cov(q, s);
+      g_cov6[0] = cov.m[0][0], g_cov6[1] = cov.m[0][1], g_cov6[2] = cov.m[0][2], g_cov6[3] = cov.m[1][1];
+      g_cov6[4] = cov.m[1][2], g_cov6[5] = cov.m[2][2];
+      g_op = 0.3 + 0.6 * fabs(test_rand());
+      snprintf(name, sizeof name, "project: camera (viewmat, K)%s #%d%s", g_aa ? " antialiased" : "", t,
+               t ? " clamped" : "");
+      report(name, test_vjp_error(name, f_cam, vjp_cam, NULL, x, 16, 7, 1e-6, 1e-12, 0));
     }
   /* pixel alpha: inside, unclamped */
   for (int t = 0; t < 5; ++t) {
