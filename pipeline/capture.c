@@ -452,7 +452,8 @@ static pl_status tf_intrinsics(const tf_intr *g, const tf_intr *f, pl_capture_ca
     cam->width = (int)v[4];
     cam->height = (int)v[5];
   } else if (probe) {
-    PL_TRY(pl_capture_image_size(image, &cam->width, &cam->height));
+    pl_status st = pl_capture_image_size(image, &cam->width, &cam->height);
+    if (st != PL_OK) return pl_fail_context(st, "%s: %s: no \"w\"/\"h\", and the image: ", name, where);
   } else {
     return pl_fail(PL_ERR_PARSE, "%s: %s: no \"w\" and \"h\"", name, where);
   }
@@ -839,6 +840,77 @@ pl_status pl_capture_read(pl_capture *c, pl_capture_layout layout, const char *p
   PL_TRY(read_text(file, &text, &len));
   pl_status st = layout == PL_CAPTURE_PACNERF ? pl_capture_parse_pacnerf(c, text, len, file, dir, 1)
                                               : pl_capture_parse_transforms(c, text, len, file, dir, 1);
+  free(text);
+  return st;
+}
+
+/* ------------------------------------------------------------------ writing */
+
+static void add_matrix(cJSON *o, const char *key, const double *m, int rows, int cols) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; i < rows; ++i) {
+    cJSON *r = cJSON_CreateArray();
+    for (int j = 0; j < cols; ++j) cJSON_AddItemToArray(r, cJSON_CreateNumber(m[cols * i + j]));
+    cJSON_AddItemToArray(a, r);
+  }
+  cJSON_AddItemToObject(o, key, a);
+}
+
+pl_status pl_capture_write(const pl_capture *c, pl_capture_layout layout, const char *folder) {
+  if (layout == PL_CAPTURE_COLMAP) return pl_fail(PL_ERR_UNSUPPORTED, "writing COLMAP models is not supported");
+  const int pac = layout == PL_CAPTURE_PACNERF;
+  cJSON *list = cJSON_CreateArray(), *root = list;
+  if (!pac) {
+    root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "camera_model", "PINHOLE");
+  }
+  for (int k = 0; k < c->ncameras; ++k) {
+    const pl_capture_camera *cam = &c->cameras[k];
+    double c2w[16], K[9] = {cam->fx, 0, cam->cx, 0, cam->fy, cam->cy, 0, 0, 1};
+    pl_capture_viewmat_to_c2w_gl(cam->viewmat, c2w);
+    c2w[12] = c2w[13] = c2w[14] = 0;
+    c2w[15] = 1;
+    for (int q = -1; q < c->nframes; ++q) {
+      const pl_capture_frame *f = q >= 0 ? &c->frames[q] : NULL;
+      if (f && f->camera != k) continue;
+      if (!f && (!pac || !cam->background[0])) continue; /* the plate: its own PAC-NeRF entry (frame -1) */
+      cJSON *en = cJSON_CreateObject();
+      char fp[PL_CAPTURE_PATH_MAX + 8];
+      snprintf(fp, sizeof fp, "%s%s", pac ? "./" : "", f ? f->image : cam->background);
+      cJSON_AddStringToObject(en, "file_path", fp);
+      if (f && isfinite(f->time)) cJSON_AddNumberToObject(en, "time", f->time);
+      if (pac) {
+        add_matrix(en, "c2w", c2w, 3, 4);
+        add_matrix(en, "intrinsic", K, 3, 3);
+      } else {
+        cJSON_AddStringToObject(en, "camera", cam->name);
+        if (f->index >= 0) cJSON_AddNumberToObject(en, "frame_index", f->index);
+        if (f->mask[0]) cJSON_AddStringToObject(en, "mask_path", f->mask);
+        if (cam->background[0]) cJSON_AddStringToObject(en, "background_path", cam->background);
+        cJSON_AddNumberToObject(en, "w", cam->width);
+        cJSON_AddNumberToObject(en, "h", cam->height);
+        cJSON_AddNumberToObject(en, "fl_x", cam->fx);
+        cJSON_AddNumberToObject(en, "fl_y", cam->fy);
+        cJSON_AddNumberToObject(en, "cx", cam->cx);
+        cJSON_AddNumberToObject(en, "cy", cam->cy);
+        add_matrix(en, "transform_matrix", c2w, 4, 4);
+      }
+      cJSON_AddItemToArray(list, en);
+    }
+  }
+  if (!pac) cJSON_AddItemToObject(root, "frames", list);
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!text) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  char path[PL_CAPTURE_PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/%s", folder, pac ? "all_data.json" : "transforms.json");
+  pl_out o;
+  pl_status st = pl_out_open(&o, path, 0);
+  if (st == PL_OK) {
+    fputs(text, o.f);
+    fputc('\n', o.f);
+    st = pl_out_commit(&o);
+  }
   free(text);
   return st;
 }

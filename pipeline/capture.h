@@ -77,6 +77,11 @@ void pl_capture_free(pl_capture *c);
 
 int pl_capture_camera_index(const pl_capture *c, const char *name);
 
+/* Write a capture's camera file into `folder`: all_data.json (PAC-NeRF; camera names must be numbers) or
+ * transforms.json. Image, mask and background paths in `c` are taken relative to `folder` and written as they
+ * are; the images themselves are the caller's. */
+pl_status pl_capture_write(const pl_capture *c, pl_capture_layout layout, const char *folder);
+
 /* Intrinsics of camera `cam` at an image size of w x h (scaled from the file's size). */
 void pl_capture_scaled_intrinsics(const pl_capture_camera *cam, int w, int h, double *fx, double *fy, double *cx,
                                   double *cy);

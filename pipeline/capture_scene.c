@@ -144,7 +144,10 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
     float *px;
     int ha;
     st = load_resampled(cc->background, cc, "the background plate", sc->width, sc->height, &px, &ha);
-    if (st != PL_OK) break;
+    if (st != PL_OK) {
+      st = pl_fail_context(st, "%s: camera %s's background plate: ", cap.path, cc->name);
+      break;
+    }
     size_t np = (size_t)sc->width * sc->height;
     t->background[c] = (float *)malloc(sizeof(float) * 3 * np);
     if (!t->background[c]) {
@@ -175,10 +178,14 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
     float *px, *mk = NULL;
     int ha, mha;
     st = load_resampled(fr->image, cc, "the image", sc->width, sc->height, &px, &ha);
-    if (st != PL_OK) break;
+    if (st != PL_OK) {
+      st = pl_fail_context(st, "%s: camera %s, frame %d: ", cap.path, cc->name, fr->index);
+      break;
+    }
     if (fr->mask[0]) {
       st = load_resampled(fr->mask, cc, "the mask", sc->width, sc->height, &mk, &mha);
       if (st != PL_OK) {
+        st = pl_fail_context(st, "%s: camera %s, frame %d: ", cap.path, cc->name, fr->index);
         free(px);
         break;
       }

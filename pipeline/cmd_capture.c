@@ -4,7 +4,6 @@
  * area-downsampled, each camera's scene in front of a textured background plate, Gaussian sensor noise, and
  * cameras on a ring (8 by default) instead of the scene's own. */
 #define _POSIX_C_SOURCE 200809L
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,79 +101,36 @@ static pl_status gen_frame(void *user, pl_engine *e, int f) {
   return st;
 }
 
-static void add_matrix(cJSON *o, const char *key, const double *m, int rows, int cols) {
-  cJSON *a = cJSON_CreateArray();
-  for (int i = 0; i < rows; ++i) {
-    cJSON *r = cJSON_CreateArray();
-    for (int j = 0; j < cols; ++j) cJSON_AddItemToArray(r, cJSON_CreateNumber(m[cols * i + j]));
-    cJSON_AddItemToArray(a, r);
-  }
-  cJSON_AddItemToObject(o, key, a);
-}
-
-static pl_status write_json(const char *path, cJSON *root) {
-  char *text = cJSON_Print(root);
-  if (!text) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_out o;
-  pl_status st = pl_out_open(&o, path, 0);
-  if (st == PL_OK) {
-    fputs(text, o.f);
-    fputc('\n', o.f);
-    st = pl_out_commit(&o);
-  }
-  free(text);
-  return st;
-}
-
-/* The capture's camera files: all_data.json (PAC-NeRF) or transforms.json, intrinsics at the capture size. */
+/* The capture's camera file (all_data.json or transforms.json), intrinsics at the capture size. */
 static pl_status write_cameras(const gen_ctx *g, int pacnerf, int frames, double fps) {
-  cJSON *list = cJSON_CreateArray(), *root = list;
-  if (!pacnerf) {
-    root = cJSON_CreateObject();
-    cJSON_AddNumberToObject(root, "w", g->cw);
-    cJSON_AddNumberToObject(root, "h", g->ch);
-    cJSON_AddStringToObject(root, "camera_model", "PINHOLE");
+  pl_capture c;
+  memset(&c, 0, sizeof c);
+  c.cameras = (pl_capture_camera *)calloc((size_t)g->ncam, sizeof *c.cameras);
+  c.frames = (pl_capture_frame *)calloc((size_t)g->ncam * (size_t)(frames + 1), sizeof *c.frames);
+  if (!c.cameras || !c.frames) {
+    pl_capture_free(&c);
+    return pl_fail(PL_ERR_NOMEM, "out of memory");
   }
   for (int k = 0; k < g->ncam; ++k) {
     const pl_scene_camera *sc = &g->gen->cameras[g->first + k];
-    double s = 1.0 / g->ss, c2w[16], K[9] = {sc->fx * s, 0, sc->cx * s, 0, sc->fy * s, sc->cy * s, 0, 0, 1};
-    pl_capture_viewmat_to_c2w_gl(sc->viewmat, c2w);
-    c2w[12] = c2w[13] = c2w[14] = 0;
-    c2w[15] = 1;
-    for (int f = -1; f <= frames; ++f) {
-      cJSON *en = cJSON_CreateObject();
-      char fp[64];
-      snprintf(fp, sizeof fp, pacnerf ? "./data/r_%d_%d.png" : "data/r_%d_%d.png", k, f);
-      if (!pacnerf && f < 0) {
-        cJSON_Delete(en);
-        continue;
-      }
-      cJSON_AddStringToObject(en, "file_path", fp);
-      cJSON_AddNumberToObject(en, "time", f < 0 ? 0.0 : f / fps);
-      if (pacnerf) {
-        add_matrix(en, "c2w", c2w, 3, 4);
-        add_matrix(en, "intrinsic", K, 3, 3);
-      } else {
-        char cn[16], bp[64];
-        snprintf(cn, sizeof cn, "%d", k);
-        snprintf(bp, sizeof bp, "data/r_%d_-1.png", k);
-        cJSON_AddStringToObject(en, "camera", cn);
-        cJSON_AddNumberToObject(en, "frame_index", f);
-        cJSON_AddStringToObject(en, "background_path", bp);
-        cJSON_AddNumberToObject(en, "fl_x", K[0]);
-        cJSON_AddNumberToObject(en, "fl_y", K[4]);
-        cJSON_AddNumberToObject(en, "cx", K[2]);
-        cJSON_AddNumberToObject(en, "cy", K[5]);
-        add_matrix(en, "transform_matrix", c2w, 4, 4);
-      }
-      cJSON_AddItemToArray(list, en);
+    pl_capture_camera *cc = &c.cameras[c.ncameras++];
+    double s = 1.0 / g->ss;
+    snprintf(cc->name, sizeof cc->name, "%d", k);
+    cc->width = g->cw;
+    cc->height = g->ch;
+    cc->fx = sc->fx * s, cc->fy = sc->fy * s, cc->cx = sc->cx * s, cc->cy = sc->cy * s;
+    memcpy(cc->viewmat, sc->viewmat, sizeof cc->viewmat);
+    snprintf(cc->background, sizeof cc->background, "data/r_%d_-1.png", k);
+    for (int f = 0; f <= frames; ++f) {
+      pl_capture_frame *fr = &c.frames[c.nframes++];
+      fr->camera = k;
+      fr->index = f;
+      fr->time = f / fps;
+      snprintf(fr->image, sizeof fr->image, "data/r_%d_%d.png", k, f);
     }
   }
-  if (!pacnerf) cJSON_AddItemToObject(root, "frames", list);
-  char path[PL_PATH_MAX + 32];
-  snprintf(path, sizeof path, "%s/%s", g->outdir, pacnerf ? "all_data.json" : "transforms.json");
-  pl_status st = write_json(path, root);
-  cJSON_Delete(root);
+  pl_status st = pl_capture_write(&c, pacnerf ? PL_CAPTURE_PACNERF : PL_CAPTURE_TRANSFORMS, g->outdir);
+  pl_capture_free(&c);
   return st;
 }
 
