@@ -68,5 +68,6 @@ extern const pl_cli_command *const pl_cli_commands[];
 extern const pl_cli_command pl_cmd_info, pl_cmd_check, pl_cmd_schema, pl_cmd_render;
 extern const pl_cli_command pl_cmd_render_ply; /* cli_render_ply.c */
 extern const pl_cli_command pl_cmd_optimize, pl_cmd_gradcheck, pl_cmd_sweep; /* cmd_optimize.c, cmd_gradcheck.c, cmd_sweep.c */
+extern const pl_cli_command pl_cmd_capture; /* cmd_capture.c */
 
 #endif

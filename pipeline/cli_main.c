@@ -137,7 +137,7 @@ const pl_cli_command pl_cmd_schema = {
 
 const pl_cli_command *const pl_cli_commands[] = {&pl_cmd_optimize, &pl_cmd_render, &pl_cmd_gradcheck, &pl_cmd_sweep,
                                                   &pl_cmd_check,    &pl_cmd_info,   &pl_cmd_render_ply, &pl_cmd_schema,
-                                                  NULL};
+                                                  &pl_cmd_capture, NULL};
 int pl_cli_argc;
 char **pl_cli_argv;
 

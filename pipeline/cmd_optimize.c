@@ -10,6 +10,7 @@
 #include "pipeline/engine.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/fit.h"
+#include "pipeline/holdout.h"
 
 static const pl_cli_option optimize_opts[] = {
     {"output", 'o', "DIR", "output folder (default: optimize.output)"},
@@ -53,7 +54,16 @@ static int run_optimize(const pl_cli_args *a) {
       fo.check_grad_at = n;
     }
     pl_fit_result r;
+    char name_buf[32];
     if (st == PL_OK) st = pl_fit(&s, &o, &obj, &fo, &r);
+    pl_holdout_result hr;
+    memset(&hr, 0, sizeof hr);
+    if (st == PL_OK && pl_scene_has_holdout(&s)) {
+      st = pl_holdout_evaluate(&s, e, &o, &t, quiet, &hr);
+      char rj[PL_PATH_MAX + 16];
+      snprintf(rj, sizeof rj, "%s/result.json", out);
+      if (st == PL_OK) st = pl_holdout_add_to_json(rj, &hr);
+    }
     if (st == PL_OK) {
       printf("%-36s %14s %14s %14s %10s\n", "parameter", "start", "fitted", "truth", "rel.err");
       for (int i = 0; i < o.n; ++i) {
@@ -87,6 +97,9 @@ static int run_optimize(const pl_cli_args *a) {
             printf("%-36s %14.6g %14.6g %14s %10s\n", name, start, fit, "-", "-");
         }
       }
+      if (hr.images)
+        printf("hold-out: %d images, loss %.6g, PSNR %.2f dB, mask IoU %s\n", hr.images, hr.loss, hr.psnr,
+               isfinite(hr.iou) ? (snprintf(name_buf, sizeof name_buf, "%.4f", hr.iou), name_buf) : "- (no masks)");
       fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (fit.csv, "
               "result.json, loss.png, strip_*.png)\n", r.iterations, r.stopped_early ? " (stopped early)" : "",
               r.final_loss, r.seconds, out);

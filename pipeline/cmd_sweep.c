@@ -113,7 +113,7 @@ static int run_sweep(const pl_cli_args *a) {
   pl_targets t;
   memset(&t, 0, sizeof t);
   int have_targets = 0;
-  if (st == PL_OK && (s.ntruth > 0 || s.targets.from_folder) && s.ncameras > 0) {
+  if (st == PL_OK && (s.ntruth > 0 || s.targets.source != PL_TARGETS_TRUTH) && s.ncameras > 0) {
     st = pl_engine_make_targets(&s, &t, pl_cli_quiet(a));
     have_targets = st == PL_OK;
   }

@@ -11,12 +11,16 @@
 #include "core/progress.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/engine_params.h"
+#include "pipeline/capture_scene.h"
+#include "pipeline/composite.h"
 #include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
 #include "raster/ply.h"
 
 /* ------------------------------------------------------------------ set-up */
+
+static void engine_free_plates(pl_engine *e);
 
 static pl_status alloc_reals(pl_buffer *b, pl_backend be, int64_t n) {
   return pl_buffer_alloc(b, be, (size_t)(n > 0 ? n : 1) * sizeof(real));
@@ -122,6 +126,7 @@ void pl_engine_free(pl_engine *e) {
     free(e->targets);
   }
   free(e->target_alpha);
+  engine_free_plates(e);
   for (int c = 0; e->loss && c < e->ncams; ++c) pl_loss_ctx_free(e->loss[c]);
   free(e->loss);
   pl_buffer_free(&e->img);
@@ -311,7 +316,14 @@ pl_status engine_render_state(pl_engine *e, const mpm_state *state) {
   pl_profile_begin(&e->prof, PL_PH_RASTER_FWD);
   pl_status st = raster_forward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &out);
   pl_profile_end(&e->prof);
-  return st;
+  PL_TRY(st);
+  for (int c = 0; e->plates && c < e->ncams; ++c)
+    if (e->plates[c].ptr) {
+      int64_t off = e->cam_offset[c];
+      PL_TRY(pl_composite_plate(e->backend, e->cam_offset[c + 1] - off, img + 3 * off, img + 3 * e->npix + off,
+                                (const real *)e->plates[c].ptr, e->scene->render.background));
+    }
+  return PL_OK;
 }
 
 pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask, pl_engine_frame_fn cb, void *user) {
@@ -446,9 +458,40 @@ pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path) {
 
 /* ------------------------------------------------------------------ targets and loss */
 
+static void engine_free_plates(pl_engine *e) {
+  if (!e->plates) return;
+  for (int c = 0; c < e->ncams; ++c) pl_buffer_free(&e->plates[c]);
+  free(e->plates);
+  e->plates = NULL;
+}
+
+/* Background plates (captures): uploaded per camera; the rendered images get them behind the Gaussians. */
+static pl_status engine_set_plates(pl_engine *e, const pl_targets *t) {
+  engine_free_plates(e);
+  if (!t->background) return PL_OK;
+  int any = 0;
+  for (int c = 0; c < e->ncams; ++c) any |= t->background[c] != NULL;
+  if (!any) return PL_OK;
+  e->plates = (pl_buffer *)calloc((size_t)e->ncams, sizeof(pl_buffer));
+  if (!e->plates) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < e->ncams; ++c) {
+    if (!t->background[c]) continue;
+    int64_t np = e->cam_offset[c + 1] - e->cam_offset[c];
+    real *tmp = (real *)malloc(sizeof(real) * 3 * (size_t)np);
+    if (!tmp) return pl_fail(PL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < 3 * np; ++i) tmp[i] = (real)t->background[c][i];
+    pl_status st = alloc_reals(&e->plates[c], e->backend, 3 * np);
+    if (st == PL_OK) st = pl_buffer_upload(&e->plates[c], 0, tmp, sizeof(real) * 3 * (size_t)np);
+    free(tmp);
+    PL_TRY(st);
+  }
+  return PL_OK;
+}
+
 pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t) {
   if (t->ncameras != e->ncams || t->nframes != e->scene->sim.frames + 1)
     return pl_fail(PL_ERR_INTERNAL, "targets made for another scene");
+  PL_TRY(engine_set_plates(e, t));
   if (e->targets) {
     for (int i = 0; i < e->ntargets; ++i) pl_buffer_free(&e->targets[i]);
     free(e->targets);
@@ -537,6 +580,12 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   PL_TRY(engine_render_state(e, state));
   PL_TRY(engine_frame_loss(e, frame, scale, 1, acc));
   real *vg = (real *)e->vgauss.ptr, *vi = (real *)e->vimg.ptr, *vs = (real *)e->vstate.ptr;
+  for (int c = 0; e->plates && c < e->ncams; ++c) /* through the plate composite: alpha's cotangent */
+    if (e->plates[c].ptr) {
+      int64_t off = e->cam_offset[c];
+      PL_TRY(pl_composite_plate_vjp(e->backend, e->cam_offset[c + 1] - off, vi + 3 * off, (const real *)e->plates[c].ptr,
+                                    e->scene->render.background, vi + 3 * e->npix + off));
+    }
   const size_t m = (size_t)e->m, n = (size_t)e->n;
   PL_TRY(pl_buffer_zero(&e->vgauss));
   raster_images vimg;
@@ -613,7 +662,7 @@ typedef struct {
 static pl_status truth_frame(void *user, pl_engine *e, int f) {
   truth_ctx *c = (truth_ctx *)user;
   for (int cam = 0; cam < e->ncams; ++cam) {
-    if (!c->t->camera_used[cam]) continue;
+    if (!pl_targets_wanted(c->t, cam, f)) continue;
     int64_t np = e->cam_offset[cam + 1] - e->cam_offset[cam];
     float *rgb = (float *)malloc(sizeof(float) * 3 * (size_t)np), *a = (float *)malloc(sizeof(float) * (size_t)np);
     pl_status st = (rgb && a) ? pl_engine_download_camera(e, cam, rgb, a) : pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -627,6 +676,13 @@ static pl_status truth_frame(void *user, pl_engine *e, int f) {
 
 pl_status pl_engine_make_targets(const pl_scene *s, pl_targets *t, int quiet) {
   PL_TRY(pl_targets_select(s, t));
+  return pl_engine_fill_targets(s, t, quiet);
+}
+
+pl_status pl_engine_fill_targets(const pl_scene *s, pl_targets *t, int quiet) {
+  if (s->targets.source == PL_TARGETS_PACNERF || s->targets.source == PL_TARGETS_TRANSFORMS ||
+      (s->targets.from_folder && s->targets.capture_layout >= 0))
+    return pl_targets_load_capture(s, t, quiet);
   if (s->targets.from_folder) return pl_targets_load_folder(s, t);
   if (s->ntruth == 0)
     return pl_fail(PL_ERR_INVALID, "%s: targets.source = truth but the scene has no [truth] section (give the true "

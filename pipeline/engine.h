@@ -83,6 +83,8 @@ pl_status pl_engine_eval(pl_engine *e, const char *frames, int want_grad, pl_opt
 
 /* Render the targets of the scene from its [truth] values (source = truth) or load them from the folder. */
 pl_status pl_engine_make_targets(const pl_scene *s, pl_targets *t, int quiet);
+/* The same for targets already selected (pl_targets_select, pl_targets_select_holdout). */
+pl_status pl_engine_fill_targets(const pl_scene *s, pl_targets *t, int quiet);
 
 /* The objective of pl_fit / pl_gradcheck on this engine (user = the engine). */
 pl_status pl_engine_objective_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss);

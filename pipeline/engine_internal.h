@@ -34,6 +34,7 @@ struct pl_engine {
   pl_loss_ctx **loss;        /* one per camera */
   pl_buffer *targets;        /* [ncams * nframes]: rgb [np][3] then alpha [np] on the backend (empty: no loss) */
   unsigned char *target_alpha;
+  pl_buffer *plates;         /* [ncams] background plates rgb [np][3] on the backend (NULL / empty: none) */
   int ntargets;
   const unsigned char *loss_cam, *loss_frame; /* from the targets */
   int last_frame_rendered;

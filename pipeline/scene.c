@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pipeline/capture_scene.h"
+
 const char *pl_material_model_name(pl_material_model m) {
   static const char *names[] = {"fixed_corotated", "neo_hookean", "stvk_von_mises",
                                 "drucker_prager", "newtonian_fluid", "viscoplastic"};
@@ -167,25 +169,28 @@ static pl_status camera_from_transforms(pl_scene_camera *cam, const char *path, 
       c2w[i][j] = x->valuedouble;
     }
   }
-  /* OpenGL camera axes -> OpenCV: flip the y and z columns of the rotation */
-  for (int i = 0; i < 3; ++i) {
-    c2w[i][1] = -c2w[i][1];
-    c2w[i][2] = -c2w[i][2];
+  /* OpenGL camera axes -> OpenCV, inverted (the one conversion, in capture.c) */
+  double rows[12];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) rows[4 * i + j] = c2w[i][j];
+  if (!pl_capture_c2w_gl_to_viewmat(rows, cam->viewmat)) {
+    st = pl_fail(PL_ERR_INVALID, "%s: %s frames[%ld]: transform_matrix of camera %s is not a rigid transform (its "
+                 "rotation is not orthonormal, or a value is not finite)", key_where, path, frame, cam->name);
+    goto done;
   }
-  /* world -> camera = inverse of the rigid c2w */
-  for (int i = 0; i < 3; ++i) {
-    for (int j = 0; j < 3; ++j) cam->viewmat[4 * i + j] = c2w[j][i];
-    cam->viewmat[4 * i + 3] = -(c2w[0][i] * c2w[0][3] + c2w[1][i] * c2w[1][3] + c2w[2][i] * c2w[2][3]);
-  }
-  cam->viewmat[12] = cam->viewmat[13] = cam->viewmat[14] = 0;
-  cam->viewmat[15] = 1;
   int fw = 0, fh = 0, ffx = 0, ffy = 0, fcx = 0, fcy = 0, fang = 0;
   double w = json_num(fr, "w", json_num(root, "w", 0, &fw), &fw);
   if (!fw) w = json_num(root, "w", 0, &fw);
   double h = json_num(fr, "h", 0, &fh);
   if (!fh) h = json_num(root, "h", 0, &fh);
-  if (fw && w >= 1) cam->width = (int)w;
-  if (fh && h >= 1) cam->height = (int)h;
+  if ((fw && !(w >= 1 && w <= PL_CAPTURE_MAX_SIDE && w == floor(w))) ||
+      (fh && !(h >= 1 && h <= PL_CAPTURE_MAX_SIDE && h == floor(h)))) {
+    st = pl_fail(PL_ERR_INVALID, "%s: %s frames[%ld] (camera %s): w = %g, h = %g must be whole numbers of pixels in "
+                 "1..%d", key_where, path, frame, cam->name, fw ? w : 0.0, fh ? h : 0.0, PL_CAPTURE_MAX_SIDE);
+    goto done;
+  }
+  if (fw) cam->width = (int)w;
+  if (fh) cam->height = (int)h;
   double fx = json_num(fr, "fl_x", 0, &ffx);
   if (!ffx) fx = json_num(root, "fl_x", 0, &ffx);
   double fy = json_num(fr, "fl_y", 0, &ffy);
@@ -206,6 +211,9 @@ static pl_status camera_from_transforms(pl_scene_camera *cam, const char *path, 
   }
   cam->cx = fcx ? cx : 0.5 * cam->width;
   cam->cy = fcy ? cy : 0.5 * cam->height;
+  if (!(cam->fx > 0 && cam->fy > 0 && isfinite(cam->fx) && isfinite(cam->fy) && isfinite(cam->cx) && isfinite(cam->cy)))
+    st = pl_fail(PL_ERR_INVALID, "%s: %s frames[%ld] (camera %s): the intrinsics (fl_x/fl_y or camera_angle_x, cx, cy) "
+                 "must be finite with positive focal lengths", key_where, path, frame, cam->name);
 done:
   cJSON_Delete(root);
   return st;
@@ -690,8 +698,18 @@ static pl_status build(pl_scene *s) {
       return pl_fail(PL_ERR_INVALID, "%s: targets.source = folder needs targets.folder", c->path);
     }
   }
+  t->source = (pl_targets_source)e;
+  st = pl_scene_capture_setup(s);
+  if (st != PL_OK) {
+    free(mask);
+    return st;
+  }
   PL_TRY(pl_config_string(c, "targets", "", "frames", t->frames, sizeof t->frames, NULL));
   st = pl_frame_selection(t->frames, sim->frames + 1, mask);
+  if (st == PL_OK && t->holdout_frames[0]) {
+    st = pl_frame_selection(t->holdout_frames, sim->frames + 1, mask);
+    if (st != PL_OK) st = pl_fail_context(st, "targets.holdout_frames: ");
+  }
   free(mask);
   if (st != PL_OK) return pl_fail_context(st, "%s: targets.frames: ", where(c, "targets", "", "frames"));
   PL_TRY(pl_config_string(c, "targets", "", "cameras", t->cameras, sizeof t->cameras, NULL));
@@ -703,6 +721,15 @@ static pl_status build(pl_scene *s) {
       if (pl_scene_camera_index(s, tok) < 0)
         return pl_fail(PL_ERR_INVALID, "%s: targets.cameras names '%s', which is not a [camera]",
                        where(c, "targets", "", "cameras"), tok);
+  }
+  {
+    char cb[256];
+    snprintf(cb, sizeof cb, "%s", t->holdout);
+    char *save = NULL;
+    for (char *tok = strtok_r(cb, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save))
+      if (pl_scene_camera_index(s, tok) < 0)
+        return pl_fail(PL_ERR_INVALID, "%s: targets.holdout names '%s', which is not a camera of the scene or capture",
+                       where(c, "targets", "", "holdout"), tok);
   }
 
   /* [optimize] */

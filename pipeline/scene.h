@@ -123,11 +123,20 @@ typedef struct {
 
 typedef enum { PL_LOSS_L1 = 0, PL_LOSS_L2, PL_LOSS_DSSIM, PL_LOSS_MASK, PL_LOSS_COUNT } pl_loss_kind;
 
+typedef enum { PL_TARGETS_TRUTH = 0, PL_TARGETS_FOLDER, PL_TARGETS_PACNERF, PL_TARGETS_TRANSFORMS } pl_targets_source;
+
 typedef struct {
   int from_folder;
   char folder[PL_PATH_MAX];
   char frames[256];
   char cameras[256];
+  pl_targets_source source;
+  char path[PL_PATH_MAX];    /* the capture (pacnerf, transforms; the folder for COLMAP) or "" */
+  int capture_layout;        /* pl_capture_layout, or -1: no capture file (plain folder, truth) */
+  int first_capture_camera;  /* cameras [first_capture_camera, ncameras) come from the capture */
+  double fps, offset;        /* capture frame rate (0: sim.fps) and the capture frame at simulation frame 0 */
+  char holdout[256];         /* camera names kept out of the fit ("" none) */
+  char holdout_frames[256];  /* frame selection kept out of the fit ("" none) */
 } pl_scene_targets;
 
 typedef enum { PL_SPACE_AUTO = 0, PL_SPACE_LOG, PL_SPACE_LINEAR, PL_SPACE_BOUNDED } pl_param_space;

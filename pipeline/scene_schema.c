@@ -139,9 +139,16 @@ static const pl_key_spec render_keys[] = {
     END};
 
 static const pl_key_spec targets_keys[] = {
-    {"source", PL_KT_ENUM, "truth", "truth folder", 0, 0, 0,
-     "truth: render the scene with the [truth] values; folder: PNGs from disk"},
+    {"source", PL_KT_ENUM, "truth", "truth folder pacnerf transforms", 0, 0, 0,
+     "truth: render the scene with the [truth] values; folder: PNGs from disk (cameras from COLMAP cameras.txt/images.txt "
+     "when the folder has them); pacnerf: a PAC-NeRF capture (all_data.json); transforms: a nerfstudio/instant-ngp "
+     "transforms.json (docs/captures.md)"},
     {"folder", PL_KT_PATH, NULL, NULL, 0, 0, 0, "folder with CAMERA/FRAME.png (frame as 4 digits) (source = folder)"},
+    {"path", PL_KT_PATH, NULL, NULL, 0, 0, 0, "the capture: its folder or its all_data.json / transforms.json (source = pacnerf, transforms)"},
+    {"fps", PL_KT_REAL, NULL, NULL, PL_KF_POSITIVE, 0, 0, "capture frame rate (default sim.fps); capture frame k is simulation frame (k - offset) * sim.fps / fps"},
+    {"offset", PL_KT_REAL, "0", NULL, 0, 0, 0, "the capture frame (may be fractional) shown at simulation frame 0"},
+    {"holdout", PL_KT_LIST, "", NULL, 0, 0, 0, "cameras kept out of the fit and scored after it (loss, PSNR, mask IoU)"},
+    {"holdout_frames", PL_KT_STRING, "", NULL, 0, 0, 0, "frames kept out of the fit and scored after it (a frame selection)"},
     {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames that carry a loss: all, a list or a range"},
     {"cameras", PL_KT_STRING, "all", NULL, 0, 0, 0, "cameras that carry a loss: all or a list of names"},
     END};

@@ -42,7 +42,89 @@ pl_status pl_targets_select(const pl_scene *s, pl_targets *t) {
     }
   }
   t->has_alpha = 1;
+  t->background = (float **)calloc((size_t)t->ncameras, sizeof(float *));
+  if (!t->background) {
+    pl_targets_free(t);
+    return pl_fail(PL_ERR_NOMEM, "out of memory");
+  }
+  /* held-out cameras and frames carry no loss */
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", s->targets.holdout);
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+    int c = pl_scene_camera_index(s, tok);
+    if (c >= 0) t->camera_used[c] = 0;
+  }
+  if (s->targets.holdout_frames[0]) {
+    unsigned char *m = (unsigned char *)malloc((size_t)t->nframes);
+    if (!m) {
+      pl_targets_free(t);
+      return pl_fail(PL_ERR_NOMEM, "out of memory");
+    }
+    pl_status sel = pl_frame_selection(s->targets.holdout_frames, t->nframes, m);
+    for (int f = 0; sel == PL_OK && f < t->nframes; ++f)
+      if (m[f]) t->frame_used[f] = 0;
+    free(m);
+    if (sel != PL_OK) {
+      pl_targets_free(t);
+      return pl_fail_context(sel, "targets.holdout_frames: ");
+    }
+  }
   return PL_OK;
+}
+
+pl_status pl_targets_select_holdout(const pl_scene *s, pl_targets *t) {
+  PL_TRY(pl_targets_select(s, t));
+  /* the training selection before hold-outs were taken out */
+  pl_scene_targets copy = s->targets;
+  copy.holdout[0] = copy.holdout_frames[0] = '\0';
+  pl_scene tmp = *s;
+  tmp.targets = copy;
+  pl_targets all;
+  pl_status st = pl_targets_select(&tmp, &all);
+  if (st != PL_OK) {
+    pl_targets_free(t);
+    return st;
+  }
+  unsigned char *hc = (unsigned char *)calloc((size_t)t->ncameras, 1), *hf = (unsigned char *)calloc((size_t)t->nframes, 1);
+  t->pair_used = (unsigned char *)calloc((size_t)t->ncameras * (size_t)t->nframes, 1);
+  if (!hc || !hf || !t->pair_used) st = pl_fail(PL_ERR_NOMEM, "out of memory");
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", s->targets.holdout);
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, " ,", &save); st == PL_OK && tok; tok = strtok_r(NULL, " ,", &save)) {
+    int c = pl_scene_camera_index(s, tok);
+    if (c >= 0) hc[c] = 1;
+  }
+  if (st == PL_OK && s->targets.holdout_frames[0]) st = pl_frame_selection(s->targets.holdout_frames, t->nframes, hf);
+  if (st == PL_OK) {
+    for (int c = 0; c < t->ncameras; ++c) t->camera_used[c] = all.camera_used[c] || hc[c];
+    for (int f = 0; f < t->nframes; ++f) t->frame_used[f] = all.frame_used[f] || hf[f];
+    for (int c = 0; c < t->ncameras; ++c)
+      for (int f = 0; f < t->nframes; ++f)
+        t->pair_used[(size_t)c * t->nframes + f] = t->camera_used[c] && t->frame_used[f] && (hc[c] || hf[f]);
+    /* cameras and frames with no held-out pair are not needed */
+    for (int c = 0; c < t->ncameras; ++c) {
+      int any = 0;
+      for (int f = 0; f < t->nframes; ++f) any |= t->pair_used[(size_t)c * t->nframes + f];
+      t->camera_used[c] = (unsigned char)any;
+    }
+    for (int f = 0; f < t->nframes; ++f) {
+      int any = 0;
+      for (int c = 0; c < t->ncameras; ++c) any |= t->pair_used[(size_t)c * t->nframes + f];
+      t->frame_used[f] = (unsigned char)any;
+    }
+  }
+  free(hc);
+  free(hf);
+  pl_targets_free(&all);
+  if (st != PL_OK) pl_targets_free(t);
+  return st;
+}
+
+int pl_targets_wanted(const pl_targets *t, int camera, int frame) {
+  if (!t->camera_used[camera] || !t->frame_used[frame]) return 0;
+  return !t->pair_used || t->pair_used[(size_t)camera * t->nframes + frame];
 }
 
 pl_status pl_targets_set(pl_targets *t, int camera, int frame, int npix, const float *rgb, const float *alpha) {
@@ -65,7 +147,7 @@ pl_status pl_targets_load_folder(const pl_scene *s, pl_targets *t) {
     if (!t->camera_used[c]) continue;
     const pl_scene_camera *cam = &s->cameras[c];
     for (int f = 0; f < t->nframes; ++f) {
-      if (!t->frame_used[f]) continue;
+      if (!pl_targets_wanted(t, c, f)) continue;
       char path[PL_PATH_MAX + 128];
       snprintf(path, sizeof path, "%s/%s/%04d.png", folder, cam->name, f);
       if (access(path, R_OK) != 0)
@@ -116,7 +198,7 @@ pl_status pl_targets_load_folder(const pl_scene *s, pl_targets *t) {
 int pl_targets_count(const pl_targets *t) {
   int n = 0;
   for (int c = 0; c < t->ncameras; ++c)
-    for (int f = 0; f < t->nframes; ++f) n += t->camera_used[c] && t->frame_used[f];
+    for (int f = 0; f < t->nframes; ++f) n += pl_targets_wanted(t, c, f);
   return n;
 }
 
@@ -126,6 +208,10 @@ void pl_targets_free(pl_targets *t) {
     for (int i = 0; i < t->ncameras * t->nframes; ++i) free(t->rgb[i]);
   if (t->alpha)
     for (int i = 0; i < t->ncameras * t->nframes; ++i) free(t->alpha[i]);
+  if (t->background)
+    for (int c = 0; c < t->ncameras; ++c) free(t->background[c]);
+  free(t->background);
+  free(t->pair_used);
   free(t->rgb);
   free(t->alpha);
   free(t->camera_used);

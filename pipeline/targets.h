@@ -21,10 +21,18 @@ typedef struct {
   float **rgb;                 /* [ncameras * nframes] -> H*W*3 (NULL where unused) */
   float **alpha;               /* [ncameras * nframes] -> H*W  (NULL where unused or without alpha) */
   int has_alpha;               /* every used image has a mask */
+  float **background;          /* [ncameras] -> H*W*3 background plate composited behind the Gaussians (or NULL) */
+  unsigned char *pair_used;    /* [ncameras * nframes]: which (camera, frame) pairs to load; NULL: all used ones */
 } pl_targets;
 
-/* Which cameras and frames carry a loss (targets.cameras, targets.frames); allocates t's arrays. */
+/* Which cameras and frames carry a loss (targets.cameras, targets.frames, less targets.holdout and
+ * targets.holdout_frames); allocates t's arrays. */
 pl_status pl_targets_select(const pl_scene *s, pl_targets *t);
+/* The hold-out images: every pair of a held-out camera or a held-out frame (within targets.cameras/frames and
+ * the held-out ones). Returns PL_OK with no pair selected when the scene holds nothing out. */
+pl_status pl_targets_select_holdout(const pl_scene *s, pl_targets *t);
+/* Whether (camera, frame) is to be loaded. */
+int pl_targets_wanted(const pl_targets *t, int camera, int frame);
 /* Load every selected image from targets.folder. */
 pl_status pl_targets_load_folder(const pl_scene *s, pl_targets *t);
 /* Store one synthesised image (copied). */
