@@ -72,8 +72,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unlink(csv);
   pl_optimizer o;
   if (pl_optimizer_init(&o, &scene) != PL_OK) __builtin_trap();
-  pl_objective obj = {NULL, eval, NULL};
-  pl_fit_options opt = {dir, 1, 1, 1};
+  pl_objective obj;
+  pl_fit_options opt;
+  memset(&obj, 0, sizeof obj);
+  memset(&opt, 0, sizeof opt);
+  obj.eval = eval;
+  opt.output = dir, opt.resume = 1, opt.quiet = 1, opt.stop_after = 1;
   pl_fit_result r;
   pl_status st = pl_fit(&scene, &o, &obj, &opt, &r);
   (void)st;

@@ -3,6 +3,7 @@
  * resume must fail with a message naming the file and the field, never crash, hang or run on. Under the ASan
  * build an out-of-bounds read or write fails the test on its own. */
 #define _POSIX_C_SOURCE 200809L
+#include <string.h>
 #include <cjson/cJSON.h>
 #include <unistd.h>
 
@@ -43,8 +44,12 @@ static pl_status fit(const char *dir, const char *set, long stop_after, int resu
   pl_optimizer o;
   st = pl_optimizer_init(&o, &s);
   if (st == PL_OK) {
-    pl_objective obj = {NULL, eval, NULL};
-    pl_fit_options opt = {dir, resume, 1, stop_after};
+    pl_objective obj;
+    pl_fit_options opt;
+    memset(&obj, 0, sizeof obj);
+    memset(&opt, 0, sizeof opt);
+    obj.eval = eval;
+    opt.output = dir, opt.resume = resume, opt.quiet = 1, opt.stop_after = stop_after;
     pl_fit_result r;
     st = pl_fit(&s, &o, &obj, &opt, &r);
   }
