@@ -8,6 +8,7 @@ build_dir="${1:-build}"
 shift || true
 
 packages=(build-essential cmake pkg-config libcglm-dev libstb-dev libtinyobjloader-dev libinih-dev libcjson-dev)
+packages+=(python3-torch python3-numpy python3-pytest python3-venv python3-setuptools)  # python/ and tests/python
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
