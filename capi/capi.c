@@ -1,5 +1,5 @@
 /* capi.c: the public C API (pipeline_api.h) over the modules' own APIs. Compiled once per precision: the float
- * build defines plapi_*, the double build (with pl_f64_names.h included first) plapi_*_f64. Every function
+ * build defines plapi_*, the double build plapi_*_f64 (the defines below). Every function
  * checks its arguments and names the bad one; nothing here does math. */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,30 @@
 #include "pipeline/engine_states.h"
 #include "raster/raster.h"
 #include "upsample/upsample.h"
+
+/* The double build's API names (pipeline_api.h declares both sets). */
+#ifdef PL_REAL_DOUBLE
+#define plapi_cuda_available plapi_cuda_available_f64
+#define plapi_last_error plapi_last_error_f64
+#define plapi_raster_backward plapi_raster_backward_f64
+#define plapi_raster_create plapi_raster_create_f64
+#define plapi_raster_forward plapi_raster_forward_f64
+#define plapi_raster_free plapi_raster_free_f64
+#define plapi_raster_stats plapi_raster_stats_f64
+#define plapi_real_size plapi_real_size_f64
+#define plapi_scene_create plapi_scene_create_f64
+#define plapi_scene_free plapi_scene_free_f64
+#define plapi_scene_get_info plapi_scene_get_info_f64
+#define plapi_scene_loss plapi_scene_loss_f64
+#define plapi_scene_render plapi_scene_render_f64
+#define plapi_scene_simulate plapi_scene_simulate_f64
+#define plapi_scene_simulate_backward plapi_scene_simulate_backward_f64
+#define plapi_upsample_backward plapi_upsample_backward_f64
+#define plapi_upsample_count plapi_upsample_count_f64
+#define plapi_upsample_create plapi_upsample_create_f64
+#define plapi_upsample_forward plapi_upsample_forward_f64
+#define plapi_upsample_free plapi_upsample_free_f64
+#endif
 
 /* a handle of the other precision is refused */
 #define PLAPI_MAGIC ((uint32_t)(0x504c0000u | (uint32_t)sizeof(real)))

@@ -3,7 +3,9 @@
 # Every global symbol defined by the float libraries (C identifiers, not reserved ones) gets a line
 #   #define name name_f64
 # The *_f64 libraries and whatever compiles against them include it first (-include), so the two precisions
-# can share one process (and one shared library). The file is rewritten only when its text changes.
+# can share one process (and one shared library). The public C API (plapi_*) names its double functions itself
+# (capi/capi.c), so that a program can call both precisions whatever it links. The file is rewritten only when
+# its text changes.
 set(names "")
 foreach(lib ${LIBS})
   execute_process(COMMAND ${NM} -g -P --defined-only ${lib} OUTPUT_VARIABLE out RESULT_VARIABLE rc ERROR_QUIET)
@@ -14,7 +16,7 @@ foreach(lib ${LIBS})
   foreach(line ${lines})
     if(line MATCHES "^([A-Za-z][A-Za-z0-9_]*) [TDBRCVWG] ")
       set(n "${CMAKE_MATCH_1}")
-      if(NOT n STREQUAL "main" AND NOT n MATCHES "_f64$")
+      if(NOT n STREQUAL "main" AND NOT n MATCHES "_f64$" AND NOT n MATCHES "^plapi_")
         list(APPEND names "${n}")
       endif()
     endif()
