@@ -104,3 +104,22 @@ def test_fit_E_with_adam():
         sched.step()
     E = float(log_E.exp())
     assert abs(E / 2e4 - 1) < 0.05, "fit did not converge: E = %g (truth 2e4)" % E
+
+
+needs_cuda = pytest.mark.skipif(not (torch.cuda.is_available() and pipeline.cuda_available()),
+                                reason="no CUDA device (or libpipeline built without CUDA)")
+
+
+@needs_cuda
+def test_cuda_scene_matches_cpu():
+    sets = dict(SMALL, **{"sim.frames": 3, "targets.frames": "1:4", "material.jelly.nu": 0.3})
+    cpu = pipeline.Scene("scenes/tiny.cfg", set=sets, device="cpu")
+    gpu = pipeline.Scene("scenes/tiny.cfg", set=sets, device="cuda")
+    assert gpu.device.type == "cuda"
+    xc = pipeline.simulate(cpu, {"material.jelly.E": 3e4}, frames=[3])[0]
+    xg = pipeline.simulate(gpu, {"material.jelly.E": 3e4}, frames=[3])[0]
+    assert xg.is_cuda and float((xc - xg.cpu()).abs().max()) < 1e-3
+    lc, gc = cpu.loss_and_grad({"material.jelly.E": 3e4})
+    lg, gg = gpu.loss_and_grad({"material.jelly.E": 3e4})
+    assert abs(lc - lg) < 1e-3 * abs(lc) + 1e-6
+    assert abs(float(gc["material.jelly.E"] - gg["material.jelly.E"])) < 0.02 * abs(float(gc["material.jelly.E"]))

@@ -62,3 +62,22 @@ def test_upsample_bad_arguments():
         pipeline.upsample(x, F, u, sigma0=-1.0)
     with pytest.raises(ValueError, match="mode"):
         pipeline.Upsampler(rest, "voxels")
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and pipeline.cuda_available()),
+                    reason="no CUDA device (or libpipeline built without CUDA)")
+def test_cuda_upsample_matches_cpu():
+    rest, x, F = particles()
+    rest, x, F = rest.float(), x.float(), F.float()
+    uc = pipeline.Upsampler(rest, "bound")
+    ug = pipeline.Upsampler(rest, "bound", device="cuda")
+    xc, Fc = x.clone().requires_grad_(), F.clone().requires_grad_()
+    xg, Fg = x.cuda().requires_grad_(), F.cuda().requires_grad_()
+    a = pipeline.upsample(xc, Fc, uc)
+    b = pipeline.upsample(xg, Fg, ug)
+    assert b[0].is_cuda
+    for s, t in zip(a, b):
+        assert float((s - t.cpu()).abs().max()) < 1e-4
+    (a[0].sum() + a[1].sum()).backward()
+    (b[0].sum() + b[1].sum()).backward()
+    assert torch.allclose(xc.grad, xg.grad.cpu(), atol=1e-3) and torch.allclose(Fc.grad, Fg.grad.cpu(), atol=1e-3)
