@@ -13,6 +13,7 @@ function(pl_add_library name)
       list(APPEND srcs ${A_CUDA_SOURCES})
     endif()
     add_library(${t} STATIC ${srcs})
+    pl_symbol_variant(${t} "${variant}")   # PipelineShared.cmake: the _f64 symbols get their own names
     target_include_directories(${t} PUBLIC ${PROJECT_SOURCE_DIR})
     target_compile_options(${t} PRIVATE $<$<COMPILE_LANGUAGE:C>:${PL_C_WARNINGS}>
                                         $<$<COMPILE_LANGUAGE:CUDA>:${PL_CUDA_FLAGS}>)

@@ -44,6 +44,14 @@ pl_status pl_cuda_malloc(void **ptr, size_t bytes) {
 }
 void pl_cuda_free(void *ptr) { (void)ptr; }
 size_t pl_cuda_mem_used(void) { return 0; }
+pl_status pl_cuda_set_allocator(pl_cuda_alloc_fn alloc, pl_cuda_free_fn free_fn, void *user) {
+  (void)alloc, (void)free_fn, (void)user;
+  return no_cuda();
+}
+pl_status pl_cuda_stream_sync(void *stream) {
+  (void)stream;
+  return no_cuda();
+}
 pl_status pl_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes) {
   (void)dst, (void)src, (void)bytes;
   return no_cuda();

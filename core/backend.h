@@ -57,6 +57,14 @@ pl_status pl_cuda_memset0(void *ptr, size_t bytes);
 pl_status pl_cuda_sync(const char *what);
 /* Device memory in use now (total - free, the CUDA context included); 0 without a device. */
 size_t pl_cuda_mem_used(void);
+/* Device memory allocator of pl_cuda_malloc/pl_cuda_free (e.g. a framework's caching allocator); alloc == NULL
+ * restores cudaMalloc/cudaFree. Process-wide; changing it while memory from the current one is outstanding is
+ * PL_ERR_INVALID (memory must go back to the allocator that gave it). */
+typedef void *(*pl_cuda_alloc_fn)(void *user, size_t bytes);
+typedef void (*pl_cuda_free_fn)(void *user, void *ptr);
+pl_status pl_cuda_set_allocator(pl_cuda_alloc_fn alloc, pl_cuda_free_fn free_fn, void *user);
+/* Wait until the work queued on a CUDA stream (a cudaStream_t; NULL: the default stream) has finished. */
+pl_status pl_cuda_stream_sync(void *stream);
 
 #ifdef __cplusplus
 }

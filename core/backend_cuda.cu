@@ -31,10 +31,44 @@ extern "C" int pl_cuda_device_count(char *desc, size_t desc_size) {
   return n;
 }
 
-extern "C" pl_status pl_cuda_malloc(void **ptr, size_t bytes) {
-  return cuda_check(cudaMalloc(ptr, bytes), "cudaMalloc");
+// The allocator hook (pl_cuda_set_allocator) and the count of blocks it has given out.
+static pl_cuda_alloc_fn g_alloc = NULL;
+static pl_cuda_free_fn g_free = NULL;
+static void *g_alloc_user = NULL;
+static long long g_outstanding = 0;
+
+extern "C" pl_status pl_cuda_set_allocator(pl_cuda_alloc_fn alloc, pl_cuda_free_fn free_fn, void *user) {
+  if (alloc == g_alloc && free_fn == g_free && user == g_alloc_user) return PL_OK;
+  if (alloc && !free_fn) return pl_fail(PL_ERR_INVALID, "CUDA allocator: an alloc function needs a free function");
+  if (g_outstanding > 0)
+    return pl_fail(PL_ERR_INVALID, "CUDA allocator: %lld blocks of the current allocator are still in use (free every "
+                   "handle first)", g_outstanding);
+  g_alloc = alloc;
+  g_free = alloc ? free_fn : NULL;
+  g_alloc_user = alloc ? user : NULL;
+  return PL_OK;
 }
-extern "C" void pl_cuda_free(void *ptr) { cudaFree(ptr); }
+
+extern "C" pl_status pl_cuda_malloc(void **ptr, size_t bytes) {
+  if (!g_alloc) {
+    pl_status st = cuda_check(cudaMalloc(ptr, bytes), "cudaMalloc");
+    if (st == PL_OK) ++g_outstanding;
+    return st;
+  }
+  *ptr = g_alloc(g_alloc_user, bytes);
+  if (!*ptr && bytes) return pl_fail(PL_ERR_NOMEM, "CUDA allocator hook: out of GPU memory (%zu bytes)", bytes);
+  ++g_outstanding;
+  return PL_OK;
+}
+extern "C" void pl_cuda_free(void *ptr) {
+  if (!ptr) return;
+  --g_outstanding;
+  if (g_free) g_free(g_alloc_user, ptr);
+  else cudaFree(ptr);
+}
+extern "C" pl_status pl_cuda_stream_sync(void *stream) {
+  return cuda_check(cudaStreamSynchronize((cudaStream_t)stream), "cudaStreamSynchronize");
+}
 extern "C" pl_status pl_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes) {
   return cuda_check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy host->device");
 }

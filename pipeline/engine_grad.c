@@ -278,3 +278,8 @@ pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options
   free(m.w_host);
   return st;
 }
+
+/* dL/dtheta of one parameter from the MPM and upsampler gradients (for engine_states.c). */
+pl_status engine_map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsample_grads *ug, pl_param *p) {
+  return map_gradient(e, g, ug, p);
+}

@@ -9,6 +9,7 @@ shift || true
 
 packages=(build-essential cmake pkg-config libcglm-dev libstb-dev libtinyobjloader-dev libinih-dev libcjson-dev)
 packages+=(clang libclang-rt-dev) # scripts/fuzz.sh: the libFuzzer harnesses of tests/fuzz
+packages+=(python3-torch python3-numpy python3-pytest python3-venv python3-setuptools)  # python/ and tests/python
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
