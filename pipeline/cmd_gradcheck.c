@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/hd.h"
 #include "core/log.h"
 #include "pipeline/cli.h"
@@ -27,6 +29,7 @@ static const pl_cli_option gc_opts[] = {
     {"tolerance", 0, "T", "relative error allowed (default 1e-4 in double, 3e-2 in float)"},
     {"step", 0, "H", "relative finite-difference step (default: 1e-5 parameters, 1e-6 stages in double; 3e-3 in float)"},
     {"precision", 0, "P", "double (default: re-runs as pipeline-f64 when built) or float (this binary)"},
+    {"json", 0, NULL, "print the checks as one JSON object (scene, precision, stages with their rows, ok)"},
     {NULL, 0, NULL, NULL}};
 
 /* Re-run the same command line with the double-precision binary beside this one. Returns only on failure. */
@@ -55,6 +58,25 @@ static pl_status frozen_order_eval(void *user, pl_optimizer *o, const char *fram
   pl_engine *e = (pl_engine *)user;
   pl_engine_freeze_order(e, want_grad ? 1 : 2);
   return pl_engine_objective_eval(user, o, frames, want_grad, loss);
+}
+
+/* One stage's rows as JSON. */
+static void json_stage(cJSON *stages, const char *name, const pl_gc_row *rows, int n) {
+  cJSON *st = cJSON_CreateObject();
+  cJSON_AddStringToObject(st, "stage", name);
+  cJSON_AddBoolToObject(st, "ok", pl_gc_all_ok(rows, n));
+  cJSON *arr = cJSON_AddArrayToObject(st, "rows");
+  for (int i = 0; i < n; ++i) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "name", rows[i].name);
+    cJSON_AddNumberToObject(r, "value", rows[i].value);
+    cJSON_AddNumberToObject(r, "adjoint", rows[i].adjoint);
+    cJSON_AddNumberToObject(r, "finite_difference", rows[i].fd);
+    cJSON_AddNumberToObject(r, "relative_error", rows[i].rel_error);
+    cJSON_AddStringToObject(r, "verdict", pl_gc_verdict_name(rows[i].verdict));
+    cJSON_AddItemToArray(arr, r);
+  }
+  cJSON_AddItemToArray(stages, st);
 }
 
 static int run_gradcheck(const pl_cli_args *a) {
@@ -114,7 +136,17 @@ static int run_gradcheck(const pl_cli_args *a) {
   if (st == PL_OK) st = pl_engine_apply(e, &o);
   int substeps = 0;
   if (st == PL_OK) st = pl_engine_fix_substeps(e, &substeps);
-  printf("gradcheck %s (%s precision, tolerance %g, %d substeps per frame held fixed, %s rasterizer cut-offs)\n",
+  const int json = pl_cli_count(a, "json") > 0;
+  cJSON *jroot = json ? cJSON_CreateObject() : NULL, *jstages = NULL;
+  if (json) {
+    cJSON_AddStringToObject(jroot, "scene", s.path);
+    cJSON_AddStringToObject(jroot, "precision", PL_REAL_NAME);
+    cJSON_AddNumberToObject(jroot, "tolerance", tol);
+    cJSON_AddNumberToObject(jroot, "substeps_per_frame", substeps);
+    cJSON_AddStringToObject(jroot, "cutoffs", smooth ? "smooth" : "exact");
+    jstages = cJSON_AddArrayToObject(jroot, "stages");
+  }
+  if (!json) printf("gradcheck %s (%s precision, tolerance %g, %d substeps per frame held fixed, %s rasterizer cut-offs)\n",
          s.path, PL_REAL_NAME, tol, substeps, smooth ? "smooth" : "exact");
   if (st == PL_OK && do_params) {
     if (o.n == 0) {
@@ -124,8 +156,8 @@ static int run_gradcheck(const pl_cli_args *a) {
       pl_gc_options go = {step, tol, 1e-12, pl_cli_get(a, "frames")};
       st = pl_gradcheck(&s, &o, &obj, &go, rows, 512, &nrows);
       if (st == PL_OK) {
-        printf("\nstage params: every learnable parameter, whole pipeline\n");
-        pl_gc_print(rows, nrows, stdout);
+        if (json) json_stage(jstages, "params", rows, nrows);
+        else printf("\nstage params: every learnable parameter, whole pipeline\n"), pl_gc_print(rows, nrows, stdout);
         all_ok &= pl_gc_all_ok(rows, nrows);
       }
     }
@@ -137,9 +169,13 @@ static int run_gradcheck(const pl_cli_args *a) {
       pl_gc_options go = {step, tol, 1e-12, pl_cli_get(a, "frames")};
       st = pl_engine_mpm_check(e, &o, &go, rows, 512, &nrows);
       if (st == PL_OK) {
-        printf("\nstage mpm: the simulation's parameters, smooth loss on particle states (x, v, F) at the loss frames\n");
-        if (nrows == 0) printf("(no learnable parameter of the simulation)\n");
-        pl_gc_print(rows, nrows, stdout);
+        if (json) {
+          json_stage(jstages, "mpm", rows, nrows);
+        } else {
+          printf("\nstage mpm: the simulation's parameters, smooth loss on particle states (x, v, F) at the loss frames\n");
+          if (nrows == 0) printf("(no learnable parameter of the simulation)\n");
+          pl_gc_print(rows, nrows, stdout);
+        }
         all_ok &= pl_gc_all_ok(rows, nrows);
       }
     }
@@ -151,17 +187,25 @@ static int run_gradcheck(const pl_cli_args *a) {
     if (!want[k]) continue;
     st = pl_engine_stage_check(e, stages[k], (int)frame, (int)samples, stage_step, tol, rows, 512, &nrows);
     if (st == PL_OK) {
-      printf("\nstage %s: sampled inputs of the stage, image loss at one frame\n", stages[k]);
-      pl_gc_print(rows, nrows, stdout);
+      if (json) json_stage(jstages, stages[k], rows, nrows);
+      else printf("\nstage %s: sampled inputs of the stage, image loss at one frame\n", stages[k]), pl_gc_print(rows, nrows, stdout);
       all_ok &= pl_gc_all_ok(rows, nrows);
     }
   }
   if (st == PL_OK) {
-    printf("\n%s\n", all_ok ? "gradcheck: every gradient matches (ok)" : "gradcheck: FAILED (see the verdicts above)");
+    if (json) {
+      cJSON_AddBoolToObject(jroot, "ok", all_ok);
+      char *text = cJSON_Print(jroot);
+      if (text) printf("%s\n", text);
+      cJSON_free(text);
+    } else {
+      printf("\n%s\n", all_ok ? "gradcheck: every gradient matches (ok)" : "gradcheck: FAILED (see the verdicts above)");
+    }
     rc = all_ok ? 0 : 1;
   } else {
     rc = pl_cli_report("gradcheck", st);
   }
+  cJSON_Delete(jroot);
   pl_optimizer_free(&o);
   pl_engine_free(e);
   pl_targets_free(&t);
@@ -177,4 +221,4 @@ const pl_cli_command pl_cmd_gradcheck = {
     "gradient), INSENSITIVE (the loss does not depend on the parameter in this scene), FROZEN ([param] frozen =\n"
     "true; not a failure). --stage raster / upsample checks sampled inputs of those stages at one frame.\n"
     "Exit status 1 when any verdict is bad.",
-    gc_opts, run_gradcheck};
+    gc_opts, run_gradcheck, 0};

@@ -9,10 +9,15 @@
 #include "pipeline/cli.h"
 #include "pipeline/engine.h"
 #include "pipeline/fit.h"
+#include "pipeline/fit_video.h"
+#include "pipeline/report.h"
+#include "pipeline/runinfo.h"
 
 static const pl_cli_option optimize_opts[] = {
     {"output", 'o', "DIR", "output folder (default: optimize.output)"},
     {"resume", 0, NULL, "continue from OUTPUT/state.json (the last finished iteration) if it exists"},
+    {"new-run", 0, NULL, "write to a new folder OUTPUT/YYYYmmdd-HHMMSS instead of replacing the run in OUTPUT"},
+    {"no-video", 0, NULL, "skip the fit video (fit.mp4 / fit.gif)"},
     {NULL, 0, NULL, NULL}};
 
 static int run_optimize(const pl_cli_args *a) {
@@ -21,7 +26,16 @@ static int run_optimize(const pl_cli_args *a) {
   int rc = pl_cli_load_scene(a, "optimize", &s);
   if (rc) return rc;
   const char *out = pl_cli_get(a, "output") ? pl_cli_get(a, "output") : s.optimize.output;
-  int quiet = pl_cli_quiet(a);
+  int quiet = pl_cli_quiet(a), resume = pl_cli_count(a, "resume") > 0, video = !pl_cli_count(a, "no-video");
+  if (resume && pl_cli_count(a, "new-run")) {
+    pl_scene_free(&s);
+    fprintf(stderr, "pipeline optimize: --resume continues the run in OUTPUT; --new-run starts a new one: give one\n");
+    return 2;
+  }
+  pl_run run;
+  pl_fit_frames f_start, f_end;
+  memset(&f_start, 0, sizeof f_start);
+  memset(&f_end, 0, sizeof f_end);
   pl_targets t;
   memset(&t, 0, sizeof t);
   pl_engine *e = NULL;
@@ -31,6 +45,9 @@ static int run_optimize(const pl_cli_args *a) {
   pl_status st = s.nparams ? PL_OK
                            : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section, e.g. "
                                      "[param material.NAME.E]", s.path);
+  if (st == PL_OK) st = pl_run_begin(&run, "optimize", &s, out, pl_cli_count(a, "new-run") > 0, resume, quiet);
+  int run_started = st == PL_OK;
+  if (run_started) out = run.folder;
   if (st == PL_OK) st = pl_engine_make_targets(&s, &t, quiet);
   if (st == PL_OK) st = pl_engine_create(&e, &s);
   if (st == PL_OK) st = pl_engine_set_targets(e, &t);
@@ -40,9 +57,18 @@ static int run_optimize(const pl_cli_args *a) {
             "(set-up %.2f s)", s.path, (long long)pl_engine_particles(e), (long long)pl_engine_gaussians(e),
             pl_targets_count(&t), o.n, o.n == 1 ? "" : "s", pl_backend_name(pl_engine_backend(e)), pl_now() - t0);
     pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_strips};
-    pl_fit_options fo = {out, pl_cli_count(a, "resume") > 0, quiet, 0};
+    pl_fit_options fo = {out, resume, quiet, 0};
     pl_fit_result r;
-    st = pl_fit(&s, &o, &obj, &fo, &r);
+    if (video) st = pl_fit_frames_capture(e, &s, &o, &t, &f_start); /* the start, for the fit video */
+    if (st == PL_OK) st = pl_fit(&s, &o, &obj, &fo, &r);
+    char video_path[PL_PATH_MAX + 16] = "";
+    if (st == PL_OK) st = pl_report_params(&s, &o, out);
+    if (st == PL_OK && video) {
+      char base[PL_PATH_MAX + 16];
+      snprintf(base, sizeof base, "%s/fit", out);
+      st = pl_fit_frames_capture(e, &s, &o, &t, &f_end);
+      if (st == PL_OK) st = pl_fit_video_write(&s, &t, &f_start, &f_end, base, video_path, sizeof video_path);
+    }
     if (st == PL_OK) {
       printf("%-36s %14s %14s %14s %10s\n", "parameter", "start", "fitted", "truth", "rel.err");
       for (int i = 0; i < o.n; ++i) {
@@ -76,12 +102,20 @@ static int run_optimize(const pl_cli_args *a) {
             printf("%-36s %14.6g %14.6g %14s %10s\n", name, start, fit, "-", "-");
         }
       }
-      fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (fit.csv, "
-              "result.json, loss.png, strip_*.png)\n", r.iterations, r.stopped_early ? " (stopped early)" : "",
-              r.final_loss, r.seconds, out);
+      const char *vname = strrchr(video_path, '/');
+      fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (result.json, "
+              "fit.csv, loss.png, params.png, strip_*.png%s%s, run.json, scene.cfg)\n", r.iterations,
+              r.stopped_early ? " (stopped early)" : "", r.final_loss, r.seconds, out, vname ? ", " : "",
+              vname ? vname + 1 : "");
     }
   }
   rc = st == PL_OK ? 0 : pl_cli_report("optimize", st);
+  if (run_started) {
+    pl_status rs = pl_run_end(&run, &s, e ? pl_engine_backend(e) : PL_BACKEND_AUTO, st == PL_OK, st == PL_OK);
+    if (rs != PL_OK && rc == 0) rc = pl_cli_report("optimize", rs);
+  }
+  pl_fit_frames_free(&f_start);
+  pl_fit_frames_free(&f_end);
   pl_optimizer_free(&o);
   pl_engine_free(e);
   pl_targets_free(&t);
@@ -94,7 +128,12 @@ const pl_cli_command pl_cmd_optimize = {
     "Targets are rendered from the [truth] values (targets.source = truth) or read from targets.folder. Each\n"
     "iteration simulates, renders, compares and runs one adjoint pass back to every parameter, then steps Adam.\n"
     "Writes OUTPUT/fit.csv (a row per iteration: loss terms, every parameter, every gradient norm),\n"
-    "OUTPUT/result.json (fitted values, start, truth, relative errors, time), OUTPUT/loss.png and\n"
-    "OUTPUT/strip_CAMERA_FRAME.png (target | rendered | difference). Killed at any point, --resume continues from\n"
-    "the last finished iteration and ends with the same result.",
-    optimize_opts, run_optimize};
+    "OUTPUT/result.json (fitted values, start, truth, relative errors, time, and \"run\": how the run was made),\n"
+    "OUTPUT/loss.png (the loss and its terms, log axis), OUTPUT/params.png (each parameter over the iterations\n"
+    "with its truth), OUTPUT/strip_CAMERA_FRAME.png (target | rendered | difference), OUTPUT/fit.mp4 (fit.gif\n"
+    "without ffmpeg: target | start | difference | fitted | difference at every target frame), OUTPUT/run.json\n"
+    "(command line, overrides, version, git commit, build type, precision, backend, device, wall time) and\n"
+    "OUTPUT/scene.cfg (the resolved scene). A second run into the same OUTPUT says so and replaces it; --new-run\n"
+    "writes to OUTPUT/YYYYmmdd-HHMMSS instead. Killed at any point, --resume continues from the last finished\n"
+    "iteration and ends with the same result.",
+    optimize_opts, run_optimize, 0};
