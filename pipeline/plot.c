@@ -32,10 +32,10 @@ typedef struct {
 } ticks;
 
 static void fmt_tick(char *out, size_t size, double value) {
-  if (value != 0 && (fabs(value) >= 1e5 || fabs(value) < 1e-3))
+  if (value != 0 && (fabs(value) >= 1e6 || fabs(value) < 1e-3))
     snprintf(out, size, "%.3g", value);
   else
-    snprintf(out, size, "%.4g", value);
+    snprintf(out, size, "%.6g", value);
 }
 
 /* ticks over [lo, hi] (axis units) */
