@@ -191,7 +191,7 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
     if (se->markers || npts == 1)
       for (int i = 0; i < se->n; ++i) {
         if (!usable(se->x[i], p->log_x) || !usable(se->y[i], p->log_y)) continue;
-        cairo_arc(cr, PX(tr(se->x[i], p->log_x)), PY(tr(se->y[i], p->log_y)), 2.5, 0, 2 * 3.14159265358979323846);
+        cairo_arc(cr, PX(tr(se->x[i], p->log_x)), PY(tr(se->y[i], p->log_y)), 1.5 + (se->width > 0 ? se->width : 1.5), 0, 2 * 3.14159265358979323846);
         cairo_fill(cr);
       }
   }

@@ -142,13 +142,18 @@ pl_status pl_run_begin(pl_run *r, const char *command, const pl_scene *s, const 
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "command"), *t = cJSON_GetObjectItemCaseSensitive(j, "started");
     snprintf(r->previous, sizeof r->previous, "%s started %s", cJSON_IsString(c) ? c->valuestring : "a run",
              cJSON_IsString(t) ? t->valuestring : "(unknown time)");
+    int same = cJSON_IsString(c) && strcmp(c->valuestring, command) == 0;
     cJSON_Delete(j);
     free(text);
-    if (resume)
+    if (resume && same)
       r->previous[0] = '\0'; /* the same run, continued */
-    else if (!quiet)
+    else if (!quiet && same)
       PL_WARN("%s already holds a run (%s): its files are replaced; --new-run writes to a new timestamped folder "
               "%s/YYYYmmdd-HHMMSS instead", r->folder, r->previous, out);
+    else if (!quiet)
+      PL_WARN("%s already holds a run (%s): its run.json and scene.cfg are replaced by this %s's (a fit keeps its "
+              "own record in result.json); --new-run writes to a new timestamped folder instead", r->folder,
+              r->previous, command);
   }
   /* the resolved scene: every value, overrides and defaults marked */
   snprintf(path, sizeof path, "%s/scene.cfg", r->folder);
