@@ -111,6 +111,11 @@ static void test_plot(const char *dir) {
 
 /* frames: smooth gradients and blocks that move (what simulation frames look like) */
 static void make_frame(float *rgb, int w, int h, int k) {
+  if (k >= 4) { /* noise: the LZW dictionary fills up (4096 codes) and restarts within the frame */
+    uint32_t r = 12345u;
+    for (int i = 0; i < 3 * w * h; ++i) r = r * 1664525u + 1013904223u, rgb[i] = (float)(r >> 8) / 16777216.0f;
+    return;
+  }
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
       float *p = rgb + 3 * ((size_t)y * w + x);
@@ -138,7 +143,8 @@ static int ffmpeg_decode(const char *path, int w, int h, unsigned char *out, int
 }
 
 static void test_video(const char *dir, int gif) {
-  enum { W = 97, H = 61, NF = 4 };  /* odd sizes: the MP4 is padded to even ones */
+  enum { W = 97, H = 61 };  /* odd sizes: the MP4 is padded to even ones */
+  const int NF = gif ? 5 : 4; /* the GIF also gets a frame of noise */
   setenv("PIPELINE_FFMPEG", gif ? "none" : "ffmpeg", 1);
   char base[512], path[600];
   snprintf(base, sizeof base, "%s/video_%s", dir, gif ? "gif" : "mp4");
@@ -182,7 +188,7 @@ static void test_video(const char *dir, int gif) {
           }
       double mean = sum / (3.0 * W * H);
       /* GIF: ordered dithering to a 6x7x6 cube errs by less than one level (1/5); H.264 at crf 18: a little */
-      CHECK(mean < (gif ? 0.11 : 0.03), "%s frame %d: mean error %.3f", path, k, mean);
+      if (k < 4) CHECK(mean < (gif ? 0.11 : 0.03), "%s frame %d: mean error %.3f", path, k, mean);
       if (gif) CHECK(worst <= 0.2 + 1e-6, "%s frame %d: worst error %.3f above a palette step", path, k, worst);
     }
     free(dec);
