@@ -16,6 +16,14 @@ static const double k_palette[10][3] = {{0.12, 0.47, 0.71}, {1.0, 0.50, 0.05}, {
                                         {0.58, 0.40, 0.74}, {0.55, 0.34, 0.29}, {0.89, 0.47, 0.76}, {0.50, 0.50, 0.50},
                                         {0.74, 0.74, 0.13}, {0.09, 0.75, 0.81}};
 
+/* dash patterns: 0 solid, 1 dashed, 2 dotted, 3 dash-dot */
+static void set_style(cairo_t *cr, int style) {
+  static const double pat[4][4] = {{0}, {7, 4}, {0.01, 6}, {7, 3, 1.5, 3}};
+  static const int len[4] = {0, 2, 2, 4};
+  style = style < 0 ? 0 : style % 4;
+  cairo_set_dash(cr, pat[style], len[style], 0);
+}
+
 static int usable(double v, int log_axis) { return isfinite(v) && (!log_axis || v > 0); }
 static double tr(double v, int log_axis) { return log_axis ? log10(v) : v; }
 
@@ -39,7 +47,7 @@ static void fmt_tick(char *out, size_t size, double value) {
 }
 
 /* ticks over [lo, hi] (axis units) */
-static void make_ticks(ticks *t, double lo, double hi, int log_axis, int target) {
+static void make_ticks(ticks *t, double lo, double hi, int log_axis, int target, int integers) {
   t->n = 0;
   if (log_axis && hi - lo >= 1.0) {
     int step = (int)ceil((hi - lo) / target);
@@ -54,6 +62,7 @@ static void make_ticks(ticks *t, double lo, double hi, int log_axis, int target)
   }
   double a = log_axis ? pow(10, lo) : lo, b = log_axis ? pow(10, hi) : hi;
   double st = nice_step(b - a, target);
+  if (integers && st < 1) st = 1; /* iterations, counts: no ticks between whole numbers */
   for (double v = ceil(a / st) * st; v <= b + 1e-9 * st && t->n < 64; v += st) {
     double q = fabs(v) < 1e-9 * st ? 0.0 : v;
     if (log_axis && q <= 0) continue;
@@ -93,16 +102,28 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
   double pad = 0.06 * (ymax - ymin);
   ymin -= pad, ymax += pad;
 
+  int x_integers = !p->log_x;
+  for (int s = 0; s < p->nseries && x_integers; ++s)
+    for (int i = 0; i < p->series[s].n && x_integers; ++i)
+      if (isfinite(p->series[s].x[i]) && p->series[s].x[i] != floor(p->series[s].x[i])) x_integers = 0;
   ticks tx, ty;
-  make_ticks(&tx, xmin, xmax, p->log_x, W > 500 ? 7 : 4);
-  make_ticks(&ty, ymin, ymax, p->log_y, H > 300 ? 6 : 4);
+  make_ticks(&tx, xmin, xmax, p->log_x, W > 500 ? 7 : 4, x_integers);
+  make_ticks(&ty, ymin, ymax, p->log_y, H > 300 ? 6 : 4, 0);
 
   const double fs = 11, title_fs = 14;
   cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
   cairo_set_font_size(cr, fs);
   double lab_w = 0;
   for (int i = 0; i < ty.n; ++i) lab_w = fmax(lab_w, text_w(cr, ty.lab[i]));
-  const double L = ox + 14 + lab_w + (p->ylabel ? 18 : 0), R = ox + W - 14;
+  /* the legend goes right of the frame, never over the data */
+  int nleg = 0;
+  double legw = 0;
+  for (int s = 0; s < p->nseries; ++s)
+    if (p->series[s].name) nleg++, legw = fmax(legw, text_w(cr, p->series[s].name));
+  for (int h = 0; h < p->nhlines; ++h)
+    if (p->hlines[h].name) nleg++, legw = fmax(legw, text_w(cr, p->hlines[h].name));
+  const double legend_room = nleg > 0 ? legw + 40 + 12 : 0;
+  const double L = ox + 14 + lab_w + (p->ylabel ? 18 : 0), R = ox + W - 14 - legend_room;
   const double T = oy + (p->title ? 30 : 12), B = oy + H - (p->xlabel ? 40 : 24);
   const double pw = R - L, ph = B - T;
 #define PX(v) (L + ((v)-xmin) / (xmax - xmin) * pw)
@@ -169,9 +190,10 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
     const pl_plot_series *se = &p->series[s];
     const double *c = k_palette[(se->color > 0 ? se->color - 1 : s) % 10];
     cairo_set_source_rgb(cr, c[0], c[1], c[2]);
-    cairo_set_line_width(cr, se->width > 0 ? se->width : 1.5);
+    cairo_set_line_width(cr, (se->width > 0 ? se->width : 1.5) * (se->dashed % 4 == 2 ? 2.2 : 1.0));
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
-    cairo_set_dash(cr, dash, se->dashed ? 2 : 0, 0);
+    cairo_set_line_cap(cr, se->dashed % 4 == 2 ? CAIRO_LINE_CAP_ROUND : CAIRO_LINE_CAP_BUTT);
+    set_style(cr, se->dashed);
     int have = 0, npts = 0;
     for (int i = 0; i < se->n; ++i) {
       if (!usable(se->x[i], p->log_x) || !usable(se->y[i], p->log_y)) {
@@ -188,6 +210,7 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
     }
     cairo_stroke(cr);
     cairo_set_dash(cr, NULL, 0, 0);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
     if (se->markers || npts == 1)
       for (int i = 0; i < se->n; ++i) {
         if (!usable(se->x[i], p->log_x) || !usable(se->y[i], p->log_y)) continue;
@@ -203,15 +226,9 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
   cairo_rectangle(cr, floor(L) + 0.5, floor(T) + 0.5, floor(pw), floor(ph));
   cairo_stroke(cr);
 
-  /* legend: top right, on a white box */
-  int nleg = 0;
-  double legw = 0;
-  for (int s = 0; s < p->nseries; ++s)
-    if (p->series[s].name) nleg++, legw = fmax(legw, text_w(cr, p->series[s].name));
-  for (int h = 0; h < p->nhlines; ++h)
-    if (p->hlines[h].name) nleg++, legw = fmax(legw, text_w(cr, p->hlines[h].name));
+  /* legend: right of the frame, at its top */
   if (nleg > 0) {
-    double lh = fs + 5, bw = legw + 40, bh = nleg * lh + 8, bx = R - bw - 6, by = T + 6;
+    double lh = fs + 5, bw = legw + 40, bh = nleg * lh + 8, bx = R + 10, by = T;
     cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
     cairo_rectangle(cr, bx, by, bw, bh);
     cairo_fill(cr);
@@ -227,8 +244,9 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
         const pl_plot_series *se = &p->series[s];
         const double *c = k_palette[(se->color > 0 ? se->color - 1 : s) % 10];
         cairo_set_source_rgb(cr, c[0], c[1], c[2]);
-        cairo_set_line_width(cr, se->width > 0 ? fmin(se->width, 4) : 1.5);
-        cairo_set_dash(cr, dash, se->dashed ? 2 : 0, 0);
+        cairo_set_line_width(cr, (se->width > 0 ? fmin(se->width, 4) : 1.5) * (se->dashed % 4 == 2 ? 2.2 : 1.0));
+        cairo_set_line_cap(cr, se->dashed % 4 == 2 ? CAIRO_LINE_CAP_ROUND : CAIRO_LINE_CAP_BUTT);
+        set_style(cr, se->dashed);
       } else {
         cairo_set_source_rgb(cr, 0, 0, 0);
         cairo_set_line_width(cr, 1.5);
@@ -238,6 +256,7 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
       cairo_line_to(cr, bx + 30, y);
       cairo_stroke(cr);
       cairo_set_dash(cr, NULL, 0, 0);
+      cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
       cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
       cairo_move_to(cr, bx + 34, y + fe.ascent * 0.38);
       cairo_show_text(cr, name);
@@ -315,7 +334,7 @@ pl_status pl_plot_png(const char *path, const char *title, const char *xlabel, i
     se[s].y = y[s];
     se[s].n = n;
     se[s].width = s == 0 && nseries > 1 ? 4.5 : 1.6; /* the first (a total) wide, under the others */
-    se[s].dashed = s >= 4;
+    se[s].dashed = s >= 2 ? s - 1 : 0; /* solid, dashed, dotted, dash-dot: coinciding curves stay visible */
     se[s].color = s == 0 && nseries > 1 ? 8 : 0; /* grey */
     if (s > 0 && nseries > 1 && se[s].color == 0) se[s].color = s; /* keep blue, orange, ... for the others */
   }

@@ -21,7 +21,7 @@ typedef struct {
   const char *name;       /* legend entry (NULL: none) */
   const double *x, *y;    /* n points */
   int n;
-  int dashed;             /* draw dashed (a second style when colours run out, or a secondary quantity) */
+  int dashed;             /* line style: 0 solid, 1 dashed, 2 dotted, 3 dash-dot */
   double width;           /* line width in pixels (0: 1.5) */
   int color;              /* palette index + 1 (0: the series' position) */
   int markers;            /* draw a dot at each point */
@@ -47,8 +47,9 @@ typedef struct {
  * atomically. */
 pl_status pl_plot_save(const char *path, const pl_plot *plots, int n, int cols, int panel_w, int panel_h);
 
-/* The earlier one-call form: up to 8 series y[s][i] over x[i]; series 0 is drawn wide and underneath, the
- * others on top of it (dashed from the fifth on), so that every curve stays visible where they coincide. */
+/* The earlier one-call form: up to 8 series y[s][i] over x[i]; series 0 is drawn wide, grey and underneath,
+ * the others on top of it, solid, dashed, dotted, dash-dot, so that every curve stays visible where curves
+ * coincide. */
 pl_status pl_plot_png(const char *path, const char *title, const char *xlabel, int n, const double *x,
                       int nseries, const double *const *y, const char *const *names, int log_y);
 
