@@ -1,6 +1,7 @@
 #include "pipeline/canvas.h"
 
 #include <cairo/cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +50,31 @@ void pl_canvas_blit(pl_canvas *c, int x, int y, int w, int h, const float *rgb) 
 
 /* ------------------------------------------------------------------ text (cairo) */
 
+static cairo_t *g_measure = NULL; /* one 1x1 surface for measuring, kept for the process */
+
+/* At exit: cairo's and fontconfig's caches are released, so that leak checkers see nothing left behind. */
+static void release_fonts(void) {
+  if (g_measure) cairo_destroy(g_measure);
+  g_measure = NULL;
+  cairo_debug_reset_static_data();
+  FcFini();
+}
+
+void pl_fonts_init(void) {
+  static int registered = 0;
+  if (!registered) atexit(release_fonts);
+  registered = 1;
+}
+
 static cairo_t *measure_context(void) {
-  static cairo_t *cr = NULL; /* one 1x1 surface for measuring, kept for the process */
+  cairo_t *cr = g_measure;
   if (!cr) {
+    pl_fonts_init();
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1);
     cr = cairo_create(s);
     cairo_surface_destroy(s);
     cairo_select_font_face(cr, FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    g_measure = cr;
   }
   return cr;
 }

@@ -40,6 +40,9 @@ double pl_text_size_for(int panel_w);
 int pl_canvas_label(pl_canvas *c, int x, int y, int max_w, const char *text, const float col[3], double size);
 
 pl_status pl_canvas_save_png(const pl_canvas *c, const char *path);
+/* Release cairo's and fontconfig's font caches at exit (leak checkers then see nothing left); called by the
+ * text and plot functions themselves. */
+void pl_fonts_init(void);
 
 #ifdef __cplusplus
 }

@@ -291,6 +291,7 @@ static void draw_plot(cairo_t *cr, const pl_plot *p, double ox, double oy, doubl
 pl_status pl_plot_save(const char *path, const pl_plot *plots, int n, int cols, int panel_w, int panel_h) {
   if (n < 1 || cols < 1 || panel_w < 80 || panel_h < 60)
     return pl_fail(PL_ERR_INVALID, "%s: a plot needs at least one panel of at least 80x60 pixels", path);
+  pl_fonts_init();
   int rows = (n + cols - 1) / cols, W = cols * panel_w, H = rows * panel_h;
   cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
   if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {

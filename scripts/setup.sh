@@ -8,7 +8,7 @@ build_dir="${1:-build}"
 shift || true
 
 packages=(build-essential cmake pkg-config libcglm-dev libstb-dev libtinyobjloader-dev libinih-dev libcjson-dev
-          libcairo2-dev fonts-dejavu-core ffmpeg)
+          libcairo2-dev libfontconfig-dev fonts-dejavu-core ffmpeg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
