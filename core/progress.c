@@ -21,19 +21,30 @@ void pl_progress_clear_line(void) {
   }
 }
 
+/* "2.5/s" or "3.1 s each": the rate in the unit that reads best */
+static void rate_text(char *out, size_t size, double per_second) {
+  if (!(per_second > 0))
+    snprintf(out, size, "-");
+  else if (per_second >= 1)
+    snprintf(out, size, "%.3g/s", per_second);
+  else
+    snprintf(out, size, "%.3g s each", 1 / per_second);
+}
+
 static void draw(pl_progress *p, int final) {
   double now = pl_now(), el = now - p->t_start;
   double frac = p->total > 0 ? (double)p->done / (double)p->total : 1.0;
   if (frac > 1) frac = 1;
+  char rate[32], eta[32] = "";
+  rate_text(rate, sizeof rate, el > 0 ? (double)p->done / el : 0);
+  if (!final && frac > 0 && frac < 1) snprintf(eta, sizeof eta, ", eta %.0fs", el * (1 - frac) / frac);
   if (p->tty) {
     char bar[31];
     int filled = (int)(frac * 30 + 0.5);
     for (int i = 0; i < 30; ++i) bar[i] = i < filled ? '#' : '-';
     bar[30] = '\0';
-    double eta = (frac > 0 && !final) ? el * (1 - frac) / frac : 0;
-    fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %5.1f%% %.1fs%s%.0fs %s", p->label ? p->label : "", bar,
-            (long long)p->done, (long long)p->total, 100 * frac, el, final ? "" : " eta ", final ? 0.0 : eta,
-            p->extra);
+    fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %5.1f%% %.1fs, %s%s %s", p->label ? p->label : "", bar,
+            (long long)p->done, (long long)p->total, 100 * frac, el, rate, eta, p->extra);
     if (final) {
       fputc('\n', stderr);
       g_bar_live = 0;
@@ -41,8 +52,8 @@ static void draw(pl_progress *p, int final) {
       g_bar_live = 1;
     }
   } else {
-    fprintf(stderr, "%s %lld/%lld (%.0f%%) %.1fs %s\n", p->label ? p->label : "", (long long)p->done,
-            (long long)p->total, 100 * frac, el, p->extra);
+    fprintf(stderr, "%s %lld/%lld (%.0f%%) %.1fs, %s%s %s\n", p->label ? p->label : "", (long long)p->done,
+            (long long)p->total, 100 * frac, el, rate, eta, p->extra);
   }
   fflush(stderr);
   p->t_last_draw = now;

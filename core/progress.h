@@ -1,5 +1,5 @@
 /* progress.h: a progress bar on stderr. On a terminal it redraws one line in place (with rate and ETA);
- * elsewhere (logs, CI) it prints a plain line at every 10% so logs stay readable. */
+ * elsewhere (logs, CI) it prints a plain line at every 10% so logs stay readable; both show the rate and ETA. */
 #ifndef PL_PROGRESS_H
 #define PL_PROGRESS_H
 

@@ -1,6 +1,7 @@
 #include "pipeline/canvas.h"
 
-#include <ctype.h>
+#include <cairo/cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,49 +9,14 @@
 
 #include "core/fileio.h"
 
-/* 5x7 glyphs, one byte per row (5 low bits, MSB = left column). */
-static const struct {
-  char ch;
-  unsigned char rows[7];
-} k_font[] = {
-    {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-    {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}}, {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
-    {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}}, {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
-    {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}}, {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-    {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}}, {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
-    {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}}, {'B', {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}},
-    {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}}, {'D', {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}},
-    {'E', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}}, {'F', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}},
-    {'G', {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}}, {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-    {'I', {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}}, {'J', {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}},
-    {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}}, {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
-    {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}}, {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}},
-    {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}}, {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
-    {'Q', {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}}, {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}},
-    {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}}, {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-    {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}}, {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}},
-    {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}}, {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}},
-    {'Y', {0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04}}, {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}},
-    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}}, {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
-    {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}}, {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}},
-    {'/', {0x01, 0x02, 0x02, 0x04, 0x08, 0x08, 0x10}}, {'=', {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}},
-    {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}}, {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}},
-    {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}}, {'|', {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-    {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}}, {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}},
-    {'x', {0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11}}, {'[', {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}},
-    {']', {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}}, {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},
-};
-
-static const unsigned char *glyph(char ch) {
-  if (ch != 'x') ch = (char)toupper((unsigned char)ch);
-  for (size_t i = 0; i < sizeof k_font / sizeof k_font[0]; ++i)
-    if (k_font[i].ch == ch) return k_font[i].rows;
-  return NULL; /* space and unknown characters draw nothing */
-}
+#define FONT_FAMILY "DejaVu Sans"
 
 pl_status pl_canvas_create(pl_canvas *c, int w, int h, const float bg[3]) {
   c->w = w;
   c->h = h;
+  c->rgb = NULL;
+  if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > ((size_t)1 << 28))
+    return pl_fail(PL_ERR_INVALID, "a %dx%d image is not a drawable size", w, h);
   c->rgb = (float *)malloc(sizeof(float) * 3 * (size_t)w * (size_t)h);
   if (!c->rgb) return pl_fail(PL_ERR_NOMEM, "out of memory for a %dx%d image", w, h);
   for (size_t i = 0; i < (size_t)w * h; ++i) memcpy(c->rgb + 3 * i, bg, sizeof(float) * 3);
@@ -68,135 +34,131 @@ void pl_canvas_pixel(pl_canvas *c, int x, int y, const float col[3]) {
   memcpy(c->rgb + 3 * ((size_t)y * c->w + x), col, sizeof(float) * 3);
 }
 
-void pl_canvas_line(pl_canvas *c, double x0, double y0, double x1, double y1, const float col[3]) {
-  double dx = x1 - x0, dy = y1 - y0;
-  int n = (int)ceil(fmax(fabs(dx), fabs(dy))) + 1;
-  if (n > 100000) n = 100000;
-  for (int i = 0; i <= n; ++i) {
-    double t = (double)i / n;
-    pl_canvas_pixel(c, (int)lround(x0 + t * dx), (int)lround(y0 + t * dy), col);
-  }
-}
-
 void pl_canvas_rect(pl_canvas *c, int x0, int y0, int x1, int y1, const float col[3], int filled) {
   for (int y = y0; y <= y1; ++y)
     for (int x = x0; x <= x1; ++x)
       if (filled || y == y0 || y == y1 || x == x0 || x == x1) pl_canvas_pixel(c, x, y, col);
 }
 
-void pl_canvas_blit(pl_canvas *c, int x, int y, int w, int h, const float *rgb) {
-  for (int j = 0; j < h; ++j)
-    for (int i = 0; i < w; ++i) pl_canvas_pixel(c, x + i, y + j, rgb + 3 * ((size_t)j * w + i));
+void pl_canvas_blit_zoom(pl_canvas *c, int x, int y, int w, int h, const float *rgb, int zoom) {
+  if (zoom < 1) zoom = 1;
+  for (int j = 0; j < h * zoom; ++j)
+    for (int i = 0; i < w * zoom; ++i) pl_canvas_pixel(c, x + i, y + j, rgb + 3 * ((size_t)(j / zoom) * w + i / zoom));
 }
 
-int pl_canvas_text_width(const char *text, int scale) { return (int)strlen(text) * 6 * scale; }
+void pl_canvas_blit(pl_canvas *c, int x, int y, int w, int h, const float *rgb) { pl_canvas_blit_zoom(c, x, y, w, h, rgb, 1); }
 
-int pl_canvas_text(pl_canvas *c, int x, int y, const char *text, const float col[3], int scale) {
-  int x0 = x;
-  for (const char *p = text; *p; ++p) {
-    const unsigned char *g = glyph(*p);
-    if (g)
-      for (int r = 0; r < 7; ++r)
-        for (int b = 0; b < 5; ++b)
-          if (g[r] & (0x10 >> b))
-            for (int sy = 0; sy < scale; ++sy)
-              for (int sx = 0; sx < scale; ++sx) pl_canvas_pixel(c, x + b * scale + sx, y + r * scale + sy, col);
-    x += 6 * scale;
+/* ------------------------------------------------------------------ text (cairo) */
+
+static cairo_t *g_measure = NULL; /* one 1x1 surface for measuring, kept for the process */
+
+/* At exit: cairo's and fontconfig's caches are released, so that leak checkers see nothing left behind. */
+static void release_fonts(void) {
+  if (g_measure) cairo_destroy(g_measure);
+  g_measure = NULL;
+  cairo_debug_reset_static_data();
+  FcFini();
+}
+
+void pl_fonts_init(void) {
+  static int registered = 0;
+  if (!registered) atexit(release_fonts);
+  registered = 1;
+}
+
+static cairo_t *measure_context(void) {
+  cairo_t *cr = g_measure;
+  if (!cr) {
+    pl_fonts_init();
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1);
+    cr = cairo_create(s);
+    cairo_surface_destroy(s);
+    cairo_select_font_face(cr, FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    g_measure = cr;
   }
-  return x - x0;
+  return cr;
+}
+
+double pl_text_width(const char *text, double size) {
+  cairo_t *cr = measure_context();
+  cairo_set_font_size(cr, size);
+  cairo_text_extents_t te;
+  cairo_text_extents(cr, text, &te);
+  /* the ink may start left of the origin (x_bearing < 0) and end past the advance */
+  return fmax(te.x_advance, te.x_bearing + te.width) - fmin(0.0, te.x_bearing);
+}
+
+int pl_text_height(double size) {
+  cairo_t *cr = measure_context();
+  cairo_set_font_size(cr, size);
+  cairo_font_extents_t fe;
+  cairo_font_extents(cr, &fe);
+  return (int)ceil(fe.ascent + fe.descent);
+}
+
+double pl_text_size_for(int panel_w) {
+  double s = panel_w / 9.0;
+  return s < PL_TEXT_MIN_SIZE ? PL_TEXT_MIN_SIZE : s > 14 ? 14 : s;
+}
+
+/* Draw text at (x, y) (top of the line box) by rendering it into an alpha mask and blending the colour. */
+static int draw_text(pl_canvas *c, int x, int y, const char *text, const float col[3], double size) {
+  int tw = (int)ceil(pl_text_width(text, size)) + 2, th = pl_text_height(size) + 2;
+  cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_A8, tw, th);
+  if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+    cairo_surface_destroy(s);
+    return 0;
+  }
+  cairo_t *cr = cairo_create(s);
+  cairo_select_font_face(cr, FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, size);
+  cairo_font_extents_t fe;
+  cairo_font_extents(cr, &fe);
+  cairo_text_extents_t te;
+  cairo_text_extents(cr, text, &te);
+  cairo_move_to(cr, -fmin(0.0, te.x_bearing), fe.ascent);
+  cairo_show_text(cr, text);
+  cairo_surface_flush(s);
+  const unsigned char *a = cairo_image_surface_get_data(s);
+  int stride = cairo_image_surface_get_stride(s);
+  for (int j = 0; j < th; ++j)
+    for (int i = 0; i < tw; ++i) {
+      float al = a[(size_t)j * stride + i] / 255.0f;
+      int px = x + i, py = y + j;
+      if (al <= 0 || px < 0 || py < 0 || px >= c->w || py >= c->h) continue;
+      float *p = c->rgb + 3 * ((size_t)py * c->w + px);
+      for (int k = 0; k < 3; ++k) p[k] = p[k] * (1 - al) + col[k] * al;
+    }
+  cairo_destroy(cr);
+  cairo_surface_destroy(s);
+  return (int)ceil(pl_text_width(text, size));
+}
+
+int pl_canvas_label(pl_canvas *c, int x, int y, int max_w, const char *text, const float col[3], double size) {
+  if (!text || !text[0]) return 0;
+  if (max_w <= 0) return draw_text(c, x, y, text, col, size);
+  const int room = max_w - 1; /* antialiasing may spill one pixel */
+  double sz = size;
+  while (sz > PL_TEXT_MIN_SIZE && pl_text_width(text, sz) > room) sz -= 0.5;
+  if (sz < PL_TEXT_MIN_SIZE) sz = PL_TEXT_MIN_SIZE;
+  if (pl_text_width(text, sz) <= room) return draw_text(c, x, y, text, col, sz);
+  /* shorten: the longest prefix that fits with "..." after it (nothing when not even "..." fits) */
+  size_t n = strlen(text);
+  char *buf = (char *)malloc(n + 4);
+  if (!buf) return 0;
+  int drawn = 0;
+  for (size_t k = n; k-- > 0;) {
+    memcpy(buf, text, k);
+    memcpy(buf + k, "...", 4);
+    if (pl_text_width(buf, sz) <= room) {
+      drawn = draw_text(c, x, y, buf, col, sz);
+      break;
+    }
+  }
+  free(buf);
+  return drawn;
 }
 
 pl_status pl_canvas_save_png(const pl_canvas *c, const char *path) {
   return pl_png_write_float(path, c->w, c->h, 3, c->rgb);
-}
-
-/* "nice" tick step for a range (1, 2 or 5 times a power of ten) */
-static double nice_step(double range, int target) {
-  double raw = range / target, p = pow(10, floor(log10(raw))), f = raw / p;
-  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
-}
-
-pl_status pl_plot_png(const char *path, const char *title, const char *xlabel, int n, const double *x, int nseries,
-                      const double *const *y, const char *const *names, int log_y) {
-  static const float white[3] = {1, 1, 1}, black[3] = {0, 0, 0}, grid[3] = {0.88f, 0.88f, 0.88f};
-  static const float colors[8][3] = {{0.12f, 0.47f, 0.71f}, {1.0f, 0.5f, 0.05f}, {0.17f, 0.63f, 0.17f},
-                                     {0.84f, 0.15f, 0.16f}, {0.58f, 0.4f, 0.74f}, {0.55f, 0.34f, 0.29f},
-                                     {0.89f, 0.47f, 0.76f}, {0.5f, 0.5f, 0.5f}};
-  const int W = 720, H = 420, L = 80, R = 20, T = 40, B = 50;
-  if (nseries > 8) nseries = 8;
-  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-  for (int i = 0; i < n; ++i) {
-    xmin = fmin(xmin, x[i]);
-    xmax = fmax(xmax, x[i]);
-    for (int s = 0; s < nseries; ++s) {
-      double v = y[s][i];
-      if (!isfinite(v) || (log_y && v <= 0)) continue;
-      v = log_y ? log10(v) : v;
-      ymin = fmin(ymin, v);
-      ymax = fmax(ymax, v);
-    }
-  }
-  if (!isfinite(xmin)) xmin = 0, xmax = 1;
-  if (!isfinite(ymin)) ymin = 0, ymax = 1;
-  if (xmax - xmin < 1e-12) xmax = xmin + 1;
-  if (ymax - ymin < 1e-12) ymax += 0.5, ymin -= 0.5;
-  double pad = 0.05 * (ymax - ymin);
-  ymin -= pad;
-  ymax += pad;
-  pl_canvas c;
-  PL_TRY(pl_canvas_create(&c, W, H, white));
-  const int pw = W - L - R, ph = H - T - B;
-#define PX(v) (L + ((v)-xmin) / (xmax - xmin) * pw)
-#define PY(v) (T + ph - ((v)-ymin) / (ymax - ymin) * ph)
-  char lab[64];
-  /* y grid and labels */
-  if (log_y) {
-    for (int e = (int)floor(ymin); e <= (int)ceil(ymax); ++e) {
-      if (e < ymin || e > ymax) continue;
-      pl_canvas_line(&c, L, PY(e), L + pw, PY(e), grid);
-      snprintf(lab, sizeof lab, "1e%d", e);
-      pl_canvas_text(&c, L - 6 - pl_canvas_text_width(lab, 1), (int)PY(e) - 3, lab, black, 1);
-    }
-  } else {
-    double st = nice_step(ymax - ymin, 5);
-    for (double v = ceil(ymin / st) * st; v <= ymax; v += st) {
-      pl_canvas_line(&c, L, PY(v), L + pw, PY(v), grid);
-      snprintf(lab, sizeof lab, "%.3g", fabs(v) < 1e-12 * st ? 0.0 : v);
-      pl_canvas_text(&c, L - 6 - pl_canvas_text_width(lab, 1), (int)PY(v) - 3, lab, black, 1);
-    }
-  }
-  double st = nice_step(xmax - xmin, 6);
-  for (double v = ceil(xmin / st) * st; v <= xmax + 1e-9; v += st) {
-    pl_canvas_line(&c, PX(v), T, PX(v), T + ph, grid);
-    snprintf(lab, sizeof lab, "%g", v);
-    pl_canvas_text(&c, (int)PX(v) - pl_canvas_text_width(lab, 1) / 2, T + ph + 6, lab, black, 1);
-  }
-  pl_canvas_rect(&c, L, T, L + pw, T + ph, black, 0);
-  for (int s = 0; s < nseries; ++s) {
-    int have = 0;
-    double px = 0, py = 0;
-    for (int i = 0; i < n; ++i) {
-      double v = y[s][i];
-      if (!isfinite(v) || (log_y && v <= 0)) {
-        have = 0;
-        continue;
-      }
-      double qx = PX(x[i]), qy = PY(log_y ? log10(v) : v);
-      if (have) pl_canvas_line(&c, px, py, qx, qy, colors[s]);
-      if (n == 1) pl_canvas_rect(&c, (int)qx - 1, (int)qy - 1, (int)qx + 1, (int)qy + 1, colors[s], 1);
-      px = qx, py = qy, have = 1;
-    }
-    if (names && names[s]) {
-      int ly = T + 8 + 12 * s;
-      pl_canvas_rect(&c, L + pw - 150, ly + 2, L + pw - 140, ly + 4, colors[s], 1);
-      pl_canvas_text(&c, L + pw - 134, ly, names[s], black, 1);
-    }
-  }
-  if (title) pl_canvas_text(&c, L, 12, title, black, 2);
-  if (xlabel) pl_canvas_text(&c, L + pw / 2 - pl_canvas_text_width(xlabel, 1) / 2, H - 18, xlabel, black, 1);
-#undef PX
-#undef PY
-  pl_status s = pl_canvas_save_png(&c, path);
-  pl_canvas_free(&c);
-  return s;
 }

@@ -10,23 +10,31 @@
 
 #define CHECK_ROWS 512
 
-pl_status pl_engine_print_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
-                                const char *title, int *all_ok) {
-  static pl_gc_row rows[CHECK_ROWS];
-  int nrows = 0, nap = 0;
+pl_status pl_engine_collect_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
+                                  pl_gc_row *rows, int max, int *nrows) {
+  int nap = 0;
+  *nrows = 0;
   pl_objective obj;
   memset(&obj, 0, sizeof obj);
   obj.user = e;
   obj.eval = pl_engine_checked_eval;
   pl_gc_options go = {step, tol, 1e-12, frames};
   pl_status st = PL_OK;
-  if (o->n > 0) st = pl_gradcheck(e->scene, o, &obj, &go, rows, CHECK_ROWS, &nrows);
+  if (o->n > 0) st = pl_gradcheck(e->scene, o, &obj, &go, rows, max, nrows);
   /* per-Gaussian colours / opacity offsets: the entries with the largest adjoints */
   if (st == PL_OK && pl_engine_learns_appearance(e))
-    st = pl_engine_appearance_check(e, o, step, tol, 6, rows + nrows, CHECK_ROWS - nrows, &nap);
+    st = pl_engine_appearance_check(e, o, step, tol, 6, rows + *nrows, max - *nrows, &nap);
   pl_engine_release_check(e);
   if (st != PL_OK) return st;
-  nrows += nap;
+  *nrows += nap;
+  return PL_OK;
+}
+
+pl_status pl_engine_print_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
+                                const char *title, int *all_ok) {
+  static pl_gc_row rows[CHECK_ROWS];
+  int nrows = 0;
+  PL_TRY(pl_engine_collect_check(e, o, step, tol, frames, rows, CHECK_ROWS, &nrows));
   printf("\n%s\n", title);
   pl_gc_print(rows, nrows, stdout);
   int ok = pl_gc_all_ok(rows, nrows);

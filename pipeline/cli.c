@@ -101,6 +101,10 @@ int pl_cli_parse(const pl_cli_command *cmd, int argc, char **argv, pl_cli_args *
     }
     a->values[k][a->count[k]++] = val ? val : "1";
   }
+  if (cmd->no_scene && pl_cli_count(a, "set")) {
+    fprintf(stderr, "pipeline %s: --set changes a scene's value, and %s takes no scene\n", cmd->name, cmd->name);
+    return 2;
+  }
   return 0;
 }
 

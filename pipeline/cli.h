@@ -35,6 +35,7 @@ typedef struct {
   const char *details;   /* paragraph for `pipeline CMD --help` */
   const pl_cli_option *options; /* command-specific, terminated by name == NULL; common ones are added */
   int (*run)(const pl_cli_args *a);
+  int no_scene;          /* takes no scene file: --set is refused */
 } pl_cli_command;
 
 /* Parse argv (after the command name). Prints help and returns -1 on --help; prints a usage error and

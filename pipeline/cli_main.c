@@ -7,9 +7,12 @@
 #include <omp.h>
 #endif
 
+#include <cjson/cJSON.h>
+
 #include "core/hd.h"
 #include "core/log.h"
 #include "pipeline/cli.h"
+#include "pipeline/runinfo.h"
 
 #ifndef PL_VERSION
 #define PL_VERSION "unknown"
@@ -23,9 +26,53 @@
 
 /* ------------------------------------------------------------------ info */
 
+static const pl_cli_option info_opts[] = {{"json", 0, NULL, "print the same facts as one JSON object"},
+                                         {NULL, 0, NULL, NULL}};
+
+static void print_json(cJSON *j) {
+  char *text = cJSON_Print(j);
+  if (text) printf("%s\n", text);
+  cJSON_free(text);
+  cJSON_Delete(j);
+}
+
+static int info_json(void) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "version", PL_VERSION);
+  cJSON_AddStringToObject(j, "git_commit", pl_build_commit);
+  cJSON_AddStringToObject(j, "build_type", PL_BUILD_TYPE);
+  cJSON_AddStringToObject(j, "precision", PL_REAL_NAME);
+#ifdef _OPENMP
+  cJSON_AddNumberToObject(j, "cpu_threads", omp_get_max_threads());
+#else
+  cJSON_AddNumberToObject(j, "cpu_threads", 1);
+#endif
+  char dev[512];
+  pl_run_device(PL_BACKEND_CPU, dev, sizeof dev);
+  cJSON_AddStringToObject(j, "cpu", dev);
+  cJSON_AddBoolToObject(j, "cuda_compiled", pl_cuda_compiled());
+  if (pl_cuda_compiled()) cJSON_AddStringToObject(j, "cuda_architectures", PL_CUDA_ARCHS);
+  char desc[4096] = "";
+  int n = pl_cuda_device_count(desc, sizeof desc);
+  cJSON *devs = cJSON_AddArrayToObject(j, "cuda_devices");
+  char *save = NULL;
+  for (char *l = n > 0 ? strtok_r(desc, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+    cJSON_AddItemToArray(devs, cJSON_CreateString(l));
+  pl_backend be;
+  char why[256];
+  if (pl_backend_resolve(PL_BACKEND_AUTO, &be, why, sizeof why) == PL_OK) {
+    cJSON_AddStringToObject(j, "auto_backend", pl_backend_name(be));
+    cJSON_AddStringToObject(j, "auto_backend_reason", why);
+  }
+  print_json(j);
+  return 0;
+}
+
 static int run_info(const pl_cli_args *a) {
   pl_cli_apply_common(a);
+  if (pl_cli_count(a, "json")) return info_json();
   printf("pipeline %s\n", PL_VERSION);
+  printf("git commit:  %s\n", pl_build_commit);
   printf("build type:  %s%s\n", PL_BUILD_TYPE,
 #if defined(__SANITIZE_ADDRESS__)
          " (AddressSanitizer)"
@@ -57,15 +104,67 @@ static int run_info(const pl_cli_args *a) {
 
 const pl_cli_command pl_cmd_info = {
     "info", "Print the version, build type, real type, compiled backends and the CUDA devices found.", "[options]",
-    NULL, NULL, run_info};
+    NULL, info_opts, run_info, 1};
 
 /* ------------------------------------------------------------------ check */
+
+static const pl_cli_option check_opts[] = {
+    {"json", 0, NULL, "print {\"valid\", \"error\", \"scene\", \"sections\": [{type, name, values, defaults, overrides}]}"},
+    {NULL, 0, NULL, NULL}};
+
+/* The resolved scene as JSON: every section with its values (as text, as in the file), which of them are
+ * defaults and which came from --set. */
+static cJSON *scene_json(const pl_scene *s) {
+  const pl_config *c = &s->config;
+  cJSON *secs = cJSON_CreateArray();
+  for (int si = 0; si < c->nsections; ++si) {
+    const pl_cfg_section *sec = &c->sections[si];
+    const pl_section_spec *spec = pl_schema_section(c->schema, sec->type);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", sec->type);
+    if (sec->name[0]) cJSON_AddStringToObject(o, "name", sec->name);
+    cJSON *vals = cJSON_AddObjectToObject(o, "values");
+    cJSON *defs = cJSON_AddArrayToObject(o, "defaults");
+    cJSON *ovs = cJSON_AddArrayToObject(o, "overrides");
+    for (int i = 0; i < c->nentries; ++i) {
+      const pl_cfg_entry *e = &c->entries[i];
+      if (e->section != si) continue;
+      cJSON_AddStringToObject(vals, e->key, e->value);
+      if (e->line == 0) cJSON_AddItemToArray(ovs, cJSON_CreateString(e->key));
+    }
+    for (const pl_key_spec *k = spec && !spec->address_keys ? spec->keys : NULL; k && k->key; ++k)
+      if (!pl_config_entry(c, si, k->key) && k->def) {
+        cJSON_AddStringToObject(vals, k->key, k->def);
+        cJSON_AddItemToArray(defs, cJSON_CreateString(k->key));
+      }
+    cJSON_AddItemToArray(secs, o);
+  }
+  return secs;
+}
 
 static int run_check(const pl_cli_args *a) {
   pl_cli_apply_common(a);
   pl_scene s;
+  int json = pl_cli_count(a, "json") > 0;
   int rc = pl_cli_load_scene(a, "check", &s);
-  if (rc) return rc;
+  if (rc) {
+    if (json) {
+      cJSON *j = cJSON_CreateObject();
+      cJSON_AddBoolToObject(j, "valid", 0);
+      cJSON_AddStringToObject(j, "error", pl_last_error());
+      print_json(j);
+    }
+    return rc;
+  }
+  if (json) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddBoolToObject(j, "valid", 1);
+    cJSON_AddStringToObject(j, "scene", s.path);
+    cJSON_AddItemToObject(j, "sections", scene_json(&s));
+    print_json(j);
+    pl_scene_free(&s);
+    return 0;
+  }
   pl_scene_print(&s, stdout);
   fprintf(stderr, "pipeline check: %s is valid (%d material%s, %d object%s, %d collider%s, %d camera%s, %d learnable)\n",
           s.path, s.nmaterials, s.nmaterials == 1 ? "" : "s", s.nobjects, s.nobjects == 1 ? "" : "s", s.ncolliders,
@@ -78,8 +177,9 @@ const pl_cli_command pl_cmd_check = {
     "check", "Parse and validate a scene file, then print the resolved scene (every value, defaults marked).",
     "SCENE.cfg [options]",
     "Errors name the file, line and key, and suggest the nearest valid key for a typo.\n"
-    "The printed scene is itself a valid scene file.",
-    NULL, run_check};
+    "The printed scene is itself a valid scene file. --json prints it as JSON instead (and, for an invalid scene,\n"
+    "{\"valid\": false, \"error\": ...} with exit status 2).",
+    check_opts, run_check, 0};
 
 /* ------------------------------------------------------------------ schema */
 
@@ -131,7 +231,7 @@ static int run_schema(const pl_cli_args *a) {
 
 const pl_cli_command pl_cmd_schema = {
     "schema", "Print every section and key of the scene format as Markdown tables (docs/scene-format.md).",
-    "[options]", NULL, NULL, run_schema};
+    "[options]", NULL, NULL, run_schema, 1};
 
 /* ------------------------------------------------------------------ dispatch */
 

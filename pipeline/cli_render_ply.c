@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/fileio.h"
@@ -13,7 +14,7 @@
 #include "raster/raster.h"
 
 static const pl_cli_option render_ply_opts[] = {
-    {"out", 'o', "PNG", "output image (default: the PLY path with .png)"},
+    {"output", 'o', "DIR|PNG", "output folder (writes DIR/NAME.png) or a .png file (default: the PLY path with .png)"},
     {"width", 0, "W", "image width in pixels (default 800)"},
     {"height", 0, "H", "image height in pixels (default 600)"},
     {"fov", 0, "DEG", "vertical field of view in degrees (default 50)"},
@@ -187,15 +188,19 @@ static int run_render_ply(const pl_cli_args *a) {
     return 2;
   }
   char out_path[1024];
-  const char *o = pl_cli_get(a, "out");
-  if (o) {
-    snprintf(out_path, sizeof out_path, "%s", o);
+  const char *o = pl_cli_get(a, "output");
+  size_t len = strlen(path);
+  const char *slash = strrchr(path, '/');
+  const char *stem = slash ? slash + 1 : path;
+  int stem_len = (int)strlen(stem) - (len > 4 && strcmp(path + len - 4, ".ply") == 0 ? 4 : 0);
+  size_t ol = o ? strlen(o) : 0;
+  if (o && ol > 4 && strcasecmp(o + ol - 4, ".png") == 0) {
+    snprintf(out_path, sizeof out_path, "%s", o); /* a file name */
+  } else if (o) {                                  /* a folder, as -o is in every command */
+    if (pl_mkdirs(o) != PL_OK) return pl_cli_report("render-ply", PL_ERR_IO);
+    snprintf(out_path, sizeof out_path, "%s/%.*s.png", o, stem_len, stem);
   } else {
-    size_t len = strlen(path);
-    if (len > 4 && strcmp(path + len - 4, ".ply") == 0)
-      snprintf(out_path, sizeof out_path, "%.*s.png", (int)(len - 4), path);
-    else
-      snprintf(out_path, sizeof out_path, "%s.png", path);
+    snprintf(out_path, sizeof out_path, "%.*s.png", (int)len - (len > 4 && strcmp(path + len - 4, ".ply") == 0 ? 4 : 0), path);
   }
 
   raster_ply ply;
@@ -334,4 +339,4 @@ const pl_cli_command pl_cmd_render_ply = {
     "Reads the layout written by the 3DGS training code (and by this project): x y z, f_dc, f_rest, opacity\n"
     "(logit), scale (log), rot (w first). Without --eye the camera looks down -z at the scene's centre from a\n"
     "distance that frames 90% of the Gaussians. Cameras follow OpenCV conventions (+x right, +y down, +z forward).",
-    render_ply_opts, run_render_ply};
+    render_ply_opts, run_render_ply, 1};

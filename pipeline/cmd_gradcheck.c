@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/hd.h"
 #include "core/log.h"
 #include "pipeline/cli.h"
@@ -29,6 +31,7 @@ static const pl_cli_option gc_opts[] = {
     {"step", 0, "H", "relative finite-difference step (default 1e-5 in double, 3e-3 in float; stage inputs relative to their "
                      "scale; the steps x0.1, x10, x0.01 are tried when the first disagrees)"},
     {"precision", 0, "P", "double (default: re-runs as pipeline-f64 when built) or float (this binary)"},
+    {"json", 0, NULL, "print the checks as one JSON object (scene, precision, stages with their rows, ok)"},
     {NULL, 0, NULL, NULL}};
 
 /* Re-run the same command line with the double-precision binary beside this one. Returns only on failure. */
@@ -49,6 +52,25 @@ static void exec_f64(void) {
   fflush(stderr);
   execv(path, argv);
   free(argv);
+}
+
+/* One stage's rows as JSON. */
+static void json_stage(cJSON *stages, const char *name, const pl_gc_row *rows, int n) {
+  cJSON *st = cJSON_CreateObject();
+  cJSON_AddStringToObject(st, "stage", name);
+  cJSON_AddBoolToObject(st, "ok", pl_gc_all_ok(rows, n));
+  cJSON *arr = cJSON_AddArrayToObject(st, "rows");
+  for (int i = 0; i < n; ++i) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "name", rows[i].name);
+    cJSON_AddNumberToObject(r, "value", rows[i].value);
+    cJSON_AddNumberToObject(r, "adjoint", rows[i].adjoint);
+    cJSON_AddNumberToObject(r, "finite_difference", rows[i].fd);
+    cJSON_AddNumberToObject(r, "relative_error", rows[i].rel_error);
+    cJSON_AddStringToObject(r, "verdict", pl_gc_verdict_name(rows[i].verdict));
+    cJSON_AddItemToArray(arr, r);
+  }
+  cJSON_AddItemToArray(stages, st);
 }
 
 static int run_gradcheck(const pl_cli_args *a) {
@@ -108,15 +130,31 @@ static int run_gradcheck(const pl_cli_args *a) {
   if (st == PL_OK && !smooth) pl_engine_set_cutoffs(e, 0, 0);
   if (st == PL_OK) st = pl_optimizer_init(&o, &s);
   if (st == PL_OK) st = pl_engine_apply(e, &o);
-  printf("gradcheck %s (%s precision, tolerance %g, %s, %s rasterizer cut-offs)\n", s.path, PL_REAL_NAME, tol,
-         s.sim.substeps ? "fixed substeps" : "each frame's automatic substep count held at the checked point",
-         smooth ? "the objective's (alpha 1e-9, T 1e-12)" : "gsplat's exact");
+  const int json = pl_cli_count(a, "json") > 0;
+  cJSON *jroot = json ? cJSON_CreateObject() : NULL, *jstages = NULL;
+  if (json) {
+    cJSON_AddStringToObject(jroot, "scene", s.path);
+    cJSON_AddStringToObject(jroot, "precision", PL_REAL_NAME);
+    cJSON_AddNumberToObject(jroot, "tolerance", tol);
+    cJSON_AddStringToObject(jroot, "substeps", s.sim.substeps ? "fixed" : "automatic, held at the checked point");
+    cJSON_AddStringToObject(jroot, "cutoffs", smooth ? "smooth" : "exact");
+    jstages = cJSON_AddArrayToObject(jroot, "stages");
+  } else {
+    printf("gradcheck %s (%s precision, tolerance %g, %s, %s rasterizer cut-offs)\n", s.path, PL_REAL_NAME, tol,
+           s.sim.substeps ? "fixed substeps" : "each frame's automatic substep count held at the checked point",
+           smooth ? "the objective's (alpha 1e-9, T 1e-12)" : "gsplat's exact");
+  }
   if (st == PL_OK && do_params) {
     if (o.n == 0 && !pl_engine_learns_appearance(e)) {
       st = pl_fail(PL_ERR_INVALID, "%s: no [param ...] section: nothing to check (or use --stage raster/upsample)", s.path);
     } else {
-      st = pl_engine_print_check(e, &o, step, tol, pl_cli_get(a, "frames"), "stage params: every learnable "
-                                 "parameter, whole pipeline", &all_ok);
+      if (json) {
+        st = pl_engine_collect_check(e, &o, step, tol, pl_cli_get(a, "frames"), rows, 512, &nrows);
+        if (st == PL_OK) json_stage(jstages, "params", rows, nrows), all_ok &= pl_gc_all_ok(rows, nrows);
+      } else {
+        st = pl_engine_print_check(e, &o, step, tol, pl_cli_get(a, "frames"), "stage params: every learnable "
+                                   "parameter, whole pipeline", &all_ok);
+      }
     }
   }
   if (st == PL_OK && do_mpm) {
@@ -126,9 +164,13 @@ static int run_gradcheck(const pl_cli_args *a) {
       pl_gc_options go = {step, tol, 1e-12, pl_cli_get(a, "frames")};
       st = pl_engine_mpm_check(e, &o, &go, rows, 512, &nrows);
       if (st == PL_OK) {
-        printf("\nstage mpm: the simulation's parameters, smooth loss on particle states (x, v, F) at the loss frames\n");
-        if (nrows == 0) printf("(no learnable parameter of the simulation)\n");
-        pl_gc_print(rows, nrows, stdout);
+        if (json) {
+          json_stage(jstages, "mpm", rows, nrows);
+        } else {
+          printf("\nstage mpm: the simulation's parameters, smooth loss on particle states (x, v, F) at the loss frames\n");
+          if (nrows == 0) printf("(no learnable parameter of the simulation)\n");
+          pl_gc_print(rows, nrows, stdout);
+        }
         all_ok &= pl_gc_all_ok(rows, nrows);
       }
     }
@@ -140,17 +182,25 @@ static int run_gradcheck(const pl_cli_args *a) {
     if (!want[k]) continue;
     st = pl_engine_stage_check(e, stages[k], (int)frame, (int)samples, stage_step, tol, rows, 512, &nrows);
     if (st == PL_OK) {
-      printf("\nstage %s: sampled inputs of the stage, image loss at one frame\n", stages[k]);
-      pl_gc_print(rows, nrows, stdout);
+      if (json) json_stage(jstages, stages[k], rows, nrows);
+      else printf("\nstage %s: sampled inputs of the stage, image loss at one frame\n", stages[k]), pl_gc_print(rows, nrows, stdout);
       all_ok &= pl_gc_all_ok(rows, nrows);
     }
   }
   if (st == PL_OK) {
-    printf("\n%s\n", all_ok ? "gradcheck: every gradient matches (ok)" : "gradcheck: FAILED (see the verdicts above)");
+    if (json) {
+      cJSON_AddBoolToObject(jroot, "ok", all_ok);
+      char *text = cJSON_Print(jroot);
+      if (text) printf("%s\n", text);
+      cJSON_free(text);
+    } else {
+      printf("\n%s\n", all_ok ? "gradcheck: every gradient matches (ok)" : "gradcheck: FAILED (see the verdicts above)");
+    }
     rc = all_ok ? 0 : 1;
   } else {
     rc = pl_cli_report("gradcheck", st);
   }
+  cJSON_Delete(jroot);
   pl_optimizer_free(&o);
   pl_engine_free(e);
   pl_targets_free(&t);
@@ -166,4 +216,4 @@ const pl_cli_command pl_cmd_gradcheck = {
     "gradient), INSENSITIVE (the loss does not depend on the parameter in this scene), FROZEN ([param] frozen =\n"
     "true; not a failure). --stage raster / upsample checks sampled inputs of those stages at one frame.\n"
     "Exit status 1 when any verdict is bad.",
-    gc_opts, run_gradcheck};
+    gc_opts, run_gradcheck, 0};

@@ -10,11 +10,16 @@
 #include "pipeline/engine.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/fit.h"
+#include "pipeline/fit_video.h"
 #include "pipeline/holdout.h"
+#include "pipeline/report.h"
+#include "pipeline/runinfo.h"
 
 static const pl_cli_option optimize_opts[] = {
     {"output", 'o', "DIR", "output folder (default: optimize.output)"},
     {"resume", 0, NULL, "continue from OUTPUT/state.json (the last finished iteration) if it exists"},
+    {"new-run", 0, NULL, "write to a new folder OUTPUT/YYYYmmdd-HHMMSS instead of replacing the run in OUTPUT"},
+    {"no-video", 0, NULL, "skip the fit video (fit.mp4 / fit.gif)"},
     {"profile", 0, NULL, "time each phase on its own (waits for the device at phase boundaries; CUDA)"},
     {"check-grad", 0, "N", "at iteration N, check the gradient against central differences (gradcheck's table)"},
     {NULL, 0, NULL, NULL}};
@@ -25,7 +30,16 @@ static int run_optimize(const pl_cli_args *a) {
   int rc = pl_cli_load_scene(a, "optimize", &s);
   if (rc) return rc;
   const char *out = pl_cli_get(a, "output") ? pl_cli_get(a, "output") : s.optimize.output;
-  int quiet = pl_cli_quiet(a);
+  int quiet = pl_cli_quiet(a), resume = pl_cli_count(a, "resume") > 0, video = !pl_cli_count(a, "no-video");
+  if (resume && pl_cli_count(a, "new-run")) {
+    pl_scene_free(&s);
+    fprintf(stderr, "pipeline optimize: --resume continues the run in OUTPUT; --new-run starts a new one: give one\n");
+    return 2;
+  }
+  pl_run run;
+  pl_fit_frames f_start, f_end;
+  memset(&f_start, 0, sizeof f_start);
+  memset(&f_end, 0, sizeof f_end);
   pl_targets t;
   memset(&t, 0, sizeof t);
   pl_engine *e = NULL;
@@ -35,6 +49,9 @@ static int run_optimize(const pl_cli_args *a) {
   pl_status st = s.nparams ? PL_OK
                            : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section, e.g. "
                                      "[param material.NAME.E]", s.path);
+  if (st == PL_OK) st = pl_run_begin(&run, "optimize", &s, out, pl_cli_count(a, "new-run") > 0, resume, quiet);
+  int run_started = st == PL_OK;
+  if (run_started) out = run.folder;
   if (st == PL_OK) st = pl_engine_make_targets(&s, &t, quiet);
   if (st == PL_OK) st = pl_engine_create(&e, &s);
   if (st == PL_OK) st = pl_engine_set_targets(e, &t);
@@ -46,7 +63,7 @@ static int run_optimize(const pl_cli_args *a) {
     pl_engine_profile_sync(e, pl_cli_count(a, "profile") > 0);
     pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_strips, pl_engine_appearance_step,
                         pl_engine_appearance_save, pl_engine_appearance_load, pl_engine_check_grad};
-    pl_fit_options fo = {out, pl_cli_count(a, "resume") > 0, quiet, 0, 0, 0};
+    pl_fit_options fo = {out, resume, quiet, 0, 0, 0};
     if (pl_cli_get(a, "check-grad")) {
       long n = 0;
       if (pl_cli_int(a, "check-grad", 0, &n) || n < 0) st = pl_fail(PL_ERR_INVALID, "--check-grad needs an iteration >= 0");
@@ -55,6 +72,7 @@ static int run_optimize(const pl_cli_args *a) {
     }
     pl_fit_result r;
     char name_buf[32];
+    if (st == PL_OK && video) st = pl_fit_frames_capture(e, &s, &o, &t, &f_start); /* the start, for the fit video */
     if (st == PL_OK) st = pl_fit(&s, &o, &obj, &fo, &r);
     pl_holdout_result hr;
     memset(&hr, 0, sizeof hr);
@@ -63,6 +81,14 @@ static int run_optimize(const pl_cli_args *a) {
       char rj[PL_PATH_MAX + 16];
       snprintf(rj, sizeof rj, "%s/result.json", out);
       if (st == PL_OK) st = pl_holdout_add_to_json(rj, &hr);
+    }
+    char video_path[PL_PATH_MAX + 16] = "";
+    if (st == PL_OK) st = pl_report_params(&s, &o, out);
+    if (st == PL_OK && video) {
+      char base[PL_PATH_MAX + 16];
+      snprintf(base, sizeof base, "%s/fit", out);
+      st = pl_fit_frames_capture(e, &s, &o, &t, &f_end);
+      if (st == PL_OK) st = pl_fit_video_write(&s, &t, &f_start, &f_end, base, video_path, sizeof video_path);
     }
     if (st == PL_OK) {
       printf("%-36s %14s %14s %14s %10s\n", "parameter", "start", "fitted", "truth", "rel.err");
@@ -100,13 +126,21 @@ static int run_optimize(const pl_cli_args *a) {
       if (hr.images)
         printf("hold-out: %d images, loss %.6g, PSNR %.2f dB, mask IoU %s\n", hr.images, hr.loss, hr.psnr,
                isfinite(hr.iou) ? (snprintf(name_buf, sizeof name_buf, "%.4f", hr.iou), name_buf) : "- (no masks)");
-      fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (fit.csv, "
-              "result.json, loss.png, strip_*.png)\n", r.iterations, r.stopped_early ? " (stopped early)" : "",
-              r.final_loss, r.seconds, out);
+      const char *vname = strrchr(video_path, '/');
+      fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (result.json, "
+              "fit.csv, loss.png, params.png, strip_*.png%s%s, run.json, scene.cfg)\n", r.iterations,
+              r.stopped_early ? " (stopped early)" : "", r.final_loss, r.seconds, out, vname ? ", " : "",
+              vname ? vname + 1 : "");
       if (!quiet) pl_profile_print(pl_engine_profile(e), stderr);
     }
   }
   rc = st == PL_OK ? 0 : pl_cli_report("optimize", st);
+  if (run_started) {
+    pl_status rs = pl_run_end(&run, &s, e ? pl_engine_backend(e) : PL_BACKEND_AUTO, st == PL_OK, st == PL_OK);
+    if (rs != PL_OK && rc == 0) rc = pl_cli_report("optimize", rs);
+  }
+  pl_fit_frames_free(&f_start);
+  pl_fit_frames_free(&f_end);
   pl_optimizer_free(&o);
   pl_engine_free(e);
   pl_targets_free(&t);
@@ -119,7 +153,12 @@ const pl_cli_command pl_cmd_optimize = {
     "Targets are rendered from the [truth] values (targets.source = truth) or read from targets.folder. Each\n"
     "iteration simulates, renders, compares and runs one adjoint pass back to every parameter, then steps Adam.\n"
     "Writes OUTPUT/fit.csv (a row per iteration: loss terms, every parameter, every gradient norm),\n"
-    "OUTPUT/result.json (fitted values, start, truth, relative errors, time), OUTPUT/loss.png and\n"
-    "OUTPUT/strip_CAMERA_FRAME.png (target | rendered | difference). Killed at any point, --resume continues from\n"
-    "the last finished iteration and ends with the same result.",
-    optimize_opts, run_optimize};
+    "OUTPUT/result.json (fitted values, start, truth, relative errors, time, and \"run\": how the run was made),\n"
+    "OUTPUT/loss.png (the loss and its terms, log axis), OUTPUT/params.png (each parameter over the iterations\n"
+    "with its truth), OUTPUT/strip_CAMERA_FRAME.png (target | rendered | difference), OUTPUT/fit.mp4 (fit.gif\n"
+    "without ffmpeg: target | start | difference | fitted | difference at every target frame), OUTPUT/run.json\n"
+    "(command line, overrides, version, git commit, build type, precision, backend, device, wall time) and\n"
+    "OUTPUT/scene.cfg (the resolved scene). A second run into the same OUTPUT says so and replaces it; --new-run\n"
+    "writes to OUTPUT/YYYYmmdd-HHMMSS instead. Killed at any point, --resume continues from the last finished\n"
+    "iteration and ends with the same result.",
+    optimize_opts, run_optimize, 0};

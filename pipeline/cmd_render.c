@@ -10,6 +10,9 @@
 #include "core/progress.h"
 #include "pipeline/cli.h"
 #include "pipeline/engine.h"
+#include "pipeline/panels.h"
+#include "pipeline/runinfo.h"
+#include "pipeline/video.h"
 
 static const pl_cli_option render_opts[] = {
     {"output", 'o', "DIR", "output folder (default: render.output)"},
@@ -17,6 +20,8 @@ static const pl_cli_option render_opts[] = {
     {"particle-ply", 0, NULL, "also write particles as PLY per frame (render.particle_ply)"},
     {"gaussian-ply", 0, NULL, "also write Gaussians as 3DGS PLY per frame (render.gaussian_ply)"},
     {"truth", 0, NULL, "render with the [truth] values (what synthesised targets look like)"},
+    {"video", 0, NULL, "also write OUTPUT/video.mp4 (video.gif without ffmpeg): every camera tiled, each frame written"},
+    {"new-run", 0, NULL, "write to a new folder OUTPUT/YYYYmmdd-HHMMSS instead of replacing the run in OUTPUT"},
     {NULL, 0, NULL, NULL}};
 
 typedef struct {
@@ -26,11 +31,64 @@ typedef struct {
   pl_progress *bar;
   int nframes;
   double t0;
+  /* the video: every camera tiled */
+  const pl_scene *scene;
+  pl_video *video;
+  pl_canvas sheet;
+  float *cam_rgb;
+  int tile_w, tile_h, zoom, cols, label_h;
 } render_ctx;
+
+/* Tile size, zoom and the sheet for the video of every camera. */
+static pl_status video_begin(render_ctx *c, int nwritten, char *path, size_t size) {
+  const pl_scene *s = c->scene;
+  size_t maxpix = 1;
+  for (int i = 0; i < s->ncameras; ++i) {
+    c->tile_w = s->cameras[i].width > c->tile_w ? s->cameras[i].width : c->tile_w;
+    c->tile_h = s->cameras[i].height > c->tile_h ? s->cameras[i].height : c->tile_h;
+    if ((size_t)s->cameras[i].width * s->cameras[i].height > maxpix) maxpix = (size_t)s->cameras[i].width * s->cameras[i].height;
+  }
+  c->zoom = pl_panels_zoom(c->tile_w, 160);
+  c->cols = 1;
+  while (c->cols * c->cols < s->ncameras) c->cols++;
+  int rows = (s->ncameras + c->cols - 1) / c->cols, pad = 6, pw = c->tile_w * c->zoom;
+  c->label_h = pl_text_height(13) + 6;
+  int W = c->cols * (pw + pad) + pad, H = c->label_h + rows * (pl_panels_label_height(pw) + c->tile_h * c->zoom + pad);
+  const float white[3] = {1, 1, 1};
+  c->cam_rgb = (float *)malloc(sizeof(float) * 3 * maxpix * (size_t)s->ncameras);
+  if (!c->cam_rgb) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  PL_TRY(pl_canvas_create(&c->sheet, W, H, white));
+  char base[PL_PATH_MAX + 16];
+  snprintf(base, sizeof base, "%s/video", c->outdir);
+  return pl_video_open(&c->video, base, W, H, pl_video_fps(nwritten, s->sim.fps, 4.0), path, size);
+}
+
+static pl_status video_frame(render_ctx *c, pl_engine *e, int f) {
+  const pl_scene *s = c->scene;
+  const float white[3] = {1, 1, 1}, black[3] = {0, 0, 0};
+  int pad = 6, pw = c->tile_w * c->zoom, row_h = pl_panels_label_height(pw) + c->tile_h * c->zoom + pad;
+  pl_canvas_rect(&c->sheet, 0, 0, c->sheet.w - 1, c->sheet.h - 1, white, 1);
+  char lab[160];
+  snprintf(lab, sizeof lab, "frame %d, t = %.3f s", f, f / s->sim.fps);
+  pl_canvas_label(&c->sheet, pad, 3, c->sheet.w - 2 * pad, lab, black, 13);
+  size_t off = 0;
+  for (int i = 0; i < s->ncameras; ++i) {
+    float *img = c->cam_rgb + off;
+    off += 3 * (size_t)s->cameras[i].width * s->cameras[i].height;
+    PL_TRY(pl_engine_download_camera(e, i, img, NULL));
+    snprintf(lab, sizeof lab, "camera %s", s->cameras[i].name);
+    const float *imgs[1] = {img};
+    const char *labels[1] = {lab};
+    pl_panels_row(&c->sheet, pad + (i % c->cols) * (pw + pad), c->label_h + (i / c->cols) * row_h, 1, imgs, labels,
+                  s->cameras[i].width, s->cameras[i].height, c->zoom, pad);
+  }
+  return pl_video_frame(c->video, c->sheet.rgb);
+}
 
 static pl_status on_frame(void *user, pl_engine *e, int f) {
   render_ctx *c = (render_ctx *)user;
   PL_TRY(pl_engine_write_pngs(e, c->outdir, f));
+  if (c->video) PL_TRY(video_frame(c, e, f));
   c->pngs += e ? 1 : 0;
   char path[PL_PATH_MAX + 64];
   if (c->particle_ply) {
@@ -83,6 +141,15 @@ static int run_render(const pl_cli_args *a) {
   render_ctx c;
   memset(&c, 0, sizeof c);
   c.outdir = pl_cli_get(a, "output") ? pl_cli_get(a, "output") : s.render.output;
+  c.scene = use;
+  int want_video = pl_cli_count(a, "video") > 0;
+  pl_run run;
+  int run_started = 0;
+  if (st == PL_OK) {
+    st = pl_run_begin(&run, "render", use, c.outdir, pl_cli_count(a, "new-run") > 0, 0, pl_cli_quiet(a));
+    run_started = st == PL_OK;
+    if (run_started) c.outdir = run.folder;
+  }
   c.particle_ply = s.render.particle_ply || pl_cli_count(a, "particle-ply");
   c.gaussian_ply = s.render.gaussian_ply || pl_cli_count(a, "gaussian-ply");
   const char *sel = pl_cli_get(a, "frames") ? pl_cli_get(a, "frames") : s.render.frames;
@@ -106,6 +173,14 @@ static int run_render(const pl_cli_args *a) {
   }
   if (st == PL_OK && s.ncameras == 0 && !c.particle_ply && !c.gaussian_ply)
     st = pl_fail(PL_ERR_INVALID, "%s: no [camera] and no PLY output asked for: nothing to write", s.path);
+  if (st == PL_OK && want_video && s.ncameras == 0)
+    st = pl_fail(PL_ERR_INVALID, "%s: --video needs a [camera]", s.path);
+  char video_path[PL_PATH_MAX + 16] = "";
+  if (st == PL_OK && want_video) {
+    int nwritten = 0;
+    for (int f = 0; f <= nframes; ++f) nwritten += mask[f] != 0;
+    st = video_begin(&c, nwritten, video_path, sizeof video_path);
+  }
   double t0 = pl_now();
   pl_engine *e = NULL;
   if (st == PL_OK) st = pl_engine_create(&e, use);
@@ -140,6 +215,17 @@ static int run_render(const pl_cli_args *a) {
       fprintf(stderr, "\n");
     }
   }
+  if (c.video) {
+    pl_status vs = pl_video_close(c.video, st == PL_OK);
+    if (st == PL_OK) st = vs;
+    if (st == PL_OK) fprintf(stderr, "pipeline render: video %s\n", video_path);
+  }
+  pl_canvas_free(&c.sheet);
+  free(c.cam_rgb);
+  if (run_started) {
+    pl_status rs = pl_run_end(&run, use, e ? pl_engine_backend(e) : PL_BACKEND_AUTO, st == PL_OK, 0);
+    if (st == PL_OK) st = rs;
+  }
   rc = st == PL_OK ? 0 : pl_cli_report("render", st);
   pl_engine_free(e);
   free(mask);
@@ -154,5 +240,7 @@ const pl_cli_command pl_cmd_render = {
     "Frames 0 (the initial state) to sim.frames; render.frames (or --frames) picks which are written.\n"
     "PNGs (RGBA: the alpha channel is the rendered coverage) go to OUTPUT/CAMERA/FRAME.png, particle PLYs to\n"
     "OUTPUT/particles/FRAME.ply (x y z, colour, velocity, J = det F, object), Gaussian PLYs (3DGS layout, opens in\n"
-    "splat viewers) to OUTPUT/gaussians/FRAME.ply. Errors name the object, particle, frame and substep involved.",
-    render_opts, run_render};
+    "splat viewers) to OUTPUT/gaussians/FRAME.ply. --video adds OUTPUT/video.mp4 (video.gif without ffmpeg):\n"
+    "the written frames with every camera tiled. OUTPUT/run.json and OUTPUT/scene.cfg record how the run was\n"
+    "made (see optimize --help). Errors name the object, particle, frame and substep involved.",
+    render_opts, run_render, 0};

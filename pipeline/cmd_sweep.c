@@ -13,6 +13,8 @@
 #include "pipeline/canvas.h"
 #include "pipeline/cli.h"
 #include "pipeline/engine.h"
+#include "pipeline/report.h"
+#include "pipeline/runinfo.h"
 #include "pipeline/sweep.h"
 
 static const pl_cli_option sweep_opts[] = {
@@ -22,6 +24,7 @@ static const pl_cli_option sweep_opts[] = {
     {"frame", 0, "F", "frame shown in the contact sheet and measured (default: the last frame)"},
     {"camera", 0, "NAME", "camera of the contact sheet (default: the first)"},
     {"merge", 0, "OUT.csv", "merge the CSV files given as arguments (shards) into OUT.csv and exit"},
+    {"new-run", 0, NULL, "write to a new folder OUTPUT/YYYYmmdd-HHMMSS instead of replacing the run in OUTPUT"},
     {NULL, 0, NULL, NULL}};
 
 typedef struct {
@@ -60,6 +63,10 @@ static pl_status metrics(pl_engine *e, point_ctx *c) {
 static int run_sweep(const pl_cli_args *a) {
   pl_cli_apply_common(a);
   if (pl_cli_get(a, "merge")) {
+    if (pl_cli_count(a, "set")) {
+      fprintf(stderr, "pipeline sweep --merge: --set changes a scene's value, and --merge takes no scene\n");
+      return 2;
+    }
     if (a->npos < 1) {
       fprintf(stderr, "pipeline sweep --merge OUT.csv: give the shard CSV files as arguments\n");
       return 2;
@@ -117,12 +124,21 @@ static int run_sweep(const pl_cli_args *a) {
     st = pl_engine_make_targets(&s, &t, pl_cli_quiet(a));
     have_targets = st == PL_OK;
   }
-  if (st == PL_OK) st = pl_mkdirs(outdir);
-  char csv[PL_PATH_MAX + 64], sheet[PL_PATH_MAX + 64];
+  pl_run run;
+  int run_started = 0;
+  if (st == PL_OK) {
+    st = pl_run_begin(&run, "sweep", &s, outdir, pl_cli_count(a, "new-run") > 0, 0, pl_cli_quiet(a));
+    run_started = st == PL_OK;
+    if (run_started) snprintf(outdir, sizeof outdir, "%s", run.folder);
+  }
+  pl_backend used_backend = PL_BACKEND_AUTO;
+  char csv[PL_PATH_MAX + 64], sheet[PL_PATH_MAX + 64], curve[PL_PATH_MAX + 64];
   if (sw.nshards > 1) {
     snprintf(csv, sizeof csv, "%s/sweep_%d_of_%d.csv", outdir, sw.shard, sw.nshards);
     snprintf(sheet, sizeof sheet, "%s/contact_%d_of_%d.png", outdir, sw.shard, sw.nshards);
+    snprintf(curve, sizeof curve, "%s/sweep_loss_%d_of_%d.png", outdir, sw.shard, sw.nshards);
   } else {
+    snprintf(curve, sizeof curve, "%s/sweep_loss.png", outdir);
     snprintf(csv, sizeof csv, "%s/sweep.csv", outdir);
     snprintf(sheet, sizeof sheet, "%s/contact.png", outdir);
   }
@@ -132,11 +148,12 @@ static int run_sweep(const pl_cli_args *a) {
   int iw = cam >= 0 ? s.cameras[cam].width : 0, ih = cam >= 0 ? s.cameras[cam].height : 0;
   int zoom = iw > 0 && iw < 120 ? (120 + iw - 1) / iw : 1; /* small images are enlarged for the labels */
   int tw = iw * zoom, th = ih * zoom;
+  int lab_h = tw > 0 ? 2 * pl_text_height(pl_text_size_for(tw)) + 6 : 0; /* two label lines above a tile */
   int cols = (int)ceil(sqrt((double)(mine ? mine : 1))), rows = (int)((mine + cols - 1) / (cols ? cols : 1));
   pl_canvas cv;
   memset(&cv, 0, sizeof cv);
   const float white[3] = {1, 1, 1}, black[3] = {0, 0, 0};
-  if (st == PL_OK && cam >= 0) st = pl_canvas_create(&cv, cols * (tw + 4) + 4, rows * (th + 30) + 4, white);
+  if (st == PL_OK && cam >= 0) st = pl_canvas_create(&cv, cols * (tw + 4) + 4, rows * (th + lab_h + 4) + 4, white);
   pl_out out;
   memset(&out, 0, sizeof out);
   if (st == PL_OK) st = pl_out_open(&out, csv, 0);
@@ -164,6 +181,7 @@ static int run_sweep(const pl_cli_args *a) {
     st = pl_scene_with_overrides(&ps, &s, sets, sw.naxes);
     if (st == PL_OK) {
       st = pl_engine_create(&e, &ps);
+      if (st == PL_OK) used_backend = pl_engine_backend(e);
       pl_loss_value loss;
       memset(&loss, 0, sizeof loss);
       for (int q = 0; q < PL_LOSS_COUNT; ++q) loss.term[q] = NAN;
@@ -190,19 +208,27 @@ static int run_sweep(const pl_cli_args *a) {
         fflush(out.f);
         if (cam >= 0) {
           int cx = (int)(done % cols), cy = (int)(done / cols);
-          int x0 = 4 + cx * (tw + 4), y0 = 4 + cy * (th + 30);
+          int x0 = 4 + cx * (tw + 4), y0 = 4 + cy * (th + lab_h + 4);
           for (int yy = 0; yy < th; ++yy)
             for (int xx = 0; xx < tw; ++xx)
               memcpy(big + 3 * ((size_t)yy * tw + xx), tile + 3 * ((size_t)(yy / zoom) * iw + xx / zoom), 3 * sizeof(float));
-          pl_canvas_blit(&cv, x0, y0 + 26, tw, th, big);
-          char lab[64];
-          snprintf(lab, sizeof lab, "#%ld", i);
-          pl_canvas_text(&cv, x0, y0, lab, black, 1);
+          pl_canvas_blit(&cv, x0, y0 + lab_h, tw, th, big);
+          /* "#point  loss" on the first line, the axes' short names and values on the second */
+          char lab[160];
+          double ts = pl_text_size_for(tw);
+          if (have_targets)
+            snprintf(lab, sizeof lab, "#%ld  loss %.3g", i, loss.total);
+          else
+            snprintf(lab, sizeof lab, "#%ld", i);
+          pl_canvas_label(&cv, x0, y0, tw, lab, black, ts);
           int len = 0;
           lab[0] = '\0';
-          for (int k = 0; k < sw.naxes && k < 2; ++k)
-            len += snprintf(lab + len, sizeof lab - (size_t)len, "%s%.3g", k ? " " : "", vals[k]);
-          pl_canvas_text(&cv, x0, y0 + 12, lab, black, 1);
+          for (int k = 0; k < sw.naxes && k < 3; ++k) {
+            const char *short_name = strrchr(sw.axes[k].address, '.');
+            len += snprintf(lab + len, sizeof lab - (size_t)len, "%s%s %.3g", k ? ", " : "",
+                            short_name ? short_name + 1 : sw.axes[k].address, vals[k]);
+          }
+          pl_canvas_label(&cv, x0, y0 + pl_text_height(ts) + 1, tw, lab, black, ts);
         }
       }
       if (st != PL_OK) pl_fail_context(st, "sweep point %ld: ", i);
@@ -221,14 +247,20 @@ static int run_sweep(const pl_cli_args *a) {
   if (st == PL_OK) {
     st = pl_out_commit(&out);
     if (st == PL_OK && cam >= 0) st = pl_canvas_save_png(&cv, sheet);
+    if (st == PL_OK && have_targets) st = pl_report_sweep(&sw, csv, curve);
   } else if (out.f) {
     pl_out_abort(&out);
   }
   pl_canvas_free(&cv);
   pl_targets_free(&t);
+  if (run_started) {
+    pl_status rs = pl_run_end(&run, &s, used_backend, st == PL_OK, 0);
+    if (st == PL_OK) st = rs;
+  }
   if (st == PL_OK) {
-    fprintf(stderr, "pipeline sweep: %ld of %ld points%s; wrote %s%s%s\n", done, sw.total,
-            sw.nshards > 1 ? " (this shard)" : "", csv, cam >= 0 ? " and " : "", cam >= 0 ? sheet : "");
+    fprintf(stderr, "pipeline sweep: %ld of %ld points%s; wrote %s%s%s%s%s\n", done, sw.total,
+            sw.nshards > 1 ? " (this shard)" : "", csv, cam >= 0 ? ", " : "", cam >= 0 ? sheet : "",
+            have_targets ? ", " : "", have_targets ? curve : "");
     if (!have_targets) fprintf(stderr, "pipeline sweep: the scene has no targets ([truth] or targets.folder): no loss columns\n");
     rc = 0;
   } else {
@@ -246,4 +278,4 @@ const pl_cli_command pl_cmd_sweep = {
     "a job array can split it with --shard I/N (Slurm: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT) and\n"
     "--merge joins the shards' CSVs. Columns: point, the axes, the loss against the targets ([truth] or folder;\n"
     "empty without targets) and its terms, the particles' centroid and fastest speed at --frame, seconds.",
-    sweep_opts, run_sweep};
+    sweep_opts, run_sweep, 0};

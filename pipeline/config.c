@@ -593,6 +593,19 @@ pl_status pl_config_set(pl_config *c, const char *assignment) {
   pl_status s = pl_config_split_address(c, address, type, name, key, sizeof type);
   if (s != PL_OK) return pl_fail_context(s, "--set: ");
   int si = pl_config_find_section(c, type, name);
+  if (si < 0 && name[0]) {
+    /* a misspelt name of an existing section is an error that names it, not a new section */
+    const char *best = NULL;
+    int bd = 1 << 30;
+    for (int i = 0; i < c->nsections; ++i)
+      if (strcmp(c->sections[i].type, type) == 0) {
+        int d = pl_edit_distance(name, c->sections[i].name);
+        if (d < bd) bd = d, best = c->sections[i].name;
+      }
+    if (best && bd <= 2 + (int)strlen(name) / 4)
+      return pl_fail(PL_ERR_INVALID, "--set %s: the scene has no [%s %s]; did you mean '%s.%s.%s'?", address, type,
+                     name, type, best, key);
+  }
   if (si < 0) {
     PL_TRY(check_set_section_name(address, name));
     si = add_section(c, type, name, own_file_name(c, "--set"), 0);

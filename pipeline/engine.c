@@ -13,6 +13,7 @@
 #include "pipeline/engine_params.h"
 #include "pipeline/capture_scene.h"
 #include "pipeline/composite.h"
+#include "pipeline/panels.h"
 #include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
@@ -732,27 +733,18 @@ static pl_status strip_frame(void *user, pl_engine *e, int f) {
         tgt[i] = (float)traw[i];
         dif[i] = 0;
       }
-      /* difference: mean absolute error per pixel, x4, as a red-on-white heat map */
-      for (int64_t i = 0; i < np; ++i) {
-        float d = (fabsf(ren[3 * i] - tgt[3 * i]) + fabsf(ren[3 * i + 1] - tgt[3 * i + 1]) +
-                   fabsf(ren[3 * i + 2] - tgt[3 * i + 2])) * (4.0f / 3.0f);
-        if (d > 1) d = 1;
-        dif[3 * i] = 1;
-        dif[3 * i + 1] = dif[3 * i + 2] = 1 - d;
-      }
+      pl_panels_difference(ren, tgt, np, 4.0f, dif); /* mean absolute error per pixel, x4 */
       const float white[3] = {1, 1, 1}, black[3] = {0, 0, 0};
       pl_canvas cv;
-      int pad = 4, top = 22;
-      st = pl_canvas_create(&cv, 3 * w + 4 * pad, h + top + pad, white);
+      int pad = 4, zoom = pl_panels_zoom(w, 128), head = pl_text_height(13) + 6;
+      st = pl_canvas_create(&cv, 3 * w * zoom + 4 * pad, head + pl_panels_label_height(w * zoom) + h * zoom + pad, white);
       if (st == PL_OK) {
-        pl_canvas_blit(&cv, pad, top, w, h, tgt);
-        pl_canvas_blit(&cv, 2 * pad + w, top, w, h, ren);
-        pl_canvas_blit(&cv, 3 * pad + 2 * w, top, w, h, dif);
-        char lab[96];
-        snprintf(lab, sizeof lab, "target  %s frame %d", s->cameras[c].name, f);
-        pl_canvas_text(&cv, pad, 6, lab, black, 1);
-        pl_canvas_text(&cv, 2 * pad + w, 6, "rendered", black, 1);
-        pl_canvas_text(&cv, 3 * pad + 2 * w, 6, "difference x4", black, 1);
+        char lab[160];
+        snprintf(lab, sizeof lab, "camera %s, frame %d", s->cameras[c].name, f);
+        pl_canvas_label(&cv, pad, 3, cv.w - 2 * pad, lab, black, 13);
+        const float *img[3] = {tgt, ren, dif};
+        const char *labels[3] = {"target", "rendered", "difference x4"};
+        pl_panels_row(&cv, pad, head, 3, img, labels, w, h, zoom, pad);
         char path[PL_PATH_MAX + 128];
         snprintf(path, sizeof path, "%s/strip_%s_%04d.png", sc->folder, s->cameras[c].name, f);
         st = pl_canvas_save_png(&cv, path);

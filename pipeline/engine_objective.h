@@ -39,7 +39,10 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
                                      pl_gc_row *rows, int max, int *nrows);
 
 /* Check the gradient of the current point (pl_gradcheck on pl_engine_checked_eval, plus sampled per-Gaussian
- * entries), print gradcheck's table under `title`; *all_ok &= every verdict is good (check_grad.c). */
+ * entries) into rows (check_grad.c) ... */
+pl_status pl_engine_collect_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
+                                  pl_gc_row *rows, int max, int *nrows);
+/* ... or print gradcheck's table of them under `title`; *all_ok &= every verdict is good. */
 pl_status pl_engine_print_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
                                 const char *title, int *all_ok);
 /* optimize --check-grad: a pl_objective check (user = the engine), the precision's default step and tolerance. */

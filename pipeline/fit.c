@@ -239,13 +239,19 @@ static pl_status write_loss_curve(const char *csv, const char *png, const double
     ++n;
   }
   free(text);
+  /* each term as its share of the total (weight x term), so that the curves add up to the total */
   const char *names[5] = {"loss", "l1", "l2", "dssim", "mask"};
+  char wnames[4][48];
   const double *ys[5];
   const char *nm[5];
   int ns = 0;
   ys[ns] = y[0], nm[ns++] = names[0];
   for (int q = 0; q < 4; ++q)
-    if (w[q] > 0) ys[ns] = y[q + 1], nm[ns++] = names[q + 1];
+    if (w[q] > 0) {
+      for (long i = 0; i < n; ++i) y[q + 1][i] *= w[q];
+      snprintf(wnames[q], sizeof wnames[q], "%g x %s", w[q], names[q + 1]);
+      ys[ns] = y[q + 1], nm[ns++] = wnames[q];
+    }
   pl_status s = pl_plot_png(png, "loss", "iteration", (int)n, x, ns, ys, nm, 1);
   free(x);
   for (int k = 0; k < 5; ++k) free(y[k]);

@@ -13,6 +13,8 @@ out=$(build/pipeline/pipeline check "$scene" "$@" 2>/dev/null |
 [ -n "$out" ] && out=$(cd "$(dirname "$scene")" && realpath -m "$out")
 echo
 echo "Results of the fit in ${out:-the folder printed above}/:"
-echo "  result.json   fitted values, truth, relative errors, time"
-echo "  fit.csv       one row per iteration: loss terms, every parameter, every gradient norm"
-echo "  loss.png      the loss curve;  strip_CAMERA_FRAME.png: target | rendered | difference"
+echo "  result.json   fitted values, truth, relative errors, time, and how the run was made (\"run\")"
+echo "  fit.mp4       the fit as a video: target | start | difference | fitted | difference (fit.gif without ffmpeg)"
+echo "  loss.png      the loss and each term's share, log axis;  params.png: each parameter over the iterations"
+echo "  strip_CAMERA_FRAME.png  target | rendered | difference;  fit.csv: one row per iteration"
+echo "  run.json, scene.cfg     command line, overrides, version, git commit, build, precision, backend, device, wall time"

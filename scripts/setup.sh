@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 build_dir="${1:-build}"
 shift || true
 
-packages=(build-essential cmake pkg-config libcglm-dev libstb-dev libtinyobjloader-dev libinih-dev libcjson-dev)
+packages=(build-essential cmake pkg-config libcglm-dev libstb-dev libtinyobjloader-dev libinih-dev libcjson-dev
+          libcairo2-dev libfontconfig-dev fonts-dejavu-core ffmpeg)
 packages+=(clang libclang-rt-dev) # scripts/fuzz.sh: the libFuzzer harnesses of tests/fuzz
 packages+=(python3-torch python3-numpy python3-pytest python3-venv python3-setuptools)  # python/ and tests/python
 missing=()

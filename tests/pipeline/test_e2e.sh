@@ -27,10 +27,14 @@ if "$bin" optimize scenes/tiny.cfg -o "$tmp/fit" -q > "$tmp/out" 2>&1; then
   awk -v e="$E" 'BEGIN { exit !(e > 0.95 * 2e4 && e < 1.05 * 2e4) }' || fail "E = $E not within 5% of 2e4"
   check
   awk -v n="$nu" 'BEGIN { exit !(n > 0.27 && n < 0.33) }' || fail "nu = $nu not within 0.03 of 0.3"
-  for f in fit.csv result.json loss.png state.json; do
+  for f in fit.csv result.json loss.png state.json params.png run.json scene.cfg; do
     check
     [ -s "$tmp/fit/$f" ] || fail "optimize did not write $f"
   done
+  check
+  [ -s "$tmp/fit/fit.mp4" ] || [ -s "$tmp/fit/fit.gif" ] || fail "optimize wrote no fit video"
+  check
+  grep -q '"git_commit"' "$tmp/fit/result.json" || fail "result.json does not record the run (\"run\": git_commit, ...)"
   check
   ls "$tmp/fit"/strip_*.png > /dev/null 2>&1 || fail "optimize wrote no strip images"
 else
