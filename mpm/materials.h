@@ -260,6 +260,39 @@ HD void mpm_kirchhoff_vjp(int model, m3 F, m3 C, mpm_mparams p, m3 v_tau, m3 *v_
   }
 }
 
+/* ------------------------------------------------------------------ stored energy (diagnostics) */
+
+/* Elastic energy per unit reference volume psi(F), whose derivative gives each model's stress,
+ * tau = (d psi / d F) F^T (tests/mpm/test_mpm_kernels.c checks it by central differences):
+ *   fixed corotated   mu |F - R|^2 + lambda/2 (J - 1)^2
+ *   neo-Hookean       mu/2 (tr(F^T F) - 3) - mu ln J + lambda/2 (ln J)^2
+ *   Hencky            mu |ln sigma|^2 + lambda/2 (tr ln sigma)^2
+ *   fluid             kappa/2 (J - 1)^2   (the viscous part stores nothing)
+ * It is a diagnostic (`pipeline render --stats`), not on the differentiable path, so it has no _vjp. */
+HD real mpm_energy_density(int model, m3 F, mpm_mparams p) {
+  real J = m3_det(F);
+  switch (model) {
+    case MPM_FIXED_COROTATED: {
+      m3 R, S;
+      m3_polar(F, &R, &S);
+      m3 D = m3_sub(F, R);
+      return p.mu * m3_ddot(D, D) + RC(0.5) * p.lambda * (J - 1) * (J - 1);
+    }
+    case MPM_NEO_HOOKEAN: {
+      real lj = r_log(J);
+      return RC(0.5) * p.mu * (m3_ddot(F, F) - RC(3.0)) - p.mu * lj + RC(0.5) * p.lambda * lj * lj;
+    }
+    case MPM_NEWTONIAN_FLUID: return RC(0.5) * p.bulk * (J - 1) * (J - 1);
+    default: {
+      m3 U, V;
+      v3 sg;
+      m3_svd(F, &U, &sg, &V);
+      real e0 = r_log(sg.x), e1 = r_log(sg.y), e2 = r_log(sg.z), tr = e0 + e1 + e2;
+      return p.mu * (e0 * e0 + e1 * e1 + e2 * e2) + RC(0.5) * p.lambda * tr * tr;
+    }
+  }
+}
+
 /* ------------------------------------------------------------------ von Mises (and Bingham) return map */
 
 /* Shared pieces: Hencky strain of the trial F and its deviatoric norm. */

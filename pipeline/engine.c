@@ -383,7 +383,10 @@ pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path) {
   mpm_particles h;
   PL_TRY(mpm_particles_alloc(&h, e->n));
   pl_status st = mpm_download(&e->sim, &e->sim.state, &h);
-  if (st == PL_OK) st = pl_write_particle_ply(path, e->n, h.x, h.v, h.F, e->particle_rgb, e->init_host.object);
+  if (st == PL_OK) st = pl_buffer_download(&e->sim.mass, 0, h.mass, (size_t)e->n * sizeof(real));
+  if (st == PL_OK) st = pl_buffer_download(&e->sim.vol0, 0, h.vol0, (size_t)e->n * sizeof(real));
+  if (st == PL_OK)
+    st = pl_write_particle_ply(path, e->n, h.x, h.v, h.F, e->particle_rgb, e->init_host.object, h.mass, h.vol0);
   mpm_particles_free(&h);
   return st;
 }

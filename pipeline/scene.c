@@ -462,6 +462,12 @@ static pl_status build(pl_scene *s) {
   int e;
   PL_TRY(get_enum(c, "sim", "", "boundary", &e));
   sim->boundary = (pl_contact)e;
+  for (int w = 0; w < 6; ++w) {
+    static const char *wall_keys[6] = {"boundary_x_min", "boundary_x_max", "boundary_y_min",
+                                       "boundary_y_max", "boundary_z_min", "boundary_z_max"};
+    PL_TRY(get_enum(c, "sim", "", wall_keys[w], &e));
+    sim->walls[w] = e == 0 ? sim->boundary : (pl_contact)(e - 1); /* choices: inherit sticky slip separate */
+  }
   PL_TRY(pl_config_real(c, "sim", "", "boundary_friction", &sim->boundary_friction, NULL));
   PL_TRY(pl_config_int(c, "sim", "", "boundary_cells", &l, NULL));
   sim->boundary_cells = (int)l;

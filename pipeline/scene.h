@@ -52,6 +52,7 @@ typedef struct {
   double cfl;
   double gravity[3];
   pl_contact boundary;
+  pl_contact walls[6];  /* per wall (x min, x max, y min, ...), resolved (boundary where not given) */
   double boundary_friction;
   int boundary_cells;
   unsigned long seed;

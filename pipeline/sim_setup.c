@@ -80,6 +80,8 @@ void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_
   d->grid = sim->grid_longest;
   memcpy(d->gravity, sim->gravity, sizeof d->gravity);
   d->boundary = pl_sim_contact(sim->boundary);
+  d->per_wall = 1;
+  for (int w = 0; w < 6; ++w) d->wall_types[w] = pl_sim_contact(sim->walls[w]);
   d->boundary_friction = sim->boundary_friction;
   d->boundary_cells = sim->boundary_cells;
   d->frame_dt = 1.0 / sim->fps;
