@@ -155,6 +155,7 @@ static pl_status refresh_velocities(pl_engine *e) {
     e->init_host.v[3 * i + 1] = (real)(v[1] + w[2] * r[0] - w[0] * r[2]);
     e->init_host.v[3 * i + 2] = (real)(v[2] + w[0] * r[1] - w[1] * r[0]);
   }
+  PL_TRY(pl_sim_velocity_field(s, e->n, e->init_host.x, e->init_host.object, e->init_host.v));
   return pl_buffer_upload(&e->init.v, 0, e->init_host.v, sizeof(real) * 3 * (size_t)e->n);
 }
 

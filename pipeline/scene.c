@@ -1,6 +1,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene.h"
 
+#include "core/expr.h"
+
 #include <cglm/cglm.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -543,6 +545,18 @@ static pl_status build(pl_scene *s) {
     o->jittered = e == 0;
     PL_TRY(pl_config_vec3(c, "object", name, "velocity", o->velocity, NULL));
     PL_TRY(pl_config_vec3(c, "object", name, "angular_velocity", o->angular_velocity, NULL));
+    o->velocity_field[0] = '\0';
+    if (pl_config_text(c, "object", name, "velocity_field")) {
+      PL_TRY(pl_config_string(c, "object", name, "velocity_field", o->velocity_field, sizeof o->velocity_field, NULL));
+      pl_expr ex;
+      static const char *const xyz[3] = {"x", "y", "z"};
+      if (pl_expr_parse_list(&ex, o->velocity_field, 3, xyz, 3) != PL_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", pl_last_error());
+        return pl_fail(PL_ERR_INVALID, "%s: [object %s] velocity_field (three expressions in x, y, z: vx, vy, vz): %s",
+                       where(c, "object", name, "velocity_field"), name, why);
+      }
+    }
     memcpy(o->color, s->materials[o->material].color, sizeof o->color);
     if (pl_config_vec3(c, "object", name, "color", o->color, &given) != PL_OK) {
       memcpy(o->color, s->materials[o->material].color, sizeof o->color);

@@ -77,6 +77,7 @@ typedef struct {
   int particles_per_cell;
   int jittered;
   double velocity[3], angular_velocity[3];
+  char velocity_field[1024]; /* "vx(x,y,z), vy(...), vz(...)" added to the initial velocity (core/expr.h), or "" */
   double color[3];       /* the object's colour, or its material's */
 } pl_scene_object;
 

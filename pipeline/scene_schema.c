@@ -64,6 +64,10 @@ static const pl_key_spec object_keys[] = {
     {"sampling", PL_KT_ENUM, "jittered", "jittered regular", 0, 0, 0, "particle placement inside each cell"},
     {"velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial velocity (m/s)"},
     {"angular_velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial angular velocity about the centre (rad/s)"},
+    {"velocity_field", PL_KT_STRING, NULL, NULL, 0, 0, 0,
+     "initial velocity field added to velocity and angular_velocity: three comma-separated expressions vx, vy, vz "
+     "in the world position x, y, z (m): numbers, pi, + - * / ^, sin cos tan asin acos atan sinh cosh tanh exp log "
+     "sqrt abs floor ceil atan2 min max pow; e.g. a vortex: -2*(y-0.5), 2*(x-0.5), 0"},
     {"color", PL_KT_VEC3, NULL, NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour (default: the material's)"},
     {"texture", PL_KT_PATH, NULL, NULL, 0, 0, 0, "PNG texture for a mesh with texture coordinates"},
     END};
