@@ -111,6 +111,8 @@ static pl_status resolve_material(const mpm_material *in, int i, mpm_material *o
         return pl_fail(PL_ERR_INVALID, "material %s (viscoplastic): needs a viscosity > 0", nb);
       break;
     case MPM_DRUCKER_PRAGER:
+      if (out->dp_cone != MPM_DP_CONE_PLANE_STRAIN && out->dp_cone != MPM_DP_CONE_COMPRESSION)
+        return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): unknown cone fit %d", nb, out->dp_cone);
       if (!(out->friction_angle > 0 && out->friction_angle < 90))
         return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): friction_angle must lie in (0, 90) degrees (got %g)",
                        nb, out->friction_angle);
@@ -135,6 +137,7 @@ static mpm_kmaterial kmaterial_of(const mpm_material *m) {
   u.viscosity = (real)m->viscosity;
   u.friction_angle = (real)m->friction_angle;
   u.cohesion = (real)m->cohesion;
+  u.cone = m->dp_cone;
   u.bulk_modulus = (real)m->bulk_modulus;
   mpm_kmaterial k;
   k.model = m->model;

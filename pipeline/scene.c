@@ -497,6 +497,7 @@ static pl_status build(pl_scene *s) {
     PL_TRY(pl_config_real(c, "material", name, "yield_stress", &m->yield_stress, NULL));
     PL_TRY(pl_config_real(c, "material", name, "viscosity", &m->viscosity, NULL));
     PL_TRY(pl_config_real(c, "material", name, "friction_angle", &m->friction_angle, NULL));
+    PL_TRY(get_enum(c, "material", name, "cone", &m->dp_cone));
     PL_TRY(pl_config_real(c, "material", name, "cohesion", &m->cohesion, NULL));
     PL_TRY(pl_config_real(c, "material", name, "bulk_modulus", &m->bulk_modulus, NULL));
     PL_TRY(pl_config_vec3(c, "material", name, "color", m->color, NULL));

@@ -48,8 +48,8 @@ static m3 with_sv(double s0, double s1, double s2) {
 /* ------------------------------------------------------------------ parameters */
 
 static void f_params(const double *x, double *y, void *c) {
-  (void)c;
   mpm_uparams u;
+  u.cone = c ? *(const int *)c : MPM_DP_CONE_PLANE_STRAIN;
   u.E = x[0], u.nu = x[1], u.yield_stress = x[2], u.viscosity = x[3], u.friction_angle = x[4], u.cohesion = x[5],
   u.bulk_modulus = x[6];
   mpm_mparams p = mpm_params_from_user(u);
@@ -57,8 +57,8 @@ static void f_params(const double *x, double *y, void *c) {
   y[6] = p.tr_apex;
 }
 static void v_params(const double *x, const double *vy, double *vx, void *c) {
-  (void)c;
   mpm_uparams u, vu;
+  u.cone = vu.cone = c ? *(const int *)c : MPM_DP_CONE_PLANE_STRAIN;
   u.E = x[0], u.nu = x[1], u.yield_stress = x[2], u.viscosity = x[3], u.friction_angle = x[4], u.cohesion = x[5],
   u.bulk_modulus = x[6];
   vu.E = vx[0], vu.nu = vx[1], vu.yield_stress = vx[2], vu.viscosity = vx[3], vu.friction_angle = vx[4],
@@ -293,7 +293,19 @@ static mpm_kgrid test_grid(void) {
 
 static void test_params(void) {
   double cases[3][7] = {{1e5, 0.3, 2e3, 5, 30, 0, 1e5}, {3e4, -0.2, 1e4, 0, 45, 200, 2e6}, {7e6, 0.45, 5e4, 1e-2, 12, 1e3, 1e4}};
-  for (int i = 0; i < 3; ++i) check("material parameters", "params from (E, nu, ...)", f_params, v_params, NULL, cases[i], 7, 7);
+  int cones[2] = {MPM_DP_CONE_PLANE_STRAIN, MPM_DP_CONE_COMPRESSION};
+  for (int k = 0; k < 2; ++k)
+    for (int i = 0; i < 3; ++i)
+      check("material parameters", k ? "params from (E, nu, ...), compression cone" : "params from (E, nu, ...), plane-strain cone",
+            f_params, v_params, &cones[k], cases[i], 7, 7);
+  /* the two cone fits at 30 degrees */
+  mpm_uparams u = mpm_uparams_zero();
+  u.E = 1e5, u.nu = 0.3, u.friction_angle = 30;
+  double a_ps = mpm_params_from_user(u).alpha;
+  u.cone = MPM_DP_CONE_COMPRESSION;
+  double a_c = mpm_params_from_user(u).alpha;
+  CHECK(fabs(a_ps - sqrt(2.0) * 0.5 / 3) < 1e-12 && fabs(a_c - sqrt(2.0 / 3.0) * 2 * 0.5 / 2.5) < 1e-12,
+        "cone slopes at 30 deg: %g %g", a_ps, a_c);
 }
 
 static void test_stress(void) {
