@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_initial_velocity.sh PIPELINE_BINARY: object velocity_field (an expression in x, y, z) and render --stats.
+# test_initial_velocity.sh PIPELINE_BINARY: object velocity_field (an expression in x, y, z), render --stats, and
+# the scene side of the walls (placement errors, per-wall keys).
 #  1. a rigid rotation written as a field, -w (y - cy), w (x - cx), 0, gives the same stats.csv rows (momenta,
 #     energies) as angular_velocity = 0 0 w, at frame 0 and after 4 frames; Lz at frame 0 = w sum m r^2;
 #  2. stats.csv: mass constant, total momentum without gravity and walls conserved, volume ratio 1 at frame 0;
@@ -76,5 +77,33 @@ if "$bin" render "$tmp/e.cfg" -o "$tmp/e" --stats -q 2> "$tmp/e.log"; then fail 
 grep -q "particle 0" "$tmp/e.log" || fail "unclear error for a NaN field: $(cat "$tmp/e.log")"
 echo "error: $(head -1 "$tmp/e.log")"
 [ ! -e "$tmp/e/stats.csv" ] || fail "a failed render left a stats.csv"
+# 4. walls: a box flush with the wall band is accepted; one 1e-4 m into it is refused with ranges that differ in
+#    print; per-wall keys; a bad wall type names the choices
+wallscene() { # wallscene FILE CENTER_Y EXTRA_SIM_LINE
+  cat > "$1" <<CFG
+[sim]
+grid = 20
+frames = 2
+$3
+[material m]
+model = neo_hookean
+[object box]
+shape = box
+material = m
+center = 0.5 $2 0.5
+size = 0.2
+CFG
+}
+wallscene "$tmp/w1.cfg" 0.25 "boundary_y_min = sticky"
+"$bin" render "$tmp/w1.cfg" -o "$tmp/w1" --stats -q 2> "$tmp/w1.log" || fail "a box flush with the wall band (y from 0.15 = 3 dx) was refused: $(cat "$tmp/w1.log")"
+wallscene "$tmp/w2.cfg" 0.2499 ""
+if "$bin" render "$tmp/w2.cfg" -o "$tmp/w2" --stats -q 2> "$tmp/w2.log"; then fail "a box 1e-4 m into the wall band was accepted"; fi
+grep -q "spans 0.1499..0.3499 along y, particles may lie in 0.15..0.85" "$tmp/w2.log" && grep -q "0.0001 m too far" "$tmp/w2.log" ||
+  fail "unclear placement error: $(cat "$tmp/w2.log")"
+echo "error: $(head -1 "$tmp/w2.log")"
+wallscene "$tmp/w3.cfg" 0.25 "boundary_x_max = rough"
+if "$bin" render "$tmp/w3.cfg" -o "$tmp/w3" --stats -q 2> "$tmp/w3.log"; then fail "boundary_x_max = rough accepted"; fi
+grep -q "boundary_x_max" "$tmp/w3.log" || fail "unclear error for a bad wall type: $(cat "$tmp/w3.log")"
+echo "error: $(head -1 "$tmp/w3.log")"
 [ $fails -eq 0 ] && echo "test_initial_velocity: passed" || echo "test_initial_velocity: $fails failures"
 exit $((fails > 0))
