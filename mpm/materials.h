@@ -18,7 +18,8 @@
  *                     viscosity mandatory; in this Hencky setting the Bingham update and the Perzyna
  *                     von Mises update coincide
  *   Drucker-Prager    Klar et al. 2016 with the cone apex shifted by cohesion and a volume correction
- *                     (the plastic state q stores the volume gained at the apex, Tampubolon et al. 2017)
+ *                     (the plastic state q stores the volume gained at the apex, Tampubolon et al. 2017); the
+ *                     cone fitted to Mohr-Coulomb in plane strain (default) or triaxial compression (MPM_DP_CONE_*)
  *   fluid             F <- J^(1/3) I
  *
  * Everything here is valid C11 and CUDA C++ (no compound literals, designated initialisers or VLAs). */
@@ -38,6 +39,15 @@ enum {
   MPM_MODEL_COUNT = 6
 };
 
+/* How the Drucker-Prager cone ||dev tau|| = 3 alpha p is fitted to the Mohr-Coulomb friction angle phi:
+ *   PLANE_STRAIN (default): alpha = sqrt(2) sin(phi) / 3, Mohr-Coulomb in plane-strain flow with the isochoric
+ *     (non-associated) return, where the out-of-plane deviatoric stress vanishes (Lode angle 0): sqrt(J2) =
+ *     sin(phi) p. Column collapses then run out as in experiments (tests/physics, docs/mpm.md).
+ *   COMPRESSION: alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi)), the cone through Mohr-Coulomb's triaxial
+ *     compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian): for the same phi it is 1.39x stronger
+ *     in plane strain and runs out about 30% short of the experiments. */
+enum { MPM_DP_CONE_PLANE_STRAIN = 0, MPM_DP_CONE_COMPRESSION = 1 };
+
 /* Which branch a plastic projection took (tests use it to pick points away from the yield surface). */
 enum { MPM_BRANCH_ELASTIC = 0, MPM_BRANCH_YIELD = 1, MPM_BRANCH_APEX = 2 };
 
@@ -50,6 +60,7 @@ typedef struct {
   real friction_angle;  /* Drucker-Prager friction angle (degrees) */
   real cohesion;        /* Drucker-Prager cohesion (Pa) */
   real bulk_modulus;    /* fluid bulk modulus (Pa) */
+  int cone;             /* MPM_DP_CONE_* (a choice, not differentiated) */
 } mpm_uparams;
 
 /* The parameters the kernels use, derived from mpm_uparams by mpm_params_from_user. */
@@ -58,7 +69,7 @@ typedef struct {
   real bulk;            /* fluid bulk modulus kappa */
   real viscosity;       /* eta */
   real yield_stress;    /* tau_Y */
-  real alpha;           /* Drucker-Prager cone slope sqrt(2/3) 2 sin(phi) / (3 - sin(phi)) */
+  real alpha;           /* Drucker-Prager cone slope: sqrt(2) sin(phi) / 3, or sqrt(2/3) 2 sin(phi) / (3 - sin(phi)) */
   real tr_apex;         /* trace of the Hencky strain at the cone apex: c cot(phi) / K, K = lambda + 2 mu / 3 */
 } mpm_mparams;
 
@@ -79,6 +90,7 @@ HD mpm_mparams mpm_mparams_zero(void) {
 HD mpm_uparams mpm_uparams_zero(void) {
   mpm_uparams u;
   u.E = u.nu = u.yield_stress = u.viscosity = u.friction_angle = u.cohesion = u.bulk_modulus = 0;
+  u.cone = MPM_DP_CONE_PLANE_STRAIN;
   return u;
 }
 
@@ -105,7 +117,8 @@ HD mpm_mparams mpm_params_from_user(mpm_uparams u) {
   p.viscosity = u.viscosity;
   p.yield_stress = u.yield_stress;
   real phi = mpm_deg2rad(u.friction_angle), s = r_sin(phi), c = r_cos(phi);
-  p.alpha = r_sqrt(RC(2.0) / RC(3.0)) * RC(2.0) * s / (RC(3.0) - s);
+  p.alpha = u.cone == MPM_DP_CONE_COMPRESSION ? r_sqrt(RC(2.0) / RC(3.0)) * RC(2.0) * s / (RC(3.0) - s)
+                                              : r_sqrt(RC(2.0)) * s / RC(3.0);
   real kappa = u.E / (RC(3.0) * (1 - RC(2.0) * u.nu));
   p.tr_apex = u.cohesion * c / (s * kappa);
   return p;
@@ -118,8 +131,10 @@ HD void mpm_params_from_user_vjp(mpm_uparams u, mpm_mparams v, mpm_uparams *vu) 
   real phi = mpm_deg2rad(u.friction_angle), s = r_sin(phi), c = r_cos(phi);
   real dphi = mpm_deg2rad(RC(1.0));
   real k23 = r_sqrt(RC(2.0) / RC(3.0));
-  /* d alpha / d s = 2 k23 * 3 / (3 - s)^2 */
-  vu->friction_angle += v.alpha * RC(6.0) * k23 / ((RC(3.0) - s) * (RC(3.0) - s)) * c * dphi;
+  /* compression: d alpha / d s = 2 k23 * 3 / (3 - s)^2; plane strain: sqrt(2) / 3 */
+  real dalpha_ds = u.cone == MPM_DP_CONE_COMPRESSION ? RC(6.0) * k23 / ((RC(3.0) - s) * (RC(3.0) - s))
+                                                     : r_sqrt(RC(2.0)) / RC(3.0);
+  vu->friction_angle += v.alpha * dalpha_ds * c * dphi;
   real kappa = u.E / (RC(3.0) * (1 - RC(2.0) * u.nu));
   real tr = u.cohesion * c / (s * kappa);
   vu->cohesion += v.tr_apex * c / (s * kappa);
@@ -257,6 +272,39 @@ HD void mpm_kirchhoff_vjp(int model, m3 F, m3 C, mpm_mparams p, m3 v_tau, m3 *v_
       mpm_tau_fluid_vjp(F, C, p.bulk, p.viscosity, v_tau, v_F, v_C, &v_p->bulk, &v_p->viscosity);
       break;
     default: mpm_tau_hencky_vjp(F, p.mu, p.lambda, v_tau, v_F, &v_p->mu, &v_p->lambda); break;
+  }
+}
+
+/* ------------------------------------------------------------------ stored energy (diagnostics) */
+
+/* Elastic energy per unit reference volume psi(F), whose derivative gives each model's stress,
+ * tau = (d psi / d F) F^T (tests/mpm/test_mpm_kernels.c checks it by central differences):
+ *   fixed corotated   mu |F - R|^2 + lambda/2 (J - 1)^2
+ *   neo-Hookean       mu/2 (tr(F^T F) - 3) - mu ln J + lambda/2 (ln J)^2
+ *   Hencky            mu |ln sigma|^2 + lambda/2 (tr ln sigma)^2
+ *   fluid             kappa/2 (J - 1)^2   (the viscous part stores nothing)
+ * It is a diagnostic (`pipeline render --stats`), not on the differentiable path, so it has no _vjp. */
+HD real mpm_energy_density(int model, m3 F, mpm_mparams p) {
+  real J = m3_det(F);
+  switch (model) {
+    case MPM_FIXED_COROTATED: {
+      m3 R, S;
+      m3_polar(F, &R, &S);
+      m3 D = m3_sub(F, R);
+      return p.mu * m3_ddot(D, D) + RC(0.5) * p.lambda * (J - 1) * (J - 1);
+    }
+    case MPM_NEO_HOOKEAN: {
+      real lj = r_log(J);
+      return RC(0.5) * p.mu * (m3_ddot(F, F) - RC(3.0)) - p.mu * lj + RC(0.5) * p.lambda * lj * lj;
+    }
+    case MPM_NEWTONIAN_FLUID: return RC(0.5) * p.bulk * (J - 1) * (J - 1);
+    default: {
+      m3 U, V;
+      v3 sg;
+      m3_svd(F, &U, &sg, &V);
+      real e0 = r_log(sg.x), e1 = r_log(sg.y), e2 = r_log(sg.z), tr = e0 + e1 + e2;
+      return p.mu * (e0 * e0 + e1 * e1 + e2 * e2) + RC(0.5) * p.lambda * tr * tr;
+    }
   }
 }
 

@@ -19,6 +19,11 @@ const char *mpm_contact_name(int type) {
   return (type >= 0 && type <= 2) ? names[type] : "?";
 }
 
+const char *mpm_wall_name(int wall) {
+  static const char *names[] = {"x min", "x max", "y min", "y max", "z min", "z max"};
+  return (wall >= 0 && wall < 6) ? names[wall] : "?";
+}
+
 void mpm_euler_deg(const double deg[3], double R[9]) {
   const double k = 3.14159265358979323846 / 180.0;
   double ca = cos(deg[0] * k), sa = sin(deg[0] * k), cb = cos(deg[1] * k), sb = sin(deg[1] * k);
@@ -106,6 +111,8 @@ static pl_status resolve_material(const mpm_material *in, int i, mpm_material *o
         return pl_fail(PL_ERR_INVALID, "material %s (viscoplastic): needs a viscosity > 0", nb);
       break;
     case MPM_DRUCKER_PRAGER:
+      if (out->dp_cone != MPM_DP_CONE_PLANE_STRAIN && out->dp_cone != MPM_DP_CONE_COMPRESSION)
+        return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): unknown cone fit %d", nb, out->dp_cone);
       if (!(out->friction_angle > 0 && out->friction_angle < 90))
         return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): friction_angle must lie in (0, 90) degrees (got %g)",
                        nb, out->friction_angle);
@@ -130,6 +137,7 @@ static mpm_kmaterial kmaterial_of(const mpm_material *m) {
   u.viscosity = (real)m->viscosity;
   u.friction_angle = (real)m->friction_angle;
   u.cohesion = (real)m->cohesion;
+  u.cone = m->dp_cone;
   u.bulk_modulus = (real)m->bulk_modulus;
   mpm_kmaterial k;
   k.model = m->model;
@@ -404,6 +412,9 @@ pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const 
   int wc = d->boundary_cells ? d->boundary_cells : 3;
   if (wc < 2 || wc > 16) return pl_fail(PL_ERR_INVALID, "boundary_cells = %d: choose 2..16", wc);
   if (d->boundary < 0 || d->boundary > 2) return pl_fail(PL_ERR_INVALID, "unknown wall contact type %d", d->boundary);
+  for (int w = 0; d->per_wall && w < 6; ++w)
+    if (d->wall_types[w] < 0 || d->wall_types[w] > 2)
+      return pl_fail(PL_ERR_INVALID, "unknown contact type %d for the %s wall", d->wall_types[w], mpm_wall_name(w));
   if (!(d->boundary_friction >= 0) || !isfinite(d->boundary_friction))
     return pl_fail(PL_ERR_INVALID, "boundary_friction must be >= 0 (got %g)", d->boundary_friction);
   double fdt = d->frame_dt != 0 ? d->frame_dt : 1.0 / 30.0;
@@ -430,7 +441,7 @@ pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const 
   g->origin = v3_make((real)origin[0], (real)origin[1], (real)origin[2]);
   g->gravity = v3_make((real)d->gravity[0], (real)d->gravity[1], (real)d->gravity[2]);
   g->wall_cells = wc;
-  g->wall_type = d->boundary;
+  for (int w = 0; w < 6; ++w) g->wall_type[w] = d->per_wall ? d->wall_types[w] : d->boundary;
   g->wall_friction = (real)d->boundary_friction;
   s->frame_dt = fdt;
   s->cfl = cfl;

@@ -50,6 +50,7 @@ typedef struct {
   double viscosity;       /* Pa s, as given (fluid and viscoplastic need > 0) */
   double friction_angle;  /* Drucker-Prager (degrees); 0: 30 */
   double cohesion;        /* Drucker-Prager (Pa), as given */
+  int dp_cone;            /* Drucker-Prager cone fit: MPM_DP_CONE_PLANE_STRAIN (0) or _COMPRESSION (materials.h) */
   double bulk_modulus;    /* fluid (Pa); 0: 1e5 */
 } mpm_material;
 
@@ -94,7 +95,10 @@ typedef struct {
   double domain_min[3], domain_max[3]; /* the box; both all zero: [0,1]^3 */
   int grid;                 /* cells along the longest side (dx = longest / grid); 0: 64 */
   double gravity[3];        /* m/s^2, as given */
-  int boundary;             /* walls: MPM_CONTACT_SLIP (0), _STICKY, _SEPARATE */
+  int boundary;             /* walls: MPM_CONTACT_SLIP (0), _STICKY, _SEPARATE (the pipeline's default: separate) */
+  int per_wall;             /* 0: every wall is `boundary`; 1: wall_types gives each wall's */
+  int wall_types[6];        /* MPM_CONTACT_* per wall (x min, x max, y min, y max, z min, z max) when per_wall,
+                             * e.g. a sticky floor between frictionless sides */
   double boundary_friction; /* as given */
   int boundary_cells;       /* wall band thickness in cells, 2..16; 0: 3 */
   double frame_dt;          /* seconds per frame; 0: 1/30 */
@@ -238,6 +242,7 @@ pl_status mpm_max_speed(mpm_sim *s, const mpm_state *st, double *vmax);
 /* Names for messages. */
 const char *mpm_model_name(int model);
 const char *mpm_contact_name(int type);
+const char *mpm_wall_name(int wall); /* 0..5: "x min", "x max", "y min", ... */
 
 #ifdef __cplusplus
 }

@@ -669,6 +669,7 @@ static pl_status finish_grads(mpm_tape *t, mpm_grads *g) {
     mpm_uparams u = mpm_uparams_zero(), vu = mpm_uparams_zero();
     u.E = (real)mm->E, u.nu = (real)mm->nu, u.yield_stress = (real)mm->yield_stress, u.viscosity = (real)mm->viscosity;
     u.friction_angle = (real)mm->friction_angle, u.cohesion = (real)mm->cohesion, u.bulk_modulus = (real)mm->bulk_modulus;
+    u.cone = mm->dp_cone;
     mpm_mparams vm = mpm_mparams_zero();
     vm.mu = (real)v[MPM_ADJ_MU], vm.lambda = (real)v[MPM_ADJ_LAMBDA], vm.bulk = (real)v[MPM_ADJ_BULK];
     vm.viscosity = (real)v[MPM_ADJ_VISCOSITY], vm.yield_stress = (real)v[MPM_ADJ_YIELD];

@@ -40,8 +40,8 @@ typedef struct {
   v3 origin;           /* domain_min */
   v3 gravity;
   int wall_cells;      /* nodes with index < wall_cells or > n - wall_cells are wall nodes */
-  int wall_type;       /* MPM_CONTACT_* */
-  real wall_friction;
+  int wall_type[6];    /* MPM_CONTACT_* per wall: x min, x max, y min, y max, z min, z max (mpm_wall_index) */
+  real wall_friction;  /* one Coulomb coefficient for every wall */
 } mpm_kgrid;
 
 /* A collider as the kernels see it. Moving colliders translate: centre(t) = center + t velocity. */
@@ -80,6 +80,22 @@ HD size_t mpm_node_index(const mpm_kgrid *g, int i, int j, int k) {
 }
 HD size_t mpm_node_count(const mpm_kgrid *g) {
   return (size_t)(g->n[0] + 1) * (size_t)(g->n[1] + 1) * (size_t)(g->n[2] + 1);
+}
+
+/* ------------------------------------------------------------------ domain walls */
+
+/* Wall index of axis a (0..2), side 0 (min) or 1 (max): 2a + side. */
+HD int mpm_wall_index(int a, int side) { return 2 * a + side; }
+
+/* Is node index idx on axis a inside the band of wall (a, side)? If so, *n gets the wall's inward normal and
+ * *type its contact type. */
+HD int mpm_wall_hit(const mpm_kgrid *g, int a, int side, int idx, v3 *n, int *type) {
+  int in = side == 0 ? idx < g->wall_cells : idx > g->n[a] - g->wall_cells;
+  if (!in) return 0;
+  *n = v3_zero();
+  v3_set(n, a, side == 0 ? RC(1.0) : RC(-1.0));
+  *type = g->wall_type[mpm_wall_index(a, side)];
+  return 1;
 }
 
 /* ------------------------------------------------------------------ quadratic B-spline */
@@ -390,28 +406,14 @@ HD int mpm_node_contacts(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol
                          v3 *nrm, v3 *vel, int *type, real *mu, int *fidx) {
   int cnt = 0;
   int idx[3] = {i, j, k};
-  for (int a = 0; a < 3; ++a) {
-    if (idx[a] < g->wall_cells) {
-      v3 n = v3_zero();
-      v3_set(&n, a, RC(1.0));
-      nrm[cnt] = n;
-      vel[cnt] = v3_zero();
-      type[cnt] = g->wall_type;
-      mu[cnt] = g->wall_friction;
-      fidx[cnt] = ncol;
-      ++cnt;
-    }
-    if (idx[a] > g->n[a] - g->wall_cells) {
-      v3 n = v3_zero();
-      v3_set(&n, a, RC(-1.0));
-      nrm[cnt] = n;
-      vel[cnt] = v3_zero();
-      type[cnt] = g->wall_type;
-      mu[cnt] = g->wall_friction;
-      fidx[cnt] = ncol;
-      ++cnt;
-    }
-  }
+  for (int a = 0; a < 3; ++a)
+    for (int side = 0; side < 2; ++side)
+      if (mpm_wall_hit(g, a, side, idx[a], &nrm[cnt], &type[cnt])) {
+        vel[cnt] = v3_zero();
+        mu[cnt] = g->wall_friction;
+        fidx[cnt] = ncol;
+        ++cnt;
+      }
   v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
   for (int c = 0; c < ncol && c < MPM_MAX_COLLIDERS; ++c) {
     v3 n;
@@ -434,18 +436,12 @@ HD v3 mpm_grid_node(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int
   if (!(m > 0)) return v3_zero();
   v3 v = mpm_grid_velocity(m, mom, g->gravity, dt);
   int idx[3] = {i, j, k};
-  for (int a = 0; a < 3; ++a) {
-    if (idx[a] < g->wall_cells) {
-      v3 n = v3_zero();
-      v3_set(&n, a, RC(1.0));
-      v = mpm_contact(v, n, v3_zero(), g->wall_type, g->wall_friction);
+  for (int a = 0; a < 3; ++a)
+    for (int side = 0; side < 2; ++side) {
+      v3 n;
+      int type;
+      if (mpm_wall_hit(g, a, side, idx[a], &n, &type)) v = mpm_contact(v, n, v3_zero(), type, g->wall_friction);
     }
-    if (idx[a] > g->n[a] - g->wall_cells) {
-      v3 n = v3_zero();
-      v3_set(&n, a, RC(-1.0));
-      v = mpm_contact(v, n, v3_zero(), g->wall_type, g->wall_friction);
-    }
-  }
   if (ncol > 0) {
     v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
     for (int c = 0; c < ncol && c < MPM_MAX_COLLIDERS; ++c) {

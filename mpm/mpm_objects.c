@@ -467,10 +467,15 @@ pl_status mpm_sample_objects(const mpm_desc *d, const mpm_object *objects, int n
       if (hi[a] <= origin[a] || lo[a] >= box_hi[a])
         st = pl_fail(PL_ERR_INVALID, "%s lies outside the simulation box: it spans %.4g..%.4g along %c, the box "
                      "%.4g..%.4g", label, lo[a], hi[a], "xyz"[a], origin[a], box_hi[a]);
-      else if (lo[a] < in_lo[a] - 1e-9 * dx || hi[a] > in_hi[a] + 1e-9 * dx)
-        st = pl_fail(PL_ERR_INVALID, "%s extends outside the simulation box less its wall band: it spans %.4g..%.4g "
-                     "along %c, particles may lie in %.4g..%.4g (boundary_cells = %d of %.4g m); move it, shrink it "
-                     "or enlarge the box", label, lo[a], hi[a], "xyz"[a], in_lo[a], in_hi[a], wc, dx);
+      else if (lo[a] < in_lo[a] - 1e-6 * dx || hi[a] > in_hi[a] + 1e-6 * dx) {
+        /* enough digits that the two ranges differ where they do; a box flush with the band (within 1e-6 dx
+         * of it, what decimal input rounds to) is accepted */
+        double over = lo[a] < in_lo[a] - 1e-6 * dx ? in_lo[a] - lo[a] : hi[a] - in_hi[a];
+        st = pl_fail(PL_ERR_INVALID, "%s extends outside the simulation box less its wall band: it spans %.9g..%.9g "
+                     "along %c, particles may lie in %.9g..%.9g (boundary_cells = %d of %.9g m), %.3g m too far; "
+                     "move it, shrink it or enlarge the box", label, lo[a], hi[a], "xyz"[a], in_lo[a], in_hi[a], wc, dx,
+                     over);
+      }
     }
     if (st != PL_OK) {
       shape_free(&sh);

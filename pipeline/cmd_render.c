@@ -12,6 +12,7 @@
 #include "pipeline/engine.h"
 #include "pipeline/panels.h"
 #include "pipeline/runinfo.h"
+#include "pipeline/sim_stats.h"
 #include "pipeline/video.h"
 
 static const pl_cli_option render_opts[] = {
@@ -22,12 +23,14 @@ static const pl_cli_option render_opts[] = {
     {"truth", 0, NULL, "render with the [truth] values (what synthesised targets look like)"},
     {"video", 0, NULL, "also write OUTPUT/video.mp4 (video.gif without ffmpeg): every camera tiled, each frame written"},
     {"new-run", 0, NULL, "write to a new folder OUTPUT/YYYYmmdd-HHMMSS instead of replacing the run in OUTPUT"},
+    {"stats", 0, NULL, "also write OUTPUT/stats.csv: a row of conservation and stability diagnostics per frame"},
     {NULL, 0, NULL, NULL}};
 
 typedef struct {
   const char *outdir;
   int particle_ply, gaussian_ply;
   int pngs, plys, gplys;
+  pl_out *stats;     /* stats.csv (written atomically at the end), or NULL */
   pl_progress *bar;
   int nframes;
   double t0;
@@ -102,6 +105,11 @@ static pl_status on_frame(void *user, pl_engine *e, int f) {
     c->gplys++;
   }
   const mpm_sim *sim = pl_engine_sim(e);
+  if (c->stats) {
+    pl_sim_stats t;
+    PL_TRY(pl_sim_stats_compute(sim, &t));
+    pl_sim_stats_csv_row(c->stats->f, f, &t);
+  }
   char extra[96];
   if (f == 0)
     snprintf(extra, sizeof extra, "initial state");
@@ -171,10 +179,19 @@ static int run_render(const pl_cli_args *a) {
     snprintf(sub, sizeof sub, "%s/gaussians", c.outdir);
     st = pl_mkdirs(sub);
   }
-  if (st == PL_OK && s.ncameras == 0 && !c.particle_ply && !c.gaussian_ply)
-    st = pl_fail(PL_ERR_INVALID, "%s: no [camera] and no PLY output asked for: nothing to write", s.path);
+  if (st == PL_OK && s.ncameras == 0 && !c.particle_ply && !c.gaussian_ply && !pl_cli_count(a, "stats"))
+    st = pl_fail(PL_ERR_INVALID, "%s: no [camera], no PLY output and no --stats asked for: nothing to write", s.path);
   if (st == PL_OK && want_video && s.ncameras == 0)
     st = pl_fail(PL_ERR_INVALID, "%s: --video needs a [camera]", s.path);
+  pl_out stats;
+  if (st == PL_OK && pl_cli_count(a, "stats")) {
+    snprintf(sub, sizeof sub, "%s/stats.csv", c.outdir);
+    st = pl_out_open(&stats, sub, 0);
+    if (st == PL_OK) {
+      c.stats = &stats;
+      pl_sim_stats_csv_header(stats.f);
+    }
+  }
   char video_path[PL_PATH_MAX + 16] = "";
   if (st == PL_OK && want_video) {
     int nwritten = 0;
@@ -212,8 +229,13 @@ static int run_render(const pl_cli_args *a) {
               s.ncameras == 1 ? "" : "s", c.outdir);
       if (c.plys) fprintf(stderr, ", %d particle PLYs", c.plys);
       if (c.gplys) fprintf(stderr, ", %d Gaussian PLYs", c.gplys);
+      if (c.stats) fprintf(stderr, ", stats.csv");
       fprintf(stderr, "\n");
     }
+  }
+  if (c.stats) {
+    if (st == PL_OK) st = pl_out_commit(c.stats);
+    else pl_out_abort(c.stats);
   }
   if (c.video) {
     pl_status vs = pl_video_close(c.video, st == PL_OK);
@@ -239,8 +261,12 @@ const pl_cli_command pl_cmd_render = {
     "SCENE.cfg [options]",
     "Frames 0 (the initial state) to sim.frames; render.frames (or --frames) picks which are written.\n"
     "PNGs (RGBA: the alpha channel is the rendered coverage) go to OUTPUT/CAMERA/FRAME.png, particle PLYs to\n"
-    "OUTPUT/particles/FRAME.ply (x y z, colour, velocity, J = det F, object), Gaussian PLYs (3DGS layout, opens in\n"
-    "splat viewers) to OUTPUT/gaussians/FRAME.ply. --video adds OUTPUT/video.mp4 (video.gif without ffmpeg):\n"
-    "the written frames with every camera tiled. OUTPUT/run.json and OUTPUT/scene.cfg record how the run was\n"
-    "made (see optimize --help). Errors name the object, particle, frame and substep involved.",
+    "OUTPUT/particles/FRAME.ply (x y z, colour, velocity, J = det F, object, mass, volume J V0, F row-major),\n"
+    "Gaussian PLYs (3DGS layout, opens in splat viewers) to OUTPUT/gaussians/FRAME.ply. --video adds\n"
+    "OUTPUT/video.mp4 (video.gif without ffmpeg): the written frames with every camera tiled. --stats writes\n"
+    "OUTPUT/stats.csv, one row per written frame: time, substeps, dt, mass, linear momentum px py pz, angular\n"
+    "momentum Lx Ly Lz about the origin (with the APIC term), kinetic, elastic and gravitational energy and their\n"
+    "sum, volume (sum J V0) and its ratio to the initial, the fastest particle and the CFL number of the last substep.\n"
+    "OUTPUT/run.json and OUTPUT/scene.cfg record how the run was made (see optimize --help). Errors name the\n"
+    "object, particle, frame and substep involved.",
     render_opts, run_render, 0};

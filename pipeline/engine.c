@@ -176,6 +176,7 @@ pl_status engine_refresh_velocities(pl_engine *e) {
     e->init_host.v[3 * i + 1] = (real)(v[1] + w[2] * r[0] - w[0] * r[2]);
     e->init_host.v[3 * i + 2] = (real)(v[2] + w[0] * r[1] - w[1] * r[0]);
   }
+  PL_TRY(pl_sim_velocity_field(s, e->n, e->init_host.x, e->init_host.object, e->init_host.v));
   return pl_buffer_upload(&e->init.v, 0, e->init_host.v, sizeof(real) * 3 * (size_t)e->n);
 }
 
@@ -422,7 +423,10 @@ pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path) {
   mpm_particles h;
   PL_TRY(mpm_particles_alloc(&h, e->n));
   pl_status st = mpm_download(&e->sim, &e->sim.state, &h);
-  if (st == PL_OK) st = pl_write_particle_ply(path, e->n, h.x, h.v, h.F, e->particle_rgb, e->init_host.object);
+  if (st == PL_OK) st = pl_buffer_download(&e->sim.mass, 0, h.mass, (size_t)e->n * sizeof(real));
+  if (st == PL_OK) st = pl_buffer_download(&e->sim.vol0, 0, h.vol0, (size_t)e->n * sizeof(real));
+  if (st == PL_OK)
+    st = pl_write_particle_ply(path, e->n, h.x, h.v, h.F, e->particle_rgb, e->init_host.object, h.mass, h.vol0);
   mpm_particles_free(&h);
   return st;
 }

@@ -23,7 +23,7 @@ static void put4(unsigned char *dst, const void *src) {
 }
 
 pl_status pl_write_particle_ply(const char *path, int64_t n, const real *x, const real *v, const real *F,
-                                const float *rgb, const int32_t *object) {
+                                const float *rgb, const int32_t *object, const real *mass, const real *vol0) {
   pl_out o;
   PL_TRY(pl_out_open(&o, path, 1));
   fprintf(o.f,
@@ -31,9 +31,11 @@ pl_status pl_write_particle_ply(const char *path, int64_t n, const real *x, cons
           "property float x\nproperty float y\nproperty float z\n"
           "property uchar red\nproperty uchar green\nproperty uchar blue\n"
           "property float vx\nproperty float vy\nproperty float vz\n"
-          "property float J\nproperty int object\nend_header\n",
+          "property float J\nproperty int object\nproperty float mass\nproperty float volume\n"
+          "property float F00\nproperty float F01\nproperty float F02\nproperty float F10\nproperty float F11\n"
+          "property float F12\nproperty float F20\nproperty float F21\nproperty float F22\nend_header\n",
           (long long)n);
-  enum { REC = 4 * 3 + 3 + 4 * 3 + 4 + 4 };
+  enum { REC = 4 * 3 + 3 + 4 * 3 + 4 + 4 + 4 * 11 };
   unsigned char buf[REC * 256];
   int k = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -50,6 +52,10 @@ pl_status pl_write_particle_ply(const char *path, int64_t n, const real *x, cons
     for (int j = 0; j < 4; ++j) put4(r + 15 + 4 * j, &f[3 + j]);
     int32_t ob = object ? object[i] : 0;
     put4(r + 31, &ob);
+    float extra[11] = {mass ? (float)mass[i] : 0, vol0 ? (float)(vol0[i] * f[6]) : 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
+    if (F)
+      for (int j = 0; j < 9; ++j) extra[2 + j] = (float)F[9 * i + j];
+    for (int j = 0; j < 11; ++j) put4(r + 35 + 4 * j, &extra[j]);
     if (++k == 256 || i == n - 1) {
       fwrite(buf, REC, (size_t)k, o.f);
       k = 0;

@@ -3,6 +3,8 @@
 #include "pipeline/splat_object.h"
 #include "pipeline/param_use.h"
 
+#include "core/expr.h"
+
 #include <cglm/cglm.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -488,6 +490,12 @@ static pl_status build(pl_scene *s) {
   int e;
   PL_TRY(get_enum(c, "sim", "", "boundary", &e));
   sim->boundary = (pl_contact)e;
+  for (int w = 0; w < 6; ++w) {
+    static const char *wall_keys[6] = {"boundary_x_min", "boundary_x_max", "boundary_y_min",
+                                       "boundary_y_max", "boundary_z_min", "boundary_z_max"};
+    PL_TRY(get_enum(c, "sim", "", wall_keys[w], &e));
+    sim->walls[w] = e == 0 ? sim->boundary : (pl_contact)(e - 1); /* choices: inherit sticky slip separate */
+  }
   PL_TRY(pl_config_real(c, "sim", "", "boundary_friction", &sim->boundary_friction, NULL));
   PL_TRY(pl_config_int(c, "sim", "", "boundary_cells", &l, NULL));
   sim->boundary_cells = (int)l;
@@ -515,6 +523,7 @@ static pl_status build(pl_scene *s) {
     PL_TRY(pl_config_real(c, "material", name, "yield_stress", &m->yield_stress, NULL));
     PL_TRY(pl_config_real(c, "material", name, "viscosity", &m->viscosity, NULL));
     PL_TRY(pl_config_real(c, "material", name, "friction_angle", &m->friction_angle, NULL));
+    PL_TRY(get_enum(c, "material", name, "cone", &m->dp_cone));
     PL_TRY(pl_config_real(c, "material", name, "cohesion", &m->cohesion, NULL));
     PL_TRY(pl_config_real(c, "material", name, "bulk_modulus", &m->bulk_modulus, NULL));
     PL_TRY(pl_config_vec3(c, "material", name, "color", m->color, NULL));
@@ -563,6 +572,18 @@ static pl_status build(pl_scene *s) {
     o->jittered = e == 0;
     PL_TRY(pl_config_vec3(c, "object", name, "velocity", o->velocity, NULL));
     PL_TRY(pl_config_vec3(c, "object", name, "angular_velocity", o->angular_velocity, NULL));
+    o->velocity_field[0] = '\0';
+    if (pl_config_text(c, "object", name, "velocity_field")) {
+      PL_TRY(pl_config_string(c, "object", name, "velocity_field", o->velocity_field, sizeof o->velocity_field, NULL));
+      pl_expr ex;
+      static const char *const xyz[3] = {"x", "y", "z"};
+      if (pl_expr_parse_list(&ex, o->velocity_field, 3, xyz, 3) != PL_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", pl_last_error());
+        return pl_fail(PL_ERR_INVALID, "%s: [object %s] velocity_field (three expressions in x, y, z: vx, vy, vz): %s",
+                       where(c, "object", name, "velocity_field"), name, why);
+      }
+    }
     memcpy(o->color, s->materials[o->material].color, sizeof o->color);
     if (pl_config_vec3(c, "object", name, "color", o->color, &given) != PL_OK) {
       memcpy(o->color, s->materials[o->material].color, sizeof o->color);

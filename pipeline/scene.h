@@ -52,6 +52,7 @@ typedef struct {
   double cfl;
   double gravity[3];
   pl_contact boundary;
+  pl_contact walls[6];  /* per wall (x min, x max, y min, ...), resolved (boundary where not given) */
   double boundary_friction;
   int boundary_cells;
   unsigned long seed;
@@ -63,6 +64,7 @@ typedef struct {
   char name[PL_NAME_MAX];
   pl_material_model model;
   double E, nu, density, yield_stress, viscosity, friction_angle, cohesion, bulk_modulus;
+  int dp_cone;           /* 0: plane_strain, 1: compression (mpm's MPM_DP_CONE_*) */
   double color[3];
 } pl_scene_material;
 
@@ -76,6 +78,7 @@ typedef struct {
   int particles_per_cell;
   int jittered;
   double velocity[3], angular_velocity[3];
+  char velocity_field[1024]; /* "vx(x,y,z), vy(...), vz(...)" added to the initial velocity (core/expr.h), or "" */
   double color[3];       /* the object's colour, or its material's */
   /* shape = gaussians: a trained 3DGS PLY, cropped, thresholded and placed at load (splat_object.h) */
   char splats[PL_PATH_MAX];

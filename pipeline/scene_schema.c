@@ -16,7 +16,16 @@ static const pl_key_spec sim_keys[] = {
     {"substeps", PL_KT_INT, "0", NULL, RANGE(0, 1000000), "substeps per frame; 0 = automatic from the CFL bound"},
     {"cfl", PL_KT_REAL, "0.4", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 1, "CFL number for the automatic substep count"},
     {"gravity", PL_KT_VEC3, "0 -9.8 0", NULL, PL_KF_LEARNABLE, 0, 0, "gravitational acceleration (m/s^2)"},
-    {"boundary", PL_KT_ENUM, "slip", "sticky slip separate", 0, 0, 0, "behaviour of the domain walls"},
+    {"boundary", PL_KT_ENUM, "separate", "sticky slip separate", 0, 0, 0,
+     "behaviour of the domain walls: separate (stops what approaches, lets go of what leaves), slip (also pulls "
+     "back what leaves), sticky"},
+    {"boundary_x_min", PL_KT_ENUM, "inherit", "inherit sticky slip separate", 0, 0, 0, "the x min wall (inherit: sim.boundary)"},
+    {"boundary_x_max", PL_KT_ENUM, "inherit", "inherit sticky slip separate", 0, 0, 0, "the x max wall"},
+    {"boundary_y_min", PL_KT_ENUM, "inherit", "inherit sticky slip separate", 0, 0, 0,
+     "the y min wall (the floor under the default gravity; sticky: a rough floor)"},
+    {"boundary_y_max", PL_KT_ENUM, "inherit", "inherit sticky slip separate", 0, 0, 0, "the y max wall"},
+    {"boundary_z_min", PL_KT_ENUM, "inherit", "inherit sticky slip separate", 0, 0, 0, "the z min wall"},
+    {"boundary_z_max", PL_KT_ENUM, "inherit", "inherit sticky slip separate", 0, 0, 0, "the z max wall"},
     {"boundary_friction", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "Coulomb friction coefficient of the domain walls"},
     {"boundary_cells", PL_KT_INT, "3", NULL, RANGE(2, 16), "thickness of the wall band, in cells"},
     {"seed", PL_KT_INT, "1", NULL, PL_KF_NONNEG, 0, 0, "seed of the counter-based RNG (particle jitter, sampling)"},
@@ -37,6 +46,10 @@ static const pl_key_spec material_keys[] = {
     {"friction_angle", PL_KT_REAL, "30", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI | PL_KF_LEARNABLE, 0, 90,
      "Drucker-Prager friction angle (degrees)"},
     {"cohesion", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "Drucker-Prager cohesion (Pa)"},
+    {"cone", PL_KT_ENUM, "plane_strain", "plane_strain compression", 0, 0, 0,
+     "Drucker-Prager cone fitted to Mohr-Coulomb's friction angle in plane-strain flow (runs out as experiments do) "
+     "or through its triaxial compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian; 1.39x stronger in "
+     "plane strain at 30 deg)"},
     {"bulk_modulus", PL_KT_REAL, "1e5", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "bulk modulus of newtonian_fluid (Pa)"},
     {"color", PL_KT_VEC3, "0.8 0.8 0.8", NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour of objects made of it"},
     END};
@@ -55,6 +68,10 @@ static const pl_key_spec object_keys[] = {
     {"sampling", PL_KT_ENUM, "jittered", "jittered regular", 0, 0, 0, "particle placement inside each cell"},
     {"velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial velocity (m/s)"},
     {"angular_velocity", PL_KT_VEC3, "0 0 0", NULL, PL_KF_LEARNABLE, 0, 0, "initial angular velocity about the centre (rad/s)"},
+    {"velocity_field", PL_KT_STRING, NULL, NULL, 0, 0, 0,
+     "initial velocity field added to velocity and angular_velocity: three comma-separated expressions vx, vy, vz "
+     "in the world position x, y, z (m): numbers, pi, + - * / ^, sin cos tan asin acos atan sinh cosh tanh exp log "
+     "sqrt abs floor ceil atan2 min max pow; e.g. a vortex: -2*(y-0.5), 2*(x-0.5), 0"},
     {"color", PL_KT_VEC3, NULL, NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour (default: the material's)"},
     {"texture", PL_KT_PATH, NULL, NULL, 0, 0, 0, "PNG texture for a mesh with texture coordinates"},
     {"splats", PL_KT_PATH, NULL, NULL, 0, 0, 0, "trained 3DGS PLY file (shape = gaussians): its Gaussians are the object"},

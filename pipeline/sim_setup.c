@@ -2,8 +2,11 @@
 #include "pipeline/sim_setup.h"
 #include "pipeline/splat_object.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/expr.h"
 
 int pl_sim_contact(pl_contact c) {
   switch (c) {
@@ -24,6 +27,7 @@ void pl_sim_material(const pl_scene_material *m, mpm_material *o) {
   o->yield_stress = m->yield_stress;
   o->viscosity = m->viscosity;
   o->friction_angle = m->friction_angle;
+  o->dp_cone = m->dp_cone; /* plane_strain compression: MPM_DP_CONE_PLANE_STRAIN, _COMPRESSION */
   o->cohesion = m->cohesion;
   o->bulk_modulus = m->bulk_modulus;
 }
@@ -91,6 +95,8 @@ void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_
   d->grid = sim->grid_longest;
   memcpy(d->gravity, sim->gravity, sizeof d->gravity);
   d->boundary = pl_sim_contact(sim->boundary);
+  d->per_wall = 1;
+  for (int w = 0; w < 6; ++w) d->wall_types[w] = pl_sim_contact(sim->walls[w]);
   d->boundary_friction = sim->boundary_friction;
   d->boundary_cells = sim->boundary_cells;
   d->frame_dt = 1.0 / sim->fps;
@@ -104,6 +110,36 @@ void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_
   d->nmaterials = s->nmaterials;
   d->colliders = cols;
   d->ncolliders = s->ncolliders;
+}
+
+pl_status pl_sim_velocity_field(const pl_scene *s, int64_t n, const real *x, const int32_t *object, real *v) {
+  static const char *const xyz[3] = {"x", "y", "z"};
+  pl_expr *ex = NULL;
+  pl_status st = PL_OK;
+  for (int o = 0; o < s->nobjects && st == PL_OK; ++o) {
+    if (!s->objects[o].velocity_field[0]) continue;
+    if (!ex && !(ex = (pl_expr *)malloc(sizeof *ex))) return pl_fail(PL_ERR_NOMEM, "out of memory");
+    st = pl_expr_parse_list(ex, s->objects[o].velocity_field, 3, xyz, 3);
+    if (st != PL_OK) {
+      pl_fail_context(st, "[object %s] velocity_field: ", s->objects[o].name);
+      break;
+    }
+    for (int64_t i = 0; i < n && st == PL_OK; ++i) {
+      if (object[i] != o) continue;
+      double p[3] = {x[3 * i], x[3 * i + 1], x[3 * i + 2]};
+      for (int k = 0; k < 3; ++k) {
+        double u = pl_expr_eval(ex, k, p);
+        if (!isfinite(u)) {
+          st = pl_fail(PL_ERR_NUMERIC, "[object %s] velocity_field: v%c = %g at particle %lld, x = (%.6g, %.6g, %.6g)",
+                       s->objects[o].name, "xyz"[k], u, (long long)i, p[0], p[1], p[2]);
+          break;
+        }
+        v[3 * i + k] += (real)u;
+      }
+    }
+  }
+  free(ex);
+  return st;
 }
 
 pl_status pl_sim_setup(const pl_scene *s, mpm_sim *sim, float **rgb) {
@@ -121,6 +157,7 @@ pl_status pl_sim_setup(const pl_scene *s, mpm_sim *sim, float **rgb) {
   for (int i = 0; i < s->nobjects; ++i) pl_sim_object(s, i, &objs[i]);
   mpm_particles p;
   pl_status st = mpm_sample_objects(&d, objs, s->nobjects, &p);
+  if (st == PL_OK) st = pl_sim_velocity_field(s, p.n, p.x, p.object, p.v);
   if (st == PL_OK) {
     st = mpm_init(sim, &d, &p, objs, s->nobjects);
     if (st == PL_OK && rgb) {

@@ -48,8 +48,8 @@ static m3 with_sv(double s0, double s1, double s2) {
 /* ------------------------------------------------------------------ parameters */
 
 static void f_params(const double *x, double *y, void *c) {
-  (void)c;
   mpm_uparams u;
+  u.cone = c ? *(const int *)c : MPM_DP_CONE_PLANE_STRAIN;
   u.E = x[0], u.nu = x[1], u.yield_stress = x[2], u.viscosity = x[3], u.friction_angle = x[4], u.cohesion = x[5],
   u.bulk_modulus = x[6];
   mpm_mparams p = mpm_params_from_user(u);
@@ -57,8 +57,8 @@ static void f_params(const double *x, double *y, void *c) {
   y[6] = p.tr_apex;
 }
 static void v_params(const double *x, const double *vy, double *vx, void *c) {
-  (void)c;
   mpm_uparams u, vu;
+  u.cone = vu.cone = c ? *(const int *)c : MPM_DP_CONE_PLANE_STRAIN;
   u.E = x[0], u.nu = x[1], u.yield_stress = x[2], u.viscosity = x[3], u.friction_angle = x[4], u.cohesion = x[5],
   u.bulk_modulus = x[6];
   vu.E = vx[0], vu.nu = vx[1], vu.yield_stress = vx[2], vu.viscosity = vx[3], vu.friction_angle = vx[4],
@@ -286,14 +286,26 @@ static mpm_kgrid test_grid(void) {
   g.origin = v3_make(0, 0, 0);
   g.gravity = v3_make(0, -9.8, 0);
   g.wall_cells = 3;
-  g.wall_type = MPM_CONTACT_SLIP;
+  for (int w = 0; w < 6; ++w) g.wall_type[w] = MPM_CONTACT_SLIP;
   g.wall_friction = 0.3;
   return g;
 }
 
 static void test_params(void) {
   double cases[3][7] = {{1e5, 0.3, 2e3, 5, 30, 0, 1e5}, {3e4, -0.2, 1e4, 0, 45, 200, 2e6}, {7e6, 0.45, 5e4, 1e-2, 12, 1e3, 1e4}};
-  for (int i = 0; i < 3; ++i) check("material parameters", "params from (E, nu, ...)", f_params, v_params, NULL, cases[i], 7, 7);
+  int cones[2] = {MPM_DP_CONE_PLANE_STRAIN, MPM_DP_CONE_COMPRESSION};
+  for (int k = 0; k < 2; ++k)
+    for (int i = 0; i < 3; ++i)
+      check("material parameters", k ? "params from (E, nu, ...), compression cone" : "params from (E, nu, ...), plane-strain cone",
+            f_params, v_params, &cones[k], cases[i], 7, 7);
+  /* the two cone fits at 30 degrees */
+  mpm_uparams u = mpm_uparams_zero();
+  u.E = 1e5, u.nu = 0.3, u.friction_angle = 30;
+  double a_ps = mpm_params_from_user(u).alpha;
+  u.cone = MPM_DP_CONE_COMPRESSION;
+  double a_c = mpm_params_from_user(u).alpha;
+  CHECK(fabs(a_ps - sqrt(2.0) * 0.5 / 3) < 1e-12 && fabs(a_c - sqrt(2.0 / 3.0) * 2 * 0.5 / 2.5) < 1e-12,
+        "cone slopes at 30 deg: %g %g", a_ps, a_c);
 }
 
 static void test_stress(void) {
@@ -319,6 +331,35 @@ static void test_stress(void) {
       snprintf(name, sizeof name, "tau %s @ %s", k.model == MPM_STVK_VON_MISES ? "hencky" : (k.model == 0 ? "corotated" : (k.model == 1 ? "neo-hookean" : "fluid")), fn[f]);
       check("Kirchhoff stress", name, f_tau, v_tau, &k, x, 25, 9);
     }
+}
+
+/* The stored energy of each model against its stress: tau = (d psi / d F) F^T, by central differences. */
+static void test_energy(void) {
+  m3 Fs[3] = {with_sv(1.3, 0.9, 0.7), m3_scale(rotation(1, 1, 0, 0.4), 1.1),
+              m3_make(1.1, 0.2, -0.1, 0.05, 0.9, 0.15, -0.2, 0.1, 1.25)};
+  const int models[4] = {MPM_FIXED_COROTATED, MPM_NEO_HOOKEAN, MPM_STVK_VON_MISES, MPM_NEWTONIAN_FLUID};
+  mpm_mparams p = mpm_mparams_zero();
+  p.mu = 1.7, p.lambda = 2.3, p.bulk = 3.1;
+  for (int m = 0; m < 4; ++m)
+    for (int f = 0; f < 3; ++f) {
+      m3 F = Fs[f];
+      if (models[m] == MPM_NEWTONIAN_FLUID) F = m3_scalar(pow(m3_det(Fs[f]), 1.0 / 3.0));
+      m3 P = m3_zero();
+      const double h = 1e-6;
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          m3 a = F, b = F;
+          a.m[i][j] += h, b.m[i][j] -= h;
+          P.m[i][j] = (mpm_energy_density(models[m], a, p) - mpm_energy_density(models[m], b, p)) / (2 * h);
+        }
+      m3 tau_fd = m3_mul_bt(P, F), tau = mpm_kirchhoff(models[m], F, m3_zero(), p);
+      double err = 0, nrm = 0;
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) err = fmax(err, fabs(tau_fd.m[i][j] - tau.m[i][j])), nrm = fmax(nrm, fabs(tau.m[i][j]));
+      CHECK(err <= 1e-6 * fmax(nrm, 1), "energy of model %d, F %d: (d psi/dF) F^T differs from tau by %g", models[m], f, err);
+      if (models[m] == MPM_NEWTONIAN_FLUID) break;
+    }
+  CHECK(fabs(mpm_energy_density(MPM_NEO_HOOKEAN, m3_identity(), p)) < 1e-12, "energy at rest");
 }
 
 typedef struct {
@@ -477,6 +518,37 @@ static void test_grid_node(void) {
   /* m = 0: v = 0 */
   v3 v = mpm_grid_node(&k.g, k.cols, k.ncol, 8, 8, 8, 0, 1e-3, 0, v3_make(1, 1, 1));
   CHECK(v.x == 0 && v.y == 0 && v.z == 0, "empty node has zero velocity");
+  /* per-wall contact types: a sticky floor (y min), separate x min, slip elsewhere */
+  k.g.wall_type[mpm_wall_index(1, 0)] = MPM_CONTACT_STICKY;
+  k.g.wall_type[mpm_wall_index(0, 0)] = MPM_CONTACT_SEPARATE;
+  struct {
+    const char *name;
+    int i, j, k;
+    double mom[3];
+  } walls[] = {
+      {"per-wall: corner of a separate x min and a sticky y min", 1, 2, 8, {-0.9, -1.5, 0.4}},
+      {"per-wall: separate x min, leaving", 1, 8, 8, {0.9, -1.5, 0.4}},
+      {"per-wall: separate x min, approaching, friction", 1, 8, 8, {-0.9, -1.5, 0.4}},
+      {"per-wall: slip x max", 15, 8, 8, {0.9, -1.5, 0.4}},
+  };
+  for (int i = 0; i < (int)(sizeof walls / sizeof walls[0]); ++i) {
+    k.ii = walls[i].i, k.jj = walls[i].j, k.kk = walls[i].k;
+    double x[12] = {0.013, walls[i].mom[0] * 0.013, walls[i].mom[1] * 0.013, walls[i].mom[2] * 0.013, 0.1, -9.8, 0.2,
+                    0.3, 0.2, 0.4, 0.25, 0.35};
+    check("grid node update", walls[i].name, f_node, v_node, &k, x, 12, 3);
+  }
+  /* what each wall does to a node's velocity (no colliders, no gravity) */
+  mpm_kgrid g = k.g;
+  g.gravity = v3_zero();
+  g.wall_friction = 0;
+  v = mpm_grid_node(&g, NULL, 0, 8, 1, 8, 0, 1e-3, 1, v3_make(0.5, 0.7, 0.1));
+  CHECK(v.x == 0 && v.y == 0 && v.z == 0, "a sticky floor holds a node that leaves it (%g %g %g)", v.x, v.y, v.z);
+  v = mpm_grid_node(&g, NULL, 0, 1, 8, 8, 0, 1e-3, 1, v3_make(0.5, 0.7, 0.1));
+  CHECK(v.x == (real)0.5 && v.y == (real)0.7, "a separate wall lets a leaving node go (%g %g)", v.x, v.y);
+  v = mpm_grid_node(&g, NULL, 0, 1, 8, 8, 0, 1e-3, 1, v3_make(-0.5, 0.7, 0.1));
+  CHECK(v.x == 0 && v.y == (real)0.7, "a separate wall stops an approaching node (%g %g)", v.x, v.y);
+  v = mpm_grid_node(&g, NULL, 0, 15, 8, 8, 0, 1e-3, 1, v3_make(-0.5, 0.7, 0.1));
+  CHECK(v.x == 0 && v.y == (real)0.7, "a slip wall pulls a leaving node back (%g %g)", v.x, v.y);
 }
 
 static void test_p2g(void) {
@@ -617,6 +689,7 @@ static void test_collider_on_grid_row(void) {
 int main(void) {
   test_params();
   test_stress();
+  test_energy();
   test_plastic();
   test_bspline();
   test_contact();
