@@ -9,6 +9,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/engine.h"
 #include "pipeline/fit.h"
+#include "pipeline/fit_global.h"
 
 static const pl_cli_option optimize_opts[] = {
     {"output", 'o', "DIR", "output folder (default: optimize.output)"},
@@ -28,6 +29,8 @@ static int run_optimize(const pl_cli_args *a) {
   pl_optimizer o;
   memset(&o, 0, sizeof o);
   double t0 = pl_now();
+  pl_fit_result r;
+  memset(&r, 0, sizeof r);
   pl_status st = s.nparams ? PL_OK
                            : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section, e.g. "
                                      "[param material.NAME.E]", s.path);
@@ -41,7 +44,6 @@ static int run_optimize(const pl_cli_args *a) {
             pl_targets_count(&t), o.n, o.n == 1 ? "" : "s", pl_backend_name(pl_engine_backend(e)), pl_now() - t0);
     pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_strips};
     pl_fit_options fo = {out, pl_cli_count(a, "resume") > 0, quiet, 0};
-    pl_fit_result r;
     st = pl_fit(&s, &o, &obj, &fo, &r);
     if (st == PL_OK) {
       printf("%-36s %14s %14s %14s %10s\n", "parameter", "start", "fitted", "truth", "rel.err");
@@ -79,9 +81,10 @@ static int run_optimize(const pl_cli_args *a) {
       fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (fit.csv, "
               "result.json, loss.png, strip_*.png)\n", r.iterations, r.stopped_early ? " (stopped early)" : "",
               r.final_loss, r.seconds, out);
+      pl_fit_print_summary(&r);
     }
   }
-  rc = st == PL_OK ? 0 : pl_cli_report("optimize", st);
+  rc = st == PL_OK ? pl_fit_verdict_exit_code(r.verdict) : pl_cli_report("optimize", st);
   pl_optimizer_free(&o);
   pl_engine_free(e);
   pl_targets_free(&t);
@@ -96,5 +99,9 @@ const pl_cli_command pl_cmd_optimize = {
     "Writes OUTPUT/fit.csv (a row per iteration: loss terms, every parameter, every gradient norm),\n"
     "OUTPUT/result.json (fitted values, start, truth, relative errors, time), OUTPUT/loss.png and\n"
     "OUTPUT/strip_CAMERA_FRAME.png (target | rendered | difference). Killed at any point, --resume continues from\n"
-    "the last finished iteration and ends with the same result.",
+    "the last finished iteration and ends with the same result.\n"
+    "The reported values are the best evaluated point (result.json also has the last iterate), with standard\n"
+    "errors and correlations from the loss's curvature and a verdict: converged, stalled, budget exhausted or\n"
+    "diverged (docs/fitting.md). Exit status: 0 converged, 3 stalled or budget exhausted, 4 diverged, 1 runtime\n"
+    "failure, 2 usage or input error.",
     optimize_opts, run_optimize};
