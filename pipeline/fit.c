@@ -39,32 +39,38 @@ static const char *stage_name(const pl_scene *s, int k) { return s->nstages ? s-
 static const char *stage_frames(const pl_scene *s, int k) { return s->nstages ? s->stages[k].frames : "all"; }
 static double stage_lr(const pl_scene *s, int k) { return s->nstages ? s->stages[k].lr_scale : 1.0; }
 
-static cJSON *raw_number(double v) {
+/* Exact numbers as "%.17g" strings: the loop object is re-printed by cJSON on load (optim.c), whose printer keeps
+ * 15 digits of a plain number; a string survives it, so a resumed fit reports bit-identically the same point. */
+static cJSON *exact_string(double v) {
   char t[40];
   snprintf(t, sizeof t, "%.17g", v);
-  return cJSON_CreateRaw(t);
+  return cJSON_CreateString(t);
+}
+static int exact_from(const cJSON *x, double *v) {
+  if (cJSON_IsNumber(x)) return *v = x->valuedouble, 1;
+  if (!cJSON_IsString(x)) return 0;
+  char *end;
+  *v = strtod(x->valuestring, &end);
+  return end != x->valuestring && *end == '\0';
 }
 
-/* the best point and the start's loss in the saved loop state (exact: a resumed fit reports the same point) */
+/* the best point and the start's loss in the saved loop state */
 static void loop_best_json(cJSON *j, const loop_state *ls) {
-  cJSON_AddItemToObject(j, "best_loss", isfinite(ls->best_loss) ? raw_number(ls->best_loss) : cJSON_CreateNull());
-  cJSON_AddItemToObject(j, "start_loss", isfinite(ls->start_loss) ? raw_number(ls->start_loss) : cJSON_CreateNull());
+  cJSON_AddItemToObject(j, "best_loss", exact_string(ls->best_loss));
+  cJSON_AddItemToObject(j, "start_loss", exact_string(ls->start_loss));
   cJSON *b = cJSON_AddArrayToObject(j, "best_u");
-  for (int i = 0; i < ls->nbest; ++i) cJSON_AddItemToArray(b, raw_number(ls->best_u[i]));
+  for (int i = 0; i < ls->nbest; ++i) cJSON_AddItemToArray(b, exact_string(ls->best_u[i]));
   cJSON *su = cJSON_AddArrayToObject(j, "start_u");
-  for (int i = 0; i < ls->nstart; ++i) cJSON_AddItemToArray(su, raw_number(ls->start_u[i]));
+  for (int i = 0; i < ls->nstart; ++i) cJSON_AddItemToArray(su, exact_string(ls->start_u[i]));
 }
 
 static void loop_best_from_json(loop_state *ls, const cJSON *j) {
-  const cJSON *bl = cJSON_GetObjectItemCaseSensitive(j, "best_loss"), *sl = cJSON_GetObjectItemCaseSensitive(j, "start_loss"),
-              *bu = cJSON_GetObjectItemCaseSensitive(j, "best_u"), *x;
-  ls->best_loss = cJSON_IsNumber(bl) ? bl->valuedouble : INFINITY;
-  ls->start_loss = cJSON_IsNumber(sl) ? sl->valuedouble : NAN;
-  ls->nbest = 0;
-  if (cJSON_IsArray(bu)) cJSON_ArrayForEach(x, bu) if (cJSON_IsNumber(x) && ls->nbest < BEST_MAX) ls->best_u[ls->nbest++] = x->valuedouble;
-  const cJSON *su = cJSON_GetObjectItemCaseSensitive(j, "start_u");
-  ls->nstart = 0;
-  if (cJSON_IsArray(su)) cJSON_ArrayForEach(x, su) if (cJSON_IsNumber(x) && ls->nstart < BEST_MAX) ls->start_u[ls->nstart++] = x->valuedouble;
+  const cJSON *x;
+  if (!exact_from(cJSON_GetObjectItemCaseSensitive(j, "best_loss"), &ls->best_loss)) ls->best_loss = INFINITY;
+  if (!exact_from(cJSON_GetObjectItemCaseSensitive(j, "start_loss"), &ls->start_loss)) ls->start_loss = NAN;
+  ls->nbest = ls->nstart = 0;
+  cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(j, "best_u")) if (ls->nbest < BEST_MAX && exact_from(x, &ls->best_u[ls->nbest])) ls->nbest++;
+  cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(j, "start_u")) if (ls->nstart < BEST_MAX && exact_from(x, &ls->start_u[ls->nstart])) ls->nstart++;
 }
 
 /* every component's u, packed (0 when there are more than BEST_MAX: the point is then not kept) */

@@ -35,11 +35,6 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
     snprintf(r->reason, sizeof r->reason, "%s", why);
     return;
   }
-  if (!(r->best_loss < r->start_loss)) {
-    r->verdict = PL_FIT_DIVERGED;
-    snprintf(r->reason, sizeof r->reason, "no evaluated point has a lower loss than the start (%.4g)", r->start_loss);
-    return;
-  }
   /* the Newton step from the reported point */
   int worst = -1;
   double big = 0;
@@ -51,6 +46,11 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
     snprintf(r->reason, sizeof r->reason,
              "the curvature is positive definite and the Newton step is %.2g at most (optimize.converge_step %g)", big,
              tol);
+    return;
+  }
+  if (!(r->best_loss < r->start_loss)) {
+    r->verdict = PL_FIT_DIVERGED;
+    snprintf(r->reason, sizeof r->reason, "no evaluated point has a lower loss than the start (%.4g), and the start is not a minimum", r->start_loss);
     return;
   }
   /* walked away: the last iterate's loss far above the best one */
