@@ -18,8 +18,16 @@ json_get() {
 }
 
 # 1. recovery
+# exit status: 0 converged, 3 stalled or budget exhausted (the fit is still scored; the verdict must be in
+# result.json), anything else fails
 check
-if "$bin" optimize scenes/tiny.cfg -o "$tmp/fit" -q > "$tmp/out" 2>&1; then
+"$bin" optimize scenes/tiny.cfg -o "$tmp/fit" -q > "$tmp/out" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; then
+  check
+  grep -q '"verdict"' "$tmp/fit/result.json" && grep -q '"best"' "$tmp/fit/result.json" ||
+    fail "result.json has no verdict or best point"
+  echo "tiny: verdict $(grep '"verdict"' "$tmp/fit/result.json" | head -1 | sed 's/.*: *//'), exit status $rc"
   E=$(json_get "$tmp/fit/result.json" material.jelly.E fitted)
   nu=$(json_get "$tmp/fit/result.json" material.jelly.nu fitted)
   echo "tiny: fitted E = $E (truth 2e4, start 4e4), nu = $nu (truth 0.3, start 0.2)"
@@ -42,7 +50,9 @@ check
 if [ -f "$tmp/fit/result.json" ]; then
   ( (timeout -s KILL 4 "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" -q); true) > /dev/null 2>&1
   rows_before=$(($(wc -l < "$tmp/killed/fit.csv" 2>/dev/null || echo 1) - 1))
-  if "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" --resume -q > "$tmp/out" 2>&1; then
+  "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" --resume -q > "$tmp/out" 2>&1
+  rc2=$?
+  if [ "$rc2" -eq "$rc" ]; then
     echo "resume: killed after $rows_before finished iterations, resumed to the end"
     for p in material.jelly.E material.jelly.nu; do
       check
