@@ -69,6 +69,29 @@ if [ -f "$tmp/fit/result.json" ]; then
   fi
 fi
 
+# 2b. a fit cut short says so: exit status 3, the verdict and its reason on the terminal and in result.json
+check
+"$bin" optimize scenes/tiny.cfg -o "$tmp/short" -q --set stage.stiffness.iterations=1 --set stage.both.iterations=1 \
+  > "$tmp/out" 2>&1
+rc=$?
+if [ "$rc" -eq 3 ] && grep -Eq "pipeline optimize: (stalled|budget exhausted): " "$tmp/out" &&
+  grep -Eq '"verdict": *"(stalled|budget exhausted)"' "$tmp/short/result.json"; then
+  echo "2-iteration fit: exit status 3, $(grep -E 'pipeline optimize: (stalled|budget)' "$tmp/out")"
+else
+  fail "a 2-iteration fit exited $rc without a not-converged verdict"
+fi
+
+# 2c. sweep --around: a loss profile through the fitted point, drawn
+if [ -f "$tmp/fit/result.json" ]; then
+  check
+  if "$bin" sweep scenes/tiny.cfg --around "$tmp/fit/result.json" --param material.jelly.E=1.6e4:2.4e4:3 \
+    --set sim.frames=4 --set targets.frames=1:5 -o "$tmp/prof" -q > "$tmp/out" 2>&1 && [ -s "$tmp/prof/profile.png" ]; then
+    echo "sweep --around: profile.png written"
+  else
+    fail "sweep --around did not write profile.png"
+  fi
+fi
+
 # 3. gradcheck on every scene, low resolution, few frames
 for scene in scenes/*.cfg; do
   grep -q '^\[param ' "$scene" || continue

@@ -109,6 +109,14 @@ static pl_status eval2(void *user, pl_optimizer *o, const char *frames, int want
   return PL_OK;
 }
 
+/* eval2, but the gradient turns NaN from the 10th gradient evaluation on */
+static int grad_evals;
+static pl_status eval_nan(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
+  pl_status st = eval2(user, o, frames, want_grad, loss);
+  if (want_grad && ++grad_evals >= 10) o->p[0].grad[0] = NAN;
+  return st;
+}
+
 static void valley_tests(const char *dir) {
   static const char *SC =
       "[sim]\ngrid = 16\nframes = 2\n[material m]\nmodel = stvk_von_mises\nE = 2.6e6\nyield_stress = 1.7e3\n"
@@ -149,6 +157,18 @@ static void valley_tests(const char *dir) {
   pl_optimizer_init(&o, &s);
   st = pl_fit(&s, &o, &obj, &opt, &r);
   CHECK(st == PL_OK && r.verdict == PL_FIT_BUDGET, "3 small steps from 10x off: %s (%s)", pl_fit_verdict_name(r.verdict), r.reason);
+  pl_optimizer_free(&o);
+  pl_scene_free(&s);
+  /* a non-finite gradient part-way: the fit stops there, reports the best point so far, verdict diverged */
+  const char *nan_set[2] = {"optimize.iterations=20", "optimize.scan=0"};
+  pl_scene_load_string(&s, SC, "v.cfg", ".", nan_set, 2);
+  pl_optimizer_init(&o, &s);
+  grad_evals = 0;
+  pl_objective bad = {&evals, eval_nan, NULL};
+  st = pl_fit(&s, &o, &bad, &opt, &r);
+  CHECK(st == PL_OK && r.verdict == PL_FIT_DIVERGED && strstr(r.reason, "iteration 9: the gradient") &&
+        r.best_loss < r.start_loss,
+        "NaN gradient: %s (%s), best loss %g", pl_fit_verdict_name(r.verdict), r.reason, r.best_loss);
   pl_optimizer_free(&o);
   pl_scene_free(&s);
   /* the step cap */
