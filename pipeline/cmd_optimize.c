@@ -10,6 +10,7 @@
 #include "pipeline/engine.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/fit.h"
+#include "pipeline/fit_global.h"
 #include "pipeline/fit_video.h"
 #include "pipeline/holdout.h"
 #include "pipeline/report.h"
@@ -46,6 +47,8 @@ static int run_optimize(const pl_cli_args *a) {
   pl_optimizer o;
   memset(&o, 0, sizeof o);
   double t0 = pl_now();
+  pl_fit_result r;
+  memset(&r, 0, sizeof r);
   pl_status st = s.nparams ? PL_OK
                            : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section, e.g. "
                                      "[param material.NAME.E]", s.path);
@@ -131,10 +134,11 @@ static int run_optimize(const pl_cli_args *a) {
               "fit.csv, loss.png, params.png, strip_*.png%s%s, run.json, scene.cfg)\n", r.iterations,
               r.stopped_early ? " (stopped early)" : "", r.final_loss, r.seconds, out, vname ? ", " : "",
               vname ? vname + 1 : "");
+      pl_fit_print_summary(&r);
       if (!quiet) pl_profile_print(pl_engine_profile(e), stderr);
     }
   }
-  rc = st == PL_OK ? 0 : pl_cli_report("optimize", st);
+  rc = st == PL_OK ? pl_fit_verdict_exit_code(r.verdict) : pl_cli_report("optimize", st);
   if (run_started) {
     pl_status rs = pl_run_end(&run, &s, e ? pl_engine_backend(e) : PL_BACKEND_AUTO, st == PL_OK, st == PL_OK);
     if (rs != PL_OK && rc == 0) rc = pl_cli_report("optimize", rs);
@@ -160,5 +164,9 @@ const pl_cli_command pl_cmd_optimize = {
     "(command line, overrides, version, git commit, build type, precision, backend, device, wall time) and\n"
     "OUTPUT/scene.cfg (the resolved scene). A second run into the same OUTPUT says so and replaces it; --new-run\n"
     "writes to OUTPUT/YYYYmmdd-HHMMSS instead. Killed at any point, --resume continues from the last finished\n"
-    "iteration and ends with the same result.",
+    "iteration and ends with the same result.\n"
+    "The reported values are the best evaluated point (result.json also has the last iterate), with standard\n"
+    "errors and correlations from the loss's curvature and a verdict: converged, stalled, budget exhausted or\n"
+    "diverged (docs/fitting.md). Exit status: 0 converged, 3 stalled or budget exhausted, 4 diverged, 1 runtime\n"
+    "failure, 2 usage or input error.",
     optimize_opts, run_optimize, 0};

@@ -16,6 +16,7 @@
 #include "pipeline/report.h"
 #include "pipeline/runinfo.h"
 #include "pipeline/sweep.h"
+#include "pipeline/sweep_profile.h"
 
 static const pl_cli_option sweep_opts[] = {
     {"param", 'p', "ADDRESS=LO:HI:N[:log]", "an axis of the grid (repeatable; or ADDRESS=v1,v2,...)"},
@@ -23,6 +24,7 @@ static const pl_cli_option sweep_opts[] = {
     {"output", 'o', "DIR", "output folder (default: render.output/sweep)"},
     {"frame", 0, "F", "frame shown in the contact sheet and measured (default: the last frame)"},
     {"camera", 0, "NAME", "camera of the contact sheet (default: the first)"},
+    {"around", 0, "RESULT.json", "hold every other learnable value at its fit (a profile through the fitted point)"},
     {"merge", 0, "OUT.csv", "merge the CSV files given as arguments (shards) into OUT.csv and exit"},
     {"new-run", 0, NULL, "write to a new folder OUTPUT/YYYYmmdd-HHMMSS instead of replacing the run in OUTPUT"},
     {NULL, 0, NULL, NULL}};
@@ -91,8 +93,16 @@ static int run_sweep(const pl_cli_args *a) {
   pl_scene s;
   int rc = pl_cli_load_scene(a, "sweep", &s);
   if (rc) return rc;
-  /* every axis must address a value of the scene */
   pl_status st = PL_OK;
+  if (pl_cli_get(a, "around")) { /* the base scene at the fitted point (the swept value is the axis) */
+    pl_scene fitted;
+    st = pl_sweep_apply_fitted(&fitted, &s, pl_cli_get(a, "around"), sw.naxes == 1 ? sw.axes[0].address : NULL);
+    if (st == PL_OK) {
+      pl_scene_free(&s);
+      s = fitted;
+    }
+  }
+  /* every axis must address a value of the scene */
   for (int i = 0; i < sw.naxes && st == PL_OK; ++i) {
     char set[256];
     snprintf(set, sizeof set, "%s=%.17g", sw.axes[i].address, sw.axes[i].values[0]);
@@ -167,6 +177,10 @@ static int run_sweep(const pl_cli_args *a) {
   long done = 0;
   float *tile = (float *)malloc(sizeof(float) * 3 * (size_t)(iw * ih > 0 ? iw * ih : 1));
   float *big = (float *)malloc(sizeof(float) * 3 * (size_t)(tw * th > 0 ? tw * th : 1));
+  /* one axis, one shard: profile.png (loss against the axis) */
+  double *px = sw.naxes == 1 && sw.nshards == 1 ? (double *)malloc(sizeof(double) * (size_t)(sw.total + 1)) : NULL;
+  double *py = px ? (double *)malloc(sizeof(double) * (size_t)(sw.total + 1)) : NULL;
+  int np = 0;
   for (long i = 0; i < sw.total && st == PL_OK; ++i) {
     if (!pl_sweep_point(&sw, i, vals)) continue;
     double t0 = pl_now();
@@ -206,6 +220,7 @@ static int run_sweep(const pl_cli_args *a) {
                 loss.term[2], loss.term[3], pc.centroid[0], pc.centroid[1], pc.centroid[2], pc.max_speed,
                 pl_now() - t0);
         fflush(out.f);
+        if (px && py) px[np] = vals[0], py[np++] = loss.total;
         if (cam >= 0) {
           int cx = (int)(done % cols), cy = (int)(done / cols);
           int x0 = 4 + cx * (tw + 4), y0 = 4 + cy * (th + lab_h + 4);
@@ -248,10 +263,18 @@ static int run_sweep(const pl_cli_args *a) {
     st = pl_out_commit(&out);
     if (st == PL_OK && cam >= 0) st = pl_canvas_save_png(&cv, sheet);
     if (st == PL_OK && have_targets) st = pl_report_sweep(&sw, csv, curve);
+    if (st == PL_OK && px && py && have_targets && np > 1) {
+      char prof[PL_PATH_MAX + 64];
+      snprintf(prof, sizeof prof, "%s/profile.png", outdir);
+      st = pl_sweep_profile_png(prof, sw.axes[0].address, np, px, py);
+      if (st == PL_OK) fprintf(stderr, "pipeline sweep: loss profile in %s\n", prof);
+    }
   } else if (out.f) {
     pl_out_abort(&out);
   }
   pl_canvas_free(&cv);
+  free(px);
+  free(py);
   pl_targets_free(&t);
   if (run_started) {
     pl_status rs = pl_run_end(&run, &s, used_backend, st == PL_OK, 0);

@@ -14,6 +14,7 @@
 #include "pipeline/capture_scene.h"
 #include "pipeline/composite.h"
 #include "pipeline/panels.h"
+#include "core/rng.h"
 #include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
@@ -662,7 +663,18 @@ pl_status pl_engine_objective_eval(void *user, pl_optimizer *o, const char *fram
 
 typedef struct {
   pl_targets *t;
+  double noise;     /* targets.noise: Gaussian noise on the RGB (stream: camera, frame) */
+  int seed;
 } truth_ctx;
+
+static void add_target_noise(const truth_ctx *c, int cam, int f, float *rgb, int64_t n) {
+  for (int64_t i = 0; i < n; i += 2) {
+    real z[2];
+    pl_rng_normal2((uint64_t)c->seed, ((uint64_t)cam << 32) | (uint64_t)f, (uint32_t)(i / 2), z);
+    rgb[i] += (float)(c->noise * z[0]);
+    if (i + 1 < n) rgb[i + 1] += (float)(c->noise * z[1]);
+  }
+}
 
 static pl_status truth_frame(void *user, pl_engine *e, int f) {
   truth_ctx *c = (truth_ctx *)user;
@@ -671,6 +683,7 @@ static pl_status truth_frame(void *user, pl_engine *e, int f) {
     int64_t np = e->cam_offset[cam + 1] - e->cam_offset[cam];
     float *rgb = (float *)malloc(sizeof(float) * 3 * (size_t)np), *a = (float *)malloc(sizeof(float) * (size_t)np);
     pl_status st = (rgb && a) ? pl_engine_download_camera(e, cam, rgb, a) : pl_fail(PL_ERR_NOMEM, "out of memory");
+    if (st == PL_OK && c->noise > 0) add_target_noise(c, cam, f, rgb, 3 * np);
     if (st == PL_OK) st = pl_targets_set(c->t, cam, f, (int)np, rgb, a);
     free(rgb);
     free(a);
@@ -702,7 +715,7 @@ pl_status pl_engine_fill_targets(const pl_scene *s, pl_targets *t, int quiet) {
   if (st == PL_OK) {
     pl_engine_objective_cutoffs(e); /* the targets are rendered as the objective renders */
     if (!quiet) PL_INFO("targets: rendering %d images from the [truth] values", pl_targets_count(t));
-    truth_ctx c = {t};
+    truth_ctx c = {t, s->targets.noise, s->targets.noise_seed};
     st = pl_engine_run(e, last, t->frame_used, truth_frame, &c);
     if (st != PL_OK) pl_fail_context(st, "rendering the targets from [truth]: ");
   }

@@ -12,10 +12,12 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "pipeline/canvas.h"
+#include "pipeline/fit_global.h"
 #include "pipeline/fit_state.h"
 #include "pipeline/fit_watch.h"
 
 #define MAX_PATIENCE 4096
+#define BEST_MAX 96
 
 typedef struct {
   int stage;            /* index of the stage being run (0 with no stages) */
@@ -26,6 +28,10 @@ typedef struct {
   int nhist;            /* recent losses for early stopping (oldest first) */
   double hist[MAX_PATIENCE + 1];
   char scene_hash[17];  /* pl_fit_scene_hash: a state resumes only the scene it was written for */
+  /* fit_global: the best point of the current stage (u of every component), the start's loss (all frames) */
+  double best_loss, start_loss;
+  int nbest, nstart;
+  double best_u[BEST_MAX], start_u[BEST_MAX];
 } loop_state;
 
 static int nstages(const pl_scene *s) { return s->nstages ? s->nstages : 1; }
@@ -36,6 +42,63 @@ static const char *stage_name(const pl_scene *s, int k) { return s->nstages ? s-
 static const char *stage_frames(const pl_scene *s, int k) { return s->nstages ? s->stages[k].frames : "all"; }
 static double stage_lr(const pl_scene *s, int k) { return s->nstages ? s->stages[k].lr_scale : 1.0; }
 
+/* Exact numbers as "%.17g" strings: the loop object is re-printed by cJSON on load (optim.c), whose printer keeps
+ * 15 digits of a plain number; a string survives it, so a resumed fit reports bit-identically the same point. */
+static cJSON *exact_string(double v) {
+  char t[40];
+  snprintf(t, sizeof t, "%.17g", v);
+  return cJSON_CreateString(t);
+}
+static int exact_from(const cJSON *x, double *v) {
+  if (cJSON_IsNumber(x)) return *v = x->valuedouble, 1;
+  if (!cJSON_IsString(x)) return 0;
+  char *end;
+  *v = strtod(x->valuestring, &end);
+  return end != x->valuestring && *end == '\0';
+}
+
+/* the best point and the start's loss in the saved loop state */
+static void loop_best_json(cJSON *j, const loop_state *ls) {
+  cJSON_AddItemToObject(j, "best_loss", exact_string(ls->best_loss));
+  cJSON_AddItemToObject(j, "start_loss", exact_string(ls->start_loss));
+  cJSON *b = cJSON_AddArrayToObject(j, "best_u");
+  for (int i = 0; i < ls->nbest; ++i) cJSON_AddItemToArray(b, exact_string(ls->best_u[i]));
+  cJSON *su = cJSON_AddArrayToObject(j, "start_u");
+  for (int i = 0; i < ls->nstart; ++i) cJSON_AddItemToArray(su, exact_string(ls->start_u[i]));
+}
+
+static pl_status loop_best_from_json(loop_state *ls, const cJSON *j, const char *path) {
+  const cJSON *x;
+  if (!exact_from(cJSON_GetObjectItemCaseSensitive(j, "best_loss"), &ls->best_loss)) ls->best_loss = INFINITY;
+  if (!exact_from(cJSON_GetObjectItemCaseSensitive(j, "start_loss"), &ls->start_loss)) ls->start_loss = NAN;
+  ls->nbest = ls->nstart = 0;
+  cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(j, "best_u")) if (ls->nbest < BEST_MAX && exact_from(x, &ls->best_u[ls->nbest])) ls->nbest++;
+  cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(j, "start_u")) if (ls->nstart < BEST_MAX && exact_from(x, &ls->start_u[ls->nstart])) ls->nstart++;
+  /* a point that is not finite is no point to return to */
+  for (int i = 0; i < ls->nbest; ++i)
+    if (!isfinite(ls->best_u[i])) return pl_fail(PL_ERR_PARSE, "%s: \"best_u\"[%d] is not a finite number", path, i);
+  for (int i = 0; i < ls->nstart; ++i)
+    if (!isfinite(ls->start_u[i])) return pl_fail(PL_ERR_PARSE, "%s: \"start_u\"[%d] is not a finite number", path, i);
+  if (isnan(ls->best_loss) || ls->best_loss < 0) return pl_fail(PL_ERR_PARSE, "%s: \"best_loss\" is not a loss", path);
+  return PL_OK;
+}
+
+/* every component's u, packed (0 when there are more than BEST_MAX: the point is then not kept) */
+static int pack_u(const pl_optimizer *o, double *u) {
+  int n = 0;
+  for (int i = 0; i < o->n; ++i)
+    for (int k = 0; k < o->p[i].components; ++k) {
+      if (n == BEST_MAX) return 0;
+      u[n++] = o->p[i].u[k];
+    }
+  return n;
+}
+static void unpack_u(pl_optimizer *o, const double *u) {
+  int n = 0;
+  for (int i = 0; i < o->n; ++i)
+    for (int k = 0; k < o->p[i].components; ++k) o->p[i].u[k] = u[n++];
+}
+
 static char *loop_json(const loop_state *ls) {
   cJSON *j = cJSON_CreateObject();
   cJSON_AddNumberToObject(j, "stage", ls->stage);
@@ -44,6 +107,7 @@ static char *loop_json(const loop_state *ls) {
   cJSON_AddNumberToObject(j, "seconds", ls->seconds);
   cJSON_AddNumberToObject(j, "stopped_early", ls->stopped_early);
   cJSON_AddStringToObject(j, "scene_hash", ls->scene_hash);
+  loop_best_json(j, ls);
   cJSON *h = cJSON_AddArrayToObject(j, "history");
   for (int i = 0; i < ls->nhist; ++i) {
     char t[40];
@@ -94,6 +158,7 @@ static pl_status loop_from_json(loop_state *ls, const char *text, const pl_scene
   cJSON *j = cJSON_Parse(text);
   if (!j) return pl_fail(PL_ERR_PARSE, "%s: malformed loop state", path);
   pl_status st = cJSON_IsObject(j) ? loop_fields(ls, j, s, path) : pl_fail(PL_ERR_PARSE, "%s: malformed loop state", path);
+  if (st == PL_OK) st = loop_best_from_json(ls, j, path);
   cJSON_Delete(j);
   return st;
 }
@@ -151,7 +216,7 @@ static void truth_of(const pl_scene *s, const char *address, double v[3], int *f
 
 static pl_status write_result(const pl_scene *s, const pl_optimizer *o, const pl_optimizer *start,
                               const loop_state *ls, const pl_loss_value *loss, const long *zero_grad,
-                              const char *path) {
+                              const pl_fit_result *r, const char *path) {
   cJSON *j = cJSON_CreateObject();
   pl_fit_zero_gradient_json(j, o, zero_grad);
   cJSON_AddStringToObject(j, "scene", s->path);
@@ -162,6 +227,7 @@ static pl_status write_result(const pl_scene *s, const pl_optimizer *o, const pl
   cJSON_AddNumberToObject(l, "total", loss->total);
   static const char *names[PL_LOSS_COUNT] = {"l1", "l2", "dssim", "mask"};
   for (int k = 0; k < PL_LOSS_COUNT; ++k) cJSON_AddNumberToObject(l, names[k], loss->term[k]);
+  pl_fit_result_json(j, r);
   cJSON *ps = cJSON_AddObjectToObject(j, "parameters");
   for (int i = 0; i < o->n; ++i) {
     const pl_param *p = &o->p[i];
@@ -273,6 +339,77 @@ static pl_status check_stepped(const pl_optimizer *o, long iteration) {
   return pl_fit_check_params(o, when);
 }
 
+/* Before the first iteration: the global scan (optimize.scan), then the start's loss on all frames. */
+static pl_status fit_start(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
+                           loop_state *ls) {
+  if (s->optimize.scan > 0) {
+    char scsv[PL_PATH_MAX + 32];
+    double best;
+    snprintf(scsv, sizeof scsv, "%s/scan.csv", opt->output);
+    PL_TRY(pl_fit_scan(s, o, obj, scsv, opt->quiet, &best));
+  }
+  pl_loss_value l;
+  PL_TRY(obj->eval(obj->user, o, "all", 0, &l));
+  ls->start_loss = l.total;
+  ls->nstart = pack_u(o, ls->start_u);
+  return PL_OK;
+}
+
+/* After the last iteration: report the lowest of the last iterate, the last stage's best point and the start
+ * (all frames); damped Newton steps (optimize.newton); the curvature there (optimize.uncertainty); the verdict. */
+static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
+                            const loop_state *ls, int diverged, const char *why, const char *csv, pl_loss_value *loss,
+                            pl_fit_result *r) {
+  double last_u[BEST_MAX], chosen[BEST_MAX];
+  int nlast = pack_u(o, last_u);
+  int param[PL_FIT_MAX_DIM], comp[PL_FIT_MAX_DIM];
+  PL_TRY(pl_fit_dims(o, param, comp, &r->ndim));
+  for (int d = 0; d < r->ndim; ++d) {
+    const pl_param *p = &o->p[param[d]];
+    snprintf(r->names[d], sizeof r->names[d], p->components == 1 ? "%s" : "%s.%c", p->address, "xyz"[comp[d]]);
+    r->last[d] = pl_param_value(p, comp[d]);
+  }
+  PL_TRY(obj->eval(obj->user, o, "all", 0, loss));
+  r->last_loss = loss->total;
+  double best = isfinite(loss->total) ? loss->total : INFINITY;
+  memcpy(chosen, last_u, sizeof chosen);
+  const double *cand[2] = {ls->nbest == nlast ? ls->best_u : NULL, ls->nstart == nlast ? ls->start_u : NULL};
+  for (int c = 0; c < 2 && nlast; ++c) {
+    if (!cand[c] || memcmp(cand[c], chosen, sizeof(double) * (size_t)nlast) == 0) continue;
+    unpack_u(o, cand[c]);
+    PL_TRY(obj->eval(obj->user, o, "all", 0, loss));
+    if (isfinite(loss->total) && loss->total < best) best = loss->total, memcpy(chosen, cand[c], sizeof chosen);
+  }
+  if (nlast) unpack_u(o, chosen);
+  r->start_loss = isfinite(ls->start_loss) ? ls->start_loss : best;
+  if (!diverged && s->optimize.newton > 0)
+    PL_TRY(pl_fit_newton(s, o, obj, csv, ls->total, opt->quiet, &best, &r->newton_steps));
+  pl_fit_curvature c;
+  int have_c = 0;
+  if (!diverged && s->optimize.uncertainty && r->ndim > 0) {
+    pl_status st = pl_fit_curvature_at(s, o, obj, &c);
+    if (st == PL_OK) have_c = 1;
+    else PL_WARN("%s", pl_last_error());
+    pl_clear_error();
+  }
+  if (have_c) {
+    *loss = c.terms;
+    r->has_curvature = 1;
+    for (int d = 0; d < r->ndim; ++d)
+      r->se[d] = c.se[d], r->se_u[d] = c.se_u[d], r->newton[d] = c.newton[d], r->gradient[d] = c.g[d];
+    memcpy(r->hessian, c.H, sizeof(double) * (size_t)(r->ndim * r->ndim));
+    memcpy(r->corr, c.corr, sizeof(double) * (size_t)(r->ndim * r->ndim));
+  } else {
+    PL_TRY(obj->eval(obj->user, o, "all", 0, loss));
+  }
+  r->best_loss = loss->total;
+  for (int d = 0; d < r->ndim; ++d) r->value[d] = pl_param_value(&o->p[param[d]], comp[d]);
+  double fall = ls->nhist > 1 && ls->hist[0] > 0 ? (ls->hist[0] - ls->hist[ls->nhist - 1]) / ls->hist[0] : 0;
+  r->stopped_early = ls->stopped_early;
+  pl_fit_decide(s, r, have_c ? &c : NULL, diverged, why, fall, ls->nhist > 1 ? ls->nhist - 1 : 0);
+  return PL_OK;
+}
+
 pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
                  pl_fit_result *res) {
   memset(res, 0, sizeof *res);
@@ -294,6 +431,10 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
   loop_state ls;
   memset(&ls, 0, sizeof ls);
   pl_fit_scene_hash(s, ls.scene_hash);
+  ls.best_loss = INFINITY;
+  ls.start_loss = NAN;
+  int diverged = 0;
+  char why[320] = "";
   pl_status st = PL_OK;
   if (opt->resume && access(state, R_OK) == 0) {
     char *extra = NULL;
@@ -312,6 +453,8 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
     if (st != PL_OK) goto done;
     csv_header(h.f, o);
     st = pl_out_commit(&h);
+    if (st != PL_OK) goto done;
+    st = fit_start(s, o, obj, opt, &ls);
     if (st != PL_OK) goto done;
   }
 
@@ -333,7 +476,8 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
   pl_loss_value loss;
   memset(&loss, 0, sizeof loss);
   int patience = s->optimize.patience > MAX_PATIENCE ? MAX_PATIENCE : s->optimize.patience;
-  for (; ls.stage < nstages(s) && st == PL_OK; ls.stage++, ls.in_stage = 0, ls.nhist = 0) {
+  for (; ls.stage < nstages(s) && st == PL_OK; ls.stage++, ls.in_stage = 0) {
+    if (ls.in_stage == 0) ls.nhist = 0, ls.nbest = 0, ls.best_loss = INFINITY; /* a new stage (not a resumed one) */
     const char *sname = stage_name(s, ls.stage);
     long iters = stage_iterations(s, ls.stage);
     int any = 0;
@@ -384,13 +528,23 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
         st = pl_fail(PL_ERR_IO, "%s: write failed", csv);
         goto loop_end;
       }
+      if (!isfinite(loss.total)) {
+        diverged = 1;
+        snprintf(why, sizeof why, "iteration %ld: the loss is not finite", ls.total);
+        goto loop_end;
+      }
       for (int i = 0; i < o->n; ++i)
         if (active[i])
           for (int k = 0; k < o->p[i].components; ++k)
             if (!isfinite(o->p[i].grad[k])) {
-              st = pl_fail(PL_ERR_NUMERIC, "iteration %ld: the gradient of %s is not finite", ls.total, o->p[i].address);
+              diverged = 1;
+              snprintf(why, sizeof why, "iteration %ld: the gradient of %s is not finite", ls.total, o->p[i].address);
               goto loop_end;
             }
+      if (loss.total < ls.best_loss) { /* the best point of this stage, before the step moves it */
+        ls.nbest = pack_u(o, ls.best_u);
+        ls.best_loss = ls.nbest ? loss.total : INFINITY;
+      }
       pl_optimizer_step(o, active, lrf * stage_lr(s, ls.stage));
       if ((st = check_stepped(o, ls.total)) != PL_OK) goto loop_end;
       if (obj->step && (st = obj->step(obj->user, lrf * stage_lr(s, ls.stage))) != PL_OK) goto loop_end;
@@ -442,19 +596,19 @@ loop_end:
     free(zero_grad);
     goto done;
   }
-  /* final evaluation at the fitted parameters, then the report */
-  st = obj->eval(obj->user, o, "all", 0, &loss);
+  /* the reported point, the checks after the fit (fit_global.h), then the report */
+  st = fit_finish(s, o, obj, opt, &ls, diverged, why, csv, &loss, res);
   if (st != PL_OK) {
     free(zero_grad);
     goto done;
   }
   ls.seconds += pl_now() - t0;
-  st = write_result(s, o, &start, &ls, &loss, zero_grad, result);
+  st = write_result(s, o, &start, &ls, &loss, zero_grad, res, result);
   free(zero_grad);
   if (st == PL_OK) st = write_loss_curve(csv, png, s->optimize.loss_weight);
   if (st == PL_OK && obj->write_images) st = obj->write_images(obj->user, o, opt->output);
   res->iterations = ls.total;
-  res->final_loss = loss.total;
+  res->final_loss = res->best_loss;
   res->stopped_early = ls.stopped_early;
   res->seconds = ls.seconds;
 done:

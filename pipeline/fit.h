@@ -45,11 +45,32 @@ typedef struct {
   long check_grad_at;
 } pl_fit_options;
 
+/* How a fit ended (fit_verdict.c): converged: the curvature at the reported point is positive definite and the
+ * Newton step from it is within optimize.converge_step in every step-space value; stalled: the loss stopped
+ * falling (or the step is not taken) away from such a point; budget exhausted: still improving when the
+ * iterations ran out; diverged: a non-finite loss or gradient, or no point better than the start, or the last
+ * iterate walked far above the best; unchecked: optimize.uncertainty = false (no curvature, no test). */
+typedef enum { PL_FIT_CONVERGED = 0, PL_FIT_STALLED, PL_FIT_BUDGET, PL_FIT_DIVERGED, PL_FIT_UNCHECKED } pl_fit_verdict;
+const char *pl_fit_verdict_name(pl_fit_verdict v);
+/* Exit status of `pipeline optimize` for a verdict: 0 converged / unchecked, 3 stalled or budget exhausted,
+ * 4 diverged (1 and 2 stay runtime and input errors). */
+int pl_fit_verdict_exit_code(pl_fit_verdict v);
+
 typedef struct {
   long iterations;      /* iterations run in total (including before a resume) */
-  double final_loss;
+  double final_loss;    /* loss of the reported (best) point, all frames */
   int stopped_early;
   double seconds;
+  pl_fit_verdict verdict;
+  char reason[320];
+  double start_loss, best_loss, last_loss;
+  int newton_steps;
+  int has_curvature;    /* se/corr below are valid */
+  int ndim;
+  double se[12], se_u[12], value[12], corr[144], newton[12];
+  double hessian[144], gradient[12]; /* in the step space u */
+  double last[12];      /* the last iterate's values (value[]: the reported point) */
+  char names[12][200];
 } pl_fit_result;
 
 pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,

@@ -46,6 +46,17 @@ pl_status pl_space_from_value(pl_param_space space, double lo, double hi, double
   }
 }
 
+double pl_space_safe_step(pl_param_space space, double u, double step) {
+  if (space == PL_SPACE_LINEAR) return isfinite(step) ? u - step : u;
+  /* log and bounded: one step changes u by at most PL_MAX_SPACE_STEP (a factor e in a log value), and u stays where
+   * exp(u) is a normal positive double and the logistic map has not rounded to its bound */
+  if (!isfinite(step)) step = 0;
+  if (step > PL_MAX_SPACE_STEP) step = PL_MAX_SPACE_STEP;
+  if (step < -PL_MAX_SPACE_STEP) step = -PL_MAX_SPACE_STEP;
+  double lim = space == PL_SPACE_LOG ? PL_MAX_LOG_U : PL_MAX_LOGIT_U, v = u - step;
+  return v > lim ? lim : v < -lim ? -lim : v;
+}
+
 double pl_param_value(const pl_param *p, int k) { return pl_space_value(p->space, p->lo, p->hi, p->u[k]); }
 
 void pl_param_assignment(const pl_param *p, char *buf, size_t size) {
@@ -147,7 +158,7 @@ void pl_optimizer_step(pl_optimizer *o, const unsigned char *active, double lr_s
       p->m[k] = o->beta1 * p->m[k] + (1 - o->beta1) * g;
       p->v[k] = o->beta2 * p->v[k] + (1 - o->beta2) * g * g;
       double mh = p->m[k] / bc1, vh = p->v[k] / bc2;
-      p->u[k] -= p->lr * lr_scale * mh / (sqrt(vh) + o->eps);
+      p->u[k] = pl_space_safe_step(p->space, p->u[k], p->lr * lr_scale * mh / (sqrt(vh) + o->eps));
       /* the linear space is projected onto [lo, hi] (a viscosity stays >= 0, and can leave 0 again) */
       if (p->space == PL_SPACE_LINEAR) p->u[k] = fmin(fmax(p->u[k], p->lo), p->hi);
     }

@@ -46,6 +46,15 @@ double pl_space_value(pl_param_space space, double lo, double hi, double u);
 pl_status pl_space_from_value(pl_param_space space, double lo, double hi, double theta, double *u, const char *what);
 double pl_space_dvalue(pl_param_space space, double lo, double hi, double u);
 
+/* Step control: u - step, with |step| capped at PL_MAX_SPACE_STEP in the log and bounded spaces (a step can change
+ * a log value by at most a factor e, whatever the learning rate or gradient) and u kept in [-lim, lim] (log: 700,
+ * where exp stays a normal positive double; bounded: 30, where the logistic map has not rounded to its bound).
+ * A non-finite step is not taken. Linear values take the step as it is (when finite). */
+#define PL_MAX_SPACE_STEP 1.0
+#define PL_MAX_LOG_U 700.0
+#define PL_MAX_LOGIT_U 30.0
+double pl_space_safe_step(pl_param_space space, double u, double step);
+
 /* Parameters from the scene's [param] sections; start values from `init` or the scene's value. */
 pl_status pl_optimizer_init(pl_optimizer *o, const pl_scene *s);
 void pl_optimizer_free(pl_optimizer *o);

@@ -450,6 +450,23 @@ static pl_status check_strip_frames(const pl_config *c, const char *text, int nf
   return PL_OK;
 }
 
+/* [optimize] keys of the global stage and the checks after the fit (fit_global.h) */
+static pl_status scene_fit_keys(const pl_config *c, pl_scene *s) {
+  pl_scene_optimize *o = &s->optimize;
+  long l;
+  PL_TRY(pl_config_int(c, "optimize", "", "scan", &l, NULL));
+  o->scan = (int)l;
+  PL_TRY(pl_config_int(c, "optimize", "", "scan_levels", &l, NULL));
+  o->scan_levels = (int)l;
+  PL_TRY(pl_config_real(c, "optimize", "", "scan_range", &o->scan_range, NULL));
+  PL_TRY(pl_config_string(c, "optimize", "", "scan_frames", o->scan_frames, sizeof o->scan_frames, NULL));
+  PL_TRY(pl_config_int(c, "optimize", "", "newton", &l, NULL));
+  o->newton = (int)l;
+  PL_TRY(pl_config_bool(c, "optimize", "", "uncertainty", &o->uncertainty, NULL));
+  PL_TRY(pl_config_real(c, "optimize", "", "converge_step", &o->converge_step, NULL));
+  return PL_OK;
+}
+
 static pl_status build(pl_scene *s) {
   const pl_config *c = &s->config;
   snprintf(s->path, sizeof s->path, "%s", c->path);
@@ -726,6 +743,9 @@ static pl_status build(pl_scene *s) {
     return st;
   }
   PL_TRY(pl_config_string(c, "targets", "", "frames", t->frames, sizeof t->frames, NULL));
+  PL_TRY(pl_config_real(c, "targets", "", "noise", &t->noise, NULL));
+  PL_TRY(pl_config_int(c, "targets", "", "noise_seed", &l, NULL));
+  t->noise_seed = (int)l;
   st = pl_frame_selection(t->frames, sim->frames + 1, mask);
   if (st == PL_OK && t->holdout_frames[0]) {
     st = pl_frame_selection(t->holdout_frames, sim->frames + 1, mask);
@@ -774,6 +794,7 @@ static pl_status build(pl_scene *s) {
   PL_TRY(pl_config_path(c, "optimize", "", "output", o->output, sizeof o->output, NULL));
   PL_TRY(pl_config_string(c, "optimize", "", "strip_frames", o->strip_frames, sizeof o->strip_frames, NULL));
   PL_TRY(check_strip_frames(c, o->strip_frames, sim->frames + 1));
+  PL_TRY(scene_fit_keys(c, s));
 
   /* [stage NAME] */
   n = pl_config_sections_of(c, "stage", idx, 1024);

@@ -140,6 +140,8 @@ typedef struct {
   double fps, offset;        /* capture frame rate (0: sim.fps) and the capture frame at simulation frame 0 */
   char holdout[256];         /* camera names kept out of the fit ("" none) */
   char holdout_frames[256];  /* frame selection kept out of the fit ("" none) */
+  double noise;              /* standard deviation of Gaussian noise added to truth-rendered targets (0 = none) */
+  int noise_seed;
 } pl_scene_targets;
 
 typedef enum { PL_SPACE_AUTO = 0, PL_SPACE_LOG, PL_SPACE_LINEAR, PL_SPACE_BOUNDED } pl_param_space;
@@ -175,6 +177,14 @@ typedef struct {
   double memory_limit_mb;
   char output[PL_PATH_MAX];
   char strip_frames[256];
+  /* the global stage and the checks after the fit (fit_global.h) */
+  int scan;                  /* points per parameter of the coarse scan before Adam; 0 = no scan */
+  int scan_levels;           /* scan passes, each zoomed around the best point of the one before */
+  double scan_range;         /* log-space parameters scanned over start / R .. start * R */
+  char scan_frames[256];     /* frames the scan compares (fewer frames: a cheaper scan) */
+  int newton;                /* damped Newton steps after Adam (finite-difference Hessian of the adjoint gradient) */
+  int uncertainty;           /* curvature at the fitted point: standard errors, correlations, convergence check */
+  double converge_step;      /* converged when the Newton step is at most this in every step-space value */
 } pl_scene_optimize;
 
 typedef struct {

@@ -168,6 +168,8 @@ static const pl_key_spec targets_keys[] = {
     {"holdout_frames", PL_KT_STRING, "", NULL, 0, 0, 0, "frames kept out of the fit and scored after it (a frame selection)"},
     {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames that carry a loss: all, a list or a range"},
     {"cameras", PL_KT_STRING, "all", NULL, 0, 0, 0, "cameras that carry a loss: all or a list of names"},
+    {"noise", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "std. deviation of Gaussian noise added to truth-rendered targets' RGB"},
+    {"noise_seed", PL_KT_INT, "1", NULL, PL_KF_NONNEG, 0, 0, "seed of that noise"},
     END};
 
 static const pl_key_spec optimize_keys[] = {
@@ -185,6 +187,13 @@ static const pl_key_spec optimize_keys[] = {
     {"memory_limit_mb", PL_KT_REAL, "4096", NULL, PL_KF_POSITIVE, 0, 0, "bound on the backward pass's checkpoint and segment memory (MiB)"},
     {"output", PL_KT_PATH, "out", NULL, 0, 0, 0, "output folder (CSV, JSON, images)"},
     {"strip_frames", PL_KT_STRING, "auto", NULL, 0, 0, 0, "frames shown in target|rendered|difference strips (auto: first, middle, last)"},
+    {"scan", PL_KT_INT, "0", NULL, RANGE(0, 64), "global stage: points per parameter of a coarse scan before Adam (0 = none)"},
+    {"scan_levels", PL_KT_INT, "2", NULL, RANGE(1, 8), "scan passes, each zoomed around the best point of the one before"},
+    {"scan_range", PL_KT_REAL, "10", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 1, 1e6, "log-space parameters are scanned over start/R .. start*R (bounded: lo..hi)"},
+    {"scan_frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames the scan compares (early frames: a cheaper scan)"},
+    {"newton", PL_KT_INT, "0", NULL, RANGE(0, 1000), "damped Newton steps after Adam (Hessian from finite differences of the adjoint gradient)"},
+    {"uncertainty", PL_KT_BOOL, "true", NULL, 0, 0, 0, "curvature at the fitted point: standard errors, correlations, convergence verdict"},
+    {"converge_step", PL_KT_REAL, "0.02", NULL, PL_KF_POSITIVE, 0, 0, "converged when the Newton step is at most this in every step-space value"},
     END};
 
 static const pl_key_spec param_keys[] = {

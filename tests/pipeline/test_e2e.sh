@@ -18,8 +18,16 @@ json_get() {
 }
 
 # 1. recovery
+# exit status: 0 converged, 3 stalled or budget exhausted (the fit is still scored; the verdict must be in
+# result.json), anything else fails
 check
-if "$bin" optimize scenes/tiny.cfg -o "$tmp/fit" -q > "$tmp/out" 2>&1; then
+"$bin" optimize scenes/tiny.cfg -o "$tmp/fit" -q > "$tmp/out" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; then
+  check
+  grep -q '"verdict"' "$tmp/fit/result.json" && grep -q '"best"' "$tmp/fit/result.json" ||
+    fail "result.json has no verdict or best point"
+  echo "tiny: verdict $(grep '"verdict"' "$tmp/fit/result.json" | head -1 | sed 's/.*: *//'), exit status $rc"
   E=$(json_get "$tmp/fit/result.json" material.jelly.E fitted)
   nu=$(json_get "$tmp/fit/result.json" material.jelly.nu fitted)
   echo "tiny: fitted E = $E (truth 2e4, start 4e4), nu = $nu (truth 0.3, start 0.2)"
@@ -46,7 +54,9 @@ check
 if [ -f "$tmp/fit/result.json" ]; then
   ( (timeout -s KILL 4 "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" -q); true) > /dev/null 2>&1
   rows_before=$(($(wc -l < "$tmp/killed/fit.csv" 2>/dev/null || echo 1) - 1))
-  if "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" --resume -q > "$tmp/out" 2>&1; then
+  "$bin" optimize scenes/tiny.cfg -o "$tmp/killed" --resume -q > "$tmp/out" 2>&1
+  rc2=$?
+  if [ "$rc2" -eq "$rc" ]; then
     echo "resume: killed after $rows_before finished iterations, resumed to the end"
     for p in material.jelly.E material.jelly.nu; do
       check
@@ -60,6 +70,29 @@ if [ -f "$tmp/fit/result.json" ]; then
     cmp -s "$tmp/a.csv" "$tmp/b.csv" || fail "the resumed fit.csv differs from the uninterrupted one"
   else
     fail "optimize --resume"
+  fi
+fi
+
+# 2b. a fit cut short says so: exit status 3, the verdict and its reason on the terminal and in result.json
+check
+"$bin" optimize scenes/tiny.cfg -o "$tmp/short" -q --set stage.stiffness.iterations=1 --set stage.both.iterations=1 \
+  > "$tmp/out" 2>&1
+rc=$?
+if [ "$rc" -eq 3 ] && grep -Eq "pipeline optimize: (stalled|budget exhausted): " "$tmp/out" &&
+  grep -Eq '"verdict": *"(stalled|budget exhausted)"' "$tmp/short/result.json"; then
+  echo "2-iteration fit: exit status 3, $(grep -E 'pipeline optimize: (stalled|budget)' "$tmp/out")"
+else
+  fail "a 2-iteration fit exited $rc without a not-converged verdict"
+fi
+
+# 2c. sweep --around: a loss profile through the fitted point, drawn
+if [ -f "$tmp/fit/result.json" ]; then
+  check
+  if "$bin" sweep scenes/tiny.cfg --around "$tmp/fit/result.json" --param material.jelly.E=1.6e4:2.4e4:3 \
+    --set sim.frames=4 --set targets.frames=1:5 -o "$tmp/prof" -q > "$tmp/out" 2>&1 && [ -s "$tmp/prof/profile.png" ]; then
+    echo "sweep --around: profile.png written"
+  else
+    fail "sweep --around did not write profile.png"
   fi
 fi
 

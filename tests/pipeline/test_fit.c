@@ -7,13 +7,14 @@
 
 #include "core/fileio.h"
 #include "pipeline/fit.h"
+#include "pipeline/fit_global.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =
     "[sim]\ngrid = 16\nframes = 4\n"
     "[material m]\nmodel = neo_hookean\nE = 5e4\nnu = 0.2\n"
     "[object o]\nshape = box\nmaterial = m\nvelocity = 1 0 -2\n"
-    "[optimize]\nlr = 0.05\nschedule = cosine\nlr_final = 0.2\n"
+    "[optimize]\nlr = 0.05\nschedule = cosine\nlr_final = 0.2\nuncertainty = false\n"
     "[stage warm]\niterations = 30\nframes = 0:2\n"
     "[stage main]\niterations = 120\n"
     "[param object.o.velocity]\nstages = warm\nlr = 0.2\n"
@@ -89,6 +90,95 @@ static char *csv_body(const char *path) {
   return out;
 }
 
+/* A correlated quadratic in the step space of two log values: L = 1/2 (u - u*)^T A (u - u*). The curvature must
+ * come out as A, the correlation as A^-1's, the verdict converged; a start 10x off must reach u* with the scan;
+ * an enormous learning rate must not collapse a log value to 0 (the step cap). */
+static const double A2[4] = {4.0, 3.0, 3.0, 2.5};
+static pl_status eval2(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
+  (void)frames;
+  int *evals = (int *)user;
+  ++*evals;
+  double d[2] = {o->p[0].u[0] - log(3e5), o->p[1].u[0] - log(1.5e4)};
+  memset(loss, 0, sizeof *loss);
+  for (int i = 0; i < 2; ++i) {
+    double Ad = A2[2 * i] * d[0] + A2[2 * i + 1] * d[1];
+    loss->term[PL_LOSS_L2] += 0.5 * d[i] * Ad;
+    if (want_grad) o->p[i].grad[0] = Ad / pl_param_value(&o->p[i], 0); /* dL/dtheta = dL/du / theta */
+  }
+  loss->total = loss->term[PL_LOSS_L2];
+  return PL_OK;
+}
+
+/* eval2, but the gradient turns NaN from the 10th gradient evaluation on */
+static int grad_evals;
+static pl_status eval_nan(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
+  pl_status st = eval2(user, o, frames, want_grad, loss);
+  if (want_grad && ++grad_evals >= 10) o->p[0].grad[0] = NAN;
+  return st;
+}
+
+static void valley_tests(const char *dir) {
+  static const char *SC =
+      "[sim]\ngrid = 16\nframes = 2\n[material m]\nmodel = stvk_von_mises\nE = 2.6e6\nyield_stress = 1.7e3\n"
+      "[object o]\nshape = box\nmaterial = m\n"
+      "[optimize]\niterations = 3\nlr = 0.01\nscan = 9\nscan_levels = 3\nnewton = 3\n"
+      "[param material.m.E]\n[param material.m.yield_stress]\n";
+  pl_scene s;
+  pl_optimizer o;
+  CHECK(pl_scene_load_string(&s, SC, "v.cfg", ".", NULL, 0) == PL_OK, "valley scene: %s", pl_last_error());
+  CHECK(pl_optimizer_init(&o, &s) == PL_OK, "init");
+  int evals = 0;
+  pl_objective obj = {&evals, eval2, NULL};
+  pl_fit_options opt = {dir, 0, 1, 0};
+  pl_fit_result r;
+  pl_status st = pl_fit(&s, &o, &obj, &opt, &r);
+  CHECK(st == PL_OK, "fit: %s", pl_last_error());
+  CHECK(fabs(pl_param_value(&o.p[0], 0) / 3e5 - 1) < 1e-3 && fabs(pl_param_value(&o.p[1], 0) / 1.5e4 - 1) < 1e-3,
+        "from 10x off (scan, 3 Adam steps, Newton): E %g yield %g", pl_param_value(&o.p[0], 0), pl_param_value(&o.p[1], 0));
+  CHECK(r.verdict == PL_FIT_CONVERGED, "verdict %s: %s", pl_fit_verdict_name(r.verdict), r.reason);
+  CHECK(r.has_curvature && fabs(r.hessian[0] - 4) < 1e-6 && fabs(r.hessian[1] - 3) < 1e-6 && fabs(r.hessian[3] - 2.5) < 1e-6,
+        "Hessian from gradient differences %g %g %g", r.hessian[0], r.hessian[1], r.hessian[3]);
+  double rho = -3 / sqrt(4 * 2.5); /* A^-1's correlation */
+  CHECK(fabs(r.corr[1] - rho) < 1e-6, "correlation %g (exact %g)", r.corr[1], rho);
+  CHECK(pl_fit_verdict_exit_code(r.verdict) == 0 && pl_fit_verdict_exit_code(PL_FIT_STALLED) == 3 &&
+        pl_fit_verdict_exit_code(PL_FIT_DIVERGED) == 4, "exit codes");
+  char path[512];
+  snprintf(path, sizeof path, "%s/result.json", dir);
+  char *text = NULL;
+  pl_read_file(path, &text, NULL);
+  CHECK(text && strstr(text, "\"verdict\":\t\"converged\"") && strstr(text, "\"best\"") && strstr(text, "\"last\"") &&
+        strstr(text, "\"correlation\""), "result.json has the verdict, the best and last points, the correlations");
+  free(text);
+  /* too few iterations and no Newton from 10x off without a scan: not converged, and said so */
+  pl_optimizer_free(&o);
+  pl_scene_free(&s);
+  const char *sets[2] = {"optimize.scan=0", "optimize.newton=0"};
+  pl_scene_load_string(&s, SC, "v.cfg", ".", sets, 2);
+  pl_optimizer_init(&o, &s);
+  st = pl_fit(&s, &o, &obj, &opt, &r);
+  CHECK(st == PL_OK && r.verdict == PL_FIT_BUDGET, "3 small steps from 10x off: %s (%s)", pl_fit_verdict_name(r.verdict), r.reason);
+  pl_optimizer_free(&o);
+  pl_scene_free(&s);
+  /* a non-finite gradient part-way: the fit stops there, reports the best point so far, verdict diverged */
+  const char *nan_set[2] = {"optimize.iterations=20", "optimize.scan=0"};
+  pl_scene_load_string(&s, SC, "v.cfg", ".", nan_set, 2);
+  pl_optimizer_init(&o, &s);
+  grad_evals = 0;
+  pl_objective bad = {&evals, eval_nan, NULL};
+  st = pl_fit(&s, &o, &bad, &opt, &r);
+  CHECK(st == PL_OK && r.verdict == PL_FIT_DIVERGED && strstr(r.reason, "iteration 9: the gradient") &&
+        r.best_loss < r.start_loss,
+        "NaN gradient: %s (%s), best loss %g", pl_fit_verdict_name(r.verdict), r.reason, r.best_loss);
+  pl_optimizer_free(&o);
+  pl_scene_free(&s);
+  /* the step cap */
+  double u = log(2e4);
+  for (int i = 0; i < 1000; ++i) u = pl_space_safe_step(PL_SPACE_LOG, u, 1e300);
+  CHECK(exp(u) > 0 && isfinite(u), "a log value never collapses to 0 (u %g)", u);
+  CHECK(pl_space_safe_step(PL_SPACE_LOG, 1.0, 1e300) == 1.0 - PL_MAX_SPACE_STEP, "one step at most a factor e");
+  CHECK(pl_space_safe_step(PL_SPACE_BOUNDED, 0.0, NAN) == 0.0, "a non-finite step is not taken");
+}
+
 int main(void) {
   char a[] = "/tmp/pl_fit_a_XXXXXX", b[] = "/tmp/pl_fit_b_XXXXXX";
   CHECK(mkdtemp(a) && mkdtemp(b), "tmp");
@@ -97,7 +187,7 @@ int main(void) {
   quad q;
   run(a, NULL, 0, 0, &full, &st, &q);
   CHECK(st == PL_OK, "full run: %s", pl_last_error());
-  CHECK(q.evals == 151, "150 iterations + final evaluation, got %d", q.evals);
+  CHECK(q.evals == 155, "start + 150 iterations + last, best, start (the reported point: the lowest) + final, got %d", q.evals);
   double E = pl_param_value(&full.p[1], 0), nu = pl_param_value(&full.p[2], 0);
   CHECK(fabs(E / 2e4 - 1) < 0.02, "E fitted %g", E);
   CHECK(fabs(nu - 0.32) < 0.01, "nu fitted %g", nu);
@@ -125,7 +215,7 @@ int main(void) {
   pl_optimizer_free(&part);
   run(b, NULL, 0, 1, &part, &st, &q);
   CHECK(st == PL_OK, "resumed run finishes: %s", pl_last_error());
-  CHECK(q.evals == 61, "resumed run did the remaining 60 iterations + final (%d)", q.evals);
+  CHECK(q.evals == 64, "resumed run did the remaining 60 iterations + the reported point's 4 (%d)", q.evals);
   int same = 1;
   for (int i = 0; i < full.n; ++i)
     for (int k = 0; k < full.p[i].components; ++k) same &= full.p[i].u[k] == part.p[i].u[k];
@@ -139,8 +229,9 @@ int main(void) {
   pl_optimizer_free(&full);
   /* early stop: patience 5, demand 50% improvement: stops quickly in each stage */
   run(b, "optimize.early_stop=0.5", 0, 0, &part, &st, &q);
-  CHECK(st == PL_OK && q.evals < 40, "early stop (%d evaluations)", q.evals);
+  CHECK(st == PL_OK && q.evals < 45, "early stop (%d evaluations)", q.evals);
   pl_optimizer_free(&part);
+  valley_tests(b);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
   CHECK(system(cmd) == 0, "cleanup");
