@@ -279,4 +279,4 @@ const pl_cli_command pl_cmd_capture = {
     "Gaussians, area-downsamples, adds Gaussian noise (--noise) and writes OUT/data/r_C_F.png (frames 0..N),\n"
     "OUT/data/r_C_-1.png (the plates, with their own noise) and OUT/all_data.json (or OUT/transforms.json).\n"
     "A fit reads it back with [targets] source = pacnerf (or transforms), path = OUT (docs/captures.md).",
-    capture_opts, run_capture};
+    capture_opts, run_capture, 0};

@@ -73,7 +73,6 @@ static int run_optimize(const pl_cli_args *a) {
       fo.check_grad = 1;
       fo.check_grad_at = n;
     }
-    pl_fit_result r;
     char name_buf[32];
     if (st == PL_OK && video) st = pl_fit_frames_capture(e, &s, &o, &t, &f_start); /* the start, for the fit video */
     if (st == PL_OK) st = pl_fit(&s, &o, &obj, &fo, &r);

@@ -128,8 +128,8 @@ static void valley_tests(const char *dir) {
   CHECK(pl_scene_load_string(&s, SC, "v.cfg", ".", NULL, 0) == PL_OK, "valley scene: %s", pl_last_error());
   CHECK(pl_optimizer_init(&o, &s) == PL_OK, "init");
   int evals = 0;
-  pl_objective obj = {&evals, eval2, NULL};
-  pl_fit_options opt = {dir, 0, 1, 0};
+  pl_objective obj = {&evals, eval2, NULL, NULL, NULL, NULL, NULL};
+  pl_fit_options opt = {dir, 0, 1, 0, 0, 0};
   pl_fit_result r;
   pl_status st = pl_fit(&s, &o, &obj, &opt, &r);
   CHECK(st == PL_OK, "fit: %s", pl_last_error());
@@ -164,7 +164,7 @@ static void valley_tests(const char *dir) {
   pl_scene_load_string(&s, SC, "v.cfg", ".", nan_set, 2);
   pl_optimizer_init(&o, &s);
   grad_evals = 0;
-  pl_objective bad = {&evals, eval_nan, NULL};
+  pl_objective bad = {&evals, eval_nan, NULL, NULL, NULL, NULL, NULL};
   st = pl_fit(&s, &o, &bad, &opt, &r);
   CHECK(st == PL_OK && r.verdict == PL_FIT_DIVERGED && strstr(r.reason, "iteration 9: the gradient") &&
         r.best_loss < r.start_loss,
