@@ -174,12 +174,15 @@ static pl_status check_value(const pl_key_spec *k, const char *value, const char
       break;
     }
     case PL_KT_LIST: {
-      if (!value[0]) return pl_fail(PL_ERR_INVALID, "%s: %s key '%s': empty list", where, label, k->key);
+      /* empty only where the key's default is the empty list (targets.holdout: none), as a resolved scene prints it */
+      if (!value[0] && !(k->def && !k->def[0]))
+        return pl_fail(PL_ERR_INVALID, "%s: %s key '%s': empty list", where, label, k->key);
       return PL_OK;
     }
     case PL_KT_STRING:
     case PL_KT_PATH:
-      if (!value[0]) return pl_fail(PL_ERR_INVALID, "%s: %s key '%s': empty value", where, label, k->key);
+      if (!value[0] && !(k->def && !k->def[0]))
+        return pl_fail(PL_ERR_INVALID, "%s: %s key '%s': empty value", where, label, k->key);
       return PL_OK;
   }
   int ncomp = k->kind == PL_KT_VEC3 ? 3 : 1;
