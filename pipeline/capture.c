@@ -538,7 +538,9 @@ pl_status pl_capture_parse_transforms(pl_capture *c, const char *text, size_t le
     if (!cid) cid = cJSON_GetObjectItemCaseSensitive(en, "camera_id");
     char cname[PL_CAPTURE_NAME_MAX] = "";
     if (cJSON_IsString(cid)) snprintf(cname, sizeof cname, "%s", cid->valuestring);
-    else if (cJSON_IsNumber(cid)) snprintf(cname, sizeof cname, "%ld", (long)cid->valuedouble);
+    else if (cJSON_IsNumber(cid) && fabs(cid->valuedouble) < 1e15 && cid->valuedouble == floor(cid->valuedouble))
+      snprintf(cname, sizeof cname, "%lld", (long long)cid->valuedouble);
+    else if (cJSON_IsNumber(cid)) snprintf(cname, sizeof cname, "%g", cid->valuedouble);
     for (char *p = cname; *p; ++p)
       if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') *p = '_';
     int k = -1;

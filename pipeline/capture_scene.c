@@ -220,8 +220,8 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
                  "frames fall between or outside the simulated frames 0..%d: check targets.fps, targets.offset, "
                  "sim.fps, sim.frames)", cap.path, unmapped, s->sim.frames);
   if (st == PL_OK && !quiet) {
-    PL_INFO("targets: %d images from %s (%d cameras, resampled to %dx%d)%s", loaded, cap.path, cap.ncameras,
-            s->render.width, s->render.height, unmapped ? "" : "");
+    PL_INFO("targets: %d images from %s (%d cameras, resampled to %dx%d)", loaded, cap.path, cap.ncameras,
+            s->render.width, s->render.height);
     if (unmapped) PL_INFO("targets: %d capture images fall between or outside the simulated frames and are not used", unmapped);
   }
   if (st == PL_OK && ignored_masks)

@@ -164,7 +164,7 @@ static const pl_key_spec targets_keys[] = {
     {"path", PL_KT_PATH, NULL, NULL, 0, 0, 0, "the capture: its folder or its all_data.json / transforms.json (source = pacnerf, transforms)"},
     {"fps", PL_KT_REAL, NULL, NULL, PL_KF_POSITIVE, 0, 0, "capture frame rate (default sim.fps); capture frame k is simulation frame (k - offset) * sim.fps / fps"},
     {"offset", PL_KT_REAL, "0", NULL, 0, 0, 0, "the capture frame (may be fractional) shown at simulation frame 0"},
-    {"holdout", PL_KT_LIST, "", NULL, 0, 0, 0, "cameras kept out of the fit and scored after it (loss, PSNR, mask IoU)"},
+    {"holdout", PL_KT_STRING, "", NULL, 0, 0, 0, "cameras kept out of the fit and scored after it (loss, PSNR, mask IoU): names, or empty"},
     {"holdout_frames", PL_KT_STRING, "", NULL, 0, 0, 0, "frames kept out of the fit and scored after it (a frame selection)"},
     {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames that carry a loss: all, a list or a range"},
     {"cameras", PL_KT_STRING, "all", NULL, 0, 0, 0, "cameras that carry a loss: all or a list of names"},

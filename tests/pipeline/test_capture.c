@@ -3,6 +3,7 @@
  * images to 1/255), targets from a capture at another size (intrinsics scaled, pixels area-averaged), timing,
  * hold-out selection, and malformed captures: each gives one line naming the file and the entry. */
 #define _POSIX_C_SOURCE 200809L
+#include <stb_image_write.h>
 #include <unistd.h>
 
 #include "core/fileio.h"
@@ -115,6 +116,26 @@ static void test_resample(void) {
   worst = 0;
   for (int i = 0; i < 30; ++i) worst = fmax(worst, fabs(dst2[i] - 0.25));
   CHECK(worst < 1e-6, "constant stays constant (%g)", worst);
+}
+
+/* JPEG in: the size and (lossy) values of a smooth image */
+static void test_jpeg(void) {
+  unsigned char px[16 * 10 * 3];
+  for (int y = 0; y < 10; ++y)
+    for (int x = 0; x < 16; ++x)
+      for (int q = 0; q < 3; ++q) px[(y * 16 + x) * 3 + q] = (unsigned char)(60 + 8 * x + 5 * y + 20 * q);
+  char path[1024];
+  snprintf(path, sizeof path, "%s/photo.jpg", g_dir);
+  CHECK(stbi_write_jpg(path, 16, 10, 3, px, 95) != 0, "write jpeg");
+  int w, h, ha;
+  float *rgba = NULL;
+  CHECK(pl_capture_image_read(path, &w, &h, &rgba, &ha) == PL_OK, "read jpeg: %s", pl_last_error());
+  if (!rgba) return;
+  double worst = 0;
+  for (int i = 0; i < 16 * 10; ++i)
+    for (int q = 0; q < 3; ++q) worst = fmax(worst, fabs(rgba[4 * i + q] - px[3 * i + q] / 255.0));
+  CHECK(w == 16 && h == 10 && !ha && worst < 0.05, "jpeg %dx%d alpha %d, max error %g", w, h, ha, worst);
+  free(rgba);
 }
 
 /* ------------------------------------------------------------------ round trip through files */
@@ -426,6 +447,7 @@ int main(void) {
   test_composite();
   test_conventions();
   test_resample();
+  test_jpeg();
   test_round_trip(PL_CAPTURE_PACNERF, "PAC-NeRF");
   test_round_trip(PL_CAPTURE_TRANSFORMS, "transforms.json");
   test_targets();
