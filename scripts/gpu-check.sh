@@ -12,7 +12,7 @@
 #                bench_mpm_adjoint on cuda (Taichi's CUDA backend beside when `import taichi` works),
 #                bench_upsample                                                                           240
 #   jelly.log    pipeline optimize scenes/jelly.cfg --backend cuda --profile (the README's main job)        60
-#   large.log    pipeline optimize scenes/bench_large.cfg --backend cuda --profile (the end-to-end
+#   large.log    pipeline optimize scenes/bench/large.cfg --backend cuda --profile (the end-to-end
 #                benchmark: fitted E, time, time per phase, peak device memory)                          180
 # Python peers travel as wheels in .whl/ (device README); they are installed when present.
 set -uo pipefail
@@ -48,5 +48,5 @@ step bench 240 "$build/bench/raster/bench_raster --backend cuda --reps 5;
   $build/bench/mpm/bench_mpm_adjoint --backend cuda --sizes 22,46 --repeat 2;
   $build/bench/upsample/bench_upsample --backend cuda"
 step jelly 60 "$pipeline optimize scenes/jelly.cfg --backend cuda --profile -o /tmp/gpu-jelly"
-step large 180 "$pipeline optimize scenes/bench_large.cfg --backend cuda --profile -o /tmp/gpu-large"
+step large 180 "$pipeline optimize scenes/bench/large.cfg --backend cuda --profile -o /tmp/gpu-large"
 echo "gpu-check: logs in $out: $(ls "$out" | tr '\n' ' ')"
