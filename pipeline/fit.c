@@ -330,7 +330,7 @@ static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objecti
   if (nlast) unpack_u(o, chosen);
   r->start_loss = isfinite(ls->start_loss) ? ls->start_loss : best;
   if (!diverged && s->optimize.newton > 0)
-    PL_TRY(pl_fit_newton(s, o, obj, csv, ls->total, opt->quiet, &best, &r->newton_steps));
+    PL_TRY(pl_fit_newton(s, o, obj, csv, ls->total, opt->quiet, &best, &r->newton_steps, &r->newton_no_descent));
   pl_fit_curvature c;
   int have_c = 0;
   if (!diverged && s->optimize.uncertainty && r->ndim > 0) {

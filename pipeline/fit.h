@@ -54,6 +54,7 @@ typedef struct {
   char reason[320];
   double start_loss, best_loss, last_loss;
   int newton_steps;
+  double newton_no_descent; /* > 0: the Newton steps ended where no damped step (down to this size in u) lowers the loss */
   int has_curvature;    /* se/corr below are valid */
   int ndim;
   double se[12], se_u[12], value[12], corr[144], newton[12];
