@@ -112,8 +112,6 @@ pl_status pl_fit_scan(const pl_scene *s, pl_optimizer *o, const pl_objective *ob
   double u[PL_FIT_MAX_DIM];
   memcpy(u, best, sizeof u);
   for (int level = 1; st == PL_OK && level <= s->optimize.scan_levels; ++level) {
-    double centre[PL_FIT_MAX_DIM];
-    memcpy(centre, best, sizeof centre);
     for (long q = 0; st == PL_OK && q < points; ++q) {
       long r = q;
       for (int d = n - 1; d >= 0; --d) {
@@ -143,7 +141,6 @@ pl_status pl_fit_scan(const pl_scene *s, pl_optimizer *o, const pl_objective *ob
       if (!scanned[d]) continue;
       double step = N > 1 ? (hi[d] - lo[d]) / (N - 1) : 0;
       lo[d] = best[d] - step, hi[d] = best[d] + step;
-      (void)centre;
     }
   }
   pl_progress_end(&bar);

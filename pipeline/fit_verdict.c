@@ -74,7 +74,7 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
   }
   if (!c) {
     r->verdict = PL_FIT_UNCHECKED;
-    snprintf(r->reason, sizeof r->reason, "optimize.uncertainty = false: convergence not tested");
+    snprintf(r->reason, sizeof r->reason, "no curvature (optimize.uncertainty = false, or more than 12 learnable values): convergence not tested");
     return;
   }
   char what[240];
