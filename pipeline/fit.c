@@ -363,7 +363,11 @@ static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objecti
   double last_u[BEST_MAX], chosen[BEST_MAX];
   int nlast = pack_u(o, last_u);
   int param[PL_FIT_MAX_DIM], comp[PL_FIT_MAX_DIM];
-  PL_TRY(pl_fit_dims(o, param, comp, &r->ndim));
+  if (pl_fit_dims(o, param, comp, &r->ndim) != PL_OK) { /* too many values: no curvature, no verdict */
+    PL_WARN("%s; no standard errors or convergence test", pl_last_error());
+    pl_clear_error();
+    r->ndim = 0;
+  }
   for (int d = 0; d < r->ndim; ++d) {
     const pl_param *p = &o->p[param[d]];
     snprintf(r->names[d], sizeof r->names[d], p->components == 1 ? "%s" : "%s.%c", p->address, "xyz"[comp[d]]);
@@ -383,7 +387,7 @@ static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objecti
   if (nlast) unpack_u(o, chosen);
   r->start_loss = isfinite(ls->start_loss) ? ls->start_loss : best;
   if (!diverged && s->optimize.newton > 0)
-    PL_TRY(pl_fit_newton(s, o, obj, csv, ls->total, opt->quiet, &best, &r->newton_steps));
+    PL_TRY(pl_fit_newton(s, o, obj, csv, ls->total, opt->quiet, &best, &r->newton_steps, &r->newton_no_descent));
   pl_fit_curvature c;
   int have_c = 0;
   if (!diverged && s->optimize.uncertainty && r->ndim > 0) {

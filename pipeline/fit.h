@@ -49,7 +49,7 @@ typedef struct {
  * Newton step from it is within optimize.converge_step in every step-space value; stalled: the loss stopped
  * falling (or the step is not taken) away from such a point; budget exhausted: still improving when the
  * iterations ran out; diverged: a non-finite loss or gradient, or no point better than the start, or the last
- * iterate walked far above the best; unchecked: optimize.uncertainty = false (no curvature, no test). */
+ * iterate walked far above the best; unchecked: no curvature (optimize.uncertainty = false or > 12 values). */
 typedef enum { PL_FIT_CONVERGED = 0, PL_FIT_STALLED, PL_FIT_BUDGET, PL_FIT_DIVERGED, PL_FIT_UNCHECKED } pl_fit_verdict;
 const char *pl_fit_verdict_name(pl_fit_verdict v);
 /* Exit status of `pipeline optimize` for a verdict: 0 converged / unchecked, 3 stalled or budget exhausted,
@@ -65,6 +65,7 @@ typedef struct {
   char reason[320];
   double start_loss, best_loss, last_loss;
   int newton_steps;
+  double newton_no_descent; /* > 0: the Newton steps ended where no damped step (down to this size in u) lowers the loss */
   int has_curvature;    /* se/corr below are valid */
   int ndim;
   double se[12], se_u[12], value[12], corr[144], newton[12];

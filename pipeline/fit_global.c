@@ -112,8 +112,6 @@ pl_status pl_fit_scan(const pl_scene *s, pl_optimizer *o, const pl_objective *ob
   double u[PL_FIT_MAX_DIM];
   memcpy(u, best, sizeof u);
   for (int level = 1; st == PL_OK && level <= s->optimize.scan_levels; ++level) {
-    double centre[PL_FIT_MAX_DIM];
-    memcpy(centre, best, sizeof centre);
     for (long q = 0; st == PL_OK && q < points; ++q) {
       long r = q;
       for (int d = n - 1; d >= 0; --d) {
@@ -143,7 +141,6 @@ pl_status pl_fit_scan(const pl_scene *s, pl_optimizer *o, const pl_objective *ob
       if (!scanned[d]) continue;
       double step = N > 1 ? (hi[d] - lo[d]) / (N - 1) : 0;
       lo[d] = best[d] - step, hi[d] = best[d] + step;
-      (void)centre;
     }
   }
   pl_progress_end(&bar);
@@ -282,8 +279,9 @@ static pl_status csv_row(const char *csv, const pl_optimizer *o, long it, const 
 }
 
 pl_status pl_fit_newton(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const char *csv,
-                        long first_iteration, int quiet, double *loss, int *steps_taken) {
+                        long first_iteration, int quiet, double *loss, int *steps_taken, double *no_descent) {
   *steps_taken = 0;
+  *no_descent = 0;
   const int K = s->optimize.newton;
   pl_progress bar;
   pl_progress_begin(&bar, "newton", K, quiet);
@@ -300,6 +298,7 @@ pl_status pl_fit_newton(const pl_scene *s, pl_optimizer *o, const pl_objective *
     for (int d = 0; d < n; ++d) u0[d] = o->p[c.param[d]].u[c.comp[d]];
     if (maxdiag == 0) break;
     int accepted = 0;
+    double tried = 0;
     /* Levenberg-Marquardt: raise lambda until (H + lambda I) is positive definite and the step lowers the loss */
     for (int tries = 0; tries < 8 && !accepted && st == PL_OK; ++tries) {
       if (!pl_fit_solve_spd(n, c.H, lambda, mg, step)) {
@@ -309,6 +308,7 @@ pl_status pl_fit_newton(const pl_scene *s, pl_optimizer *o, const pl_objective *
       double big = 0;
       for (int d = 0; d < n; ++d) big = fmax(big, fabs(step[d]));
       double scale = big > PL_MAX_SPACE_STEP ? PL_MAX_SPACE_STEP / big : 1;
+      tried = big * scale;
       for (int d = 0; d < n; ++d) {
         const pl_param *p = &o->p[c.param[d]];
         o->p[c.param[d]].u[c.comp[d]] = pl_space_safe_step(p->space, u0[d], -scale * step[d]);
@@ -334,7 +334,10 @@ pl_status pl_fit_newton(const pl_scene *s, pl_optimizer *o, const pl_objective *
         lambda = lambda > 0 ? lambda * 10 : 1e-3 * maxdiag;
       }
     }
-    if (!accepted) break; /* no step lowers the loss: at a minimum (to the finite-difference resolution) */
+    if (!accepted) { /* no step lowers the loss: at a minimum, to the resolution of the smallest step tried */
+      if (st == PL_OK && tried > 0) *no_descent = tried;
+      break;
+    }
     ++*steps_taken;
     char msg[64];
     snprintf(msg, sizeof msg, "loss %.4g", *loss);

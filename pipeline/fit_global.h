@@ -60,10 +60,12 @@ pl_status pl_fit_scan(const pl_scene *s, pl_optimizer *o, const pl_objective *ob
 /* Curvature at o's current values (restored on return); the loss on "all" frames. */
 pl_status pl_fit_curvature_at(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, pl_fit_curvature *c);
 
+/* *no_descent: 0, or (when the steps ended because no damped step lowered the loss, down to a step of nearly
+ * steepest descent) the largest step-space change of the smallest step tried: a minimum to that resolution. */
 /* optimize.newton damped Newton steps from o's values; *loss (in: the loss at the start, "all" frames; out: at the
  * end). Appends a row per step to `csv` (fit.csv's layout, stage "newton", iterations from first_iteration). */
 pl_status pl_fit_newton(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const char *csv,
-                        long first_iteration, int quiet, double *loss, int *steps_taken);
+                        long first_iteration, int quiet, double *loss, int *steps_taken, double *no_descent);
 
 /* The learnable step-space values (param index, component); fails past PL_FIT_MAX_DIM. */
 pl_status pl_fit_dims(const pl_optimizer *o, int *param, int *comp, int *n);

@@ -48,6 +48,17 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
              tol);
     return;
   }
+  /* a descent test where the curvature is no guide (an L1 loss is cone-like at its minimum): the damped Newton
+   * steps ended because no step, down to a tiny nearly steepest-descent one, lowers the loss */
+  if (c && r->newton_no_descent > 0 && r->newton_no_descent <= 0.1 * tol && r->best_loss < r->start_loss) {
+    r->verdict = PL_FIT_CONVERGED;
+    snprintf(r->reason, sizeof r->reason,
+             "no damped Newton step lowers the loss, down to a step of %.2g in the step space: a minimum to that "
+             "resolution (%s)", r->newton_no_descent,
+             c->positive ? "the curvature is positive definite" : "the curvature there is not positive definite: "
+                                                                   "a kink or a flat valley floor, see the correlations");
+    return;
+  }
   if (!(r->best_loss < r->start_loss)) {
     r->verdict = PL_FIT_DIVERGED;
     snprintf(r->reason, sizeof r->reason, "no evaluated point has a lower loss than the start (%.4g), and the start is not a minimum", r->start_loss);
@@ -63,7 +74,7 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
   }
   if (!c) {
     r->verdict = PL_FIT_UNCHECKED;
-    snprintf(r->reason, sizeof r->reason, "optimize.uncertainty = false: convergence not tested");
+    snprintf(r->reason, sizeof r->reason, "no curvature (optimize.uncertainty = false, or more than 12 learnable values): convergence not tested");
     return;
   }
   char what[240];
@@ -72,7 +83,7 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
   else
     snprintf(what, sizeof what, "the Newton step is %.3g in %s (more than optimize.converge_step %g)", big,
              worst >= 0 ? r->names[worst] : "?", tol);
-  if (r->stopped_early || recent_fall < 0.01) {
+  if (r->stopped_early || recent_fall < 0.01 || r->newton_no_descent > 0) {
     r->verdict = PL_FIT_STALLED;
     snprintf(r->reason, sizeof r->reason, "the loss stopped falling (%.2g%% over the last %d iterations) but %s",
              100 * fmax(recent_fall, 0), window, what);
@@ -100,6 +111,7 @@ void pl_fit_result_json(void *jv, const pl_fit_result *r) {
     cJSON_AddNumberToObject(lv, r->names[d], r->last[d]);
   }
   cJSON_AddNumberToObject(j, "newton_steps", r->newton_steps);
+  if (r->newton_no_descent > 0) cJSON_AddNumberToObject(j, "newton_no_descent_step", r->newton_no_descent);
   if (!r->has_curvature) return;
   cJSON *u = cJSON_AddObjectToObject(j, "uncertainty");
   cJSON_AddStringToObject(u, "method", "Hessian from central differences of the adjoint gradient (2n evaluations), "
