@@ -111,6 +111,11 @@ static int run_gradcheck(const pl_cli_args *a) {
       pl_cli_real(a, "step", dstage, &stage_step) ||
       pl_cli_int(a, "samples", 12, &samples) || pl_cli_int(a, "frame", -1, &frame))
     return 2;
+  if (samples < 1 || samples > 1000000 || frame < -1 || frame > 100000) { /* both are narrowed to int below */
+    fprintf(stderr, "pipeline gradcheck: --samples must be in 1..1000000 and --frame in 0..100000 (got %ld, %ld)\n",
+            samples, frame);
+    return 2;
+  }
   pl_scene s;
   int rc = pl_cli_load_scene(a, "gradcheck", &s);
   if (rc) return rc;

@@ -347,8 +347,9 @@ static pl_status read_stream(FILE *f, int64_t file_size, const char *path, raste
     } else if (!strcmp(w0, "element")) {
       if (nelems == MAX_ELEMS) FAIL(PL_ERR_PARSE, "%s:%d: too many elements", path, line);
       char *end = NULL;
+      errno = 0;
       long long cnt = nw >= 3 ? strtoll(w2, &end, 10) : -1;
-      if (nw < 3 || !end || *end || cnt < 0) FAIL(PL_ERR_PARSE, "%s:%d: malformed element line '%s'", path, line, buf);
+      if (nw < 3 || !end || *end || cnt < 0 || errno == ERANGE) FAIL(PL_ERR_PARSE, "%s:%d: malformed element line '%s'", path, line, buf);
       elem *e = &elems[nelems++];
       snprintf(e->name, sizeof e->name, "%s", w1);
       e->count = cnt;

@@ -55,6 +55,8 @@ expect 2 "D6 --threads 100000" -- "$bin" check $scene --threads 100000
 contains "threads" "D6 names the option"
 expect 2 "D6 --threads 2^31" -- "$bin" check $scene --threads 2147483648
 expect 2 "D6 sim.threads 50000" -- "$bin" check $scene --set sim.threads=50000
+expect 2 "gradcheck --samples 2^32+12 (narrowed to 12 before)" -- "$bin" gradcheck $scene --samples 4294967308
+contains "--samples" "--samples named"
 
 # D12: special files never hang
 expect 1 "D12 check /dev/zero" -- "$bin" check /dev/zero
