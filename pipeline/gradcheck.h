@@ -34,6 +34,7 @@ typedef enum {
 typedef struct {
   char name[224];       /* address (with .x/.y/.z for vectors) */
   double value, adjoint, fd, rel_error;
+  double fd_err;        /* measured uncertainty of fd, |d(h) - d(h/2)| (0: not measured) */
   pl_gc_verdict verdict;
 } pl_gc_row;
 
