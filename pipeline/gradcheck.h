@@ -53,7 +53,7 @@ int pl_gc_all_ok(const pl_gc_row *rows, int n);
  * allowance of a difference of step h. */
 void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor);
 /* Verdict with a measured uncertainty u of the finite difference (|d(h) - d(h/2)|: rounding noise and truncation
- * together): ok when |adjoint - fd| <= tolerance * scale + u; NOISY when u > scale / 4; INSENSITIVE when the
+ * together): ok when |adjoint - fd| <= tolerance * scale + 2u; NOISY when u > scale / 4; INSENSITIVE when the
  * sensitivity |g| max(|theta|, 1e-3) / |L| is below abs_floor, or the adjoint is 0 and |fd| <= 2u. */
 void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, double abs_floor);
 /* Default relative steps and tolerance of the precision the binary was built with. */
