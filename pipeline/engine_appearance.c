@@ -242,21 +242,37 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
       else snprintf(r->name, sizeof r->name, "gaussian[%zu].opacity_offset", i);
       r->value = (double)vals[i];
       r->adjoint = (double)grads[i];
-      double h = rel_step * fmax(fabs(r->value), 0.1), d[2];
-      if (kind == 0) h = fmin(h, 0.5 * fmin(r->value, 1 - r->value));
-      for (int p = 0; p < 2 && st == PL_OK; ++p) {
-        double hh = p ? h / 2 : h, lp = 0, lm = 0;
-        pl_loss_value v;
-        st = set_entry(e, buf, i, (real)(r->value + hh));
-        if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v), lp = v.total;
-        if (st == PL_OK) st = set_entry(e, buf, i, (real)(r->value - hh));
-        if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v), lm = v.total;
-        d[p] = (lp - lm) / (2 * hh);
+      /* steps tried in turn until ok (a per-Gaussian value moves the loss little: in float the first step may
+       * drown in rounding, which falls as 1/h; a colour's step stays inside [0, 1]) */
+      static const double ladder[4] = {1, 10, 100, 0.1};
+      pl_gc_row first = *r, best = *r;
+      double best_u = INFINITY;
+      for (int at = 0; at < 4 && st == PL_OK; ++at) {
+        double h = ladder[at] * rel_step * fmax(fabs(r->value), 0.1), d[2];
+        if (kind == 0) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value));
+        for (int p = 0; p < 2 && st == PL_OK; ++p) {
+          double hh = p ? h / 2 : h, lp = 0, lm = 0;
+          pl_loss_value v;
+          st = set_entry(e, buf, i, (real)(r->value + hh));
+          if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v), lp = v.total;
+          if (st == PL_OK) st = set_entry(e, buf, i, (real)(r->value - hh));
+          if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v), lm = v.total;
+          d[p] = (lp - lm) / (2 * hh);
+        }
+        pl_gc_row trial = first;
+        trial.fd = (4 * d[1] - d[0]) / 3;
+        double u = fabs(d[1] - d[0]);
+        pl_gc_judge_u(&trial, u, loss_scale, tol, 1e-12);
+        double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
+        if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
+        if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
+          best = trial;
+          break;
+        }
       }
+      *r = best;
       pl_status st2 = set_entry(e, buf, i, vals[i]);
       if (st == PL_OK) st = st2;
-      r->fd = (4 * d[1] - d[0]) / 3;
-      pl_gc_judge(r, h, loss_scale, tol, 1e-12);
     }
     free(idx);
     PL_TRY(st);

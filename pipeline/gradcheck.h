@@ -34,6 +34,7 @@ typedef enum {
 typedef struct {
   char name[224];       /* address (with .x/.y/.z for vectors) */
   double value, adjoint, fd, rel_error;
+  double fd_err;        /* measured uncertainty of fd, |d(h) - d(h/2)| (0: not measured) */
   pl_gc_verdict verdict;
 } pl_gc_row;
 
@@ -52,7 +53,7 @@ int pl_gc_all_ok(const pl_gc_row *rows, int n);
  * allowance of a difference of step h. */
 void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor);
 /* Verdict with a measured uncertainty u of the finite difference (|d(h) - d(h/2)|: rounding noise and truncation
- * together): ok when |adjoint - fd| <= tolerance * scale + u; NOISY when u > scale / 4; INSENSITIVE when the
+ * together): ok when |adjoint - fd| <= tolerance * scale + 2u; NOISY when u > scale / 4; INSENSITIVE when the
  * sensitivity |g| max(|theta|, 1e-3) / |L| is below abs_floor, or the adjoint is 0 and |fd| <= 2u. */
 void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, double abs_floor);
 /* Default relative steps and tolerance of the precision the binary was built with. */
