@@ -328,10 +328,11 @@ static pl_status shape_make(const mpm_object *o, const char *label, double dx, s
       return wn_init(&s->tree, s->V, s->mesh.faces, s->mesh.nfaces, vol);
     }
     case MPM_SHAPE_GAUSSIANS: {
-      /* voxels of half a cell: finer than the particle lattice at 8 particles per cell */
+      /* voxels of a quarter cell: finer than the particle lattice at 8 particles per cell, and a thin shell that
+       * does not bridge narrow gaps (between legs) */
       if (o->splat_count < 1 || !o->splat_means || !o->splat_covs || !o->splat_opacities)
         return pl_fail(PL_ERR_INVALID, "%s: shape = gaussians needs Gaussians", label);
-      pl_status st = mpm_splat_occupancy(o->splat_means, o->splat_covs, o->splat_opacities, o->splat_count, 0.5 * dx,
+      pl_status st = mpm_splat_occupancy(o->splat_means, o->splat_covs, o->splat_opacities, o->splat_count, 0.25 * dx,
                                          o->fill_threshold > 0 ? o->fill_threshold : 0.5, label, &s->occ, lo, hi);
       if (st == PL_OK)
         PL_INFO("%s: %lld Gaussians enclose %lld voxels of %.4g m (%lld on the shell): %.4g m^3", label,

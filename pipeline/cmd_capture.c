@@ -18,6 +18,7 @@
 #include "pipeline/engine.h"
 
 static const pl_cli_option capture_opts[] = {
+    {"output", 'o', "DIR", "the capture's folder (or give it after the scene: capture SCENE.cfg DIR)"},
     {"layout", 0, "NAME", "pacnerf (all_data.json, data/r_C_F.png; default) or transforms (transforms.json)"},
     {"cameras", 0, "N", "cameras on the ring (default 8)"},
     {"width", 0, "W", "capture image width (default 2 x render.width)"},
@@ -136,10 +137,15 @@ static pl_status write_cameras(const gen_ctx *g, int pacnerf, int frames, double
 
 static int run_capture(const pl_cli_args *a) {
   pl_cli_apply_common(a);
-  if (a->npos != 2) {
-    fprintf(stderr, "pipeline capture: usage: pipeline capture SCENE.cfg OUT_FOLDER [options] (see --help)\n");
+  /* the folder: -o DIR (as every command's output), or the argument after the scene */
+  const char *outdir = pl_cli_get(a, "output");
+  if (a->npos < 1 || a->npos > 2 || (a->npos == 2 && outdir) || (a->npos == 1 && !outdir)) {
+    fprintf(stderr, "pipeline capture: usage: pipeline capture SCENE.cfg -o OUT_FOLDER [options] (see --help)\n");
     return 2;
   }
+  if (!outdir) outdir = a->pos[1];
+  pl_cli_args scene_args = *a; /* the scene loader takes the scene alone */
+  scene_args.npos = 1;
   const char *layout = pl_cli_get(a, "layout") ? pl_cli_get(a, "layout") : "pacnerf";
   int pacnerf = strcmp(layout, "pacnerf") == 0;
   if (!pacnerf && strcmp(layout, "transforms") != 0) {
@@ -149,7 +155,7 @@ static int run_capture(const pl_cli_args *a) {
   long ncam, cw, ch, ss, refine, seed;
   double noise;
   pl_scene s;
-  int rc = pl_cli_load_scene(a, "capture", &s);
+  int rc = pl_cli_load_scene(&scene_args, "capture", &s);
   if (rc) return rc;
   if ((rc = pl_cli_int(a, "cameras", 8, &ncam)) || (rc = pl_cli_int(a, "width", 2L * s.render.width, &cw)) ||
       (rc = pl_cli_int(a, "height", 2L * s.render.height, &ch)) || (rc = pl_cli_int(a, "supersample", 2, &ss)) ||
@@ -220,7 +226,7 @@ static int run_capture(const pl_cli_args *a) {
   g.cw = (int)cw, g.ch = (int)ch, g.ss = (int)ss;
   g.noise = noise;
   g.seed = (unsigned long)seed;
-  g.outdir = a->pos[1];
+  g.outdir = outdir;
   pl_engine *e = NULL;
   if (st == PL_OK) {
     g.first = pl_scene_camera_index(&gen, "capture0");
@@ -272,7 +278,7 @@ static int run_capture(const pl_cli_args *a) {
 
 const pl_cli_command pl_cmd_capture = {
     "capture", "Write a synthetic multi-view capture of the scene's [truth] (PAC-NeRF layout or transforms.json).",
-    "SCENE.cfg OUT_FOLDER [options]",
+    "SCENE.cfg -o OUT_FOLDER [options]",
     "Simulates the scene with its [truth] values at --refine x the grid resolution and particle density, renders\n"
     "--cameras views on a ring (placed from the first [camera]: its distance, height and field of view; every\n"
     "other camera higher) at --supersample x the capture size, puts a textured background plate behind the\n"

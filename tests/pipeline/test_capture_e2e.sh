@@ -10,6 +10,8 @@
 # The full measurement (7 cameras at 40x40, 40 iterations) is docs/benchmarks.md's "Synthetic capture" row.
 set -u
 bin="$1"
+# optimize exits 3 for a fit that did not converge (stalled, budget exhausted) but wrote its results
+opt() { "$bin" optimize "$@"; local rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; }
 fails=0
 checks=0
 tmp=$(mktemp -d)
@@ -20,7 +22,7 @@ scene=scenes/captures/tiny_capture.cfg
 
 # 1. the generator
 check
-if "$bin" capture scenes/tiny.cfg "$tmp/cap" --width 64 --height 64 -q > "$tmp/out" 2>&1; then
+if "$bin" capture scenes/tiny.cfg -o "$tmp/cap" --width 64 --height 64 -q > "$tmp/out" 2>&1; then
   for f in all_data.json data/r_0_0.png data/r_7_10.png data/r_7_-1.png; do
     check
     [ -f "$tmp/cap/$f" ] || fail "capture: $f is missing"
@@ -33,9 +35,9 @@ fi
 
 # 2. transforms.json, another size and aspect, no [camera] sections, hold-out scores
 check
-if "$bin" capture scenes/tiny.cfg "$tmp/tf" --layout transforms --cameras 3 --width 30 --height 20 --set sim.frames=2 \
+if "$bin" capture scenes/tiny.cfg -o "$tmp/tf" --layout transforms --cameras 3 --width 30 --height 20 --set sim.frames=2 \
   -q > "$tmp/out" 2>&1 &&
-  "$bin" optimize "$scene" --set targets.source=transforms --set targets.path="$tmp/tf" --set sim.frames=2 \
+  opt "$scene" --set targets.source=transforms --set targets.path="$tmp/tf" --set sim.frames=2 \
     --set targets.frames=1:3 --set targets.holdout=2 --set optimize.iterations=1 -o "$tmp/tfit" -q > "$tmp/out" 2>&1; then
   check
   grep -q '"psnr_db"' "$tmp/tfit/result.json" || fail "transforms.json fit: no hold-out scores in result.json"
@@ -58,7 +60,7 @@ check
 
 # 4. E from the capture
 check
-if "$bin" optimize "$scene" --set targets.path="$tmp/cap" --set render.width=32 --set render.height=32 \
+if opt "$scene" --set targets.path="$tmp/cap" --set render.width=32 --set render.height=32 \
   --set "targets.cameras=0 2 4 6" --set optimize.iterations=16 \
   -o "$tmp/fit" -q > "$tmp/out" 2>&1; then
   read -r E err psnr < <(python3 -c "

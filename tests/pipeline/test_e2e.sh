@@ -79,7 +79,7 @@ check
   > "$tmp/out" 2>&1
 rc=$?
 if [ "$rc" -eq 3 ] && grep -Eq "pipeline optimize: (stalled|budget exhausted): " "$tmp/out" &&
-  grep -Eq '"verdict": *"(stalled|budget exhausted)"' "$tmp/short/result.json"; then
+  grep -Eq '"verdict":[[:space:]]*"(stalled|budget exhausted)"' "$tmp/short/result.json"; then
   echo "2-iteration fit: exit status 3, $(grep -E 'pipeline optimize: (stalled|budget)' "$tmp/out")"
 else
   fail "a 2-iteration fit exited $rc without a not-converged verdict"

@@ -12,6 +12,8 @@
 #  6. a learnable value with an exactly zero gradient during a fit is reported in the log and result.json.
 set -u
 bin="$1"
+# optimize exits 3 for a fit that did not converge (stalled, budget exhausted) but wrote its results
+opt() { "$bin" optimize "$@"; local rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; }
 fails=0
 checks=0
 tmp=$(mktemp -d)
@@ -58,7 +60,7 @@ for scene in tiny jelly; do
   fi
   check
   # shellcheck disable=SC2086
-  if ! "$bin" optimize "scenes/$scene.cfg" $small "${extra[@]}" --set stage.stiffness.iterations=1 \
+  if ! opt "scenes/$scene.cfg" $small "${extra[@]}" --set stage.stiffness.iterations=1 \
       --set stage.both.iterations=1 -o "$tmp/fit_$scene" --check-grad 0 -q > "$tmp/out" 2>&1; then
     fail "optimize $scene --check-grad 0"
     continue
@@ -91,7 +93,7 @@ n=$(grep -c 'gaussian\[[0-9]*\]\..* ok$' "$tmp/gc_tiny")
 echo "learn_colors/learn_opacities: $n per-Gaussian entries ok in gradcheck"
 for on in true false; do
   # shellcheck disable=SC2086
-  "$bin" optimize scenes/tiny.cfg $small --set stage.stiffness.iterations=1 --set stage.both.iterations=1 \
+  opt scenes/tiny.cfg $small --set stage.stiffness.iterations=1 --set stage.both.iterations=1 \
     --set upsample.learn_colors=$on --set upsample.learn_opacities=$on -o "$tmp/app_$on" -q > "$tmp/out" 2>&1 ||
     fail "optimize learn_colors=$on"
 done
@@ -111,7 +113,7 @@ else
   fail "gradcheck tests/pipeline/scenes/learnables.cfg"
 fi
 check
-if "$bin" optimize tests/pipeline/scenes/learnables.cfg -o "$tmp/learn" -q > "$tmp/out" 2>&1; then
+if opt tests/pipeline/scenes/learnables.cfg -o "$tmp/learn" -q > "$tmp/out" 2>&1; then
   for h in collider.floor.friction sim.boundary_friction object.cube.center.x object.cube.rotation.y \
            render.background.x camera.front.translation_offset.x camera.front.rotation_offset.y \
            camera.side.focal_scale; do
@@ -127,7 +129,7 @@ fi
 # 6. zero gradient reported (frame 0 alone: nothing has moved yet, E cannot matter)
 check
 # shellcheck disable=SC2086
-"$bin" optimize scenes/tiny.cfg $small --set targets.frames=0 --set stage.stiffness.iterations=1 \
+opt scenes/tiny.cfg $small --set targets.frames=0 --set stage.stiffness.iterations=1 \
   --set stage.both.iterations=1 -o "$tmp/zero" > "$tmp/out" 2>&1
 if ! grep -q "material.jelly.E gets an exactly zero gradient" "$tmp/out" ||
    ! grep -q '"zero_gradient_iterations"' "$tmp/zero/result.json" 2>/dev/null; then
