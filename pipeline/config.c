@@ -581,6 +581,18 @@ static pl_status check_set_section_name(const char *address, const char *name) {
   return PL_OK;
 }
 
+/* Two section names that differ only in their digits (capture0, capture1): a numbered series, where a new
+ * member is meant, not a typo of an existing one. */
+static int same_but_numbers(const char *a, const char *b) {
+  for (;;) {
+    while (*a >= '0' && *a <= '9') ++a;
+    while (*b >= '0' && *b <= '9') ++b;
+    if (*a != *b) return 0;
+    if (!*a) return 1;
+    ++a, ++b;
+  }
+}
+
 pl_status pl_config_set(pl_config *c, const char *assignment) {
   const char *eq = strchr(assignment, '=');
   if (!eq) return pl_fail(PL_ERR_INVALID, "--set '%s': expected address=value", assignment);
@@ -605,7 +617,7 @@ pl_status pl_config_set(pl_config *c, const char *assignment) {
         int d = pl_edit_distance(name, c->sections[i].name);
         if (d < bd) bd = d, best = c->sections[i].name;
       }
-    if (best && bd <= 2 + (int)strlen(name) / 4)
+    if (best && bd <= 2 + (int)strlen(name) / 4 && !same_but_numbers(name, best))
       return pl_fail(PL_ERR_INVALID, "--set %s: the scene has no [%s %s]; did you mean '%s.%s.%s'?", address, type,
                      name, type, best, key);
   }
