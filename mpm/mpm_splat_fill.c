@@ -16,6 +16,26 @@ static int64_t vox(const mpm_occupancy *o, int i, int j, int k) {
   return ((int64_t)i * o->n[1] + j) * o->n[2] + k;
 }
 
+/* voxel index -> (i, j, k) */
+static void vox_coords(const mpm_occupancy *o, int64_t v, int c[3]) {
+  c[2] = (int)(v % o->n[2]);
+  c[1] = (int)((v / o->n[2]) % o->n[1]);
+  c[0] = (int)(v / ((int64_t)o->n[1] * o->n[2]));
+}
+
+/* the 6-connected neighbours of voxel v inside the grid; returns how many */
+static int neighbours(const mpm_occupancy *o, int64_t v, int64_t out[6]) {
+  int c[3], n = 0;
+  vox_coords(o, v, c);
+  for (int a = 0; a < 3; ++a)
+    for (int s = -1; s <= 1; s += 2) {
+      int d[3] = {c[0], c[1], c[2]};
+      d[a] += s;
+      if (d[a] >= 0 && d[a] < o->n[a]) out[n++] = vox(o, d[0], d[1], d[2]);
+    }
+  return n;
+}
+
 int mpm_occupancy_at(const mpm_occupancy *o, const double x[3]) {
   int c[3];
   for (int a = 0; a < 3; ++a) {
@@ -105,14 +125,10 @@ pl_status mpm_splat_occupancy(const double *means, const double *covs, const dou
   queue[tail++] = 0;
   occ->inside[0] = 2;
   while (head < tail) {
-    int64_t v = queue[head++];
-    int k = (int)(v % occ->n[2]), j = (int)((v / occ->n[2]) % occ->n[1]), i = (int)(v / ((int64_t)occ->n[1] * occ->n[2]));
-    const int nb[6][3] = {{i - 1, j, k}, {i + 1, j, k}, {i, j - 1, k}, {i, j + 1, k}, {i, j, k - 1}, {i, j, k + 1}};
-    for (int t = 0; t < 6; ++t) {
-      if (nb[t][0] < 0 || nb[t][1] < 0 || nb[t][2] < 0 || nb[t][0] >= occ->n[0] || nb[t][1] >= occ->n[1] ||
-          nb[t][2] >= occ->n[2])
-        continue;
-      int64_t w = vox(occ, nb[t][0], nb[t][1], nb[t][2]);
+    int64_t v = queue[head++], nb[6];
+    const int nn = neighbours(occ, v, nb);
+    for (int t = 0; t < nn; ++t) {
+      const int64_t w = nb[t];
       if (occ->inside[w] == 0) {
         occ->inside[w] = 2;
         queue[tail++] = w;
@@ -143,14 +159,10 @@ pl_status mpm_splat_occupancy(const double *means, const double *covs, const dou
       }
     }
     while (head < tail) {
-      int64_t v = queue[head++];
-      int k = (int)(v % occ->n[2]), j = (int)((v / occ->n[2]) % occ->n[1]), i = (int)(v / ((int64_t)occ->n[1] * occ->n[2]));
-      const int nb[6][3] = {{i - 1, j, k}, {i + 1, j, k}, {i, j - 1, k}, {i, j + 1, k}, {i, j, k - 1}, {i, j, k + 1}};
-      for (int t = 0; t < 6; ++t) {
-        if (nb[t][0] < 0 || nb[t][1] < 0 || nb[t][2] < 0 || nb[t][0] >= occ->n[0] || nb[t][1] >= occ->n[1] ||
-            nb[t][2] >= occ->n[2])
-          continue;
-        int64_t w = vox(occ, nb[t][0], nb[t][1], nb[t][2]);
+      int64_t v = queue[head++], nb[6];
+      const int nn = neighbours(occ, v, nb);
+      for (int t = 0; t < nn; ++t) {
+        const int64_t w = nb[t];
         if (occ->inside[w] == 1 && dist[w] == UINT16_MAX && dist[v] < UINT16_MAX - 1) {
           dist[w] = (uint16_t)(dist[v] + 1);
           queue[tail++] = w;
@@ -165,8 +177,8 @@ pl_status mpm_splat_occupancy(const double *means, const double *covs, const dou
     occ->inside[v] = code == 0 || (code == 1 && (ninterior == 0 || din[v] <= dout[v]));
     if (!occ->inside[v]) continue;
     occ->ninside++;
-    int k = (int)(v % occ->n[2]), j = (int)((v / occ->n[2]) % occ->n[1]), i = (int)(v / ((int64_t)occ->n[1] * occ->n[2]));
-    const int c[3] = {i, j, k};
+    int c[3];
+    vox_coords(occ, v, c);
     for (int a = 0; a < 3; ++a) {
       lo[a] = fmin(lo[a], occ->origin[a] + c[a] * h);
       hi[a] = fmax(hi[a], occ->origin[a] + (c[a] + 1) * h);
