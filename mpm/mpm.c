@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/rotation.h"
 #include "mpm/mpm_backend.h"
 
 const char *mpm_model_name(int model) {
@@ -24,21 +25,7 @@ const char *mpm_wall_name(int wall) {
   return (wall >= 0 && wall < 6) ? names[wall] : "?";
 }
 
-void mpm_euler_deg(const double deg[3], double R[9]) {
-  const double k = 3.14159265358979323846 / 180.0;
-  double ca = cos(deg[0] * k), sa = sin(deg[0] * k), cb = cos(deg[1] * k), sb = sin(deg[1] * k);
-  double cc = cos(deg[2] * k), sc = sin(deg[2] * k);
-  /* Rz(c) Ry(b) Rx(a) */
-  R[0] = cc * cb;
-  R[1] = cc * sb * sa - sc * ca;
-  R[2] = cc * sb * ca + sc * sa;
-  R[3] = sc * cb;
-  R[4] = sc * sb * sa + cc * ca;
-  R[5] = sc * sb * ca - cc * sa;
-  R[6] = -sb;
-  R[7] = cb * sa;
-  R[8] = cb * ca;
-}
+void mpm_euler_deg(const double deg[3], double R[9]) { pl_euler_xyz_deg(deg, R); }
 
 pl_status mpm_resolve_grid(const mpm_desc *d, int n[3], double *dx, double origin[3]) {
   double lo[3], hi[3];

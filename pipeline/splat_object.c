@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/rotation.h"
 #include "raster/ply.h"
 #include "upsample/upsample.h"
 
@@ -105,11 +106,11 @@ pl_status pl_splat_set_load(const pl_splat_load_desc *d, pl_splat_set **out) {
     PL_WARN("%s: %s has SH degree %d; the pipeline renders one RGB colour per Gaussian (the degree-0 term): "
             "view-dependent colour is dropped", label, d->path, s->sh_degree);
   /* placement: p' = center + R (scale .* (p - c)); Sigma' = A Sigma A^T with A = R diag(scale) */
-  double R[3][3], A[3][3], sc[3];
-  pl_upsample_placement_matrix(d->rotation_deg, R);
+  double R[9], A[3][3], sc[3];
+  pl_euler_xyz_deg(d->rotation_deg, R);
   for (int a = 0; a < 3; ++a) sc[a] = d->scale[a] != 0 ? d->scale[a] : 1.0;
   for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) A[i][j] = R[i][j] * sc[j];
+    for (int j = 0; j < 3; ++j) A[i][j] = R[3 * i + j] * sc[j];
   for (int64_t k = 0; k < s->n; ++k) {
     double p[3];
     memcpy(p, s->means + 3 * k, sizeof p);

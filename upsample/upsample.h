@@ -171,9 +171,8 @@ pl_status pl_upsample_zero_grads(pl_upsample *u);
 /* ---------------------------------------------------------------- helpers (host) */
 
 /* The placement of a mesh (shared with the simulator): p' = center + R (scale .* (p - c)), with c the centre of
- * the mesh's bounding box [lo, hi] and R = Rz(rz) Ry(ry) Rx(rx) for rotation_deg = (rx, ry, rz): rotate about
- * the world x axis first, then y, then z (extrinsic XYZ Euler angles, degrees). */
-void pl_upsample_placement_matrix(const double rotation_deg[3], double r[3][3]);
+ * the mesh's bounding box [lo, hi] and R = pl_euler_xyz_deg(rotation_deg) (core/rotation.h, the simulator's
+ * rotation too): Rz(rz) Ry(ry) Rx(rx), rotate about the world x axis first, then y, then z (degrees). */
 void pl_upsample_place_point(const double center[3], const double scale[3], const double rotation_deg[3],
                              const double lo[3], const double hi[3], const double p[3], double out[3]);
 

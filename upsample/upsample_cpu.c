@@ -8,7 +8,7 @@
 #include <omp.h>
 #endif
 
-#include "upsample/upsample_impl.h"
+#include "upsample/upsample_internal.h"
 
 /* Loops shorter than this run on one thread: a parallel region costs more than it saves there, and an
  * oversubscribed machine (tests running side by side) makes idle OpenMP threads expensive. */
@@ -52,14 +52,14 @@ pl_status ups_cpu_build_grid(const real *pos, int n, real inv_cell, uint32_t nbu
     v3 y = v3_load(pos + 3 * (size_t)i);
     int e = cursor[bucket[i]]++;
     sorted[e] = i;
-    key[e] = ups_cell_key(ups_cell_coord(y.x, inv_cell), ups_cell_coord(y.y, inv_cell), ups_cell_coord(y.z, inv_cell));
+    key[e] = pl_cell_key(ups_cell_coord(y.x, inv_cell), ups_cell_coord(y.y, inv_cell), ups_cell_coord(y.z, inv_cell));
   }
   free(bucket);
   free(cursor);
   return PL_OK;
 }
 
-void ups_cpu_reduce3(const real *partial, int64_t rows, int threads, double out[3]) {
+static void reduce3(const real *partial, int64_t rows, int threads, double out[3]) {
   int64_t nchunks = (rows + UPS_REDUCE_CHUNK - 1) / UPS_REDUCE_CHUNK;
   out[0] = out[1] = out[2] = 0;
   if (nchunks == 0) return;
@@ -85,29 +85,19 @@ void ups_cpu_reduce3(const real *partial, int64_t rows, int threads, double out[
   free(cs);
 }
 
-/* First particle with a non-finite x or F (-1 if none): a min-reduction, independent of the thread count. */
-static int64_t first_bad_particle(const pl_upsample *u, ups_args a) {
+/* First element i in [0, count) with !finite(a, i) (-1 if none): a min-reduction, independent of the thread count. */
+static int64_t first_bad(const pl_upsample *u, ups_args a, int64_t count, int (*finite)(ups_args, int64_t)) {
   int64_t bad = INT64_MAX;
-  const int64_t n = u->n;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u)) if (n > UPS_PAR_MIN)
-  for (int64_t p = 0; p < n; ++p)
-    if (!ups_particle_finite(a, p) && p < bad) bad = p;
-  return bad == INT64_MAX ? -1 : bad;
-}
-
-static int64_t first_bad_gaussian(const pl_upsample *u, ups_args a) {
-  int64_t bad = INT64_MAX;
-  const int64_t m = u->m;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u)) if (m > UPS_PAR_MIN)
-  for (int64_t g = 0; g < m; ++g)
-    if (!ups_gaussian_finite(a, g) && g < bad) bad = g;
+#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u)) if (count > UPS_PAR_MIN)
+  for (int64_t i = 0; i < count; ++i)
+    if (!finite(a, i) && i < bad) bad = i;
   return bad == INT64_MAX ? -1 : bad;
 }
 
 /* Checks, then the runtime density field (gather positions, grid, phi and grad phi). */
 static pl_status prepare(pl_upsample *u, ups_args a) {
   if (!u->skip_checks) {
-    int64_t bad = first_bad_particle(u, a);
+    int64_t bad = first_bad(u, a, u->n, ups_particle_finite);
     if (bad >= 0) return ups_fail_particle(u, bad, a.x + 3 * bad, a.f + 9 * bad);
   }
   if (u->nrt == 0) return PL_OK;
@@ -124,7 +114,7 @@ static pl_status prepare(pl_upsample *u, ups_args a) {
   return PL_OK;
 }
 
-pl_status ups_cpu_forward(pl_upsample *u, ups_args a) {
+static pl_status cpu_forward(pl_upsample *u, ups_args a) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt;
 #pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nb > UPS_PAR_MIN)
@@ -132,13 +122,13 @@ pl_status ups_cpu_forward(pl_upsample *u, ups_args a) {
 #pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_forward_one(a, i);
   if (!u->skip_checks) {
-    int64_t bad = first_bad_gaussian(u, a);
+    int64_t bad = first_bad(u, a, u->m, ups_gaussian_finite);
     if (bad >= 0) return ups_fail_gaussian(u, bad);
   }
   return PL_OK;
 }
 
-pl_status ups_cpu_backward(pl_upsample *u, ups_args a, double sums[3]) {
+static pl_status cpu_backward(pl_upsample *u, ups_args a, double sums[3]) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, n = u->n;
 #pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nb > UPS_PAR_MIN)
@@ -151,6 +141,14 @@ pl_status ups_cpu_backward(pl_upsample *u, ups_args a, double sums[3]) {
   for (int64_t i = 0; i < nrt; ++i) ups_rt_backward_particle_one(a, i);
 #pragma omp parallel for schedule(dynamic, 256) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_backward_pair_one(a, i);
-  ups_cpu_reduce3(a.partial, nb + nrt, nthreads(u), sums);
+  reduce3(a.partial, nb + nrt, nthreads(u), sums);
   return PL_OK;
 }
+
+/* The CPU needs no scratch beyond the common buffers. */
+static pl_status cpu_setup(pl_upsample *u) {
+  (void)u;
+  return PL_OK;
+}
+
+const ups_backend_ops ups_cpu_ops = {"cpu", cpu_setup, cpu_forward, cpu_backward};

@@ -8,7 +8,7 @@
 
 #include <cub/device/device_radix_sort.cuh>
 
-#include "upsample/upsample_impl.h"
+#include "upsample/upsample_internal.h"
 
 namespace {
 
@@ -28,19 +28,23 @@ int bits_for(uint32_t nbuckets) {
   return b;
 }
 
-__global__ void k_check_particles(ups_args a, int64_t n, unsigned long long *flag) {
-  int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (p < n && !ups_particle_finite(a, p)) atomicMin(flag, (unsigned long long)p);
-}
-
-__global__ void k_check_gaussians(ups_args a, int64_t m, unsigned long long *flag) {
-  int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (g < m && !ups_gaussian_finite(a, g)) atomicMin(flag, (unsigned long long)g);
-}
-
-__global__ void k_rt_gather(ups_args a, int64_t nrt) {
+// The first i in [0, n) with !Finite(a, i) lands in *flag (a 64-bit atomicMin; ~0 when none).
+template <int (*Finite)(ups_args, int64_t)>
+__global__ void k_check(ups_args a, int64_t n, unsigned long long *flag) {
   int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < nrt) ups_rt_gather_one(a, i);
+  if (i < n && !Finite(a, i)) atomicMin(flag, (unsigned long long)i);
+}
+
+// One thread per element i in [0, n) calling a per-element function of upsample_kernels.h.
+template <void (*Op)(ups_args, int64_t)>
+__global__ void k_each(ups_args a, int64_t n) {
+  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) Op(a, i);
+}
+
+template <void (*Op)(ups_args, int64_t)>
+void launch_each(ups_args a, int64_t n) {
+  if (n > 0) k_each<Op><<<blocks(n), kBlock>>>(a, n);
 }
 
 __global__ void k_rt_cells(ups_args a, int64_t nrt, uint32_t *bucket, int *val, unsigned long long *flag) {
@@ -76,41 +80,6 @@ __global__ void k_sorted_keys(ups_args a, int64_t nrt, uint64_t *key) {
   ups_rt_cell_one(a, a.grid.sorted[e], &key[e], &b);
 }
 
-__global__ void k_rt_density(ups_args a, int64_t nrt) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < nrt) ups_rt_density_one(a, i);
-}
-
-__global__ void k_bound_forward(ups_args a, int64_t nb) {
-  int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (g < nb) ups_bound_forward_one(a, g);
-}
-
-__global__ void k_rt_forward(ups_args a, int64_t nrt) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < nrt) ups_rt_forward_one(a, i);
-}
-
-__global__ void k_bound_backward_gauss(ups_args a, int64_t nb) {
-  int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (g < nb) ups_bound_backward_gauss_one(a, g);
-}
-
-__global__ void k_bound_backward_particle(ups_args a, int64_t n) {
-  int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (p < n) ups_bound_backward_particle_one(a, p);
-}
-
-__global__ void k_rt_backward_particle(ups_args a, int64_t nrt) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < nrt) ups_rt_backward_particle_one(a, i);
-}
-
-__global__ void k_rt_backward_pair(ups_args a, int64_t nrt) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < nrt) ups_rt_backward_pair_one(a, i);
-}
-
 // One block per chunk of UPS_REDUCE_CHUNK rows: strided sums in double, then a fixed tree in shared memory.
 __global__ void k_reduce_chunks(const real *partial, int64_t rows, double *out) {
   __shared__ double sh[3][kBlock];
@@ -141,9 +110,9 @@ pl_status prepare(pl_upsample *u, ups_args a) {
   unsigned long long *flag = (unsigned long long *)u->cu_flag.ptr;
   const int64_t n = u->n, nrt = u->nrt;
   PL_TRY(reset_flags(u));
-  if (!u->skip_checks && n > 0) k_check_particles<<<blocks(n), kBlock>>>(a, n, flag);
+  if (!u->skip_checks && n > 0) k_check<ups_particle_finite><<<blocks(n), kBlock>>>(a, n, flag);
   if (nrt > 0) {
-    k_rt_gather<<<blocks(nrt), kBlock>>>(a, nrt);
+    launch_each<ups_rt_gather_one>(a, nrt);
     k_rt_cells<<<blocks(nrt), kBlock>>>(a, nrt, (uint32_t *)u->cu_bucket_in.ptr, (int *)u->cu_val_in.ptr, flag + 1);
   }
   PL_TRY(ck(cudaGetLastError(), "launching the input checks"));
@@ -171,13 +140,11 @@ pl_status prepare(pl_upsample *u, ups_args a) {
   k_bucket_starts<<<blocks((int64_t)u->nbuckets + 1), kBlock>>>((const uint32_t *)u->cu_bucket_out.ptr, (int)nrt,
                                                                   u->nbuckets, (int *)a.grid.start);
   k_sorted_keys<<<blocks(nrt), kBlock>>>(a, nrt, (uint64_t *)a.grid.key);
-  k_rt_density<<<blocks(nrt), kBlock>>>(a, nrt);
+  launch_each<ups_rt_density_one>(a, nrt);
   return ck(cudaGetLastError(), "launching the density field");
 }
 
-}  // namespace
-
-extern "C" pl_status ups_cuda_setup(pl_upsample *u) {
+pl_status cuda_setup(pl_upsample *u) {
   const size_t nrt = (size_t)(u->nrt > 0 ? u->nrt : 1);
   PL_TRY(pl_buffer_alloc(&u->cu_bucket_in, PL_BACKEND_CUDA, sizeof(uint32_t) * nrt));
   PL_TRY(pl_buffer_alloc(&u->cu_bucket_out, PL_BACKEND_CUDA, sizeof(uint32_t) * nrt));
@@ -195,15 +162,15 @@ extern "C" pl_status ups_cuda_setup(pl_upsample *u) {
   return PL_OK;
 }
 
-extern "C" pl_status ups_cuda_forward(pl_upsample *u, ups_args a) {
+pl_status cuda_forward(pl_upsample *u, ups_args a) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, m = u->m;
-  if (nb > 0) k_bound_forward<<<blocks(nb), kBlock>>>(a, nb);
-  if (nrt > 0) k_rt_forward<<<blocks(nrt), kBlock>>>(a, nrt);
+  launch_each<ups_bound_forward_one>(a, nb);
+  launch_each<ups_rt_forward_one>(a, nrt);
   PL_TRY(ck(cudaGetLastError(), "launching the forward kernels"));
   if (!u->skip_checks) {
     PL_TRY(reset_flags(u));
-    k_check_gaussians<<<blocks(m), kBlock>>>(a, m, (unsigned long long *)u->cu_flag.ptr);
+    k_check<ups_gaussian_finite><<<blocks(m), kBlock>>>(a, m, (unsigned long long *)u->cu_flag.ptr);
     PL_TRY(ck(cudaGetLastError(), "launching the output check"));
     unsigned long long f[2];
     PL_TRY(read_flags(u, f));
@@ -213,17 +180,15 @@ extern "C" pl_status ups_cuda_forward(pl_upsample *u, ups_args a) {
   return ck(cudaDeviceSynchronize(), "forward");
 }
 
-extern "C" pl_status ups_cuda_backward(pl_upsample *u, ups_args a, double sums[3]) {
+pl_status cuda_backward(pl_upsample *u, ups_args a, double sums[3]) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, n = u->n;
   if (nb > 0) {
-    k_bound_backward_gauss<<<blocks(nb), kBlock>>>(a, nb);
-    k_bound_backward_particle<<<blocks(n), kBlock>>>(a, n);
+    launch_each<ups_bound_backward_gauss_one>(a, nb);
+    launch_each<ups_bound_backward_particle_one>(a, n);
   }
-  if (nrt > 0) {
-    k_rt_backward_particle<<<blocks(nrt), kBlock>>>(a, nrt);
-    k_rt_backward_pair<<<blocks(nrt), kBlock>>>(a, nrt);
-  }
+  launch_each<ups_rt_backward_particle_one>(a, nrt);
+  launch_each<ups_rt_backward_pair_one>(a, nrt);
   int64_t rows = nb + nrt, nchunks = (rows + UPS_REDUCE_CHUNK - 1) / UPS_REDUCE_CHUNK;
   sums[0] = sums[1] = sums[2] = 0;
   if (nchunks > 0) k_reduce_chunks<<<(unsigned)nchunks, kBlock>>>(a.partial, rows, (double *)u->cu_chunks.ptr);
@@ -239,3 +204,7 @@ extern "C" pl_status ups_cuda_backward(pl_upsample *u, ups_args a, double sums[3
   free(h);
   return s;
 }
+
+}  // namespace
+
+extern "C" const ups_backend_ops ups_cuda_ops = {"cuda", cuda_setup, cuda_forward, cuda_backward};

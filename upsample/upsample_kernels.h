@@ -15,6 +15,7 @@
 #ifndef PL_UPSAMPLE_KERNELS_H
 #define PL_UPSAMPLE_KERNELS_H
 
+#include "core/hash_grid.h"
 #include "core/hd.h"
 #include "core/linalg.h"
 
@@ -186,13 +187,8 @@ HD m3 ups_kernel_hess(v3 r, real inv_h) {
 /* Cells of side `cell` hashed into `nbuckets` (a power of two) buckets; particles are counting-sorted by bucket
  * (stable, so the order is deterministic). A query visits the 27 cells around a point and keeps only the
  * entries whose own cell is the visited one, so a bucket shared by two cells is never counted twice. */
-#define UPS_CELL_BIAS 1048576 /* 2^20: cell coordinates are kept in (-2^20, 2^20) and packed in 21 bits each */
-
+/* Cell keys are packed by pl_cell_key (core/hash_grid.h): coordinates in (-2^20, 2^20), 21 bits each. */
 HD int ups_cell_coord(real x, real inv_cell) { return (int)r_floor(x * inv_cell); }
-HD uint64_t ups_cell_key(int i, int j, int k) {
-  return ((uint64_t)(uint32_t)(i + UPS_CELL_BIAS) << 42) | ((uint64_t)(uint32_t)(j + UPS_CELL_BIAS) << 21) |
-         (uint64_t)(uint32_t)(k + UPS_CELL_BIAS);
-}
 HD uint32_t ups_cell_hash(int i, int j, int k, uint32_t nbuckets) {
   uint64_t h = (uint64_t)(uint32_t)i * 73856093ull ^ (uint64_t)(uint32_t)j * 19349663ull ^
                (uint64_t)(uint32_t)k * 83492791ull;
@@ -216,6 +212,44 @@ typedef struct {
   const uint64_t *key;   /* [n] cell key of each sorted entry */
 } ups_grid;
 
+/* The entries of the 27 cells around a point, in a fixed order (cell offsets lexicographic, then bucket order):
+ *   ups_nbr_iter it = ups_nbr_begin(gr, y); int q; while (ups_nbr_next(gr, &it, &q)) ... */
+typedef struct {
+  int ci, cj, ck;  /* cell of the query point */
+  int cell;        /* offset being visited, 0..26 ((di + 1) * 9 + (dj + 1) * 3 + dk + 1) */
+  int e, end;      /* remaining entries of its bucket */
+  uint64_t key;    /* its cell key (entries of other cells sharing the bucket are skipped) */
+} ups_nbr_iter;
+
+HD ups_nbr_iter ups_nbr_begin(ups_grid gr, v3 y) {
+  ups_nbr_iter it;
+  it.ci = ups_cell_coord(y.x, gr.inv_cell);
+  it.cj = ups_cell_coord(y.y, gr.inv_cell);
+  it.ck = ups_cell_coord(y.z, gr.inv_cell);
+  it.cell = -1;
+  it.e = it.end = 0;
+  it.key = 0;
+  return it;
+}
+
+HD int ups_nbr_next(ups_grid gr, ups_nbr_iter *it, int *q) {
+  for (;;) {
+    while (it->e < it->end) {
+      int e = it->e++;
+      if (gr.key[e] == it->key) {
+        *q = gr.sorted[e];
+        return 1;
+      }
+    }
+    if (++it->cell >= 27) return 0;
+    int i = it->ci + it->cell / 9 - 1, j = it->cj + (it->cell / 3) % 3 - 1, k = it->ck + it->cell % 3 - 1;
+    uint32_t b = ups_cell_hash(i, j, k, gr.nbuckets);
+    it->key = pl_cell_key(i, j, k);
+    it->e = gr.start[b];
+    it->end = gr.start[b + 1];
+  }
+}
+
 /* ------------------------------------------------------------------ runtime mode: density field */
 
 typedef struct {
@@ -226,26 +260,18 @@ typedef struct {
 
 /* phi(y) = sum_q f(|y - x_q| / h) / S0 and its gradient g(y). pts: [n, 3] positions of the runtime particles. */
 HD void ups_density_at(v3 y, const real *pts, ups_grid gr, ups_field fd, real *phi_out, v3 *g_out) {
-  int ci = ups_cell_coord(y.x, gr.inv_cell), cj = ups_cell_coord(y.y, gr.inv_cell),
-      ck = ups_cell_coord(y.z, gr.inv_cell);
   real phi = 0;
   v3 g = v3_zero();
-  for (int di = -1; di <= 1; ++di)
-    for (int dj = -1; dj <= 1; ++dj)
-      for (int dk = -1; dk <= 1; ++dk) {
-        uint64_t key = ups_cell_key(ci + di, cj + dj, ck + dk);
-        uint32_t b = ups_cell_hash(ci + di, cj + dj, ck + dk, gr.nbuckets);
-        for (int e = gr.start[b]; e < gr.start[b + 1]; ++e) {
-          if (gr.key[e] != key) continue;
-          int q = gr.sorted[e];
-          v3 r = v3_sub(y, v3_load(pts + 3 * (size_t)q));
-          real r2 = v3_norm2(r);
-          if (r2 >= fd.support2) continue;
-          real qq = r_sqrt(r2) * fd.inv_h;
-          phi += ups_kernel_f(qq);
-          g = v3_axpy(g, ups_kernel_a(qq) * fd.inv_h * fd.inv_h, r);
-        }
-      }
+  ups_nbr_iter it = ups_nbr_begin(gr, y);
+  int q;
+  while (ups_nbr_next(gr, &it, &q)) {
+    v3 r = v3_sub(y, v3_load(pts + 3 * (size_t)q));
+    real r2 = v3_norm2(r);
+    if (r2 >= fd.support2) continue;
+    real qq = r_sqrt(r2) * fd.inv_h;
+    phi += ups_kernel_f(qq);
+    g = v3_axpy(g, ups_kernel_a(qq) * fd.inv_h * fd.inv_h, r);
+  }
   *phi_out = phi * fd.inv_norm;
   *g_out = v3_scale(g, fd.inv_norm);
 }
@@ -513,7 +539,7 @@ HD void ups_rt_cell_one(ups_args a, int64_t i, uint64_t *key, uint32_t *bucket) 
   v3 y = v3_load(a.rt_pos + 3 * i);
   int ci = ups_cell_coord(y.x, a.grid.inv_cell), cj = ups_cell_coord(y.y, a.grid.inv_cell),
       ck = ups_cell_coord(y.z, a.grid.inv_cell);
-  *key = ups_cell_key(ci, cj, ck);
+  *key = pl_cell_key(ci, cj, ck);
   *bucket = ups_cell_hash(ci, cj, ck, a.grid.nbuckets);
 }
 
@@ -615,25 +641,17 @@ HD void ups_rt_backward_pair_one(ups_args a, int64_t i) {
   real vphi_i = a.rt_vpg[4 * i];
   v3 vg_i = v3_make(a.rt_vpg[4 * i + 1], a.rt_vpg[4 * i + 2], a.rt_vpg[4 * i + 3]);
   ups_grid gr = a.grid;
-  int ci = ups_cell_coord(y.x, gr.inv_cell), cj = ups_cell_coord(y.y, gr.inv_cell),
-      ck = ups_cell_coord(y.z, gr.inv_cell);
   v3 acc = v3_zero();
-  for (int di = -1; di <= 1; ++di)
-    for (int dj = -1; dj <= 1; ++dj)
-      for (int dk = -1; dk <= 1; ++dk) {
-        uint64_t key = ups_cell_key(ci + di, cj + dj, ck + dk);
-        uint32_t b = ups_cell_hash(ci + di, cj + dj, ck + dk, gr.nbuckets);
-        for (int e = gr.start[b]; e < gr.start[b + 1]; ++e) {
-          if (gr.key[e] != key) continue;
-          int q = gr.sorted[e];
-          if (q == (int)i) continue;
-          v3 r = v3_sub(y, v3_load(a.rt_pos + 3 * (size_t)q));
-          if (v3_norm2(r) >= a.field.support2) continue;
-          v3 vg_q = v3_make(a.rt_vpg[4 * (size_t)q + 1], a.rt_vpg[4 * (size_t)q + 2], a.rt_vpg[4 * (size_t)q + 3]);
-          acc = v3_axpy(acc, vphi_i + a.rt_vpg[4 * (size_t)q], ups_kernel_grad(r, a.field.inv_h));
-          acc = v3_add(acc, m3_mul_v(ups_kernel_hess(r, a.field.inv_h), v3_sub(vg_i, vg_q)));
-        }
-      }
+  ups_nbr_iter it = ups_nbr_begin(gr, y);
+  int q;
+  while (ups_nbr_next(gr, &it, &q)) {
+    if (q == (int)i) continue;
+    v3 r = v3_sub(y, v3_load(a.rt_pos + 3 * (size_t)q));
+    if (v3_norm2(r) >= a.field.support2) continue;
+    v3 vg_q = v3_make(a.rt_vpg[4 * (size_t)q + 1], a.rt_vpg[4 * (size_t)q + 2], a.rt_vpg[4 * (size_t)q + 3]);
+    acc = v3_axpy(acc, vphi_i + a.rt_vpg[4 * (size_t)q], ups_kernel_grad(r, a.field.inv_h));
+    acc = v3_add(acc, m3_mul_v(ups_kernel_hess(r, a.field.inv_h), v3_sub(vg_i, vg_q)));
+  }
   if (a.v_x) {
     real *o = a.v_x + 3 * (size_t)a.rt_index[i];
     o[0] += acc.x * a.field.inv_norm;

@@ -9,6 +9,8 @@
  *  - the placement convention (pl_upsample_place_point). */
 #include <stdio.h>
 
+#include "core/rotation.h"
+#include "mpm/mpm.h"
 #include "tests/upsample/ups_test_util.h"
 #include "upsample/upsample_kernels.h"
 
@@ -45,22 +47,6 @@ static void density(const real *pts, int n, const double y[3], double h, double 
   }
 }
 
-/* icosahedron of circumradius 1 */
-static void icosahedron(pl_mesh *m) {
-  static double verts[12 * 3];
-  static int faces[20 * 3] = {0, 11, 5, 0, 5,  1, 0, 1, 7, 0, 7,  10, 0, 10, 11, 1, 5, 9, 5, 11, 4, 11, 10, 2, 10, 7, 6, 7, 1, 8,
-                              3, 9,  4, 3, 4,  2, 3, 2, 6, 3, 6,  8,  3, 8,  9,  4, 9, 5, 2, 4,  11, 6, 2,  10, 8, 6, 7, 9, 8, 1};
-  const double t = (1 + sqrt(5.0)) / 2, l = sqrt(1 + t * t);
-  const double v[12][3] = {{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t},
-                           {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
-  for (int i = 0; i < 12; ++i)
-    for (int k = 0; k < 3; ++k) verts[3 * i + k] = v[i][k] / l;
-  memset(m, 0, sizeof *m);
-  m->nverts = 12;
-  m->nfaces = 20;
-  m->verts = verts;
-  m->faces = faces;
-}
 
 /* distance from p to triangle abc (Ericson, Real-Time Collision Detection, closest point on triangle) */
 static double tri_dist(const double p[3], const double a[3], const double b[3], const double c[3]) {
@@ -114,7 +100,7 @@ static int make(setup *s, int kind, double jitter) {
   memset(s, 0, sizeof *s);
   s->n = ups_sphere_particles(C0, 5 * DP, DP, jitter, 21, &s->x0);
   s->obj = (int *)calloc((size_t)s->n, sizeof(int));
-  icosahedron(&s->ico);
+  ups_icosahedron(&s->ico, 0, 0, 0, 0, 0);
   static pl_upsample_object objs[2];
   memset(objs, 0, sizeof objs);
   objs[0].mode = kind == 2 ? PL_UPS_PARTICLES : (kind == 3 ? PL_UPS_RUNTIME : PL_UPS_BOUND);
@@ -310,15 +296,29 @@ static void test_rigid(int kind) {
 
 static void test_placement(void) {
   /* a 90 degree rotation about z maps +x to +y; about x maps +y to +z; XYZ order: x first */
-  double r[3][3];
+  double r[9];
   const double rz[3] = {0, 0, 90}, rx[3] = {90, 0, 0}, rxz[3] = {90, 0, 90};
-  pl_upsample_placement_matrix(rz, r);
-  CHECK(fabs(r[1][0] - 1) < 1e-15 && fabs(r[0][0]) < 1e-15, "Rz(90) does not map x to y");
-  pl_upsample_placement_matrix(rx, r);
-  CHECK(fabs(r[2][1] - 1) < 1e-15, "Rx(90) does not map y to z");
+  pl_euler_xyz_deg(rz, r);
+  CHECK(fabs(r[3] - 1) < 1e-15 && fabs(r[0]) < 1e-15, "Rz(90) does not map x to y");
+  pl_euler_xyz_deg(rx, r);
+  CHECK(fabs(r[7] - 1) < 1e-15, "Rx(90) does not map y to z");
   /* Rz Ry Rx: y --Rx(90)--> z --Rz(90)--> z */
-  pl_upsample_placement_matrix(rxz, r);
-  CHECK(fabs(r[2][1] - 1) < 1e-15, "XYZ order: y should map to z");
+  pl_euler_xyz_deg(rxz, r);
+  CHECK(fabs(r[7] - 1) < 1e-15, "XYZ order: y should map to z");
+  /* particles (the simulator's mpm_euler_deg) and their Gaussians (pl_upsample_place_point) are placed by the
+   * same rotation: bit for bit, at angles about all three axes */
+  const double rot[3] = {17, -41, 123}, zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+  double rm[9];
+  mpm_euler_deg(rot, rm);
+  pl_euler_xyz_deg(rot, r);
+  for (int k = 0; k < 9; ++k) CHECK(rm[k] == r[k], "mpm_euler_deg and pl_euler_xyz_deg differ at %d", k);
+  for (int a = 0; a < 3; ++a) {
+    double e[3] = {a == 0, a == 1, a == 2}, q[3];
+    pl_upsample_place_point(zero, one, rot, zero, zero, e, q);
+    for (int i = 0; i < 3; ++i)
+      CHECK(q[i] == rm[3 * i + a], "placement column %d differs from the simulator's rotation (%g vs %g)", a, q[i],
+            rm[3 * i + a]);
+  }
   /* bounding-box centre lands at center; scale before rotation */
   const double lo[3] = {1, 2, 3}, hi[3] = {3, 6, 5}, c[3] = {0.5, 0.5, 0.5}, sc[3] = {2, 1, 1}, p[3] = {3, 4, 4};
   double o[3];

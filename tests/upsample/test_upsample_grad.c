@@ -66,26 +66,6 @@ static void v_all(const double *x, const double *vy, double *vx, void *ctx) {
   for (size_t i = 0; i < m; ++i) vp[3 + 3 * m + i] += g.opacity_offsets[i];
 }
 
-/* An icosahedron of circumradius 1 with vertex colours. */
-static void icosahedron(pl_mesh *m) {
-  static double verts[12 * 3], colors[12 * 3];
-  static int faces[20 * 3] = {0, 11, 5, 0, 5,  1, 0, 1, 7, 0, 7,  10, 0, 10, 11, 1, 5, 9, 5, 11, 4, 11, 10, 2, 10, 7, 6, 7, 1, 8,
-                              3, 9,  4, 3, 4,  2, 3, 2, 6, 3, 6,  8,  3, 8,  9,  4, 9, 5, 2, 4,  11, 6, 2,  10, 8, 6, 7, 9, 8, 1};
-  const double t = (1 + sqrt(5.0)) / 2, l = sqrt(1 + t * t);
-  const double v[12][3] = {{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t},
-                           {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
-  for (int i = 0; i < 12; ++i)
-    for (int k = 0; k < 3; ++k) {
-      verts[3 * i + k] = v[i][k] / l;
-      colors[3 * i + k] = 0.2 + 0.6 * ((i * 7 + k * 3) % 11) / 10.0;
-    }
-  memset(m, 0, sizeof *m);
-  m->nverts = 12;
-  m->nfaces = 20;
-  m->verts = verts;
-  m->faces = faces;
-  m->colors = colors;
-}
 
 typedef struct {
   const char *name;
@@ -99,7 +79,7 @@ static void run(const gcase *gc) {
   int nobj = 1;
   int *obj = (int *)calloc((size_t)n + 2, sizeof(int));
   pl_mesh ico;
-  icosahedron(&ico);
+  ups_icosahedron(&ico, 0.2, 0.6, 7, 3, 11);
   pl_upsample_object objs[2];
   memset(objs, 0, sizeof objs);
   objs[0].name = gc->name;

@@ -220,6 +220,28 @@ static void ups_composite_alpha(const ups_camera *c, int64_t m, const real *mean
 
 /* ---------------------------------------------------------------- meshes */
 
+/* An icosahedron of circumradius 1 (static storage per test file), with vertex colours when mod > 1
+ * (c_ik = base + span * ((i * mi + k * mk) % mod) / (mod - 1)), else none. */
+static void ups_icosahedron(pl_mesh *m, double base, double span, int mi, int mk, int mod) {
+  static double verts[12 * 3], colors[12 * 3];
+  static int faces[20 * 3] = {0, 11, 5, 0, 5,  1, 0, 1, 7, 0, 7,  10, 0, 10, 11, 1, 5, 9, 5, 11, 4, 11, 10, 2, 10, 7, 6, 7, 1, 8,
+                              3, 9,  4, 3, 4,  2, 3, 2, 6, 3, 6,  8,  3, 8,  9,  4, 9, 5, 2, 4,  11, 6, 2,  10, 8, 6, 7, 9, 8, 1};
+  const double t = (1 + sqrt(5.0)) / 2, l = sqrt(1 + t * t);
+  const double v[12][3] = {{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t},
+                           {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
+  for (int i = 0; i < 12; ++i)
+    for (int k = 0; k < 3; ++k) {
+      verts[3 * i + k] = v[i][k] / l;
+      if (mod > 1) colors[3 * i + k] = base + span * ((i * mi + k * mk) % mod) / (double)(mod - 1);
+    }
+  memset(m, 0, sizeof *m);
+  m->nverts = 12;
+  m->nfaces = 20;
+  m->verts = verts;
+  m->faces = faces;
+  m->colors = mod > 1 ? colors : NULL;
+}
+
 /* Placed vertices of a mesh (pl_upsample_place_point), malloc'ed [nverts, 3]. */
 static double *ups_place_mesh(const pl_mesh *m, const double center[3], const double scale[3], const double rot[3]) {
   double lo[3], hi[3];
