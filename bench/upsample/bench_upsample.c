@@ -11,6 +11,7 @@
 
 #include "core/backend.h"
 #include "core/progress.h"
+#include "tests/upsample/ups_test_util.h"
 #include "upsample/upsample.h"
 
 static int cmpd(const void *a, const void *b) {
@@ -75,16 +76,8 @@ int main(int argc, char **argv) {
   const pl_ups_mode modes[2] = {PL_UPS_BOUND, PL_UPS_RUNTIME};
   for (int mi = 0; mi < 2; ++mi) {
     pl_upsample_object ob;
-    memset(&ob, 0, sizeof ob);
-    ob.mode = modes[mi];
     pl_upsample_desc d;
-    memset(&d, 0, sizeof d);
-    d.backend = be;
-    d.nparticles = n;
-    d.rest_positions = x;
-    d.nobjects = 1;
-    d.objects = &ob;
-    d.particle_spacing = dp;
+    ups_desc_one(&d, &ob, modes[mi], be, n, x, dp);
     pl_upsample *u;
     double t0 = pl_now();
     if (pl_upsample_init(&u, &d) != PL_OK) return fprintf(stderr, "%s\n", pl_last_error()), 1;

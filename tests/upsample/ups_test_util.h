@@ -220,6 +220,21 @@ static void ups_composite_alpha(const ups_camera *c, int64_t m, const real *mean
 
 /* ---------------------------------------------------------------- meshes */
 
+/* A descriptor with one object (ob, zeroed, then its mode set) over particles x [n, 3] at spacing dp: the set-up
+ * most tests and the benchmark start from. The caller sets what else applies. */
+static void ups_desc_one(pl_upsample_desc *d, pl_upsample_object *ob, pl_ups_mode mode, pl_backend be, int n,
+                         const real *x, double dp) {
+  memset(ob, 0, sizeof *ob);
+  ob->mode = mode;
+  memset(d, 0, sizeof *d);
+  d->backend = be;
+  d->nparticles = n;
+  d->rest_positions = x;
+  d->nobjects = 1;
+  d->objects = ob;
+  d->particle_spacing = dp;
+}
+
 /* An icosahedron of circumradius 1 (static storage per test file), with vertex colours when mod > 1
  * (c_ik = base + span * ((i * mi + k * mk) % mod) / (mod - 1)), else none. */
 static void ups_icosahedron(pl_mesh *m, double base, double span, int mi, int mk, int mod) {
