@@ -25,20 +25,20 @@ pl_status raster_reserve(raster_ctx *ctx, pl_buffer *b, size_t bytes) {
   return PL_OK;
 }
 
-pl_status raster_ctx_init(raster_ctx **out, const raster_desc *desc) {
-  if (!out) return pl_fail(PL_ERR_INVALID, "raster_ctx_init: ctx pointer is NULL");
+pl_status raster_create(raster_ctx **out, const raster_desc *desc) {
+  if (!out) return pl_fail(PL_ERR_INVALID, "raster_create: ctx pointer is NULL");
   *out = NULL;
   raster_desc d;
   memset(&d, 0, sizeof d);
   if (desc) d = *desc;
-  if (d.threads < 0) return pl_fail(PL_ERR_INVALID, "raster_ctx_init: threads must be >= 0 (got %d)", d.threads);
+  if (d.threads < 0) return pl_fail(PL_ERR_INVALID, "raster_create: threads must be >= 0 (got %d)", d.threads);
   if (d.max_pairs < 0 || d.max_pairs > RASTER_MAX_PAIRS_HARD)
-    return pl_fail(PL_ERR_INVALID, "raster_ctx_init: max_pairs must be in [0, %lld] (got %lld; 0 = the hard limit)",
+    return pl_fail(PL_ERR_INVALID, "raster_create: max_pairs must be in [0, %lld] (got %lld; 0 = the hard limit)",
                    (long long)RASTER_MAX_PAIRS_HARD, (long long)d.max_pairs);
   pl_backend be;
   PL_TRY(pl_backend_resolve(d.backend, &be, NULL, 0));
   raster_ctx *ctx = (raster_ctx *)calloc(1, sizeof *ctx);
-  if (!ctx) return pl_fail(PL_ERR_NOMEM, "raster_ctx_init: out of memory");
+  if (!ctx) return pl_fail(PL_ERR_NOMEM, "raster_create: out of memory");
   ctx->backend = be;
 #ifdef _OPENMP
   ctx->threads = d.threads > 0 ? d.threads : omp_get_max_threads();
@@ -51,7 +51,7 @@ pl_status raster_ctx_init(raster_ctx **out, const raster_desc *desc) {
   return PL_OK;
 }
 
-void raster_ctx_free(raster_ctx *ctx) {
+void raster_destroy(raster_ctx *ctx) {
   if (!ctx) return;
   pl_buffer *bufs[] = {&ctx->d_cams,   &ctx->splats,   &ctx->colors,   &ctx->counts,    &ctx->offsets,
                        &ctx->tile_start, &ctx->sorted, &ctx->pix_T,    &ctx->pix_n,     &ctx->pix_d,

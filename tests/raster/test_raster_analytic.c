@@ -184,7 +184,7 @@ int main(void) {
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
   raster_ctx *ctx;
-  if (raster_ctx_init(&ctx, &d) != PL_OK) {
+  if (raster_create(&ctx, &d) != PL_OK) {
     fprintf(stderr, "init: %s\n", pl_last_error());
     return 1;
   }
@@ -198,6 +198,6 @@ int main(void) {
   test_two(ctx, 3.0, 2.0);
   test_stop(ctx);
   test_multi_and_sh(ctx);
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   return test_summary("test_raster_analytic");
 }

@@ -217,13 +217,13 @@ static int self_check(void) {
   d.backend = PL_BACKEND_CPU;
   raster_ctx *a, *b;
   d.threads = 1;
-  if (raster_ctx_init(&a, &d) != PL_OK) return 1;
+  if (raster_create(&a, &d) != PL_OK) return 1;
   d.threads = 0;
-  if (raster_ctx_init(&b, &d) != PL_OK) return 1;
+  if (raster_create(&b, &d) != PL_OK) return 1;
   g_be2 = PL_BACKEND_CPU;
   for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) run_case(&k_cases[i], a, b);
-  raster_ctx_free(a);
-  raster_ctx_free(b);
+  raster_destroy(a);
+  raster_destroy(b);
   CHECK(g_fail_nonfinite == 0, "%d outputs with NaN or Inf", g_fail_nonfinite);
   return test_summary("test_raster_cuda (harness self-check, CPU vs CPU)");
 }
@@ -240,16 +240,16 @@ int main(void) {
   memset(&d, 0, sizeof d);
   raster_ctx *cpu, *gpu;
   d.backend = PL_BACKEND_CPU;
-  if (raster_ctx_init(&cpu, &d) != PL_OK) return 1;
+  if (raster_create(&cpu, &d) != PL_OK) return 1;
   d.backend = PL_BACKEND_CUDA;
-  if (raster_ctx_init(&gpu, &d) != PL_OK) {
+  if (raster_create(&gpu, &d) != PL_OK) {
     fprintf(stderr, "cuda context: %s\n", pl_last_error());
     return 1;
   }
   for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) run_case(&k_cases[i], cpu, gpu);
   test_cuda_input_check(gpu);
   CHECK(g_fail_nonfinite == 0, "%d outputs with NaN or Inf", g_fail_nonfinite);
-  raster_ctx_free(cpu);
-  raster_ctx_free(gpu);
+  raster_destroy(cpu);
+  raster_destroy(gpu);
   return test_summary("test_raster_cuda");
 }
