@@ -86,6 +86,8 @@ typedef struct {
  * point at the image centre). Host only (cglm). */
 void raster_camera_look_at(raster_camera *cam, int width, int height, double fov_y_deg, const double eye[3],
                            const double target[3], const double up[3]);
+/* The look-at view matrix alone: world -> camera, row-major 4x4, OpenCV axes (the one look-at of the project). */
+void raster_viewmat_look_at(const double eye[3], const double target[3], const double up[3], double viewmat[16]);
 
 typedef enum { RASTER_CLASSIC = 0, RASTER_ANTIALIASED = 1 } raster_mode;
 
