@@ -20,21 +20,10 @@ static pl_status composite_vjp_cpu(int64_t npix, const real *v_rgb, const real *
 const pl_composite_backend_ops pl_composite_cpu_ops = {"cpu", composite_cpu, composite_vjp_cpu};
 
 pl_status pl_composite_backend_ops_get(pl_backend backend, const pl_composite_backend_ops **ops) {
-  *ops = NULL;
-  switch (backend) {
-    case PL_BACKEND_CPU:
-      *ops = &pl_composite_cpu_ops;
-      return PL_OK;
-    case PL_BACKEND_CUDA:
-#ifdef PL_HAVE_CUDA /* the one place that knows whether composite_cuda.cu was compiled in */
-      *ops = &pl_composite_cuda_ops;
-      return PL_OK;
-#else
-      return pl_fail(PL_ERR_UNSUPPORTED, "composite: backend 'cuda' requested but this build has no CUDA backend");
-#endif
-    default:
-      return pl_fail(PL_ERR_INVALID, "composite: resolve the backend first (cpu or cuda; got %d)", (int)backend);
-  }
+  const void *t;
+  pl_status s = pl_backend_table(backend, &pl_composite_cpu_ops, PL_CUDA_TABLE(pl_composite_cuda_ops), "composite", &t);
+  *ops = (const pl_composite_backend_ops *)t;
+  return s;
 }
 
 pl_status pl_composite_plate(pl_backend backend, int64_t npix, real *rgb, const real *alpha, const real *plate,

@@ -15,21 +15,10 @@ struct pl_loss_ctx {
 };
 
 pl_status pl_loss_backend_ops_get(pl_backend backend, const pl_loss_backend_ops **ops) {
-  *ops = NULL;
-  switch (backend) {
-    case PL_BACKEND_CPU:
-      *ops = &pl_loss_cpu_ops;
-      return PL_OK;
-    case PL_BACKEND_CUDA:
-#ifdef PL_HAVE_CUDA /* the one place that knows whether loss_cuda.cu was compiled in */
-      *ops = &pl_loss_cuda_ops;
-      return PL_OK;
-#else
-      return pl_fail(PL_ERR_UNSUPPORTED, "loss: backend 'cuda' requested but this build has no CUDA backend");
-#endif
-    default:
-      return pl_fail(PL_ERR_INVALID, "loss: resolve the backend first (cpu or cuda; got %d)", (int)backend);
-  }
+  const void *t;
+  pl_status s = pl_backend_table(backend, &pl_loss_cpu_ops, PL_CUDA_TABLE(pl_loss_cuda_ops), "loss", &t);
+  *ops = (const pl_loss_backend_ops *)t;
+  return s;
 }
 
 pl_status pl_loss_ctx_create(pl_loss_ctx **out, pl_backend backend, int width, int height) {

@@ -10,39 +10,21 @@
 static void blur_plane(const real *src, int stride, int off, const real *src2, int stride2, int off2, int w, int h,
                        real *tmp, real *dst) {
   real tap[2 * PL_SSIM_RADIUS + 1];
-  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) tap[k + PL_SSIM_RADIUS] = pl_ssim_tap(k);
+  pl_ssim_taps(tap);
   /* horizontal: tmp = G_x * (src * src2) */
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < h; ++i)
-    for (int j = 0; j < w; ++j) {
-      real acc = 0;
-      for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-        int jj = j + k;
-        if (jj < 0 || jj >= w) continue;
-        size_t p = (size_t)i * w + jj;
-        real v = src[p * stride + off];
-        if (src2) v *= src2[p * stride2 + off2];
-        acc += tap[k + PL_SSIM_RADIUS] * v;
-      }
-      tmp[(size_t)i * w + j] = acc;
-    }
+    for (int j = 0; j < w; ++j)
+      tmp[(size_t)i * w + j] = pl_ssim_blur_h_px(tap, src, stride, off, src2, stride2, off2, w, i, j);
   /* vertical */
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < h; ++i)
-    for (int j = 0; j < w; ++j) {
-      real acc = 0;
-      for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-        int ii = i + k;
-        if (ii < 0 || ii >= h) continue;
-        acc += tap[k + PL_SSIM_RADIUS] * tmp[(size_t)ii * w + j];
-      }
-      dst[(size_t)i * w + j] = acc;
-    }
+    for (int j = 0; j < w; ++j) dst[(size_t)i * w + j] = pl_ssim_blur_v_px(tap, tmp, w, h, i, j);
 }
 
 static pl_status pl_loss_eval_cpu(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int w, int h,
-                           const real *rgb, const real *alpha, const real *trgb, const real *talpha, double scale,
-                           real *v_rgb, real *v_alpha, pl_loss_value *out) {
+                                  const real *rgb, const real *alpha, const real *trgb, const real *talpha,
+                                  double scale, real *v_rgb, real *v_alpha, pl_loss_value *out) {
   const size_t npix = (size_t)w * (size_t)h;
   const double inv_c = 1.0 / (3.0 * (double)npix), inv_p = 1.0 / (double)npix;
   memset(out, 0, sizeof *out);

@@ -37,28 +37,17 @@ __global__ void blur_h_kernel(const real *src, int stride, int off, const real *
                               int h, real *dst) {
   int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y;
   if (j >= w || i >= h) return;
-  real acc = 0;
-  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-    int jj = j + k;
-    if (jj < 0 || jj >= w) continue;
-    size_t p = (size_t)i * w + jj;
-    real v = src[p * stride + off];
-    if (src2) v *= src2[p * stride2 + off2];
-    acc += pl_ssim_tap(k) * v;
-  }
-  dst[(size_t)i * w + j] = acc;
+  real tap[2 * PL_SSIM_RADIUS + 1];
+  pl_ssim_taps(tap);
+  dst[(size_t)i * w + j] = pl_ssim_blur_h_px(tap, src, stride, off, src2, stride2, off2, w, i, j);
 }
 
 __global__ void blur_v_kernel(const real *tmp, int w, int h, real *dst) {
   int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y;
   if (j >= w || i >= h) return;
-  real acc = 0;
-  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-    int ii = i + k;
-    if (ii < 0 || ii >= h) continue;
-    acc += pl_ssim_tap(k) * tmp[(size_t)ii * w + j];
-  }
-  dst[(size_t)i * w + j] = acc;
+  real tap[2 * PL_SSIM_RADIUS + 1];
+  pl_ssim_taps(tap);
+  dst[(size_t)i * w + j] = pl_ssim_blur_v_px(tap, tmp, w, h, i, j);
 }
 
 __global__ void ssim_kernel(size_t npix, const real *mx, const real *my, const real *sxx, const real *syy,

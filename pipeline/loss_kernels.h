@@ -32,6 +32,36 @@ HD real pl_ssim_tap(int k) {
   return w / sum;
 }
 
+/* The 2R + 1 taps, tap[k + R] = pl_ssim_tap(k). */
+HD void pl_ssim_taps(real *tap) {
+  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) tap[k + PL_SSIM_RADIUS] = pl_ssim_tap(k);
+}
+
+/* The separable filter at pixel (i, j) of a W x H plane, zero padding. Horizontal pass: of src (a strided channel,
+ * src[(i W + j) stride + off]), times src2 likewise when given; vertical pass: of the plane tmp. */
+HD real pl_ssim_blur_h_px(const real *tap, const real *src, int stride, int off, const real *src2, int stride2,
+                          int off2, int w, int i, int j) {
+  real acc = 0;
+  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
+    int jj = j + k;
+    if (jj < 0 || jj >= w) continue;
+    size_t p = (size_t)i * w + jj;
+    real v = src[p * stride + off];
+    if (src2) v *= src2[p * stride2 + off2];
+    acc += tap[k + PL_SSIM_RADIUS] * v;
+  }
+  return acc;
+}
+HD real pl_ssim_blur_v_px(const real *tap, const real *tmp, int w, int h, int i, int j) {
+  real acc = 0;
+  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
+    int ii = i + k;
+    if (ii < 0 || ii >= h) continue;
+    acc += tap[k + PL_SSIM_RADIUS] * tmp[(size_t)ii * w + j];
+  }
+  return acc;
+}
+
 /* |r - t| with the subgradient 0 at r = t */
 HD real pl_l1(real r, real t) { return r_fabs(r - t); }
 HD void pl_l1_vjp(real r, real t, real v, real *v_r) { *v_r += r > t ? v : (r < t ? -v : RC(0.0)); }

@@ -7,22 +7,10 @@
 #include "raster/raster_internal.h"
 
 pl_status raster_backend_ops_get(pl_backend backend, const raster_backend_ops **ops) {
-  *ops = NULL;
-  switch (backend) {
-    case PL_BACKEND_CPU:
-      *ops = &raster_cpu_ops;
-      return PL_OK;
-    case PL_BACKEND_CUDA:
-#ifdef PL_HAVE_CUDA /* the one place that knows whether raster_cuda.cu was compiled in */
-      *ops = &raster_cuda_ops;
-      return PL_OK;
-#else
-      return pl_fail(PL_ERR_UNSUPPORTED, "rasterizer: backend 'cuda' requested but this build has no CUDA backend "
-                     "(rebuild with nvcc on PATH, or use backend=cpu)");
-#endif
-    default:
-      return pl_fail(PL_ERR_INVALID, "rasterizer: backend %d is not a resolved backend (cpu or cuda)", (int)backend);
-  }
+  const void *t;
+  pl_status s = pl_backend_table(backend, &raster_cpu_ops, PL_CUDA_TABLE(raster_cuda_ops), "rasterizer", &t);
+  *ops = (const raster_backend_ops *)t;
+  return s;
 }
 
 pl_status raster_reserve(raster_ctx *ctx, pl_buffer *b, size_t bytes) {

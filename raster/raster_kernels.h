@@ -232,6 +232,18 @@ HD void raster_persp_proj(const raster_cam *c, v3 p, m3 covc, real mean2d[2], re
   cov2d[2] = t[1][0] * j[1][0] + t[1][1] * j[1][1] + t[1][2] * j[1][2];
 }
 
+/* The cotangent of the projection's Jacobian J from the 2x2 cotangent G of cov2d = J Sigma_c J^T:
+ * v_J = G J Sigma_c^T + G^T J Sigma_c = G J (Sigma_c + Sigma_c^T) (G symmetric). Shared by the point / covariance
+ * and the camera adjoints. */
+HD void raster_persp_v_jacobian(real j[2][3], real g[2][2], m3 covc, real vj[2][3]) {
+  m3 ss = m3_add(covc, m3_transpose(covc));
+  real gj[2][3];
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b) gj[a][b] = g[a][0] * j[0][b] + g[a][1] * j[1][b];
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b) vj[a][b] = gj[a][0] * ss.m[0][b] + gj[a][1] * ss.m[1][b] + gj[a][2] * ss.m[2][b];
+}
+
 HD void raster_persp_proj_vjp(const raster_cam *c, v3 p, m3 covc, const real v_mean2d[2], const real v_cov2d[3],
                               v3 *v_p, m3 *v_covc) {
   real rz = RC(1.0) / p.z, rz2 = rz * rz;
@@ -248,12 +260,8 @@ HD void raster_persp_proj_vjp(const raster_cam *c, v3 p, m3 covc, const real v_m
       v_covc->m[a][b] += s;
     }
   /* v_J = G J Sigma_c^T + G^T J Sigma_c = G J (Sigma_c + Sigma_c^T) */
-  m3 ss = m3_add(covc, m3_transpose(covc));
-  real gj[2][3], vj[2][3];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) gj[a][b] = g[a][0] * j[0][b] + g[a][1] * j[1][b];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) vj[a][b] = gj[a][0] * ss.m[0][b] + gj[a][1] * ss.m[1][b] + gj[a][2] * ss.m[2][b];
+  real vj[2][3];
+  raster_persp_v_jacobian(j, g, covc, vj);
   /* J(p): J00 = fx/z, J11 = fy/z, J02 = -fx u/z, J12 = -fy v/z (u, v clamped: no x, y dependence there) */
   real ux = p.x * rz, vy = p.y * rz;
   int x_in = ux >= -c->lim_x_neg && ux <= c->lim_x_pos;
@@ -536,12 +544,8 @@ HD void raster_persp_proj_camera_vjp(const raster_cam *c, v3 p, m3 covc, const r
   real j[2][3];
   raster_persp_jacobian(c, p, j);
   real g[2][2] = {{v_cov2d[0], RC(0.5) * v_cov2d[1]}, {RC(0.5) * v_cov2d[1], v_cov2d[2]}};
-  m3 ss = m3_add(covc, m3_transpose(covc));
-  real gj[2][3], vj[2][3];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) gj[a][b] = g[a][0] * j[0][b] + g[a][1] * j[1][b];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) vj[a][b] = gj[a][0] * ss.m[0][b] + gj[a][1] * ss.m[1][b] + gj[a][2] * ss.m[2][b];
+  real vj[2][3];
+  raster_persp_v_jacobian(j, g, covc, vj);
   const real m = (real)RASTER_FOV_MARGIN;
   for (int axis = 0; axis < 2; ++axis) {
     real f = axis ? c->fy : c->fx, cc = axis ? c->cy : c->cx, ext = (real)(axis ? c->height : c->width);

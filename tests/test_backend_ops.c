@@ -88,23 +88,6 @@ typedef struct {
   double omin, omax;
 } raster_case;
 
-/* The gradient arrays of a scene laid out in one block: means, covs or scales+quats, opacities, colours or SH. */
-static int64_t raster_grad_layout(const test_scene *s, real *base, raster_grads *gr) {
-  const int64_t n = s->n;
-  memset(gr, 0, sizeof *gr);
-  gr->means = base;
-  if (s->use_covs)
-    gr->covs = base + 3 * n;
-  else
-    gr->scales = base + 3 * n, gr->quats = base + 6 * n;
-  gr->opacities = base + 10 * n;
-  if (s->use_sh)
-    gr->sh = base + 11 * n;
-  else
-    gr->colors = base + 11 * n;
-  return n * (11 + 3 * (s->use_sh ? test_sh_coeffs(s->sh_degree) : 1));
-}
-
 /* Forward and backward of scene s on backend be (host arrays copied there); images [6P] and grads [ng] to host. */
 static int raster_run(pl_backend be, const test_scene *s, const raster_camera *cams, int ncams,
                       const raster_options *opt, const real *vimg, int64_t P, real *img, real *grad, double *secs) {
@@ -126,13 +109,13 @@ static int raster_run(pl_backend be, const test_scene *s, const raster_camera *c
   gd.colors = g.colors ? bo_put(&b[5], be, s->colors, 3 * (size_t)n) : NULL;
   gd.sh = g.sh ? bo_put(&b[6], be, s->sh, 3 * (size_t)K * (size_t)n) : NULL;
   raster_grads tmp;
-  const int64_t ng = raster_grad_layout(s, NULL, &tmp);
+  const int64_t ng = test_grads_layout(s, NULL, &tmp);
   real *dimg = bo_put(&b[7], be, NULL, 6 * (size_t)P), *dv = bo_put(&b[8], be, vimg, 6 * (size_t)P);
   real *dg = bo_put(&b[9], be, NULL, (size_t)ng);
   raster_images out = {dimg, dimg + 3 * P, dimg + 4 * P, dimg + 5 * P};
   raster_images vout = {dv, dv + 3 * P, dv + 4 * P, dv + 5 * P};
   raster_grads gr;
-  raster_grad_layout(s, dg, &gr);
+  test_grads_layout(s, dg, &gr);
   double t0 = bo_now();
   int ok = raster_forward(ctx, &gd, cams, ncams, opt, &out) == PL_OK &&
            raster_backward(ctx, &gd, cams, ncams, opt, &vout, &gr) == PL_OK && bo_sync(be) == PL_OK;
@@ -169,7 +152,7 @@ static void op_raster(const bo_mode *m) {
     }
     const int64_t P = raster_total_pixels(cams, rc->ncams);
     raster_grads tmp;
-    const int64_t ng = raster_grad_layout(&s, NULL, &tmp);
+    const int64_t ng = test_grads_layout(&s, NULL, &tmp);
     real *vimg = (real *)malloc(sizeof(real) * 6 * (size_t)P);
     for (int64_t i = 0; i < 6 * P; ++i) vimg[i] = (real)test_rand();
     real *img1 = (real *)calloc(6 * (size_t)P, sizeof(real)), *img2 = (real *)calloc(6 * (size_t)P, sizeof(real));

@@ -105,17 +105,7 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
   const int64_t ng = n * (3 + 6 + 4 + 1 + 3 * K);
   real *gc = (real *)calloc((size_t)(ng > 0 ? ng : 1), sizeof(real)), *gg = (real *)calloc((size_t)(ng > 0 ? ng : 1), sizeof(real));
   raster_grads grc;
-  memset(&grc, 0, sizeof grc);
-  grc.means = gc;
-  if (s.use_covs)
-    grc.covs = gc + 3 * n;
-  else
-    grc.scales = gc + 3 * n, grc.quats = gc + 6 * n;
-  grc.opacities = gc + 10 * n;
-  if (s.use_sh)
-    grc.sh = gc + 11 * n;
-  else
-    grc.colors = gc + 11 * n;
+  test_grads_layout(&s, gc, &grc);
   raster_images vout = {vimg, vimg + 3 * P, vimg + 4 * P, vimg + 5 * P};
   CHECK(raster_backward(cpu, &g, cams, pc->ncams, &opt, &vout, &grc) == PL_OK, "%s: cpu backward: %s", pc->name,
         pl_last_error());
@@ -135,17 +125,7 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
   raster_images outd = {dimg, dimg + 3 * P, dimg + 4 * P, dimg + 5 * P};
   raster_images voutd = {dv, dv + 3 * P, dv + 4 * P, dv + 5 * P};
   raster_grads grd;
-  memset(&grd, 0, sizeof grd);
-  grd.means = dg;
-  if (s.use_covs)
-    grd.covs = dg + 3 * n;
-  else
-    grd.scales = dg + 3 * n, grd.quats = dg + 6 * n;
-  grd.opacities = dg + 10 * n;
-  if (s.use_sh)
-    grd.sh = dg + 11 * n;
-  else
-    grd.colors = dg + 11 * n;
+  test_grads_layout(&s, dg, &grd);
   CHECK(raster_forward(gpu, &gd, cams, pc->ncams, &opt, &outd) == PL_OK, "%s: cuda forward: %s", pc->name,
         pl_last_error());
   CHECK(raster_backward(gpu, &gd, cams, pc->ncams, &opt, &voutd, &grd) == PL_OK, "%s: cuda backward: %s", pc->name,

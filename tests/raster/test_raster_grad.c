@@ -352,11 +352,8 @@ static void test_determinism(void) {
 }
 
 int main(void) {
-  raster_desc d;
-  memset(&d, 0, sizeof d);
-  d.backend = PL_BACKEND_CPU;
-  raster_ctx *ctx;
-  if (raster_create(&ctx, &d) != PL_OK) return 1;
+  raster_ctx *ctx = test_cpu_ctx();
+  if (!ctx) return 1;
   const grad_case cases[] = {
       /* name                                         n  covs sh deg aa cams omin  omax  smin  smax spread clamp stop */
       {"covariances, RGB, classic, 2 cameras", 10, 1, 0, 0, 0, 2, 0.1, 0.7, 0.08, 0.35, 0.8, 0, 0},
