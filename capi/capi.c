@@ -96,7 +96,7 @@ int plapi_raster_create(plapi_raster **out, const plapi_raster_desc *desc) {
   r->opt.far_plane = desc->far_plane;
   r->opt.alpha_min = desc->alpha_min;
   r->opt.transmittance_min = desc->transmittance_min;
-  pl_status st = raster_ctx_init(&r->ctx, &rd);
+  pl_status st = raster_create(&r->ctx, &rd);
   if (st != PL_OK) {
     free(r);
     return st;
@@ -107,7 +107,7 @@ int plapi_raster_create(plapi_raster **out, const plapi_raster_desc *desc) {
 
 void plapi_raster_free(plapi_raster *r) {
   if (!r || r->magic != PLAPI_MAGIC) return;
-  raster_ctx_free(r->ctx);
+  raster_destroy(r->ctx);
   r->magic = 0;
   free(r);
 }

@@ -188,3 +188,21 @@ pl_status pl_buffer_copy(pl_buffer *dst, size_t dst_offset, const pl_buffer *src
   if (dst->backend == PL_BACKEND_CUDA) return pl_cuda_memcpy_h2d(d, s, bytes);
   return pl_cuda_memcpy_d2h(d, s, bytes);
 }
+
+pl_status pl_backend_table(pl_backend backend, const void *cpu, const void *cuda, const char *module,
+                           const void **out) {
+  *out = NULL;
+  switch (backend) {
+    case PL_BACKEND_CPU:
+      *out = cpu;
+      return PL_OK;
+    case PL_BACKEND_CUDA:
+      if (!cuda)
+        return pl_fail(PL_ERR_UNSUPPORTED, "%s: backend 'cuda' requested but this build has no CUDA backend (rebuild "
+                       "with nvcc on PATH, or use backend=cpu)", module);
+      *out = cuda;
+      return PL_OK;
+    default:
+      return pl_fail(PL_ERR_INVALID, "%s: backend %d is not a resolved backend (cpu or cuda)", module, (int)backend);
+  }
+}

@@ -66,6 +66,17 @@ pl_status pl_cuda_set_allocator(pl_cuda_alloc_fn alloc, pl_cuda_free_fn free_fn,
 /* Wait until the work queued on a CUDA stream (a cudaStream_t; NULL: the default stream) has finished. */
 pl_status pl_cuda_stream_sync(void *stream);
 
+/* Backend tables (each module's X_backend_ops): PL_CUDA_TABLE(sym) is &sym in a build with the CUDA backend and
+ * NULL without it (the one place that knows); pl_backend_table picks a resolved backend's table, and fails with
+ * PL_ERR_UNSUPPORTED naming `module` when that backend is not compiled in (never a silent no-op). */
+#ifdef PL_HAVE_CUDA
+#define PL_CUDA_TABLE(sym) ((const void *)&(sym))
+#else
+#define PL_CUDA_TABLE(sym) ((const void *)0)
+#endif
+pl_status pl_backend_table(pl_backend backend, const void *cpu, const void *cuda, const char *module,
+                           const void **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -260,7 +260,7 @@ static int run_render_ply(const pl_cli_args *a) {
   desc.backend = be;
   desc.threads = (int)(threads > 0 ? threads : 0);
   raster_ctx *ctx = NULL;
-  if ((st = raster_ctx_init(&ctx, &desc)) != PL_OK) {
+  if ((st = raster_create(&ctx, &desc)) != PL_OK) {
     raster_ply_free(&ply);
     return pl_cli_report("render-ply", st);
   }
@@ -328,7 +328,7 @@ done:
   pl_buffer_free(&dimg);
   free(img);
   free(png);
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   raster_ply_free(&ply);
   if (st != PL_OK) return pl_cli_report("render-ply", st);
   return 0;

@@ -37,9 +37,18 @@ pl_status pl_composite_plate(pl_backend backend, int64_t npix, real *rgb, const 
 pl_status pl_composite_plate_vjp(pl_backend backend, int64_t npix, const real *v_rgb, const real *plate,
                                  const double bg[3], real *v_alpha);
 
-pl_status pl_composite_plate_cuda(int64_t npix, real *rgb, const real *alpha, const real *plate, const double bg[3]);
-pl_status pl_composite_plate_vjp_cuda(int64_t npix, const real *v_rgb, const real *plate, const double bg[3],
-                                      real *v_alpha);
+/* A backend's table (composite.c, composite_cuda.cu), the two entry points above on that backend. */
+typedef struct {
+  const char *name;
+  pl_status (*plate)(int64_t npix, real *rgb, const real *alpha, const real *plate, const double bg[3]);
+  pl_status (*plate_vjp)(int64_t npix, const real *v_rgb, const real *plate, const double bg[3], real *v_alpha);
+} pl_composite_backend_ops;
+
+extern const pl_composite_backend_ops pl_composite_cpu_ops;
+extern const pl_composite_backend_ops pl_composite_cuda_ops; /* builds with CUDA only */
+
+/* The table of a resolved backend; one this build lacks is PL_ERR_UNSUPPORTED, with a message. */
+pl_status pl_composite_backend_ops_get(pl_backend backend, const pl_composite_backend_ops **ops);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,7 @@ pl_status check(const char *what) {
 
 }  // namespace
 
-extern "C" pl_status pl_composite_plate_cuda(int64_t npix, real *rgb, const real *alpha, const real *plate,
+static pl_status composite_cuda(int64_t npix, real *rgb, const real *alpha, const real *plate,
                                              const double bg[3]) {
   if (npix <= 0) return PL_OK;
   unsigned blocks = (unsigned)((npix + 255) / 256);
@@ -33,10 +33,12 @@ extern "C" pl_status pl_composite_plate_cuda(int64_t npix, real *rgb, const real
   return check("background plate composite");
 }
 
-extern "C" pl_status pl_composite_plate_vjp_cuda(int64_t npix, const real *v_rgb, const real *plate, const double bg[3],
+static pl_status composite_vjp_cuda(int64_t npix, const real *v_rgb, const real *plate, const double bg[3],
                                                  real *v_alpha) {
   if (npix <= 0) return PL_OK;
   unsigned blocks = (unsigned)((npix + 255) / 256);
   composite_vjp_kernel<<<blocks, 256>>>(npix, v_rgb, plate, (real)bg[0], (real)bg[1], (real)bg[2], v_alpha);
   return check("background plate composite adjoint");
 }
+
+extern "C" const pl_composite_backend_ops pl_composite_cuda_ops = {"cuda", composite_cuda, composite_vjp_cuda};

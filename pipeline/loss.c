@@ -1,4 +1,4 @@
-/* loss.c: image-loss context (scratch on the backend) and dispatch. */
+/* loss.c: image-loss context (scratch on the backend), validation, and dispatch through the backend tables. */
 #include "pipeline/loss.h"
 
 #include <math.h>
@@ -7,20 +7,29 @@
 
 struct pl_loss_ctx {
   pl_backend backend;
+  const pl_loss_backend_ops *ops;
   int width, height;
   pl_buffer planes;   /* 6 planes of H*W reals */
   pl_buffer partial;  /* per-row (cpu) or per-block (cuda) partial sums */
   pl_loss_scratch scratch;
 };
 
+pl_status pl_loss_backend_ops_get(pl_backend backend, const pl_loss_backend_ops **ops) {
+  const void *t;
+  pl_status s = pl_backend_table(backend, &pl_loss_cpu_ops, PL_CUDA_TABLE(pl_loss_cuda_ops), "loss", &t);
+  *ops = (const pl_loss_backend_ops *)t;
+  return s;
+}
+
 pl_status pl_loss_ctx_create(pl_loss_ctx **out, pl_backend backend, int width, int height) {
   *out = NULL;
   if (width <= 0 || height <= 0) return pl_fail(PL_ERR_INVALID, "loss: bad image size %dx%d", width, height);
-  if (backend != PL_BACKEND_CPU && backend != PL_BACKEND_CUDA)
-    return pl_fail(PL_ERR_INVALID, "loss: resolve the backend first");
+  const pl_loss_backend_ops *ops;
+  PL_TRY(pl_loss_backend_ops_get(backend, &ops));
   pl_loss_ctx *c = (pl_loss_ctx *)calloc(1, sizeof *c);
   if (!c) return pl_fail(PL_ERR_NOMEM, "out of memory");
   c->backend = backend;
+  c->ops = ops;
   c->width = width;
   c->height = height;
   size_t npix = (size_t)width * (size_t)height;
@@ -57,18 +66,8 @@ pl_status pl_loss_eval(pl_loss_ctx *c, const double weights[PL_LOSS_COUNT], int 
     return pl_fail(PL_ERR_INVALID, "loss: the mask term needs the rendered and the target alpha");
   for (int k = 0; k < PL_LOSS_COUNT; ++k)
     if (!(weights[k] >= 0) || !isfinite(weights[k])) return pl_fail(PL_ERR_INVALID, "loss: bad weight %g", weights[k]);
-  pl_status s;
-  if (c->backend == PL_BACKEND_CUDA) {
-#ifdef PL_HAVE_CUDA
-    s = pl_loss_eval_cuda(&c->scratch, weights, width, height, rgb, alpha, target_rgb, target_alpha, scale, v_rgb,
-                          v_alpha, out);
-#else
-    s = pl_fail(PL_ERR_UNSUPPORTED, "loss: this build has no CUDA backend");
-#endif
-  } else {
-    s = pl_loss_eval_cpu(&c->scratch, weights, width, height, rgb, alpha, target_rgb, target_alpha, scale, v_rgb,
-                         v_alpha, out);
-  }
+  pl_status s = c->ops->eval(&c->scratch, weights, width, height, rgb, alpha, target_rgb, target_alpha, scale, v_rgb,
+                             v_alpha, out);
   if (s == PL_OK && !isfinite(out->total))
     return pl_fail(PL_ERR_NUMERIC, "loss: the loss is not finite (NaN or Inf in the rendered image?)");
   return s;

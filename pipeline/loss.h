@@ -30,19 +30,26 @@ pl_status pl_loss_eval(pl_loss_ctx *ctx, const double weights[PL_LOSS_COUNT], in
                        const real *rgb, const real *alpha, const real *target_rgb, const real *target_alpha,
                        double scale, real *v_rgb, real *v_alpha, pl_loss_value *out);
 
-/* The backend-specific halves (loss_cpu.c, loss_cuda.cu); same contract as pl_loss_eval, scratch given. */
+/* Scratch handed to the backends. */
 typedef struct {
   real *blur[5];  /* 5 planes of H*W: filtered statistics (and reused for cotangents) */
   real *tmp;      /* one plane of H*W: separable-filter intermediate */
   double *partial; /* per-row partial sums (CPU) or per-block (CUDA) */
 } pl_loss_scratch;
 
-pl_status pl_loss_eval_cpu(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int width, int height,
-                           const real *rgb, const real *alpha, const real *target_rgb, const real *target_alpha,
-                           double scale, real *v_rgb, real *v_alpha, pl_loss_value *out);
-pl_status pl_loss_eval_cuda(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int width, int height,
-                            const real *rgb, const real *alpha, const real *target_rgb, const real *target_alpha,
-                            double scale, real *v_rgb, real *v_alpha, pl_loss_value *out);
+/* A backend's table (loss_cpu.c, loss_cuda.cu): eval has pl_loss_eval's contract, with the scratch given. */
+typedef struct {
+  const char *name;
+  pl_status (*eval)(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int width, int height,
+                    const real *rgb, const real *alpha, const real *target_rgb, const real *target_alpha,
+                    double scale, real *v_rgb, real *v_alpha, pl_loss_value *out);
+} pl_loss_backend_ops;
+
+extern const pl_loss_backend_ops pl_loss_cpu_ops;
+extern const pl_loss_backend_ops pl_loss_cuda_ops; /* builds with CUDA only */
+
+/* The table of a resolved backend; one this build lacks is PL_ERR_UNSUPPORTED, with a message. */
+pl_status pl_loss_backend_ops_get(pl_backend backend, const pl_loss_backend_ops **ops);
 
 #ifdef __cplusplus
 }

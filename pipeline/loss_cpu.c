@@ -10,39 +10,21 @@
 static void blur_plane(const real *src, int stride, int off, const real *src2, int stride2, int off2, int w, int h,
                        real *tmp, real *dst) {
   real tap[2 * PL_SSIM_RADIUS + 1];
-  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) tap[k + PL_SSIM_RADIUS] = pl_ssim_tap(k);
+  pl_ssim_taps(tap);
   /* horizontal: tmp = G_x * (src * src2) */
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < h; ++i)
-    for (int j = 0; j < w; ++j) {
-      real acc = 0;
-      for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-        int jj = j + k;
-        if (jj < 0 || jj >= w) continue;
-        size_t p = (size_t)i * w + jj;
-        real v = src[p * stride + off];
-        if (src2) v *= src2[p * stride2 + off2];
-        acc += tap[k + PL_SSIM_RADIUS] * v;
-      }
-      tmp[(size_t)i * w + j] = acc;
-    }
+    for (int j = 0; j < w; ++j)
+      tmp[(size_t)i * w + j] = pl_ssim_blur_h_px(tap, src, stride, off, src2, stride2, off2, w, i, j);
   /* vertical */
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < h; ++i)
-    for (int j = 0; j < w; ++j) {
-      real acc = 0;
-      for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-        int ii = i + k;
-        if (ii < 0 || ii >= h) continue;
-        acc += tap[k + PL_SSIM_RADIUS] * tmp[(size_t)ii * w + j];
-      }
-      dst[(size_t)i * w + j] = acc;
-    }
+    for (int j = 0; j < w; ++j) dst[(size_t)i * w + j] = pl_ssim_blur_v_px(tap, tmp, w, h, i, j);
 }
 
-pl_status pl_loss_eval_cpu(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int w, int h,
-                           const real *rgb, const real *alpha, const real *trgb, const real *talpha, double scale,
-                           real *v_rgb, real *v_alpha, pl_loss_value *out) {
+static pl_status pl_loss_eval_cpu(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int w, int h,
+                                  const real *rgb, const real *alpha, const real *trgb, const real *talpha,
+                                  double scale, real *v_rgb, real *v_alpha, pl_loss_value *out) {
   const size_t npix = (size_t)w * (size_t)h;
   const double inv_c = 1.0 / (3.0 * (double)npix), inv_p = 1.0 / (double)npix;
   memset(out, 0, sizeof *out);
@@ -58,22 +40,8 @@ pl_status pl_loss_eval_cpu(const pl_loss_scratch *s, const double weights[PL_LOS
     for (int i = 0; i < h; ++i) {
       double s1 = 0, s2 = 0, sm = 0;
       for (int j = 0; j < w; ++j) {
-        size_t p = (size_t)i * w + j;
-        for (int c = 0; c < 3; ++c) {
-          real r = rgb[3 * p + c], t = trgb[3 * p + c];
-          if (want_l1) {
-            s1 += pl_l1(r, t);
-            if (v_rgb) pl_l1_vjp(r, t, g_l1, &v_rgb[3 * p + c]);
-          }
-          if (want_l2) {
-            s2 += pl_l2(r, t);
-            if (v_rgb) pl_l2_vjp(r, t, g_l2, &v_rgb[3 * p + c]);
-          }
-        }
-        if (want_mask) {
-          sm += pl_l1(alpha[p], talpha[p]);
-          if (v_alpha) pl_l1_vjp(alpha[p], talpha[p], g_mask, &v_alpha[p]);
-        }
+        pl_loss_pointwise_px((size_t)i * w + j, want_l1, want_l2, want_mask, rgb, alpha, trgb, talpha, g_l1, g_l2,
+                             g_mask, v_rgb, v_alpha, &s1, &s2, &sm);
       }
       part[3 * i] = s1;
       part[3 * i + 1] = s2;
@@ -126,7 +94,7 @@ pl_status pl_loss_eval_cpu(const pl_loss_scratch *s, const double weights[PL_LOS
         blur_plane(sxy, 1, 0, NULL, 0, 0, w, h, s->tmp, mx);
 #pragma omp parallel for schedule(static)
         for (size_t p = 0; p < npix; ++p)
-          v_rgb[3 * p + c] += my[p] + 2 * rgb[3 * p + c] * syy[p] + trgb[3 * p + c] * mx[p];
+          v_rgb[3 * p + c] += pl_ssim_image_vjp(rgb[3 * p + c], trgb[3 * p + c], my[p], syy[p], mx[p]);
       }
     }
     out->term[PL_LOSS_DSSIM] = 0.5 * (1.0 - ssim_sum * inv_c);
@@ -134,3 +102,5 @@ pl_status pl_loss_eval_cpu(const pl_loss_scratch *s, const double weights[PL_LOS
   for (int k = 0; k < PL_LOSS_COUNT; ++k) out->total += weights[k] * out->term[k];
   return PL_OK;
 }
+
+const pl_loss_backend_ops pl_loss_cpu_ops = {"cpu", pl_loss_eval_cpu};

@@ -25,23 +25,9 @@ __global__ void pointwise_kernel(size_t npix, int want_l1, int want_l2, int want
                                  real g_mask, real *v_rgb, real *v_alpha, double *partial) {
   size_t p = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
   double s1 = 0, s2 = 0, sm = 0;
-  if (p < npix) {
-    for (int c = 0; c < 3; ++c) {
-      real r = rgb[3 * p + c], t = trgb[3 * p + c];
-      if (want_l1) {
-        s1 += pl_l1(r, t);
-        if (v_rgb) pl_l1_vjp(r, t, g_l1, &v_rgb[3 * p + c]);
-      }
-      if (want_l2) {
-        s2 += pl_l2(r, t);
-        if (v_rgb) pl_l2_vjp(r, t, g_l2, &v_rgb[3 * p + c]);
-      }
-    }
-    if (want_mask) {
-      sm += pl_l1(alpha[p], talpha[p]);
-      if (v_alpha) pl_l1_vjp(alpha[p], talpha[p], g_mask, &v_alpha[p]);
-    }
-  }
+  if (p < npix)
+    pl_loss_pointwise_px(p, want_l1, want_l2, want_mask, rgb, alpha, trgb, talpha, g_l1, g_l2, g_mask, v_rgb, v_alpha,
+                         &s1, &s2, &sm);
   block_sum(s1, &partial[3 * blockIdx.x]);
   block_sum(s2, &partial[3 * blockIdx.x + 1]);
   block_sum(sm, &partial[3 * blockIdx.x + 2]);
@@ -51,28 +37,17 @@ __global__ void blur_h_kernel(const real *src, int stride, int off, const real *
                               int h, real *dst) {
   int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y;
   if (j >= w || i >= h) return;
-  real acc = 0;
-  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-    int jj = j + k;
-    if (jj < 0 || jj >= w) continue;
-    size_t p = (size_t)i * w + jj;
-    real v = src[p * stride + off];
-    if (src2) v *= src2[p * stride2 + off2];
-    acc += pl_ssim_tap(k) * v;
-  }
-  dst[(size_t)i * w + j] = acc;
+  real tap[2 * PL_SSIM_RADIUS + 1];
+  pl_ssim_taps(tap);
+  dst[(size_t)i * w + j] = pl_ssim_blur_h_px(tap, src, stride, off, src2, stride2, off2, w, i, j);
 }
 
 __global__ void blur_v_kernel(const real *tmp, int w, int h, real *dst) {
   int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y;
   if (j >= w || i >= h) return;
-  real acc = 0;
-  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
-    int ii = i + k;
-    if (ii < 0 || ii >= h) continue;
-    acc += pl_ssim_tap(k) * tmp[(size_t)ii * w + j];
-  }
-  dst[(size_t)i * w + j] = acc;
+  real tap[2 * PL_SSIM_RADIUS + 1];
+  pl_ssim_taps(tap);
+  dst[(size_t)i * w + j] = pl_ssim_blur_v_px(tap, tmp, w, h, i, j);
 }
 
 __global__ void ssim_kernel(size_t npix, const real *mx, const real *my, const real *sxx, const real *syy,
@@ -96,7 +71,7 @@ __global__ void ssim_scatter_kernel(size_t npix, int c, const real *rgb, const r
                                     const real *gxx, const real *gxy, real *v_rgb) {
   size_t p = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (p >= npix) return;
-  v_rgb[3 * p + c] += gm[p] + 2 * rgb[3 * p + c] * gxx[p] + trgb[3 * p + c] * gxy[p];
+  v_rgb[3 * p + c] += pl_ssim_image_vjp(rgb[3 * p + c], trgb[3 * p + c], gm[p], gxx[p], gxy[p]);
 }
 
 void blur(const real *src, int stride, int off, const real *src2, int stride2, int off2, int w, int h, real *tmp,
@@ -108,7 +83,7 @@ void blur(const real *src, int stride, int off, const real *src2, int stride2, i
 
 }  // namespace
 
-extern "C" pl_status pl_loss_eval_cuda(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int w, int h,
+static pl_status pl_loss_eval_cuda(const pl_loss_scratch *s, const double weights[PL_LOSS_COUNT], int w, int h,
                                        const real *rgb, const real *alpha, const real *trgb, const real *talpha,
                                        double scale, real *v_rgb, real *v_alpha, pl_loss_value *out) {
   const size_t npix = (size_t)w * (size_t)h;
@@ -165,3 +140,5 @@ done:
   for (int k = 0; k < PL_LOSS_COUNT; ++k) out->total += weights[k] * out->term[k];
   return st;
 }
+
+extern "C" const pl_loss_backend_ops pl_loss_cuda_ops = {"cuda", pl_loss_eval_cuda};

@@ -32,12 +32,69 @@ HD real pl_ssim_tap(int k) {
   return w / sum;
 }
 
+/* The 2R + 1 taps, tap[k + R] = pl_ssim_tap(k). */
+HD void pl_ssim_taps(real *tap) {
+  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) tap[k + PL_SSIM_RADIUS] = pl_ssim_tap(k);
+}
+
+/* The separable filter at pixel (i, j) of a W x H plane, zero padding. Horizontal pass: of src (a strided channel,
+ * src[(i W + j) stride + off]), times src2 likewise when given; vertical pass: of the plane tmp. */
+HD real pl_ssim_blur_h_px(const real *tap, const real *src, int stride, int off, const real *src2, int stride2,
+                          int off2, int w, int i, int j) {
+  real acc = 0;
+  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
+    int jj = j + k;
+    if (jj < 0 || jj >= w) continue;
+    size_t p = (size_t)i * w + jj;
+    real v = src[p * stride + off];
+    if (src2) v *= src2[p * stride2 + off2];
+    acc += tap[k + PL_SSIM_RADIUS] * v;
+  }
+  return acc;
+}
+HD real pl_ssim_blur_v_px(const real *tap, const real *tmp, int w, int h, int i, int j) {
+  real acc = 0;
+  for (int k = -PL_SSIM_RADIUS; k <= PL_SSIM_RADIUS; ++k) {
+    int ii = i + k;
+    if (ii < 0 || ii >= h) continue;
+    acc += tap[k + PL_SSIM_RADIUS] * tmp[(size_t)ii * w + j];
+  }
+  return acc;
+}
+
 /* |r - t| with the subgradient 0 at r = t */
 HD real pl_l1(real r, real t) { return r_fabs(r - t); }
 HD void pl_l1_vjp(real r, real t, real v, real *v_r) { *v_r += r > t ? v : (r < t ? -v : RC(0.0)); }
 
 HD real pl_l2(real r, real t) { return (r - t) * (r - t); }
 HD void pl_l2_vjp(real r, real t, real v, real *v_r) { *v_r += 2 * (r - t) * v; }
+
+/* The pointwise terms of one pixel p (rgb [.][3], alpha [.]): adds |r - t| (want_l1), (r - t)^2 (want_l2) over its
+ * channels to *s1, *s2 and |alpha - alpha_t| (want_mask) to *sm; with v_rgb / v_alpha (may be NULL) accumulates
+ * the cotangents scaled by g_l1, g_l2, g_mask. The one per-pixel body of both backends' loops. */
+HD void pl_loss_pointwise_px(size_t p, int want_l1, int want_l2, int want_mask, const real *rgb, const real *alpha,
+                             const real *trgb, const real *talpha, real g_l1, real g_l2, real g_mask, real *v_rgb,
+                             real *v_alpha, double *s1, double *s2, double *sm) {
+  for (int c = 0; c < 3; ++c) {
+    real r = rgb[3 * p + c], t = trgb[3 * p + c];
+    if (want_l1) {
+      *s1 += pl_l1(r, t);
+      if (v_rgb) pl_l1_vjp(r, t, g_l1, &v_rgb[3 * p + c]);
+    }
+    if (want_l2) {
+      *s2 += pl_l2(r, t);
+      if (v_rgb) pl_l2_vjp(r, t, g_l2, &v_rgb[3 * p + c]);
+    }
+  }
+  if (want_mask) {
+    *sm += pl_l1(alpha[p], talpha[p]);
+    if (v_alpha) pl_l1_vjp(alpha[p], talpha[p], g_mask, &v_alpha[p]);
+  }
+}
+
+/* The image cotangent of channel value x (target y) from the filtered statistics' cotangents (see the top):
+ * v_x = G*(g_mu) + 2 x G*(g_sxx) + y G*(g_sxy). */
+HD real pl_ssim_image_vjp(real x, real y, real gm, real gxx, real gxy) { return gm + 2 * x * gxx + y * gxy; }
 
 /* SSIM of one pixel from the filtered statistics. */
 HD real pl_ssim_pixel(real mx, real my, real sxx, real syy, real sxy) {

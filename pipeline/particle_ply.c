@@ -2,25 +2,9 @@
 
 #include <string.h>
 
+#include "core/byteorder.h"
 #include "core/fileio.h"
 #include "core/linalg.h"
-
-static int little_endian(void) {
-  const uint16_t one = 1;
-  unsigned char b;
-  memcpy(&b, &one, 1);
-  return b == 1;
-}
-
-/* write 4 bytes of a float or int, little-endian */
-static void put4(unsigned char *dst, const void *src) {
-  unsigned char b[4];
-  memcpy(b, src, 4);
-  if (little_endian())
-    memcpy(dst, b, 4);
-  else
-    for (int i = 0; i < 4; ++i) dst[i] = b[3 - i];
-}
 
 pl_status pl_write_particle_ply(const char *path, int64_t n, const real *x, const real *v, const real *F,
                                 const float *rgb, const int32_t *object, const real *mass, const real *vol0) {
@@ -43,19 +27,19 @@ pl_status pl_write_particle_ply(const char *path, int64_t n, const real *x, cons
     float f[7] = {(float)x[3 * i], (float)x[3 * i + 1], (float)x[3 * i + 2], 0, 0, 0, 1};
     if (v) f[3] = (float)v[3 * i], f[4] = (float)v[3 * i + 1], f[5] = (float)v[3 * i + 2];
     if (F) f[6] = (float)m3_det(m3_load(F + 9 * i));
-    for (int j = 0; j < 3; ++j) put4(r + 4 * j, &f[j]);
+    for (int j = 0; j < 3; ++j) pl_put_le32(r + 4 * j, &f[j]);
     for (int j = 0; j < 3; ++j) {
       float c = rgb ? rgb[3 * i + j] : 0.8f;
       c = c < 0 ? 0 : (c > 1 ? 1 : c);
       r[12 + j] = (unsigned char)(c * 255.0f + 0.5f);
     }
-    for (int j = 0; j < 4; ++j) put4(r + 15 + 4 * j, &f[3 + j]);
+    for (int j = 0; j < 4; ++j) pl_put_le32(r + 15 + 4 * j, &f[3 + j]);
     int32_t ob = object ? object[i] : 0;
-    put4(r + 31, &ob);
+    pl_put_le32(r + 31, &ob);
     float extra[11] = {mass ? (float)mass[i] : 0, vol0 ? (float)(vol0[i] * f[6]) : 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
     if (F)
       for (int j = 0; j < 9; ++j) extra[2 + j] = (float)F[9 * i + j];
-    for (int j = 0; j < 11; ++j) put4(r + 35 + 4 * j, &extra[j]);
+    for (int j = 0; j < 11; ++j) pl_put_le32(r + 35 + 4 * j, &extra[j]);
     if (++k == 256 || i == n - 1) {
       fwrite(buf, REC, (size_t)k, o.f);
       k = 0;

@@ -4,6 +4,7 @@
 #include "pipeline/param_use.h"
 
 #include "core/expr.h"
+#include "raster/raster.h"
 
 #include <cglm/cglm.h>
 #include <cjson/cJSON.h>
@@ -73,20 +74,6 @@ pl_status pl_frame_selection(const char *text, int nframes, unsigned char *mask)
 }
 
 /* ------------------------------------------------------------------ cameras */
-
-void pl_look_at_opencv(const double eye[3], const double target[3], const double up[3], double viewmat[16]) {
-  vec3 e = {(float)eye[0], (float)eye[1], (float)eye[2]};
-  vec3 t = {(float)target[0], (float)target[1], (float)target[2]};
-  vec3 u = {(float)up[0], (float)up[1], (float)up[2]};
-  mat4 gl;
-  glm_lookat_rh(e, t, u, gl); /* OpenGL view (camera looks down -z, +y up); cglm is column-major: gl[col][row] */
-  /* OpenCV (+y down, +z forward) = diag(1, -1, -1, 1) * OpenGL view */
-  static const double flip[4] = {1, -1, -1, 1};
-  for (int row = 0; row < 4; ++row)
-    for (int col = 0; col < 4; ++col) viewmat[4 * row + col] = flip[row] * (double)gl[col][row];
-  viewmat[12] = viewmat[13] = viewmat[14] = 0;
-  viewmat[15] = 1;
-}
 
 /* camera centre from a rigid world->camera matrix: -R^T t */
 static void camera_center(const double v[16], double eye[3]) {
@@ -260,7 +247,7 @@ static pl_status build_camera(const pl_config *c, const char *name, const pl_sce
     if (sqrt(cr[0] * cr[0] + cr[1] * cr[1] + cr[2] * cr[2]) < 1e-9 * fl * (1 + fabs(up[0]) + fabs(up[1]) + fabs(up[2])))
       return pl_fail(PL_ERR_INVALID, "%s: [camera %s] up is parallel to the viewing direction (or zero)",
                      where(c, "camera", name, "up"), name);
-    pl_look_at_opencv(eye, target, up, cam->viewmat);
+    raster_viewmat_look_at(eye, target, up, cam->viewmat);
   } else {
     char text[1024];
     double v[16];

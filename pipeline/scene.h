@@ -241,9 +241,6 @@ pl_status pl_frame_selection(const char *text, int nframes, unsigned char *mask)
 int pl_scene_material_index(const pl_scene *s, const char *name);
 int pl_scene_camera_index(const pl_scene *s, const char *name);
 
-/* Look-at view matrix, OpenCV axes (host, cglm): world -> camera, row-major 4x4. */
-void pl_look_at_opencv(const double eye[3], const double target[3], const double up[3], double viewmat[16]);
-
 #ifdef __cplusplus
 }
 #endif

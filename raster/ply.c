@@ -11,48 +11,14 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "core/byteorder.h"
 #include "core/fileio.h"
+#include "core/linalg.h"
 #include "core/parse.h"
 
 #define SH_C0 0.28209479177387814
 
-/* ------------------------------------------------------------------ eigendecomposition */
-
-/* Cyclic Jacobi on a symmetric 3x3 matrix: a = V diag(w) V^T (columns of V are eigenvectors). */
-static void sym_eig3(const double a_in[3][3], double w[3], double v[3][3]) {
-  double a[3][3];
-  memcpy(a, a_in, sizeof a);
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) v[i][j] = i == j;
-  for (int sweep = 0; sweep < 50; ++sweep) {
-    double off = fabs(a[0][1]) + fabs(a[0][2]) + fabs(a[1][2]);
-    double scale = fabs(a[0][0]) + fabs(a[1][1]) + fabs(a[2][2]);
-    if (off == 0 || off <= 1e-300 || off < 1e-17 * scale) break;
-    for (int p = 0; p < 2; ++p)
-      for (int q = p + 1; q < 3; ++q) {
-        if (a[p][q] == 0) continue;
-        double theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
-        double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1));
-        double c = 1 / sqrt(t * t + 1), s = t * c;
-        for (int k = 0; k < 3; ++k) { /* A <- A J */
-          double akp = a[k][p], akq = a[k][q];
-          a[k][p] = c * akp - s * akq;
-          a[k][q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < 3; ++k) { /* A <- J^T A */
-          double apk = a[p][k], aqk = a[q][k];
-          a[p][k] = c * apk - s * aqk;
-          a[q][k] = s * apk + c * aqk;
-        }
-        for (int k = 0; k < 3; ++k) {
-          double vkp = v[k][p], vkq = v[k][q];
-          v[k][p] = c * vkp - s * vkq;
-          v[k][q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  for (int i = 0; i < 3; ++i) w[i] = a[i][i];
-}
+/* ------------------------------------------------------------------ covariance -> scale, rotation */
 
 static void rotmat_to_quat(const double r[3][3], double q[4]) {
   double tr = r[0][0] + r[1][1] + r[2][2];
@@ -76,49 +42,23 @@ static void rotmat_to_quat(const double r[3][3], double q[4]) {
 }
 
 void raster_cov_to_scale_quat(const double cov[6], double scale[3], double quat[4]) {
-  double a[3][3] = {{cov[0], cov[1], cov[2]}, {cov[1], cov[3], cov[4]}, {cov[2], cov[4], cov[5]}};
-  double w[3], v[3][3];
-  sym_eig3(a, w, v);
-  /* sort descending (columns with their eigenvalues) */
-  for (int pass = 0; pass < 2; ++pass)
-    for (int j = 0; j < 2 - pass; ++j)
-      if (w[j] < w[j + 1]) {
-        double t = w[j];
-        w[j] = w[j + 1];
-        w[j + 1] = t;
-        for (int i = 0; i < 3; ++i) {
-          t = v[i][j];
-          v[i][j] = v[i][j + 1];
-          v[i][j + 1] = t;
-        }
-      }
-  double det = v[0][0] * (v[1][1] * v[2][2] - v[1][2] * v[2][1]) - v[0][1] * (v[1][0] * v[2][2] - v[1][2] * v[2][0]) +
-               v[0][2] * (v[1][0] * v[2][1] - v[1][1] * v[2][0]);
-  if (det < 0)
-    for (int i = 0; i < 3; ++i) v[i][2] = -v[i][2];
+  const m3 a = m3_from_rows(v3_make((real)cov[0], (real)cov[1], (real)cov[2]),
+                            v3_make((real)cov[1], (real)cov[3], (real)cov[4]),
+                            v3_make((real)cov[2], (real)cov[4], (real)cov[5]));
+  /* A covariance is symmetric positive semi-definite: its rotation-variant SVD (core/linalg.h, the project's one
+   * 3x3 decomposition) is its eigendecomposition, cov = V diag(sig) V^T, with sig descending and V a proper
+   * rotation (a rounding-negative smallest eigenvalue keeps its sign in sig.z and is clamped below). */
+  m3 u, v3m;
+  v3 sig;
+  m3_svd(a, &u, &sig, &v3m);
+  double w[3] = {(double)sig.x, (double)sig.y, (double)sig.z}, v[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) v[i][j] = (double)v3m.m[i][j];
   for (int k = 0; k < 3; ++k) scale[k] = sqrt(fmax(w[k], 1e-24));
   rotmat_to_quat(v, quat);
 }
 
 /* ------------------------------------------------------------------ writing */
-
-static int host_little_endian(void) {
-  const uint16_t one = 1;
-  unsigned char b;
-  memcpy(&b, &one, 1);
-  return b == 1;
-}
-
-static void put_f32le(unsigned char *dst, double x) {
-  float f = (float)x;
-  unsigned char b[4];
-  memcpy(b, &f, 4);
-  if (!host_little_endian()) {
-    unsigned char t = b[0];
-    b[0] = b[3], b[3] = t, t = b[1], b[1] = b[2], b[2] = t;
-  }
-  memcpy(dst, b, 4);
-}
 
 pl_status raster_ply_write(const char *path, const raster_gaussians *g, const raster_ply_write_options *opt) {
   if (!path || !g) return pl_fail(PL_ERR_INVALID, "raster_ply_write: path or Gaussians are NULL");
@@ -164,16 +104,16 @@ pl_status raster_ply_write(const char *path, const raster_gaussians *g, const ra
   }
   for (int64_t i = 0; i < n; ++i) {
     int p = 0;
-    for (int k = 0; k < 3; ++k) put_f32le(rec + 4 * p++, (double)g->means[3 * i + k]);
+    for (int k = 0; k < 3; ++k) pl_put_f32le(rec + 4 * p++, (double)g->means[3 * i + k]);
     if (normals)
-      for (int k = 0; k < 3; ++k) put_f32le(rec + 4 * p++, 0.0);
+      for (int k = 0; k < 3; ++k) pl_put_f32le(rec + 4 * p++, 0.0);
     const real *sh = g->sh ? g->sh + (int64_t)3 * K_in * i : NULL;
     for (int ch = 0; ch < 3; ++ch)
-      put_f32le(rec + 4 * p++, sh ? (double)sh[ch] : ((double)g->colors[3 * i + ch] - 0.5) / SH_C0);
+      pl_put_f32le(rec + 4 * p++, sh ? (double)sh[ch] : ((double)g->colors[3 * i + ch] - 0.5) / SH_C0);
     for (int ch = 0; ch < 3; ++ch)
-      for (int k = 1; k < K_out; ++k) put_f32le(rec + 4 * p++, (sh && k < K_in) ? (double)sh[3 * k + ch] : 0.0);
+      for (int k = 1; k < K_out; ++k) pl_put_f32le(rec + 4 * p++, (sh && k < K_in) ? (double)sh[3 * k + ch] : 0.0);
     double op = fmin(fmax((double)g->opacities[i], 1e-6), 1 - 1e-6);
-    put_f32le(rec + 4 * p++, log(op / (1 - op)));
+    pl_put_f32le(rec + 4 * p++, log(op / (1 - op)));
     double sc[3], q[4];
     if (g->covs) {
       double c6[6];
@@ -188,8 +128,8 @@ pl_status raster_ply_write(const char *path, const raster_gaussians *g, const ra
       }
       if (!(qn > 0)) q[0] = 1, q[1] = q[2] = q[3] = 0;
     }
-    for (int k = 0; k < 3; ++k) put_f32le(rec + 4 * p++, log(sc[k]));
-    for (int k = 0; k < 4; ++k) put_f32le(rec + 4 * p++, q[k]);
+    for (int k = 0; k < 3; ++k) pl_put_f32le(rec + 4 * p++, log(sc[k]));
+    for (int k = 0; k < 4; ++k) pl_put_f32le(rec + 4 * p++, q[k]);
     fwrite(rec, 4, (size_t)nprop, out.f);
   }
   free(rec);
@@ -466,7 +406,7 @@ static pl_status read_stream(FILE *f, int64_t file_size, const char *path, raste
         FAIL(PL_ERR_PARSE, "%s: truncated in element '%s'", path, e->name);
     }
   }
-  const int swap = (format == 2) == host_little_endian();
+  const int swap = (format == 2) == pl_host_little_endian();
   rec = (unsigned char *)malloc((size_t)(ve->record_bytes > 0 ? ve->record_bytes : 1));
   vals = (double *)malloc(sizeof(double) * (size_t)ve->nprops);
   if (!rec || !vals) FAIL(PL_ERR_NOMEM, "%s: out of memory", path);

@@ -12,34 +12,26 @@
 
 #include "raster/raster_internal.h"
 
-pl_status raster_reserve(raster_ctx *ctx, pl_buffer *b, size_t bytes) {
-  if (b->ptr && b->bytes >= bytes) return PL_OK;
-  size_t want = bytes + bytes / 4;
-  if (want < 256) want = 256;
-  pl_buffer_free(b);
-  pl_status s = pl_buffer_alloc(b, ctx->backend, want);
-  if (s != PL_OK) {
-    memset(b, 0, sizeof *b);
-    return pl_fail_context(s, "rasterizer scratch (%zu bytes): ", bytes);
-  }
-  return PL_OK;
-}
-
-pl_status raster_ctx_init(raster_ctx **out, const raster_desc *desc) {
-  if (!out) return pl_fail(PL_ERR_INVALID, "raster_ctx_init: ctx pointer is NULL");
+pl_status raster_create(raster_ctx **out, const raster_desc *desc) {
+  if (!out) return pl_fail(PL_ERR_INVALID, "raster_create: ctx pointer is NULL");
   *out = NULL;
   raster_desc d;
   memset(&d, 0, sizeof d);
   if (desc) d = *desc;
-  if (d.threads < 0) return pl_fail(PL_ERR_INVALID, "raster_ctx_init: threads must be >= 0 (got %d)", d.threads);
+  if (d.threads < 0) return pl_fail(PL_ERR_INVALID, "raster_create: threads must be >= 0 (got %d)", d.threads);
   if (d.max_pairs < 0 || d.max_pairs > RASTER_MAX_PAIRS_HARD)
-    return pl_fail(PL_ERR_INVALID, "raster_ctx_init: max_pairs must be in [0, %lld] (got %lld; 0 = the hard limit)",
+    return pl_fail(PL_ERR_INVALID, "raster_create: max_pairs must be in [0, %lld] (got %lld; 0 = the hard limit)",
                    (long long)RASTER_MAX_PAIRS_HARD, (long long)d.max_pairs);
   pl_backend be;
   PL_TRY(pl_backend_resolve(d.backend, &be, NULL, 0));
   raster_ctx *ctx = (raster_ctx *)calloc(1, sizeof *ctx);
-  if (!ctx) return pl_fail(PL_ERR_NOMEM, "raster_ctx_init: out of memory");
+  if (!ctx) return pl_fail(PL_ERR_NOMEM, "raster_create: out of memory");
   ctx->backend = be;
+  pl_status st = raster_backend_ops_get(be, &ctx->ops);
+  if (st != PL_OK) {
+    free(ctx);
+    return st;
+  }
 #ifdef _OPENMP
   ctx->threads = d.threads > 0 ? d.threads : omp_get_max_threads();
 #else
@@ -51,14 +43,9 @@ pl_status raster_ctx_init(raster_ctx **out, const raster_desc *desc) {
   return PL_OK;
 }
 
-void raster_ctx_free(raster_ctx *ctx) {
+void raster_destroy(raster_ctx *ctx) {
   if (!ctx) return;
-  pl_buffer *bufs[] = {&ctx->d_cams,   &ctx->splats,   &ctx->colors,   &ctx->counts,    &ctx->offsets,
-                       &ctx->tile_start, &ctx->sorted, &ctx->pix_T,    &ctx->pix_n,     &ctx->pix_d,
-                       &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_of,
-                       &ctx->hist,     &ctx->inv,      &ctx->pairgrad, &ctx->keys,      &ctx->keys_alt,
-                       &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) pl_buffer_free(bufs[i]);
+  raster_scratch_free(ctx);
   free(ctx->cams);
   free(ctx);
 }
@@ -69,14 +56,7 @@ void raster_get_stats(const raster_ctx *ctx, raster_stats *stats) {
   memset(stats, 0, sizeof *stats);
   if (!ctx) return;
   *stats = ctx->stats;
-  const pl_buffer *bufs[] = {&ctx->d_cams,   &ctx->splats,   &ctx->colors,   &ctx->counts,    &ctx->offsets,
-                             &ctx->tile_start, &ctx->sorted, &ctx->pix_T,    &ctx->pix_n,     &ctx->pix_d,
-                             &ctx->v2d,      &ctx->order,    &ctx->nvis,     &ctx->sort_tmp,  &ctx->rank_of,
-                             &ctx->hist,     &ctx->inv,      &ctx->pairgrad, &ctx->keys,      &ctx->keys_alt,
-                             &ctx->vals_alt, &ctx->cub_tmp,  &ctx->dev_scalars, &ctx->splats_r};
-  int64_t total = 0;
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) total += (int64_t)bufs[i]->bytes;
-  stats->scratch_bytes = total;
+  stats->scratch_bytes = raster_scratch_bytes(ctx);
 }
 
 int64_t raster_total_pixels(const raster_camera *cams, int n_cams) {
@@ -94,6 +74,10 @@ void raster_camera_look_at(raster_camera *cam, int width, int height, double fov
   cam->fx = cam->fy;
   cam->cx = 0.5 * width;
   cam->cy = 0.5 * height;
+  raster_viewmat_look_at(eye, target, up, cam->viewmat);
+}
+
+void raster_viewmat_look_at(const double eye[3], const double target[3], const double up[3], double viewmat[16]) {
   vec3 e = {(float)eye[0], (float)eye[1], (float)eye[2]};
   vec3 t = {(float)target[0], (float)target[1], (float)target[2]};
   vec3 u = {(float)up[0], (float)up[1], (float)up[2]};
@@ -101,9 +85,9 @@ void raster_camera_look_at(raster_camera *cam, int width, int height, double fov
   glm_lookat_rh(e, t, u, gl); /* OpenGL view, column-major gl[col][row]; OpenCV = diag(1,-1,-1,1) * OpenGL */
   static const double flip[3] = {1, -1, -1};
   for (int row = 0; row < 3; ++row)
-    for (int col = 0; col < 4; ++col) cam->viewmat[4 * row + col] = flip[row] * (double)gl[col][row];
-  cam->viewmat[12] = cam->viewmat[13] = cam->viewmat[14] = 0;
-  cam->viewmat[15] = 1;
+    for (int col = 0; col < 4; ++col) viewmat[4 * row + col] = flip[row] * (double)gl[col][row];
+  viewmat[12] = viewmat[13] = viewmat[14] = 0;
+  viewmat[15] = 1;
 }
 
 /* ------------------------------------------------------------------ validation */
@@ -273,10 +257,7 @@ static pl_status check_inputs(raster_ctx *ctx, const raster_inputs *in) {
   if (in->n == 0) return PL_OK;
   int64_t bad = -1;
   int code = 0;
-  if (ctx->backend == PL_BACKEND_CUDA)
-    PL_TRY(raster_cuda_check(ctx, in, &bad, &code));
-  else
-    PL_TRY(raster_cpu_check(ctx, in, &bad, &code));
+  PL_TRY(ctx->ops->check(ctx, in, &bad, &code));
   if (bad >= 0) return report_bad(ctx, in, bad, code);
   return PL_OK;
 }
@@ -302,11 +283,7 @@ pl_status raster_forward(raster_ctx *ctx, const raster_gaussians *g, const raste
   ctx->stats.n_cameras = n_cams;
   ctx->stats.n_pixels = ctx->npix;
   ctx->stats.n_tiles = ctx->ntiles;
-  pl_status s;
-  if (ctx->backend == PL_BACKEND_CUDA)
-    s = raster_cuda_forward(ctx, &in, out);
-  else
-    s = raster_cpu_forward(ctx, &in, out);
+  pl_status s = ctx->ops->forward(ctx, &in, out);
   if (s == PL_OK) ctx->has_forward = 1;
   return s;
 }
@@ -346,24 +323,5 @@ pl_status raster_backward(raster_ctx *ctx, const raster_gaussians *g, const rast
   raster_images none;
   memset(&none, 0, sizeof none);
   if (!v_out) v_out = &none;
-  if (ctx->backend == PL_BACKEND_CUDA) return raster_cuda_backward(ctx, &in, v_out, grads);
-  return raster_cpu_backward(ctx, &in, v_out, grads);
+  return ctx->ops->backward(ctx, &in, v_out, grads);
 }
-
-#ifndef PL_HAVE_CUDA
-/* Builds without the CUDA backend (and the double-precision library): the context cannot be on CUDA,
- * because pl_backend_resolve refuses it; these keep the linker whole and say so if ever reached. */
-pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
-  (void)ctx, (void)in, (void)bad, (void)code;
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-}
-pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out) {
-  (void)ctx, (void)in, (void)out;
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-}
-pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
-                               const raster_grads *gr) {
-  (void)ctx, (void)in, (void)v_out, (void)gr;
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-}
-#endif

@@ -4,7 +4,7 @@
  * Usage
  *   raster_desc d = {0};                 // zero-initialised: defaults (auto backend, all threads)
  *   raster_ctx *ctx;
- *   raster_ctx_init(&ctx, &d);
+ *   raster_create(&ctx, &d);
  *   raster_gaussians g = {0};  g.n = N; g.means = ...; g.covs = ...; g.opacities = ...; g.colors = ...;
  *   raster_camera cam = {0};   cam.width = 640; ...; (raster_camera_look_at() fills viewmat)
  *   raster_images out = {0};   out.rgb = ...; out.alpha = ...;
@@ -12,7 +12,7 @@
  *   raster_images v_out = {0}; v_out.rgb = dL_drgb;
  *   raster_grads gr = {0};     gr.means = ...; gr.covs = ...; (zero them first: gradients ACCUMULATE)
  *   raster_backward(ctx, &g, &cam, 1, NULL, &v_out, &gr);
- *   raster_ctx_free(ctx);
+ *   raster_destroy(ctx);
  *
  * Conventions (gsplat's; DESIGN.md section 4): OpenCV camera (+x right, +y down, +z forward), viewmat is
  * world -> camera (row-major 4x4), fx, fy, cx, cy in pixels, pixel (i, j) has its centre at (j+0.5, i+0.5).
@@ -56,8 +56,8 @@ typedef struct {
 
 typedef struct raster_ctx raster_ctx;
 
-pl_status raster_ctx_init(raster_ctx **ctx, const raster_desc *desc);
-void raster_ctx_free(raster_ctx *ctx); /* NULL is a no-op */
+pl_status raster_create(raster_ctx **ctx, const raster_desc *desc);
+void raster_destroy(raster_ctx *ctx); /* NULL is a no-op */
 pl_backend raster_ctx_backend(const raster_ctx *ctx);
 
 /* ------------------------------------------------------------------ inputs */
@@ -86,6 +86,8 @@ typedef struct {
  * point at the image centre). Host only (cglm). */
 void raster_camera_look_at(raster_camera *cam, int width, int height, double fov_y_deg, const double eye[3],
                            const double target[3], const double up[3]);
+/* The look-at view matrix alone: world -> camera, row-major 4x4, OpenCV axes (the one look-at of the project). */
+void raster_viewmat_look_at(const double eye[3], const double target[3], const double up[3], double viewmat[16]);
 
 typedef enum { RASTER_CLASSIC = 0, RASTER_ANTIALIASED = 1 } raster_mode;
 

@@ -45,7 +45,7 @@ static double now_ms(void) {
 
 /* ------------------------------------------------------------------ input check */
 
-pl_status raster_cpu_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
+static pl_status raster_cpu_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
   const int64_t n = in->n;
   int64_t first = n;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= PAR_MIN_ITEMS) reduction(min : first)
@@ -114,13 +114,31 @@ static int64_t lower_bound_i64(const int64_t *a, int64_t n, int64_t x) {
 
 /* ------------------------------------------------------------------ forward */
 
+/* Pixel bounds [x0, x1] x [y0, y1] (inclusive) of tile tl of a camera. */
+static inline void tile_bounds(const raster_cam *cam, int64_t tl, int *x0, int *y0, int *x1, int *y1) {
+  const int tx = (int)(tl % cam->tiles_x), ty = (int)(tl / cam->tiles_x);
+  *x0 = tx * RASTER_TILE, *y0 = ty * RASTER_TILE;
+  *x1 = i_min(*x0 + RASTER_TILE, cam->width) - 1, *y1 = i_min(*y0 + RASTER_TILE, cam->height) - 1;
+}
+
+/* The alphas (and visibilities) of splat S over the span of row i within [x0, x1] that its support touches, in a
+ * loop the compiler vectorises: al[q], vis[q] for pixel j0 + q. Returns the span's length (<= 0: none). */
+static inline int row_alphas(const raster_splat *S, real hx, real hy, int i, int x0, int x1, int *j0, real *al,
+                             real *vis) {
+  int j1;
+  raster_pixel_row_span(S, hx, hy, i, x0, x1, j0, &j1);
+  const int n = j1 - *j0 + 1;
+  const real py = (real)i + RC(0.5), px0 = (real)*j0 + RC(0.5);
+  for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
+  return n;
+}
+
 /* Composite one tile front to back. Returns the number of alpha evaluations. */
 static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int64_t tl, int64_t s0, int64_t s1,
                               const cpu_splat *sp, const uint32_t *sorted, const raster_images *out, real *pT,
                               int32_t *pn, real *pd) {
-  const int tx = (int)(tl % cam->tiles_x), ty = (int)(tl / cam->tiles_x);
-  const int x0 = tx * RASTER_TILE, y0 = ty * RASTER_TILE;
-  const int x1 = i_min(x0 + RASTER_TILE, cam->width) - 1, y1 = i_min(y0 + RASTER_TILE, cam->height) - 1;
+  int x0, y0, x1, y1;
+  tile_bounds(cam, tl, &x0, &y0, &x1, &y1);
   raster_pix px[RASTER_TILE_PIXELS];
   int live = 0, rowlive[RASTER_TILE];
   for (int i = y0; i <= y1; ++i) {
@@ -142,14 +160,10 @@ static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int6
       raster_pixel_rows(S, hx, hy, y0, y1, &i0, &i1);
       for (int i = i0; i <= i1; ++i) {
         if (!rowlive[i - y0]) continue;
-        int j0, j1;
-        raster_pixel_row_span(S, hx, hy, i, x0, x1, &j0, &j1);
-        const int n = j1 - j0 + 1;
-        if (n <= 0) continue;
-        /* alphas of the row's span (a loop the compiler vectorises), then the blends */
+        int j0;
         real al[RASTER_TILE], vis[RASTER_TILE];
-        const real py = (real)i + RC(0.5), px0 = (real)j0 + RC(0.5);
-        for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
+        const int n = row_alphas(S, hx, hy, i, x0, x1, &j0, al, vis); /* then the blends */
+        if (n <= 0) continue;
         raster_pix *row = &px[(i - y0) * RASTER_TILE + (j0 - x0)];
         for (int q = 0; q < n; ++q) {
           if (row[q].done) continue;
@@ -182,7 +196,7 @@ static int64_t composite_tile(const raster_ctx *ctx, const raster_cam *cam, int6
   return evals;
 }
 
-pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out) {
+static pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out) {
   const int64_t N = in->n, C = ctx->ncams, CN = C * N, T = ctx->ntiles;
   const int nt = ctx->threads;
   PL_TRY(raster_reserve(ctx, &ctx->splats, sizeof(raster_splat) * (size_t)CN));
@@ -364,9 +378,8 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
                              const cpu_splat *sp, const uint32_t *sorted,
                              const raster_images *v_out, const real *pT, const int32_t *pn, const real *pd,
                              real *pairgrad) {
-  const int tx = (int)(tl % cam->tiles_x), ty = (int)(tl / cam->tiles_x);
-  const int x0 = tx * RASTER_TILE, y0 = ty * RASTER_TILE;
-  const int x1 = i_min(x0 + RASTER_TILE, cam->width) - 1, y1 = i_min(y0 + RASTER_TILE, cam->height) - 1;
+  int x0, y0, x1, y1;
+  tile_bounds(cam, tl, &x0, &y0, &x1, &y1);
   raster_pix_bwd st[RASTER_TILE_PIXELS];
   int32_t last[RASTER_TILE_PIXELS], rowmax[RASTER_TILE];
   int32_t nmax = 0;
@@ -406,13 +419,11 @@ static int64_t backward_tile(const raster_ctx *ctx, const raster_cam *cam, int64
       raster_pixel_rows(S, hx, hy, y0, y1, &i0, &i1);
       for (int i = i0; i <= i1; ++i) {
         if (k >= rowmax[i - y0]) continue;
-        int j0, j1;
-        raster_pixel_row_span(S, hx, hy, i, x0, x1, &j0, &j1);
-        const int n = j1 - j0 + 1;
-        if (n <= 0) continue;
+        int j0;
         real al[RASTER_TILE], vis[RASTER_TILE];
+        const int n = row_alphas(S, hx, hy, i, x0, x1, &j0, al, vis);
+        if (n <= 0) continue;
         const real py = (real)i + RC(0.5), px0 = (real)j0 + RC(0.5);
-        for (int q = 0; q < n; ++q) al[q] = raster_pixel_alpha_nb(S, px0 + (real)q, py, &vis[q]);
         const int q0 = (i - y0) * RASTER_TILE + (j0 - x0);
         for (int q = 0; q < n; ++q) {
           if (k >= last[q0 + q]) continue;
@@ -470,7 +481,7 @@ static pl_status cpu_camera_grads(raster_ctx *ctx, const raster_inputs *in, cons
   return PL_OK;
 }
 
-pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
+static pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
                               const raster_grads *gr) {
   const int64_t N = in->n, C = ctx->ncams, T = ctx->ntiles, P = ctx->npairs, V = ctx->nvisible;
   const int nt = ctx->threads;
@@ -549,3 +560,5 @@ pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const ra
   if (gr->cameras) return cpu_camera_grads(ctx, in, v2d, rank_of, gr->cameras);
   return PL_OK;
 }
+
+const raster_backend_ops raster_cpu_ops = {"cpu", raster_cpu_check, raster_cpu_forward, raster_cpu_backward};

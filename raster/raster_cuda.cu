@@ -111,6 +111,16 @@ __global__ void k_tile_ranges(int64_t P, int64_t T, const unsigned long long *ke
 
 // ------------------------------------------------------------------ compositing
 
+// The pixel (row i, column j, centre px, py) of this thread in global tile t of camera cam (one thread per pixel of
+// a 16 x 16 tile); false when it lies past the image's edge.
+__device__ __forceinline__ bool thread_pixel(const raster_cam &cam, int64_t t, int *i, int *j, real *px, real *py) {
+  const int64_t tl = t - cam.tile_offset;
+  *i = (int)(tl / cam.tiles_x) * RASTER_TILE + (int)threadIdx.y;
+  *j = (int)(tl % cam.tiles_x) * RASTER_TILE + (int)threadIdx.x;
+  *px = (real)*j + RC(0.5), *py = (real)*i + RC(0.5);
+  return *i < cam.height && *j < cam.width;
+}
+
 __global__ void __launch_bounds__(kBlock)
     k_composite(const raster_cam *cams, int ncams, const int64_t *tile_start, const uint32_t *sorted,
                 const raster_splat *sp, const real *col, rgb3 bg, real *o_rgb, real *o_alpha, real *o_depth,
@@ -126,11 +136,9 @@ __global__ void __launch_bounds__(kBlock)
     sevals = 0;
   }
   __syncthreads();
-  const int64_t tl = t - scam.tile_offset;
-  const int i = (int)(tl / scam.tiles_x) * RASTER_TILE + (int)threadIdx.y;
-  const int j = (int)(tl % scam.tiles_x) * RASTER_TILE + (int)threadIdx.x;
-  const bool inside = i < scam.height && j < scam.width;
-  const real px = (real)j + RC(0.5), py = (real)i + RC(0.5);
+  int i, j;
+  real px, py;
+  const bool inside = thread_pixel(scam, t, &i, &j, &px, &py);
   raster_pix p;
   raster_pix_init(&p);
   p.done = !inside;
@@ -205,11 +213,9 @@ __global__ void __launch_bounds__(kBlock)
     sevals = 0;
   }
   __syncthreads();
-  const int64_t tl = t - scam.tile_offset;
-  const int i = (int)(tl / scam.tiles_x) * RASTER_TILE + (int)threadIdx.y;
-  const int j = (int)(tl % scam.tiles_x) * RASTER_TILE + (int)threadIdx.x;
-  const bool inside = i < scam.height && j < scam.width;
-  const real px = (real)j + RC(0.5), py = (real)i + RC(0.5);
+  int i, j;
+  real px, py;
+  const bool inside = thread_pixel(scam, t, &i, &j, &px, &py);
   raster_pix_bwd st;
   int32_t last = 0;
   if (inside) {
@@ -360,7 +366,7 @@ pl_status sync(const char *what) {
 
 // ------------------------------------------------------------------ entry points
 
-extern "C" pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
+static pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code) {
   unsigned long long *sc;
   PL_TRY(scalars(ctx, &sc));
   unsigned long long none = ~0ull;
@@ -375,7 +381,7 @@ extern "C" pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in,
   return PL_OK;
 }
 
-extern "C" pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out) {
+static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out) {
   const int64_t N = in->n, C = ctx->ncams, CN = C * N, T = ctx->ntiles;
   PL_TRY(raster_reserve(ctx, &ctx->d_cams, sizeof(raster_cam) * (size_t)C));
   PL_TRY(raster_reserve(ctx, &ctx->splats, sizeof(raster_splat) * (size_t)CN));
@@ -468,7 +474,7 @@ extern "C" pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *i
   return PL_OK;
 }
 
-extern "C" pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
+static pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
                                           const raster_grads *gr) {
   const int64_t N = in->n, C = ctx->ncams, CN = C * N, T = ctx->ntiles;
   PL_TRY(raster_reserve(ctx, &ctx->v2d, sizeof(real) * RASTER_NGRAD * (size_t)CN));
@@ -506,3 +512,6 @@ extern "C" pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *
   ctx->stats.bwd_evals = (int64_t)ev;
   return PL_OK;
 }
+
+extern "C" const raster_backend_ops raster_cuda_ops = {"cuda", raster_cuda_check, raster_cuda_forward,
+                                                       raster_cuda_backward};

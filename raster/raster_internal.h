@@ -24,10 +24,12 @@ extern "C" {
 #endif
 
 #define RASTER_MAX_PAIRS_HARD 4294967295LL /* pair indices and (camera, Gaussian) ids are 32-bit in the sort */
+typedef struct raster_backend_ops raster_backend_ops;
 #define RASTER_NO_RANK 0xFFFFFFFFu          /* rank_of of a (camera, Gaussian) that is not visible */
 
 struct raster_ctx {
   pl_backend backend;
+  const raster_backend_ops *ops; /* the backend's entry points */
   int threads;        /* resolved CPU thread count (>= 1) */
   int64_t max_pairs;  /* resolved limit */
 
@@ -83,16 +85,26 @@ typedef struct {
   int sh_degree, sh_coeffs; /* sh_coeffs = 0 when colours are given */
 } raster_inputs;
 
-/* Backends. *bad gets the first bad Gaussian index (or -1) and *code its RASTER_BAD_* code. */
-pl_status raster_cpu_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code);
-pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out);
-pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
-                              const raster_grads *gr);
+/* A backend: the same three entry points on each, reached through its table (raster_cpu.c, raster_cuda.cu).
+ * check: *bad gets the first bad Gaussian index (or -1) and *code its RASTER_BAD_* code. forward/backward: the
+ * work of raster_forward/raster_backward after raster.c validated the call and filled ctx->cams. */
+struct raster_backend_ops {
+  const char *name;
+  pl_status (*check)(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code);
+  pl_status (*forward)(raster_ctx *ctx, const raster_inputs *in, const raster_images *out);
+  pl_status (*backward)(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
+                        const raster_grads *gr);
+};
 
-pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in, int64_t *bad, int *code);
-pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, const raster_images *out);
-pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, const raster_images *v_out,
-                               const raster_grads *gr);
+extern const raster_backend_ops raster_cpu_ops;  /* raster_cpu.c */
+extern const raster_backend_ops raster_cuda_ops; /* raster_cuda.cu (builds with CUDA only) */
+
+/* The table of a resolved backend (cpu or cuda). A backend this build lacks: PL_ERR_UNSUPPORTED, with a message. */
+pl_status raster_backend_ops_get(pl_backend backend, const raster_backend_ops **ops);
+
+/* Free every scratch buffer of the context / sum their sizes (raster_scratch.c). */
+void raster_scratch_free(raster_ctx *ctx);
+int64_t raster_scratch_bytes(const raster_ctx *ctx);
 
 #ifdef __cplusplus
 }

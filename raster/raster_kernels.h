@@ -232,6 +232,18 @@ HD void raster_persp_proj(const raster_cam *c, v3 p, m3 covc, real mean2d[2], re
   cov2d[2] = t[1][0] * j[1][0] + t[1][1] * j[1][1] + t[1][2] * j[1][2];
 }
 
+/* The cotangent of the projection's Jacobian J from the 2x2 cotangent G of cov2d = J Sigma_c J^T:
+ * v_J = G J Sigma_c^T + G^T J Sigma_c = G J (Sigma_c + Sigma_c^T) (G symmetric). Shared by the point / covariance
+ * and the camera adjoints. */
+HD void raster_persp_v_jacobian(real j[2][3], real g[2][2], m3 covc, real vj[2][3]) {
+  m3 ss = m3_add(covc, m3_transpose(covc));
+  real gj[2][3];
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b) gj[a][b] = g[a][0] * j[0][b] + g[a][1] * j[1][b];
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b) vj[a][b] = gj[a][0] * ss.m[0][b] + gj[a][1] * ss.m[1][b] + gj[a][2] * ss.m[2][b];
+}
+
 HD void raster_persp_proj_vjp(const raster_cam *c, v3 p, m3 covc, const real v_mean2d[2], const real v_cov2d[3],
                               v3 *v_p, m3 *v_covc) {
   real rz = RC(1.0) / p.z, rz2 = rz * rz;
@@ -248,12 +260,8 @@ HD void raster_persp_proj_vjp(const raster_cam *c, v3 p, m3 covc, const real v_m
       v_covc->m[a][b] += s;
     }
   /* v_J = G J Sigma_c^T + G^T J Sigma_c = G J (Sigma_c + Sigma_c^T) */
-  m3 ss = m3_add(covc, m3_transpose(covc));
-  real gj[2][3], vj[2][3];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) gj[a][b] = g[a][0] * j[0][b] + g[a][1] * j[1][b];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) vj[a][b] = gj[a][0] * ss.m[0][b] + gj[a][1] * ss.m[1][b] + gj[a][2] * ss.m[2][b];
+  real vj[2][3];
+  raster_persp_v_jacobian(j, g, covc, vj);
   /* J(p): J00 = fx/z, J11 = fy/z, J02 = -fx u/z, J12 = -fy v/z (u, v clamped: no x, y dependence there) */
   real ux = p.x * rz, vy = p.y * rz;
   int x_in = ux >= -c->lim_x_neg && ux <= c->lim_x_pos;
@@ -486,23 +494,42 @@ HD int raster_record_is_zero(const real *v2d) {
 
 /* Adjoint of raster_project for a visible splat: v2d holds the cotangents of (mx, my, ca, cb, cc, op, z)
  * (indices RG_*). Accumulates into v_mu, v_cov (full 3x3 matrix) and v_opacity. */
+/* The part of the projection's adjoint that both raster_project_vjp and raster_project_camera_vjp need: re-project
+ * the splat, then take v2d back through the conic and the perspective projection to the cotangents of the
+ * camera-space mean and covariance. */
+typedef struct {
+  v3 p;            /* camera-space mean */
+  m3 covc;         /* camera-space covariance */
+  real comp;       /* antialiasing compensation (1 in classic mode) */
+  real v_cov2d[3]; /* cotangent of the 2D covariance */
+  v3 v_p;          /* cotangent of p (including the depth's) */
+  m3 v_covc;       /* cotangent of covc */
+} raster_proj_adj;
+
+HD void raster_project_back(const raster_cam *c, v3 mu, m3 cov, real opacity, int antialiased, const real *v2d,
+                            raster_proj_adj *a) {
+  a->p = raster_point_to_cam(c, mu);
+  a->covc = raster_cov_to_cam(c, cov);
+  real mean2d[2], cov2d[3], conic[3] = {0, 0, 0};
+  a->comp = 1;
+  raster_persp_proj(c, a->p, a->covc, mean2d, cov2d);
+  raster_conic(cov2d, antialiased, conic, &a->comp);
+  real v_comp = opacity * v2d[RG_OP];
+  a->v_cov2d[0] = a->v_cov2d[1] = a->v_cov2d[2] = 0;
+  raster_conic_vjp(cov2d, antialiased, conic, a->comp, v2d + RG_CA, v_comp, a->v_cov2d);
+  a->v_p = v3_zero();
+  a->v_covc = m3_zero();
+  raster_persp_proj_vjp(c, a->p, a->covc, v2d + RG_MX, a->v_cov2d, &a->v_p, &a->v_covc);
+  a->v_p.z += v2d[RG_Z];
+}
+
 HD void raster_project_vjp(const raster_cam *c, v3 mu, m3 cov, real opacity, int antialiased, const real *v2d,
                            v3 *v_mu, m3 *v_cov, real *v_opacity) {
-  v3 p = raster_point_to_cam(c, mu);
-  m3 covc = raster_cov_to_cam(c, cov);
-  real mean2d[2], cov2d[3], conic[3] = {0, 0, 0}, comp = 1;
-  raster_persp_proj(c, p, covc, mean2d, cov2d);
-  raster_conic(cov2d, antialiased, conic, &comp);
-  *v_opacity += comp * v2d[RG_OP];
-  real v_comp = opacity * v2d[RG_OP];
-  real v_cov2d[3] = {0, 0, 0};
-  raster_conic_vjp(cov2d, antialiased, conic, comp, v2d + RG_CA, v_comp, v_cov2d);
-  v3 v_p = v3_zero();
-  m3 v_covc = m3_zero();
-  raster_persp_proj_vjp(c, p, covc, v2d + RG_MX, v_cov2d, &v_p, &v_covc);
-  v_p.z += v2d[RG_Z];
-  raster_cov_to_cam_vjp(c, v_covc, v_cov);
-  raster_point_to_cam_vjp(c, v_p, v_mu);
+  raster_proj_adj a;
+  raster_project_back(c, mu, cov, opacity, antialiased, v2d, &a);
+  *v_opacity += a.comp * v2d[RG_OP];
+  raster_cov_to_cam_vjp(c, a.v_covc, v_cov);
+  raster_point_to_cam_vjp(c, a.v_p, v_mu);
 }
 
 /* ------------------------------------------------------------------ camera cotangents */
@@ -517,12 +544,8 @@ HD void raster_persp_proj_camera_vjp(const raster_cam *c, v3 p, m3 covc, const r
   real j[2][3];
   raster_persp_jacobian(c, p, j);
   real g[2][2] = {{v_cov2d[0], RC(0.5) * v_cov2d[1]}, {RC(0.5) * v_cov2d[1], v_cov2d[2]}};
-  m3 ss = m3_add(covc, m3_transpose(covc));
-  real gj[2][3], vj[2][3];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) gj[a][b] = g[a][0] * j[0][b] + g[a][1] * j[1][b];
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 3; ++b) vj[a][b] = gj[a][0] * ss.m[0][b] + gj[a][1] * ss.m[1][b] + gj[a][2] * ss.m[2][b];
+  real vj[2][3];
+  raster_persp_v_jacobian(j, g, covc, vj);
   const real m = (real)RASTER_FOV_MARGIN;
   for (int axis = 0; axis < 2; ++axis) {
     real f = axis ? c->fy : c->fx, cc = axis ? c->cy : c->cx, ext = (real)(axis ? c->height : c->width);
@@ -548,25 +571,15 @@ HD void raster_persp_proj_camera_vjp(const raster_cam *c, v3 p, m3 covc, const r
  * (v_fx, v_fy, v_cx, v_cy), ACCUMULATED. Sigma_c = R Sigma R^T gives v_R += G R Sigma^T + G^T R Sigma. */
 HD void raster_project_camera_vjp(const raster_cam *c, v3 mu, m3 cov, real opacity, int antialiased,
                                   const real *v2d, m3 *v_R, v3 *v_t, real v_K[4]) {
-  v3 p = raster_point_to_cam(c, mu);
-  m3 covc = raster_cov_to_cam(c, cov);
-  real mean2d[2], cov2d[3], conic[3] = {0, 0, 0}, comp = 1;
-  raster_persp_proj(c, p, covc, mean2d, cov2d);
-  raster_conic(cov2d, antialiased, conic, &comp);
-  real v_comp = opacity * v2d[RG_OP];
-  real v_cov2d[3] = {0, 0, 0};
-  raster_conic_vjp(cov2d, antialiased, conic, comp, v2d + RG_CA, v_comp, v_cov2d);
-  v3 v_p = v3_zero();
-  m3 v_covc = m3_zero();
-  raster_persp_proj_vjp(c, p, covc, v2d + RG_MX, v_cov2d, &v_p, &v_covc);
-  raster_persp_proj_camera_vjp(c, p, covc, v2d + RG_MX, v_cov2d, v_K);
-  v_p.z += v2d[RG_Z];
+  raster_proj_adj a;
+  raster_project_back(c, mu, cov, opacity, antialiased, v2d, &a);
+  raster_persp_proj_camera_vjp(c, a.p, a.covc, v2d + RG_MX, a.v_cov2d, v_K);
   /* p = R mu + t */
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) v_R->m[a][b] += v3_get(v_p, a) * v3_get(mu, b);
-  v3_accum(v_t, v_p);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) v_R->m[i][j] += v3_get(a.v_p, i) * v3_get(mu, j);
+  v3_accum(v_t, a.v_p);
   /* Sigma_c = R Sigma R^T */
-  m3_accum(v_R, m3_add(m3_mul_bt(m3_mul(v_covc, c->R), cov), m3_mul(m3_mul_at(v_covc, c->R), cov)));
+  m3_accum(v_R, m3_add(m3_mul_bt(m3_mul(a.v_covc, c->R), cov), m3_mul(m3_mul_at(a.v_covc, c->R), cov)));
 }
 
 /* ------------------------------------------------------------------ support of a splat: rows, spans, tiles */

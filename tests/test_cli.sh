@@ -1,32 +1,6 @@
 #!/usr/bin/env bash
 # test_cli.sh PIPELINE_BINARY: runs the CLI and checks exit codes and messages.
-set -u
-bin="$1"
-fails=0
-checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-# expect CODE DESCRIPTION -- command...   (stdout+stderr in $tmp/out)
-expect() {
-  local code="$1" what="$2"
-  shift 3
-  checks=$((checks + 1))
-  "$@" >"$tmp/out" 2>&1
-  local rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    echo "FAIL: $what: exit $rc, expected $code"; sed 's/^/    /' "$tmp/out" | head -20
-    fails=$((fails + 1))
-  fi
-}
-# contains TEXT DESCRIPTION: the last output contains TEXT
-contains() {
-  checks=$((checks + 1))
-  if ! grep -qF -- "$1" "$tmp/out"; then
-    echo "FAIL: $2: output lacks '$1'"; sed 's/^/    /' "$tmp/out" | head -20
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh" "$@"
 
 expect 0 "top-level help" -- "$bin" --help
 contains "commands:" "help lists commands"
@@ -132,5 +106,4 @@ expect 0 "--new-run" -- "$bin" render scenes/tiny.cfg "${small[@]}" -o "$tmp/r" 
 checks=$((checks + 1))
 ls "$tmp/r"/2*/run.json > /dev/null 2>&1 || { echo "FAIL: --new-run made no timestamped folder"; fails=$((fails + 1)); }
 
-if [ "$fails" -ne 0 ]; then echo "test_cli: $fails of $checks checks FAILED"; exit 1; fi
-echo "test_cli: all $checks checks passed"
+finish test_cli

@@ -4,32 +4,9 @@
 # naming the file, line, key or option, or give the correct output. Run by CTest in the release and the ASan
 # builds (where any memory error fails the command on its own). The state.json cases (D2-D5, D16, D21) are in
 # tests/pipeline/test_fit_state.c.
-set -u
-bin="$1"
-fails=0
-checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+expect_timeout=20 # a hang is a failure
+. "$(dirname "$0")/lib.sh" "$@"
 
-# expect CODE DESCRIPTION -- command...   (stdout+stderr in $tmp/out; 20 s at most: a hang is a failure)
-expect() {
-  local code="$1" what="$2"
-  shift 3
-  checks=$((checks + 1))
-  timeout 20 "$@" >"$tmp/out" 2>&1
-  local rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    echo "FAIL: $what: exit $rc, expected $code"; sed 's/^/    /' "$tmp/out" | head -20
-    fails=$((fails + 1))
-  fi
-}
-contains() {
-  checks=$((checks + 1))
-  if ! grep -qF -- "$1" "$tmp/out"; then
-    echo "FAIL: $2: output lacks '$1'"; sed 's/^/    /' "$tmp/out" | head -20
-    fails=$((fails + 1))
-  fi
-}
 one_line() {
   checks=$((checks + 1))
   if [ "$(grep -vc '^\[info\]' "$tmp/out")" -ne 1 ]; then
@@ -153,5 +130,4 @@ printf '[sim]\ngrid = 16\nframes = 1\n[material m]\nmodel = neo_hookean\n[object
 expect 2 "D20 target without alpha" -- "$bin" optimize "$tmp/d20.cfg" -o "$tmp/d20out" -q
 contains "cam/0000.png has no alpha channel" "D20 names the file"
 
-echo "test_robust: $((checks - fails)) of $checks checks passed"
-[ "$fails" -eq 0 ]
+finish test_robust

@@ -3,6 +3,7 @@
  *   CHECK(cond, fmt, ...)      records a failure (with file:line) and continues
  *   TEST_SKIP(fmt, ...)        exits 77 (CTest reports the test as skipped)
  *   test_vjp(...)              compares a _vjp against central differences of <v_out, f(x)>
+ *   test_norm_err(...)         the normalised error of two arrays (max or 2-norm), the one such helper
  *   return test_summary("name") at the end of main. */
 #ifndef PL_TEST_UTIL_H
 #define PL_TEST_UTIL_H
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/hd.h"
 
 static int g_test_failures = 0;
 static int g_test_checks = 0;
@@ -41,6 +44,39 @@ static int test_summary(const char *name) {
   else
     fprintf(stderr, "%s: all %d checks passed\n", name, g_test_checks);
   return g_test_failures ? 1 : 0;
+}
+
+/* Normalised error of two arrays: ||a - b|| / max(||a||, ||b||, floor_), in the max norm (TEST_NORM_MAX) or the
+ * 2-norm (TEST_NORM_L2), in double. A NaN or Inf in either array clears *finite (when given) and makes the result
+ * INFINITY: a non-finite value never reads as a small error. a and b hold `real`s, or doubles with the _d twin. */
+enum { TEST_NORM_MAX = 0, TEST_NORM_L2 = 1 };
+static double test_norm_err_any(const void *a, const void *b, int doubles, size_t n, int norm, double floor_,
+                                int *finite) {
+  double num = 0, na = 0, nb = 0;
+  int ok = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const double x = doubles ? ((const double *)a)[i] : (double)((const real *)a)[i];
+    const double y = doubles ? ((const double *)b)[i] : (double)((const real *)b)[i];
+    if (!isfinite(x) || !isfinite(y)) {
+      ok = 0;
+      continue;
+    }
+    const double d = fabs(x - y);
+    if (norm == TEST_NORM_L2) {
+      num += d * d, na += x * x, nb += y * y;
+    } else {
+      num = fmax(num, d), na = fmax(na, fabs(x)), nb = fmax(nb, fabs(y));
+    }
+  }
+  if (norm == TEST_NORM_L2) num = sqrt(num), na = sqrt(na), nb = sqrt(nb);
+  if (!ok && finite) *finite = 0;
+  return ok ? num / fmax(fmax(na, nb), floor_) : INFINITY;
+}
+static double test_norm_err(const real *a, const real *b, size_t n, int norm, double floor_, int *finite) {
+  return test_norm_err_any(a, b, 0, n, norm, floor_, finite);
+}
+static double test_norm_err_d(const double *a, const double *b, size_t n, int norm, double floor_, int *finite) {
+  return test_norm_err_any(a, b, 1, n, norm, floor_, finite);
 }
 
 /* deterministic uniform in [-1, 1) for test data (splitmix64) */

@@ -154,7 +154,7 @@ static result run(pl_backend be, int threads, const scene *s, int w, int h, int 
   d.backend = be;
   d.threads = threads;
   raster_ctx *ctx;
-  if (raster_ctx_init(&ctx, &d) != PL_OK) {
+  if (raster_create(&ctx, &d) != PL_OK) {
     fprintf(stderr, "bench: %s\n", pl_last_error());
     return r;
   }
@@ -215,7 +215,7 @@ static result run(pl_backend be, int threads, const scene *s, int w, int h, int 
 out:
   free(vr);
   for (int k = 0; k < 10; ++k) pl_buffer_free(&b[k]);
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   return r;
 }
 

@@ -225,17 +225,6 @@ static double ah_fd_real(ah_scene *sc, real *v, double h) {
   return (4 * d[1] - d[0]) / 3;
 }
 
-/* ||a - b|| / max(||a||, ||b||, floor) */
-static double ah_rel(const double *a, const double *b, int64_t n, double floor_) {
-  double num = 0, na = 0, nb = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return sqrt(num) / fmax(fmax(sqrt(na), sqrt(nb)), floor_);
-}
-
 /* The initial-state field k (0 x, 1 v, 2 C, 3 F) of the host particles and of the gradient. */
 static real *ah_state_field(ah_scene *sc, int k) {
   real *f[4] = {sc->p.x, sc->p.v, sc->p.C, sc->p.F};
@@ -265,7 +254,7 @@ static double ah_check_state_field(ah_scene *sc, const mpm_grads *g, int k, doub
       a[j] = (double)gf[(size_t)p * (size_t)w + (size_t)c];
       b[j] = ah_fd_real(sc, &f[(size_t)p * (size_t)w + (size_t)c], h);
     }
-  double e = ah_rel(a, b, cnt, 1e-300);
+  double e = test_norm_err_d(a, b, cnt, TEST_NORM_L2, 1e-300, NULL);
   free(a);
   free(b);
   return e;

@@ -436,7 +436,7 @@ static void test_scene(void) {
     a[2 * j + 1] = g.particle_nu[p];
     b[2 * j + 1] = ah_fd_double(&sc, &sc.pnu[p], 1e-4, 0);
   }
-  double e = ah_rel(a, b, 2 * cntp, 1e-300);
+  double e = test_norm_err_d(a, b, 2 * cntp, TEST_NORM_L2, 1e-300, NULL);
   printf("  %-52s worst rel.err %.2e (%lld particles)\n", "per-particle E and nu", e, (long long)cntp);
   CHECK(e <= 1e-4, "per-particle E, nu: relative error %.3e", e);
   record("full scene: per-particle E, nu", e);

@@ -16,16 +16,6 @@ typedef struct {
   double tol;
 } pcase;
 
-static double norm_err(const real *a, const real *b, size_t n, double floor_, int *finite) {
-  double num = 0, den = floor_;
-  for (size_t i = 0; i < n; ++i) {
-    if (!isfinite(a[i]) || !isfinite(b[i])) *finite = 0;
-    num = fmax(num, fabs((double)a[i] - (double)b[i]));
-    den = fmax(den, fabs((double)a[i]));
-  }
-  return num / den;
-}
-
 static void setup(const pcase *c, pl_backend be, mpm_sim *s, mpm_material *m, mpm_collider *col) {
   memset(m, 0, sizeof *m);
   m->model = c->model;
@@ -90,11 +80,11 @@ int main(void) {
     CHECK(mpm_p2g(&a, &a.state, dt) == PL_OK && mpm_p2g(&b, &b.state, dt) == PL_OK, "%s: P2G: %s", c->name, pl_last_error());
     pl_buffer_download(&a.gridbuf, 0, ga, nodes * sizeof(real));
     pl_buffer_download(&b.gridbuf, 0, gb, nodes * sizeof(real));
-    double e_p2g = norm_err(ga, gb, nodes, 1e-12, &finite);
+    double e_p2g = test_norm_err(ga, gb, nodes, TEST_NORM_MAX, 1e-12, &finite);
     CHECK(mpm_grid_update(&a, dt, 0) == PL_OK && mpm_grid_update(&b, dt, 0) == PL_OK, "%s: grid: %s", c->name, pl_last_error());
     pl_buffer_download(&a.gridbuf, 0, ga, nodes * sizeof(real));
     pl_buffer_download(&b.gridbuf, 0, gb, nodes * sizeof(real));
-    double e_grid = norm_err(ga, gb, nodes, 1e-12, &finite);
+    double e_grid = test_norm_err(ga, gb, nodes, TEST_NORM_MAX, 1e-12, &finite);
     CHECK(mpm_g2p(&a, &a.state, &a.state, dt) == PL_OK && mpm_g2p(&b, &b.state, &b.state, dt) == PL_OK, "%s: G2P: %s",
           c->name, pl_last_error());
     /* then a run */
@@ -106,9 +96,11 @@ int main(void) {
     tu_get(&a, &ha);
     tu_get(&b, &hb);
     size_t n = (size_t)ha.n;
-    double ex = norm_err(ha.x, hb.x, 3 * n, 1e-6, &finite), ev = norm_err(ha.v, hb.v, 3 * n, 1e-3, &finite);
-    double eC = norm_err(ha.C, hb.C, 9 * n, 1e-2, &finite), eF = norm_err(ha.F, hb.F, 9 * n, 1e-6, &finite);
-    double eq = norm_err(ha.q, hb.q, n, 1e-3, &finite);
+    double ex = test_norm_err(ha.x, hb.x, 3 * n, TEST_NORM_MAX, 1e-6, &finite);
+    double ev = test_norm_err(ha.v, hb.v, 3 * n, TEST_NORM_MAX, 1e-3, &finite);
+    double eC = test_norm_err(ha.C, hb.C, 9 * n, TEST_NORM_MAX, 1e-2, &finite);
+    double eF = test_norm_err(ha.F, hb.F, 9 * n, TEST_NORM_MAX, 1e-6, &finite);
+    double eq = test_norm_err(ha.q, hb.q, n, TEST_NORM_MAX, 1e-3, &finite);
     printf("%-32s P2G %.1e grid %.1e | after %d substeps: x %.1e v %.1e C %.1e F %.1e q %.1e\n", c->name, e_p2g, e_grid,
            c->substeps, ex, ev, eC, eF, eq);
     CHECK(finite, "%s: NaN or Inf", c->name);

@@ -2,14 +2,8 @@
 # test_render.sh PIPELINE_BINARY: `pipeline render` on every shipped scene (2 frames each): PNGs per camera,
 # particle and Gaussian PLYs, frame selection, output folder, and clear errors (exit 2, naming the object) for
 # scenes that cannot be simulated.
-set -u
-bin="$1"
-fails=0
-checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; sed 's/^/    /' "$tmp/out" | tail -5; fails=$((fails + 1)); }
-check() { checks=$((checks + 1)); }
+fail_lines=5
+. "$(dirname "$0")/../lib.sh" "$@"
 
 for scene in scenes/*.cfg; do
   name=$(basename "$scene" .cfg)
@@ -83,5 +77,4 @@ check
 "$bin" render scenes/jelly.cfg --set sim.substeps=1 --set sim.frames=1 --output "$tmp/cfl" > "$tmp/out" 2>&1
 [ $? -eq 2 ] && grep -q "stability bound" "$tmp/out" || fail "substeps far below the CFL bound not refused"
 
-if [ "$fails" -ne 0 ]; then echo "test_render: $fails of $checks checks FAILED"; exit 1; fi
-echo "test_render: all $checks checks passed"
+finish test_render

@@ -8,16 +8,7 @@
 #  4. a fit of tiny's E from the PAC-NeRF capture (the true initial shape, 4 training cameras at 32x32, one held
 #     out, 16 iterations) recovers E within 10%.
 # The full measurement (7 cameras at 40x40, 40 iterations) is docs/benchmarks.md's "Synthetic capture" row.
-set -u
-bin="$1"
-# optimize exits 3 for a fit that did not converge (stalled, budget exhausted) but wrote its results
-opt() { "$bin" optimize "$@"; local rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; }
-fails=0
-checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | tail -15; fails=$((fails + 1)); }
-check() { checks=$((checks + 1)); }
+. "$(dirname "$0")/../lib.sh" "$@"
 scene=scenes/captures/tiny_capture.cfg
 
 # 1. the generator
@@ -77,5 +68,4 @@ else
   fail "optimize from the PAC-NeRF capture"
 fi
 
-if [ "$fails" -ne 0 ]; then echo "test_capture_e2e: $fails of $checks checks FAILED"; exit 1; fi
-echo "test_capture_e2e: all $checks checks passed"
+finish test_capture_e2e

@@ -3,14 +3,7 @@
 #  1. optimize scenes/tiny.cfg recovers E within 5% and nu within 0.03 from a start 2x off in E;
 #  2. a fit killed (SIGKILL) part-way and resumed with --resume ends with exactly the uninterrupted result;
 #  3. gradcheck --stage all passes on every shipped scene at low resolution (every verdict ok or below noise).
-set -u
-bin="$1"
-fails=0
-checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | tail -15; fails=$((fails + 1)); }
-check() { checks=$((checks + 1)); }
+. "$(dirname "$0")/../lib.sh" "$@"
 # json_get FILE PARAM FIELD
 json_get() {
   python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['parameters'][sys.argv[2]][sys.argv[3]])" "$@" 2>/dev/null ||
@@ -109,5 +102,4 @@ for scene in scenes/*.cfg; do
   fi
 done
 
-if [ "$fails" -ne 0 ]; then echo "test_e2e: $fails of $checks checks FAILED"; exit 1; fi
-echo "test_e2e: all $checks checks passed"
+finish test_e2e

@@ -10,16 +10,8 @@
 #     walls, initial centre and rotation, viscosity at 0, background colour at its bound, camera pose and focal
 #     corrections) matches central differences, and optimize steps each of them (the walls' friction off 0);
 #  6. a learnable value with an exactly zero gradient during a fit is reported in the log and result.json.
-set -u
-bin="$1"
-# optimize exits 3 for a fit that did not converge (stalled, budget exhausted) but wrote its results
-opt() { "$bin" optimize "$@"; local rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; }
-fails=0
-checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | tail -20; fails=$((fails + 1)); }
-check() { checks=$((checks + 1)); }
+fail_lines=20
+. "$(dirname "$0")/../lib.sh" "$@"
 small="--set render.width=24 --set render.height=24 --set sim.frames=3 --set targets.frames=1:4"
 # adjoint of a parameter in a gradcheck table: adj FILE NAME
 adj() { awk -v n="$2" '$1 == n { print $3; exit }' "$1"; }
@@ -136,5 +128,4 @@ if ! grep -q "material.jelly.E gets an exactly zero gradient" "$tmp/out" ||
   fail "a zero gradient was not reported in the log and result.json"
 fi
 
-if [ "$fails" -ne 0 ]; then echo "test_gradients: $fails of $checks checks FAILED"; exit 1; fi
-echo "test_gradients: all $checks checks passed"
+finish test_gradients

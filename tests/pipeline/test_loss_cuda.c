@@ -4,16 +4,6 @@
 #include "pipeline/loss.h"
 #include "tests/test_util.h"
 
-static double rel(const real *a, const real *b, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
-    num += (double)(a[i] - b[i]) * (a[i] - b[i]);
-    den += (double)b[i] * b[i];
-  }
-  return sqrt(num) / fmax(sqrt(den), 1e-30);
-}
-
 int main(void) {
   if (!pl_cuda_compiled()) TEST_SKIP("this build has no CUDA backend");
   if (pl_cuda_device_count(NULL, 0) == 0) TEST_SKIP("no CUDA device");
@@ -42,7 +32,7 @@ int main(void) {
     for (int k = 0; k < PL_LOSS_COUNT; ++k)
       CHECK(fabs(vc.term[k] - vg.term[k]) <= 1e-5 * fmax(1e-3, fabs(vc.term[k])), "%dx%d term %d: cpu %g cuda %g", w, h, k,
             vc.term[k], vg.term[k]);
-    double e = rel(gr_g, gr_c, 4 * n);
+    double e = test_norm_err(gr_g, gr_c, 4 * n, TEST_NORM_L2, 1e-30, NULL);
     CHECK(e < 1e-5, "%dx%d gradient parity %g", w, h, e);
     fprintf(stderr, "%dx%d: loss cpu %.8g cuda %.8g, gradient rel. diff %.2e\n", w, h, vc.total, vg.total, e);
     pl_buffer_free(&d);

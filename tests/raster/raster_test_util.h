@@ -3,6 +3,7 @@
 #define PL_RASTER_TEST_UTIL_H
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,36 @@ static raster_camera test_camera(int w, int h, double fov, double dist, double a
   raster_camera c;
   raster_camera_look_at(&c, w, h, fov, eye, target, up);
   return c;
+}
+
+/* The gradient arrays of scene s laid out in one block at base (NULL: only the size): means [3n], covs [6n] or
+ * scales [3n] + quats [4n], opacities [n], colours [3n] or SH [3Kn]. Returns the block's length in reals. */
+static int64_t test_grads_layout(const test_scene *s, real *base, raster_grads *gr) {
+  const int64_t n = s->n;
+  memset(gr, 0, sizeof *gr);
+  if (base) {
+    gr->means = base;
+    if (s->use_covs)
+      gr->covs = base + 3 * n;
+    else
+      gr->scales = base + 3 * n, gr->quats = base + 6 * n;
+    gr->opacities = base + 10 * n;
+    if (s->use_sh)
+      gr->sh = base + 11 * n;
+    else
+      gr->colors = base + 11 * n;
+  }
+  return n * (11 + 3 * (s->use_sh ? test_sh_coeffs(s->sh_degree) : 1));
+}
+
+/* A rasterizer context on the CPU (NULL after printing why, if it cannot be made). */
+static raster_ctx *test_cpu_ctx(void) {
+  raster_desc d;
+  memset(&d, 0, sizeof d);
+  d.backend = PL_BACKEND_CPU;
+  raster_ctx *ctx = NULL;
+  if (raster_create(&ctx, &d) != PL_OK) fprintf(stderr, "raster_create: %s\n", pl_last_error());
+  return ctx;
 }
 
 static double test_max_abs_diff(const real *a, const real *b, int64_t n) {

@@ -180,14 +180,8 @@ static void test_multi_and_sh(raster_ctx *ctx) {
 }
 
 int main(void) {
-  raster_desc d;
-  memset(&d, 0, sizeof d);
-  d.backend = PL_BACKEND_CPU;
-  raster_ctx *ctx;
-  if (raster_ctx_init(&ctx, &d) != PL_OK) {
-    fprintf(stderr, "init: %s\n", pl_last_error());
-    return 1;
-  }
+  raster_ctx *ctx = test_cpu_ctx();
+  if (!ctx) return 1;
   test_single(ctx, 0.0, 0.0, 3.0, 0.2, 0.8, 0);
   test_single(ctx, 0.3, -0.2, 2.5, 0.15, 0.5, 0);
   test_single(ctx, -0.25, 0.3, 4.0, 0.3, 0.1, 0);   /* low opacity: support tightened to alpha = 1/255 */
@@ -198,6 +192,6 @@ int main(void) {
   test_two(ctx, 3.0, 2.0);
   test_stop(ctx);
   test_multi_and_sh(ctx);
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   return test_summary("test_raster_analytic");
 }

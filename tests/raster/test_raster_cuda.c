@@ -105,17 +105,7 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
   const int64_t ng = n * (3 + 6 + 4 + 1 + 3 * K);
   real *gc = (real *)calloc((size_t)(ng > 0 ? ng : 1), sizeof(real)), *gg = (real *)calloc((size_t)(ng > 0 ? ng : 1), sizeof(real));
   raster_grads grc;
-  memset(&grc, 0, sizeof grc);
-  grc.means = gc;
-  if (s.use_covs)
-    grc.covs = gc + 3 * n;
-  else
-    grc.scales = gc + 3 * n, grc.quats = gc + 6 * n;
-  grc.opacities = gc + 10 * n;
-  if (s.use_sh)
-    grc.sh = gc + 11 * n;
-  else
-    grc.colors = gc + 11 * n;
+  test_grads_layout(&s, gc, &grc);
   raster_images vout = {vimg, vimg + 3 * P, vimg + 4 * P, vimg + 5 * P};
   CHECK(raster_backward(cpu, &g, cams, pc->ncams, &opt, &vout, &grc) == PL_OK, "%s: cpu backward: %s", pc->name,
         pl_last_error());
@@ -135,17 +125,7 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
   raster_images outd = {dimg, dimg + 3 * P, dimg + 4 * P, dimg + 5 * P};
   raster_images voutd = {dv, dv + 3 * P, dv + 4 * P, dv + 5 * P};
   raster_grads grd;
-  memset(&grd, 0, sizeof grd);
-  grd.means = dg;
-  if (s.use_covs)
-    grd.covs = dg + 3 * n;
-  else
-    grd.scales = dg + 3 * n, grd.quats = dg + 6 * n;
-  grd.opacities = dg + 10 * n;
-  if (s.use_sh)
-    grd.sh = dg + 11 * n;
-  else
-    grd.colors = dg + 11 * n;
+  test_grads_layout(&s, dg, &grd);
   CHECK(raster_forward(gpu, &gd, cams, pc->ncams, &opt, &outd) == PL_OK, "%s: cuda forward: %s", pc->name,
         pl_last_error());
   CHECK(raster_backward(gpu, &gd, cams, pc->ncams, &opt, &voutd, &grd) == PL_OK, "%s: cuda backward: %s", pc->name,
@@ -217,13 +197,13 @@ static int self_check(void) {
   d.backend = PL_BACKEND_CPU;
   raster_ctx *a, *b;
   d.threads = 1;
-  if (raster_ctx_init(&a, &d) != PL_OK) return 1;
+  if (raster_create(&a, &d) != PL_OK) return 1;
   d.threads = 0;
-  if (raster_ctx_init(&b, &d) != PL_OK) return 1;
+  if (raster_create(&b, &d) != PL_OK) return 1;
   g_be2 = PL_BACKEND_CPU;
   for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) run_case(&k_cases[i], a, b);
-  raster_ctx_free(a);
-  raster_ctx_free(b);
+  raster_destroy(a);
+  raster_destroy(b);
   CHECK(g_fail_nonfinite == 0, "%d outputs with NaN or Inf", g_fail_nonfinite);
   return test_summary("test_raster_cuda (harness self-check, CPU vs CPU)");
 }
@@ -240,16 +220,16 @@ int main(void) {
   memset(&d, 0, sizeof d);
   raster_ctx *cpu, *gpu;
   d.backend = PL_BACKEND_CPU;
-  if (raster_ctx_init(&cpu, &d) != PL_OK) return 1;
+  if (raster_create(&cpu, &d) != PL_OK) return 1;
   d.backend = PL_BACKEND_CUDA;
-  if (raster_ctx_init(&gpu, &d) != PL_OK) {
+  if (raster_create(&gpu, &d) != PL_OK) {
     fprintf(stderr, "cuda context: %s\n", pl_last_error());
     return 1;
   }
   for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) run_case(&k_cases[i], cpu, gpu);
   test_cuda_input_check(gpu);
   CHECK(g_fail_nonfinite == 0, "%d outputs with NaN or Inf", g_fail_nonfinite);
-  raster_ctx_free(cpu);
-  raster_ctx_free(gpu);
+  raster_destroy(cpu);
+  raster_destroy(gpu);
   return test_summary("test_raster_cuda");
 }

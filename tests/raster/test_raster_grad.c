@@ -328,7 +328,7 @@ static void test_determinism(void) {
     d.backend = PL_BACKEND_CPU;
     d.threads = run == 2 ? 1 : 0;
     raster_ctx *ctx;
-    CHECK(raster_ctx_init(&ctx, &d) == PL_OK, "init");
+    CHECK(raster_create(&ctx, &d) == PL_OK, "init");
     res[run] = (double *)calloc(1, nb);
     double *p = res[run];
     raster_grads gr;
@@ -341,7 +341,7 @@ static void test_determinism(void) {
     raster_images out = {rgb, NULL, NULL, NULL}, v = {vrgb, NULL, NULL, NULL};
     CHECK(raster_forward(ctx, &g, cams, 2, NULL, &out) == PL_OK, "forward");
     CHECK(raster_backward(ctx, &g, cams, 2, NULL, &v, &gr) == PL_OK, "backward");
-    raster_ctx_free(ctx);
+    raster_destroy(ctx);
   }
   CHECK(memcmp(res[0], res[1], nb) == 0, "backward differs between two identical runs");
   CHECK(memcmp(res[0], res[2], nb) == 0, "backward differs between the default thread count and 1 thread");
@@ -352,11 +352,8 @@ static void test_determinism(void) {
 }
 
 int main(void) {
-  raster_desc d;
-  memset(&d, 0, sizeof d);
-  d.backend = PL_BACKEND_CPU;
-  raster_ctx *ctx;
-  if (raster_ctx_init(&ctx, &d) != PL_OK) return 1;
+  raster_ctx *ctx = test_cpu_ctx();
+  if (!ctx) return 1;
   const grad_case cases[] = {
       /* name                                         n  covs sh deg aa cams omin  omax  smin  smax spread clamp stop */
       {"covariances, RGB, classic, 2 cameras", 10, 1, 0, 0, 0, 2, 0.1, 0.7, 0.08, 0.35, 0.8, 0, 0},
@@ -373,7 +370,7 @@ int main(void) {
     run_case(&gc, ctx);
   }
   test_camera_grads(ctx);
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   test_determinism();
   return test_summary("test_raster_grad");
 }

@@ -74,13 +74,13 @@ static void test_standard_layout(void) {
   raster_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
-  raster_ctx_init(&ctx, &d);
+  raster_create(&ctx, &d);
   raster_gaussians g = raster_ply_gaussians(&ply);
   raster_camera cam = test_camera(32, 32, 60, 3, 0, 0);
   real rgb[32 * 32 * 3], al[32 * 32];
   raster_images out = {rgb, al, NULL, NULL};
   CHECK(raster_forward(ctx, &g, &cam, 1, NULL, &out) == PL_OK, "render standard file: %s", pl_last_error());
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   raster_ply_free(&ply);
 }
 
@@ -89,13 +89,13 @@ static double render_diff(const raster_gaussians *a, const raster_gaussians *b) 
   raster_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
-  raster_ctx_init(&ctx, &d);
+  raster_create(&ctx, &d);
   raster_camera cam = test_camera(48, 40, 50, 4, 0.5, 0.2);
   static real r1[48 * 40 * 3], r2[48 * 40 * 3];
   raster_images o1 = {r1, NULL, NULL, NULL}, o2 = {r2, NULL, NULL, NULL};
   CHECK(raster_forward(ctx, a, &cam, 1, NULL, &o1) == PL_OK, "render a: %s", pl_last_error());
   CHECK(raster_forward(ctx, b, &cam, 1, NULL, &o2) == PL_OK, "render b: %s", pl_last_error());
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   return test_max_abs_diff(r1, r2, 48 * 40 * 3);
 }
 

@@ -182,7 +182,7 @@ static void test_api_misuse(void) {
   raster_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
-  CHECK(raster_ctx_init(&fresh, &d) == PL_OK, "init");
+  CHECK(raster_create(&fresh, &d) == PL_OK, "init");
   real gm[3] = {0, 0, 0};
   raster_grads gr;
   memset(&gr, 0, sizeof gr);
@@ -201,10 +201,10 @@ static void test_api_misuse(void) {
   gr.scales = NULL;
   expect_error(raster_backward(fresh, &g, &g_cam, 1, NULL, NULL, &gr), PL_ERR_INVALID, "no successful",
                "backward after a failed forward");
-  raster_ctx_free(fresh);
-  raster_ctx_free(NULL);
+  raster_destroy(fresh);
+  raster_destroy(NULL);
   d.max_pairs = -5;
-  expect_error(raster_ctx_init(&fresh, &d), PL_ERR_INVALID, "max_pairs", "negative max_pairs");
+  expect_error(raster_create(&fresh, &d), PL_ERR_INVALID, "max_pairs", "negative max_pairs");
   test_scene_free(&s);
 }
 
@@ -295,11 +295,11 @@ static void test_pair_limit(void) {
   d.backend = PL_BACKEND_CPU;
   d.max_pairs = 10;
   raster_ctx *ctx;
-  CHECK(raster_ctx_init(&ctx, &d) == PL_OK, "init");
+  CHECK(raster_create(&ctx, &d) == PL_OK, "init");
   raster_gaussians g = test_scene_view(&s);
   raster_images out = {g_rgb, NULL, NULL, NULL};
   expect_error(raster_forward(ctx, &g, &g_cam, 1, NULL, &out), PL_ERR_LIMIT, "Gaussian-tile pairs", "pair limit");
-  raster_ctx_free(ctx);
+  raster_destroy(ctx);
   test_scene_free(&s);
 }
 
@@ -385,7 +385,7 @@ int main(void) {
   raster_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
-  if (raster_ctx_init(&g_ctx, &d) != PL_OK) return 1;
+  if (raster_create(&g_ctx, &d) != PL_OK) return 1;
   g_cam = axis_camera();
   test_bad_values();
   test_api_misuse();
@@ -393,6 +393,6 @@ int main(void) {
   test_pair_limit();
   test_tiles_vs_brute_force();
   test_exp_and_alpha_variants();
-  raster_ctx_free(g_ctx);
+  raster_destroy(g_ctx);
   return test_summary("test_raster_robust");
 }

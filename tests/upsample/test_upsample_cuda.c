@@ -18,15 +18,6 @@ static int all_finite(const real *a, size_t n) {
   return 1;
 }
 
-static double norm_err(const real *a, const real *b, size_t n) {
-  double d = 0, s = 0;
-  for (size_t i = 0; i < n; ++i) {
-    d = fmax(d, fabs((double)a[i] - (double)b[i]));
-    s = fmax(s, fabs((double)a[i]));
-  }
-  return d / fmax(s, 1e-30);
-}
-
 static void dev_upload(pl_buffer *b, const void *host, size_t bytes) {
   pl_status s = pl_buffer_alloc(b, PL_BACKEND_CUDA, bytes);
   CHECK(s == PL_OK, "cuda alloc: %s", pl_last_error());
@@ -112,7 +103,7 @@ static void run_case(const pcase *pc) {
   const size_t off[5] = {0, 3 * m, 9 * m, 12 * m, 13 * m};
   CHECK(all_finite(b, 13 * m), "%s: cuda forward has NaN/Inf", pc->name);
   for (int k = 0; k < 4; ++k) {
-    double e = norm_err(a + off[k], b + off[k], off[k + 1] - off[k]);
+    double e = test_norm_err(a + off[k], b + off[k], off[k + 1] - off[k], TEST_NORM_MAX, 1e-30, NULL);
     g_worst_fwd = fmax(g_worst_fwd, e);
     CHECK(e <= 2e-5, "%s: forward %s differ: normalised error %.3e", pc->name, what[k], e);
   }
@@ -133,14 +124,16 @@ static void run_case(const pcase *pc) {
   dev_download(dvx.ptr, gvx, sizeof(real) * 3 * (size_t)n);
   dev_download(dvf.ptr, gvx + 3 * n, sizeof(real) * 9 * (size_t)n);
   CHECK(all_finite(gvx, 12 * (size_t)n), "%s: cuda v_x/v_F has NaN/Inf", pc->name);
-  double ex = norm_err(cvx, gvx, 3 * (size_t)n), ef = norm_err(cvx + 3 * n, gvx + 3 * n, 9 * (size_t)n);
+  double ex = test_norm_err(cvx, gvx, 3 * (size_t)n, TEST_NORM_MAX, 1e-30, NULL);
+  double ef = test_norm_err(cvx + 3 * n, gvx + 3 * n, 9 * (size_t)n, TEST_NORM_MAX, 1e-30, NULL);
   pl_upsample_grads gc, gg;
   pl_upsample_get_grads(cpu, &gc);
   pl_upsample_get_grads(gpu, &gg);
   real *gcol = (real *)malloc(sizeof(real) * 4 * m);
   dev_download(gg.colors, gcol, sizeof(real) * 3 * m);
   dev_download(gg.opacity_offsets, gcol + 3 * m, sizeof(real) * m);
-  double ecol = norm_err(gc.colors, gcol, 3 * m), eoff = norm_err(gc.opacity_offsets, gcol + 3 * m, m);
+  double ecol = test_norm_err(gc.colors, gcol, 3 * m, TEST_NORM_MAX, 1e-30, NULL);
+  double eoff = test_norm_err(gc.opacity_offsets, gcol + 3 * m, m, TEST_NORM_MAX, 1e-30, NULL);
   double es = 0;
   const double sc[3] = {gc.sigma0, gc.thickness, gc.opacity}, sg[3] = {gg.sigma0, gg.thickness, gg.opacity};
   for (int k = 0; k < 3; ++k) es = fmax(es, fabs(sc[k] - sg[k]) / fmax(fabs(sc[k]), 1e-30));

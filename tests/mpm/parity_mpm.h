@@ -1,10 +1,10 @@
-/* test_mpm_parity.c: one parity driver for the MPM, in the style of ggml's test-backend-ops: every material ×
+/* parity_mpm.h: the MPM op of the parity driver (tests/test_backend_ops.c): every material ×
  * every collider shape (contact types cycled through), plus per-particle moduli and checkpoint schedules; for each
  * case the forward (the state at the last loss frame and a loss that weighs every component of x, v, C, F) and the
  * adjoint (dL/d x0, v0, C0, F0, every material parameter, gravity, frictions, per-particle E and nu), timed.
  *
- *   test_mpm_parity            CUDA against the CPU reference (float); exits 77 without a CUDA device
- *   test_mpm_parity --rounding the CPU against itself with every initial position moved by one ulp (CI, no GPU)
+ *   test_backend_ops --op mpm             CUDA against the CPU reference (float); exits 77 without a CUDA device
+ *   test_backend_ops --op mpm --rounding  the CPU against itself with every initial position moved by one ulp (CI)
  *
  * Why a rounding reference: the return maps have switching surfaces (elastic / yield / apex). A particle whose
  * trial strain lies within rounding of one takes either branch depending on the last bit, and the two branches
@@ -17,10 +17,11 @@
  * non-determinism or a bug, not a branch. The cohesionless-leaning Drucker-Prager case (cohesion 20 Pa: particles
  * that separate sit at the cone's apex, ts = 0 to rounding) is the branch-limited one; with cohesion 200 Pa the
  * cone branch is exercised without apex flips and is checked at the strict tolerance. docs/gpu.md, "Parity". */
-#include <time.h>
+#ifndef PL_PARITY_MPM_H
+#define PL_PARITY_MPM_H
 
-#include "core/log.h"
 #include "tests/mpm/adjoint_harness.h"
+/* included by tests/test_backend_ops.c after its bo_now() */
 
 enum { NCOLL = 5 };
 static const char *coll_name[NCOLL] = {"free", "plane", "box", "sphere", "cylinder"};
@@ -44,40 +45,6 @@ typedef struct {
   double par, grav, fric, pp;
   int finite;
 } perr;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double max_err(const real *a, const real *b, size_t n, double floor_, int *finite) {
-  double num = 0, den = floor_;
-  for (size_t i = 0; i < n; ++i) {
-    if (!isfinite((double)a[i]) || !isfinite((double)b[i])) *finite = 0;
-    num = fmax(num, fabs((double)a[i] - (double)b[i]));
-    den = fmax(den, fabs((double)a[i]));
-  }
-  return num / den;
-}
-static double l2_err(const real *a, const real *b, size_t n) {
-  double num = 0, den = 1e-300;
-  for (size_t i = 0; i < n; ++i) {
-    double d = (double)a[i] - (double)b[i];
-    num += d * d;
-    den += (double)a[i] * (double)a[i];
-  }
-  return sqrt(num / den);
-}
-static double max_err_d(const double *a, const double *b, size_t n, double floor_, int *finite) {
-  double num = 0, den = floor_;
-  for (size_t i = 0; i < n; ++i) {
-    if (!isfinite(a[i]) || !isfinite(b[i])) *finite = 0;
-    num = fmax(num, fabs(a[i] - b[i]));
-    den = fmax(den, fabs(a[i]));
-  }
-  return num / den;
-}
 
 static void make_case(const pcase *c, ah_scene *sc) {
   ah_init(sc);
@@ -118,6 +85,16 @@ static void make_case(const pcase *c, ah_scene *sc) {
   ah_set_loss(sc, 2, fr, scale);
 }
 
+/* The one place this driver makes a simulator of its own (kept apart so that a rename of the MPM's lifetime
+ * functions touches one line): gradient arrays sized for the scene. */
+static int bo_mpm_grads_alloc(ah_scene *sc, mpm_grads *g) {
+  mpm_sim tmp;
+  if (mpm_init(&tmp, &sc->d, &sc->p, NULL, 0) != PL_OK) return 0;
+  mpm_grads_alloc(g, &tmp);
+  mpm_free(&tmp);
+  return 1;
+}
+
 /* A run's outputs: loss, gradients, the state at the last loss frame. */
 typedef struct {
   double L;
@@ -128,15 +105,12 @@ typedef struct {
 
 static int run_case(ah_scene *sc, pl_backend be, prun *r) {
   size_t n = (size_t)sc->p.n;
-  mpm_sim tmp;
-  if (mpm_init(&tmp, &sc->d, &sc->p, NULL, 0) != PL_OK) return 0;
-  mpm_grads_alloc(&r->g, &tmp);
-  mpm_free(&tmp);
+  if (!bo_mpm_grads_alloc(sc, &r->g)) return 0;
   for (int k = 0; k < 4; ++k) r->last[k] = sc->last[k] = (real *)calloc(n * (size_t)ah_width[k], sizeof(real));
   sc->d.backend = be;
-  double t0 = now_s();
+  double t0 = bo_now();
   pl_status st = ah_run_scene(sc, &r->L, &r->g);
-  r->seconds = now_s() - t0;
+  r->seconds = bo_now() - t0;
   for (int k = 0; k < 4; ++k) sc->last[k] = NULL;
   return st == PL_OK;
 }
@@ -154,9 +128,9 @@ static perr compare(const ah_scene *sc, const prun *a, const prun *b, int per_pa
   const real *ga[4] = {a->g.x0, a->g.v0, a->g.C0, a->g.F0}, *gb[4] = {b->g.x0, b->g.v0, b->g.C0, b->g.F0};
   for (int k = 0; k < 4; ++k) {
     size_t m = n * (size_t)ah_width[k];
-    e.st[k] = max_err(a->last[k], b->last[k], m, 1e-6, &e.finite);
-    e.gmax[k] = max_err(ga[k], gb[k], m, 1e-6, &e.finite);
-    e.gl2[k] = l2_err(ga[k], gb[k], m);
+    e.st[k] = test_norm_err(a->last[k], b->last[k], m, TEST_NORM_MAX, 1e-6, &e.finite);
+    e.gmax[k] = test_norm_err(ga[k], gb[k], m, TEST_NORM_MAX, 1e-6, &e.finite);
+    e.gl2[k] = test_norm_err(ga[k], gb[k], m, TEST_NORM_L2, 1e-150, NULL);
   }
   /* Parameters: theta dL/dtheta against the loss, |theta (a - b)| / max(|theta a|, 1e-4 |L|), so that a gradient
    * the loss barely feels (nu of a body in free fall: theta dL/dtheta ~ 3e-5 |L|) is compared at that level, not
@@ -165,15 +139,15 @@ static perr compare(const ah_scene *sc, const prun *a, const prun *b, int per_pa
   for (int q = 0; q < AH_NMATPAR; ++q) {
     double th = fabs(*ah_matpar((ah_scene *)sc, 0, q));
     double pa = th * ah_grad_matpar(&a->g, 0, q), pb = th * ah_grad_matpar(&b->g, 0, q);
-    double eq = max_err_d(&pa, &pb, 1, Lfl, &e.finite);
+    double eq = test_norm_err_d(&pa, &pb, 1, TEST_NORM_MAX, Lfl, &e.finite);
     e.par = fmax(e.par, eq);
   }
   double gra[3], grb[3], fa[2], fb[2];
   for (int i = 0; i < 3; ++i) gra[i] = 9.8 * a->g.gravity[i], grb[i] = 9.8 * b->g.gravity[i];
-  e.grav = max_err_d(gra, grb, 3, Lfl, &e.finite);
+  e.grav = test_norm_err_d(gra, grb, 3, TEST_NORM_MAX, Lfl, &e.finite);
   fa[0] = 0.3 * a->g.collider_friction[0], fa[1] = 0.2 * a->g.boundary_friction;
   fb[0] = 0.3 * b->g.collider_friction[0], fb[1] = 0.2 * b->g.boundary_friction;
-  e.fric = max_err_d(fa, fb, 2, Lfl, &e.finite);
+  e.fric = test_norm_err_d(fa, fb, 2, TEST_NORM_MAX, Lfl, &e.finite);
   if (per_particle) {
     double num = 0, den = Lfl;
     for (size_t i = 0; i < n; ++i) {
@@ -198,15 +172,8 @@ static void nudge_positions(ah_scene *sc) {
   for (int64_t i = 0; i < 3 * sc->p.n; ++i) sc->p.x[i] = nextafterf((float)sc->p.x[i], (i % 2) ? 2.f : -2.f);
 }
 
-int main(int argc, char **argv) {
-  int rounding = argc > 1 && strcmp(argv[1], "--rounding") == 0;
-  char desc[1024] = "";
-  if (!rounding) {
-    if (!pl_cuda_compiled()) TEST_SKIP("this build has no CUDA backend");
-    if (pl_cuda_device_count(desc, sizeof desc) == 0) TEST_SKIP("no CUDA device");
-    printf("device: %s\n", desc);
-  }
-  pl_log_set_level(PL_LOG_WARN);
+/* The MPM op: 36 cases, forward (loss, state) and adjoint (state and parameter gradients), timed. */
+static void op_mpm(int rounding) {
 
   pcase cases[64];
   int nc = 0;
@@ -297,5 +264,6 @@ int main(int argc, char **argv) {
   }
   printf("%d cases, %d branch-limited\n", nc, branch_limited);
   fflush(stdout);
-  return test_summary(rounding ? "test_mpm_parity --rounding" : "test_mpm_parity");
 }
+
+#endif
