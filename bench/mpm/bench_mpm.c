@@ -37,7 +37,7 @@ static int in_list(const char *list, const char *name) {
 }
 
 /* the scene; returns 0 on failure (message printed) */
-static int make_sim(mpm_sim *s, int G, int model, pl_backend be) {
+static int make_sim(mpm_sim **s, int G, int model, pl_backend be) {
   mpm_material m;
   memset(&m, 0, sizeof m);
   m.model = model;
@@ -71,7 +71,7 @@ static int make_sim(mpm_sim *s, int G, int model, pl_backend be) {
     p.vol0[q] = (real)(dx * dx * dx / 8);
     p.mass[q] = (real)(1000 * dx * dx * dx / 8);
   }
-  pl_status st = mpm_init(s, &d, &p, NULL, 0);
+  pl_status st = mpm_create(s, &d, &p, NULL, 0);
   mpm_particles_free(&p);
   if (st != PL_OK) {
     fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
@@ -84,28 +84,28 @@ static int make_sim(mpm_sim *s, int G, int model, pl_backend be) {
 static double run(int G, int model, pl_backend be, int steps, int repeat, int64_t *n) {
   double best = INFINITY;
   for (int r = 0; r < repeat; ++r) {
-    mpm_sim s;
+    mpm_sim *s = NULL;
     if (!make_sim(&s, G, model, be)) return NAN;
-    *n = s.n;
+    *n = s->n;
     const real dt = (real)1e-4;
-    if (mpm_substep(&s, dt) != PL_OK) { /* warm-up */
+    if (mpm_substep(s, dt) != PL_OK) { /* warm-up */
       fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
-      mpm_free(&s);
+      mpm_destroy(s);
       return NAN;
     }
     double vmax;
-    mpm_max_speed(&s, &s.state, &vmax); /* synchronises the device */
+    mpm_max_speed(s, &s->state, &vmax); /* synchronises the device */
     double t0 = pl_now();
     for (int k = 0; k < steps; ++k)
-      if (mpm_substep(&s, dt) != PL_OK) {
+      if (mpm_substep(s, dt) != PL_OK) {
         fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
-        mpm_free(&s);
+        mpm_destroy(s);
         return NAN;
       }
-    mpm_max_speed(&s, &s.state, &vmax);
+    mpm_max_speed(s, &s->state, &vmax);
     double t = pl_now() - t0;
     if (t < best) best = t;
-    mpm_free(&s);
+    mpm_destroy(s);
   }
   return best;
 }

@@ -41,7 +41,7 @@ static int in_list(const char *list, const char *name) {
   return 0;
 }
 
-static int make_sim(mpm_sim *s, int G, int model, pl_backend be, int substeps, mpm_material *m, mpm_collider *c) {
+static int make_sim(mpm_sim **s, int G, int model, pl_backend be, int substeps, mpm_material *m, mpm_collider *c) {
   memset(m, 0, sizeof *m);
   m->model = model;
   m->E = 1e5, m->nu = 0.3, m->density = 1000, m->yield_stress = 1e3, m->friction_angle = 30, m->bulk_modulus = 1e5;
@@ -78,7 +78,7 @@ static int make_sim(mpm_sim *s, int G, int model, pl_backend be, int substeps, m
     p.vol0[q] = (real)(dx * dx * dx / 8);
     p.mass[q] = (real)(1000 * dx * dx * dx / 8);
   }
-  pl_status st = mpm_init(s, &d, &p, NULL, 0);
+  pl_status st = mpm_create(s, &d, &p, NULL, 0);
   mpm_particles_free(&p);
   if (st != PL_OK) {
     fprintf(stderr, "bench_mpm_adjoint: %s\n", pl_last_error());
@@ -108,24 +108,24 @@ typedef struct {
 } result;
 
 static int run(int G, int model, pl_backend be, int frames, int substeps, int every, double limit_mb, result *r) {
-  mpm_sim s;
+  mpm_sim *s = NULL;
   mpm_material m;
   mpm_collider c;
   if (!make_sim(&s, G, model, be, substeps, &m, &c)) return 0;
-  r->n = s.n;
+  r->n = s->n;
   mpm_state init;
-  mpm_state_alloc(&init, s.backend, s.n);
-  mpm_state_copy(&init, &s.state);
+  mpm_state_alloc(&init, s->backend, s->n);
+  mpm_state_copy(&init, &s->state);
   double vmax;
   /* plain forward */
-  mpm_max_speed(&s, &s.state, &vmax);
+  mpm_max_speed(s, &s->state, &vmax);
   double t0 = pl_now();
   for (int f = 0; f < frames; ++f)
-    if (mpm_advance_frame(&s) != PL_OK) {
+    if (mpm_advance_frame(s) != PL_OK) {
       fprintf(stderr, "bench_mpm_adjoint: %s\n", pl_last_error());
       return 0;
     }
-  mpm_max_speed(&s, &s.state, &vmax);
+  mpm_max_speed(s, &s->state, &vmax);
   r->fwd = pl_now() - t0;
   /* taped forward and backward */
   mpm_tape_desc td = {every, limit_mb};
@@ -133,11 +133,11 @@ static int run(int G, int model, pl_backend be, int frames, int substeps, int ev
   memset(&l, 0, sizeof l);
   l.frames = frames;
   mpm_grads g;
-  if (mpm_tape_create(&l.tape, &s, &td) != PL_OK || mpm_grads_alloc(&g, &s) != PL_OK) {
+  if (mpm_tape_create(&l.tape, s, &td) != PL_OK || mpm_grads_alloc(&g, s) != PL_OK) {
     fprintf(stderr, "bench_mpm_adjoint: %s\n", pl_last_error());
     return 0;
   }
-  size_t n = (size_t)s.n;
+  size_t n = (size_t)s->n;
   real *h = (real *)malloc(n * 9 * sizeof(real));
   uint64_t z = 12345;
   for (size_t i = 0; i < n * 9; ++i) {
@@ -146,13 +146,13 @@ static int run(int G, int model, pl_backend be, int frames, int substeps, int ev
   }
   const int width[4] = {3, 3, 9, 9};
   for (int k = 0; k < 4; ++k) {
-    pl_buffer_alloc(&l.w[k], s.backend, n * (size_t)width[k] * sizeof(real));
+    pl_buffer_alloc(&l.w[k], s->backend, n * (size_t)width[k] * sizeof(real));
     pl_buffer_upload(&l.w[k], 0, h, n * (size_t)width[k] * sizeof(real));
   }
   free(h);
   t0 = pl_now();
   pl_status st = mpm_tape_forward(l.tape, &init, frames, add_loss, &l);
-  mpm_max_speed(&s, &s.state, &vmax);
+  mpm_max_speed(s, &s->state, &vmax);
   r->tape_fwd = pl_now() - t0;
   if (st == PL_OK) {
     mpm_grads_zero(&g);
@@ -166,7 +166,7 @@ static int run(int G, int model, pl_backend be, int frames, int substeps, int ev
   mpm_grads_free(&g);
   mpm_tape_free(l.tape);
   mpm_state_free(&init);
-  mpm_free(&s);
+  mpm_destroy(s);
   return st == PL_OK;
 }
 

@@ -42,20 +42,22 @@ static mpm_object tu_box(double cx, double cy, double cz, double sx, double sy, 
   return o;
 }
 
-/* Sample and init; aborts the test on failure. */
-static void tu_make(mpm_sim *s, const mpm_desc *d, const mpm_object *objs, int nobj) {
+/* Sample and create; aborts the test on failure. */
+static mpm_sim *tu_make(const mpm_desc *d, const mpm_object *objs, int nobj) {
+  mpm_sim *s = NULL;
   mpm_particles p;
   pl_status st = mpm_sample_objects(d, objs, nobj, &p);
   if (st != PL_OK) {
     fprintf(stderr, "sampling failed: %s\n", pl_last_error());
     exit(1);
   }
-  st = mpm_init(s, d, &p, objs, nobj);
+  st = mpm_create(&s, d, &p, objs, nobj);
   mpm_particles_free(&p);
   if (st != PL_OK) {
-    fprintf(stderr, "mpm_init failed: %s\n", pl_last_error());
+    fprintf(stderr, "mpm_create failed: %s\n", pl_last_error());
     exit(1);
   }
+  return s;
 }
 
 /* Download the state into freshly allocated host arrays (static fields too). */

@@ -67,10 +67,10 @@ static void record(const char *fam, double e) {
 static void check_all(const char *fam, const char *name, ah_scene *sc, double tol, int check_state) {
   mpm_grads g;
   double L;
-  mpm_sim tmp;
-  CHECK(mpm_init(&tmp, &sc->d, &sc->p, NULL, 0) == PL_OK, "%s: init: %s", name, pl_last_error());
-  CHECK(mpm_grads_alloc(&g, &tmp) == PL_OK, "grads");
-  mpm_free(&tmp);
+  mpm_sim *tmp = NULL;
+  CHECK(mpm_create(&tmp, &sc->d, &sc->p, NULL, 0) == PL_OK, "%s: init: %s", name, pl_last_error());
+  CHECK(mpm_grads_alloc(&g, tmp) == PL_OK, "grads");
+  mpm_destroy(tmp);
   pl_status st = ah_run_scene(sc, &L, &g);
   CHECK(st == PL_OK, "%s: %s", name, pl_last_error());
   if (st != PL_OK) {
@@ -359,11 +359,11 @@ static void test_scene(void) {
 
   /* each object's initial velocity and angular velocity: v_p = v + w x (x_p - c) */
   mpm_grads g;
-  mpm_sim s;
+  mpm_sim *s = NULL;
   double L;
-  CHECK(mpm_init(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
-  mpm_grads_alloc(&g, &s);
-  mpm_free(&s);
+  CHECK(mpm_create(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
+  mpm_grads_alloc(&g, s);
+  mpm_destroy(s);
   CHECK(ah_run_scene(&sc, &L, &g) == PL_OK, "%s", pl_last_error());
   double worst = 0;
   for (int ob = 0; ob < 2; ++ob)
@@ -411,7 +411,7 @@ static void test_scene(void) {
         double fd = (4 * d[1] - d[0]) / 3;
         double e = fabs(adj - fd) / fmax(fmax(fabs(adj), fabs(fd)), 1e-9 * (fabs(L) + 1e-3));
         if (e > worst) worst = e;
-        CHECK(e <= 1e-4, "object %d d/d%s.%c: adjoint %.10e, fd %.10e (rel %.2e)", ob, kind ? "angular_velocity" : "velocity",
+        CHECK(e <= 1e-4, "object %d d/d%s->%c: adjoint %.10e, fd %.10e (rel %.2e)", ob, kind ? "angular_velocity" : "velocity",
               "xyz"[a], adj, fd, e);
       }
   printf("  %-52s worst rel.err %.2e\n", "objects' initial velocity and angular velocity", worst);
@@ -469,12 +469,12 @@ static void test_rest(void) {
       double lscale[4] = {1, 1, 0.01, 1};
       int fr[1] = {1};
       ah_set_loss(&sc, 1, fr, lscale);
-      mpm_sim tmp;
+      mpm_sim *tmp = NULL;
       mpm_grads g;
       double L;
-      mpm_init(&tmp, &sc.d, &sc.p, NULL, 0);
-      mpm_grads_alloc(&g, &tmp);
-      mpm_free(&tmp);
+      mpm_create(&tmp, &sc.d, &sc.p, NULL, 0);
+      mpm_grads_alloc(&g, tmp);
+      mpm_destroy(tmp);
       CHECK(ah_run_scene(&sc, &L, &g) == PL_OK, "%s", pl_last_error());
       int finite = 1;
       for (int64_t q = 0; q < sc.p.n * 9; ++q) finite &= isfinite(g.F0[q]) && isfinite(g.C0[q]);

@@ -128,10 +128,10 @@ typedef struct {
 
 static int run_case(ah_scene *sc, pl_backend be, prun *r) {
   size_t n = (size_t)sc->p.n;
-  mpm_sim tmp;
-  if (mpm_init(&tmp, &sc->d, &sc->p, NULL, 0) != PL_OK) return 0;
-  mpm_grads_alloc(&r->g, &tmp);
-  mpm_free(&tmp);
+  mpm_sim *tmp = NULL;
+  if (mpm_create(&tmp, &sc->d, &sc->p, NULL, 0) != PL_OK) return 0;
+  mpm_grads_alloc(&r->g, tmp);
+  mpm_destroy(tmp);
   for (int k = 0; k < 4; ++k) r->last[k] = sc->last[k] = (real *)calloc(n * (size_t)ah_width[k], sizeof(real));
   sc->d.backend = be;
   double t0 = now_s();

@@ -81,15 +81,15 @@ static double falling_cube(int boundary, double *Jmin, double *Jmax) {
   d.boundary = boundary;
   double dx = 1.0 / grid, top = 1 - 3 * dx, s = 0.2;
   mpm_object o = tu_box(0.5, top - 0.5 * s, 0.5, s, s, s, 0);
-  mpm_sim sim;
-  tu_make(&sim, &d, &o, 1);
+  mpm_sim *sim = NULL;
+  sim = tu_make(&d, &o, 1);
   mpm_particles h = {0};
   double worst = 0;
   *Jmin = 1e9, *Jmax = 0;
   int frames = g_small ? 6 : 12;
   for (int f = 1; f <= frames; ++f) {
-    run_frames(&sim, 1);
-    tu_get(&sim, &h);
+    run_frames(sim, 1);
+    tu_get(sim, &h);
     double M = 0, vy = 0;
     for (int64_t p = 0; p < h.n; ++p) {
       M += h.mass[p];
@@ -97,10 +97,10 @@ static double falling_cube(int boundary, double *Jmin, double *Jmax) {
       double J = m3_det(m3_load(h.F + 9 * p));
       *Jmin = fmin(*Jmin, J), *Jmax = fmax(*Jmax, J);
     }
-    worst = fmax(worst, fabs(vy / M - (-9.8 * sim.time)));
+    worst = fmax(worst, fabs(vy / M - (-9.8 * sim->time)));
   }
   mpm_particles_free(&h);
-  mpm_free(&sim);
+  mpm_destroy(sim);
   return worst;
 }
 
@@ -116,15 +116,15 @@ static double sliding_block(int floor_type) {
   double dx = 1.0 / 32, s = 0.2;
   mpm_object o = tu_box(0.3, 3 * dx + 0.5 * s, 0.5, s, s, s, 0);
   o.velocity[0] = 1.0;
-  mpm_sim sim;
-  tu_make(&sim, &d, &o, 1);
-  run_frames(&sim, 6);
+  mpm_sim *sim = NULL;
+  sim = tu_make(&d, &o, 1);
+  run_frames(sim, 6);
   mpm_particles h = {0};
-  tu_get(&sim, &h);
+  tu_get(sim, &h);
   double M = 0, vx = 0;
   for (int64_t p = 0; p < h.n; ++p) M += h.mass[p], vx += h.mass[p] * h.v[3 * p];
   mpm_particles_free(&h);
-  mpm_free(&sim);
+  mpm_destroy(sim);
   return vx / M;
 }
 
@@ -169,18 +169,18 @@ static double dambreak(int floor_type, int grid, double *mean) {
   d.frame_dt = 0.1 / sqrt(2 * g / a); /* frames at T = 0.1, 0.2, ... */
   mpm_object o = tu_box(b + 0.5 * a, b + a, 0.5 * d.domain_max[2], a, 2 * a, d.domain_max[2] - 2 * b, 0);
   o.particles_per_cell = 8;
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
+  mpm_sim *s = NULL;
+  s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
   int nT = g_small ? 2 : 4, k = 0;
   double worst = 0, sum = 0, Tprev = 0, Zprev = 1;
   int frames = g_small ? 13 : 26;
   printf("dambreak: %s floor, water column a = %.2f m, 2a high, grid %d (dx = %.4f m, a = %.0f cells), %lld particles, "
-         "bulk modulus %.0e Pa\n", mpm_contact_name(floor_type), a, grid, dx, a / dx, (long long)s.n, m.bulk_modulus);
+         "bulk modulus %.0e Pa\n", mpm_contact_name(floor_type), a, grid, dx, a / dx, (long long)s->n, m.bulk_modulus);
   for (int f = 1; f <= frames && k < nT; ++f) {
-    run_frames(&s, 1);
-    double T = s.time * sqrt(2 * g / a);
-    tu_get(&s, &h);
+    run_frames(s, 1);
+    double T = s->time * sqrt(2 * g / a);
+    tu_get(s, &h);
     double Z = front_of(&h, b, dx, (int)((0.6 - 2 * b) / dx), 4) / a;
     /* linear interpolation between the frames around each reference time */
     while (k < nT && T >= MM_T[k]) {
@@ -196,7 +196,7 @@ static double dambreak(int floor_type, int grid, double *mean) {
   CHECK(k == nT, "reached only %d of %d reference times", k, nT);
   *mean = k ? sum / k : NAN;
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
   return worst;
 }
 
@@ -229,16 +229,16 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
   double dx = Lx / grid, b = 3 * dx;
   d.frame_dt = 0.02;
   mpm_object o = tu_box(b + 0.5 * L0, b + 0.5 * H0, 0.5 * d.domain_max[2], L0, H0, d.domain_max[2] - 2 * b, 0);
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
-  *np = s.n;
+  mpm_sim *s = NULL;
+  s = tu_make(&d, &o, 1);
+  *np = s->n;
   mpm_particles h = {0};
   /* run until the deposit is at rest: kinetic energy per unit mass below 1e-5 of g H0, at most 2 s */
   double tmax = g_small ? 0.3 : 1.6;
-  while (s.time < tmax) {
-    run_frames(&s, 1);
-    if (s.time < 4 * sqrt(H0 / 9.8)) continue;
-    tu_get(&s, &h);
+  while (s->time < tmax) {
+    run_frames(s, 1);
+    if (s->time < 4 * sqrt(H0 / 9.8)) continue;
+    tu_get(s, &h);
     double ke = 0, M = 0;
     for (int64_t p = 0; p < h.n; ++p) {
       M += h.mass[p];
@@ -246,8 +246,8 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
     }
     if (ke / M < 1e-5 * 9.8 * H0) break;
   }
-  *tsim = s.time;
-  tu_get(&s, &h);
+  *tsim = s->time;
+  tu_get(s, &h);
   int nb = (int)((Lx - 2 * b) / dx);
   double L = front_of(&h, b, dx, nb, 4);
   /* deposit height and flank slope (surface between 20% and 80% of the height, beyond the highest column) */
@@ -270,7 +270,7 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
   *deposit_h = hmax;
   free(top);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
   return (L - L0) / L0;
 }
 
@@ -321,16 +321,16 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   d.ncolliders = 1;
   d.frame_dt = 0.02;
   mpm_object o = tu_box(b + 0.5 * L, b + 0.5 * H, 0.5 * d.domain_max[2], L, H, d.domain_max[2] - 2 * b, 0);
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
-  *np = s.n;
+  mpm_sim *s = NULL;
+  s = tu_make(&d, &o, 1);
+  *np = s->n;
   mpm_particles h = {0};
   /* until the gate has moved 1.5 H and the deposit is at rest (or 1.5 s) */
   double tmax = g_small ? 0.3 : 1.5;
-  while (s.time < tmax) {
-    run_frames(&s, 1);
-    if (s.time < 1.5 * H / vw) continue;
-    tu_get(&s, &h);
+  while (s->time < tmax) {
+    run_frames(s, 1);
+    if (s->time < 1.5 * H / vw) continue;
+    tu_get(s, &h);
     double ke = 0, M = 0;
     for (int64_t p = 0; p < h.n; ++p) {
       M += h.mass[p];
@@ -338,8 +338,8 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
     }
     if (ke / M < 1e-6 * 9.8 * H) break;
   }
-  *tsim = s.time;
-  tu_get(&s, &h);
+  *tsim = s->time;
+  tu_get(s, &h);
   int nb = (int)((Lx - 2 * b) / dx);
   double *top = (double *)calloc((size_t)nb, sizeof(double));
   for (int64_t p = 0; p < h.n; ++p) {
@@ -359,7 +359,7 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   *hdep = hmax;
   free(top);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
   return n >= 3 ? atan(fabs((n * sxy - sx * sy) / (n * sxx - sx * sx))) * 180 / PI : NAN;
 }
 
