@@ -20,14 +20,8 @@ static inline void adj_g2p_particle(const mpm_kgrid *g, mpm_kstate in, mpm_kstat
   v3 x = v3_load(in.x + 3 * p);
   mpm_stencil s = mpm_stencil_of(g, x);
   v3 gv[27], vgv[27];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) {
-      const real *row = grid + 4 * mpm_node_index(g, s.base[0] + a, s.base[1] + b, s.base[2]);
-      for (int c = 0; c < 3; ++c) {
-        gv[9 * a + 3 * b + c] = v3_make(row[4 * c + 1], row[4 * c + 2], row[4 * c + 3]);
-        vgv[9 * a + 3 * b + c] = v3_zero();
-      }
-    }
+  mpm_gather_gv(g, grid, &s, gv);
+  for (int k = 0; k < 27; ++k) vgv[k] = v3_zero();
   int model;
   mpm_mparams mp = mpm_particle_params(P, p, &model);
   mpm_mparams vmp = mpm_mparams_zero();
@@ -61,15 +55,11 @@ pl_status mpm_cpu_adj_g2p(mpm_sim *s, const mpm_adj_args *A) {
   const real dt = A->dt;
   const int64_t n = in.n;
   const int64_t nodes = (int64_t)mpm_node_count(g);
-  const int par = n >= MPM_CPU_PAR_PARTICLES || par_grid((size_t)nodes, n);
-  const int threads = par ? max_threads() : 1;
+  const int threads = par_scatter((size_t)nodes, n) ? max_threads() : 1;
 #pragma omp parallel num_threads(threads)
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-    const int t = 0, T = 1;
-#endif
+    int t, T;
+    mpm_cpu_thread(&t, &T);
     memset(v_gridv + 3 * (nodes * t / T), 0, (size_t)(nodes * (t + 1) / T - nodes * t / T) * 3 * sizeof(real));
 #pragma omp barrier
     /* the forward P2G's coloured walk, in the block order of the P2G recomputed on `in` */

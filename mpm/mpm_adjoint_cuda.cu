@@ -30,13 +30,8 @@ __global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
   if (!mpm_in_domain(&g, x)) return; // the forward pass checked every state; never read outside the grid
   mpm_stencil s = mpm_stencil_of(&g, x);
   v3 gv[27], vgv[27];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      for (int c = 0; c < 3; ++c) {
-        const real *node = grid + 4 * mpm_node_index(&g, s.base[0] + a, s.base[1] + b, s.base[2] + c);
-        gv[9 * a + 3 * b + c] = v3_make(node[1], node[2], node[3]);
-        vgv[9 * a + 3 * b + c] = v3_zero();
-      }
+  mpm_gather_gv(&g, grid, &s, gv);
+  for (int k = 0; k < 27; ++k) vgv[k] = v3_zero();
   int model;
   mpm_mparams mp = mpm_particle_params(&P, p, &model);
   mpm_mparams vmp = mpm_mparams_zero();

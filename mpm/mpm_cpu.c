@@ -99,8 +99,7 @@ static pl_status cpu_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err_out) 
   const int64_t n = st.n;
   const int64_t nodes = (int64_t)mpm_node_count(g);
   const int64_t nbk = cs->nblocks;
-  const int par = n >= MPM_CPU_PAR_PARTICLES || par_grid((size_t)nodes, n);
-  int threads = par ? max_threads() : 1;
+  int threads = par_scatter((size_t)nodes, n) ? max_threads() : 1;
   if (!ensure_hist(cs, threads)) threads = cs->hist_threads;
   uint64_t err = MPM_NO_ERROR;
   /* One parallel region, five barriers: (1) affine matrices, block keys and per-thread histograms over fixed
@@ -108,11 +107,8 @@ static pl_status cpu_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err_out) 
    * four colours of block columns. */
 #pragma omp parallel num_threads(threads)
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-    const int t = 0, T = 1;
-#endif
+    int t, T;
+    mpm_cpu_thread(&t, &T);
     const int64_t lo = n * t / T, hi = n * (t + 1) / T;
     uint32_t *h = cs->hist + (size_t)t * (size_t)nbk;
     memset(h, 0, (size_t)nbk * sizeof(uint32_t));
@@ -217,11 +213,7 @@ static pl_status cpu_g2p(mpm_sim *sim, mpm_kstate in, mpm_kstate out, real dt, u
     }
     mpm_stencil s = mpm_stencil_of(g, x);
     v3 gv[27];
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) {
-        const real *row = grid + 4 * mpm_node_index(g, s.base[0] + a, s.base[1] + b, s.base[2]);
-        for (int c = 0; c < 3; ++c) gv[9 * a + 3 * b + c] = v3_make(row[4 * c + 1], row[4 * c + 2], row[4 * c + 3]);
-      }
+    mpm_gather_gv(g, grid, &s, gv);
     int model;
     mpm_mparams mp = mpm_particle_params(P, p, &model);
     v3 xo, vo;

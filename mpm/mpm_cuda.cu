@@ -150,12 +150,7 @@ __global__ void mpm_k_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate out, mpm_kparti
   }
   mpm_stencil s = mpm_stencil_of(&g, x);
   v3 gv[27];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      for (int c = 0; c < 3; ++c) {
-        const real *node = grid + 4 * mpm_node_index(&g, s.base[0] + a, s.base[1] + b, s.base[2] + c);
-        gv[9 * a + 3 * b + c] = v3_make(node[1], node[2], node[3]);
-      }
+  mpm_gather_gv(&g, grid, &s, gv);
   int model;
   mpm_mparams mp = mpm_particle_params(&P, p, &model);
   v3 xo, vo;

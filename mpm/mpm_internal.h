@@ -115,6 +115,16 @@ HD void mpm_adj_p2g_store(mpm_kstate adj, double *v_par, int64_t p, v3 vx, v3 vv
   mpm_adj_par_accum(v_par + (size_t)MPM_ADJ_NPAR * (size_t)p, vmp, vmass);
 }
 
+/* The grid velocities of a stencil's 27 nodes, gv[9a + 3b + c] for node base + (a, b, c) (the grid holds
+ * (m, v) after the grid update). */
+HD void mpm_gather_gv(const mpm_kgrid *g, const real *grid, const mpm_stencil *s, v3 gv[27]) {
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      const real *row = grid + 4 * mpm_node_index(g, s->base[0] + a, s->base[1] + b, s->base[2]);
+      for (int c = 0; c < 3; ++c) gv[9 * a + 3 * b + c] = v3_make(row[4 * c + 1], row[4 * c + 2], row[4 * c + 3]);
+    }
+}
+
 /* Is any value of particle p's adjoint state NaN or Inf? */
 HD int mpm_adj_nonfinite(mpm_kstate adj, int64_t p) {
   return !v3_isfinite(v3_load(adj.x + 3 * p)) || !v3_isfinite(v3_load(adj.v + 3 * p)) ||
@@ -147,6 +157,21 @@ struct mpm_cpu_scratch {
   uint32_t *hist;     /* [threads][nblocks] */
   int hist_threads;
 };
+
+/* A scatter loop (P2G, G2P adjoint) over n particles and a grid of `nodes` nodes goes parallel when either is
+ * large. */
+static inline int par_scatter(size_t nodes, int64_t n) { return n >= MPM_CPU_PAR_PARTICLES || par_grid(nodes, n); }
+
+/* This thread's index and the team size inside a parallel region (0 and 1 without OpenMP). */
+static inline void mpm_cpu_thread(int *t, int *T) {
+#ifdef _OPENMP
+  *t = omp_get_thread_num();
+  *T = omp_get_num_threads();
+#else
+  *t = 0;
+  *T = 1;
+#endif
+}
 
 static inline int max_threads(void) {
 #ifdef _OPENMP

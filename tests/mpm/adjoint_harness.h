@@ -12,7 +12,7 @@
 #include <math.h>
 
 #include "mpm/mpm_adjoint.h"
-#include "mpm/mpm_kernels.h"
+#include "mpm/mpm_internal.h" /* white-box: the kernels, mpm_sim_kparticles, mpm_gather_gv */
 #include "tests/mpm/mpm_test_util.h"
 
 #define AH_MAXF 8
@@ -296,10 +296,7 @@ static double ah_min_margin(ah_scene *sc, int64_t counts[3]) {
   if (mpm_create(&s, &sc->d, &sc->p, NULL, 0) != PL_OK) return NAN;
   if (sc->pE) mpm_set_particle_moduli(s, sc->pE, sc->pnu);
   double worst = INFINITY;
-  mpm_kparticles P;
-  P.mass = (const real *)s->mass.ptr, P.vol0 = (const real *)s->vol0.ptr, P.mat = (const int32_t *)s->material.ptr;
-  P.pmu = (const real *)s->pmu.ptr, P.plambda = (const real *)s->plambda.ptr;
-  P.materials = s->kmaterials, P.nmaterials = s->nmaterials, P.colliders = s->kcolliders, P.ncolliders = s->ncolliders;
+  mpm_kparticles P = mpm_sim_kparticles(s); /* a CPU simulation: its tables are host memory */
   for (int f = 0; f < sc->frames; ++f) {
     int n;
     double dt;
@@ -315,12 +312,7 @@ static double ah_min_margin(ah_scene *sc, int64_t counts[3]) {
         v3 x = v3_load(st.x + 3 * p);
         mpm_stencil sn = mpm_stencil_of(&s->grid, x);
         v3 gv[27];
-        for (int a = 0; a < 3; ++a)
-          for (int b = 0; b < 3; ++b)
-            for (int c = 0; c < 3; ++c) {
-              const real *node = grid + 4 * mpm_node_index(&s->grid, sn.base[0] + a, sn.base[1] + b, sn.base[2] + c);
-              gv[9 * a + 3 * b + c] = v3_make(node[1], node[2], node[3]);
-            }
+        mpm_gather_gv(&s->grid, grid, &sn, gv);
         int model;
         mpm_mparams mp = mpm_particle_params(&P, p, &model);
         v3 xo, vo;

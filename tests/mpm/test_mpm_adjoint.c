@@ -303,6 +303,20 @@ static void test_rollout(void) {
 
 /* ------------------------------------------------------------------ full scene */
 
+/* Add h to component a of object ob's initial velocity (kind 0) or angular velocity (kind 1) in the particles:
+ * v_p += h e_a, or v_p += h e_a x (x_p - c). */
+static void shift_velocity(ah_scene *sc, const mpm_object *obj, int ob, int kind, int a, double h) {
+  for (int64_t p = 0; p < sc->p.n; ++p) {
+    if (sc->p.object[p] != ob) continue;
+    v3 e = v3_zero();
+    v3_set(&e, a, 1);
+    v3 dv = kind == 0 ? e
+                      : v3_cross(e, v3_sub(v3_load(sc->p.x + 3 * p),
+                                           v3_make(obj->center[0], obj->center[1], obj->center[2])));
+    v3_store(v3_axpy(v3_load(sc->p.v + 3 * p), h, dv), sc->p.v + 3 * p);
+  }
+}
+
 static void test_scene(void) {
   printf("full scene: elastic cube on a slip floor with friction beside a plasticine cube (limit 1e-4):\n");
   ah_scene sc;
@@ -384,27 +398,11 @@ static void test_scene(void) {
         for (int rr = 0; rr < 2; ++rr) {
           double hh = rr == 0 ? h : h / 2, lp = 0, lm = 0;
           for (int sgn = -1; sgn <= 1; sgn += 2) {
-            for (int64_t p = 0; p < sc.p.n; ++p) {
-              if (sc.p.object[p] != ob) continue;
-              v3 e = v3_zero();
-              v3_set(&e, a, 1);
-              v3 dv = kind == 0 ? e
-                                : v3_cross(e, v3_sub(v3_load(sc.p.x + 3 * p),
-                                                     v3_make(o[ob].center[0], o[ob].center[1], o[ob].center[2])));
-              v3_store(v3_axpy(v3_load(sc.p.v + 3 * p), sgn * hh, dv), sc.p.v + 3 * p);
-            }
+            shift_velocity(&sc, &o[ob], ob, kind, a, sgn * hh);
             double l = ah_loss(&sc);
             if (sgn < 0) lm = l;
             else lp = l;
-            for (int64_t p = 0; p < sc.p.n; ++p) {
-              if (sc.p.object[p] != ob) continue;
-              v3 e = v3_zero();
-              v3_set(&e, a, 1);
-              v3 dv = kind == 0 ? e
-                                : v3_cross(e, v3_sub(v3_load(sc.p.x + 3 * p),
-                                                     v3_make(o[ob].center[0], o[ob].center[1], o[ob].center[2])));
-              v3_store(v3_axpy(v3_load(sc.p.v + 3 * p), -sgn * hh, dv), sc.p.v + 3 * p);
-            }
+            shift_velocity(&sc, &o[ob], ob, kind, a, -sgn * hh);
           }
           d[rr] = (lp - lm) / (2 * hh);
         }

@@ -271,13 +271,10 @@ static void test_api(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *which = argc > 1 ? argv[1] : "all";
-  for (int i = 2; i < argc; ++i)
-    if (!strcmp(argv[i], "--small")) g_small = 1;
   pl_log_set_level(PL_LOG_WARN);
-  int all = !strcmp(which, "all");
-  if (all || !strcmp(which, "checkpoints")) test_checkpoints();
-  if (all || !strcmp(which, "memory")) test_memory();
-  if (all || !strcmp(which, "api")) test_api();
-  return test_summary("test_mpm_adjoint_tape");
+  const tu_case cases[] = {
+      {"checkpoints", test_checkpoints},
+      {"memory", test_memory},
+      {"api", test_api}};
+  return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_mpm_adjoint_tape");
 }

@@ -22,8 +22,7 @@ static void test_freefall(void) {
   mpm_desc d = tu_desc(g_small ? 24 : 32, &m, 1);
   mpm_object o = tu_box(0.45, 0.7, 0.5, 0.16, 0.16, 0.16, 0);
   o.velocity[0] = 0.4, o.velocity[1] = 1.0, o.velocity[2] = -0.3;
-  mpm_sim *s = NULL;
-  s = tu_make(&d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
   tu_get(s, &h);
   double c0[3];
@@ -90,8 +89,7 @@ static void test_momentum(void) {
     o.rotation[0] = 20, o.rotation[2] = 35;
     o.velocity[0] = 0.1, o.velocity[1] = -0.05, o.velocity[2] = 0.08;
     o.angular_velocity[0] = 3, o.angular_velocity[1] = -6, o.angular_velocity[2] = 8;
-    mpm_sim *s = NULL;
-    s = tu_make(&d, &o, 1);
+    mpm_sim *s = tu_make(&d, &o, 1);
     mpm_particles h = {0};
     double P0[3], L0[3], P1[3], L1[3];
     momenta(s, &h, P0, L0);
@@ -130,8 +128,7 @@ static void test_rest(void) {
     mpm_desc d = tu_desc(24, &m, 1);
     d.gravity[1] = 0;
     mpm_object o = tu_box(0.5, 0.5, 0.5, 0.2, 0.2, 0.2, 0);
-    mpm_sim *s = NULL;
-    s = tu_make(&d, &o, 1);
+    mpm_sim *s = tu_make(&d, &o, 1);
     mpm_particles h0 = {0}, h = {0};
     tu_get(s, &h0);
     for (int k = 0; k < 50; ++k) CHECK(mpm_substep(s, (real)1e-3) == PL_OK, "%s", pl_last_error());
@@ -161,8 +158,7 @@ static void test_rest(void) {
   double H = 0.25, ybase = 3.0 / d.grid; /* resting on the wall band */
   mpm_object o = tu_box(0.5, ybase + 0.5 * H, 0.5, 0.25, H, 0.25, 0);
   o.regular = 1;
-  mpm_sim *s = NULL;
-  s = tu_make(&d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
   tu_get(s, &h);
   double c0[3], c[3];
@@ -216,8 +212,7 @@ static void test_bar(void) {
   double w = 3.0 / d.grid;
   mpm_object o = tu_box(0.5, 0.5, 0.5, L, w, w, 0);
   o.regular = 1;
-  mpm_sim *s = NULL;
-  s = tu_make(&d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   /* first mode of a free-free bar: v(x) = v0 cos(pi (x - x0) / L) */
   mpm_particles h = {0};
   tu_get(s, &h);
@@ -284,34 +279,20 @@ static double sand_slope(double phi, int grid, int frames) {
   double dx = 1.0 / d.grid, b = 3 * dx;
   double W = 0.18, H = 0.36;
   mpm_object o = tu_box(b + 0.5 * W, b + 0.5 * H, 0.5 * d.domain_max[2], W, H, d.domain_max[2] - 2 * b, 0);
-  mpm_sim *s = NULL;
-  s = tu_make(&d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   for (int f = 0; f < frames; ++f) CHECK(mpm_advance_frame(s) == PL_OK, "frame %d: %s", f, pl_last_error());
   mpm_particles h = {0};
   tu_get(s, &h);
-  /* free-surface height per column of width dx along x */
+  /* free-surface height per column of width dx along x; the least-squares slope of the flank between 20% and
+   * 80% of the deposit's height (columns beyond the highest one, which excludes the wall band) */
   int nb = d.grid;
-  double *top = (double *)calloc((size_t)nb, sizeof(double));
   double ke = 0, run = 0;
   for (int64_t p = 0; p < h.n; ++p) {
-    int i = (int)(h.x[3 * p] / dx);
-    if (i >= 0 && i < nb) top[i] = fmax(top[i], h.x[3 * p + 1] - b);
     run = fmax(run, h.x[3 * p] - b);
     for (int a = 0; a < 3; ++a) ke += 0.5 * h.mass[p] * h.v[3 * p + a] * h.v[3 * p + a];
   }
-  /* least-squares slope of the surface between 20% and 80% of the deposit's height */
-  /* (on the flank: columns beyond the highest one, which excludes the wall band where grains settle) */
-  double hmax = 0;
-  int ipeak = 0;
-  for (int i = 0; i < nb; ++i)
-    if (top[i] > hmax) hmax = top[i], ipeak = i;
-  double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
-  for (int i = ipeak + 1; i < nb; ++i)
-    if (top[i] > 0.2 * hmax && top[i] < 0.8 * hmax) {
-      double x = (i + 0.5) * dx;
-      sx += x, sy += top[i], sxx += x * x, sxy += x * top[i], n += 1;
-    }
-  double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  double hmax, n;
+  double slope = tu_flank_slope(&h, 0, b, dx, nb, &hmax, &n);
   double angle = atan(fabs(slope)) * 180 / 3.14159265358979;
   printf("sand: friction angle %.0f deg, column %.2f x %.2f m, %.2f s, %lld particles: deposit %.3f m high, runout "
          "%.3f m, surface slope %.1f deg (fit over %.0f columns); kinetic energy %.2e J\n",
@@ -321,7 +302,6 @@ static double sand_slope(double phi, int grid, int frames) {
   /* a dynamic collapse leaves its flanks below the static friction angle (Lube et al. 2005); with this
    * Drucker-Prager model they settle at 0.7-0.85 phi */
   CHECK(angle > 0.6 * phi && angle < phi + 3, "slope %.1f deg, friction angle %.0f deg", angle, phi);
-  free(top);
   mpm_particles_free(&h);
   mpm_destroy(s);
   return angle;
@@ -351,8 +331,7 @@ static void test_fluid(void) {
   double dx = 1.0 / d.grid, b = 3 * dx;
   double W = 0.2, H = 0.4, D = 0.3;
   mpm_object o = tu_box(b + 0.5 * W, b + 0.5 * H, b + 0.5 * D, W, H, D, 0);
-  mpm_sim *s = NULL;
-  s = tu_make(&d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
   tu_get(s, &h);
   double vol0 = 0;
@@ -407,8 +386,7 @@ static double incline(double theta_deg, double mu, double *accel_expected, doubl
   o.center[0] = base[0] + st * 0.5 * h;
   o.center[1] = base[1] + ct * 0.5 * h;
   o.rotation[2] = -theta_deg;
-  mpm_sim *s = NULL;
-  s = tu_make(&d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles hh = {0};
   double t2 = g_small ? 0.25 : 0.35, w1 = 0, w2 = 0, n1 = 0, n2 = 0;
   int frames = (int)lround(t2 / d.frame_dt);
@@ -446,16 +424,13 @@ static void test_friction(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *which = argc > 1 ? argv[1] : "all";
-  for (int i = 2; i < argc; ++i)
-    if (strcmp(argv[i], "--small") == 0) g_small = 1;
-  int all = strcmp(which, "all") == 0;
-  if (all || strcmp(which, "freefall") == 0) test_freefall();
-  if (all || strcmp(which, "momentum") == 0) test_momentum();
-  if (all || strcmp(which, "rest") == 0) test_rest();
-  if (all || strcmp(which, "bar") == 0) test_bar();
-  if (all || strcmp(which, "sand") == 0) test_sand();
-  if (all || strcmp(which, "fluid") == 0) test_fluid();
-  if (all || strcmp(which, "friction") == 0) test_friction();
-  return test_summary("test_mpm_physics");
+  const tu_case cases[] = {
+      {"freefall", test_freefall},
+      {"momentum", test_momentum},
+      {"rest", test_rest},
+      {"bar", test_bar},
+      {"sand", test_sand},
+      {"fluid", test_fluid},
+      {"friction", test_friction}};
+  return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_mpm_physics");
 }
