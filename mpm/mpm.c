@@ -8,7 +8,7 @@
 
 #include "core/log.h"
 #include "core/rotation.h"
-#include "mpm/mpm_backend.h"
+#include "mpm/mpm_internal.h"
 
 const char *mpm_model_name(int model) {
   static const char *names[] = {"fixed_corotated", "neo_hookean", "stvk_von_mises",
@@ -312,20 +312,6 @@ pl_status mpm_download(const mpm_sim *s, const mpm_state *st, mpm_particles *h) 
   return PL_OK;
 }
 
-mpm_kparticles mpm_sim_kparticles(const mpm_sim *s) {
-  mpm_kparticles P;
-  P.mass = (const real *)s->mass.ptr;
-  P.vol0 = (const real *)s->vol0.ptr;
-  P.mat = (const int32_t *)s->material.ptr;
-  P.pmu = (const real *)s->pmu.ptr;
-  P.plambda = (const real *)s->plambda.ptr;
-  P.materials = (const mpm_kmaterial *)s->kmat_buf.ptr;
-  P.nmaterials = s->nmaterials;
-  P.colliders = (const mpm_kcollider *)s->kcol_buf.ptr;
-  P.ncolliders = s->ncolliders;
-  return P;
-}
-
 /* ------------------------------------------------------------------ init */
 
 static const char *object_name(const mpm_sim *s, int64_t p) {
@@ -384,8 +370,31 @@ pl_status mpm_upload(mpm_sim *s, const mpm_particles *p) {
   return PL_OK;
 }
 
-pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const mpm_object *objects, int nobjects) {
-  memset(s, 0, sizeof *s);
+/* ------------------------------------------------------------------ backends */
+
+pl_status mpm_backend_ops_get(pl_backend b, const mpm_backend_ops **ops) {
+  *ops = NULL;
+  if (b == PL_BACKEND_CPU) {
+    *ops = &mpm_cpu_ops;
+    return PL_OK;
+  }
+  if (b == PL_BACKEND_CUDA) {
+#ifdef PL_HAVE_CUDA /* the one place that knows whether the CUDA backend was compiled */
+    *ops = &mpm_cuda_ops;
+    return PL_OK;
+#else
+    return pl_fail(PL_ERR_UNSUPPORTED, "mpm: the CUDA backend was asked for, but this build has no CUDA backend "
+                   "(configure with nvcc on the PATH, or choose backend = cpu)");
+#endif
+  }
+  return pl_fail(PL_ERR_INVALID, "mpm: backend %d is not CPU or CUDA (resolve AUTO first)", (int)b);
+}
+
+static void sim_release(mpm_sim *s);
+
+/* Fill a zeroed sim; on failure it holds whatever was made so far (sim_release frees it). */
+static pl_status sim_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const mpm_object *objects,
+                          int nobjects) {
   pl_status st;
   int n3[3];
   double dx, origin[3];
@@ -447,12 +456,10 @@ pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const 
   s->collider_names = (char (*)[64])calloc((size_t)(s->ncolliders + 1), 64);
   s->object_names = (char (*)[64])calloc((size_t)(s->nobjects + 1), 64);
   if (!s->materials || !s->kmaterials || !s->material_names || !s->material_density || !s->colliders ||
-      !s->kcolliders || !s->collider_names || !s->object_names) {
-    mpm_free(s);
+      !s->kcolliders || !s->collider_names || !s->object_names)
     return pl_fail(PL_ERR_NOMEM, "out of memory");
-  }
   for (int i = 0; i < s->nmaterials; ++i) {
-    if ((st = resolve_material(&d->materials[i], i, &s->materials[i])) != PL_OK) goto fail;
+    if ((st = resolve_material(&d->materials[i], i, &s->materials[i])) != PL_OK) return st;
     if (d->materials[i].name && d->materials[i].name[0])
       snprintf(s->material_names[i], 64, "%s", d->materials[i].name);
     else
@@ -462,7 +469,7 @@ pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const 
     s->material_density[i] = s->materials[i].density;
   }
   for (int i = 0; i < s->ncolliders; ++i) {
-    if ((st = resolve_collider(&d->colliders[i], i, &s->kcolliders[i])) != PL_OK) goto fail;
+    if ((st = resolve_collider(&d->colliders[i], i, &s->kcolliders[i])) != PL_OK) return st;
     s->colliders[i] = d->colliders[i];
     if (d->colliders[i].name && d->colliders[i].name[0])
       snprintf(s->collider_names[i], 64, "%s", d->colliders[i].name);
@@ -482,15 +489,15 @@ pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const 
   s->object_of = (int32_t *)malloc((size_t)p->n * sizeof(int32_t));
   if (!s->object_of) {
     st = pl_fail(PL_ERR_NOMEM, "out of memory");
-    goto fail;
+    return st;
   }
   for (int64_t i = 0; i < p->n; ++i) s->object_of[i] = p->object ? p->object[i] : -1;
-  if ((st = validate_particles(s, p)) != PL_OK) goto fail;
+  if ((st = validate_particles(s, p)) != PL_OK) return st;
   {
     int *used = (int *)calloc((size_t)s->nmaterials, sizeof(int));
     if (!used) {
       st = pl_fail(PL_ERR_NOMEM, "out of memory");
-      goto fail;
+      return st;
     }
     for (int64_t i = 0; i < p->n; ++i) used[p->material[i]] = 1;
     update_cfl_inputs(s, used);
@@ -498,41 +505,51 @@ pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const 
   }
 
   size_t n = (size_t)p->n;
-  if ((st = mpm_state_alloc(&s->state, be, p->n)) != PL_OK) goto fail;
-  if ((st = pl_buffer_alloc(&s->mass, be, n * sizeof(real))) != PL_OK) goto fail;
-  if ((st = pl_buffer_alloc(&s->vol0, be, n * sizeof(real))) != PL_OK) goto fail;
-  if ((st = pl_buffer_alloc(&s->material, be, n * sizeof(int32_t))) != PL_OK) goto fail;
-  if ((st = pl_buffer_alloc(&s->kmat_buf, be, sizeof(mpm_kmaterial) * (size_t)s->nmaterials)) != PL_OK) goto fail;
-  if ((st = pl_buffer_alloc(&s->kcol_buf, be, sizeof(mpm_kcollider) * (size_t)(s->ncolliders + 1))) != PL_OK) goto fail;
+  if ((st = mpm_state_alloc(&s->state, be, p->n)) != PL_OK) return st;
+  if ((st = pl_buffer_alloc(&s->mass, be, n * sizeof(real))) != PL_OK) return st;
+  if ((st = pl_buffer_alloc(&s->vol0, be, n * sizeof(real))) != PL_OK) return st;
+  if ((st = pl_buffer_alloc(&s->material, be, n * sizeof(int32_t))) != PL_OK) return st;
+  if ((st = pl_buffer_alloc(&s->kmat_buf, be, sizeof(mpm_kmaterial) * (size_t)s->nmaterials)) != PL_OK) return st;
+  if ((st = pl_buffer_alloc(&s->kcol_buf, be, sizeof(mpm_kcollider) * (size_t)(s->ncolliders + 1))) != PL_OK) return st;
   if ((st = pl_buffer_alloc(&s->gridbuf, be, mpm_node_count(g) * 4 * sizeof(real))) != PL_OK) {
     pl_fail_context(st, "grid %d x %d x %d: ", g->n[0], g->n[1], g->n[2]);
-    goto fail;
+    return st;
   }
-  if ((st = mpm_upload(s, p)) != PL_OK) goto fail;
-  if ((st = pl_buffer_upload(&s->mass, 0, p->mass, n * sizeof(real))) != PL_OK) goto fail;
-  if ((st = pl_buffer_upload(&s->vol0, 0, p->vol0, n * sizeof(real))) != PL_OK) goto fail;
-  if ((st = pl_buffer_upload(&s->material, 0, p->material, n * sizeof(int32_t))) != PL_OK) goto fail;
-  if ((st = upload_tables(s)) != PL_OK) goto fail;
-  if (be == PL_BACKEND_CPU) {
-    if ((st = mpm_cpu_scratch_create(&s->cpu, g, p->n)) != PL_OK) goto fail;
-  } else {
-#ifdef PL_HAVE_CUDA
-    if ((st = mpm_cuda_scratch_create(&s->cuda)) != PL_OK) goto fail;
-#else
-    st = pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-    goto fail;
-#endif
+  if ((st = mpm_upload(s, p)) != PL_OK) return st;
+  if ((st = pl_buffer_upload(&s->mass, 0, p->mass, n * sizeof(real))) != PL_OK) return st;
+  if ((st = pl_buffer_upload(&s->vol0, 0, p->vol0, n * sizeof(real))) != PL_OK) return st;
+  if ((st = pl_buffer_upload(&s->material, 0, p->material, n * sizeof(int32_t))) != PL_OK) return st;
+  if ((st = upload_tables(s)) != PL_OK) return st;
+  {
+    const mpm_backend_ops *ops;
+    if ((st = mpm_backend_ops_get(be, &ops)) != PL_OK || (st = ops->scratch_create(s)) != PL_OK) return st;
   }
   PL_DEBUG("mpm: %lld particles, grid %d x %d x %d (dx %g m), %s backend", (long long)s->n, g->n[0], g->n[1], g->n[2],
            dx, pl_backend_name(be));
   return PL_OK;
-fail:
-  mpm_free(s);
-  return st;
 }
 
-void mpm_free(mpm_sim *s) {
+pl_status mpm_create(mpm_sim **out, const mpm_desc *d, const mpm_particles *p, const mpm_object *objects,
+                     int nobjects) {
+  *out = NULL;
+  mpm_sim *s = (mpm_sim *)calloc(1, sizeof *s);
+  if (!s) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  pl_status st = sim_init(s, d, p, objects, nobjects);
+  if (st != PL_OK) {
+    mpm_destroy(s);
+    return st;
+  }
+  *out = s;
+  return PL_OK;
+}
+
+void mpm_destroy(mpm_sim *s) {
   if (!s) return;
+  sim_release(s);
+  free(s);
+}
+
+static void sim_release(mpm_sim *s) {
   mpm_state_free(&s->state);
   pl_buffer_free(&s->mass);
   pl_buffer_free(&s->vol0);
@@ -542,10 +559,10 @@ void mpm_free(mpm_sim *s) {
   pl_buffer_free(&s->kmat_buf);
   pl_buffer_free(&s->kcol_buf);
   pl_buffer_free(&s->gridbuf);
-  mpm_cpu_scratch_free(s->cpu);
-#ifdef PL_HAVE_CUDA
-  mpm_cuda_scratch_free(s->cuda);
-#endif
+  /* each scratch belongs to the backend that made it (the CUDA one exists only when CUDA is compiled) */
+  if (s->cpu) mpm_cpu_ops.scratch_free(s);
+  const mpm_backend_ops *cuda;
+  if (s->cuda && mpm_backend_ops_get(PL_BACKEND_CUDA, &cuda) == PL_OK) cuda->scratch_free(s);
   free(s->materials);
   free(s->kmaterials);
   free(s->colliders);
@@ -555,7 +572,6 @@ void mpm_free(mpm_sim *s) {
   free(s->object_names);
   free(s->object_of);
   free(s->material_density);
-  memset(s, 0, sizeof *s);
 }
 
 /* mass = density vol0 for the particles of one material (after its density changed). */
@@ -689,45 +705,26 @@ static pl_status particle_error(mpm_sim *s, const mpm_state *st, uint64_t key, c
 }
 
 pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt) {
-  mpm_kparticles P = mpm_sim_kparticles(s);
-  mpm_kstate k = mpm_state_view(st);
+  const mpm_backend_ops *ops;
+  PL_TRY(mpm_backend_ops_get(s->backend, &ops));
   uint64_t err = MPM_NO_ERROR;
-  if (s->backend == PL_BACKEND_CPU) {
-    err = mpm_cpu_p2g(s->cpu, &s->grid, k, &P, (real *)s->gridbuf.ptr, dt);
-  } else {
-#ifdef PL_HAVE_CUDA
-    PL_TRY(mpm_cuda_p2g(s->cuda, &s->grid, k, &P, (real *)s->gridbuf.ptr, s->gridbuf.bytes, dt, &err));
-#endif
-  }
+  PL_TRY(ops->p2g(s, mpm_state_view(st), dt, &err));
   if (err != MPM_NO_ERROR) return particle_error(s, st, err, "the particle-to-grid transfer");
   return PL_OK;
 }
 
 pl_status mpm_grid_update(mpm_sim *s, real dt, double t) {
-  mpm_kparticles P = mpm_sim_kparticles(s);
-  if (s->backend == PL_BACKEND_CPU) {
-    mpm_cpu_grid_update(&s->grid, P.colliders, s->ncolliders, (real *)s->gridbuf.ptr, dt, (real)t, s->n);
-    return PL_OK;
-  }
-#ifdef PL_HAVE_CUDA
-  return mpm_cuda_grid_update(&s->grid, P.colliders, s->ncolliders, (real *)s->gridbuf.ptr, dt, (real)t);
-#else
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-#endif
+  const mpm_backend_ops *ops;
+  PL_TRY(mpm_backend_ops_get(s->backend, &ops));
+  return ops->grid_update(s, dt, (real)t);
 }
 
 pl_status mpm_g2p(mpm_sim *s, const mpm_state *in, mpm_state *out, real dt) {
   if (in->n != s->n || out->n != s->n) return pl_fail(PL_ERR_INVALID, "mpm_g2p: state sizes differ from the simulation's");
-  mpm_kparticles P = mpm_sim_kparticles(s);
+  const mpm_backend_ops *ops;
+  PL_TRY(mpm_backend_ops_get(s->backend, &ops));
   uint64_t err = MPM_NO_ERROR;
-  if (s->backend == PL_BACKEND_CPU) {
-    err = mpm_cpu_g2p(&s->grid, mpm_state_view(in), mpm_state_view(out), &P, (const real *)s->gridbuf.ptr, dt);
-  } else {
-#ifdef PL_HAVE_CUDA
-    PL_TRY(mpm_cuda_g2p(s->cuda, &s->grid, mpm_state_view(in), mpm_state_view(out), &P, (const real *)s->gridbuf.ptr,
-                        dt, &err));
-#endif
-  }
+  PL_TRY(ops->g2p(s, mpm_state_view(in), mpm_state_view(out), dt, &err));
   if (err != MPM_NO_ERROR) return particle_error(s, out, err, "the grid-to-particle transfer");
   return PL_OK;
 }
@@ -743,15 +740,9 @@ pl_status mpm_substep(mpm_sim *s, real dt) {
 }
 
 pl_status mpm_max_speed(mpm_sim *s, const mpm_state *st, double *vmax) {
-  if (s->backend == PL_BACKEND_CPU) {
-    *vmax = mpm_cpu_max_speed(mpm_state_view(st));
-    return PL_OK;
-  }
-#ifdef PL_HAVE_CUDA
-  return mpm_cuda_max_speed(s->cuda, mpm_state_view(st), vmax);
-#else
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-#endif
+  const mpm_backend_ops *ops;
+  PL_TRY(mpm_backend_ops_get(s->backend, &ops));
+  return ops->max_speed(s, mpm_state_view(st), vmax);
 }
 
 #define MPM_MAX_SUBSTEPS 1000000

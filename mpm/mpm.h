@@ -4,9 +4,9 @@
  * Use:
  *   mpm_desc d = {0};  ...fill it (every zero field has a documented default)...
  *   mpm_particles p = {0};  mpm_sample_objects(&d, objects, nobjects, &p);   (or fill p yourself)
- *   mpm_sim sim;  mpm_init(&sim, &d, &p, objects, nobjects);  mpm_particles_free(&p);
- *   for (f = 0; f < frames; ++f) { mpm_advance_frame(&sim); mpm_download(&sim, &sim.state, &host); }
- *   mpm_free(&sim);
+ *   mpm_sim *sim;  mpm_create(&sim, &d, &p, objects, nobjects);  mpm_particles_free(&p);
+ *   for (f = 0; f < frames; ++f) { mpm_advance_frame(sim); mpm_download(sim, &sim->state, &host); }
+ *   mpm_destroy(sim);
  *
  * Stages (for the adjoint, which re-simulates a segment from a checkpoint and recomputes the grid):
  *   mpm_p2g(sim, state, dt)            particle state -> grid mass and momentum (sim->gridbuf)
@@ -21,8 +21,9 @@
  * [n], material [n] (int32). The grid is [(n0+1)(n1+1)(n2+1)][4]: (mass, momentum) after P2G and
  * (mass, velocity) after the grid update, node (i, j, k) at ((i (n1+1) + j)(n2+1) + k).
  *
- * Ownership: mpm_init copies the descriptor, its materials and colliders and the particles; the caller keeps
- * its own. mpm_free(NULL) and freeing a zeroed sim are no-ops. Errors: functions return pl_status and record
+ * Ownership: mpm_create copies the descriptor, its materials and colliders and the particles; the caller keeps
+ * its own. mpm_destroy(NULL) is a no-op. The mpm_sim struct stays visible: the pipeline reads its resolved
+ * settings, state and counters (and sets the schedule hooks) directly. Errors: functions return pl_status and record
  * a message (pl_last_error) naming the material, object, collider, particle, frame and substep involved.
  * Determinism: the CPU backend gives bitwise identical results for any thread count (P2G scatters particles
  * sorted by grid block, in a fixed colour order; no float atomics). */
@@ -33,7 +34,7 @@
 
 #include "core/backend.h"
 #include "core/status.h"
-#include "mpm/mpm_kernels.h"
+#include "mpm/mpm_types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,7 +83,7 @@ typedef struct {
 /* A collider (static or translating at `velocity`). */
 typedef struct {
   const char *name;        /* for messages; NULL: "collider N" */
-  int shape;               /* MPM_COLLIDER_PLANE, _BOX, _SPHERE, _CYLINDER (mpm_kernels.h) */
+  int shape;               /* MPM_COLLIDER_PLANE, _BOX, _SPHERE, _CYLINDER (mpm_types.h) */
   int type;                /* MPM_CONTACT_SLIP (0), _STICKY, _SEPARATE */
   double friction;         /* Coulomb coefficient, as given (>= 0) */
   double point[3], normal[3];  /* plane: a point, and the normal into the free side (normalised here) */
@@ -112,7 +113,7 @@ typedef struct {
   int ncolliders;           /* at most MPM_MAX_COLLIDERS */
 } mpm_desc;
 
-/* Particles in host memory (what the sampler makes, what mpm_init uploads, what mpm_download fills). */
+/* Particles in host memory (what the sampler makes, what mpm_create uploads, what mpm_download fills). */
 typedef struct {
   int64_t n;
   real *x, *v, *C, *F, *q;  /* [n][3], [n][3], [n][9], [n][9], [n] */
@@ -197,12 +198,14 @@ pl_status mpm_sample_objects(const mpm_desc *d, const mpm_object *objects, int n
 pl_status mpm_particles_alloc(mpm_particles *p, int64_t n);
 void mpm_particles_free(mpm_particles *p);
 
-/* Validate the descriptor and the particles, resolve the backend, upload. `objects` (may be NULL) only
- * names the objects in messages. */
-pl_status mpm_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p, const mpm_object *objects, int nobjects);
-void mpm_free(mpm_sim *s);
+/* Validate the descriptor and the particles, resolve the backend (a backend this build lacks is
+ * PL_ERR_UNSUPPORTED), upload. `objects` (may be NULL) only names the objects in messages. *out is NULL on
+ * failure. */
+pl_status mpm_create(mpm_sim **out, const mpm_desc *d, const mpm_particles *p, const mpm_object *objects,
+                     int nobjects);
+void mpm_destroy(mpm_sim *s); /* NULL: no-op */
 
-/* Change a material's parameters (the optimiser's update). Validated like mpm_init. A new density rescales
+/* Change a material's parameters (the optimiser's update). Validated like mpm_create. A new density rescales
  * the masses of the material's particles by new/old (m = rho V0). */
 pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m);
 /* Coulomb friction of collider `collider`, or of the walls (collider = -1); mu >= 0. */

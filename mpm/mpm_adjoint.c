@@ -10,12 +10,13 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "mpm/mpm_backend.h"
+#include "mpm/mpm_internal.h"
 
 #define MB (1024.0 * 1024.0)
 
 struct mpm_tape {
   mpm_sim *sim;
+  const mpm_backend_ops *ops; /* the simulation's backend */
   int checkpoint_every;      /* > 0: every K substeps; 0: every frame; MPM_TAPE_AUTO: thinned within the bound */
   int64_t auto_k;            /* automatic mode: the current spacing (a power of two) */
   double limit_bytes;
@@ -147,9 +148,12 @@ pl_status mpm_tape_create(mpm_tape **out, mpm_sim *sim, const mpm_tape_desc *d) 
                    "or %d (automatic, within memory_limit_mb)", dd.checkpoint_every, MPM_TAPE_AUTO);
   if (!(dd.memory_limit_mb >= 0) || !isfinite(dd.memory_limit_mb))
     return pl_fail(PL_ERR_INVALID, "mpm tape: memory_limit_mb = %g: give a size in MB (0: 4096)", dd.memory_limit_mb);
+  const mpm_backend_ops *ops;
+  PL_TRY(mpm_backend_ops_get(sim->backend, &ops));
   mpm_tape *t = (mpm_tape *)calloc(1, sizeof *t);
   if (!t) return pl_fail(PL_ERR_NOMEM, "out of memory");
   t->sim = sim;
+  t->ops = ops;
   t->checkpoint_every = dd.checkpoint_every;
   t->limit_bytes = (dd.memory_limit_mb > 0 ? dd.memory_limit_mb : 4096.0) * MB;
   t->state_bytes = mpm_state_bytes(sim->n);
@@ -197,15 +201,7 @@ void mpm_tape_memory(const mpm_tape *t, int64_t *checkpoint_bytes, int *checkpoi
 /* ------------------------------------------------------------------ backend dispatch */
 
 static pl_status be_axpy(mpm_tape *t, real *dst, const real *src, int64_t count) {
-  if (t->sim->backend == PL_BACKEND_CPU) {
-    mpm_cpu_axpy(dst, src, count);
-    return PL_OK;
-  }
-#ifdef PL_HAVE_CUDA
-  return mpm_cuda_axpy(dst, src, count);
-#else
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-#endif
+  return t->ops->axpy(dst, src, count);
 }
 
 static pl_status state_axpy(mpm_tape *t, mpm_state *dst, const mpm_state *src) {
@@ -226,45 +222,33 @@ static pl_status state_zero(mpm_state *st) {
 }
 
 static pl_status first_nonfinite(mpm_tape *t, int64_t *first) {
-  if (t->sim->backend == PL_BACKEND_CPU) {
-    *first = mpm_cpu_adj_first_nonfinite(mpm_state_view(&t->adj));
-    return PL_OK;
-  }
-#ifdef PL_HAVE_CUDA
-  return mpm_cuda_adj_first_nonfinite(mpm_state_view(&t->adj), first);
-#else
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-#endif
+  return t->ops->adj_first_nonfinite(mpm_state_view(&t->adj), first);
 }
 
 /* The adjoint of one substep on the state `in` (the state before it), updating t->adj in place from the
  * cotangent of the substep's output to that of its input, and accumulating the parameter cotangents. */
 static pl_status adjoint_substep(mpm_tape *t, const mpm_state *in, real dt, double time) {
   mpm_sim *s = t->sim;
-  mpm_kparticles P = mpm_sim_kparticles(s);
-  mpm_kstate kin = mpm_state_view(in), kadj = mpm_state_view(&t->adj);
   /* recompute the grid: P2G (the CPU keeps the block order and the affine matrices), keep (m, mv), update */
   PL_TRY(mpm_p2g(s, in, dt));
   PL_TRY(pl_buffer_copy(&t->grid_pre, 0, &s->gridbuf, 0, t->grid_pre.bytes));
   PL_TRY(mpm_grid_update(s, dt, time));
-  real *grid = (real *)s->gridbuf.ptr; /* (m, v) now; it receives (v_m, v_mv) below */
-  if (s->backend == PL_BACKEND_CPU) {
-    mpm_cpu_adj_g2p(s->cpu, &s->grid, kin, kadj, &P, grid, (real *)t->v_gridv.ptr, (double *)t->v_par.ptr, dt);
-    mpm_cpu_adj_grid(&s->grid, (const mpm_kcollider *)s->kcol_buf.ptr, s->ncolliders, (const real *)t->grid_pre.ptr,
-                     (const real *)t->v_gridv.ptr, grid, t->row_acc, t->glob, dt, (real)time, s->n);
-    mpm_cpu_adj_p2g(s->cpu, &s->grid, kin, kadj, &P, grid, (double *)t->v_par.ptr, dt);
-    return PL_OK;
-  }
-#ifdef PL_HAVE_CUDA
-  PL_TRY(pl_buffer_zero(&t->v_gridv));
-  PL_TRY(mpm_cuda_adj_g2p(&s->grid, kin, kadj, &P, grid, (real *)t->v_gridv.ptr, (double *)t->v_par.ptr, dt));
-  PL_TRY(mpm_cuda_adj_grid(&s->grid, (const mpm_kcollider *)s->kcol_buf.ptr, s->ncolliders,
-                           (const real *)t->grid_pre.ptr, (const real *)t->v_gridv.ptr, grid, (double *)t->glob_dev.ptr,
-                           dt, (real)time));
-  return mpm_cuda_adj_p2g(&s->grid, kin, kadj, &P, grid, (double *)t->v_par.ptr, dt);
-#else
-  return pl_fail(PL_ERR_UNSUPPORTED, "this build has no CUDA backend");
-#endif
+  mpm_adj_args a;
+  a.in = mpm_state_view(in);
+  a.adj = mpm_state_view(&t->adj);
+  a.P = mpm_sim_kparticles(s);
+  a.grid = (real *)s->gridbuf.ptr; /* (m, v) now; it receives (v_m, v_mv) from the grid adjoint */
+  a.grid_pre = (const real *)t->grid_pre.ptr;
+  a.v_gridv = (real *)t->v_gridv.ptr;
+  a.v_par = (double *)t->v_par.ptr;
+  a.row_acc = t->row_acc;
+  a.glob = t->glob;
+  a.glob_dev = (double *)t->glob_dev.ptr;
+  a.dt = dt;
+  a.t = (real)time;
+  PL_TRY(t->ops->adj_g2p(s, &a));
+  PL_TRY(t->ops->adj_grid(s, &a));
+  return t->ops->adj_p2g(s, &a);
 }
 
 /* ------------------------------------------------------------------ forward */

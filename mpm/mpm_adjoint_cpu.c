@@ -13,21 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mpm/mpm_cpu_internal.h"
+#include "mpm/mpm_internal.h"
 
 static inline void adj_g2p_particle(const mpm_kgrid *g, mpm_kstate in, mpm_kstate adj, const mpm_kparticles *P,
                                     const real *grid, real *v_gridv, double *v_par, real dt, int64_t p) {
   v3 x = v3_load(in.x + 3 * p);
   mpm_stencil s = mpm_stencil_of(g, x);
   v3 gv[27], vgv[27];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) {
-      const real *row = grid + 4 * mpm_node_index(g, s.base[0] + a, s.base[1] + b, s.base[2]);
-      for (int c = 0; c < 3; ++c) {
-        gv[9 * a + 3 * b + c] = v3_make(row[4 * c + 1], row[4 * c + 2], row[4 * c + 3]);
-        vgv[9 * a + 3 * b + c] = v3_zero();
-      }
-    }
+  mpm_gather_gv(g, grid, &s, gv);
+  for (int k = 0; k < 27; ++k) vgv[k] = v3_zero();
   int model;
   mpm_mparams mp = mpm_particle_params(P, p, &model);
   mpm_mparams vmp = mpm_mparams_zero();
@@ -47,47 +41,42 @@ static inline void adj_g2p_particle(const mpm_kgrid *g, mpm_kstate in, mpm_kstat
         row[3 * c + 2] += d.z;
       }
     }
-  v3_store(vx, adj.x + 3 * p);
-  v3_store(v3_zero(), adj.v + 3 * p);
-  m3_store(m3_zero(), adj.C + 9 * p);
-  m3_store(vF, adj.F + 9 * p);
-  adj.q[p] = vq;
-  mpm_adj_par_accum(v_par + (size_t)MPM_ADJ_NPAR * (size_t)p, vmp, 0);
+  mpm_adj_g2p_store(adj, v_par, p, vx, vF, vq, vmp);
 }
 
-void mpm_cpu_adj_g2p(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate in, mpm_kstate adj, const mpm_kparticles *P,
-                     const real *grid, real *v_gridv, double *v_par, real dt) {
+pl_status mpm_cpu_adj_g2p(mpm_sim *s, const mpm_adj_args *A) {
+  const mpm_cpu_scratch *cs = s->cpu;
+  const mpm_kgrid *g = &s->grid;
+  const mpm_kstate in = A->in, adj = A->adj;
+  const mpm_kparticles *P = &A->P;
+  const real *grid = A->grid;
+  real *v_gridv = A->v_gridv;
+  double *v_par = A->v_par;
+  const real dt = A->dt;
   const int64_t n = in.n;
   const int64_t nodes = (int64_t)mpm_node_count(g);
-  const int par = n >= MPM_CPU_PAR_PARTICLES || par_grid((size_t)nodes, n);
-  const int threads = par ? max_threads() : 1;
+  const int threads = par_scatter((size_t)nodes, n) ? max_threads() : 1;
 #pragma omp parallel num_threads(threads)
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-    const int t = 0, T = 1;
-#endif
+    int t, T;
+    mpm_cpu_thread(&t, &T);
     memset(v_gridv + 3 * (nodes * t / T), 0, (size_t)(nodes * (t + 1) / T - nodes * t / T) * 3 * sizeof(real));
 #pragma omp barrier
-    /* the forward P2G's colours: columns of blocks along z, 4 colours by the parity of (bx, by) */
-    for (int colour = 0; colour < 4; ++colour) {
-      const int cx = colour & 1, cy = (colour >> 1) & 1;
-      const int mx = (cs->nb[0] - cx + 1) / 2, my = (cs->nb[1] - cy + 1) / 2;
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t u = 0; u < (int64_t)mx * my; ++u) {
-        int bx = cx + 2 * (int)(u / my), by = cy + 2 * (int)(u % my);
-        int64_t b0 = ((int64_t)bx * cs->nb[1] + by) * cs->nb[2];
-        for (uint32_t k = cs->start[b0]; k < cs->start[b0 + cs->nb[2]]; ++k)
-          adj_g2p_particle(g, in, adj, P, grid, v_gridv, v_par, dt, (int64_t)cs->order[k]);
-      }
-    }
+    /* the forward P2G's coloured walk, in the block order of the P2G recomputed on `in` */
+    MPM_CPU_COLOURED_WALK(cs, p, adj_g2p_particle(g, in, adj, P, grid, v_gridv, v_par, dt, (int64_t)p))
   }
+  return PL_OK;
 }
 
-void mpm_cpu_adj_grid(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, const real *grid_pre,
-                      const real *v_gridv, real *v_grid, double *row_acc, double *glob, real dt, real t,
-                      int64_t particles) {
+pl_status mpm_cpu_adj_grid(mpm_sim *s, const mpm_adj_args *A) {
+  const mpm_kgrid *g = &s->grid;
+  const mpm_kcollider *cols = A->P.colliders;
+  const int ncol = s->ncolliders;
+  const real *grid_pre = A->grid_pre, *v_gridv = A->v_gridv;
+  real *v_grid = A->grid;
+  double *row_acc = A->row_acc, *glob = A->glob;
+  const real dt = A->dt, t = A->t;
+  const int64_t particles = s->n;
   const int nx = g->n[0] + 1, ny = g->n[1] + 1, nz = g->n[2] + 1;
   const int nglob = 3 + ncol + 1;
 #pragma omp parallel for schedule(static) if (par_grid(mpm_node_count(g), particles))
@@ -124,10 +113,17 @@ void mpm_cpu_adj_grid(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, c
   }
   for (int i = 0; i < nx; ++i)
     for (int q = 0; q < nglob; ++q) glob[q] += row_acc[(size_t)i * (size_t)nglob + (size_t)q];
+  return PL_OK;
 }
 
-void mpm_cpu_adj_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate in, mpm_kstate adj, const mpm_kparticles *P,
-                     const real *v_grid, double *v_par, real dt) {
+pl_status mpm_cpu_adj_p2g(mpm_sim *sim, const mpm_adj_args *A) {
+  const mpm_cpu_scratch *cs = sim->cpu;
+  const mpm_kgrid *g = &sim->grid;
+  const mpm_kstate in = A->in, adj = A->adj;
+  const mpm_kparticles *P = &A->P;
+  const real *v_grid = A->grid;
+  double *v_par = A->v_par;
+  const real dt = A->dt;
   const int64_t n = in.n;
 #pragma omp parallel for schedule(static) if (n >= MPM_CPU_PAR_PARTICLES)
   for (int64_t p = 0; p < n; ++p) {
@@ -151,26 +147,22 @@ void mpm_cpu_adj_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate in, mpm
                         &vv, &vA, &vmass);
     mpm_p2g_affine_vjp(model, mp, mass, P->vol0[p], dt, g->inv_dx, m3_load(in.C + 9 * p), m3_load(in.F + 9 * p), vA,
                        &vC, &vF, &vmass, &vmp);
-    v3_store(v3_add(v3_load(adj.x + 3 * p), vx), adj.x + 3 * p);
-    v3_store(v3_add(v3_load(adj.v + 3 * p), vv), adj.v + 3 * p);
-    m3_store(m3_add(m3_load(adj.C + 9 * p), vC), adj.C + 9 * p);
-    m3_store(m3_add(m3_load(adj.F + 9 * p), vF), adj.F + 9 * p);
-    mpm_adj_par_accum(v_par + (size_t)MPM_ADJ_NPAR * (size_t)p, vmp, vmass);
+    mpm_adj_p2g_store(adj, v_par, p, vx, vv, vC, vF, vmp, vmass);
   }
+  return PL_OK;
 }
 
-void mpm_cpu_axpy(real *dst, const real *src, int64_t count) {
+pl_status mpm_cpu_axpy(real *dst, const real *src, int64_t count) {
 #pragma omp parallel for schedule(static) if (count >= 16 * MPM_CPU_PAR_PARTICLES)
   for (int64_t i = 0; i < count; ++i) dst[i] += src[i];
+  return PL_OK;
 }
 
-int64_t mpm_cpu_adj_first_nonfinite(mpm_kstate adj) {
+pl_status mpm_cpu_adj_first_nonfinite(mpm_kstate adj, int64_t *first_out) {
   int64_t first = adj.n;
 #pragma omp parallel for schedule(static) reduction(min : first) if (adj.n >= MPM_CPU_PAR_PARTICLES)
-  for (int64_t p = 0; p < adj.n; ++p) {
-    if (!v3_isfinite(v3_load(adj.x + 3 * p)) || !v3_isfinite(v3_load(adj.v + 3 * p)) ||
-        !m3_isfinite(m3_load(adj.C + 9 * p)) || !m3_isfinite(m3_load(adj.F + 9 * p)) || !r_isfinite(adj.q[p]))
-      if (p < first) first = p;
-  }
-  return first < adj.n ? first : -1;
+  for (int64_t p = 0; p < adj.n; ++p)
+    if (mpm_adj_nonfinite(adj, p) && p < first) first = p;
+  *first_out = first < adj.n ? first : -1;
+  return PL_OK;
 }

@@ -9,7 +9,7 @@
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
-#include "mpm/mpm_backend.h"
+#include "mpm/mpm_internal.h"
 
 static_assert(sizeof(real) == 4, "the CUDA backend is built with real = float");
 
@@ -30,13 +30,8 @@ __global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
   if (!mpm_in_domain(&g, x)) return; // the forward pass checked every state; never read outside the grid
   mpm_stencil s = mpm_stencil_of(&g, x);
   v3 gv[27], vgv[27];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      for (int c = 0; c < 3; ++c) {
-        const real *node = grid + 4 * mpm_node_index(&g, s.base[0] + a, s.base[1] + b, s.base[2] + c);
-        gv[9 * a + 3 * b + c] = v3_make(node[1], node[2], node[3]);
-        vgv[9 * a + 3 * b + c] = v3_zero();
-      }
+  mpm_gather_gv(&g, grid, &s, gv);
+  for (int k = 0; k < 27; ++k) vgv[k] = v3_zero();
   int model;
   mpm_mparams mp = mpm_particle_params(&P, p, &model);
   mpm_mparams vmp = mpm_mparams_zero();
@@ -55,18 +50,14 @@ __global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
         atomicAdd(node + 1, d.y);
         atomicAdd(node + 2, d.z);
       }
-  v3_store(vx, adj.x + 3 * p);
-  v3_store(v3_zero(), adj.v + 3 * p);
-  m3_store(m3_zero(), adj.C + 9 * p);
-  m3_store(vF, adj.F + 9 * p);
-  adj.q[p] = vq;
-  mpm_adj_par_accum(v_par + (size_t)MPM_ADJ_NPAR * (size_t)p, vmp, 0);
+  mpm_adj_g2p_store(adj, v_par, p, vx, vF, vq, vmp);
 }
 
-extern "C" pl_status mpm_cuda_adj_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate adj, const mpm_kparticles *P,
-                                      const real *grid, real *v_gridv, double *v_par, real dt) {
+extern "C" pl_status mpm_cuda_adj_g2p(mpm_sim *s, const mpm_adj_args *a) {
+  PL_TRY(cuda_status(cudaMemset(a->v_gridv, 0, mpm_node_count(&s->grid) * 3 * sizeof(real)), "cudaMemset (v_gridv)"));
   const unsigned int T = 128;
-  if (in.n > 0) mpm_k_adj_g2p<<<blocks_for(in.n, T), T>>>(*g, in, adj, *P, grid, v_gridv, v_par, dt);
+  if (a->in.n > 0)
+    mpm_k_adj_g2p<<<blocks_for(a->in.n, T), T>>>(s->grid, a->in, a->adj, a->P, a->grid, a->v_gridv, a->v_par, a->dt);
   return cuda_status(cudaGetLastError(), "launch of the G2P adjoint kernel");
 }
 
@@ -111,11 +102,11 @@ __global__ void mpm_k_adj_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol,
   }
 }
 
-extern "C" pl_status mpm_cuda_adj_grid(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, const real *grid_pre,
-                                       const real *v_gridv, real *v_grid, double *glob_dev, real dt, real t) {
+extern "C" pl_status mpm_cuda_adj_grid(mpm_sim *s, const mpm_adj_args *a) {
   const unsigned int T = 256; // a multiple of 32: whole warps
-  int64_t nodes = (int64_t)mpm_node_count(g);
-  mpm_k_adj_grid<<<blocks_for(nodes, T), T>>>(*g, cols, ncol, grid_pre, v_gridv, v_grid, glob_dev, dt, t);
+  int64_t nodes = (int64_t)mpm_node_count(&s->grid);
+  mpm_k_adj_grid<<<blocks_for(nodes, T), T>>>(s->grid, a->P.colliders, s->ncolliders, a->grid_pre, a->v_gridv, a->grid,
+                                              a->glob_dev, a->dt, a->t);
   return cuda_status(cudaGetLastError(), "launch of the grid adjoint kernel");
 }
 
@@ -143,17 +134,12 @@ __global__ void mpm_k_adj_p2g(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
   m3 vC = m3_zero(), vF = m3_zero();
   mpm_p2g_particle_vjp(&g, model, mp, P.mass[p], P.vol0[p], dt, x, v3_load(in.v + 3 * p), m3_load(in.C + 9 * p),
                        m3_load(in.F + 9 * p), (const real(*)[4])vout, &vx, &vv, &vC, &vF, &vmass, &vmp);
-  v3_store(v3_add(v3_load(adj.x + 3 * p), vx), adj.x + 3 * p);
-  v3_store(v3_add(v3_load(adj.v + 3 * p), vv), adj.v + 3 * p);
-  m3_store(m3_add(m3_load(adj.C + 9 * p), vC), adj.C + 9 * p);
-  m3_store(m3_add(m3_load(adj.F + 9 * p), vF), adj.F + 9 * p);
-  mpm_adj_par_accum(v_par + (size_t)MPM_ADJ_NPAR * (size_t)p, vmp, vmass);
+  mpm_adj_p2g_store(adj, v_par, p, vx, vv, vC, vF, vmp, vmass);
 }
 
-extern "C" pl_status mpm_cuda_adj_p2g(const mpm_kgrid *g, mpm_kstate in, mpm_kstate adj, const mpm_kparticles *P,
-                                      const real *v_grid, double *v_par, real dt) {
+extern "C" pl_status mpm_cuda_adj_p2g(mpm_sim *s, const mpm_adj_args *a) {
   const unsigned int T = 128;
-  if (in.n > 0) mpm_k_adj_p2g<<<blocks_for(in.n, T), T>>>(*g, in, adj, *P, v_grid, v_par, dt);
+  if (a->in.n > 0) mpm_k_adj_p2g<<<blocks_for(a->in.n, T), T>>>(s->grid, a->in, a->adj, a->P, a->grid, a->v_par, a->dt);
   return cuda_status(cudaGetLastError(), "launch of the P2G adjoint kernel");
 }
 
@@ -173,9 +159,7 @@ extern "C" pl_status mpm_cuda_axpy(real *dst, const real *src, int64_t count) {
 __global__ void mpm_k_adj_nonfinite(mpm_kstate adj, unsigned long long *first) {
   const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (p >= adj.n) return;
-  if (!v3_isfinite(v3_load(adj.x + 3 * p)) || !v3_isfinite(v3_load(adj.v + 3 * p)) ||
-      !m3_isfinite(m3_load(adj.C + 9 * p)) || !m3_isfinite(m3_load(adj.F + 9 * p)) || !r_isfinite(adj.q[p]))
-    atomicMin(first, (unsigned long long)p);
+  if (mpm_adj_nonfinite(adj, p)) atomicMin(first, (unsigned long long)p);
 }
 
 extern "C" pl_status mpm_cuda_adj_first_nonfinite(mpm_kstate adj, int64_t *first) {

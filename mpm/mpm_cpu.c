@@ -12,13 +12,12 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-#include "mpm/mpm_cpu_internal.h"
+#include "mpm/mpm_internal.h"
 
-pl_status mpm_cpu_scratch_create(mpm_cpu_scratch **out, const mpm_kgrid *g, int64_t n) {
+static void cpu_scratch_free(mpm_cpu_scratch *cs);
+
+static pl_status cpu_scratch_create_for(mpm_cpu_scratch **out, const mpm_kgrid *g, int64_t n) {
   *out = NULL;
   if (n > (int64_t)UINT32_MAX - 1) return pl_fail(PL_ERR_LIMIT, "the CPU backend handles at most 2^32 - 2 particles");
   mpm_cpu_scratch *cs = (mpm_cpu_scratch *)calloc(1, sizeof *cs);
@@ -39,7 +38,7 @@ pl_status mpm_cpu_scratch_create(mpm_cpu_scratch **out, const mpm_kgrid *g, int6
   cs->hist = (uint32_t *)malloc((size_t)cs->hist_threads * (size_t)cs->nblocks * sizeof(uint32_t));
   if (!cs->affine || !cs->key || !cs->order || !cs->start || !cs->hist) {
     long long nbk = (long long)cs->nblocks;
-    mpm_cpu_scratch_free(cs);
+    cpu_scratch_free(cs);
     return pl_fail(PL_ERR_NOMEM, "out of memory for the CPU scatter buffers (%lld particles, %lld blocks)",
                    (long long)n, nbk);
   }
@@ -47,7 +46,7 @@ pl_status mpm_cpu_scratch_create(mpm_cpu_scratch **out, const mpm_kgrid *g, int6
   return PL_OK;
 }
 
-void mpm_cpu_scratch_free(mpm_cpu_scratch *cs) {
+static void cpu_scratch_free(mpm_cpu_scratch *cs) {
   if (!cs) return;
   free(cs->affine);
   free(cs->key);
@@ -86,13 +85,21 @@ static inline void scatter_particle(const mpm_kgrid *g, real *grid, const real *
     }
 }
 
-uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, const mpm_kparticles *P, real *grid,
-                     real dt) {
+static pl_status cpu_scratch_create(mpm_sim *s) { return cpu_scratch_create_for(&s->cpu, &s->grid, s->n); }
+static void cpu_scratch_release(mpm_sim *s) {
+  cpu_scratch_free(s->cpu);
+  s->cpu = NULL;
+}
+
+static pl_status cpu_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err_out) {
+  mpm_cpu_scratch *cs = s->cpu;
+  const mpm_kgrid *g = &s->grid;
+  const mpm_kparticles Pv = mpm_sim_kparticles(s), *P = &Pv;
+  real *grid = (real *)s->gridbuf.ptr;
   const int64_t n = st.n;
   const int64_t nodes = (int64_t)mpm_node_count(g);
   const int64_t nbk = cs->nblocks;
-  const int par = n >= MPM_CPU_PAR_PARTICLES || par_grid((size_t)nodes, n);
-  int threads = par ? max_threads() : 1;
+  int threads = par_scatter((size_t)nodes, n) ? max_threads() : 1;
   if (!ensure_hist(cs, threads)) threads = cs->hist_threads;
   uint64_t err = MPM_NO_ERROR;
   /* One parallel region, five barriers: (1) affine matrices, block keys and per-thread histograms over fixed
@@ -100,11 +107,8 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
    * four colours of block columns. */
 #pragma omp parallel num_threads(threads)
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-    const int t = 0, T = 1;
-#endif
+    int t, T;
+    mpm_cpu_thread(&t, &T);
     const int64_t lo = n * t / T, hi = n * (t + 1) / T;
     uint32_t *h = cs->hist + (size_t)t * (size_t)nbk;
     memset(h, 0, (size_t)nbk * sizeof(uint32_t));
@@ -160,29 +164,21 @@ uint64_t mpm_cpu_p2g(mpm_cpu_scratch *cs, const mpm_kgrid *g, mpm_kstate st, con
       }
       for (int64_t p = lo; p < hi; ++p) cs->order[h[cs->key[p]]++] = (uint32_t)p;
 #pragma omp barrier
-      /* columns of blocks along z, in 4 colours by the parity of (bx, by): columns of one colour are two
-       * blocks apart in x or y, and a stencil reaches at most 2 nodes into the next block */
-      for (int colour = 0; colour < 4; ++colour) {
-        const int cx = colour & 1, cy = (colour >> 1) & 1;
-        const int mx = (cs->nb[0] - cx + 1) / 2, my = (cs->nb[1] - cy + 1) / 2;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < (int64_t)mx * my; ++u) {
-          int bx = cx + 2 * (int)(u / my), by = cy + 2 * (int)(u % my);
-          int64_t b0 = ((int64_t)bx * cs->nb[1] + by) * cs->nb[2];
-          for (uint32_t k = cs->start[b0]; k < cs->start[b0 + cs->nb[2]]; ++k) {
-            uint32_t p = cs->order[k];
-            scatter_particle(g, grid, cs->affine + 9 * (size_t)p, v3_load(st.x + 3 * (size_t)p),
-                             v3_load(st.v + 3 * (size_t)p), P->mass[p]);
-          }
-        }
-      }
+      /* the coloured walk (mpm_internal.h): columns of one colour never write the same node */
+      MPM_CPU_COLOURED_WALK(cs, p, scatter_particle(g, grid, cs->affine + 9 * (size_t)p, v3_load(st.x + 3 * (size_t)p),
+                                                    v3_load(st.v + 3 * (size_t)p), P->mass[p]))
     }
   }
-  return err;
+  *err_out = err;
+  return PL_OK;
 }
 
-void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t,
-                         int64_t particles) {
+static pl_status cpu_grid_update(mpm_sim *s, real dt, real t) {
+  const mpm_kgrid *g = &s->grid;
+  const mpm_kcollider *cols = (const mpm_kcollider *)s->kcol_buf.ptr;
+  const int ncol = s->ncolliders;
+  real *grid = (real *)s->gridbuf.ptr;
+  const int64_t particles = s->n;
   const int nx = g->n[0] + 1, ny = g->n[1] + 1, nz = g->n[2] + 1;
 #pragma omp parallel for collapse(2) schedule(static) if (par_grid(mpm_node_count(g), particles))
   for (int i = 0; i < nx; ++i)
@@ -198,10 +194,13 @@ void mpm_cpu_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol
         node[3] = v.z;
       }
     }
+  return PL_OK;
 }
 
-uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mpm_kparticles *P, const real *grid,
-                     real dt) {
+static pl_status cpu_g2p(mpm_sim *sim, mpm_kstate in, mpm_kstate out, real dt, uint64_t *err_out) {
+  const mpm_kgrid *g = &sim->grid;
+  const mpm_kparticles Pv = mpm_sim_kparticles(sim), *P = &Pv;
+  const real *grid = (const real *)sim->gridbuf.ptr;
   const int64_t n = in.n;
   uint64_t err = MPM_NO_ERROR;
 #pragma omp parallel for schedule(static) reduction(min : err) if (n >= MPM_CPU_PAR_PARTICLES)
@@ -214,11 +213,7 @@ uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mp
     }
     mpm_stencil s = mpm_stencil_of(g, x);
     v3 gv[27];
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) {
-        const real *row = grid + 4 * mpm_node_index(g, s.base[0] + a, s.base[1] + b, s.base[2]);
-        for (int c = 0; c < 3; ++c) gv[9 * a + 3 * b + c] = v3_make(row[4 * c + 1], row[4 * c + 2], row[4 * c + 3]);
-      }
+    mpm_gather_gv(g, grid, &s, gv);
     int model;
     mpm_mparams mp = mpm_particle_params(P, p, &model);
     v3 xo, vo;
@@ -236,15 +231,24 @@ uint64_t mpm_cpu_g2p(const mpm_kgrid *g, mpm_kstate in, mpm_kstate out, const mp
     m3_store(Fo, out.F + 9 * p);
     out.q[p] = qo;
   }
-  return err;
+  *err_out = err;
+  return PL_OK;
 }
 
-double mpm_cpu_max_speed(mpm_kstate st) {
+static pl_status cpu_max_speed(mpm_sim *sim, mpm_kstate st, double *vmax_out) {
+  (void)sim;
   real vmax = 0;
 #pragma omp parallel for schedule(static) reduction(max : vmax) if (st.n >= MPM_CPU_PAR_PARTICLES)
   for (int64_t p = 0; p < st.n; ++p) {
     real s = v3_norm(v3_load(st.v + 3 * p));
     if (s > vmax) vmax = s;
   }
-  return (double)vmax;
+  *vmax_out = (double)vmax;
+  return PL_OK;
 }
+
+const mpm_backend_ops mpm_cpu_ops = {
+    "cpu",           cpu_scratch_create, cpu_scratch_release, cpu_p2g,         cpu_grid_update,
+    cpu_g2p,         cpu_max_speed,      mpm_cpu_adj_g2p,     mpm_cpu_adj_grid, mpm_cpu_adj_p2g,
+    mpm_cpu_axpy,    mpm_cpu_adj_first_nonfinite,
+};

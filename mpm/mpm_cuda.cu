@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mpm/mpm_backend.h"
+#include "mpm/mpm_internal.h"
 
 static_assert(sizeof(real) == 4, "the CUDA backend is built with real = float");
 
@@ -27,21 +27,29 @@ static unsigned int blocks_for(int64_t n, unsigned int threads) {
   return (unsigned int)((n + threads - 1) / threads);
 }
 
-extern "C" pl_status mpm_cuda_scratch_create(mpm_cuda_scratch **out) {
+static void cuda_scratch_free(mpm_cuda_scratch *cs);
+
+static pl_status cuda_scratch_create(mpm_sim *s) {
+  mpm_cuda_scratch **out = &s->cuda;
   *out = NULL;
   mpm_cuda_scratch *cs = (mpm_cuda_scratch *)calloc(1, sizeof *cs);
   if (!cs) return pl_fail(PL_ERR_NOMEM, "out of memory");
   pl_status st = cuda_status(cudaMalloc((void **)&cs->err, sizeof(unsigned long long)), "cudaMalloc (error key)");
   if (st == PL_OK) st = cuda_status(cudaMalloc((void **)&cs->vmax_bits, sizeof(unsigned int)), "cudaMalloc (max speed)");
   if (st != PL_OK) {
-    mpm_cuda_scratch_free(cs);
+    cuda_scratch_free(cs);
     return st;
   }
   *out = cs;
   return PL_OK;
 }
 
-extern "C" void mpm_cuda_scratch_free(mpm_cuda_scratch *cs) {
+static void cuda_scratch_release(mpm_sim *s) {
+  cuda_scratch_free(s->cuda);
+  s->cuda = NULL;
+}
+
+static void cuda_scratch_free(mpm_cuda_scratch *cs) {
   if (!cs) return;
   if (cs->err) cudaFree(cs->err);
   if (cs->vmax_bits) cudaFree(cs->vmax_bits);
@@ -93,12 +101,14 @@ __global__ void mpm_k_p2g(mpm_kgrid g, mpm_kstate st, mpm_kparticles P, real *gr
       }
 }
 
-extern "C" pl_status mpm_cuda_p2g(mpm_cuda_scratch *cs, const mpm_kgrid *g, mpm_kstate st, const mpm_kparticles *P,
-                                  real *grid, size_t grid_bytes, real dt, uint64_t *err) {
-  PL_TRY(cuda_status(cudaMemset(grid, 0, grid_bytes), "cudaMemset (grid)"));
+static pl_status cuda_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err) {
+  mpm_cuda_scratch *cs = s->cuda;
+  const mpm_kparticles P = mpm_sim_kparticles(s);
+  real *grid = (real *)s->gridbuf.ptr;
+  PL_TRY(cuda_status(cudaMemset(grid, 0, s->gridbuf.bytes), "cudaMemset (grid)"));
   PL_TRY(reset_error(cs));
   const unsigned int T = 128;
-  if (st.n > 0) mpm_k_p2g<<<blocks_for(st.n, T), T>>>(*g, st, *P, grid, dt, cs->err);
+  if (st.n > 0) mpm_k_p2g<<<blocks_for(st.n, T), T>>>(s->grid, st, P, grid, dt, cs->err);
   PL_TRY(cuda_status(cudaGetLastError(), "launch of the P2G kernel"));
   return read_error(cs, err);
 }
@@ -119,11 +129,11 @@ __global__ void mpm_k_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol, rea
   node[3] = v.z;
 }
 
-extern "C" pl_status mpm_cuda_grid_update(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, real *grid, real dt,
-                                          real t) {
+static pl_status cuda_grid_update(mpm_sim *s, real dt, real t) {
   const unsigned int T = 256;
-  int64_t nodes = (int64_t)mpm_node_count(g);
-  mpm_k_grid<<<blocks_for(nodes, T), T>>>(*g, cols, ncol, grid, dt, t);
+  int64_t nodes = (int64_t)mpm_node_count(&s->grid);
+  mpm_k_grid<<<blocks_for(nodes, T), T>>>(s->grid, (const mpm_kcollider *)s->kcol_buf.ptr, s->ncolliders,
+                                          (real *)s->gridbuf.ptr, dt, t);
   return cuda_status(cudaGetLastError(), "launch of the grid-update kernel");
 }
 
@@ -140,12 +150,7 @@ __global__ void mpm_k_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate out, mpm_kparti
   }
   mpm_stencil s = mpm_stencil_of(&g, x);
   v3 gv[27];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      for (int c = 0; c < 3; ++c) {
-        const real *node = grid + 4 * mpm_node_index(&g, s.base[0] + a, s.base[1] + b, s.base[2] + c);
-        gv[9 * a + 3 * b + c] = v3_make(node[1], node[2], node[3]);
-      }
+  mpm_gather_gv(&g, grid, &s, gv);
   int model;
   mpm_mparams mp = mpm_particle_params(&P, p, &model);
   v3 xo, vo;
@@ -161,11 +166,12 @@ __global__ void mpm_k_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate out, mpm_kparti
   out.q[p] = qo;
 }
 
-extern "C" pl_status mpm_cuda_g2p(mpm_cuda_scratch *cs, const mpm_kgrid *g, mpm_kstate in, mpm_kstate out,
-                                  const mpm_kparticles *P, const real *grid, real dt, uint64_t *err) {
+static pl_status cuda_g2p(mpm_sim *s, mpm_kstate in, mpm_kstate out, real dt, uint64_t *err) {
+  mpm_cuda_scratch *cs = s->cuda;
+  const mpm_kparticles P = mpm_sim_kparticles(s);
   PL_TRY(reset_error(cs));
   const unsigned int T = 128;
-  if (in.n > 0) mpm_k_g2p<<<blocks_for(in.n, T), T>>>(*g, in, out, *P, grid, dt, cs->err);
+  if (in.n > 0) mpm_k_g2p<<<blocks_for(in.n, T), T>>>(s->grid, in, out, P, (const real *)s->gridbuf.ptr, dt, cs->err);
   PL_TRY(cuda_status(cudaGetLastError(), "launch of the G2P kernel"));
   return read_error(cs, err);
 }
@@ -180,7 +186,8 @@ __global__ void mpm_k_vmax(mpm_kstate st, unsigned int *bits) {
   atomicMax(bits, __float_as_uint(s));
 }
 
-extern "C" pl_status mpm_cuda_max_speed(mpm_cuda_scratch *cs, mpm_kstate st, double *vmax) {
+static pl_status cuda_max_speed(mpm_sim *s, mpm_kstate st, double *vmax) {
+  mpm_cuda_scratch *cs = s->cuda;
   PL_TRY(cuda_status(cudaMemset(cs->vmax_bits, 0, sizeof(unsigned int)), "cudaMemset (max speed)"));
   const unsigned int T = 256;
   if (st.n > 0) mpm_k_vmax<<<blocks_for(st.n, T), T>>>(st, cs->vmax_bits);
@@ -193,30 +200,10 @@ extern "C" pl_status mpm_cuda_max_speed(mpm_cuda_scratch *cs, mpm_kstate st, dou
   return PL_OK;
 }
 
-// ------------------------------------------------------------------ adjoint kernels compile for the device
-// Never launched: it makes nvcc compile every per-element _vjp as device code now, so that the adjoint's
-// kernels (the next stage of the project) start from functions known to build on both backends.
-__global__ void mpm_k_vjp_device_check(mpm_kgrid g, const mpm_kcollider *cols, int ncol, const real *in, real *out) {
-  v3 x = v3_load(in), v = v3_load(in + 3);
-  m3 C = m3_load(in + 6), F = m3_load(in + 15);
-  mpm_mparams mp = mpm_mparams_zero(), vp = mpm_mparams_zero();
-  real vout[27][4];
-  v3 gv[27], vgv[27];
-  for (int i = 0; i < 27; ++i) {
-    for (int k = 0; k < 4; ++k) vout[i][k] = in[24 + k];
-    gv[i] = v3_load(in + 28);
-    vgv[i] = v3_zero();
-  }
-  v3 vx = v3_zero(), vv = v3_zero(), vmom = v3_zero(), vg = v3_zero();
-  m3 vC = m3_zero(), vF = m3_zero();
-  real vm = 0, vq = 0, vfr[MPM_MAX_COLLIDERS + 1];
-  for (int i = 0; i <= MPM_MAX_COLLIDERS; ++i) vfr[i] = 0;
-  for (int model = 0; model < MPM_MODEL_COUNT; ++model) {
-    mpm_p2g_particle_vjp(&g, model, mp, in[31], in[32], in[33], x, v, C, F, vout, &vx, &vv, &vC, &vF, &vm, &vp);
-    mpm_g2p_particle_vjp(&g, model, mp, in[33], x, F, in[34], gv, x, v, C, F, in[35], &vx, &vF, &vq, vgv, &vp);
-  }
-  mpm_grid_node_vjp(&g, cols, ncol, 3, 4, 5, in[36], in[33], in[37], v, x, &vm, &vmom, &vg, vfr);
-  mpm_uparams u = mpm_uparams_zero(), vu = mpm_uparams_zero();
-  mpm_params_from_user_vjp(u, vp, &vu);
-  out[0] = vx.x + vv.y + vC.m[0][1] + vF.m[2][2] + vm + vq + vmom.z + vg.x + vfr[0] + vgv[3].y + vu.E;
-}
+// ------------------------------------------------------------------ the table
+
+extern "C" const mpm_backend_ops mpm_cuda_ops = {
+    "cuda",       cuda_scratch_create, cuda_scratch_release, cuda_p2g,          cuda_grid_update,
+    cuda_g2p,     cuda_max_speed,      mpm_cuda_adj_g2p,     mpm_cuda_adj_grid, mpm_cuda_adj_p2g,
+    mpm_cuda_axpy, mpm_cuda_adj_first_nonfinite,
+};

@@ -38,23 +38,23 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     free(e);
     return st;
   }
-  e->backend = e->sim.backend;
+  e->backend = e->sim->backend;
   e->prof.backend = e->backend;
-  e->n = e->sim.n;
+  e->n = e->sim->n;
   /* the initial state, kept on the backend (each run starts from it) and on the host (velocities are
    * recomputed from the objects' velocity and angular velocity when those are learnt) */
   st = mpm_particles_alloc(&e->init_host, e->n);
-  if (st == PL_OK) st = mpm_download(&e->sim, &e->sim.state, &e->init_host);
+  if (st == PL_OK) st = mpm_download(e->sim, &e->sim->state, &e->init_host);
   if (st == PL_OK) {
-    for (int64_t i = 0; i < e->n; ++i) e->init_host.object[i] = e->sim.object_of[i];
+    for (int64_t i = 0; i < e->n; ++i) e->init_host.object[i] = e->sim->object_of[i];
     st = mpm_state_alloc(&e->init, e->backend, e->n);
   }
-  if (st == PL_OK) st = mpm_state_copy(&e->init, &e->sim.state);
+  if (st == PL_OK) st = mpm_state_copy(&e->init, &e->sim->state);
   e->sched_rec = (int *)calloc((size_t)s->sim.frames + 1, sizeof(int));
   e->sched_hold = (int *)calloc((size_t)s->sim.frames + 1, sizeof(int));
   if (st == PL_OK && (!e->sched_rec || !e->sched_hold)) st = pl_fail(PL_ERR_NOMEM, "out of memory");
-  e->sim.plan_record = e->sched_rec;
-  e->sim.plan_frames = s->sim.frames + 1;
+  e->sim->plan_record = e->sched_rec;
+  e->sim->plan_frames = s->sim.frames + 1;
   e->nobjects = s->nobjects;
   e->obj_velocity = (double *)calloc((size_t)s->nobjects * 6, sizeof(double));
   if (st == PL_OK && !e->obj_velocity) st = pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -146,7 +146,7 @@ void pl_engine_free(pl_engine *e) {
   mpm_state_free(&e->init);
   mpm_particles_free(&e->init_host);
   free(e->particle_rgb);
-  mpm_free(&e->sim);
+  mpm_destroy(e->sim);
   free(e);
 }
 
@@ -155,7 +155,7 @@ const pl_profile *pl_engine_profile(const pl_engine *e) { return &e->prof; }
 void pl_engine_profile_sync(pl_engine *e, int sync) { e->prof.sync = sync; }
 int64_t pl_engine_particles(const pl_engine *e) { return e->n; }
 int64_t pl_engine_gaussians(const pl_engine *e) { return e->m; }
-const mpm_sim *pl_engine_sim(const pl_engine *e) { return &e->sim; }
+const mpm_sim *pl_engine_sim(const pl_engine *e) { return e->sim; }
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -190,7 +190,7 @@ pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int 
   if (strcmp(type, "material") == 0) {
     int m = pl_scene_material_index(s, name);
     if (m < 0) return pl_fail(PL_ERR_INVALID, "%s: no [material %s]", address, name);
-    mpm_material mat = e->sim.materials[m];
+    mpm_material mat = e->sim->materials[m];
     double x = v[0];
     if (strcmp(key, "E") == 0) mat.E = x;
     else if (strcmp(key, "nu") == 0) mat.nu = x;
@@ -201,13 +201,13 @@ pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int 
     else if (strcmp(key, "cohesion") == 0) mat.cohesion = x;
     else if (strcmp(key, "bulk_modulus") == 0) mat.bulk_modulus = x;
     else return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a value the simulator can change", address);
-    pl_status st = mpm_set_material(&e->sim, m, &mat);
+    pl_status st = mpm_set_material(e->sim, m, &mat);
     if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, x);
     return PL_OK;
   }
   if (strcmp(type, "sim") == 0 && strcmp(key, "gravity") == 0) {
     if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
-    e->sim.grid.gravity = v3_make((real)v[0], (real)v[1], (real)v[2]);
+    e->sim->grid.gravity = v3_make((real)v[0], (real)v[1], (real)v[2]);
     return PL_OK;
   }
   if (strcmp(type, "object") == 0 && (strcmp(key, "velocity") == 0 || strcmp(key, "angular_velocity") == 0)) {
@@ -246,9 +246,9 @@ pl_status pl_engine_apply(pl_engine *e, const pl_optimizer *o) {
 /* ------------------------------------------------------------------ forward */
 
 pl_status engine_reset(pl_engine *e) {
-  PL_TRY(mpm_state_copy(&e->sim.state, &e->init));
-  e->sim.frame = 0;
-  e->sim.time = 0;
+  PL_TRY(mpm_state_copy(&e->sim->state, &e->init));
+  e->sim->frame = 0;
+  e->sim->time = 0;
   return PL_OK;
 }
 
@@ -336,14 +336,14 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
   for (int f = 0; f <= last_frame; ++f) {
     if (f > 0) {
       pl_profile_begin(&e->prof, PL_PH_SIM_FWD);
-      pl_status sst = mpm_advance_frame(&e->sim);
+      pl_status sst = mpm_advance_frame(e->sim);
       pl_profile_end(&e->prof);
       PL_TRY(sst);
-      if (e->sim.last_substeps > e->max_substeps) e->max_substeps = e->sim.last_substeps;
+      if (e->sim->last_substeps > e->max_substeps) e->max_substeps = e->sim->last_substeps;
     }
     if (mask && mask[f]) {
       e->cur_frame = f;
-      PL_TRY(engine_render_state(e, &e->sim.state));
+      PL_TRY(engine_render_state(e, &e->sim->state));
       e->last_frame_rendered = f;
       if (cb) PL_TRY(cb(user, e, f));
     }
@@ -352,12 +352,12 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
 }
 
 pl_status pl_engine_fix_substeps(pl_engine *e, int *substeps) {
-  if (e->sim.substeps == 0) {
+  if (e->sim->substeps == 0) {
     e->max_substeps = 0;
     PL_TRY(pl_engine_run(e, e->scene->sim.frames, NULL, NULL, NULL));
-    e->sim.substeps = e->max_substeps;
+    e->sim->substeps = e->max_substeps;
   }
-  if (substeps) *substeps = e->sim.substeps;
+  if (substeps) *substeps = e->sim->substeps;
   return PL_OK;
 }
 
@@ -423,9 +423,9 @@ pl_status pl_engine_write_pngs(const pl_engine *e, const char *folder, int frame
 pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path) {
   mpm_particles h;
   PL_TRY(mpm_particles_alloc(&h, e->n));
-  pl_status st = mpm_download(&e->sim, &e->sim.state, &h);
-  if (st == PL_OK) st = pl_buffer_download(&e->sim.mass, 0, h.mass, (size_t)e->n * sizeof(real));
-  if (st == PL_OK) st = pl_buffer_download(&e->sim.vol0, 0, h.vol0, (size_t)e->n * sizeof(real));
+  pl_status st = mpm_download(e->sim, &e->sim->state, &h);
+  if (st == PL_OK) st = pl_buffer_download(&e->sim->mass, 0, h.mass, (size_t)e->n * sizeof(real));
+  if (st == PL_OK) st = pl_buffer_download(&e->sim->vol0, 0, h.vol0, (size_t)e->n * sizeof(real));
   if (st == PL_OK)
     st = pl_write_particle_ply(path, e->n, h.x, h.v, h.F, e->particle_rgb, e->init_host.object, h.mass, h.vol0);
   mpm_particles_free(&h);

@@ -94,7 +94,7 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
   PL_TRY(pl_engine_run(e, frame, NULL, NULL, NULL));
   mpm_state st;
   PL_TRY(mpm_state_alloc(&st, e->backend, e->n));
-  pl_status rc = mpm_state_copy(&st, &e->sim.state);
+  pl_status rc = mpm_state_copy(&st, &e->sim->state);
   pl_loss_value base;
   memset(&base, 0, sizeof base);
   /* with smooth cut-offs (gradcheck's default), the depth order is frozen at the checked point too */

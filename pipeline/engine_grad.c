@@ -45,10 +45,10 @@ static pl_status ensure_tape(pl_engine *e, grad_state **out) {
     memset(&d, 0, sizeof d);
     d.checkpoint_every = e->scene->optimize.checkpoint_every;
     d.memory_limit_mb = e->scene->optimize.memory_limit_mb;
-    PL_TRY(mpm_tape_create(&e->tape, &e->sim, &d));
+    PL_TRY(mpm_tape_create(&e->tape, e->sim, &d));
   }
   if (!g->allocated) {
-    PL_TRY(mpm_grads_alloc(&g->grads, &e->sim));
+    PL_TRY(mpm_grads_alloc(&g->grads, e->sim));
     g->allocated = 1;
   }
   *out = g;
@@ -241,8 +241,8 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
   } else if (st == PL_OK) {
     st = engine_reset(e);
     for (int f = 0; st == PL_OK && f <= last; ++f) {
-      if (f > 0) st = mpm_advance_frame(&e->sim);
-      if (st == PL_OK && mask[f]) st = mpm_stage_accumulate(m, &e->sim.state);
+      if (f > 0) st = mpm_advance_frame(e->sim);
+      if (st == PL_OK && mask[f]) st = mpm_stage_accumulate(m, &e->sim->state);
     }
   }
   loss->total = m->acc;
@@ -263,7 +263,7 @@ pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options
     pl_rng_uniform4(7, 0, (uint32_t)(i / 4), u);
     for (size_t k = 0; k < 4 && i + k < 15 * n; ++k) m.w_host[i + k] = 2 * u[k] - 1;
   }
-  pl_status st = pl_buffer_alloc(&m.w, e->sim.backend, 15 * n * sizeof(real));
+  pl_status st = pl_buffer_alloc(&m.w, e->sim->backend, 15 * n * sizeof(real));
   if (st == PL_OK) st = pl_buffer_upload(&m.w, 0, m.w_host, 15 * n * sizeof(real));
   pl_objective obj = {.user = &m, .eval = mpm_stage_eval};
   if (st == PL_OK) st = pl_gradcheck(e->scene, o, &obj, opt, rows, max, nrows);

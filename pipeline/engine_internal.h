@@ -11,7 +11,7 @@ struct mpm_tape;
 struct pl_engine {
   const pl_scene *scene;
   pl_backend backend;
-  mpm_sim sim;
+  mpm_sim *sim;              /* owned (mpm_create) */
   int64_t n;                 /* particles */
   mpm_particles init_host;   /* initial particles (host), object index included */
   mpm_state init;            /* initial state (backend): every run starts from it */

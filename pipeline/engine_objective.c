@@ -28,9 +28,9 @@ void pl_engine_objective_cutoffs(pl_engine *e) {
 void pl_engine_hold_schedule(pl_engine *e, int hold) {
   if (hold) {
     memcpy(e->sched_hold, e->sched_rec, sizeof(int) * (size_t)(e->scene->sim.frames + 1));
-    e->sim.plan = e->sched_hold;
+    e->sim->plan = e->sched_hold;
   } else {
-    e->sim.plan = NULL;
+    e->sim->plan = NULL;
   }
 }
 

@@ -205,11 +205,11 @@ int engine_params_set(pl_engine *e, const char *address, const char *type, const
   const pl_scene *s = e->scene;
   if (!strcmp(type, "collider") && !strcmp(key, "friction")) {
     int c = collider_index(s, name);
-    *st = c < 0 ? pl_fail(PL_ERR_INVALID, "%s: no [collider %s]", address, name) : mpm_set_friction(&e->sim, c, v[0]);
+    *st = c < 0 ? pl_fail(PL_ERR_INVALID, "%s: no [collider %s]", address, name) : mpm_set_friction(e->sim, c, v[0]);
     return 1;
   }
   if (!strcmp(type, "sim") && !strcmp(key, "boundary_friction")) {
-    *st = mpm_set_friction(&e->sim, -1, v[0]);
+    *st = mpm_set_friction(e->sim, -1, v[0]);
     return 1;
   }
   if (!strcmp(type, "object") && (!strcmp(key, "center") || !strcmp(key, "rotation"))) {

@@ -61,8 +61,8 @@ pl_status pl_engine_states(pl_engine *e, const pl_optimizer *o, int nsel, const 
   PL_TRY(engine_reset(e));
   states_ctx c = {e, NULL, nsel, frames, x, v, F, NULL, NULL, NULL};
   for (int f = 0; f <= last; ++f) {
-    if (f > 0) PL_TRY(mpm_advance_frame(&e->sim));
-    PL_TRY(states_frame(&c, f, &e->sim.state));
+    if (f > 0) PL_TRY(mpm_advance_frame(e->sim));
+    PL_TRY(states_frame(&c, f, &e->sim->state));
   }
   return PL_OK;
 }
@@ -80,8 +80,8 @@ pl_status pl_engine_states_backward(pl_engine *e, pl_optimizer *o, int nsel, con
   mpm_tape *tape = NULL;
   mpm_grads g;
   memset(&g, 0, sizeof g);
-  pl_status st = mpm_tape_create(&tape, &e->sim, &td);
-  if (st == PL_OK) st = mpm_grads_alloc(&g, &e->sim);
+  pl_status st = mpm_tape_create(&tape, e->sim, &td);
+  if (st == PL_OK) st = mpm_grads_alloc(&g, e->sim);
   if (st == PL_OK) st = mpm_grads_zero(&g);
   states_ctx c = {e, tape, nsel, frames, NULL, NULL, NULL, v_x, v_v, v_F};
   if (st == PL_OK) st = mpm_tape_forward(tape, &e->init, last, states_frame, &c);

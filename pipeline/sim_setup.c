@@ -142,8 +142,8 @@ pl_status pl_sim_velocity_field(const pl_scene *s, int64_t n, const real *x, con
   return st;
 }
 
-pl_status pl_sim_setup(const pl_scene *s, mpm_sim *sim, float **rgb) {
-  memset(sim, 0, sizeof *sim);
+pl_status pl_sim_setup(const pl_scene *s, mpm_sim **sim, float **rgb) {
+  *sim = NULL;
   if (rgb) *rgb = NULL;
   mpm_material *mats = (mpm_material *)calloc((size_t)(s->nmaterials + 1), sizeof *mats);
   mpm_collider *cols = (mpm_collider *)calloc((size_t)(s->ncolliders + 1), sizeof *cols);
@@ -159,12 +159,13 @@ pl_status pl_sim_setup(const pl_scene *s, mpm_sim *sim, float **rgb) {
   pl_status st = mpm_sample_objects(&d, objs, s->nobjects, &p);
   if (st == PL_OK) st = pl_sim_velocity_field(s, p.n, p.x, p.object, p.v);
   if (st == PL_OK) {
-    st = mpm_init(sim, &d, &p, objs, s->nobjects);
+    st = mpm_create(sim, &d, &p, objs, s->nobjects);
     if (st == PL_OK && rgb) {
       float *c = (float *)malloc((size_t)p.n * 3 * sizeof(float));
       if (!c) {
         st = pl_fail(PL_ERR_NOMEM, "out of memory");
-        mpm_free(sim);
+        mpm_destroy(*sim);
+        *sim = NULL;
       } else {
         for (int64_t i = 0; i < p.n; ++i) {
           int o = p.object[i];

@@ -27,9 +27,9 @@ void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_
  * A non-finite value is an error naming the object, the particle and its position. */
 pl_status pl_sim_velocity_field(const pl_scene *s, int64_t n, const real *x, const int32_t *object, real *v);
 
-/* Build and initialise the simulation of a scene. `rgb` (may be NULL) receives a malloc'ed [n][3] array of
- * particle colours (their object's colour). */
-pl_status pl_sim_setup(const pl_scene *s, mpm_sim *sim, float **rgb);
+/* Build and initialise the simulation of a scene (*sim: mpm_destroy it; NULL on failure). `rgb` (may be NULL)
+ * receives a malloc'ed [n][3] array of particle colours (their object's colour). */
+pl_status pl_sim_setup(const pl_scene *s, mpm_sim **sim, float **rgb);
 
 #ifdef __cplusplus
 }

@@ -17,95 +17,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "bench/mpm/bench_mpm_scene.h"
 #include "core/progress.h"
 #include "mpm/mpm.h"
 
-static const char *g_models[] = {"fixed_corotated", "neo_hookean", "stvk_von_mises", "drucker_prager",
-                                 "newtonian_fluid", "viscoplastic"};
-
-static int in_list(const char *list, const char *name) {
-  if (strcmp(list, "all") == 0) return 1;
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", list);
-  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-    if (strcmp(t, name) == 0) return 1;
-  return 0;
-}
-
 /* the scene; returns 0 on failure (message printed) */
-static int make_sim(mpm_sim *s, int G, int model, pl_backend be) {
-  mpm_material m;
-  memset(&m, 0, sizeof m);
-  m.model = model;
-  m.E = 1e5, m.nu = 0.3, m.density = 1000, m.yield_stress = 1e3, m.friction_angle = 30, m.bulk_modulus = 1e5;
-  m.viscosity = (model == MPM_NEWTONIAN_FLUID || model == MPM_VISCOPLASTIC) ? 1e-2 : 0;
-  mpm_desc d;
-  memset(&d, 0, sizeof d);
-  for (int a = 0; a < 3; ++a) d.domain_max[a] = 1;
-  d.grid = G;
-  d.gravity[1] = -9.8;
-  d.boundary = MPM_CONTACT_SEPARATE;
-  d.boundary_cells = 3;
-  d.backend = be;
+static int make_sim(mpm_sim **s, int G, int model, pl_backend be) {
+  mpm_material m = bench_material(model);
+  mpm_desc d = bench_desc(G, be);
   d.materials = &m;
   d.nmaterials = 1;
-  int cells = G / 2, half = G / 4;
-  int64_t n = (int64_t)cells * cells * cells * 8;
-  mpm_particles p;
-  if (mpm_particles_alloc(&p, n) != PL_OK) {
-    fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
-    return 0;
-  }
-  double dx = 1.0 / G;
-  for (int64_t q = 0; q < n; ++q) {
-    int64_t c = q / 8;
-    int k = (int)(q % 8);
-    int i = (int)(c / ((int64_t)cells * cells)), j = (int)((c / cells) % cells), l = (int)(c % cells);
-    int o[3] = {k / 4, (k / 2) % 2, k % 2}, ijk[3] = {i, j, l};
-    for (int a = 0; a < 3; ++a) p.x[3 * q + a] = (real)((ijk[a] + half + (o[a] + 0.5) / 2.0) * dx);
-    p.v[3 * q + 1] = -1;
-    p.vol0[q] = (real)(dx * dx * dx / 8);
-    p.mass[q] = (real)(1000 * dx * dx * dx / 8);
-  }
-  pl_status st = mpm_init(s, &d, &p, NULL, 0);
-  mpm_particles_free(&p);
-  if (st != PL_OK) {
-    fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
-    return 0;
-  }
-  return 1;
+  return bench_cube_sim(s, &d, "bench_mpm");
 }
 
 /* best-of-R wall time of K substeps */
 static double run(int G, int model, pl_backend be, int steps, int repeat, int64_t *n) {
   double best = INFINITY;
   for (int r = 0; r < repeat; ++r) {
-    mpm_sim s;
+    mpm_sim *s = NULL;
     if (!make_sim(&s, G, model, be)) return NAN;
-    *n = s.n;
+    *n = s->n;
     const real dt = (real)1e-4;
-    if (mpm_substep(&s, dt) != PL_OK) { /* warm-up */
+    if (mpm_substep(s, dt) != PL_OK) { /* warm-up */
       fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
-      mpm_free(&s);
+      mpm_destroy(s);
       return NAN;
     }
     double vmax;
-    mpm_max_speed(&s, &s.state, &vmax); /* synchronises the device */
+    mpm_max_speed(s, &s->state, &vmax); /* synchronises the device */
     double t0 = pl_now();
     for (int k = 0; k < steps; ++k)
-      if (mpm_substep(&s, dt) != PL_OK) {
+      if (mpm_substep(s, dt) != PL_OK) {
         fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
-        mpm_free(&s);
+        mpm_destroy(s);
         return NAN;
       }
-    mpm_max_speed(&s, &s.state, &vmax);
+    mpm_max_speed(s, &s->state, &vmax);
     double t = pl_now() - t0;
     if (t < best) best = t;
-    mpm_free(&s);
+    mpm_destroy(s);
   }
   return best;
 }
@@ -156,15 +107,8 @@ int main(int argc, char **argv) {
     }
   }
   if (repeat < 1) repeat = 1;
-  int threads = 1;
-#ifdef _OPENMP
-  threads = omp_get_max_threads();
-#endif
-  char devs[1024] = "";
-  int ndev = pl_cuda_device_count(devs, sizeof devs);
-  int do_cpu = !strcmp(backend, "all") || !strcmp(backend, "cpu");
-  int do_cuda = (!strcmp(backend, "all") || !strcmp(backend, "cuda")) && ndev > 0;
-  printf("MPM benchmark (bench/mpm): real = %s, CPU: %d OpenMP threads; CUDA: %s\n", PL_REAL_NAME, threads, ndev > 0 ? devs : (pl_cuda_compiled() ? "compiled, no device found (GPU figures not measured)" : "not compiled"));
+  int do_cpu, do_cuda;
+  bench_machine("MPM benchmark", backend, &do_cpu, &do_cuda);
   printf("scene: cube of side 1/2 in the unit box, 8 particles/cell (N = G^3), separate walls, gravity, dt = 1e-4 s\n"
          "ours and the peer alternate, best of %d runs each; load = 1-minute load average before the row (a shared\n"
          "machine: other processes' load slows OpenMP barriers)\n\n", repeat);

@@ -22,69 +22,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "bench/mpm/bench_mpm_scene.h"
 #include "core/progress.h"
 #include "mpm/mpm_adjoint.h"
 
-static const char *g_models[] = {"fixed_corotated", "neo_hookean", "stvk_von_mises", "drucker_prager",
-                                 "newtonian_fluid", "viscoplastic"};
-
-static int in_list(const char *list, const char *name) {
-  if (strcmp(list, "all") == 0) return 1;
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", list);
-  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-    if (strcmp(t, name) == 0) return 1;
-  return 0;
-}
-
-static int make_sim(mpm_sim *s, int G, int model, pl_backend be, int substeps, mpm_material *m, mpm_collider *c) {
-  memset(m, 0, sizeof *m);
-  m->model = model;
-  m->E = 1e5, m->nu = 0.3, m->density = 1000, m->yield_stress = 1e3, m->friction_angle = 30, m->bulk_modulus = 1e5;
-  m->viscosity = (model == MPM_NEWTONIAN_FLUID || model == MPM_VISCOPLASTIC) ? 1e-2 : 0;
+static int make_sim(mpm_sim **s, int G, int model, pl_backend be, int substeps, mpm_material *m, mpm_collider *c) {
+  *m = bench_material(model);
   memset(c, 0, sizeof *c);
   c->shape = MPM_COLLIDER_PLANE, c->type = MPM_CONTACT_SLIP, c->friction = 0.3;
   c->point[1] = 0.24, c->normal[1] = 1;
-  mpm_desc d;
-  memset(&d, 0, sizeof d);
-  for (int a = 0; a < 3; ++a) d.domain_max[a] = 1;
-  d.grid = G;
-  d.gravity[1] = -9.8;
-  d.boundary = MPM_CONTACT_SEPARATE;
-  d.boundary_cells = 3;
-  d.backend = be;
+  mpm_desc d = bench_desc(G, be);
   d.materials = m;
   d.nmaterials = 1;
   d.colliders = c;
   d.ncolliders = 1;
   d.substeps = substeps;
   d.frame_dt = 1e-4 * substeps;
-  int cells = G / 2, half = G / 4;
-  int64_t n = (int64_t)cells * cells * cells * 8;
-  mpm_particles p;
-  if (mpm_particles_alloc(&p, n) != PL_OK) return 0;
-  double dx = 1.0 / G;
-  for (int64_t q = 0; q < n; ++q) {
-    int64_t cc = q / 8;
-    int k = (int)(q % 8);
-    int i = (int)(cc / ((int64_t)cells * cells)), j = (int)((cc / cells) % cells), l = (int)(cc % cells);
-    int o[3] = {k / 4, (k / 2) % 2, k % 2}, ijk[3] = {i, j, l};
-    for (int a = 0; a < 3; ++a) p.x[3 * q + a] = (real)((ijk[a] + half + (o[a] + 0.5) / 2.0) * dx);
-    p.v[3 * q + 1] = -1;
-    p.vol0[q] = (real)(dx * dx * dx / 8);
-    p.mass[q] = (real)(1000 * dx * dx * dx / 8);
-  }
-  pl_status st = mpm_init(s, &d, &p, NULL, 0);
-  mpm_particles_free(&p);
-  if (st != PL_OK) {
-    fprintf(stderr, "bench_mpm_adjoint: %s\n", pl_last_error());
-    return 0;
-  }
-  return 1;
+  return bench_cube_sim(s, &d, "bench_mpm_adjoint");
 }
 
 typedef struct {
@@ -108,24 +63,24 @@ typedef struct {
 } result;
 
 static int run(int G, int model, pl_backend be, int frames, int substeps, int every, double limit_mb, result *r) {
-  mpm_sim s;
+  mpm_sim *s = NULL;
   mpm_material m;
   mpm_collider c;
   if (!make_sim(&s, G, model, be, substeps, &m, &c)) return 0;
-  r->n = s.n;
+  r->n = s->n;
   mpm_state init;
-  mpm_state_alloc(&init, s.backend, s.n);
-  mpm_state_copy(&init, &s.state);
+  mpm_state_alloc(&init, s->backend, s->n);
+  mpm_state_copy(&init, &s->state);
   double vmax;
   /* plain forward */
-  mpm_max_speed(&s, &s.state, &vmax);
+  mpm_max_speed(s, &s->state, &vmax);
   double t0 = pl_now();
   for (int f = 0; f < frames; ++f)
-    if (mpm_advance_frame(&s) != PL_OK) {
+    if (mpm_advance_frame(s) != PL_OK) {
       fprintf(stderr, "bench_mpm_adjoint: %s\n", pl_last_error());
       return 0;
     }
-  mpm_max_speed(&s, &s.state, &vmax);
+  mpm_max_speed(s, &s->state, &vmax);
   r->fwd = pl_now() - t0;
   /* taped forward and backward */
   mpm_tape_desc td = {every, limit_mb};
@@ -133,11 +88,11 @@ static int run(int G, int model, pl_backend be, int frames, int substeps, int ev
   memset(&l, 0, sizeof l);
   l.frames = frames;
   mpm_grads g;
-  if (mpm_tape_create(&l.tape, &s, &td) != PL_OK || mpm_grads_alloc(&g, &s) != PL_OK) {
+  if (mpm_tape_create(&l.tape, s, &td) != PL_OK || mpm_grads_alloc(&g, s) != PL_OK) {
     fprintf(stderr, "bench_mpm_adjoint: %s\n", pl_last_error());
     return 0;
   }
-  size_t n = (size_t)s.n;
+  size_t n = (size_t)s->n;
   real *h = (real *)malloc(n * 9 * sizeof(real));
   uint64_t z = 12345;
   for (size_t i = 0; i < n * 9; ++i) {
@@ -146,13 +101,13 @@ static int run(int G, int model, pl_backend be, int frames, int substeps, int ev
   }
   const int width[4] = {3, 3, 9, 9};
   for (int k = 0; k < 4; ++k) {
-    pl_buffer_alloc(&l.w[k], s.backend, n * (size_t)width[k] * sizeof(real));
+    pl_buffer_alloc(&l.w[k], s->backend, n * (size_t)width[k] * sizeof(real));
     pl_buffer_upload(&l.w[k], 0, h, n * (size_t)width[k] * sizeof(real));
   }
   free(h);
   t0 = pl_now();
   pl_status st = mpm_tape_forward(l.tape, &init, frames, add_loss, &l);
-  mpm_max_speed(&s, &s.state, &vmax);
+  mpm_max_speed(s, &s->state, &vmax);
   r->tape_fwd = pl_now() - t0;
   if (st == PL_OK) {
     mpm_grads_zero(&g);
@@ -166,7 +121,7 @@ static int run(int G, int model, pl_backend be, int frames, int substeps, int ev
   mpm_grads_free(&g);
   mpm_tape_free(l.tape);
   mpm_state_free(&init);
-  mpm_free(&s);
+  mpm_destroy(s);
   return st == PL_OK;
 }
 
@@ -195,16 +150,8 @@ int main(int argc, char **argv) {
   if (repeat < 1) repeat = 1;
   if (frames < 2) frames = 2;
   int every = !strcmp(ckpt, "frame") ? 0 : !strcmp(ckpt, "auto") ? MPM_TAPE_AUTO : atoi(ckpt);
-  int threads = 1;
-#ifdef _OPENMP
-  threads = omp_get_max_threads();
-#endif
-  char devs[1024] = "";
-  int ndev = pl_cuda_device_count(devs, sizeof devs);
-  int do_cpu = !strcmp(backend, "all") || !strcmp(backend, "cpu");
-  int do_cuda = (!strcmp(backend, "all") || !strcmp(backend, "cuda")) && ndev > 0;
-  printf("MPM adjoint benchmark (bench/mpm): real = %s, CPU: %d OpenMP threads; CUDA: %s\n", PL_REAL_NAME, threads,
-         ndev > 0 ? devs : (pl_cuda_compiled() ? "compiled, no device found (GPU figures not measured)" : "not compiled"));
+  int do_cpu, do_cuda;
+  bench_machine("MPM adjoint benchmark", backend, &do_cpu, &do_cuda);
   printf("scene: cube of side 1/2 (8 particles/cell, N = G^3) falling on a slip floor (friction 0.3), dt = 1e-4 s, "
          "%d frames x %d substeps;\nloss on x, v, F at frames %d and %d; checkpoints: %s%s; best of %d runs\n\n",
          frames, substeps, frames / 2, frames, every == 0 ? "every frame" : every < 0 ? "automatic" : ckpt,

@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "mpm/mpm_adjoint.h"
+#include "mpm/mpm_internal.h" /* white-box: the kernels, mpm_sim_kparticles, mpm_gather_gv */
 #include "tests/mpm/mpm_test_util.h"
 
 #define AH_MAXF 8
@@ -124,24 +125,24 @@ static pl_status ah_cb(void *u, int frame, const mpm_state *st) {
 
 /* One run: the loss, and with g != NULL its gradient (g is zeroed first). */
 static pl_status ah_run_scene(ah_scene *sc, double *L, mpm_grads *g) {
-  mpm_sim sim;
+  mpm_sim *sim = NULL;
   sc->d.nmaterials = sc->d.nmaterials ? sc->d.nmaterials : 1;
-  PL_TRY(mpm_init(&sim, &sc->d, &sc->p, NULL, 0));
+  PL_TRY(mpm_create(&sim, &sc->d, &sc->p, NULL, 0));
   pl_status st = PL_OK;
-  if (sc->pE) st = mpm_set_particle_moduli(&sim, sc->pE, sc->pnu);
+  if (sc->pE) st = mpm_set_particle_moduli(sim, sc->pE, sc->pnu);
   ah_run r;
   memset(&r, 0, sizeof r);
   r.sc = sc;
   r.add = g != NULL;
-  size_t n = (size_t)sim.n;
+  size_t n = (size_t)sim->n;
   for (int k = 0; k < 4; ++k) r.host[k] = (real *)malloc(n * (size_t)ah_width[k] * sizeof(real));
-  if (st == PL_OK) st = mpm_tape_create(&r.tape, &sim, &sc->td);
-  for (int l = 0; st == PL_OK && g && sim.backend != PL_BACKEND_CPU && l < sc->nloss; ++l)
+  if (st == PL_OK) st = mpm_tape_create(&r.tape, sim, &sc->td);
+  for (int l = 0; st == PL_OK && g && sim->backend != PL_BACKEND_CPU && l < sc->nloss; ++l)
     for (int k = 0; st == PL_OK && k < 4; ++k) {
-      st = pl_buffer_alloc(&r.dev[l][k], sim.backend, n * (size_t)ah_width[k] * sizeof(real));
+      st = pl_buffer_alloc(&r.dev[l][k], sim->backend, n * (size_t)ah_width[k] * sizeof(real));
       if (st == PL_OK) st = pl_buffer_upload(&r.dev[l][k], 0, sc->W[l][k], n * (size_t)ah_width[k] * sizeof(real));
     }
-  if (st == PL_OK) st = mpm_tape_forward(r.tape, &sim.state, sc->frames, ah_cb, &r);
+  if (st == PL_OK) st = mpm_tape_forward(r.tape, &sim->state, sc->frames, ah_cb, &r);
   if (st == PL_OK && g) {
     st = mpm_grads_zero(g);
     if (st == PL_OK) st = mpm_tape_backward(r.tape, g);
@@ -152,7 +153,7 @@ static pl_status ah_run_scene(ah_scene *sc, double *L, mpm_grads *g) {
   for (int l = 0; l < AH_MAXF; ++l)
     for (int k = 0; k < 4; ++k) pl_buffer_free(&r.dev[l][k]);
   for (int k = 0; k < 4; ++k) free(r.host[k]);
-  mpm_free(&sim);
+  mpm_destroy(sim);
   return st;
 }
 
@@ -279,54 +280,46 @@ static double ah_branch_margin(int model, m3 F, real q, mpm_mparams p, int *bran
 /* Re-run the scene stage by stage and return the smallest margin over every particle and substep (and count
  * the particle-substeps on each branch). */
 static double ah_min_margin(ah_scene *sc, int64_t counts[3]) {
-  mpm_sim s;
+  mpm_sim *s = NULL;
   counts[0] = counts[1] = counts[2] = 0;
-  if (mpm_init(&s, &sc->d, &sc->p, NULL, 0) != PL_OK) return NAN;
-  if (sc->pE) mpm_set_particle_moduli(&s, sc->pE, sc->pnu);
+  if (mpm_create(&s, &sc->d, &sc->p, NULL, 0) != PL_OK) return NAN;
+  if (sc->pE) mpm_set_particle_moduli(s, sc->pE, sc->pnu);
   double worst = INFINITY;
-  mpm_kparticles P;
-  P.mass = (const real *)s.mass.ptr, P.vol0 = (const real *)s.vol0.ptr, P.mat = (const int32_t *)s.material.ptr;
-  P.pmu = (const real *)s.pmu.ptr, P.plambda = (const real *)s.plambda.ptr;
-  P.materials = s.kmaterials, P.nmaterials = s.nmaterials, P.colliders = s.kcolliders, P.ncolliders = s.ncolliders;
+  mpm_kparticles P = mpm_sim_kparticles(s); /* a CPU simulation: its tables are host memory */
   for (int f = 0; f < sc->frames; ++f) {
     int n;
     double dt;
-    if (mpm_plan_frame(&s, &n, &dt) != PL_OK) break;
-    double t0 = (double)s.frame * s.frame_dt;
+    if (mpm_plan_frame(s, &n, &dt) != PL_OK) break;
+    double t0 = (double)s->frame * s->frame_dt;
     for (int k = 0; k < n; ++k) {
       double t = t0 + k * dt;
-      mpm_p2g(&s, &s.state, (real)dt);
-      mpm_grid_update(&s, (real)dt, t);
-      mpm_kstate st = mpm_state_view(&s.state);
-      const real *grid = (const real *)s.gridbuf.ptr;
-      for (int64_t p = 0; p < s.n; ++p) {
+      mpm_p2g(s, &s->state, (real)dt);
+      mpm_grid_update(s, (real)dt, t);
+      mpm_kstate st = mpm_state_view(&s->state);
+      const real *grid = (const real *)s->gridbuf.ptr;
+      for (int64_t p = 0; p < s->n; ++p) {
         v3 x = v3_load(st.x + 3 * p);
-        mpm_stencil sn = mpm_stencil_of(&s.grid, x);
+        mpm_stencil sn = mpm_stencil_of(&s->grid, x);
         v3 gv[27];
-        for (int a = 0; a < 3; ++a)
-          for (int b = 0; b < 3; ++b)
-            for (int c = 0; c < 3; ++c) {
-              const real *node = grid + 4 * mpm_node_index(&s.grid, sn.base[0] + a, sn.base[1] + b, sn.base[2] + c);
-              gv[9 * a + 3 * b + c] = v3_make(node[1], node[2], node[3]);
-            }
+        mpm_gather_gv(&s->grid, grid, &sn, gv);
         int model;
         mpm_mparams mp = mpm_particle_params(&P, p, &model);
         v3 xo, vo;
         m3 Co, Fo, Ft;
         real qo;
-        mpm_g2p_particle(&s.grid, model, mp, (real)dt, x, m3_load(st.F + 9 * p), st.q[p], gv, &xo, &vo, &Co, &Fo, &qo,
+        mpm_g2p_particle(&s->grid, model, mp, (real)dt, x, m3_load(st.F + 9 * p), st.q[p], gv, &xo, &vo, &Co, &Fo, &qo,
                          &Ft);
         int br;
         double mg = ah_branch_margin(model, Ft, st.q[p], mp, &br);
         counts[br]++;
         if (mg < worst) worst = mg;
       }
-      s.time = t;
-      mpm_g2p(&s, &s.state, &s.state, (real)dt);
+      s->time = t;
+      mpm_g2p(s, &s->state, &s->state, (real)dt);
     }
-    s.frame++;
+    s->frame++;
   }
-  mpm_free(&s);
+  mpm_destroy(s);
   return worst;
 }
 

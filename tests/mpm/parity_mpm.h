@@ -88,10 +88,10 @@ static void make_case(const pcase *c, ah_scene *sc) {
 /* The one place this driver makes a simulator of its own (kept apart so that a rename of the MPM's lifetime
  * functions touches one line): gradient arrays sized for the scene. */
 static int bo_mpm_grads_alloc(ah_scene *sc, mpm_grads *g) {
-  mpm_sim tmp;
-  if (mpm_init(&tmp, &sc->d, &sc->p, NULL, 0) != PL_OK) return 0;
-  mpm_grads_alloc(g, &tmp);
-  mpm_free(&tmp);
+  mpm_sim *tmp = NULL;
+  if (mpm_create(&tmp, &sc->d, &sc->p, NULL, 0) != PL_OK) return 0;
+  mpm_grads_alloc(g, tmp);
+  mpm_destroy(tmp);
   return 1;
 }
 

@@ -67,10 +67,10 @@ static void record(const char *fam, double e) {
 static void check_all(const char *fam, const char *name, ah_scene *sc, double tol, int check_state) {
   mpm_grads g;
   double L;
-  mpm_sim tmp;
-  CHECK(mpm_init(&tmp, &sc->d, &sc->p, NULL, 0) == PL_OK, "%s: init: %s", name, pl_last_error());
-  CHECK(mpm_grads_alloc(&g, &tmp) == PL_OK, "grads");
-  mpm_free(&tmp);
+  mpm_sim *tmp = NULL;
+  CHECK(mpm_create(&tmp, &sc->d, &sc->p, NULL, 0) == PL_OK, "%s: init: %s", name, pl_last_error());
+  CHECK(mpm_grads_alloc(&g, tmp) == PL_OK, "grads");
+  mpm_destroy(tmp);
   pl_status st = ah_run_scene(sc, &L, &g);
   CHECK(st == PL_OK, "%s: %s", name, pl_last_error());
   if (st != PL_OK) {
@@ -303,6 +303,20 @@ static void test_rollout(void) {
 
 /* ------------------------------------------------------------------ full scene */
 
+/* Add h to component a of object ob's initial velocity (kind 0) or angular velocity (kind 1) in the particles:
+ * v_p += h e_a, or v_p += h e_a x (x_p - c). */
+static void shift_velocity(ah_scene *sc, const mpm_object *obj, int ob, int kind, int a, double h) {
+  for (int64_t p = 0; p < sc->p.n; ++p) {
+    if (sc->p.object[p] != ob) continue;
+    v3 e = v3_zero();
+    v3_set(&e, a, 1);
+    v3 dv = kind == 0 ? e
+                      : v3_cross(e, v3_sub(v3_load(sc->p.x + 3 * p),
+                                           v3_make(obj->center[0], obj->center[1], obj->center[2])));
+    v3_store(v3_axpy(v3_load(sc->p.v + 3 * p), h, dv), sc->p.v + 3 * p);
+  }
+}
+
 static void test_scene(void) {
   printf("full scene: elastic cube on a slip floor with friction beside a plasticine cube (limit 1e-4):\n");
   ah_scene sc;
@@ -359,11 +373,11 @@ static void test_scene(void) {
 
   /* each object's initial velocity and angular velocity: v_p = v + w x (x_p - c) */
   mpm_grads g;
-  mpm_sim s;
+  mpm_sim *s = NULL;
   double L;
-  CHECK(mpm_init(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
-  mpm_grads_alloc(&g, &s);
-  mpm_free(&s);
+  CHECK(mpm_create(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
+  mpm_grads_alloc(&g, s);
+  mpm_destroy(s);
   CHECK(ah_run_scene(&sc, &L, &g) == PL_OK, "%s", pl_last_error());
   double worst = 0;
   for (int ob = 0; ob < 2; ++ob)
@@ -384,34 +398,18 @@ static void test_scene(void) {
         for (int rr = 0; rr < 2; ++rr) {
           double hh = rr == 0 ? h : h / 2, lp = 0, lm = 0;
           for (int sgn = -1; sgn <= 1; sgn += 2) {
-            for (int64_t p = 0; p < sc.p.n; ++p) {
-              if (sc.p.object[p] != ob) continue;
-              v3 e = v3_zero();
-              v3_set(&e, a, 1);
-              v3 dv = kind == 0 ? e
-                                : v3_cross(e, v3_sub(v3_load(sc.p.x + 3 * p),
-                                                     v3_make(o[ob].center[0], o[ob].center[1], o[ob].center[2])));
-              v3_store(v3_axpy(v3_load(sc.p.v + 3 * p), sgn * hh, dv), sc.p.v + 3 * p);
-            }
+            shift_velocity(&sc, &o[ob], ob, kind, a, sgn * hh);
             double l = ah_loss(&sc);
             if (sgn < 0) lm = l;
             else lp = l;
-            for (int64_t p = 0; p < sc.p.n; ++p) {
-              if (sc.p.object[p] != ob) continue;
-              v3 e = v3_zero();
-              v3_set(&e, a, 1);
-              v3 dv = kind == 0 ? e
-                                : v3_cross(e, v3_sub(v3_load(sc.p.x + 3 * p),
-                                                     v3_make(o[ob].center[0], o[ob].center[1], o[ob].center[2])));
-              v3_store(v3_axpy(v3_load(sc.p.v + 3 * p), -sgn * hh, dv), sc.p.v + 3 * p);
-            }
+            shift_velocity(&sc, &o[ob], ob, kind, a, -sgn * hh);
           }
           d[rr] = (lp - lm) / (2 * hh);
         }
         double fd = (4 * d[1] - d[0]) / 3;
         double e = fabs(adj - fd) / fmax(fmax(fabs(adj), fabs(fd)), 1e-9 * (fabs(L) + 1e-3));
         if (e > worst) worst = e;
-        CHECK(e <= 1e-4, "object %d d/d%s.%c: adjoint %.10e, fd %.10e (rel %.2e)", ob, kind ? "angular_velocity" : "velocity",
+        CHECK(e <= 1e-4, "object %d d/d%s->%c: adjoint %.10e, fd %.10e (rel %.2e)", ob, kind ? "angular_velocity" : "velocity",
               "xyz"[a], adj, fd, e);
       }
   printf("  %-52s worst rel.err %.2e\n", "objects' initial velocity and angular velocity", worst);
@@ -469,12 +467,12 @@ static void test_rest(void) {
       double lscale[4] = {1, 1, 0.01, 1};
       int fr[1] = {1};
       ah_set_loss(&sc, 1, fr, lscale);
-      mpm_sim tmp;
+      mpm_sim *tmp = NULL;
       mpm_grads g;
       double L;
-      mpm_init(&tmp, &sc.d, &sc.p, NULL, 0);
-      mpm_grads_alloc(&g, &tmp);
-      mpm_free(&tmp);
+      mpm_create(&tmp, &sc.d, &sc.p, NULL, 0);
+      mpm_grads_alloc(&g, tmp);
+      mpm_destroy(tmp);
       CHECK(ah_run_scene(&sc, &L, &g) == PL_OK, "%s", pl_last_error());
       int finite = 1;
       for (int64_t q = 0; q < sc.p.n * 9; ++q) finite &= isfinite(g.F0[q]) && isfinite(g.C0[q]);

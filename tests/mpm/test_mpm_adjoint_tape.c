@@ -63,24 +63,24 @@ static double grad_norm(const mpm_grads *g) {
 }
 
 static void alloc_grads(ah_scene *sc, mpm_grads *g) {
-  mpm_sim s;
-  if (mpm_init(&s, &sc->d, &sc->p, NULL, 0) != PL_OK || mpm_grads_alloc(g, &s) != PL_OK) {
+  mpm_sim *s = NULL;
+  if (mpm_create(&s, &sc->d, &sc->p, NULL, 0) != PL_OK || mpm_grads_alloc(g, s) != PL_OK) {
     fprintf(stderr, "setup: %s\n", pl_last_error());
     exit(1);
   }
-  mpm_free(&s);
+  mpm_destroy(s);
 }
 
 /* bytes of the work buffers for this scene: a tape's peak before any checkpoint */
 static int64_t work_bytes(ah_scene *sc) {
-  mpm_sim s;
+  mpm_sim *s = NULL;
   mpm_tape *t;
   int64_t peak = 0;
-  if (mpm_init(&s, &sc->d, &sc->p, NULL, 0) == PL_OK && mpm_tape_create(&t, &s, NULL) == PL_OK) {
+  if (mpm_create(&s, &sc->d, &sc->p, NULL, 0) == PL_OK && mpm_tape_create(&t, s, NULL) == PL_OK) {
     mpm_tape_memory(t, NULL, NULL, NULL, &peak);
     mpm_tape_free(t);
   }
-  mpm_free(&s);
+  mpm_destroy(s);
   return peak;
 }
 
@@ -166,16 +166,16 @@ static void test_memory(void) {
   /* a bound below the work buffers fails at create */
   ah_scene sc;
   base_scene(&sc, 5);
-  mpm_sim s;
+  mpm_sim *s = NULL;
   mpm_tape *t = NULL;
-  CHECK(mpm_init(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
+  CHECK(mpm_create(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
   mpm_tape_desc td = {0, 0.01};
-  pl_status st = mpm_tape_create(&t, &s, &td);
+  pl_status st = mpm_tape_create(&t, s, &td);
   CHECK(st == PL_ERR_LIMIT && t == NULL, "create under a 10 KB bound: expected PL_ERR_LIMIT, got %d", (int)st);
   CHECK(strstr(pl_last_error(), "memory_limit_mb") != NULL, "message: %s", pl_last_error());
   td.checkpoint_every = -5;
-  CHECK(mpm_tape_create(&t, &s, &td) == PL_ERR_INVALID, "checkpoint_every = -5 accepted");
-  mpm_free(&s);
+  CHECK(mpm_tape_create(&t, s, &td) == PL_ERR_INVALID, "checkpoint_every = -5 accepted");
+  mpm_destroy(s);
   ah_free(&sc);
 }
 
@@ -195,19 +195,19 @@ static void test_api(void) {
   printf("API contract and errors:\n");
   ah_scene sc;
   base_scene(&sc, 5);
-  mpm_sim s;
+  mpm_sim *s = NULL;
   mpm_tape *t;
   mpm_grads g, g2;
-  CHECK(mpm_init(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
-  CHECK(mpm_tape_create(&t, &s, NULL) == PL_OK, "create: %s", pl_last_error());
-  CHECK(mpm_grads_alloc(&g, &s) == PL_OK && mpm_grads_alloc(&g2, &s) == PL_OK, "grads");
+  CHECK(mpm_create(&s, &sc.d, &sc.p, NULL, 0) == PL_OK, "init");
+  CHECK(mpm_tape_create(&t, s, NULL) == PL_OK, "create: %s", pl_last_error());
+  CHECK(mpm_grads_alloc(&g, s) == PL_OK && mpm_grads_alloc(&g2, s) == PL_OK, "grads");
   CHECK(mpm_tape_backward(t, &g) == PL_ERR_INVALID, "backward before forward");
   mpm_state init;
-  mpm_state_alloc(&init, s.backend, s.n);
-  mpm_state_copy(&init, &s.state);
+  mpm_state_alloc(&init, s->backend, s->n);
+  mpm_state_copy(&init, &s->state);
   CHECK(mpm_tape_forward(t, &init, 4, NULL, NULL) == PL_OK, "%s", pl_last_error());
-  CHECK(s.frame == 4, "sim->frame after the forward: %d", s.frame);
-  size_t n = (size_t)s.n;
+  CHECK(s->frame == 4, "sim->frame after the forward: %d", s->frame);
+  size_t n = (size_t)s->n;
   real *w = (real *)malloc(n * 9 * sizeof(real));
   for (size_t i = 0; i < n * 9; ++i) w[i] = (real)test_rand();
   CHECK(mpm_tape_add_cotangent(t, 5, w, NULL, NULL, NULL) == PL_ERR_INVALID, "frame 5 of 4 accepted");
@@ -236,17 +236,17 @@ static void test_api(void) {
   CHECK(mpm_tape_backward(t, &g) == PL_OK, "%s", pl_last_error());
   CHECK(fabs(g.E[0] - g2.E[0]) <= 1e-5 * fabs(g2.E[0]), "gradients do not accumulate (E: %g vs %g)", g.E[0], g2.E[0]);
   /* a material changed between forward and backward */
-  mpm_material m = s.materials[0];
+  mpm_material m = s->materials[0];
   m.E *= 1.1;
-  CHECK(mpm_set_material(&s, 0, &m) == PL_OK, "%s", pl_last_error());
+  CHECK(mpm_set_material(s, 0, &m) == PL_OK, "%s", pl_last_error());
   CHECK(mpm_tape_backward(t, &g) == PL_ERR_INVALID, "a changed material was not noticed");
   CHECK(strstr(pl_last_error(), "changed") != NULL, "message: %s", pl_last_error());
   /* density rescales the masses (m = rho V0) */
   real m0 = 0, m1 = 0;
-  pl_buffer_download(&s.mass, 0, &m0, sizeof m0);
+  pl_buffer_download(&s->mass, 0, &m0, sizeof m0);
   m.density *= 2;
-  CHECK(mpm_set_material(&s, 0, &m) == PL_OK, "%s", pl_last_error());
-  pl_buffer_download(&s.mass, 0, &m1, sizeof m1);
+  CHECK(mpm_set_material(s, 0, &m) == PL_OK, "%s", pl_last_error());
+  pl_buffer_download(&s->mass, 0, &m1, sizeof m1);
   CHECK(sc.p.material[0] != 0 || fabs(m1 - 2 * m0) <= 1e-6 * m0, "density x2: mass %g -> %g", (double)m0, (double)m1);
   /* NaN in a cotangent: an error naming the particle and the frame */
   ah_run r;
@@ -266,18 +266,15 @@ static void test_api(void) {
   mpm_tape_free(t);
   mpm_tape_free(NULL);
   mpm_grads_free(NULL);
-  mpm_free(&s);
+  mpm_destroy(s);
   ah_free(&sc);
 }
 
 int main(int argc, char **argv) {
-  const char *which = argc > 1 ? argv[1] : "all";
-  for (int i = 2; i < argc; ++i)
-    if (!strcmp(argv[i], "--small")) g_small = 1;
   pl_log_set_level(PL_LOG_WARN);
-  int all = !strcmp(which, "all");
-  if (all || !strcmp(which, "checkpoints")) test_checkpoints();
-  if (all || !strcmp(which, "memory")) test_memory();
-  if (all || !strcmp(which, "api")) test_api();
-  return test_summary("test_mpm_adjoint_tape");
+  const tu_case cases[] = {
+      {"checkpoints", test_checkpoints},
+      {"memory", test_memory},
+      {"api", test_api}};
+  return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_mpm_adjoint_tape");
 }

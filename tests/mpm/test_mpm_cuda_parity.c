@@ -4,6 +4,7 @@
  * without a CUDA device. */
 #include <math.h>
 
+#include "mpm/mpm_kernels.h"
 #include "tests/mpm/mpm_test_util.h"
 
 typedef struct {
@@ -16,7 +17,7 @@ typedef struct {
   double tol;
 } pcase;
 
-static void setup(const pcase *c, pl_backend be, mpm_sim *s, mpm_material *m, mpm_collider *col) {
+static mpm_sim *setup(const pcase *c, pl_backend be, mpm_material *m, mpm_collider *col) {
   memset(m, 0, sizeof *m);
   m->model = c->model;
   m->E = 8e4, m->nu = 0.3, m->density = 1000, m->yield_stress = 800, m->viscosity = 0.02, m->friction_angle = 32,
@@ -41,13 +42,14 @@ static void setup(const pcase *c, pl_backend be, mpm_sim *s, mpm_material *m, mp
   mpm_object o = tu_box(0.5, 0.55, 0.5, 0.2, 0.2, 0.2, 0);
   o.velocity[1] = -2;
   o.angular_velocity[1] = 3;
-  tu_make(s, &d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   if (c->per_particle) {
     double *E = (double *)malloc((size_t)s->n * sizeof(double));
     for (int64_t p = 0; p < s->n; ++p) E[p] = 5e4 + 4e4 * (double)(p % 7) / 6.0;
     CHECK(mpm_set_particle_moduli(s, E, NULL) == PL_OK, "%s", pl_last_error());
     free(E);
   }
+  return s;
 }
 
 int main(void) {
@@ -67,34 +69,34 @@ int main(void) {
   const real dt = (real)2e-4;
   for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); ++k) {
     const pcase *c = &cases[k];
-    mpm_sim a, b;
+    mpm_sim *a, *b;
     mpm_material ma, mb;
     mpm_collider ca, cb;
-    setup(c, PL_BACKEND_CPU, &a, &ma, &ca);
-    setup(c, PL_BACKEND_CUDA, &b, &mb, &cb);
-    CHECK(a.n == b.n, "%s: particle counts differ", c->name);
-    size_t nodes = mpm_node_count(&a.grid) * 4;
+    a = setup(c, PL_BACKEND_CPU, &ma, &ca);
+    b = setup(c, PL_BACKEND_CUDA, &mb, &cb);
+    CHECK(a->n == b->n, "%s: particle counts differ", c->name);
+    size_t nodes = mpm_node_count(&a->grid) * 4;
     real *ga = (real *)malloc(nodes * sizeof(real)), *gb = (real *)malloc(nodes * sizeof(real));
     /* stage by stage on the first substep */
     int finite = 1;
-    CHECK(mpm_p2g(&a, &a.state, dt) == PL_OK && mpm_p2g(&b, &b.state, dt) == PL_OK, "%s: P2G: %s", c->name, pl_last_error());
-    pl_buffer_download(&a.gridbuf, 0, ga, nodes * sizeof(real));
-    pl_buffer_download(&b.gridbuf, 0, gb, nodes * sizeof(real));
+    CHECK(mpm_p2g(a, &a->state, dt) == PL_OK && mpm_p2g(b, &b->state, dt) == PL_OK, "%s: P2G: %s", c->name, pl_last_error());
+    pl_buffer_download(&a->gridbuf, 0, ga, nodes * sizeof(real));
+    pl_buffer_download(&b->gridbuf, 0, gb, nodes * sizeof(real));
     double e_p2g = test_norm_err(ga, gb, nodes, TEST_NORM_MAX, 1e-12, &finite);
-    CHECK(mpm_grid_update(&a, dt, 0) == PL_OK && mpm_grid_update(&b, dt, 0) == PL_OK, "%s: grid: %s", c->name, pl_last_error());
-    pl_buffer_download(&a.gridbuf, 0, ga, nodes * sizeof(real));
-    pl_buffer_download(&b.gridbuf, 0, gb, nodes * sizeof(real));
+    CHECK(mpm_grid_update(a, dt, 0) == PL_OK && mpm_grid_update(b, dt, 0) == PL_OK, "%s: grid: %s", c->name, pl_last_error());
+    pl_buffer_download(&a->gridbuf, 0, ga, nodes * sizeof(real));
+    pl_buffer_download(&b->gridbuf, 0, gb, nodes * sizeof(real));
     double e_grid = test_norm_err(ga, gb, nodes, TEST_NORM_MAX, 1e-12, &finite);
-    CHECK(mpm_g2p(&a, &a.state, &a.state, dt) == PL_OK && mpm_g2p(&b, &b.state, &b.state, dt) == PL_OK, "%s: G2P: %s",
+    CHECK(mpm_g2p(a, &a->state, &a->state, dt) == PL_OK && mpm_g2p(b, &b->state, &b->state, dt) == PL_OK, "%s: G2P: %s",
           c->name, pl_last_error());
     /* then a run */
     for (int s = 1; s < c->substeps; ++s) {
-      CHECK(mpm_substep(&a, dt) == PL_OK, "%s: cpu: %s", c->name, pl_last_error());
-      CHECK(mpm_substep(&b, dt) == PL_OK, "%s: cuda: %s", c->name, pl_last_error());
+      CHECK(mpm_substep(a, dt) == PL_OK, "%s: cpu: %s", c->name, pl_last_error());
+      CHECK(mpm_substep(b, dt) == PL_OK, "%s: cuda: %s", c->name, pl_last_error());
     }
     mpm_particles ha = {0}, hb = {0};
-    tu_get(&a, &ha);
-    tu_get(&b, &hb);
+    tu_get(a, &ha);
+    tu_get(b, &hb);
     size_t n = (size_t)ha.n;
     double ex = test_norm_err(ha.x, hb.x, 3 * n, TEST_NORM_MAX, 1e-6, &finite);
     double ev = test_norm_err(ha.v, hb.v, 3 * n, TEST_NORM_MAX, 1e-3, &finite);
@@ -111,8 +113,8 @@ int main(void) {
     free(gb);
     mpm_particles_free(&ha);
     mpm_particles_free(&hb);
-    mpm_free(&a);
-    mpm_free(&b);
+    mpm_destroy(a);
+    mpm_destroy(b);
   }
   return test_summary("test_mpm_cuda_parity");
 }

@@ -22,10 +22,9 @@ static void test_freefall(void) {
   mpm_desc d = tu_desc(g_small ? 24 : 32, &m, 1);
   mpm_object o = tu_box(0.45, 0.7, 0.5, 0.16, 0.16, 0.16, 0);
   o.velocity[0] = 0.4, o.velocity[1] = 1.0, o.velocity[2] = -0.3;
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
-  tu_get(&s, &h);
+  tu_get(s, &h);
   double c0[3];
   tu_centroid(&h, c0);
   int frames = g_small ? 8 : 15;
@@ -34,16 +33,16 @@ static void test_freefall(void) {
   /* the time integrator on a point mass with the same substeps: v += dt g, then x += dt v */
   double xd[3] = {c0[0], c0[1], c0[2]}, vd[3] = {v0[0], v0[1], v0[2]};
   for (int f = 0; f < frames; ++f) {
-    CHECK(mpm_advance_frame(&s) == PL_OK, "frame %d: %s", f, pl_last_error());
-    if (s.last_dt > max_dt) max_dt = s.last_dt;
-    for (int k = 0; k < s.last_substeps; ++k)
+    CHECK(mpm_advance_frame(s) == PL_OK, "frame %d: %s", f, pl_last_error());
+    if (s->last_dt > max_dt) max_dt = s->last_dt;
+    for (int k = 0; k < s->last_substeps; ++k)
       for (int a = 0; a < 3; ++a) {
-        vd[a] += s.last_dt * g[a];
-        xd[a] += s.last_dt * vd[a];
+        vd[a] += s->last_dt * g[a];
+        xd[a] += s->last_dt * vd[a];
       }
   }
-  tu_get(&s, &h);
-  double c[3], t = s.time;
+  tu_get(s, &h);
+  double c[3], t = s->time;
   tu_centroid(&h, c);
   double err = 0, err_d = 0;
   for (int a = 0; a < 3; ++a) {
@@ -54,11 +53,11 @@ static void test_freefall(void) {
   double bound = 0.5 * 9.8 * t * max_dt;
   printf("free fall: t = %.4f s, %lld particles, %lld substeps: centroid vs x0 + v0 t + g t^2/2: %.3e m (time-step "
          "bound g t dt/2 = %.3e m); vs the same integrator on a point mass: %.3e m\n",
-         t, (long long)s.n, (long long)s.substeps_done, err, bound, err_d);
+         t, (long long)s->n, (long long)s->substeps_done, err, bound, err_d);
   CHECK(err <= 1.02 * bound + 2e-5, "free fall centroid error %g m exceeds %g m", err, bound);
   CHECK(err_d <= 2e-5, "the transfers change the centroid's motion by %g m", err_d);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
 }
 
 /* ------------------------------------------------------------------ momentum */
@@ -90,18 +89,17 @@ static void test_momentum(void) {
     o.rotation[0] = 20, o.rotation[2] = 35;
     o.velocity[0] = 0.1, o.velocity[1] = -0.05, o.velocity[2] = 0.08;
     o.angular_velocity[0] = 3, o.angular_velocity[1] = -6, o.angular_velocity[2] = 8;
-    mpm_sim s;
-    tu_make(&s, &d, &o, 1);
+    mpm_sim *s = tu_make(&d, &o, 1);
     mpm_particles h = {0};
     double P0[3], L0[3], P1[3], L1[3];
-    momenta(&s, &h, P0, L0);
+    momenta(s, &h, P0, L0);
     /* the first P2G/G2P round trip replaces the particles' velocities by their grid projection; measure
      * from there */
-    CHECK(mpm_substep(&s, (real)5e-4) == PL_OK, "%s", pl_last_error());
-    momenta(&s, &h, P0, L0);
+    CHECK(mpm_substep(s, (real)5e-4) == PL_OK, "%s", pl_last_error());
+    momenta(s, &h, P0, L0);
     int steps = g_small ? 60 : 200;
-    for (int k = 0; k < steps; ++k) CHECK(mpm_substep(&s, (real)5e-4) == PL_OK, "%s", pl_last_error());
-    momenta(&s, &h, P1, L1);
+    for (int k = 0; k < steps; ++k) CHECK(mpm_substep(s, (real)5e-4) == PL_OK, "%s", pl_last_error());
+    momenta(s, &h, P1, L1);
     double dP = 0, dL = 0, nP = 0, nL = 0;
     for (int a = 0; a < 3; ++a) {
       dP += (P1[a] - P0[a]) * (P1[a] - P0[a]);
@@ -112,11 +110,11 @@ static void test_momentum(void) {
     /* angular momentum about the origin includes x x P; measure L relative to its own size */
     double relP = sqrt(dP / nP), relL = sqrt(dL / nL);
     printf("momentum (%s, %d substeps, %lld particles): relative drift of linear momentum %.2e, of angular momentum %.2e\n",
-           mpm_model_name(models[mi]), steps, (long long)s.n, relP, relL);
+           mpm_model_name(models[mi]), steps, (long long)s->n, relP, relL);
     CHECK(relP < 1e-5, "linear momentum drift %g", relP);
     CHECK(relL < 1e-4, "angular momentum drift %g", relL);
     mpm_particles_free(&h);
-    mpm_free(&s);
+    mpm_destroy(s);
   }
 }
 
@@ -130,12 +128,11 @@ static void test_rest(void) {
     mpm_desc d = tu_desc(24, &m, 1);
     d.gravity[1] = 0;
     mpm_object o = tu_box(0.5, 0.5, 0.5, 0.2, 0.2, 0.2, 0);
-    mpm_sim s;
-    tu_make(&s, &d, &o, 1);
+    mpm_sim *s = tu_make(&d, &o, 1);
     mpm_particles h0 = {0}, h = {0};
-    tu_get(&s, &h0);
-    for (int k = 0; k < 50; ++k) CHECK(mpm_substep(&s, (real)1e-3) == PL_OK, "%s", pl_last_error());
-    tu_get(&s, &h);
+    tu_get(s, &h0);
+    for (int k = 0; k < 50; ++k) CHECK(mpm_substep(s, (real)1e-3) == PL_OK, "%s", pl_last_error());
+    tu_get(s, &h);
     double dx = 0, vmax = 0, dF = 0;
     for (int64_t p = 0; p < h.n; ++p) {
       for (int a = 0; a < 3; ++a) {
@@ -149,7 +146,7 @@ static void test_rest(void) {
     CHECK(dx < 1e-6 && vmax < 1e-6 && dF < 1e-6, "a body at rest moved");
     mpm_particles_free(&h0);
     mpm_particles_free(&h);
-    mpm_free(&s);
+    mpm_destroy(s);
   }
   /* (b) a block dropped onto a sticky floor under gravity (no damping: it oscillates about its static state).
    * Its height, averaged over the second half, must match the static shortening rho g H^2 / (2 E) of a bar
@@ -161,10 +158,9 @@ static void test_rest(void) {
   double H = 0.25, ybase = 3.0 / d.grid; /* resting on the wall band */
   mpm_object o = tu_box(0.5, ybase + 0.5 * H, 0.5, 0.25, H, 0.25, 0);
   o.regular = 1;
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
-  tu_get(&s, &h);
+  tu_get(s, &h);
   double c0[3], c[3];
   tu_centroid(&h, c0);
   /* the top and bottom particle layers */
@@ -177,9 +173,9 @@ static void test_rest(void) {
   int frames = g_small ? 30 : 60;
   double sum = 0, cnt = 0, ke_max = 0, drop = 0;
   for (int f = 0; f < frames; ++f) {
-    CHECK(mpm_advance_frame(&s) == PL_OK, "%s", pl_last_error());
+    CHECK(mpm_advance_frame(s) == PL_OK, "%s", pl_last_error());
     if (f >= frames / 2) {
-      tu_get(&s, &h);
+      tu_get(s, &h);
       double yt = 0, yb = 0, nt = 0, nbot = 0, ke = 0, mass = 0;
       for (int64_t p = 0; p < h.n; ++p) {
         if (layer[p] > 0) yt += h.x[3 * p + 1], nt += 1;
@@ -197,12 +193,12 @@ static void test_rest(void) {
   double shortening = sum / cnt, expect = 1000 * 9.8 * H * H / (2 * 2e4);
   printf("rest (block on sticky ground, %.2f s, %lld particles): mean shortening %.4f m vs static rho g H^2/(2E) = %.4f m "
          "(ratio %.2f); max kinetic energy / (m g) = %.4f m <= max centroid drop %.4f m\n",
-         s.time, (long long)s.n, shortening, expect, shortening / expect, ke_max, drop);
+         s->time, (long long)s->n, shortening, expect, shortening / expect, ke_max, drop);
   CHECK(shortening > 0.7 * expect && shortening < 1.3 * expect, "shortening %g m, static solution %g m", shortening, expect);
   CHECK(ke_max <= drop, "kinetic energy exceeds the work of gravity");
   free(layer);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
 }
 
 /* ------------------------------------------------------------------ bar */
@@ -216,26 +212,25 @@ static void test_bar(void) {
   double w = 3.0 / d.grid;
   mpm_object o = tu_box(0.5, 0.5, 0.5, L, w, w, 0);
   o.regular = 1;
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   /* first mode of a free-free bar: v(x) = v0 cos(pi (x - x0) / L) */
   mpm_particles h = {0};
-  tu_get(&s, &h);
+  tu_get(s, &h);
   double x0 = 0.5 - 0.5 * L, v0 = 0.05;
   for (int64_t p = 0; p < h.n; ++p) h.v[3 * p] = (real)(v0 * cos(3.14159265358979 * (h.x[3 * p] - x0) / L));
   mpm_particles up = h;
   up.x = NULL, up.C = NULL, up.F = NULL, up.q = NULL;
-  CHECK(mpm_upload(&s, &up) == PL_OK, "%s", pl_last_error());
+  CHECK(mpm_upload(s, &up) == PL_OK, "%s", pl_last_error());
   double c = sqrt(E / rho), T = 2 * L / c;
-  double dt = 0.3 * s.grid.dx / c;
+  double dt = 0.3 * s->grid.dx / c;
   int steps = (int)ceil(2.2 * T / dt);
   /* the bar's elongation: mean x of the right half minus the left half; its velocity crosses zero every T/2 */
   double prev = 0, tprev = 0, crossings[8];
   int nc = 0;
   int64_t nhalf = 0;
   for (int k = 0; k < steps && nc < 8; ++k) {
-    CHECK(mpm_substep(&s, (real)dt) == PL_OK, "%s", pl_last_error());
-    tu_get(&s, &h);
+    CHECK(mpm_substep(s, (real)dt) == PL_OK, "%s", pl_last_error());
+    tu_get(s, &h);
     double rv = 0, lv = 0;
     nhalf = 0;
     for (int64_t p = 0; p < h.n; ++p) {
@@ -252,10 +247,10 @@ static void test_bar(void) {
   if (nc >= 3) period = (crossings[nc - 1] - crossings[0]) * 2.0 / (nc - 1);
   double rel = fabs(period - T) / T;
   printf("bar: L = %.2f m, E = %g Pa, rho = %g: period %.5f s vs analytic 2L/c = %.5f s (relative error %.2f%%, %d zero "
-         "crossings, %lld particles)\n", L, E, rho, period, T, 100 * rel, nc, (long long)s.n);
+         "crossings, %lld particles)\n", L, E, rho, period, T, 100 * rel, nc, (long long)s->n);
   CHECK(rel < 0.05, "bar period off by %.1f%%", 100 * rel);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
 }
 
 /* ------------------------------------------------------------------ sand */
@@ -284,46 +279,31 @@ static double sand_slope(double phi, int grid, int frames) {
   double dx = 1.0 / d.grid, b = 3 * dx;
   double W = 0.18, H = 0.36;
   mpm_object o = tu_box(b + 0.5 * W, b + 0.5 * H, 0.5 * d.domain_max[2], W, H, d.domain_max[2] - 2 * b, 0);
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
-  for (int f = 0; f < frames; ++f) CHECK(mpm_advance_frame(&s) == PL_OK, "frame %d: %s", f, pl_last_error());
+  mpm_sim *s = tu_make(&d, &o, 1);
+  for (int f = 0; f < frames; ++f) CHECK(mpm_advance_frame(s) == PL_OK, "frame %d: %s", f, pl_last_error());
   mpm_particles h = {0};
-  tu_get(&s, &h);
-  /* free-surface height per column of width dx along x */
+  tu_get(s, &h);
+  /* free-surface height per column of width dx along x; the least-squares slope of the flank between 20% and
+   * 80% of the deposit's height (columns beyond the highest one, which excludes the wall band) */
   int nb = d.grid;
-  double *top = (double *)calloc((size_t)nb, sizeof(double));
   double ke = 0, run = 0;
   for (int64_t p = 0; p < h.n; ++p) {
-    int i = (int)(h.x[3 * p] / dx);
-    if (i >= 0 && i < nb) top[i] = fmax(top[i], h.x[3 * p + 1] - b);
     run = fmax(run, h.x[3 * p] - b);
     for (int a = 0; a < 3; ++a) ke += 0.5 * h.mass[p] * h.v[3 * p + a] * h.v[3 * p + a];
   }
-  /* least-squares slope of the surface between 20% and 80% of the deposit's height */
-  /* (on the flank: columns beyond the highest one, which excludes the wall band where grains settle) */
-  double hmax = 0;
-  int ipeak = 0;
-  for (int i = 0; i < nb; ++i)
-    if (top[i] > hmax) hmax = top[i], ipeak = i;
-  double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
-  for (int i = ipeak + 1; i < nb; ++i)
-    if (top[i] > 0.2 * hmax && top[i] < 0.8 * hmax) {
-      double x = (i + 0.5) * dx;
-      sx += x, sy += top[i], sxx += x * x, sxy += x * top[i], n += 1;
-    }
-  double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  double hmax, n;
+  double slope = tu_flank_slope(&h, 0, b, dx, nb, &hmax, &n);
   double angle = atan(fabs(slope)) * 180 / 3.14159265358979;
   printf("sand: friction angle %.0f deg, column %.2f x %.2f m, %.2f s, %lld particles: deposit %.3f m high, runout "
          "%.3f m, surface slope %.1f deg (fit over %.0f columns); kinetic energy %.2e J\n",
-         phi, W, H, s.time, (long long)s.n, hmax, run, angle, n, ke);
+         phi, W, H, s->time, (long long)s->n, hmax, run, angle, n, ke);
   CHECK(n >= 3, "too few surface columns to fit a slope");
   CHECK(hmax < 0.95 * H, "the column did not collapse (height %g m)", hmax);
   /* a dynamic collapse leaves its flanks below the static friction angle (Lube et al. 2005); with this
    * Drucker-Prager model they settle at 0.7-0.85 phi */
   CHECK(angle > 0.6 * phi && angle < phi + 3, "slope %.1f deg, friction angle %.0f deg", angle, phi);
-  free(top);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
   return angle;
 }
 
@@ -351,16 +331,15 @@ static void test_fluid(void) {
   double dx = 1.0 / d.grid, b = 3 * dx;
   double W = 0.2, H = 0.4, D = 0.3;
   mpm_object o = tu_box(b + 0.5 * W, b + 0.5 * H, b + 0.5 * D, W, H, D, 0);
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
-  tu_get(&s, &h);
+  tu_get(s, &h);
   double vol0 = 0;
   for (int64_t p = 0; p < h.n; ++p) vol0 += h.vol0[p];
   int frames = g_small ? 12 : 20;
   double front = 0, top = 0, volume = 0, minJ = 1e9, maxJ = 0;
-  for (int f = 0; f < frames; ++f) CHECK(mpm_advance_frame(&s) == PL_OK, "frame %d: %s", f, pl_last_error());
-  tu_get(&s, &h);
+  for (int f = 0; f < frames; ++f) CHECK(mpm_advance_frame(s) == PL_OK, "frame %d: %s", f, pl_last_error());
+  tu_get(s, &h);
   int inside = 1;
   for (int64_t p = 0; p < h.n; ++p) {
     double J = m3_det(m3_load(h.F + 9 * p));
@@ -372,13 +351,13 @@ static void test_fluid(void) {
   }
   printf("fluid: dam break (column %.2f wide, %.2f high), %.2f s, %lld particles: front %.3f m (%.1fx the width), "
          "height %.3f m, volume sum J V0 = %.4f of the initial (J in %.3f..%.3f)\n",
-         W, H, s.time, (long long)s.n, front, front / W, top, volume / vol0, minJ, maxJ);
+         W, H, s->time, (long long)s->n, front, front / W, top, volume / vol0, minJ, maxJ);
   CHECK(front > 1.8 * W, "the column did not spread (front %g m)", front);
   CHECK(top < 0.8 * H, "the column did not fall (height %g m)", top);
   CHECK(fabs(volume / vol0 - 1) < 0.05, "volume changed by %.1f%%", 100 * (volume / vol0 - 1));
   CHECK(inside, "fluid left the box");
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
 }
 
 /* ------------------------------------------------------------------ friction on an incline */
@@ -407,17 +386,16 @@ static double incline(double theta_deg, double mu, double *accel_expected, doubl
   o.center[0] = base[0] + st * 0.5 * h;
   o.center[1] = base[1] + ct * 0.5 * h;
   o.rotation[2] = -theta_deg;
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles hh = {0};
   double t2 = g_small ? 0.25 : 0.35, w1 = 0, w2 = 0, n1 = 0, n2 = 0;
   int frames = (int)lround(t2 / d.frame_dt);
   for (int f = 1; f <= frames; ++f) {
-    CHECK(mpm_advance_frame(&s) == PL_OK, "%s", pl_last_error());
+    CHECK(mpm_advance_frame(s) == PL_OK, "%s", pl_last_error());
     double t = f * d.frame_dt;
     int in1 = t >= 0.05 - 1e-9 && t <= 0.15 + 1e-9, in2 = t >= t2 - 0.1 - 1e-9;
     if (!in1 && !in2) continue;
-    tu_get(&s, &hh);
+    tu_get(s, &hh);
     double vd = 0, M = 0;
     for (int64_t p = 0; p < hh.n; ++p) {
       vd += hh.mass[p] * (ct * hh.v[3 * p] - st * hh.v[3 * p + 1]);
@@ -429,7 +407,7 @@ static double incline(double theta_deg, double mu, double *accel_expected, doubl
   *accel_expected = 9.8 * (st - mu * ct);
   *vmean = w2 / n2;
   mpm_particles_free(&hh);
-  mpm_free(&s);
+  mpm_destroy(s);
   return (w2 / n2 - w1 / n1) / (t2 - 0.05 - 0.1);
 }
 
@@ -446,16 +424,13 @@ static void test_friction(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *which = argc > 1 ? argv[1] : "all";
-  for (int i = 2; i < argc; ++i)
-    if (strcmp(argv[i], "--small") == 0) g_small = 1;
-  int all = strcmp(which, "all") == 0;
-  if (all || strcmp(which, "freefall") == 0) test_freefall();
-  if (all || strcmp(which, "momentum") == 0) test_momentum();
-  if (all || strcmp(which, "rest") == 0) test_rest();
-  if (all || strcmp(which, "bar") == 0) test_bar();
-  if (all || strcmp(which, "sand") == 0) test_sand();
-  if (all || strcmp(which, "fluid") == 0) test_fluid();
-  if (all || strcmp(which, "friction") == 0) test_friction();
-  return test_summary("test_mpm_physics");
+  const tu_case cases[] = {
+      {"freefall", test_freefall},
+      {"momentum", test_momentum},
+      {"rest", test_rest},
+      {"bar", test_bar},
+      {"sand", test_sand},
+      {"fluid", test_fluid},
+      {"friction", test_friction}};
+  return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_mpm_physics");
 }

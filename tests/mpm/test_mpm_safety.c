@@ -6,18 +6,19 @@
 #include <omp.h>
 #endif
 
+#include "mpm/mpm_adjoint.h"
 #include "tests/mpm/mpm_test_util.h"
 
 static mpm_material g_mat;
 
-static void make_jelly(mpm_sim *s, mpm_desc *d) {
+static mpm_sim *make_jelly(mpm_desc *d) {
   g_mat = tu_material(MPM_FIXED_COROTATED, 5e4, 0.3, 1000);
   g_mat.name = "jelly";
   *d = tu_desc(24, &g_mat, 1);
   mpm_object o = tu_box(0.5, 0.5, 0.5, 0.2, 0.2, 0.2, 0);
   o.name = "cube";
   o.velocity[1] = -1;
-  tu_make(s, d, &o, 1);
+  return tu_make(d, &o, 1);
 }
 
 static int contains(const char *needle) { return strstr(pl_last_error(), needle) != NULL; }
@@ -46,12 +47,12 @@ static void test_bad_states(void) {
       {"inverted F", 11, 2, (real)-0.9, "inverted deformation gradient"},
   };
   for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); ++i) {
-    mpm_sim s;
+    mpm_sim *s = NULL;
     mpm_desc d;
-    make_jelly(&s, &d);
-    CHECK(mpm_advance_frame(&s) == PL_OK, "%s", pl_last_error());
-    corrupt(&s, cs[i].particle, cs[i].field, cs[i].value);
-    pl_status st = mpm_advance_frame(&s);
+    s = make_jelly(&d);
+    CHECK(mpm_advance_frame(s) == PL_OK, "%s", pl_last_error());
+    corrupt(s, cs[i].particle, cs[i].field, cs[i].value);
+    pl_status st = mpm_advance_frame(s);
     char who[64];
     snprintf(who, sizeof who, "particle %lld (object 'cube', material 'jelly')", (long long)cs[i].particle);
     printf("%-26s -> %s\n", cs[i].what, pl_last_error());
@@ -59,7 +60,7 @@ static void test_bad_states(void) {
     CHECK(contains(who), "%s: the message does not name %s", cs[i].what, who);
     CHECK(contains("frame 2, substep 1 of"), "%s: the message does not name the frame and substep", cs[i].what);
     CHECK(contains(cs[i].needle), "%s: the message lacks '%s'", cs[i].what, cs[i].needle);
-    mpm_free(&s);
+    mpm_destroy(s);
   }
 }
 
@@ -83,9 +84,9 @@ static void test_bad_settings(void) {
     mpm_particles p;
     pl_status st = mpm_sample_objects(&d, &o, 1, &p);
     if (st == PL_OK) {
-      mpm_sim s;
-      st = mpm_init(&s, &d, &p, &o, 1);
-      if (st == PL_OK) mpm_free(&s);
+      mpm_sim *s = NULL;
+      st = mpm_create(&s, &d, &p, &o, 1);
+      if (st == PL_OK) mpm_destroy(s);
       mpm_particles_free(&p);
     }
     printf("bad material %d -> %s\n", i, pl_last_error());
@@ -101,35 +102,68 @@ static void test_bad_settings(void) {
   memset(cols, 0, sizeof cols);
   d.colliders = cols;
   d.ncolliders = MPM_MAX_COLLIDERS + 1;
-  mpm_sim s;
-  CHECK(mpm_init(&s, &d, &p, NULL, 0) == PL_ERR_LIMIT, "too many colliders accepted");
+  mpm_sim *s = NULL;
+  CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_ERR_LIMIT, "too many colliders accepted");
   d.ncolliders = 1;
   cols[0].name = "ramp";
   cols[0].friction = -0.1;
-  CHECK(mpm_init(&s, &d, &p, NULL, 0) == PL_ERR_INVALID && contains("'ramp'"), "negative friction: %s", pl_last_error());
+  CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_ERR_INVALID && contains("'ramp'"), "negative friction: %s", pl_last_error());
   printf("negative friction -> %s\n", pl_last_error());
   /* given substeps far below the CFL bound */
   d.ncolliders = 0;
   d.substeps = 2;
-  CHECK(mpm_init(&s, &d, &p, NULL, 0) == PL_OK, "%s", pl_last_error());
-  pl_status st = mpm_advance_frame(&s);
+  CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_OK, "%s", pl_last_error());
+  pl_status st = mpm_advance_frame(s);
   printf("substeps = 2 -> %s\n", pl_last_error());
   CHECK(st == PL_ERR_INVALID && contains("substeps = 2") && contains("stability bound"), "CFL violation: %s",
         pl_last_error());
-  mpm_free(&s);
+  mpm_destroy(s);
   /* an inverted initial F */
   p.F[9 * 3 + 4] = -1;
   d.substeps = 0;
-  st = mpm_init(&s, &d, &p, NULL, 0);
+  st = mpm_create(&s, &d, &p, NULL, 0);
   printf("inverted initial F -> %s\n", pl_last_error());
   CHECK(st == PL_ERR_NUMERIC && contains("particle 3"), "inverted initial F: %s", pl_last_error());
   mpm_particles_free(&p);
-  /* frees are no-ops on NULL and zeroed objects */
-  mpm_free(NULL);
-  mpm_sim z;
-  memset(&z, 0, sizeof z);
-  mpm_free(&z);
+  CHECK(s == NULL, "a failed mpm_create left *out set");
+  /* frees are no-ops on NULL */
+  mpm_destroy(NULL);
   mpm_particles_free(NULL);
+}
+
+/* A backend this build lacks is an error with a message, at creation and at every stage (never a silent
+ * no-op). Runs in the CPU-only build (CI's sanitizer build); a CUDA build has the table. */
+static void test_unsupported_backend(void) {
+  if (pl_cuda_compiled()) {
+    printf("unsupported backend: this build has CUDA (checked in the CPU-only build)\n");
+    return;
+  }
+  mpm_desc d;
+  mpm_sim *s = make_jelly(&d);
+  mpm_particles p = {0};
+  tu_get(s, &p);
+  mpm_desc dc = d;
+  dc.backend = PL_BACKEND_CUDA;
+  mpm_sim *c = NULL;
+  pl_status st = mpm_create(&c, &dc, &p, NULL, 0);
+  printf("create on CUDA -> %s\n", pl_last_error());
+  CHECK(st == PL_ERR_UNSUPPORTED && c == NULL, "mpm_create on CUDA without it: status %d", (int)st);
+  mpm_particles_free(&p);
+  /* a simulation whose backend says CUDA: every stage refuses */
+  s->backend = PL_BACKEND_CUDA;
+  double vmax = 0;
+  st = mpm_p2g(s, &s->state, (real)1e-4);
+  printf("P2G on CUDA -> %s\n", pl_last_error());
+  CHECK(st == PL_ERR_UNSUPPORTED && contains("no CUDA backend"), "P2G on CUDA without it: status %d, %s", (int)st,
+        pl_last_error());
+  CHECK(mpm_grid_update(s, (real)1e-4, 0) == PL_ERR_UNSUPPORTED, "grid update on CUDA without it");
+  CHECK(mpm_g2p(s, &s->state, &s->state, (real)1e-4) == PL_ERR_UNSUPPORTED, "G2P on CUDA without it");
+  CHECK(mpm_max_speed(s, &s->state, &vmax) == PL_ERR_UNSUPPORTED, "max speed on CUDA without it");
+  CHECK(mpm_advance_frame(s) == PL_ERR_UNSUPPORTED, "a frame on CUDA without it");
+  mpm_tape *t = NULL;
+  CHECK(mpm_tape_create(&t, s, NULL) == PL_ERR_UNSUPPORTED && t == NULL, "a tape on CUDA without it");
+  s->backend = PL_BACKEND_CPU;
+  mpm_destroy(s);
 }
 
 static void run_scene(int threads, mpm_particles *out) {
@@ -143,11 +177,11 @@ static void run_scene(int threads, mpm_particles *out) {
   mpm_object o[2] = {tu_box(0.35, 0.3, 0.5, 0.3, 0.3, 0.3, 0), tu_box(0.65, 0.7, 0.5, 0.25, 0.25, 0.25, 1)};
   o[0].velocity[0] = 0.5;
   o[1].velocity[1] = -1;
-  mpm_sim s;
-  tu_make(&s, &d, o, 2);
-  for (int f = 0; f < 3; ++f) CHECK(mpm_advance_frame(&s) == PL_OK, "%s", pl_last_error());
-  tu_get(&s, out);
-  mpm_free(&s);
+  mpm_sim *s = NULL;
+  s = tu_make(&d, o, 2);
+  for (int f = 0; f < 3; ++f) CHECK(mpm_advance_frame(s) == PL_OK, "%s", pl_last_error());
+  tu_get(s, out);
+  mpm_destroy(s);
 }
 
 static int same(const mpm_particles *a, const mpm_particles *b) {
@@ -179,21 +213,21 @@ static void test_determinism(void) {
 /* A new density through mpm_set_material changes the particles' masses (mass = density vol0), and the motion:
  * (P2G reads the per-particle masses: without this a learnable density would be silently ignored). */
 static void test_density_update(void) {
-  mpm_sim s;
+  mpm_sim *s = NULL;
   mpm_desc d;
-  make_jelly(&s, &d);
+  s = make_jelly(&d);
   mpm_particles h = {0};
-  tu_get(&s, &h);
+  tu_get(s, &h);
   double m0 = h.mass[0], v00 = h.vol0[0];
   mpm_particles_free(&h);
   mpm_material m = g_mat;
   m.density = 2500;
-  CHECK(mpm_set_material(&s, 0, &m) == PL_OK, "%s", pl_last_error());
-  tu_get(&s, &h);
+  CHECK(mpm_set_material(s, 0, &m) == PL_OK, "%s", pl_last_error());
+  tu_get(s, &h);
   CHECK(fabs(h.mass[0] - 2500 * v00) <= 1e-6 * 2500 * v00 && fabs(m0 - 1000 * v00) <= 1e-6 * m0,
         "mass after a density change: %g (want %g)", (double)h.mass[0], 2500 * v00);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
 }
 
 int main(void) {
@@ -201,5 +235,6 @@ int main(void) {
   test_bad_states();
   test_bad_settings();
   test_determinism();
+  test_unsupported_backend();
   return test_summary("test_mpm_safety");
 }

@@ -81,15 +81,15 @@ static double falling_cube(int boundary, double *Jmin, double *Jmax) {
   d.boundary = boundary;
   double dx = 1.0 / grid, top = 1 - 3 * dx, s = 0.2;
   mpm_object o = tu_box(0.5, top - 0.5 * s, 0.5, s, s, s, 0);
-  mpm_sim sim;
-  tu_make(&sim, &d, &o, 1);
+  mpm_sim *sim = NULL;
+  sim = tu_make(&d, &o, 1);
   mpm_particles h = {0};
   double worst = 0;
   *Jmin = 1e9, *Jmax = 0;
   int frames = g_small ? 6 : 12;
   for (int f = 1; f <= frames; ++f) {
-    run_frames(&sim, 1);
-    tu_get(&sim, &h);
+    run_frames(sim, 1);
+    tu_get(sim, &h);
     double M = 0, vy = 0;
     for (int64_t p = 0; p < h.n; ++p) {
       M += h.mass[p];
@@ -97,10 +97,10 @@ static double falling_cube(int boundary, double *Jmin, double *Jmax) {
       double J = m3_det(m3_load(h.F + 9 * p));
       *Jmin = fmin(*Jmin, J), *Jmax = fmax(*Jmax, J);
     }
-    worst = fmax(worst, fabs(vy / M - (-9.8 * sim.time)));
+    worst = fmax(worst, fabs(vy / M - (-9.8 * sim->time)));
   }
   mpm_particles_free(&h);
-  mpm_free(&sim);
+  mpm_destroy(sim);
   return worst;
 }
 
@@ -116,15 +116,15 @@ static double sliding_block(int floor_type) {
   double dx = 1.0 / 32, s = 0.2;
   mpm_object o = tu_box(0.3, 3 * dx + 0.5 * s, 0.5, s, s, s, 0);
   o.velocity[0] = 1.0;
-  mpm_sim sim;
-  tu_make(&sim, &d, &o, 1);
-  run_frames(&sim, 6);
+  mpm_sim *sim = NULL;
+  sim = tu_make(&d, &o, 1);
+  run_frames(sim, 6);
   mpm_particles h = {0};
-  tu_get(&sim, &h);
+  tu_get(sim, &h);
   double M = 0, vx = 0;
   for (int64_t p = 0; p < h.n; ++p) M += h.mass[p], vx += h.mass[p] * h.v[3 * p];
   mpm_particles_free(&h);
-  mpm_free(&sim);
+  mpm_destroy(sim);
   return vx / M;
 }
 
@@ -169,18 +169,17 @@ static double dambreak(int floor_type, int grid, double *mean) {
   d.frame_dt = 0.1 / sqrt(2 * g / a); /* frames at T = 0.1, 0.2, ... */
   mpm_object o = tu_box(b + 0.5 * a, b + a, 0.5 * d.domain_max[2], a, 2 * a, d.domain_max[2] - 2 * b, 0);
   o.particles_per_cell = 8;
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
+  mpm_sim *s = tu_make(&d, &o, 1);
   mpm_particles h = {0};
   int nT = g_small ? 2 : 4, k = 0;
   double worst = 0, sum = 0, Tprev = 0, Zprev = 1;
   int frames = g_small ? 13 : 26;
   printf("dambreak: %s floor, water column a = %.2f m, 2a high, grid %d (dx = %.4f m, a = %.0f cells), %lld particles, "
-         "bulk modulus %.0e Pa\n", mpm_contact_name(floor_type), a, grid, dx, a / dx, (long long)s.n, m.bulk_modulus);
+         "bulk modulus %.0e Pa\n", mpm_contact_name(floor_type), a, grid, dx, a / dx, (long long)s->n, m.bulk_modulus);
   for (int f = 1; f <= frames && k < nT; ++f) {
-    run_frames(&s, 1);
-    double T = s.time * sqrt(2 * g / a);
-    tu_get(&s, &h);
+    run_frames(s, 1);
+    double T = s->time * sqrt(2 * g / a);
+    tu_get(s, &h);
     double Z = front_of(&h, b, dx, (int)((0.6 - 2 * b) / dx), 4) / a;
     /* linear interpolation between the frames around each reference time */
     while (k < nT && T >= MM_T[k]) {
@@ -196,7 +195,7 @@ static double dambreak(int floor_type, int grid, double *mean) {
   CHECK(k == nT, "reached only %d of %d reference times", k, nT);
   *mean = k ? sum / k : NAN;
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
   return worst;
 }
 
@@ -229,48 +228,21 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
   double dx = Lx / grid, b = 3 * dx;
   d.frame_dt = 0.02;
   mpm_object o = tu_box(b + 0.5 * L0, b + 0.5 * H0, 0.5 * d.domain_max[2], L0, H0, d.domain_max[2] - 2 * b, 0);
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
-  *np = s.n;
+  mpm_sim *s = tu_make(&d, &o, 1);
+  *np = s->n;
   mpm_particles h = {0};
   /* run until the deposit is at rest: kinetic energy per unit mass below 1e-5 of g H0, at most 2 s */
-  double tmax = g_small ? 0.3 : 1.6;
-  while (s.time < tmax) {
-    run_frames(&s, 1);
-    if (s.time < 4 * sqrt(H0 / 9.8)) continue;
-    tu_get(&s, &h);
-    double ke = 0, M = 0;
-    for (int64_t p = 0; p < h.n; ++p) {
-      M += h.mass[p];
-      for (int c = 0; c < 3; ++c) ke += 0.5 * h.mass[p] * h.v[3 * p + c] * h.v[3 * p + c];
-    }
-    if (ke / M < 1e-5 * 9.8 * H0) break;
-  }
-  *tsim = s.time;
-  tu_get(&s, &h);
+  tu_settle(s, &h, 4 * sqrt(H0 / 9.8), g_small ? 0.3 : 1.6, 1e-5 * 9.8 * H0);
+  *tsim = s->time;
   int nb = (int)((Lx - 2 * b) / dx);
   double L = front_of(&h, b, dx, nb, 4);
   /* deposit height and flank slope (surface between 20% and 80% of the height, beyond the highest column) */
-  double *top = (double *)calloc((size_t)nb, sizeof(double));
-  for (int64_t p = 0; p < h.n; ++p) {
-    int i = (int)floor((h.x[3 * p] - b) / dx);
-    if (i >= 0 && i < nb) top[i] = fmax(top[i], h.x[3 * p + 1] - b);
-  }
-  double hmax = 0;
-  int ipk = 0;
-  for (int i = 0; i < nb; ++i)
-    if (top[i] > hmax) hmax = top[i], ipk = i;
-  double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
-  for (int i = ipk + 1; i < nb; ++i)
-    if (top[i] > 0.2 * hmax && top[i] < 0.8 * hmax) {
-      double x = (i + 0.5) * dx;
-      sx += x, sy += top[i], sxx += x * x, sxy += x * top[i], n += 1;
-    }
-  *slope_deg = n >= 3 ? atan(fabs((n * sxy - sx * sy) / (n * sxx - sx * sx))) * 180 / PI : NAN;
+  double hmax, n;
+  double slope = tu_flank_slope(&h, b, b, dx, nb, &hmax, &n);
+  *slope_deg = n >= 3 ? atan(fabs(slope)) * 180 / PI : NAN;
   *deposit_h = hmax;
-  free(top);
   mpm_particles_free(&h);
-  mpm_free(&s);
+  mpm_destroy(s);
   return (L - L0) / L0;
 }
 
@@ -321,46 +293,19 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   d.ncolliders = 1;
   d.frame_dt = 0.02;
   mpm_object o = tu_box(b + 0.5 * L, b + 0.5 * H, 0.5 * d.domain_max[2], L, H, d.domain_max[2] - 2 * b, 0);
-  mpm_sim s;
-  tu_make(&s, &d, &o, 1);
-  *np = s.n;
+  mpm_sim *s = tu_make(&d, &o, 1);
+  *np = s->n;
   mpm_particles h = {0};
   /* until the gate has moved 1.5 H and the deposit is at rest (or 1.5 s) */
-  double tmax = g_small ? 0.3 : 1.5;
-  while (s.time < tmax) {
-    run_frames(&s, 1);
-    if (s.time < 1.5 * H / vw) continue;
-    tu_get(&s, &h);
-    double ke = 0, M = 0;
-    for (int64_t p = 0; p < h.n; ++p) {
-      M += h.mass[p];
-      for (int k = 0; k < 3; ++k) ke += 0.5 * h.mass[p] * h.v[3 * p + k] * h.v[3 * p + k];
-    }
-    if (ke / M < 1e-6 * 9.8 * H) break;
-  }
-  *tsim = s.time;
-  tu_get(&s, &h);
+  tu_settle(s, &h, 1.5 * H / vw, g_small ? 0.3 : 1.5, 1e-6 * 9.8 * H);
+  *tsim = s->time;
   int nb = (int)((Lx - 2 * b) / dx);
-  double *top = (double *)calloc((size_t)nb, sizeof(double));
-  for (int64_t p = 0; p < h.n; ++p) {
-    int i = (int)floor((h.x[3 * p] - b) / dx);
-    if (i >= 0 && i < nb) top[i] = fmax(top[i], h.x[3 * p + 1] - b);
-  }
-  double hmax = 0;
-  int ipk = 0;
-  for (int i = 0; i < nb; ++i)
-    if (top[i] > hmax) hmax = top[i], ipk = i;
-  double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
-  for (int i = ipk + 1; i < nb; ++i)
-    if (top[i] > 0.2 * hmax && top[i] < 0.8 * hmax) {
-      double x = (i + 0.5) * dx;
-      sx += x, sy += top[i], sxx += x * x, sxy += x * top[i], n += 1;
-    }
+  double hmax, n;
+  double slope = tu_flank_slope(&h, b, b, dx, nb, &hmax, &n);
   *hdep = hmax;
-  free(top);
   mpm_particles_free(&h);
-  mpm_free(&s);
-  return n >= 3 ? atan(fabs((n * sxy - sx * sy) / (n * sxx - sx * sx))) * 180 / PI : NAN;
+  mpm_destroy(s);
+  return n >= 3 ? atan(fabs(slope)) * 180 / PI : NAN;
 }
 
 static void test_heap(void) {
@@ -378,15 +323,12 @@ static void test_heap(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *which = argc > 1 ? argv[1] : "all";
-  for (int i = 2; i < argc; ++i) {
-    if (strcmp(argv[i], "--small") == 0) g_small = 1;
-    if (strcmp(argv[i], "--grid") == 0 && i + 1 < argc) g_grid = atoi(argv[++i]);
-  }
-  int all = strcmp(which, "all") == 0;
-  if (all || strcmp(which, "walls") == 0) test_walls();
-  if (all || strcmp(which, "dambreak") == 0) test_dambreak();
-  if (all || strcmp(which, "collapse") == 0) test_collapse();
-  if (all || strcmp(which, "heap") == 0) test_heap();
-  return test_summary("test_experiments");
+  for (int i = 2; i + 1 < argc; ++i)
+    if (strcmp(argv[i], "--grid") == 0) g_grid = atoi(argv[i + 1]);
+  const tu_case cases[] = {
+      {"walls", test_walls},
+      {"dambreak", test_dambreak},
+      {"collapse", test_collapse},
+      {"heap", test_heap}};
+  return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_experiments");
 }
