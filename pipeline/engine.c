@@ -1,4 +1,5 @@
-/* engine.c: set-up, parameters, the forward pass, images and outputs. The gradient pass is engine_grad.c. */
+/* engine.c: set-up, parameters, the forward pass, one frame's loss and adjoint, images and outputs. The
+ * evaluation of the objective (loss alone, or with the gradient pass on the MPM tape) is engine_grad.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/engine_internal.h"
 
@@ -9,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "pipeline/engine_handle.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/engine_params.h"
 #include "pipeline/capture_scene.h"
@@ -96,6 +98,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
   }
   e->npix = e->cam_offset[e->ncams];
   if (st == PL_OK) st = engine_params_init_cameras(e);
+  if (st == PL_OK) st = engine_params_resolve_all(e);
   memset(&e->ropt, 0, sizeof e->ropt);
   e->ropt.mode = s->render.antialiased ? RASTER_ANTIALIASED : RASTER_CLASSIC;
   for (int k = 0; k < 3; ++k) e->ropt.background[k] = (real)s->render.background[k];
@@ -118,7 +121,9 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
 
 void pl_engine_free(pl_engine *e) {
   if (!e) return;
-  engine_grad_free(e);
+  if (e->grads_allocated) mpm_grads_free(&e->grads);
+  mpm_tape_free(e->tape);
+  free(e->handles);
   engine_appearance_free(e);
   engine_params_free(e);
   free(e->sched_rec);
@@ -157,88 +162,14 @@ int64_t pl_engine_particles(const pl_engine *e) { return e->n; }
 int64_t pl_engine_gaussians(const pl_engine *e) { return e->m; }
 const mpm_sim *pl_engine_sim(const pl_engine *e) { return &e->sim; }
 
-/* ------------------------------------------------------------------ parameters */
-
-static int object_index(const pl_scene *s, const char *name) {
-  for (int o = 0; o < s->nobjects; ++o)
-    if (strcmp(s->objects[o].name, name) == 0) return o;
-  return -1;
-}
-
-/* v_p = v + w x (x_p - c) for every particle of object o, into the initial state */
-pl_status engine_refresh_velocities(pl_engine *e) {
-  const pl_scene *s = e->scene;
-  for (int64_t i = 0; i < e->n; ++i) {
-    int o = e->init_host.object[i];
-    if (o < 0 || o >= s->nobjects) continue;
-    const double *v = e->obj_velocity + 6 * o, *w = v + 3, *c = engine_object_center(e, o);
-    double r[3] = {e->init_host.x[3 * i] - c[0], e->init_host.x[3 * i + 1] - c[1], e->init_host.x[3 * i + 2] - c[2]};
-    e->init_host.v[3 * i] = (real)(v[0] + w[1] * r[2] - w[2] * r[1]);
-    e->init_host.v[3 * i + 1] = (real)(v[1] + w[2] * r[0] - w[0] * r[2]);
-    e->init_host.v[3 * i + 2] = (real)(v[2] + w[0] * r[1] - w[1] * r[0]);
-  }
-  PL_TRY(pl_sim_velocity_field(s, e->n, e->init_host.x, e->init_host.object, e->init_host.v));
-  return pl_buffer_upload(&e->init.v, 0, e->init_host.v, sizeof(real) * 3 * (size_t)e->n);
-}
-
-pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int ncomp) {
-  const pl_scene *s = e->scene;
-  char type[PL_NAME_MAX], name[PL_NAME_MAX], key[PL_NAME_MAX];
-  PL_TRY(pl_config_split_address(&s->config, address, type, name, key, PL_NAME_MAX));
-  for (int k = 0; k < ncomp; ++k)
-    if (!isfinite(v[k])) return pl_fail(PL_ERR_NUMERIC, "%s: the value is not finite", address);
-  if (strcmp(type, "material") == 0) {
-    int m = pl_scene_material_index(s, name);
-    if (m < 0) return pl_fail(PL_ERR_INVALID, "%s: no [material %s]", address, name);
-    mpm_material mat = e->sim.materials[m];
-    double x = v[0];
-    if (strcmp(key, "E") == 0) mat.E = x;
-    else if (strcmp(key, "nu") == 0) mat.nu = x;
-    else if (strcmp(key, "density") == 0) mat.density = x;
-    else if (strcmp(key, "yield_stress") == 0) mat.yield_stress = x;
-    else if (strcmp(key, "viscosity") == 0) mat.viscosity = x;
-    else if (strcmp(key, "friction_angle") == 0) mat.friction_angle = x;
-    else if (strcmp(key, "cohesion") == 0) mat.cohesion = x;
-    else if (strcmp(key, "bulk_modulus") == 0) mat.bulk_modulus = x;
-    else return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a value the simulator can change", address);
-    pl_status st = mpm_set_material(&e->sim, m, &mat);
-    if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, x);
-    return PL_OK;
-  }
-  if (strcmp(type, "sim") == 0 && strcmp(key, "gravity") == 0) {
-    if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
-    e->sim.grid.gravity = v3_make((real)v[0], (real)v[1], (real)v[2]);
-    return PL_OK;
-  }
-  if (strcmp(type, "object") == 0 && (strcmp(key, "velocity") == 0 || strcmp(key, "angular_velocity") == 0)) {
-    int o = object_index(s, name);
-    if (o < 0) return pl_fail(PL_ERR_INVALID, "%s: no [object %s]", address, name);
-    if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
-    for (int k = 0; k < 3; ++k) e->obj_velocity[6 * o + (key[0] == 'v' ? 0 : 3) + k] = v[k];
-    return engine_refresh_velocities(e);
-  }
-  if (strcmp(type, "upsample") == 0) {
-    pl_upsample_params p;
-    pl_upsample_get_params(e->ups, &p);
-    if (strcmp(key, "sigma0") == 0) p.sigma0 = v[0];
-    else if (strcmp(key, "thickness") == 0) p.thickness = v[0];
-    else if (strcmp(key, "opacity") == 0) p.opacity = v[0];
-    else return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a value the upsampler can change", address);
-    pl_status st = pl_upsample_set_params(e->ups, &p);
-    if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, v[0]);
-    return PL_OK;
-  }
-  pl_status st;
-  if (engine_params_set(e, address, type, name, key, v, ncomp, &st)) return st;
-  return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a learnable value of the pipeline", address);
-}
-
+/* each parameter through its handle (resolved when the engine was made) */
 pl_status pl_engine_apply(pl_engine *e, const pl_optimizer *o) {
   if (!o) return PL_OK;
   for (int i = 0; i < o->n; ++i) {
     double v[3];
     for (int k = 0; k < o->p[i].components; ++k) v[k] = pl_param_value(&o->p[i], k);
-    PL_TRY(pl_engine_set(e, o->p[i].address, v, o->p[i].components));
+    engine_param tmp;
+    PL_TRY(engine_param_set(e, engine_param_of(e, &o->p[i], &tmp), o->p[i].address, v, o->p[i].components));
   }
   return PL_OK;
 }
@@ -339,7 +270,6 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
       pl_status sst = mpm_advance_frame(&e->sim);
       pl_profile_end(&e->prof);
       PL_TRY(sst);
-      if (e->sim.last_substeps > e->max_substeps) e->max_substeps = e->sim.last_substeps;
     }
     if (mask && mask[f]) {
       e->cur_frame = f;
@@ -348,16 +278,6 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
       if (cb) PL_TRY(cb(user, e, f));
     }
   }
-  return PL_OK;
-}
-
-pl_status pl_engine_fix_substeps(pl_engine *e, int *substeps) {
-  if (e->sim.substeps == 0) {
-    e->max_substeps = 0;
-    PL_TRY(pl_engine_run(e, e->scene->sim.frames, NULL, NULL, NULL));
-    e->sim.substeps = e->max_substeps;
-  }
-  if (substeps) *substeps = e->sim.substeps;
   return PL_OK;
 }
 
@@ -616,47 +536,6 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
   return engine_params_frame_adjoint(e);
-}
-
-typedef struct {
-  double scale;
-  pl_loss_value *acc;
-  const unsigned char *mask;
-} fwd_ctx;
-
-static pl_status fwd_frame(void *user, pl_engine *e, int f) {
-  fwd_ctx *c = (fwd_ctx *)user;
-  return engine_frame_loss(e, f, c->scale, 0, c->acc);
-}
-
-pl_status pl_engine_eval(pl_engine *e, const char *frames, int want_grad, pl_optimizer *o, pl_loss_value *loss) {
-  memset(loss, 0, sizeof *loss);
-  if (!e->targets) return pl_fail(PL_ERR_INTERNAL, "pl_engine_eval: no targets set");
-  PL_TRY(pl_engine_apply(e, o));
-  int nf = e->scene->sim.frames + 1, count;
-  unsigned char *mask = (unsigned char *)malloc((size_t)nf);
-  if (!mask) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  int last = engine_loss_frames(e, frames, mask, &count);
-  pl_status st = PL_OK;
-  if (last == -2) st = pl_fail(PL_ERR_INVALID, "frame selection '%s'", frames);
-  else if (last < 0 || count == 0)
-    st = pl_fail(PL_ERR_INVALID, "no target image falls on the frames '%s' (targets.frames = %s)", frames ? frames : "all",
-                 e->scene->targets.frames);
-  if (st == PL_OK) {
-    if (want_grad) {
-      st = engine_eval_grad(e, mask, last, 1.0 / count, o, loss);
-    } else {
-      fwd_ctx c = {1.0 / count, loss, mask};
-      st = pl_engine_run(e, last, mask, fwd_frame, &c);
-    }
-  }
-  free(mask);
-  return st;
-}
-
-pl_status pl_engine_objective_eval(void *user, pl_optimizer *o, const char *frames, int want_grad,
-                                   pl_loss_value *loss) {
-  return pl_engine_eval((pl_engine *)user, frames, want_grad, o, loss);
 }
 
 /* ------------------------------------------------------------------ targets from the truth */

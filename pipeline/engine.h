@@ -48,8 +48,6 @@ const mpm_sim *pl_engine_sim(const pl_engine *e);
 /* Set the learnable parameters to the optimiser's current values (materials, gravity, initial velocities,
  * upsampler scalars). Values are validated (a material's E must stay > 0, ...): errors name the parameter. */
 pl_status pl_engine_apply(pl_engine *e, const pl_optimizer *o);
-/* Set one value by address ("material.jelly.E", "object.cube.velocity", "upsample.sigma0", ...). */
-pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int components);
 
 /* Called at each frame the caller asked for, with that frame's images rendered (pl_engine_images). */
 typedef pl_status (*pl_engine_frame_fn)(void *user, pl_engine *e, int frame);
@@ -57,11 +55,6 @@ typedef pl_status (*pl_engine_frame_fn)(void *user, pl_engine *e, int frame);
 /* Simulate frames 0..last_frame from the initial state; at the frames with mask[f] set (NULL: none), upsample
  * and render every camera, then call cb (may be NULL). */
 pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask, pl_engine_frame_fn cb, void *user);
-
-/* Freeze the automatic substep count at the most any frame of the current parameters needs (one forward run),
- * so that finite differences of the loss do not jump where the CFL rule would change the count (the adjoint
- * treats the schedule as fixed). No-op when sim.substeps is given. */
-pl_status pl_engine_fix_substeps(pl_engine *e, int *substeps);
 
 /* The last rendered images on the backend, all cameras packed (camera c starts at pixel offset(c)). */
 void pl_engine_images(const pl_engine *e, real **rgb, real **alpha);

@@ -34,11 +34,6 @@ void pl_engine_hold_schedule(pl_engine *e, int hold) {
   }
 }
 
-int pl_engine_schedule(const pl_engine *e, int frame) {
-  if (frame < 1 || frame > e->scene->sim.frames) return 0;
-  return e->sched_rec[frame - 1];
-}
-
 pl_status pl_engine_checked_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
   pl_engine *e = (pl_engine *)user;
   int smooth = e->ropt.alpha_min > 0;
