@@ -1,5 +1,6 @@
-/* engine.c: set-up, parameters, the forward pass, one frame's loss and adjoint, images and outputs. The
- * evaluation of the objective (loss alone, or with the gradient pass on the MPM tape) is engine_grad.c. */
+/* engine.c: set-up, parameters, the forward pass, one frame's loss and adjoint. The evaluation of the objective
+ * (loss alone, or with the gradient pass on the MPM tape) is engine_grad.c; outputs engine_output.c; targets
+ * engine_targets.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/engine_internal.h"
 
@@ -7,20 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fileio.h"
-#include "core/log.h"
-#include "core/progress.h"
 #include "pipeline/engine_handle.h"
-#include "pipeline/engine_objective.h"
 #include "pipeline/engine_params.h"
-#include "pipeline/capture_scene.h"
 #include "pipeline/composite.h"
-#include "pipeline/panels.h"
-#include "core/rng.h"
-#include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
-#include "raster/ply.h"
 
 /* ------------------------------------------------------------------ set-up */
 
@@ -221,6 +213,15 @@ static pl_status order_depths(pl_engine *e, const pl_ups_gaussians *g) {
   return PL_OK;
 }
 
+void pl_engine_set_cutoffs(pl_engine *e, double alpha_min, double transmittance_min) {
+  e->ropt.alpha_min = alpha_min;
+  e->ropt.transmittance_min = transmittance_min;
+}
+
+void pl_engine_objective_cutoffs(pl_engine *e) {
+  pl_engine_set_cutoffs(e, PL_OBJECTIVE_ALPHA_MIN, PL_OBJECTIVE_T_MIN);
+}
+
 void pl_engine_freeze_order(pl_engine *e, int mode) {
   e->order_mode = mode;
   if (mode == 1 && e->order_m) memset(e->order_m, 0, sizeof(int64_t) * (size_t)(e->scene->sim.frames + 1));
@@ -289,99 +290,6 @@ void pl_engine_images(const pl_engine *e, real **rgb, real **alpha) {
 
 int64_t pl_engine_camera_offset(const pl_engine *e, int camera) { return e->cam_offset[camera]; }
 
-pl_status pl_engine_download_camera(const pl_engine *e, int c, float *rgb, float *alpha) {
-  int64_t off = e->cam_offset[c], np = e->cam_offset[c + 1] - off;
-  real *tmp = (real *)malloc(sizeof(real) * 4 * (size_t)np);
-  if (!tmp) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_status st = pl_buffer_download(&e->img, sizeof(real) * 3 * (size_t)off, tmp, sizeof(real) * 3 * (size_t)np);
-  if (st == PL_OK)
-    st = pl_buffer_download(&e->img, sizeof(real) * (size_t)(3 * e->npix + off), tmp + 3 * np, sizeof(real) * (size_t)np);
-  if (st == PL_OK) {
-    for (int64_t i = 0; i < np; ++i) {
-      if (rgb)
-        for (int k = 0; k < 3; ++k) rgb[3 * i + k] = (float)tmp[3 * i + k];
-      if (alpha) alpha[i] = (float)tmp[3 * np + i];
-    }
-    for (int64_t i = 0; i < 4 * np; ++i)
-      if (!isfinite(tmp[i])) {
-        st = pl_fail(PL_ERR_NUMERIC, "camera %s: the rendered image has a NaN or Inf at pixel %lld",
-                     e->scene->cameras[c].name, (long long)((i < 3 * np ? i / 3 : i - 3 * np)));
-        break;
-      }
-  }
-  free(tmp);
-  return st;
-}
-
-pl_status pl_engine_write_pngs(const pl_engine *e, const char *folder, int frame) {
-  for (int c = 0; c < e->ncams; ++c) {
-    const pl_scene_camera *sc = &e->scene->cameras[c];
-    int64_t np = (int64_t)sc->width * sc->height;
-    float *px = (float *)malloc(sizeof(float) * 4 * (size_t)np), *rgb = (float *)malloc(sizeof(float) * 3 * (size_t)np),
-          *a = (float *)malloc(sizeof(float) * (size_t)np);
-    pl_status st = (px && rgb && a) ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
-    char dir[PL_PATH_MAX + 80], path[PL_PATH_MAX + 96];
-    snprintf(dir, sizeof dir, "%s/%s", folder, sc->name);
-    if (st == PL_OK) st = pl_mkdirs(dir);
-    if (st == PL_OK) st = pl_engine_download_camera(e, c, rgb, a);
-    if (st == PL_OK) {
-      for (int64_t i = 0; i < np; ++i) {
-        for (int k = 0; k < 3; ++k) px[4 * i + k] = rgb[3 * i + k];
-        px[4 * i + 3] = a[i];
-      }
-      snprintf(path, sizeof path, "%s/%04d.png", dir, frame);
-      st = pl_png_write_float(path, sc->width, sc->height, 4, px);
-    }
-    free(px);
-    free(rgb);
-    free(a);
-    PL_TRY(st);
-  }
-  return PL_OK;
-}
-
-pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path) {
-  mpm_particles h;
-  PL_TRY(mpm_particles_alloc(&h, e->n));
-  pl_status st = mpm_download(&e->sim, &e->sim.state, &h);
-  if (st == PL_OK) st = pl_buffer_download(&e->sim.mass, 0, h.mass, (size_t)e->n * sizeof(real));
-  if (st == PL_OK) st = pl_buffer_download(&e->sim.vol0, 0, h.vol0, (size_t)e->n * sizeof(real));
-  if (st == PL_OK)
-    st = pl_write_particle_ply(path, e->n, h.x, h.v, h.F, e->particle_rgb, e->init_host.object, h.mass, h.vol0);
-  mpm_particles_free(&h);
-  return st;
-}
-
-pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path) {
-  size_t m = (size_t)e->m;
-  real *buf = (real *)malloc(sizeof(real) * 13 * (m ? m : 1));
-  if (!buf) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  real *means = buf, *covs = buf + 3 * m, *cols = buf + 9 * m, *op = buf + 12 * m;
-  pl_status st = pl_upsample_download(e->ups, means, covs, cols, op);
-  if (st == PL_OK) {
-    /* leave out Gaussians of opacity 0 (runtime children deep inside a body) */
-    size_t k = 0;
-    for (size_t i = 0; i < m; ++i) {
-      if (!(op[i] > 0)) continue;
-      memmove(means + 3 * k, means + 3 * i, 3 * sizeof(real));
-      memmove(covs + 6 * k, covs + 6 * i, 6 * sizeof(real));
-      memmove(cols + 3 * k, cols + 3 * i, 3 * sizeof(real));
-      op[k] = op[i];
-      ++k;
-    }
-    raster_gaussians g;
-    memset(&g, 0, sizeof g);
-    g.n = (int64_t)k;
-    g.means = means;
-    g.covs = covs;
-    g.colors = cols;
-    g.opacities = op;
-    st = raster_ply_write(path, &g, NULL);
-  }
-  free(buf);
-  return st;
-}
-
 /* ------------------------------------------------------------------ targets and loss */
 
 static void engine_free_plates(pl_engine *e) {
@@ -429,7 +337,7 @@ pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t) {
   if (!e->targets || !e->target_alpha) return pl_fail(PL_ERR_NOMEM, "out of memory");
   e->loss_cam = t->camera_used;
   e->loss_frame = t->frame_used;
-  pl_engine_objective_cutoffs(e); /* every loss is taken on the objective's image (engine_objective.c) */
+  pl_engine_objective_cutoffs(e); /* every loss is taken on the objective's image */
   for (int c = 0; c < t->ncameras; ++c)
     for (int f = 0; f < t->nframes; ++f) {
       int k = c * t->nframes + f;
@@ -536,153 +444,4 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
   return engine_params_frame_adjoint(e);
-}
-
-/* ------------------------------------------------------------------ targets from the truth */
-
-typedef struct {
-  pl_targets *t;
-  double noise;     /* targets.noise: Gaussian noise on the RGB (stream: camera, frame) */
-  int seed;
-} truth_ctx;
-
-static void add_target_noise(const truth_ctx *c, int cam, int f, float *rgb, int64_t n) {
-  for (int64_t i = 0; i < n; i += 2) {
-    real z[2];
-    pl_rng_normal2((uint64_t)c->seed, ((uint64_t)cam << 32) | (uint64_t)f, (uint32_t)(i / 2), z);
-    rgb[i] += (float)(c->noise * z[0]);
-    if (i + 1 < n) rgb[i + 1] += (float)(c->noise * z[1]);
-  }
-}
-
-static pl_status truth_frame(void *user, pl_engine *e, int f) {
-  truth_ctx *c = (truth_ctx *)user;
-  for (int cam = 0; cam < e->ncams; ++cam) {
-    if (!pl_targets_wanted(c->t, cam, f)) continue;
-    int64_t np = e->cam_offset[cam + 1] - e->cam_offset[cam];
-    float *rgb = (float *)malloc(sizeof(float) * 3 * (size_t)np), *a = (float *)malloc(sizeof(float) * (size_t)np);
-    pl_status st = (rgb && a) ? pl_engine_download_camera(e, cam, rgb, a) : pl_fail(PL_ERR_NOMEM, "out of memory");
-    if (st == PL_OK && c->noise > 0) add_target_noise(c, cam, f, rgb, 3 * np);
-    if (st == PL_OK) st = pl_targets_set(c->t, cam, f, (int)np, rgb, a);
-    free(rgb);
-    free(a);
-    PL_TRY(st);
-  }
-  return PL_OK;
-}
-
-pl_status pl_engine_make_targets(const pl_scene *s, pl_targets *t, int quiet) {
-  PL_TRY(pl_targets_select(s, t));
-  return pl_engine_fill_targets(s, t, quiet);
-}
-
-pl_status pl_engine_fill_targets(const pl_scene *s, pl_targets *t, int quiet) {
-  if (s->targets.source == PL_TARGETS_PACNERF || s->targets.source == PL_TARGETS_TRANSFORMS ||
-      (s->targets.from_folder && s->targets.capture_layout >= 0))
-    return pl_targets_load_capture(s, t, quiet);
-  if (s->targets.from_folder) return pl_targets_load_folder(s, t);
-  if (s->ntruth == 0)
-    return pl_fail(PL_ERR_INVALID, "%s: targets.source = truth but the scene has no [truth] section (give the true "
-                   "values, or set targets.source = folder)", s->path);
-  pl_scene truth;
-  PL_TRY(pl_scene_with_truth(&truth, s));
-  pl_engine *e = NULL;
-  pl_status st = pl_engine_create(&e, &truth);
-  int last = -1;
-  for (int f = 0; f < t->nframes; ++f)
-    if (t->frame_used[f]) last = f;
-  if (st == PL_OK) {
-    pl_engine_objective_cutoffs(e); /* the targets are rendered as the objective renders */
-    if (!quiet) PL_INFO("targets: rendering %d images from the [truth] values", pl_targets_count(t));
-    truth_ctx c = {t, s->targets.noise, s->targets.noise_seed};
-    st = pl_engine_run(e, last, t->frame_used, truth_frame, &c);
-    if (st != PL_OK) pl_fail_context(st, "rendering the targets from [truth]: ");
-  }
-  pl_engine_free(e);
-  pl_scene_free(&truth);
-  return st;
-}
-
-/* ------------------------------------------------------------------ strips */
-
-typedef struct {
-  const char *folder;
-} strip_ctx;
-
-static pl_status strip_frame(void *user, pl_engine *e, int f) {
-  strip_ctx *sc = (strip_ctx *)user;
-  const pl_scene *s = e->scene;
-  int nf = s->sim.frames + 1;
-  for (int c = 0; c < e->ncams; ++c) {
-    int k = c * nf + f;
-    if (!e->loss_cam[c] || !e->targets[k].ptr) continue;
-    int w = e->cams[c].width, h = e->cams[c].height;
-    int64_t np = (int64_t)w * h;
-    float *ren = (float *)malloc(sizeof(float) * 3 * (size_t)np), *tgt = (float *)malloc(sizeof(float) * 3 * (size_t)np),
-          *dif = (float *)malloc(sizeof(float) * 3 * (size_t)np);
-    real *traw = (real *)malloc(sizeof(real) * 3 * (size_t)np);
-    pl_status st = (ren && tgt && dif && traw) ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
-    if (st == PL_OK) st = pl_engine_download_camera(e, c, ren, NULL);
-    if (st == PL_OK) st = pl_buffer_download(&e->targets[k], 0, traw, sizeof(real) * 3 * (size_t)np);
-    if (st == PL_OK) {
-      for (int64_t i = 0; i < 3 * np; ++i) {
-        tgt[i] = (float)traw[i];
-        dif[i] = 0;
-      }
-      pl_panels_difference(ren, tgt, np, 4.0f, dif); /* mean absolute error per pixel, x4 */
-      const float white[3] = {1, 1, 1}, black[3] = {0, 0, 0};
-      pl_canvas cv;
-      int pad = 4, zoom = pl_panels_zoom(w, 128), head = pl_text_height(13) + 6;
-      st = pl_canvas_create(&cv, 3 * w * zoom + 4 * pad, head + pl_panels_label_height(w * zoom) + h * zoom + pad, white);
-      if (st == PL_OK) {
-        char lab[160];
-        snprintf(lab, sizeof lab, "camera %s, frame %d", s->cameras[c].name, f);
-        pl_canvas_label(&cv, pad, 3, cv.w - 2 * pad, lab, black, 13);
-        const float *img[3] = {tgt, ren, dif};
-        const char *labels[3] = {"target", "rendered", "difference x4"};
-        pl_panels_row(&cv, pad, head, 3, img, labels, w, h, zoom, pad);
-        char path[PL_PATH_MAX + 128];
-        snprintf(path, sizeof path, "%s/strip_%s_%04d.png", sc->folder, s->cameras[c].name, f);
-        st = pl_canvas_save_png(&cv, path);
-        pl_canvas_free(&cv);
-      }
-    }
-    free(ren);
-    free(tgt);
-    free(dif);
-    free(traw);
-    PL_TRY(st);
-  }
-  return PL_OK;
-}
-
-pl_status pl_engine_write_strips(void *user, pl_optimizer *o, const char *folder) {
-  pl_engine *e = (pl_engine *)user;
-  const pl_scene *s = e->scene;
-  int nf = s->sim.frames + 1;
-  PL_TRY(pl_engine_apply(e, o));
-  unsigned char *mask = (unsigned char *)calloc((size_t)nf, 1);
-  if (!mask) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_status st = PL_OK;
-  if (strcmp(s->optimize.strip_frames, "auto") == 0) {
-    /* first, middle and last loss frames */
-    int fr[64], n = 0;
-    for (int f = 0; f < nf && n < 64; ++f)
-      if (e->loss_frame && e->loss_frame[f]) fr[n++] = f;
-    if (n > 0) {
-      mask[fr[0]] = 1;
-      mask[fr[n / 2]] = 1;
-      mask[fr[n - 1]] = 1;
-    }
-  } else {
-    st = pl_frame_selection(s->optimize.strip_frames, nf, mask);
-    if (st != PL_OK) pl_fail_context(st, "optimize.strip_frames: ");
-  }
-  int last = -1;
-  for (int f = 0; f < nf; ++f)
-    if (mask[f]) last = f;
-  strip_ctx c = {folder};
-  if (st == PL_OK && last >= 0) st = pl_engine_run(e, last, mask, strip_frame, &c);
-  free(mask);
-  return st;
 }

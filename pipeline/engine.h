@@ -66,6 +66,20 @@ pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path);
 pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path);
 pl_status pl_engine_write_pngs(const pl_engine *e, const char *folder, int frame);
 
+/* The rasterizer's cut-offs for every later render (raster_options: alpha_min, transmittance_min; 0 = gsplat's
+ * 1/255 and 1e-4). Small values make the image a smooth function of the parameters (gradcheck). */
+void pl_engine_set_cutoffs(pl_engine *e, double alpha_min, double transmittance_min);
+
+/* Depth order for every later render: 0 each Gaussian's own depth (as optimize renders); 1 record the camera
+ * depths of every frame rendered and sort by them; 2 sort by the recorded ones (frames recorded in mode 1).
+ * With the order frozen at a point, the loss near it is smooth (two overlapping splats of different colours
+ * trading places is a jump), and the adjoint at that point is its derivative. */
+void pl_engine_freeze_order(pl_engine *e, int mode);
+/* The objective's rasterizer cut-offs (every loss is taken with them: pl_engine_set_targets sets them). */
+#define PL_OBJECTIVE_ALPHA_MIN 1e-9
+#define PL_OBJECTIVE_T_MIN 1e-12
+void pl_engine_objective_cutoffs(pl_engine *e);
+
 /* Upload the targets (host images) to the backend; they are the reference of pl_engine_eval. */
 pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t);
 

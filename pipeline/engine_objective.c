@@ -21,10 +21,6 @@
 #include "pipeline/engine_check.h"
 #include "pipeline/engine_internal.h"
 
-void pl_engine_objective_cutoffs(pl_engine *e) {
-  pl_engine_set_cutoffs(e, PL_OBJECTIVE_ALPHA_MIN, PL_OBJECTIVE_T_MIN);
-}
-
 void pl_engine_hold_schedule(pl_engine *e, int hold) {
   if (hold) {
     memcpy(e->sched_hold, e->sched_rec, sizeof(int) * (size_t)(e->scene->sim.frames + 1));

@@ -10,11 +10,6 @@
 extern "C" {
 #endif
 
-#define PL_OBJECTIVE_ALPHA_MIN 1e-9
-#define PL_OBJECTIVE_T_MIN 1e-12
-
-/* The objective's rasterizer cut-offs (pl_engine_set_targets calls it). */
-void pl_engine_objective_cutoffs(pl_engine *e);
 /* 1: later runs use each frame's substep count of the last run (recorded); 0: automatic again. */
 void pl_engine_hold_schedule(pl_engine *e, int hold);
 /* The objective as gradcheck evaluates it: with gradients, at the automatic schedule (recording it and the depth

@@ -44,6 +44,13 @@ pl_status pl_scene_get_enum(const pl_config *c, const char *type, const char *na
   return PL_OK;
 }
 
+pl_status pl_scene_get_int(const pl_config *c, const char *type, const char *name, const char *key, int *out) {
+  long l;
+  PL_TRY(pl_config_int(c, type, name, key, &l, NULL));
+  *out = (int)l;
+  return PL_OK;
+}
+
 const char *pl_scene_where(const pl_config *c, const char *type, const char *name, const char *key) {
   static _Thread_local char buf[PL_PATH_MAX + 64];
   return pl_config_where(c, type, name, key, buf, sizeof buf);

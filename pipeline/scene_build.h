@@ -7,6 +7,8 @@
 
 /* An enum key's value as the index of its choice in the schema's list. */
 pl_status pl_scene_get_enum(const pl_config *c, const char *type, const char *name, const char *key, int *out);
+/* An int key into an int. */
+pl_status pl_scene_get_int(const pl_config *c, const char *type, const char *name, const char *key, int *out);
 /* "FILE:LINE: key" of a key, for error messages (a thread-local buffer, valid until the next call). */
 const char *pl_scene_where(const pl_config *c, const char *type, const char *name, const char *key);
 /* Check a frame selection (pl_frame_selection) of nframes frames. */

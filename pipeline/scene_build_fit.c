@@ -50,30 +50,19 @@ static pl_status resolve_address(const pl_config *c, const char *address, const 
   return PL_OK;
 }
 
-static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_scene_param *p) {
-  memset(p, 0, sizeof *p);
-  const pl_cfg_section *sec = &c->sections[si];
-  char loc[PL_PATH_MAX + 32];
-  snprintf(loc, sizeof loc, "%s:%d: [param %s]", sec->file, sec->line, sec->name);
-  snprintf(p->address, sizeof p->address, "%s", sec->name);
-  const pl_key_spec *k;
-  PL_TRY(resolve_address(c, sec->name, loc, p->type, p->name, p->key, &k));
-  if (!(k->flags & PL_KF_LEARNABLE))
-    return pl_fail(PL_ERR_INVALID, "%s: '%s' is not a learnable value", loc, sec->name);
-  p->components = k->kind == PL_KT_VEC3 ? 3 : 1;
-  int space;
-  PL_TRY(pl_scene_get_enum(c, "param", sec->name, "space", &space));
-  p->space = (pl_param_space)space;
-  int given;
-  p->lr = s->optimize.lr;
+/* param.space, bounded by the key's own range narrowed by lo / hi; auto picks bounded, log or linear */
+static pl_status param_space(const pl_config *c, const char *name, const pl_key_spec *k, const char *loc,
+                             pl_scene_param *p) {
+  int space, given;
   double t;
-  if (pl_config_real(c, "param", sec->name, "lr", &t, &given) == PL_OK && given) p->lr = t;
+  PL_TRY(pl_scene_get_enum(c, "param", name, "space", &space));
+  p->space = (pl_param_space)space;
   /* bounds: the key's own range, narrowed by lo/hi */
   p->lo = (k->flags & PL_KF_RANGE) ? k->lo : -INFINITY;
   p->hi = (k->flags & PL_KF_RANGE) ? k->hi : INFINITY;
   if ((k->flags & (PL_KF_POSITIVE | PL_KF_NONNEG)) && p->lo < 0) p->lo = 0;
-  if (pl_config_real(c, "param", sec->name, "lo", &t, &given) == PL_OK && given) p->lo = t;
-  if (pl_config_real(c, "param", sec->name, "hi", &t, &given) == PL_OK && given) p->hi = t;
+  if (pl_config_real(c, "param", name, "lo", &t, &given) == PL_OK && given) p->lo = t;
+  if (pl_config_real(c, "param", name, "hi", &t, &given) == PL_OK && given) p->hi = t;
   pl_clear_error();
   if (p->space == PL_SPACE_AUTO) {
     if (isfinite(p->lo) && isfinite(p->hi))
@@ -87,6 +76,25 @@ static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_s
     return pl_fail(PL_ERR_INVALID, "%s: the bounded space needs lo < hi", loc);
   if (p->space == PL_SPACE_LOG && !(k->flags & (PL_KF_POSITIVE | PL_KF_NONNEG)))
     return pl_fail(PL_ERR_INVALID, "%s: the log space needs a positive quantity; '%s' may be negative", loc, p->key);
+  return PL_OK;
+}
+
+static pl_status build_param(const pl_config *c, int si, const pl_scene *s, pl_scene_param *p) {
+  memset(p, 0, sizeof *p);
+  const pl_cfg_section *sec = &c->sections[si];
+  char loc[PL_PATH_MAX + 32];
+  snprintf(loc, sizeof loc, "%s:%d: [param %s]", sec->file, sec->line, sec->name);
+  snprintf(p->address, sizeof p->address, "%s", sec->name);
+  const pl_key_spec *k = NULL;
+  PL_TRY(resolve_address(c, sec->name, loc, p->type, p->name, p->key, &k));
+  if (!(k->flags & PL_KF_LEARNABLE))
+    return pl_fail(PL_ERR_INVALID, "%s: '%s' is not a learnable value", loc, sec->name);
+  p->components = k->kind == PL_KT_VEC3 ? 3 : 1;
+  PL_TRY(param_space(c, sec->name, k, loc, p));
+  int given;
+  p->lr = s->optimize.lr;
+  double t;
+  if (pl_config_real(c, "param", sec->name, "lr", &t, &given) == PL_OK && given) p->lr = t;
   char text[256];
   if (pl_config_string(c, "param", sec->name, "init", text, sizeof text, &given) == PL_OK && given) {
     int n = pl_parse_reals(text, p->init, 3);
@@ -124,15 +132,11 @@ static pl_status check_strip_frames(const pl_config *c, const char *text, int nf
 /* [optimize] keys of the global stage and the checks after the fit (fit_global.h) */
 static pl_status scene_fit_keys(const pl_config *c, pl_scene *s) {
   pl_scene_optimize *o = &s->optimize;
-  long l;
-  PL_TRY(pl_config_int(c, "optimize", "", "scan", &l, NULL));
-  o->scan = (int)l;
-  PL_TRY(pl_config_int(c, "optimize", "", "scan_levels", &l, NULL));
-  o->scan_levels = (int)l;
+  PL_TRY(pl_scene_get_int(c, "optimize", "", "scan", &o->scan));
+  PL_TRY(pl_scene_get_int(c, "optimize", "", "scan_levels", &o->scan_levels));
   PL_TRY(pl_config_real(c, "optimize", "", "scan_range", &o->scan_range, NULL));
   PL_TRY(pl_config_string(c, "optimize", "", "scan_frames", o->scan_frames, sizeof o->scan_frames, NULL));
-  PL_TRY(pl_config_int(c, "optimize", "", "newton", &l, NULL));
-  o->newton = (int)l;
+  PL_TRY(pl_scene_get_int(c, "optimize", "", "newton", &o->newton));
   PL_TRY(pl_config_bool(c, "optimize", "", "uncertainty", &o->uncertainty, NULL));
   PL_TRY(pl_config_real(c, "optimize", "", "converge_step", &o->converge_step, NULL));
   return PL_OK;
@@ -154,7 +158,6 @@ static pl_status check_camera_list(const pl_scene *s, const char *list, const ch
 pl_status pl_scene_build_targets(pl_scene *s) {
   const pl_config *c = &s->config;
   pl_scene_targets *t = &s->targets;
-  long l;
   int e, given;
   PL_TRY(pl_scene_get_enum(c, "targets", "", "source", &e));
   t->from_folder = e == 1;
@@ -167,8 +170,7 @@ pl_status pl_scene_build_targets(pl_scene *s) {
   PL_TRY(pl_scene_capture_setup(s));
   PL_TRY(pl_config_string(c, "targets", "", "frames", t->frames, sizeof t->frames, NULL));
   PL_TRY(pl_config_real(c, "targets", "", "noise", &t->noise, NULL));
-  PL_TRY(pl_config_int(c, "targets", "", "noise_seed", &l, NULL));
-  t->noise_seed = (int)l;
+  PL_TRY(pl_scene_get_int(c, "targets", "", "noise_seed", &t->noise_seed));
   pl_status st = pl_scene_check_frames(t->frames, s->sim.frames + 1);
   if (st == PL_OK && t->holdout_frames[0]) {
     st = pl_scene_check_frames(t->holdout_frames, s->sim.frames + 1);
@@ -184,10 +186,8 @@ pl_status pl_scene_build_targets(pl_scene *s) {
 pl_status pl_scene_build_optimize(pl_scene *s) {
   const pl_config *c = &s->config;
   pl_scene_optimize *o = &s->optimize;
-  long l;
   char buf[256];
-  PL_TRY(pl_config_int(c, "optimize", "", "iterations", &l, NULL));
-  o->iterations = (int)l;
+  PL_TRY(pl_scene_get_int(c, "optimize", "", "iterations", &o->iterations));
   PL_TRY(pl_config_string(c, "optimize", "", "loss", buf, sizeof buf, NULL));
   PL_TRY(parse_loss(buf, o->loss_weight, pl_scene_where(c, "optimize", "", "loss")));
   PL_TRY(pl_config_real(c, "optimize", "", "lr", &o->lr, NULL));
@@ -197,10 +197,8 @@ pl_status pl_scene_build_optimize(pl_scene *s) {
   PL_TRY(pl_scene_get_enum(c, "optimize", "", "schedule", &o->schedule));
   PL_TRY(pl_config_real(c, "optimize", "", "lr_final", &o->lr_final, NULL));
   PL_TRY(pl_config_real(c, "optimize", "", "early_stop", &o->early_stop, NULL));
-  PL_TRY(pl_config_int(c, "optimize", "", "patience", &l, NULL));
-  o->patience = (int)l;
-  PL_TRY(pl_config_int(c, "optimize", "", "checkpoint_every", &l, NULL));
-  o->checkpoint_every = (int)l;
+  PL_TRY(pl_scene_get_int(c, "optimize", "", "patience", &o->patience));
+  PL_TRY(pl_scene_get_int(c, "optimize", "", "checkpoint_every", &o->checkpoint_every));
   PL_TRY(pl_config_real(c, "optimize", "", "memory_limit_mb", &o->memory_limit_mb, NULL));
   PL_TRY(pl_config_path(c, "optimize", "", "output", o->output, sizeof o->output, NULL));
   PL_TRY(pl_config_string(c, "optimize", "", "strip_frames", o->strip_frames, sizeof o->strip_frames, NULL));
@@ -212,7 +210,6 @@ pl_status pl_scene_build_optimize(pl_scene *s) {
 pl_status pl_scene_build_stages(pl_scene *s) {
   const pl_config *c = &s->config;
   int idx[1024];
-  long l;
   int n = pl_config_sections_of(c, "stage", idx, 1024);
   if (n > 64) return pl_fail(PL_ERR_LIMIT, "%s: more than 64 stages", c->path);
   s->stages = (pl_scene_stage *)calloc((size_t)(n ? n : 1), sizeof *s->stages);
@@ -221,8 +218,7 @@ pl_status pl_scene_build_stages(pl_scene *s) {
     const char *name = c->sections[idx[i]].name;
     pl_scene_stage *g = &s->stages[i];
     pl_scene_copy_name(g->name, name);
-    PL_TRY(pl_config_int(c, "stage", name, "iterations", &l, NULL));
-    g->iterations = (int)l;
+    PL_TRY(pl_scene_get_int(c, "stage", name, "iterations", &g->iterations));
     PL_TRY(pl_config_string(c, "stage", name, "frames", g->frames, sizeof g->frames, NULL));
     pl_status st = pl_scene_check_frames(g->frames, s->sim.frames + 1);
     if (st != PL_OK) return pl_fail_context(st, "%s: ", pl_scene_where(c, "stage", name, "frames"));
@@ -251,7 +247,7 @@ pl_status pl_scene_build_params(pl_scene *s) {
 static pl_status build_truth_entry(const pl_config *c, const pl_cfg_entry *en, pl_scene_truth *out) {
   char loc[PL_PATH_MAX + 32], ty[PL_NAME_MAX], nm[PL_NAME_MAX], ky[PL_NAME_MAX];
   snprintf(loc, sizeof loc, "%s:%d: [truth]", en->file, en->line);
-  const pl_key_spec *k;
+  const pl_key_spec *k = NULL;
   PL_TRY(resolve_address(c, en->key, loc, ty, nm, ky, &k));
   /* validate the value with the target key's own rules */
   pl_config probe;

@@ -29,10 +29,8 @@ pl_status pl_scene_build_sim(pl_scene *s) {
                      pl_scene_where(c, "sim", "", "domain_max"), "xyz"[i]);
     if (e > longest) longest = e;
   }
-  long l;
-  PL_TRY(pl_config_int(c, "sim", "", "grid", &l, NULL));
-  sim->grid_longest = (int)l;
-  sim->dx = longest / (double)l;
+  PL_TRY(pl_scene_get_int(c, "sim", "", "grid", &sim->grid_longest));
+  sim->dx = longest / (double)sim->grid_longest;
   for (int i = 0; i < 3; ++i) {
     double e = sim->domain_max[i] - sim->domain_min[i];
     sim->grid[i] = (int)ceil(e / sim->dx - 1e-9);
@@ -40,11 +38,9 @@ pl_status pl_scene_build_sim(pl_scene *s) {
       return pl_fail(PL_ERR_INVALID, "%s: the domain is only %d cells along %c (at least 8 needed); raise sim.grid",
                      pl_scene_where(c, "sim", "", "grid"), sim->grid[i], "xyz"[i]);
   }
-  PL_TRY(pl_config_int(c, "sim", "", "frames", &l, NULL));
-  sim->frames = (int)l;
+  PL_TRY(pl_scene_get_int(c, "sim", "", "frames", &sim->frames));
   PL_TRY(pl_config_real(c, "sim", "", "fps", &sim->fps, NULL));
-  PL_TRY(pl_config_int(c, "sim", "", "substeps", &l, NULL));
-  sim->substeps = (int)l;
+  PL_TRY(pl_scene_get_int(c, "sim", "", "substeps", &sim->substeps));
   PL_TRY(pl_config_real(c, "sim", "", "cfl", &sim->cfl, NULL));
   PL_TRY(pl_config_vec3(c, "sim", "", "gravity", sim->gravity, NULL));
   return build_walls(c, sim);
@@ -63,14 +59,12 @@ static pl_status build_walls(const pl_config *c, pl_scene_sim *sim) {
     sim->walls[w] = e == 0 ? sim->boundary : (pl_contact)(e - 1); /* choices: inherit sticky slip separate */
   }
   PL_TRY(pl_config_real(c, "sim", "", "boundary_friction", &sim->boundary_friction, NULL));
-  PL_TRY(pl_config_int(c, "sim", "", "boundary_cells", &l, NULL));
-  sim->boundary_cells = (int)l;
+  PL_TRY(pl_scene_get_int(c, "sim", "", "boundary_cells", &sim->boundary_cells));
   PL_TRY(pl_config_int(c, "sim", "", "seed", &l, NULL));
   sim->seed = (unsigned long)l;
   PL_TRY(pl_scene_get_enum(c, "sim", "", "backend", &e));
   sim->backend = e == 0 ? PL_BACKEND_AUTO : (e == 1 ? PL_BACKEND_CPU : PL_BACKEND_CUDA);
-  PL_TRY(pl_config_int(c, "sim", "", "threads", &l, NULL));
-  sim->threads = (int)l;
+  PL_TRY(pl_scene_get_int(c, "sim", "", "threads", &sim->threads));
   return PL_OK;
 }
 
@@ -162,7 +156,6 @@ static pl_status object_material(const pl_scene *s, const char *name, int *out) 
 
 /* placement, sampling and initial motion (velocity_field: three expressions checked now) */
 static pl_status object_placement(const pl_config *c, const char *name, pl_scene_object *o) {
-  long l;
   int e;
   PL_TRY(pl_config_vec3(c, "object", name, "center", o->center, NULL));
   PL_TRY(pl_config_vec3(c, "object", name, "size", o->size, NULL));
@@ -170,8 +163,7 @@ static pl_status object_placement(const pl_config *c, const char *name, pl_scene
   PL_TRY(pl_config_real(c, "object", name, "height", &o->height, NULL));
   PL_TRY(pl_config_vec3(c, "object", name, "rotation", o->rotation, NULL));
   PL_TRY(pl_config_vec3(c, "object", name, "scale", o->scale, NULL));
-  PL_TRY(pl_config_int(c, "object", name, "particles_per_cell", &l, NULL));
-  o->particles_per_cell = (int)l;
+  PL_TRY(pl_scene_get_int(c, "object", name, "particles_per_cell", &o->particles_per_cell));
   PL_TRY(pl_scene_get_enum(c, "object", name, "sampling", &e));
   o->jittered = e == 0;
   PL_TRY(pl_config_vec3(c, "object", name, "velocity", o->velocity, NULL));
