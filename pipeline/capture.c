@@ -261,13 +261,20 @@ static int pacnerf_name(const char *path, int *cam, int *frame) {
   return *cam >= 0 && *cam < 100000 && *frame >= -2 && *frame < 1000000;
 }
 
-pl_status pl_capture_parse_pacnerf(pl_capture *c, const char *text, size_t len, const char *name, const char *dir,
-                                   int probe) {
+/* a capture file's JSON, parsed into *root (an empty capture named `name` first) */
+static pl_status capture_open_json(pl_capture *c, const char *text, size_t len, const char *name, cJSON **root) {
   memset(c, 0, sizeof *c);
   snprintf(c->path, sizeof c->path, "%s", name);
-  cJSON *root = cJSON_ParseWithLength(text, len);
-  if (!root) return pl_fail(PL_ERR_PARSE, "%s: not valid JSON (near byte %ld)", name,
-                            cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
+  *root = cJSON_ParseWithLength(text, len);
+  if (!*root) return pl_fail(PL_ERR_PARSE, "%s: not valid JSON (near byte %ld)", name,
+                             cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
+  return PL_OK;
+}
+
+pl_status pl_capture_parse_pacnerf(pl_capture *c, const char *text, size_t len, const char *name, const char *dir,
+                                   int probe) {
+  cJSON *root = NULL;
+  PL_TRY(capture_open_json(c, text, len, name, &root));
   pl_status st = PL_OK;
   if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) == 0) {
     st = pl_fail(PL_ERR_PARSE, "%s: expected a non-empty JSON list of images (PAC-NeRF all_data.json)", name);
@@ -476,11 +483,8 @@ static pl_status tf_intrinsics(const tf_intr *g, const tf_intr *f, pl_capture_ca
 
 pl_status pl_capture_parse_transforms(pl_capture *c, const char *text, size_t len, const char *name, const char *dir,
                                       int probe) {
-  memset(c, 0, sizeof *c);
-  snprintf(c->path, sizeof c->path, "%s", name);
-  cJSON *root = cJSON_ParseWithLength(text, len);
-  if (!root) return pl_fail(PL_ERR_PARSE, "%s: not valid JSON (near byte %ld)", name,
-                            cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
+  cJSON *root = NULL;
+  PL_TRY(capture_open_json(c, text, len, name, &root));
   pl_status st = PL_OK;
   tf_intr g;
   memset(&g, 0, sizeof g);

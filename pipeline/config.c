@@ -23,19 +23,6 @@ static char *dup_str(const char *s) {
   return d;
 }
 
-static char *dup_dirname(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) return dup_str(".");
-  if (slash == path) return dup_str("/");
-  size_t n = (size_t)(slash - path);
-  char *d = (char *)malloc(n + 1);
-  if (d) {
-    memcpy(d, path, n);
-    d[n] = '\0';
-  }
-  return d;
-}
-
 static void trim_inplace(char *s) {
   size_t n = strlen(s);
   while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
@@ -529,7 +516,9 @@ pl_status pl_config_load(pl_config *c, const char *path, const pl_schema *schema
     free(text);
     return pl_fail(PL_ERR_PARSE, "%s: not a text file (contains NUL bytes)", path);
   }
-  char *dir = dup_dirname(path);
+  size_t dn = strlen(path) + 2; /* the folder part is never longer than the path ("." or "/" at least) */
+  char *dir = (char *)malloc(dn);
+  if (dir) pl_dirname(path, dir, dn);
   pl_status s = dir ? pl_config_load_string(c, text, path, dir, schema) : pl_fail(PL_ERR_NOMEM, "out of memory");
   free(dir);
   free(text);

@@ -1,4 +1,6 @@
-/* engine.c: set-up, parameters, the forward pass, images and outputs. The gradient pass is engine_grad.c. */
+/* engine.c: set-up, parameters, the forward pass, one frame's loss and adjoint. The evaluation of the objective
+ * (loss alone, or with the gradient pass on the MPM tape) is engine_grad.c; outputs engine_output.c; targets
+ * engine_targets.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/engine_internal.h"
 
@@ -6,19 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fileio.h"
-#include "core/log.h"
-#include "core/progress.h"
-#include "pipeline/engine_objective.h"
+#include "pipeline/engine_handle.h"
 #include "pipeline/engine_params.h"
-#include "pipeline/capture_scene.h"
 #include "pipeline/composite.h"
-#include "pipeline/panels.h"
-#include "core/rng.h"
-#include "pipeline/particle_ply.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
-#include "raster/ply.h"
 
 /* ------------------------------------------------------------------ set-up */
 
@@ -76,7 +70,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     memset(&rd, 0, sizeof rd);
     rd.backend = e->backend;
     rd.threads = s->sim.threads;
-    st = raster_create(&e->rast, &rd);
+    st = raster_ctx_init(&e->rast, &rd);
   }
   e->ncams = s->ncameras;
   e->cams = (raster_camera *)calloc((size_t)(s->ncameras ? s->ncameras : 1), sizeof *e->cams);
@@ -96,6 +90,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
   }
   e->npix = e->cam_offset[e->ncams];
   if (st == PL_OK) st = engine_params_init_cameras(e);
+  if (st == PL_OK) st = engine_params_resolve_all(e);
   memset(&e->ropt, 0, sizeof e->ropt);
   e->ropt.mode = s->render.antialiased ? RASTER_ANTIALIASED : RASTER_CLASSIC;
   for (int k = 0; k < 3; ++k) e->ropt.background[k] = (real)s->render.background[k];
@@ -118,7 +113,9 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
 
 void pl_engine_free(pl_engine *e) {
   if (!e) return;
-  engine_grad_free(e);
+  if (e->grads_allocated) mpm_grads_free(&e->grads);
+  mpm_tape_free(e->tape);
+  free(e->handles);
   engine_appearance_free(e);
   engine_params_free(e);
   free(e->sched_rec);
@@ -138,7 +135,7 @@ void pl_engine_free(pl_engine *e) {
   pl_buffer_free(&e->order_buf);
   free(e->order_depth);
   free(e->order_m);
-  raster_destroy(e->rast);
+  raster_ctx_free(e->rast);
   free(e->cams);
   free(e->cam_offset);
   pl_upsample_free(e->ups);
@@ -157,88 +154,14 @@ int64_t pl_engine_particles(const pl_engine *e) { return e->n; }
 int64_t pl_engine_gaussians(const pl_engine *e) { return e->m; }
 const mpm_sim *pl_engine_sim(const pl_engine *e) { return e->sim; }
 
-/* ------------------------------------------------------------------ parameters */
-
-static int object_index(const pl_scene *s, const char *name) {
-  for (int o = 0; o < s->nobjects; ++o)
-    if (strcmp(s->objects[o].name, name) == 0) return o;
-  return -1;
-}
-
-/* v_p = v + w x (x_p - c) for every particle of object o, into the initial state */
-pl_status engine_refresh_velocities(pl_engine *e) {
-  const pl_scene *s = e->scene;
-  for (int64_t i = 0; i < e->n; ++i) {
-    int o = e->init_host.object[i];
-    if (o < 0 || o >= s->nobjects) continue;
-    const double *v = e->obj_velocity + 6 * o, *w = v + 3, *c = engine_object_center(e, o);
-    double r[3] = {e->init_host.x[3 * i] - c[0], e->init_host.x[3 * i + 1] - c[1], e->init_host.x[3 * i + 2] - c[2]};
-    e->init_host.v[3 * i] = (real)(v[0] + w[1] * r[2] - w[2] * r[1]);
-    e->init_host.v[3 * i + 1] = (real)(v[1] + w[2] * r[0] - w[0] * r[2]);
-    e->init_host.v[3 * i + 2] = (real)(v[2] + w[0] * r[1] - w[1] * r[0]);
-  }
-  PL_TRY(pl_sim_velocity_field(s, e->n, e->init_host.x, e->init_host.object, e->init_host.v));
-  return pl_buffer_upload(&e->init.v, 0, e->init_host.v, sizeof(real) * 3 * (size_t)e->n);
-}
-
-pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int ncomp) {
-  const pl_scene *s = e->scene;
-  char type[PL_NAME_MAX], name[PL_NAME_MAX], key[PL_NAME_MAX];
-  PL_TRY(pl_config_split_address(&s->config, address, type, name, key, PL_NAME_MAX));
-  for (int k = 0; k < ncomp; ++k)
-    if (!isfinite(v[k])) return pl_fail(PL_ERR_NUMERIC, "%s: the value is not finite", address);
-  if (strcmp(type, "material") == 0) {
-    int m = pl_scene_material_index(s, name);
-    if (m < 0) return pl_fail(PL_ERR_INVALID, "%s: no [material %s]", address, name);
-    mpm_material mat = e->sim->materials[m];
-    double x = v[0];
-    if (strcmp(key, "E") == 0) mat.E = x;
-    else if (strcmp(key, "nu") == 0) mat.nu = x;
-    else if (strcmp(key, "density") == 0) mat.density = x;
-    else if (strcmp(key, "yield_stress") == 0) mat.yield_stress = x;
-    else if (strcmp(key, "viscosity") == 0) mat.viscosity = x;
-    else if (strcmp(key, "friction_angle") == 0) mat.friction_angle = x;
-    else if (strcmp(key, "cohesion") == 0) mat.cohesion = x;
-    else if (strcmp(key, "bulk_modulus") == 0) mat.bulk_modulus = x;
-    else return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a value the simulator can change", address);
-    pl_status st = mpm_set_material(e->sim, m, &mat);
-    if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, x);
-    return PL_OK;
-  }
-  if (strcmp(type, "sim") == 0 && strcmp(key, "gravity") == 0) {
-    if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
-    e->sim->grid.gravity = v3_make((real)v[0], (real)v[1], (real)v[2]);
-    return PL_OK;
-  }
-  if (strcmp(type, "object") == 0 && (strcmp(key, "velocity") == 0 || strcmp(key, "angular_velocity") == 0)) {
-    int o = object_index(s, name);
-    if (o < 0) return pl_fail(PL_ERR_INVALID, "%s: no [object %s]", address, name);
-    if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
-    for (int k = 0; k < 3; ++k) e->obj_velocity[6 * o + (key[0] == 'v' ? 0 : 3) + k] = v[k];
-    return engine_refresh_velocities(e);
-  }
-  if (strcmp(type, "upsample") == 0) {
-    pl_upsample_params p;
-    pl_upsample_get_params(e->ups, &p);
-    if (strcmp(key, "sigma0") == 0) p.sigma0 = v[0];
-    else if (strcmp(key, "thickness") == 0) p.thickness = v[0];
-    else if (strcmp(key, "opacity") == 0) p.opacity = v[0];
-    else return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a value the upsampler can change", address);
-    pl_status st = pl_upsample_set_params(e->ups, &p);
-    if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, v[0]);
-    return PL_OK;
-  }
-  pl_status st;
-  if (engine_params_set(e, address, type, name, key, v, ncomp, &st)) return st;
-  return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a learnable value of the pipeline", address);
-}
-
+/* each parameter through its handle (resolved when the engine was made) */
 pl_status pl_engine_apply(pl_engine *e, const pl_optimizer *o) {
   if (!o) return PL_OK;
   for (int i = 0; i < o->n; ++i) {
     double v[3];
     for (int k = 0; k < o->p[i].components; ++k) v[k] = pl_param_value(&o->p[i], k);
-    PL_TRY(pl_engine_set(e, o->p[i].address, v, o->p[i].components));
+    engine_param tmp;
+    PL_TRY(engine_param_set(e, engine_param_of(e, &o->p[i], &tmp), o->p[i].address, v, o->p[i].components));
   }
   return PL_OK;
 }
@@ -290,6 +213,15 @@ static pl_status order_depths(pl_engine *e, const pl_ups_gaussians *g) {
   return PL_OK;
 }
 
+void pl_engine_set_cutoffs(pl_engine *e, double alpha_min, double transmittance_min) {
+  e->ropt.alpha_min = alpha_min;
+  e->ropt.transmittance_min = transmittance_min;
+}
+
+void pl_engine_objective_cutoffs(pl_engine *e) {
+  pl_engine_set_cutoffs(e, PL_OBJECTIVE_ALPHA_MIN, PL_OBJECTIVE_T_MIN);
+}
+
 void pl_engine_freeze_order(pl_engine *e, int mode) {
   e->order_mode = mode;
   if (mode == 1 && e->order_m) memset(e->order_m, 0, sizeof(int64_t) * (size_t)(e->scene->sim.frames + 1));
@@ -339,7 +271,6 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
       pl_status sst = mpm_advance_frame(e->sim);
       pl_profile_end(&e->prof);
       PL_TRY(sst);
-      if (e->sim->last_substeps > e->max_substeps) e->max_substeps = e->sim->last_substeps;
     }
     if (mask && mask[f]) {
       e->cur_frame = f;
@@ -351,16 +282,6 @@ pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask,
   return PL_OK;
 }
 
-pl_status pl_engine_fix_substeps(pl_engine *e, int *substeps) {
-  if (e->sim->substeps == 0) {
-    e->max_substeps = 0;
-    PL_TRY(pl_engine_run(e, e->scene->sim.frames, NULL, NULL, NULL));
-    e->sim->substeps = e->max_substeps;
-  }
-  if (substeps) *substeps = e->sim->substeps;
-  return PL_OK;
-}
-
 void pl_engine_images(const pl_engine *e, real **rgb, real **alpha) {
   real *img = (real *)e->img.ptr;
   if (rgb) *rgb = img;
@@ -368,99 +289,6 @@ void pl_engine_images(const pl_engine *e, real **rgb, real **alpha) {
 }
 
 int64_t pl_engine_camera_offset(const pl_engine *e, int camera) { return e->cam_offset[camera]; }
-
-pl_status pl_engine_download_camera(const pl_engine *e, int c, float *rgb, float *alpha) {
-  int64_t off = e->cam_offset[c], np = e->cam_offset[c + 1] - off;
-  real *tmp = (real *)malloc(sizeof(real) * 4 * (size_t)np);
-  if (!tmp) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_status st = pl_buffer_download(&e->img, sizeof(real) * 3 * (size_t)off, tmp, sizeof(real) * 3 * (size_t)np);
-  if (st == PL_OK)
-    st = pl_buffer_download(&e->img, sizeof(real) * (size_t)(3 * e->npix + off), tmp + 3 * np, sizeof(real) * (size_t)np);
-  if (st == PL_OK) {
-    for (int64_t i = 0; i < np; ++i) {
-      if (rgb)
-        for (int k = 0; k < 3; ++k) rgb[3 * i + k] = (float)tmp[3 * i + k];
-      if (alpha) alpha[i] = (float)tmp[3 * np + i];
-    }
-    for (int64_t i = 0; i < 4 * np; ++i)
-      if (!isfinite(tmp[i])) {
-        st = pl_fail(PL_ERR_NUMERIC, "camera %s: the rendered image has a NaN or Inf at pixel %lld",
-                     e->scene->cameras[c].name, (long long)((i < 3 * np ? i / 3 : i - 3 * np)));
-        break;
-      }
-  }
-  free(tmp);
-  return st;
-}
-
-pl_status pl_engine_write_pngs(const pl_engine *e, const char *folder, int frame) {
-  for (int c = 0; c < e->ncams; ++c) {
-    const pl_scene_camera *sc = &e->scene->cameras[c];
-    int64_t np = (int64_t)sc->width * sc->height;
-    float *px = (float *)malloc(sizeof(float) * 4 * (size_t)np), *rgb = (float *)malloc(sizeof(float) * 3 * (size_t)np),
-          *a = (float *)malloc(sizeof(float) * (size_t)np);
-    pl_status st = (px && rgb && a) ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
-    char dir[PL_PATH_MAX + 80], path[PL_PATH_MAX + 96];
-    snprintf(dir, sizeof dir, "%s/%s", folder, sc->name);
-    if (st == PL_OK) st = pl_mkdirs(dir);
-    if (st == PL_OK) st = pl_engine_download_camera(e, c, rgb, a);
-    if (st == PL_OK) {
-      for (int64_t i = 0; i < np; ++i) {
-        for (int k = 0; k < 3; ++k) px[4 * i + k] = rgb[3 * i + k];
-        px[4 * i + 3] = a[i];
-      }
-      snprintf(path, sizeof path, "%s/%04d.png", dir, frame);
-      st = pl_png_write_float(path, sc->width, sc->height, 4, px);
-    }
-    free(px);
-    free(rgb);
-    free(a);
-    PL_TRY(st);
-  }
-  return PL_OK;
-}
-
-pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path) {
-  mpm_particles h;
-  PL_TRY(mpm_particles_alloc(&h, e->n));
-  pl_status st = mpm_download(e->sim, &e->sim->state, &h);
-  if (st == PL_OK) st = pl_buffer_download(&e->sim->mass, 0, h.mass, (size_t)e->n * sizeof(real));
-  if (st == PL_OK) st = pl_buffer_download(&e->sim->vol0, 0, h.vol0, (size_t)e->n * sizeof(real));
-  if (st == PL_OK)
-    st = pl_write_particle_ply(path, e->n, h.x, h.v, h.F, e->particle_rgb, e->init_host.object, h.mass, h.vol0);
-  mpm_particles_free(&h);
-  return st;
-}
-
-pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path) {
-  size_t m = (size_t)e->m;
-  real *buf = (real *)malloc(sizeof(real) * 13 * (m ? m : 1));
-  if (!buf) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  real *means = buf, *covs = buf + 3 * m, *cols = buf + 9 * m, *op = buf + 12 * m;
-  pl_status st = pl_upsample_download(e->ups, means, covs, cols, op);
-  if (st == PL_OK) {
-    /* leave out Gaussians of opacity 0 (runtime children deep inside a body) */
-    size_t k = 0;
-    for (size_t i = 0; i < m; ++i) {
-      if (!(op[i] > 0)) continue;
-      memmove(means + 3 * k, means + 3 * i, 3 * sizeof(real));
-      memmove(covs + 6 * k, covs + 6 * i, 6 * sizeof(real));
-      memmove(cols + 3 * k, cols + 3 * i, 3 * sizeof(real));
-      op[k] = op[i];
-      ++k;
-    }
-    raster_gaussians g;
-    memset(&g, 0, sizeof g);
-    g.n = (int64_t)k;
-    g.means = means;
-    g.covs = covs;
-    g.colors = cols;
-    g.opacities = op;
-    st = raster_ply_write(path, &g, NULL);
-  }
-  free(buf);
-  return st;
-}
 
 /* ------------------------------------------------------------------ targets and loss */
 
@@ -509,7 +337,7 @@ pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t) {
   if (!e->targets || !e->target_alpha) return pl_fail(PL_ERR_NOMEM, "out of memory");
   e->loss_cam = t->camera_used;
   e->loss_frame = t->frame_used;
-  pl_engine_objective_cutoffs(e); /* every loss is taken on the objective's image (engine_objective.c) */
+  pl_engine_objective_cutoffs(e); /* every loss is taken on the objective's image */
   for (int c = 0; c < t->ncameras; ++c)
     for (int f = 0; f < t->nframes; ++f) {
       int k = c * t->nframes + f;
@@ -616,194 +444,4 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
   return engine_params_frame_adjoint(e);
-}
-
-typedef struct {
-  double scale;
-  pl_loss_value *acc;
-  const unsigned char *mask;
-} fwd_ctx;
-
-static pl_status fwd_frame(void *user, pl_engine *e, int f) {
-  fwd_ctx *c = (fwd_ctx *)user;
-  return engine_frame_loss(e, f, c->scale, 0, c->acc);
-}
-
-pl_status pl_engine_eval(pl_engine *e, const char *frames, int want_grad, pl_optimizer *o, pl_loss_value *loss) {
-  memset(loss, 0, sizeof *loss);
-  if (!e->targets) return pl_fail(PL_ERR_INTERNAL, "pl_engine_eval: no targets set");
-  PL_TRY(pl_engine_apply(e, o));
-  int nf = e->scene->sim.frames + 1, count;
-  unsigned char *mask = (unsigned char *)malloc((size_t)nf);
-  if (!mask) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  int last = engine_loss_frames(e, frames, mask, &count);
-  pl_status st = PL_OK;
-  if (last == -2) st = pl_fail(PL_ERR_INVALID, "frame selection '%s'", frames);
-  else if (last < 0 || count == 0)
-    st = pl_fail(PL_ERR_INVALID, "no target image falls on the frames '%s' (targets.frames = %s)", frames ? frames : "all",
-                 e->scene->targets.frames);
-  if (st == PL_OK) {
-    if (want_grad) {
-      st = engine_eval_grad(e, mask, last, 1.0 / count, o, loss);
-    } else {
-      fwd_ctx c = {1.0 / count, loss, mask};
-      st = pl_engine_run(e, last, mask, fwd_frame, &c);
-    }
-  }
-  free(mask);
-  return st;
-}
-
-pl_status pl_engine_objective_eval(void *user, pl_optimizer *o, const char *frames, int want_grad,
-                                   pl_loss_value *loss) {
-  return pl_engine_eval((pl_engine *)user, frames, want_grad, o, loss);
-}
-
-/* ------------------------------------------------------------------ targets from the truth */
-
-typedef struct {
-  pl_targets *t;
-  double noise;     /* targets.noise: Gaussian noise on the RGB (stream: camera, frame) */
-  int seed;
-} truth_ctx;
-
-static void add_target_noise(const truth_ctx *c, int cam, int f, float *rgb, int64_t n) {
-  for (int64_t i = 0; i < n; i += 2) {
-    real z[2];
-    pl_rng_normal2((uint64_t)c->seed, ((uint64_t)cam << 32) | (uint64_t)f, (uint32_t)(i / 2), z);
-    rgb[i] += (float)(c->noise * z[0]);
-    if (i + 1 < n) rgb[i + 1] += (float)(c->noise * z[1]);
-  }
-}
-
-static pl_status truth_frame(void *user, pl_engine *e, int f) {
-  truth_ctx *c = (truth_ctx *)user;
-  for (int cam = 0; cam < e->ncams; ++cam) {
-    if (!pl_targets_wanted(c->t, cam, f)) continue;
-    int64_t np = e->cam_offset[cam + 1] - e->cam_offset[cam];
-    float *rgb = (float *)malloc(sizeof(float) * 3 * (size_t)np), *a = (float *)malloc(sizeof(float) * (size_t)np);
-    pl_status st = (rgb && a) ? pl_engine_download_camera(e, cam, rgb, a) : pl_fail(PL_ERR_NOMEM, "out of memory");
-    if (st == PL_OK && c->noise > 0) add_target_noise(c, cam, f, rgb, 3 * np);
-    if (st == PL_OK) st = pl_targets_set(c->t, cam, f, (int)np, rgb, a);
-    free(rgb);
-    free(a);
-    PL_TRY(st);
-  }
-  return PL_OK;
-}
-
-pl_status pl_engine_make_targets(const pl_scene *s, pl_targets *t, int quiet) {
-  PL_TRY(pl_targets_select(s, t));
-  return pl_engine_fill_targets(s, t, quiet);
-}
-
-pl_status pl_engine_fill_targets(const pl_scene *s, pl_targets *t, int quiet) {
-  if (s->targets.source == PL_TARGETS_PACNERF || s->targets.source == PL_TARGETS_TRANSFORMS ||
-      (s->targets.from_folder && s->targets.capture_layout >= 0))
-    return pl_targets_load_capture(s, t, quiet);
-  if (s->targets.from_folder) return pl_targets_load_folder(s, t);
-  if (s->ntruth == 0)
-    return pl_fail(PL_ERR_INVALID, "%s: targets.source = truth but the scene has no [truth] section (give the true "
-                   "values, or set targets.source = folder)", s->path);
-  pl_scene truth;
-  PL_TRY(pl_scene_with_truth(&truth, s));
-  pl_engine *e = NULL;
-  pl_status st = pl_engine_create(&e, &truth);
-  int last = -1;
-  for (int f = 0; f < t->nframes; ++f)
-    if (t->frame_used[f]) last = f;
-  if (st == PL_OK) {
-    pl_engine_objective_cutoffs(e); /* the targets are rendered as the objective renders */
-    if (!quiet) PL_INFO("targets: rendering %d images from the [truth] values", pl_targets_count(t));
-    truth_ctx c = {t, s->targets.noise, s->targets.noise_seed};
-    st = pl_engine_run(e, last, t->frame_used, truth_frame, &c);
-    if (st != PL_OK) pl_fail_context(st, "rendering the targets from [truth]: ");
-  }
-  pl_engine_free(e);
-  pl_scene_free(&truth);
-  return st;
-}
-
-/* ------------------------------------------------------------------ strips */
-
-typedef struct {
-  const char *folder;
-} strip_ctx;
-
-static pl_status strip_frame(void *user, pl_engine *e, int f) {
-  strip_ctx *sc = (strip_ctx *)user;
-  const pl_scene *s = e->scene;
-  int nf = s->sim.frames + 1;
-  for (int c = 0; c < e->ncams; ++c) {
-    int k = c * nf + f;
-    if (!e->loss_cam[c] || !e->targets[k].ptr) continue;
-    int w = e->cams[c].width, h = e->cams[c].height;
-    int64_t np = (int64_t)w * h;
-    float *ren = (float *)malloc(sizeof(float) * 3 * (size_t)np), *tgt = (float *)malloc(sizeof(float) * 3 * (size_t)np),
-          *dif = (float *)malloc(sizeof(float) * 3 * (size_t)np);
-    real *traw = (real *)malloc(sizeof(real) * 3 * (size_t)np);
-    pl_status st = (ren && tgt && dif && traw) ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
-    if (st == PL_OK) st = pl_engine_download_camera(e, c, ren, NULL);
-    if (st == PL_OK) st = pl_buffer_download(&e->targets[k], 0, traw, sizeof(real) * 3 * (size_t)np);
-    if (st == PL_OK) {
-      for (int64_t i = 0; i < 3 * np; ++i) {
-        tgt[i] = (float)traw[i];
-        dif[i] = 0;
-      }
-      pl_panels_difference(ren, tgt, np, 4.0f, dif); /* mean absolute error per pixel, x4 */
-      const float white[3] = {1, 1, 1}, black[3] = {0, 0, 0};
-      pl_canvas cv;
-      int pad = 4, zoom = pl_panels_zoom(w, 128), head = pl_text_height(13) + 6;
-      st = pl_canvas_create(&cv, 3 * w * zoom + 4 * pad, head + pl_panels_label_height(w * zoom) + h * zoom + pad, white);
-      if (st == PL_OK) {
-        char lab[160];
-        snprintf(lab, sizeof lab, "camera %s, frame %d", s->cameras[c].name, f);
-        pl_canvas_label(&cv, pad, 3, cv.w - 2 * pad, lab, black, 13);
-        const float *img[3] = {tgt, ren, dif};
-        const char *labels[3] = {"target", "rendered", "difference x4"};
-        pl_panels_row(&cv, pad, head, 3, img, labels, w, h, zoom, pad);
-        char path[PL_PATH_MAX + 128];
-        snprintf(path, sizeof path, "%s/strip_%s_%04d.png", sc->folder, s->cameras[c].name, f);
-        st = pl_canvas_save_png(&cv, path);
-        pl_canvas_free(&cv);
-      }
-    }
-    free(ren);
-    free(tgt);
-    free(dif);
-    free(traw);
-    PL_TRY(st);
-  }
-  return PL_OK;
-}
-
-pl_status pl_engine_write_strips(void *user, pl_optimizer *o, const char *folder) {
-  pl_engine *e = (pl_engine *)user;
-  const pl_scene *s = e->scene;
-  int nf = s->sim.frames + 1;
-  PL_TRY(pl_engine_apply(e, o));
-  unsigned char *mask = (unsigned char *)calloc((size_t)nf, 1);
-  if (!mask) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_status st = PL_OK;
-  if (strcmp(s->optimize.strip_frames, "auto") == 0) {
-    /* first, middle and last loss frames */
-    int fr[64], n = 0;
-    for (int f = 0; f < nf && n < 64; ++f)
-      if (e->loss_frame && e->loss_frame[f]) fr[n++] = f;
-    if (n > 0) {
-      mask[fr[0]] = 1;
-      mask[fr[n / 2]] = 1;
-      mask[fr[n - 1]] = 1;
-    }
-  } else {
-    st = pl_frame_selection(s->optimize.strip_frames, nf, mask);
-    if (st != PL_OK) pl_fail_context(st, "optimize.strip_frames: ");
-  }
-  int last = -1;
-  for (int f = 0; f < nf; ++f)
-    if (mask[f]) last = f;
-  strip_ctx c = {folder};
-  if (st == PL_OK && last >= 0) st = pl_engine_run(e, last, mask, strip_frame, &c);
-  free(mask);
-  return st;
 }

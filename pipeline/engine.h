@@ -48,8 +48,6 @@ const mpm_sim *pl_engine_sim(const pl_engine *e);
 /* Set the learnable parameters to the optimiser's current values (materials, gravity, initial velocities,
  * upsampler scalars). Values are validated (a material's E must stay > 0, ...): errors name the parameter. */
 pl_status pl_engine_apply(pl_engine *e, const pl_optimizer *o);
-/* Set one value by address ("material.jelly.E", "object.cube.velocity", "upsample.sigma0", ...). */
-pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int components);
 
 /* Called at each frame the caller asked for, with that frame's images rendered (pl_engine_images). */
 typedef pl_status (*pl_engine_frame_fn)(void *user, pl_engine *e, int frame);
@@ -57,11 +55,6 @@ typedef pl_status (*pl_engine_frame_fn)(void *user, pl_engine *e, int frame);
 /* Simulate frames 0..last_frame from the initial state; at the frames with mask[f] set (NULL: none), upsample
  * and render every camera, then call cb (may be NULL). */
 pl_status pl_engine_run(pl_engine *e, int last_frame, const unsigned char *mask, pl_engine_frame_fn cb, void *user);
-
-/* Freeze the automatic substep count at the most any frame of the current parameters needs (one forward run),
- * so that finite differences of the loss do not jump where the CFL rule would change the count (the adjoint
- * treats the schedule as fixed). No-op when sim.substeps is given. */
-pl_status pl_engine_fix_substeps(pl_engine *e, int *substeps);
 
 /* The last rendered images on the backend, all cameras packed (camera c starts at pixel offset(c)). */
 void pl_engine_images(const pl_engine *e, real **rgb, real **alpha);
@@ -72,6 +65,20 @@ pl_status pl_engine_download_camera(const pl_engine *e, int camera, float *rgb, 
 pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path);
 pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path);
 pl_status pl_engine_write_pngs(const pl_engine *e, const char *folder, int frame);
+
+/* The rasterizer's cut-offs for every later render (raster_options: alpha_min, transmittance_min; 0 = gsplat's
+ * 1/255 and 1e-4). Small values make the image a smooth function of the parameters (gradcheck). */
+void pl_engine_set_cutoffs(pl_engine *e, double alpha_min, double transmittance_min);
+
+/* Depth order for every later render: 0 each Gaussian's own depth (as optimize renders); 1 record the camera
+ * depths of every frame rendered and sort by them; 2 sort by the recorded ones (frames recorded in mode 1).
+ * With the order frozen at a point, the loss near it is smooth (two overlapping splats of different colours
+ * trading places is a jump), and the adjoint at that point is its derivative. */
+void pl_engine_freeze_order(pl_engine *e, int mode);
+/* The objective's rasterizer cut-offs (every loss is taken with them: pl_engine_set_targets sets them). */
+#define PL_OBJECTIVE_ALPHA_MIN 1e-9
+#define PL_OBJECTIVE_T_MIN 1e-12
+void pl_engine_objective_cutoffs(pl_engine *e);
 
 /* Upload the targets (host images) to the backend; they are the reference of pl_engine_eval. */
 pl_status pl_engine_set_targets(pl_engine *e, const pl_targets *t);

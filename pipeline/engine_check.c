@@ -222,8 +222,3 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
   if (freeze) pl_engine_freeze_order(e, 0);
   return rc;
 }
-
-void pl_engine_set_cutoffs(pl_engine *e, double alpha_min, double transmittance_min) {
-  e->ropt.alpha_min = alpha_min;
-  e->ropt.transmittance_min = transmittance_min;
-}

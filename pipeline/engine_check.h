@@ -20,16 +20,6 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
 pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options *opt, pl_gc_row *rows, int max,
                               int *nrows);
 
-/* The rasterizer's cut-offs for every later render (raster_options: alpha_min, transmittance_min; 0 = gsplat's
- * 1/255 and 1e-4). Small values make the image a smooth function of the parameters (gradcheck). */
-void pl_engine_set_cutoffs(pl_engine *e, double alpha_min, double transmittance_min);
-
-/* Depth order for every later render: 0 each Gaussian's own depth (as optimize renders); 1 record the camera
- * depths of every frame rendered and sort by them; 2 sort by the recorded ones (frames recorded in mode 1).
- * With the order frozen at a point, the loss near it is smooth (two overlapping splats of different colours
- * trading places is a jump), and the adjoint at that point is its derivative. */
-void pl_engine_freeze_order(pl_engine *e, int mode);
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,5 @@
-/* engine_grad.c: the gradient pass of the engine (one adjoint pass through the whole pipeline).
+/* engine_grad.c: the evaluation of the objective: the loss alone (a forward run, engine.c's pl_engine_run) or
+ * the loss and its gradient (one adjoint pass through the whole pipeline).
  *
  * Forward on the MPM checkpointing tape; at each loss frame (inside the tape's frame callback): upsample,
  * render, loss against the targets, then at once the adjoints of the loss, the rasterizer and the upsampler,
@@ -14,32 +15,12 @@
 #include "core/rng.h"
 #include "mpm/mpm_adjoint.h"
 #include "pipeline/engine_check.h"
+#include "pipeline/engine_handle.h"
 #include "pipeline/engine_internal.h"
 #include "pipeline/engine_params.h"
 
-typedef struct {
-  mpm_grads grads;
-  int allocated;
-  int reported;
-} grad_state;
-
-void engine_grad_free(pl_engine *e) {
-  if (e->grad_state) {
-    grad_state *g = (grad_state *)e->grad_state;
-    if (g->allocated) mpm_grads_free(&g->grads);
-    free(g);
-    e->grad_state = NULL;
-  }
-  mpm_tape_free(e->tape);
-  e->tape = NULL;
-}
-
-static pl_status ensure_tape(pl_engine *e, grad_state **out) {
-  if (!e->grad_state) {
-    e->grad_state = calloc(1, sizeof(grad_state));
-    if (!e->grad_state) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  }
-  grad_state *g = (grad_state *)e->grad_state;
+/* the tape and the gradients, made at the first gradient pass (freed with the engine) */
+static pl_status ensure_tape(pl_engine *e) {
   if (!e->tape) {
     mpm_tape_desc d;
     memset(&d, 0, sizeof d);
@@ -47,11 +28,10 @@ static pl_status ensure_tape(pl_engine *e, grad_state **out) {
     d.memory_limit_mb = e->scene->optimize.memory_limit_mb;
     PL_TRY(mpm_tape_create(&e->tape, e->sim, &d));
   }
-  if (!g->allocated) {
-    PL_TRY(mpm_grads_alloc(&g->grads, e->sim));
-    g->allocated = 1;
+  if (!e->grads_allocated) {
+    PL_TRY(mpm_grads_alloc(&e->grads, e->sim));
+    e->grads_allocated = 1;
   }
-  *out = g;
   return PL_OK;
 }
 
@@ -72,76 +52,18 @@ static pl_status grad_frame(void *user, int frame, const mpm_state *state) {
   return mpm_tape_add_cotangent(e->tape, frame, vs, NULL, NULL, vs + 3 * (size_t)e->n);
 }
 
-static int object_index(const pl_scene *s, const char *name) {
-  for (int o = 0; o < s->nobjects; ++o)
-    if (strcmp(s->objects[o].name, name) == 0) return o;
-  return -1;
-}
-
-/* dL/dtheta of one parameter from the stage gradients */
+/* dL/dtheta of one parameter from the stage gradients, through its handle */
 static pl_status map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsample_grads *ug, pl_param *p) {
-  const pl_scene *s = e->scene;
-  char type[PL_NAME_MAX], name[PL_NAME_MAX], key[PL_NAME_MAX];
-  PL_TRY(pl_config_split_address(&s->config, p->address, type, name, key, PL_NAME_MAX));
-  memset(p->grad, 0, sizeof p->grad);
-  if (strcmp(type, "material") == 0) {
-    int m = pl_scene_material_index(s, name);
-    const double *src = NULL;
-    if (strcmp(key, "E") == 0) src = g->E;
-    else if (strcmp(key, "nu") == 0) src = g->nu;
-    else if (strcmp(key, "density") == 0) src = g->density;
-    else if (strcmp(key, "yield_stress") == 0) src = g->yield_stress;
-    else if (strcmp(key, "viscosity") == 0) src = g->viscosity;
-    else if (strcmp(key, "friction_angle") == 0) src = g->friction_angle;
-    else if (strcmp(key, "cohesion") == 0) src = g->cohesion;
-    else if (strcmp(key, "bulk_modulus") == 0) src = g->bulk_modulus;
-    if (!src || m < 0) return pl_fail(PL_ERR_UNSUPPORTED, "%s: no gradient source for this parameter", p->address);
-    p->grad[0] = src[m];
-    return PL_OK;
-  }
-  if (strcmp(type, "sim") == 0 && strcmp(key, "gravity") == 0) {
-    for (int k = 0; k < 3; ++k) p->grad[k] = g->gravity[k];
-    return PL_OK;
-  }
-  pl_status est;
-  if (engine_params_gradient(e, g, type, name, key, p, &est)) return est;
-  if (strcmp(type, "object") == 0) {
-    int o = object_index(s, name);
-    if (o < 0) return pl_fail(PL_ERR_INVALID, "%s: no such object", p->address);
-    int angular = strcmp(key, "angular_velocity") == 0;
-    const double *c = engine_object_center(e, o);
-    double acc[3] = {0, 0, 0};
-    for (int64_t i = 0; i < e->n; ++i) {
-      if (e->init_host.object[i] != o) continue;
-      const real *gv = g->v0 + 3 * i;
-      if (!angular) {
-        for (int k = 0; k < 3; ++k) acc[k] += gv[k];
-      } else {
-        double r[3] = {e->init_host.x[3 * i] - c[0], e->init_host.x[3 * i + 1] - c[1], e->init_host.x[3 * i + 2] - c[2]};
-        acc[0] += r[1] * gv[2] - r[2] * gv[1];
-        acc[1] += r[2] * gv[0] - r[0] * gv[2];
-        acc[2] += r[0] * gv[1] - r[1] * gv[0];
-      }
-    }
-    memcpy(p->grad, acc, sizeof acc);
-    return PL_OK;
-  }
-  if (strcmp(type, "upsample") == 0) {
-    if (strcmp(key, "sigma0") == 0) p->grad[0] = ug->sigma0;
-    else if (strcmp(key, "thickness") == 0) p->grad[0] = ug->thickness;
-    else if (strcmp(key, "opacity") == 0) p->grad[0] = ug->opacity;
-    else return pl_fail(PL_ERR_UNSUPPORTED, "%s: no gradient source for this parameter", p->address);
-    return PL_OK;
-  }
-  return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a learnable value of the pipeline", p->address);
+  engine_param tmp;
+  return engine_param_gradient(e, engine_param_of(e, p, &tmp), g, ug, p);
 }
 
-pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
+/* The gradient pass: loss and dL/dtheta into o->p[i].grad. */
+static pl_status eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
                            pl_loss_value *loss) {
-  grad_state *gs = NULL;
-  PL_TRY(ensure_tape(e, &gs));
+  PL_TRY(ensure_tape(e));
   PL_TRY(pl_upsample_zero_grads(e->ups));
-  PL_TRY(mpm_grads_zero(&gs->grads));
+  PL_TRY(mpm_grads_zero(&e->grads));
   PL_TRY(engine_params_zero_grads(e));
   frame_ctx c = {e, mask, scale, loss};
   e->prof.depth = 0; /* a failed evaluation before may have left phases open */
@@ -150,22 +72,63 @@ pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, do
   pl_profile_end(&e->prof);
   if (st != PL_OK) return st;
   pl_profile_begin(&e->prof, PL_PH_SIM_BWD);
-  st = mpm_tape_backward(e->tape, &gs->grads);
+  st = mpm_tape_backward(e->tape, &e->grads);
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "MPM adjoint: ");
-  if (!gs->reported) { /* the tape's memory, once (every pass: --log debug) */
+  if (!e->tape_reported) { /* the tape's memory, once (every pass: --log debug) */
     int64_t ck_bytes, seg_bytes, peak;
     int nck;
     mpm_tape_memory(e->tape, &ck_bytes, &nck, &seg_bytes, &peak);
     PL_INFO("MPM adjoint: %d checkpoints of %.3g MB, a segment of %.3g MB: peak %.4g MB (bound %g MB, "
             "optimize.memory_limit_mb)", nck, (double)ck_bytes / 1048576.0, (double)seg_bytes / 1048576.0,
             (double)peak / 1048576.0, e->scene->optimize.memory_limit_mb);
-    gs->reported = 1;
+    e->tape_reported = 1;
   }
   pl_upsample_grads ug;
   pl_upsample_get_grads(e->ups, &ug);
-  for (int i = 0; o && i < o->n; ++i) PL_TRY(map_gradient(e, &gs->grads, &ug, &o->p[i]));
+  for (int i = 0; o && i < o->n; ++i) PL_TRY(map_gradient(e, &e->grads, &ug, &o->p[i]));
   return PL_OK;
+}
+
+typedef struct {
+  double scale;
+  pl_loss_value *acc;
+  const unsigned char *mask;
+} fwd_ctx;
+
+static pl_status fwd_frame(void *user, pl_engine *e, int f) {
+  fwd_ctx *c = (fwd_ctx *)user;
+  return engine_frame_loss(e, f, c->scale, 0, c->acc);
+}
+
+pl_status pl_engine_eval(pl_engine *e, const char *frames, int want_grad, pl_optimizer *o, pl_loss_value *loss) {
+  memset(loss, 0, sizeof *loss);
+  if (!e->targets) return pl_fail(PL_ERR_INTERNAL, "pl_engine_eval: no targets set");
+  PL_TRY(pl_engine_apply(e, o));
+  int nf = e->scene->sim.frames + 1, count;
+  unsigned char *mask = (unsigned char *)malloc((size_t)nf);
+  if (!mask) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  int last = engine_loss_frames(e, frames, mask, &count);
+  pl_status st = PL_OK;
+  if (last == -2) st = pl_fail(PL_ERR_INVALID, "frame selection '%s'", frames);
+  else if (last < 0 || count == 0)
+    st = pl_fail(PL_ERR_INVALID, "no target image falls on the frames '%s' (targets.frames = %s)", frames ? frames : "all",
+                 e->scene->targets.frames);
+  if (st == PL_OK) {
+    if (want_grad) {
+      st = eval_grad(e, mask, last, 1.0 / count, o, loss);
+    } else {
+      fwd_ctx c = {1.0 / count, loss, mask};
+      st = pl_engine_run(e, last, mask, fwd_frame, &c);
+    }
+  }
+  free(mask);
+  return st;
+}
+
+pl_status pl_engine_objective_eval(void *user, pl_optimizer *o, const char *frames, int want_grad,
+                                   pl_loss_value *loss) {
+  return pl_engine_eval((pl_engine *)user, frames, want_grad, o, loss);
 }
 
 /* ------------------------------------------------------------------ the MPM stage alone (gradcheck --stage mpm) */
@@ -221,11 +184,10 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
   m->acc = 0;
   m->scale = count > 0 ? 1.0 / ((double)count * (double)e->n) : 0;
   if (st == PL_OK && want_grad) {
-    grad_state *gs = NULL;
-    st = ensure_tape(e, &gs);
-    if (st == PL_OK) st = mpm_grads_zero(&gs->grads);
+    st = ensure_tape(e);
+    if (st == PL_OK) st = mpm_grads_zero(&e->grads);
     if (st == PL_OK) st = mpm_tape_forward(e->tape, &e->init, last, mpm_stage_frame, m);
-    if (st == PL_OK) st = mpm_tape_backward(e->tape, &gs->grads);
+    if (st == PL_OK) st = mpm_tape_backward(e->tape, &e->grads);
     pl_upsample_grads none;
     memset(&none, 0, sizeof none);
     for (int i = 0; st == PL_OK && i < o->n; ++i) {
@@ -234,7 +196,7 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
         memset(o->p[i].grad, 0, sizeof o->p[i].grad);
         continue;
       }
-      st = map_gradient(e, &gs->grads, &none, &o->p[i]);
+      st = map_gradient(e, &e->grads, &none, &o->p[i]);
       /* the weights' scale is applied on the host sums; the cotangents carry it here */
       for (int k = 0; k < 3; ++k) o->p[i].grad[k] *= m->scale;
     }
@@ -277,9 +239,4 @@ pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options
   pl_buffer_free(&m.w);
   free(m.w_host);
   return st;
-}
-
-/* dL/dtheta of one parameter from the MPM and upsampler gradients (for engine_states.c). */
-pl_status engine_map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsample_grads *ug, pl_param *p) {
-  return map_gradient(e, g, ug, p);
 }

@@ -1,12 +1,16 @@
-/* engine_internal.h: the engine's state, shared by engine.c (set-up, forward, outputs) and the gradient pass. */
+/* engine_internal.h: the engine's state, shared by its parts. One-way dependencies: engine.c (set-up, forward,
+ * loss, one frame's adjoint, outputs) uses engine_handle.c and engine_params.c (the learnable values);
+ * engine_grad.c (the evaluation: loss, and the gradient pass on the MPM tape) uses engine.c's frame functions
+ * declared here, and nothing calls back into it. */
 #ifndef PL_ENGINE_INTERNAL_H
 #define PL_ENGINE_INTERNAL_H
 
 #include "pipeline/canvas.h"
 #include "pipeline/engine.h"
 #include "pipeline/profile.h"
+#include "mpm/mpm_adjoint.h"
 
-struct mpm_tape;
+typedef struct engine_param engine_param; /* a learnable value resolved once (engine_handle.h) */
 
 struct pl_engine {
   const pl_scene *scene;
@@ -38,7 +42,6 @@ struct pl_engine {
   int ntargets;
   const unsigned char *loss_cam, *loss_frame; /* from the targets */
   int last_frame_rendered;
-  int max_substeps;          /* most substeps a frame needed in the runs so far */
   /* frozen depth order (gradcheck): 0 own depths, 1 record each rendered frame's camera depths, 2 sort by them */
   int order_mode;
   int cur_frame;             /* the frame engine_render_state is rendering */
@@ -51,9 +54,12 @@ struct pl_engine {
   void *appearance;
   /* friction, object placement, background colour (engine_params.c; NULL until one is set) */
   void *extra_params;
-  /* gradient pass (engine_grad.c) */
-  struct mpm_tape *tape;
-  void *grad_state;
+  engine_param *handles;     /* [scene->nparams]: each [param] resolved at creation (engine_handle.c) */
+  /* gradient pass (engine_grad.c): the MPM tape and its gradients, made at the first one */
+  mpm_tape *tape;
+  mpm_grads grads;
+  int grads_allocated;
+  int tape_reported;
   pl_profile prof;           /* time per phase (profile.h) */
 };
 
@@ -63,12 +69,6 @@ int engine_loss_frames(const pl_engine *e, const char *frames, unsigned char *ma
 pl_status engine_frame_loss(pl_engine *e, int f, double scale, int want_grad, pl_loss_value *acc);
 /* render + loss + adjoints of loss, rasterizer and upsampler for one frame's state: dL/dx, dL/dF in e->vstate */
 pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, double scale, pl_loss_value *acc);
-/* The gradient pass: loss and dL/dtheta into o->p[i].grad (engine_grad.c). */
-pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
-                           pl_loss_value *loss);
-void engine_grad_free(pl_engine *e);
 void engine_appearance_free(pl_engine *e);
-/* v_p = v + w x (x_p - c) of every object into the initial state (engine.c) */
-pl_status engine_refresh_velocities(pl_engine *e);
 
 #endif

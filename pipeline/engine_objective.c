@@ -21,10 +21,6 @@
 #include "pipeline/engine_check.h"
 #include "pipeline/engine_internal.h"
 
-void pl_engine_objective_cutoffs(pl_engine *e) {
-  pl_engine_set_cutoffs(e, PL_OBJECTIVE_ALPHA_MIN, PL_OBJECTIVE_T_MIN);
-}
-
 void pl_engine_hold_schedule(pl_engine *e, int hold) {
   if (hold) {
     memcpy(e->sched_hold, e->sched_rec, sizeof(int) * (size_t)(e->scene->sim.frames + 1));
@@ -32,11 +28,6 @@ void pl_engine_hold_schedule(pl_engine *e, int hold) {
   } else {
     e->sim->plan = NULL;
   }
-}
-
-int pl_engine_schedule(const pl_engine *e, int frame) {
-  if (frame < 1 || frame > e->scene->sim.frames) return 0;
-  return e->sched_rec[frame - 1];
 }
 
 pl_status pl_engine_checked_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {

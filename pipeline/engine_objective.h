@@ -10,15 +10,8 @@
 extern "C" {
 #endif
 
-#define PL_OBJECTIVE_ALPHA_MIN 1e-9
-#define PL_OBJECTIVE_T_MIN 1e-12
-
-/* The objective's rasterizer cut-offs (pl_engine_set_targets calls it). */
-void pl_engine_objective_cutoffs(pl_engine *e);
 /* 1: later runs use each frame's substep count of the last run (recorded); 0: automatic again. */
 void pl_engine_hold_schedule(pl_engine *e, int hold);
-/* Substeps frame `frame` (1..frames) took in the last run (0: not run). */
-int pl_engine_schedule(const pl_engine *e, int frame);
 /* The objective as gradcheck evaluates it: with gradients, at the automatic schedule (recording it and the depth
  * order); without, with the recorded schedule and order held. A pl_objective eval (user = the engine). */
 pl_status pl_engine_checked_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss);

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/engine_internal.h"
 #include "pipeline/engine_params.h"
+#include "pipeline/sim_setup.h"
 
 #define DEG (3.14159265358979323846 / 180.0)
 
@@ -77,6 +77,22 @@ void engine_params_free(pl_engine *e) {
 const double *engine_object_center(pl_engine *e, int o) {
   params_state *p = (params_state *)e->extra_params;
   return p ? p->pose + 6 * o : e->scene->objects[o].center;
+}
+
+/* v_p = v + w x (x_p - c) for every particle of object o (then the scene's velocity_field), into the initial state */
+pl_status engine_refresh_velocities(pl_engine *e) {
+  const pl_scene *s = e->scene;
+  for (int64_t i = 0; i < e->n; ++i) {
+    int o = e->init_host.object[i];
+    if (o < 0 || o >= s->nobjects) continue;
+    const double *v = e->obj_velocity + 6 * o, *w = v + 3, *c = engine_object_center(e, o);
+    double r[3] = {e->init_host.x[3 * i] - c[0], e->init_host.x[3 * i + 1] - c[1], e->init_host.x[3 * i + 2] - c[2]};
+    e->init_host.v[3 * i] = (real)(v[0] + w[1] * r[2] - w[2] * r[1]);
+    e->init_host.v[3 * i + 1] = (real)(v[1] + w[2] * r[0] - w[0] * r[2]);
+    e->init_host.v[3 * i + 2] = (real)(v[2] + w[0] * r[1] - w[1] * r[0]);
+  }
+  PL_TRY(pl_sim_velocity_field(s, e->n, e->init_host.x, e->init_host.object, e->init_host.v));
+  return pl_buffer_upload(&e->init.v, 0, e->init_host.v, sizeof(real) * 3 * (size_t)e->n);
 }
 
 /* R = Rz Ry Rx of rotation (degrees) and, when d is given, dR/drot_j (per radian) */
@@ -183,83 +199,33 @@ real *engine_params_camera_grads(pl_engine *e) {
   return p && p->learn_cams ? (real *)p->vcam.ptr : NULL;
 }
 
-static int camera_index(const pl_scene *s, const char *name) {
-  for (int c = 0; c < s->ncameras; ++c)
-    if (strcmp(s->cameras[c].name, name) == 0) return c;
-  return -1;
+pl_status engine_params_set_pose(pl_engine *e, int o, int field, const double *v, int ncomp, const char *address) {
+  params_state *p = state_of(e);
+  if (!p) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s: no [object %s] or not 3 values", address, e->scene->objects[o].name);
+  double *dst = p->pose + 6 * o + field;
+  if (memcmp(dst, v, 3 * sizeof(double)) == 0) return PL_OK;
+  memcpy(dst, v, 3 * sizeof(double));
+  return apply_pose(e, o);
 }
 
-static int collider_index(const pl_scene *s, const char *name) {
-  for (int c = 0; c < s->ncolliders; ++c)
-    if (strcmp(s->colliders[c].name, name) == 0) return c;
-  return -1;
-}
-static int object_index(const pl_scene *s, const char *name) {
-  for (int o = 0; o < s->nobjects; ++o)
-    if (strcmp(s->objects[o].name, name) == 0) return o;
-  return -1;
+pl_status engine_params_set_camera(pl_engine *e, int c, int field, const double *v, int ncomp, const char *address) {
+  params_state *p = state_of(e);
+  if (!p) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (field == 6 && !(v[0] > 0)) return pl_fail(PL_ERR_INVALID, "%s = %g: must be > 0", address, v[0]);
+  double *dst = p->cam + 7 * c + field;
+  for (int k = 0; k < ncomp; ++k) dst[k] = v[k];
+  p->learn_cams = 1;
+  apply_camera(e, c);
+  return PL_OK;
 }
 
-int engine_params_set(pl_engine *e, const char *address, const char *type, const char *name, const char *key,
-                      const double *v, int ncomp, pl_status *st) {
-  const pl_scene *s = e->scene;
-  if (!strcmp(type, "collider") && !strcmp(key, "friction")) {
-    int c = collider_index(s, name);
-    *st = c < 0 ? pl_fail(PL_ERR_INVALID, "%s: no [collider %s]", address, name) : mpm_set_friction(e->sim, c, v[0]);
-    return 1;
-  }
-  if (!strcmp(type, "sim") && !strcmp(key, "boundary_friction")) {
-    *st = mpm_set_friction(e->sim, -1, v[0]);
-    return 1;
-  }
-  if (!strcmp(type, "object") && (!strcmp(key, "center") || !strcmp(key, "rotation"))) {
-    int o = object_index(s, name);
-    params_state *p = state_of(e);
-    if (o < 0 || ncomp != 3 || !p) {
-      *st = !p ? pl_fail(PL_ERR_NOMEM, "out of memory") : pl_fail(PL_ERR_INVALID, "%s: no [object %s] or not 3 values",
-                                                                  address, name);
-      return 1;
-    }
-    double *dst = p->pose + 6 * o + (key[0] == 'c' ? 0 : 3);
-    if (memcmp(dst, v, 3 * sizeof(double)) == 0) {
-      *st = PL_OK;
-      return 1;
-    }
-    memcpy(dst, v, 3 * sizeof(double));
-    *st = apply_pose(e, o);
-    return 1;
-  }
-  if (!strcmp(type, "camera") &&
-      (!strcmp(key, "translation_offset") || !strcmp(key, "rotation_offset") || !strcmp(key, "focal_scale"))) {
-    int c = camera_index(s, name);
-    params_state *p = state_of(e);
-    if (c < 0 || !p) {
-      *st = !p ? pl_fail(PL_ERR_NOMEM, "out of memory") : pl_fail(PL_ERR_INVALID, "%s: no [camera %s]", address, name);
-      return 1;
-    }
-    if (!strcmp(key, "focal_scale") && !(v[0] > 0)) {
-      *st = pl_fail(PL_ERR_INVALID, "%s = %g: must be > 0", address, v[0]);
-      return 1;
-    }
-    double *dst = p->cam + 7 * c + (key[0] == 't' ? 0 : (key[0] == 'r' ? 3 : 6));
-    for (int k = 0; k < ncomp; ++k) dst[k] = v[k];
-    p->learn_cams = 1;
-    apply_camera(e, c);
-    *st = PL_OK;
-    return 1;
-  }
-  if (!strcmp(type, "render") && !strcmp(key, "background")) {
-    params_state *p = state_of(e);
-    if (!p || ncomp != 3) {
-      *st = pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
-      return 1;
-    }
-    p->learn_bg = 1;
-    for (int k = 0; k < 3; ++k) e->ropt.background[k] = (real)v[k];
-    *st = PL_OK;
-    return 1;
-  }
-  return 0;
+pl_status engine_params_set_background(pl_engine *e, const double *v, int ncomp, const char *address) {
+  params_state *p = state_of(e);
+  if (!p || ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
+  p->learn_bg = 1;
+  for (int k = 0; k < 3; ++k) e->ropt.background[k] = (real)v[k];
+  return PL_OK;
 }
 
 pl_status engine_params_zero_grads(pl_engine *e) {
@@ -284,91 +250,68 @@ pl_status engine_params_frame_adjoint(pl_engine *e) {
   return st;
 }
 
-int engine_params_gradient(pl_engine *e, const mpm_grads *g, const char *type, const char *name, const char *key,
-                           pl_param *par, pl_status *st) {
-  const pl_scene *s = e->scene;
-  *st = PL_OK;
-  if (!strcmp(type, "collider") && !strcmp(key, "friction")) {
-    int c = collider_index(s, name);
-    par->grad[0] = c >= 0 && c < g->ncolliders ? g->collider_friction[c] : 0;
-    return 1;
-  }
-  if (!strcmp(type, "sim") && !strcmp(key, "boundary_friction")) {
-    par->grad[0] = g->boundary_friction;
-    return 1;
-  }
-  if (!strcmp(type, "render") && !strcmp(key, "background")) {
-    params_state *p = (params_state *)e->extra_params;
-    for (int k = 0; k < 3; ++k) par->grad[k] = p ? p->bg_grad[k] : 0;
-    return 1;
-  }
-  if (!strcmp(type, "camera")) {
-    int c = camera_index(s, name);
-    params_state *p = (params_state *)e->extra_params;
-    if (c < 0 || !p || !p->learn_cams) {
-      *st = pl_fail(PL_ERR_INTERNAL, "%s: no camera gradient recorded", par->address);
-      return 1;
-    }
-    real vc[16];
-    *st = pl_buffer_download(&p->vcam, sizeof(real) * 16 * (size_t)c, vc, sizeof vc);
-    if (*st != PL_OK) return 1;
-    const pl_scene_camera *sc = &s->cameras[c];
-    if (!strcmp(key, "translation_offset")) {
-      for (int k = 0; k < 3; ++k) par->grad[k] = (double)vc[4 * k + 3];
-    } else if (!strcmp(key, "focal_scale")) {
-      par->grad[0] = (double)vc[12] * sc->fx + (double)vc[13] * sc->fy;
-    } else { /* dL/dRd = V_R R^T + V_t t^T (R, t the scene's); dL/dtheta_j = <dL/dRd, dRd/dtheta_j> per degree */
-      double Rd[3][3], dRd[3][3][3], G[3][3];
-      euler(p->cam + 7 * c + 3, Rd, dRd);
+void engine_params_background_gradient(pl_engine *e, pl_param *par) {
+  params_state *p = (params_state *)e->extra_params;
+  for (int k = 0; k < 3; ++k) par->grad[k] = p ? p->bg_grad[k] : 0;
+}
+
+pl_status engine_params_camera_gradient(pl_engine *e, int c, int field, pl_param *par) {
+  params_state *p = (params_state *)e->extra_params;
+  if (!p || !p->learn_cams) return pl_fail(PL_ERR_INTERNAL, "%s: no camera gradient recorded", par->address);
+  real vc[16];
+  PL_TRY(pl_buffer_download(&p->vcam, sizeof(real) * 16 * (size_t)c, vc, sizeof vc));
+  const pl_scene_camera *sc = &e->scene->cameras[c];
+  if (field == 0) {
+    for (int k = 0; k < 3; ++k) par->grad[k] = (double)vc[4 * k + 3];
+  } else if (field == 6) {
+    par->grad[0] = (double)vc[12] * sc->fx + (double)vc[13] * sc->fy;
+  } else { /* dL/dRd = V_R R^T + V_t t^T (R, t the scene's); dL/dtheta_j = <dL/dRd, dRd/dtheta_j> per degree */
+    double Rd[3][3], dRd[3][3][3], G[3][3];
+    euler(p->cam + 7 * c + 3, Rd, dRd);
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        G[a][b] = (double)vc[4 * a + 3] * sc->viewmat[4 * b + 3];
+        for (int k = 0; k < 3; ++k) G[a][b] += (double)vc[4 * a + k] * sc->viewmat[4 * b + k];
+      }
+    for (int j = 0; j < 3; ++j) {
+      double t = 0;
       for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) {
-          G[a][b] = (double)vc[4 * a + 3] * sc->viewmat[4 * b + 3];
-          for (int k = 0; k < 3; ++k) G[a][b] += (double)vc[4 * a + k] * sc->viewmat[4 * b + k];
-        }
-      for (int j = 0; j < 3; ++j) {
-        double t = 0;
-        for (int a = 0; a < 3; ++a)
-          for (int b = 0; b < 3; ++b) t += G[a][b] * dRd[j][a][b];
-        par->grad[j] = t * DEG;
-      }
+        for (int b = 0; b < 3; ++b) t += G[a][b] * dRd[j][a][b];
+      par->grad[j] = t * DEG;
     }
-    return 1;
   }
-  if (!strcmp(type, "object") && (!strcmp(key, "center") || !strcmp(key, "rotation"))) {
-    int o = object_index(s, name);
-    params_state *p = state_of(e);
-    if (o < 0 || !p) {
-      *st = pl_fail(PL_ERR_INVALID, "%s: no such object", par->address);
-      return 1;
+  return PL_OK;
+}
+
+pl_status engine_params_pose_gradient(pl_engine *e, const mpm_grads *g, int o, int field, pl_param *par) {
+  params_state *p = state_of(e);
+  if (!p) return pl_fail(PL_ERR_INVALID, "%s: no such object", par->address);
+  const pl_scene_object *so = &e->scene->objects[o];
+  double Q[3][3], dQ[3][3][3], acc[3] = {0, 0, 0};
+  pose_q(p->pose + 6 * o + 3, so->rotation, Q, dQ);
+  const double *w = e->obj_velocity + 6 * o + 3;
+  int rot = field == 3;
+  for (int64_t i = 0; i < e->n; ++i) {
+    if (e->init_host.object[i] != o) continue;
+    const real *gx = g->x0 + 3 * i, *gv = g->v0 + 3 * i, *gF = g->F0 + 9 * i;
+    if (!rot) {
+      for (int k = 0; k < 3; ++k) acc[k] += gx[k];
+      continue;
     }
-    const pl_scene_object *so = &s->objects[o];
-    double Q[3][3], dQ[3][3][3], acc[3] = {0, 0, 0};
-    pose_q(p->pose + 6 * o + 3, so->rotation, Q, dQ);
-    const double *w = e->obj_velocity + 6 * o + 3;
-    int rot = key[0] == 'r';
-    for (int64_t i = 0; i < e->n; ++i) {
-      if (e->init_host.object[i] != o) continue;
-      const real *gx = g->x0 + 3 * i, *gv = g->v0 + 3 * i, *gF = g->F0 + 9 * i;
-      if (!rot) {
-        for (int k = 0; k < 3; ++k) acc[k] += gx[k];
-        continue;
+    /* g_x + g_v x w */
+    double a[3] = {gx[0] + (gv[1] * w[2] - gv[2] * w[1]), gx[1] + (gv[2] * w[0] - gv[0] * w[2]),
+                   gx[2] + (gv[0] * w[1] - gv[1] * w[0])};
+    double r[3];
+    for (int k = 0; k < 3; ++k) r[k] = (double)p->x0[3 * i + k] - so->center[k];
+    for (int j = 0; j < 3; ++j) {
+      double t = 0;
+      for (int q = 0; q < 3; ++q) {
+        t += a[q] * (dQ[j][q][0] * r[0] + dQ[j][q][1] * r[1] + dQ[j][q][2] * r[2]);
+        for (int b = 0; b < 3; ++b) t += (double)gF[3 * q + b] * dQ[j][q][b];
       }
-      /* g_x + g_v x w */
-      double a[3] = {gx[0] + (gv[1] * w[2] - gv[2] * w[1]), gx[1] + (gv[2] * w[0] - gv[0] * w[2]),
-                     gx[2] + (gv[0] * w[1] - gv[1] * w[0])};
-      double r[3];
-      for (int k = 0; k < 3; ++k) r[k] = (double)p->x0[3 * i + k] - so->center[k];
-      for (int j = 0; j < 3; ++j) {
-        double t = 0;
-        for (int q = 0; q < 3; ++q) {
-          t += a[q] * (dQ[j][q][0] * r[0] + dQ[j][q][1] * r[1] + dQ[j][q][2] * r[2]);
-          for (int b = 0; b < 3; ++b) t += (double)gF[3 * q + b] * dQ[j][q][b];
-        }
-        acc[j] += t * DEG;
-      }
+      acc[j] += t * DEG;
     }
-    memcpy(par->grad, acc, sizeof acc);
-    return 1;
   }
-  return 0;
+  memcpy(par->grad, acc, sizeof acc);
+  return PL_OK;
 }

@@ -1,16 +1,22 @@
-/* engine_params.h: the engine's learnable friction, object placement and background colour (engine_params.c). */
+/* engine_params.h: the engine's learnable initial velocities, friction, object placement, camera corrections
+ * and background colour (engine_params.c); engine_handle.c dispatches to them. */
 #ifndef PL_ENGINE_PARAMS_H
 #define PL_ENGINE_PARAMS_H
 
 #include "mpm/mpm_adjoint.h"
 #include "pipeline/engine_internal.h"
 
-/* pl_engine_set for these addresses: returns 1 when it handled the address (status in *st), else 0. */
-int engine_params_set(pl_engine *e, const char *address, const char *type, const char *name, const char *key,
-                      const double *v, int ncomp, pl_status *st);
-/* their gradient from the MPM cotangents (and the background's own sum): returns 1 when handled. */
-int engine_params_gradient(pl_engine *e, const mpm_grads *g, const char *type, const char *name, const char *key,
-                           pl_param *p, pl_status *st);
+/* v_p = v + w x (x_p - c) of every object (then the velocity field) into the initial state */
+pl_status engine_refresh_velocities(pl_engine *e);
+/* object o's centre (field 0) or rotation (field 3), camera c's translation_offset (0), rotation_offset (3) or
+ * focal_scale (6), render.background: set (errors name `address`) ... */
+pl_status engine_params_set_pose(pl_engine *e, int o, int field, const double *v, int ncomp, const char *address);
+pl_status engine_params_set_camera(pl_engine *e, int c, int field, const double *v, int ncomp, const char *address);
+pl_status engine_params_set_background(pl_engine *e, const double *v, int ncomp, const char *address);
+/* ... and their gradients into p->grad (the pose's from the MPM cotangents of the initial state) */
+pl_status engine_params_pose_gradient(pl_engine *e, const mpm_grads *g, int o, int field, pl_param *p);
+pl_status engine_params_camera_gradient(pl_engine *e, int c, int field, pl_param *p);
+void engine_params_background_gradient(pl_engine *e, pl_param *p);
 /* at the start of a gradient pass, and after each loss frame's image cotangents (background) */
 pl_status engine_params_zero_grads(pl_engine *e);
 pl_status engine_params_frame_adjoint(pl_engine *e);

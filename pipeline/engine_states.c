@@ -6,11 +6,9 @@
 #include <string.h>
 
 #include "mpm/mpm_adjoint.h"
+#include "pipeline/engine_handle.h"
 #include "pipeline/engine_internal.h"
 #include "pipeline/engine_states.h"
-
-/* engine_grad.c: dL/dtheta of one parameter from the MPM and upsampler gradients */
-pl_status engine_map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsample_grads *ug, pl_param *p);
 
 static pl_status copy_to_caller(const pl_engine *e, void *dst, const pl_buffer *src, size_t bytes) {
   if (e->backend == PL_BACKEND_CUDA) return pl_cuda_memcpy_d2d(dst, src->ptr, bytes);
@@ -93,7 +91,8 @@ pl_status pl_engine_states_backward(pl_engine *e, pl_optimizer *o, int nsel, con
       st = pl_fail(PL_ERR_INVALID, "%s: the particle states do not depend on the upsampler", o->p[i].address);
       break;
     }
-    st = engine_map_gradient(e, &g, &none, &o->p[i]);
+    engine_param tmp;
+    st = engine_param_gradient(e, engine_param_of(e, &o->p[i], &tmp), &g, &none, &o->p[i]);
   }
   if (g.x0) mpm_grads_free(&g);
   mpm_tape_free(tape);

@@ -15,6 +15,7 @@
 #include "pipeline/fit_global.h"
 #include "pipeline/fit_state.h"
 #include "pipeline/fit_watch.h"
+#include "pipeline/json_out.h"
 
 #define MAX_PATIENCE 4096
 #define BEST_MAX 96
@@ -255,15 +256,8 @@ static pl_status write_result(const pl_scene *s, const pl_optimizer *o, const pl
       }
     }
   }
-  char *text = cJSON_Print(j);
+  pl_status st = pl_write_json(path, j);
   cJSON_Delete(j);
-  pl_out out;
-  pl_status st = pl_out_open(&out, path, 0);
-  if (st == PL_OK) {
-    fprintf(out.f, "%s\n", text);
-    st = pl_out_commit(&out);
-  }
-  cJSON_free(text);
   return st;
 }
 

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/runinfo.h"
+#include "pipeline/json_out.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -102,19 +103,6 @@ static cJSON *run_object(const pl_run *r, const pl_scene *s, const char *outcome
   return j;
 }
 
-static pl_status write_json(const char *path, cJSON *j) {
-  char *text = cJSON_Print(j);
-  if (!text) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_out o;
-  pl_status st = pl_out_open(&o, path, 0);
-  if (st == PL_OK) {
-    fprintf(o.f, "%s\n", text);
-    st = pl_out_commit(&o);
-  }
-  cJSON_free(text);
-  return st;
-}
-
 pl_status pl_run_begin(pl_run *r, const char *command, const pl_scene *s, const char *out, int new_run, int resume,
                        int quiet) {
   memset(r, 0, sizeof *r);
@@ -165,7 +153,7 @@ pl_status pl_run_begin(pl_run *r, const char *command, const pl_scene *s, const 
   PL_TRY(pl_out_commit(&o));
   snprintf(path, sizeof path, "%s/run.json", r->folder);
   cJSON *j = run_object(r, s, "running", 0, PL_BACKEND_AUTO);
-  pl_status st = write_json(path, j);
+  pl_status st = pl_write_json(path, j);
   cJSON_Delete(j);
   return st;
 }
@@ -175,7 +163,7 @@ pl_status pl_run_end(pl_run *r, const pl_scene *s, pl_backend backend, int ok, i
   char path[PL_PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/run.json", r->folder);
   cJSON *j = run_object(r, s, ok ? "finished" : "failed", seconds, backend);
-  pl_status st = write_json(path, j);
+  pl_status st = pl_write_json(path, j);
   if (st == PL_OK && add_to_result) {
     snprintf(path, sizeof path, "%s/result.json", r->folder);
     char *text = NULL;
@@ -187,7 +175,7 @@ pl_status pl_run_end(pl_run *r, const pl_scene *s, pl_backend backend, int ok, i
       } else {
         cJSON_DeleteItemFromObjectCaseSensitive(res, "run");
         cJSON_AddItemToObject(res, "run", cJSON_Duplicate(j, 1));
-        st = write_json(path, res);
+        st = pl_write_json(path, res);
         cJSON_Delete(res);
       }
     }

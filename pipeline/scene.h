@@ -39,7 +39,6 @@ typedef enum { PL_CONTACT_STICKY = 0, PL_CONTACT_SLIP, PL_CONTACT_SEPARATE } pl_
 
 const char *pl_material_model_name(pl_material_model m);
 const char *pl_shape_name(pl_shape s);
-const char *pl_contact_name(pl_contact c);
 
 typedef struct {
   double domain_min[3], domain_max[3];

@@ -32,25 +32,27 @@ void pl_sim_material(const pl_scene_material *m, mpm_material *o) {
   o->bulk_modulus = m->bulk_modulus;
 }
 
+/* a scene shape's code in the simulator (table indexed by pl_shape; `other` outside it) */
+static int shape_code(pl_shape s, const int *table, int n, int other) {
+  return (int)s >= 0 && (int)s < n ? table[s] : other;
+}
+
 void pl_sim_object(const pl_scene *s, int i, mpm_object *o) {
   const pl_scene_object *so = &s->objects[i];
   memset(o, 0, sizeof *o);
   o->name = so->name;
-  switch (so->shape) {
-    case PL_SHAPE_BOX: o->shape = MPM_SHAPE_BOX; break;
-    case PL_SHAPE_SPHERE: o->shape = MPM_SHAPE_SPHERE; break;
-    case PL_SHAPE_CYLINDER: o->shape = MPM_SHAPE_CYLINDER; break;
-    case PL_SHAPE_GAUSSIANS:
-      o->shape = MPM_SHAPE_GAUSSIANS;
-      if (so->splat_set) {
-        o->splat_count = so->splat_set->n;
-        o->splat_means = so->splat_set->means;
-        o->splat_covs = so->splat_set->covs;
-        o->splat_opacities = so->splat_set->opacities;
-      }
-      o->fill_threshold = so->fill_threshold;
-      break;
-    default: o->shape = MPM_SHAPE_MESH; break;
+  /* pl_shape order: box sphere cylinder mesh plane gaussians; anything else is a mesh */
+  static const int object_shapes[] = {MPM_SHAPE_BOX,  MPM_SHAPE_SPHERE, MPM_SHAPE_CYLINDER,
+                                      MPM_SHAPE_MESH, MPM_SHAPE_MESH,   MPM_SHAPE_GAUSSIANS};
+  o->shape = shape_code(so->shape, object_shapes, 6, MPM_SHAPE_MESH);
+  if (so->shape == PL_SHAPE_GAUSSIANS) {
+    if (so->splat_set) {
+      o->splat_count = so->splat_set->n;
+      o->splat_means = so->splat_set->means;
+      o->splat_covs = so->splat_set->covs;
+      o->splat_opacities = so->splat_set->opacities;
+    }
+    o->fill_threshold = so->fill_threshold;
   }
   o->material = so->material;
   memcpy(o->center, so->center, sizeof o->center);
@@ -69,12 +71,10 @@ void pl_sim_object(const pl_scene *s, int i, mpm_object *o) {
 void pl_sim_collider(const pl_scene_collider *c, mpm_collider *o) {
   memset(o, 0, sizeof *o);
   o->name = c->name;
-  switch (c->shape) {
-    case PL_SHAPE_PLANE: o->shape = MPM_COLLIDER_PLANE; break;
-    case PL_SHAPE_BOX: o->shape = MPM_COLLIDER_BOX; break;
-    case PL_SHAPE_SPHERE: o->shape = MPM_COLLIDER_SPHERE; break;
-    default: o->shape = MPM_COLLIDER_CYLINDER; break;
-  }
+  /* box sphere cylinder mesh plane gaussians: a collider is a plane, box, sphere or (else) cylinder */
+  static const int collider_shapes[] = {MPM_COLLIDER_BOX,      MPM_COLLIDER_SPHERE, MPM_COLLIDER_CYLINDER,
+                                        MPM_COLLIDER_CYLINDER, MPM_COLLIDER_PLANE,  MPM_COLLIDER_CYLINDER};
+  o->shape = shape_code(c->shape, collider_shapes, 6, MPM_COLLIDER_CYLINDER);
   o->type = pl_sim_contact(c->type);
   o->friction = c->friction;
   memcpy(o->point, c->point, sizeof o->point);
