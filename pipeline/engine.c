@@ -70,7 +70,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     memset(&rd, 0, sizeof rd);
     rd.backend = e->backend;
     rd.threads = s->sim.threads;
-    st = raster_ctx_init(&e->rast, &rd);
+    st = raster_create(&e->rast, &rd);
   }
   e->ncams = s->ncameras;
   e->cams = (raster_camera *)calloc((size_t)(s->ncameras ? s->ncameras : 1), sizeof *e->cams);
@@ -135,7 +135,7 @@ void pl_engine_free(pl_engine *e) {
   pl_buffer_free(&e->order_buf);
   free(e->order_depth);
   free(e->order_m);
-  raster_ctx_free(e->rast);
+  raster_destroy(e->rast);
   free(e->cams);
   free(e->cam_offset);
   pl_upsample_free(e->ups);
