@@ -230,7 +230,7 @@ void plapi_raster_stats(const plapi_raster *r, int64_t stats[4]) {
 
 struct plapi_upsampler {
   uint32_t magic;
-  pl_upsample *u;
+  ups *u;
   pl_backend backend;
   void *stream;
   int n;
@@ -247,12 +247,12 @@ int plapi_upsample_create(plapi_upsampler **out, const plapi_upsample_desc *desc
   plapi_upsampler *u = (plapi_upsampler *)calloc(1, sizeof *u);
   if (!u) return fail(PL_ERR_NOMEM, "out of memory");
   pl_status st = device_setup(&desc->device, &u->backend);
-  pl_upsample_object obj;
+  ups_object obj;
   memset(&obj, 0, sizeof obj);
   obj.name = "particles";
-  obj.mode = desc->mode == 0 ? PL_UPS_BOUND : (pl_ups_mode)desc->mode;
+  obj.mode = desc->mode == 0 ? UPS_BOUND : (ups_mode)desc->mode;
   memcpy(obj.color, desc->color, sizeof obj.color);
-  pl_upsample_desc d;
+  ups_desc d;
   memset(&d, 0, sizeof d);
   d.backend = u->backend;
   d.threads = desc->device.threads;
@@ -269,7 +269,7 @@ int plapi_upsample_create(plapi_upsampler **out, const plapi_upsample_desc *desc
   d.surface_band = desc->surface_band;
   d.surface_level = desc->surface_level;
   d.seed = desc->seed;
-  if (st == PL_OK) st = pl_upsample_init(&u->u, &d);
+  if (st == PL_OK) st = ups_create(&u->u, &d);
   if (st != PL_OK) {
     free(u);
     return st;
@@ -283,25 +283,25 @@ int plapi_upsample_create(plapi_upsampler **out, const plapi_upsample_desc *desc
 
 void plapi_upsample_free(plapi_upsampler *u) {
   if (!u || u->magic != PLAPI_MAGIC) return;
-  pl_upsample_free(u->u);
+  ups_destroy(u->u);
   u->magic = 0;
   free(u);
 }
 
 int64_t plapi_upsample_count(const plapi_upsampler *u) {
   if (!u || u->magic != PLAPI_MAGIC) return -1;
-  pl_upsample_info info;
-  pl_upsample_get_info(u->u, &info);
+  ups_info info;
+  ups_get_info(u->u, &info);
   return info.count;
 }
 
-static pl_status ups_params(plapi_upsampler *u, const plapi_upsample_params *p, const void *x, const void *F) {
+static pl_status ups_apply_params(plapi_upsampler *u, const plapi_upsample_params *p, const void *x, const void *F) {
   if (!u || u->magic != PLAPI_MAGIC) return pl_fail(PL_ERR_INVALID, "upsample: not an upsampler handle of this precision");
   if (!x) return pl_fail(PL_ERR_INVALID, "upsample: x is NULL");
   if (!F) return pl_fail(PL_ERR_INVALID, "upsample: F is NULL");
   if (!p) return PL_OK;
-  pl_upsample_params q = {p->sigma0, p->thickness, p->opacity};
-  return pl_upsample_set_params(u->u, &q);
+  ups_params q = {p->sigma0, p->thickness, p->opacity};
+  return ups_set_params(u->u, &q);
 }
 
 static pl_status copy_out(pl_backend b, void *dst, const void *src, size_t bytes) {
@@ -313,10 +313,10 @@ static pl_status copy_out(pl_backend b, void *dst, const void *src, size_t bytes
 
 int plapi_upsample_forward(plapi_upsampler *u, const plapi_upsample_params *params, const void *x, const void *F,
                            void *means, void *covars, void *colors, void *opacities) {
-  PL_TRY(ups_params(u, params, x, F));
+  PL_TRY(ups_apply_params(u, params, x, F));
   PL_TRY(stream_in(u->backend, u->stream));
-  pl_ups_gaussians g;
-  PL_TRY(pl_upsample_forward(u->u, (const real *)x, (const real *)F, &g));
+  ups_gaussians g;
+  PL_TRY(ups_forward(u->u, (const real *)x, (const real *)F, &g));
   size_t m = (size_t)g.count;
   PL_TRY(copy_out(u->backend, means, g.means, 3 * m * sizeof(real)));
   PL_TRY(copy_out(u->backend, covars, g.covs, 6 * m * sizeof(real)));
@@ -328,14 +328,14 @@ int plapi_upsample_forward(plapi_upsampler *u, const plapi_upsample_params *para
 int plapi_upsample_backward(plapi_upsampler *u, const plapi_upsample_params *params, const void *x, const void *F,
                             const void *v_means, const void *v_covars, const void *v_colors,
                             const void *v_opacities, void *v_x, void *v_F, plapi_upsample_params *v_params) {
-  PL_TRY(ups_params(u, params, x, F));
+  PL_TRY(ups_apply_params(u, params, x, F));
   PL_TRY(stream_in(u->backend, u->stream));
-  PL_TRY(pl_upsample_zero_grads(u->u));
-  PL_TRY(pl_upsample_backward(u->u, (const real *)x, (const real *)F, (const real *)v_means, (const real *)v_covars,
+  PL_TRY(ups_zero_grads(u->u));
+  PL_TRY(ups_backward(u->u, (const real *)x, (const real *)F, (const real *)v_means, (const real *)v_covars,
                               (const real *)v_colors, (const real *)v_opacities, (real *)v_x, (real *)v_F));
   if (v_params) {
-    pl_upsample_grads g;
-    pl_upsample_get_grads(u->u, &g);
+    ups_grads g;
+    ups_get_grads(u->u, &g);
     v_params->sigma0 += g.sigma0;
     v_params->thickness += g.thickness;
     v_params->opacity += g.opacity;

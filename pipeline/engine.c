@@ -60,8 +60,8 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
   /* upsampler bound to the initial particles */
   if (st == PL_OK) st = pl_ups_setup(s, e->backend, e->n, e->init_host.x, e->init_host.object, &e->ups);
   if (st == PL_OK) {
-    pl_upsample_info info;
-    pl_upsample_get_info(e->ups, &info);
+    ups_info info;
+    ups_get_info(e->ups, &info);
     e->m = info.count;
   }
   /* rasterizer and cameras */
@@ -138,7 +138,7 @@ void pl_engine_free(pl_engine *e) {
   raster_destroy(e->rast);
   free(e->cams);
   free(e->cam_offset);
-  pl_upsample_free(e->ups);
+  ups_destroy(e->ups);
   free(e->obj_velocity);
   mpm_state_free(&e->init);
   mpm_particles_free(&e->init_host);
@@ -177,7 +177,7 @@ pl_status engine_reset(pl_engine *e) {
 
 /* Frozen depth order (pl_engine_freeze_order): record the Gaussians' camera depths of this frame, or sort by the
  * recorded ones (when the frame was recorded with the same Gaussian count). */
-static pl_status order_depths(pl_engine *e, const pl_ups_gaussians *g) {
+static pl_status order_depths(pl_engine *e, const ups_gaussians *g) {
   e->ropt.sort_depth = NULL;
   if (e->order_mode == 0 || e->ncams == 0) return PL_OK;
   const int nf = e->scene->sim.frames + 1, f = e->cur_frame;
@@ -229,9 +229,9 @@ void pl_engine_freeze_order(pl_engine *e, int mode) {
 }
 
 pl_status engine_render_state(pl_engine *e, const mpm_state *state) {
-  pl_ups_gaussians g;
+  ups_gaussians g;
   pl_profile_begin(&e->prof, PL_PH_UPS_FWD);
-  pl_status ust = pl_upsample_forward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, &g);
+  pl_status ust = ups_forward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, &g);
   pl_profile_end(&e->prof);
   PL_TRY(ust);
   PL_TRY(order_depths(e, &g));
@@ -439,7 +439,7 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   if (st != PL_OK) return pl_fail_context(st, "frame %d, rasterizer adjoint: ", frame);
   PL_TRY(pl_buffer_zero(&e->vstate));
   pl_profile_begin(&e->prof, PL_PH_UPS_BWD);
-  st = pl_upsample_backward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs,
+  st = ups_backward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs,
                             rg.colors, rg.opacities, vs, vs + 3 * n);
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);

@@ -90,9 +90,9 @@ pl_status pl_engine_appearance_step(void *user, double lr_scale) {
   const pl_scene *s = e->scene;
   size_t m = (size_t)e->m;
   real *cbuf, *bbuf;
-  pl_upsample_param_buffers(e->ups, &cbuf, &bbuf);
-  pl_upsample_grads g;
-  pl_upsample_get_grads(e->ups, &g);
+  ups_param_buffers(e->ups, &cbuf, &bbuf);
+  ups_grads g;
+  ups_get_grads(e->ups, &g);
   a->t++;
   if (s->upsample.learn_colors && g.colors) {
     pl_buffer vb = view(e, cbuf, 3 * m), vg = view(e, g.colors, 3 * m);
@@ -127,7 +127,7 @@ pl_status pl_engine_appearance_save(void *user, const char *folder) {
   PL_TRY(get_state(e, &a));
   size_t m = (size_t)e->m;
   real *cbuf, *bbuf;
-  pl_upsample_param_buffers(e->ups, &cbuf, &bbuf);
+  ups_param_buffers(e->ups, &cbuf, &bbuf);
   pl_buffer vc = view(e, cbuf, 3 * m), vb = view(e, bbuf, m);
   PL_TRY(pl_buffer_download(&vc, 0, a->c, 3 * m * sizeof(real)));
   PL_TRY(pl_buffer_download(&vb, 0, a->b, m * sizeof(real)));
@@ -180,7 +180,7 @@ pl_status pl_engine_appearance_load(void *user, const char *folder) {
   if (st != PL_OK) return st;
   a->t = (long)hdr[1];
   real *cbuf, *bbuf;
-  pl_upsample_param_buffers(e->ups, &cbuf, &bbuf);
+  ups_param_buffers(e->ups, &cbuf, &bbuf);
   pl_buffer vc = view(e, cbuf, 3 * m), vb = view(e, bbuf, m);
   PL_TRY(pl_buffer_upload(&vc, 0, a->c, 3 * m * sizeof(real)));
   return pl_buffer_upload(&vb, 0, a->b, m * sizeof(real));
@@ -205,9 +205,9 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
   appearance *a = NULL;
   PL_TRY(get_state(e, &a));
   real *cbuf, *bbuf;
-  pl_upsample_param_buffers(e->ups, &cbuf, &bbuf);
-  pl_upsample_grads g;
-  pl_upsample_get_grads(e->ups, &g);
+  ups_param_buffers(e->ups, &cbuf, &bbuf);
+  ups_grads g;
+  ups_get_grads(e->ups, &g);
   for (int kind = 0; kind < 2; ++kind) {
     int on = kind == 0 ? s->upsample.learn_colors : s->upsample.learn_opacities;
     if (!on) continue;

@@ -115,7 +115,7 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
   if (rc == PL_OK) {
     if (is_raster) {
       rc = pl_buffer_download(&e->vgauss, 0, adj, sizeof(real) * len);
-      if (rc == PL_OK) rc = pl_upsample_download(e->ups, in, in + 3 * m, in + 9 * m, in + 12 * m);
+      if (rc == PL_OK) rc = ups_download(e->ups, in, in + 3 * m, in + 9 * m, in + 12 * m);
     } else {
       rc = pl_buffer_download(&e->vstate, 0, adj, sizeof(real) * len);
       if (rc == PL_OK) rc = pl_buffer_download(&st.x, 0, in, sizeof(real) * 3 * n);

@@ -53,7 +53,7 @@ static pl_status grad_frame(void *user, int frame, const mpm_state *state) {
 }
 
 /* dL/dtheta of one parameter from the stage gradients, through its handle */
-static pl_status map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsample_grads *ug, pl_param *p) {
+static pl_status map_gradient(pl_engine *e, const mpm_grads *g, const ups_grads *ug, pl_param *p) {
   engine_param tmp;
   return engine_param_gradient(e, engine_param_of(e, p, &tmp), g, ug, p);
 }
@@ -62,7 +62,7 @@ static pl_status map_gradient(pl_engine *e, const mpm_grads *g, const pl_upsampl
 static pl_status eval_grad(pl_engine *e, const unsigned char *mask, int last, double scale, pl_optimizer *o,
                            pl_loss_value *loss) {
   PL_TRY(ensure_tape(e));
-  PL_TRY(pl_upsample_zero_grads(e->ups));
+  PL_TRY(ups_zero_grads(e->ups));
   PL_TRY(mpm_grads_zero(&e->grads));
   PL_TRY(engine_params_zero_grads(e));
   frame_ctx c = {e, mask, scale, loss};
@@ -84,8 +84,8 @@ static pl_status eval_grad(pl_engine *e, const unsigned char *mask, int last, do
             (double)peak / 1048576.0, e->scene->optimize.memory_limit_mb);
     e->tape_reported = 1;
   }
-  pl_upsample_grads ug;
-  pl_upsample_get_grads(e->ups, &ug);
+  ups_grads ug;
+  ups_get_grads(e->ups, &ug);
   for (int i = 0; o && i < o->n; ++i) PL_TRY(map_gradient(e, &e->grads, &ug, &o->p[i]));
   return PL_OK;
 }
@@ -188,7 +188,7 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
     if (st == PL_OK) st = mpm_grads_zero(&e->grads);
     if (st == PL_OK) st = mpm_tape_forward(e->tape, &e->init, last, mpm_stage_frame, m);
     if (st == PL_OK) st = mpm_tape_backward(e->tape, &e->grads);
-    pl_upsample_grads none;
+    ups_grads none;
     memset(&none, 0, sizeof none);
     for (int i = 0; st == PL_OK && i < o->n; ++i) {
       if (strncmp(o->p[i].address, "upsample.", 9) == 0 || strncmp(o->p[i].address, "render.", 7) == 0 ||

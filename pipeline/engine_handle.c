@@ -8,7 +8,7 @@
  *   pose, camera,      engine_params.c                       engine_params.c
  *   background
  *   friction           mpm_set_friction                      mpm_grads.collider_friction, .boundary_friction
- *   upsample scalar    pl_upsample_set_params                pl_upsample_grads */
+ *   upsample scalar    ups_set_params                ups_grads */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -148,11 +148,11 @@ static pl_status set_material(pl_engine *e, const engine_param *h, const char *a
 }
 
 static pl_status set_upsample(pl_engine *e, const engine_param *h, const char *address, double x) {
-  pl_upsample_params p;
-  pl_upsample_get_params(e->ups, &p);
+  ups_params p;
+  ups_get_params(e->ups, &p);
   double *dst[3] = {&p.sigma0, &p.thickness, &p.opacity};
   *dst[h->field] = x;
-  pl_status st = pl_upsample_set_params(e->ups, &p);
+  pl_status st = ups_set_params(e->ups, &p);
   if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, x);
   return PL_OK;
 }
@@ -209,7 +209,7 @@ static void velocity_gradient(pl_engine *e, const mpm_grads *g, int o, int angul
   }
 }
 
-pl_status engine_param_gradient(pl_engine *e, const engine_param *h, const mpm_grads *g, const pl_upsample_grads *ug,
+pl_status engine_param_gradient(pl_engine *e, const engine_param *h, const mpm_grads *g, const ups_grads *ug,
                                 pl_param *p) {
   memset(p->grad, 0, sizeof p->grad);
   switch (h->kind) {

@@ -32,7 +32,7 @@ pl_status engine_param_resolve(const pl_engine *e, const char *address, engine_p
 /* Set the value (ncomp components; validated: errors name the address). */
 pl_status engine_param_set(pl_engine *e, const engine_param *h, const char *address, const double *v, int ncomp);
 /* dL/dtheta into p->grad from the MPM gradients and the upsampler's (p->address names it in errors). */
-pl_status engine_param_gradient(pl_engine *e, const engine_param *h, const mpm_grads *g, const pl_upsample_grads *ug,
+pl_status engine_param_gradient(pl_engine *e, const engine_param *h, const mpm_grads *g, const ups_grads *ug,
                                 pl_param *p);
 /* The handles of the scene's [param] sections, resolved at engine creation; a parameter of o that is not one of
  * them (another caller's optimiser) is resolved on the spot into *tmp. */

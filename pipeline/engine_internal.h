@@ -22,7 +22,7 @@ struct pl_engine {
   int nobjects;
   double *obj_velocity;      /* [nobjects][6]: velocity, angular velocity */
   float *particle_rgb;       /* [n][3] host */
-  pl_upsample *ups;
+  ups *ups;
   int64_t m;                 /* Gaussians */
   raster_gaussians gauss;    /* view of the upsampler's last output */
   raster_ctx *rast;

@@ -81,7 +81,7 @@ pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path) {
   real *buf = (real *)malloc(sizeof(real) * 13 * (m ? m : 1));
   if (!buf) return pl_fail(PL_ERR_NOMEM, "out of memory");
   real *means = buf, *covs = buf + 3 * m, *cols = buf + 9 * m, *op = buf + 12 * m;
-  pl_status st = pl_upsample_download(e->ups, means, covs, cols, op);
+  pl_status st = ups_download(e->ups, means, covs, cols, op);
   if (st == PL_OK) {
     /* leave out Gaussians of opacity 0 (runtime children deep inside a body) */
     size_t k = 0;

@@ -84,7 +84,7 @@ pl_status pl_engine_states_backward(pl_engine *e, pl_optimizer *o, int nsel, con
   states_ctx c = {e, tape, nsel, frames, NULL, NULL, NULL, v_x, v_v, v_F};
   if (st == PL_OK) st = mpm_tape_forward(tape, &e->init, last, states_frame, &c);
   if (st == PL_OK) st = mpm_tape_backward(tape, &g);
-  pl_upsample_grads none;
+  ups_grads none;
   memset(&none, 0, sizeof none);
   for (int i = 0; st == PL_OK && i < o->n; ++i) {
     if (strncmp(o->p[i].address, "upsample.", 9) == 0) {

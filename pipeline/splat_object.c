@@ -114,7 +114,7 @@ pl_status pl_splat_set_load(const pl_splat_load_desc *d, pl_splat_set **out) {
   for (int64_t k = 0; k < s->n; ++k) {
     double p[3];
     memcpy(p, s->means + 3 * k, sizeof p);
-    pl_upsample_place_point(d->center, sc, d->rotation_deg, lo, hi, p, s->means + 3 * k);
+    ups_place_point(d->center, sc, d->rotation_deg, lo, hi, p, s->means + 3 * k);
     const double *c = s->covs + 6 * k;
     double S[3][3] = {{c[0], c[1], c[2]}, {c[1], c[3], c[4]}, {c[2], c[4], c[5]}}, AS[3][3], P[3][3];
     for (int i = 0; i < 3; ++i)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 void pl_ups_desc(const pl_scene *s, pl_backend backend, int64_t n, const real *rest, const int *object,
-                 pl_upsample_object *objs, pl_upsample_desc *d) {
+                 ups_object *objs, ups_desc *d) {
   const pl_scene_upsample *u = &s->upsample;
   memset(d, 0, sizeof *d);
   d->backend = backend;
@@ -32,20 +32,20 @@ void pl_ups_desc(const pl_scene *s, pl_backend backend, int64_t n, const real *r
   d->seed = s->sim.seed;
   for (int o = 0; o < s->nobjects; ++o) {
     const pl_scene_object *ob = &s->objects[o];
-    pl_upsample_object *t = &objs[o];
+    ups_object *t = &objs[o];
     memset(t, 0, sizeof *t);
     t->name = ob->name;
     pl_material_model mm = s->materials[ob->material].model;
     int flows = mm == PL_MAT_DRUCKER_PRAGER || mm == PL_MAT_NEWTONIAN_FLUID || mm == PL_MAT_VISCOPLASTIC;
     switch (u->mode) {
-      case PL_UPSAMPLE_BOUND: t->mode = PL_UPS_BOUND; break;
-      case PL_UPSAMPLE_RUNTIME: t->mode = PL_UPS_RUNTIME; break;
-      case PL_UPSAMPLE_PARTICLES: t->mode = PL_UPS_PARTICLES; break;
-      default: t->mode = flows ? PL_UPS_RUNTIME : PL_UPS_BOUND; break;
+      case PL_UPSAMPLE_BOUND: t->mode = UPS_BOUND; break;
+      case PL_UPSAMPLE_RUNTIME: t->mode = UPS_RUNTIME; break;
+      case PL_UPSAMPLE_PARTICLES: t->mode = UPS_PARTICLES; break;
+      default: t->mode = flows ? UPS_RUNTIME : UPS_BOUND; break;
     }
     if (ob->shape == PL_SHAPE_MESH) t->mesh_path = ob->mesh;
     if (ob->shape == PL_SHAPE_GAUSSIANS && ob->splat_set) { /* the trained Gaussians, bound to the particles */
-      if (u->mode == PL_UPSAMPLE_AUTO) t->mode = PL_UPS_BOUND;
+      if (u->mode == PL_UPSAMPLE_AUTO) t->mode = UPS_BOUND;
       t->splat_count = ob->splat_set->n;
       t->splat_means = ob->splat_set->means;
       t->splat_covs = ob->splat_set->covs;
@@ -63,10 +63,10 @@ void pl_ups_desc(const pl_scene *s, pl_backend backend, int64_t n, const real *r
 }
 
 pl_status pl_ups_setup(const pl_scene *s, pl_backend backend, int64_t n, const real *rest, const int32_t *object,
-                       pl_upsample **out) {
+                       ups **out) {
   *out = NULL;
   if (n > 0x7fffffff) return pl_fail(PL_ERR_LIMIT, "upsample: %lld particles (at most 2^31 - 1)", (long long)n);
-  pl_upsample_object *objs = (pl_upsample_object *)calloc((size_t)s->nobjects, sizeof *objs);
+  ups_object *objs = (ups_object *)calloc((size_t)s->nobjects, sizeof *objs);
   int *obj = (int *)malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
   if (!objs || !obj) {
     free(objs);
@@ -74,9 +74,9 @@ pl_status pl_ups_setup(const pl_scene *s, pl_backend backend, int64_t n, const r
     return pl_fail(PL_ERR_NOMEM, "out of memory");
   }
   for (int64_t i = 0; i < n; ++i) obj[i] = object ? object[i] : 0;
-  pl_upsample_desc d;
+  ups_desc d;
   pl_ups_desc(s, backend, n, rest, obj, objs, &d);
-  pl_status st = pl_upsample_init(out, &d);
+  pl_status st = ups_create(out, &d);
   free(objs);
   free(obj);
   return st;

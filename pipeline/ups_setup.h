@@ -13,12 +13,12 @@ extern "C" {
 #endif
 
 /* Fill an upsampler description (objs: room for s->nobjects). rest [n][3] and object [n] are host arrays that
- * must outlive pl_upsample_init. */
+ * must outlive ups_create. */
 void pl_ups_desc(const pl_scene *s, pl_backend backend, int64_t n, const real *rest, const int *object,
-                 pl_upsample_object *objs, pl_upsample_desc *d);
+                 ups_object *objs, ups_desc *d);
 /* Build the upsampler for a scene's initial particles. */
 pl_status pl_ups_setup(const pl_scene *s, pl_backend backend, int64_t n, const real *rest, const int32_t *object,
-                       pl_upsample **out);
+                       ups **out);
 
 #ifdef __cplusplus
 }

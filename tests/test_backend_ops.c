@@ -185,19 +185,19 @@ static void op_raster(const bo_mode *m) {
 
 typedef struct {
   const char *name;
-  pl_ups_mode mode;
+  ups_mode mode;
   double radius; /* in particle spacings */
 } ups_case;
 
 /* Forward and backward on backend be: Gaussians [13 M] and the adjoint (v_x, v_F [12 N], scalar parameter
  * gradients [3], per-Gaussian colour and opacity-offset gradients [4 M]) to host. */
-static int ups_run(pl_backend be, pl_upsample_desc d, const real *x, const real *f, const real *vy, size_t n,
+static int ups_run(pl_backend be, ups_desc d, const real *x, const real *f, const real *vy, size_t n,
                    size_t *mcount, real **fwd, real **grad, double *secs) {
   d.backend = be;
-  pl_upsample *u = NULL;
-  if (pl_upsample_init(&u, &d) != PL_OK) return 0;
-  pl_upsample_info info;
-  pl_upsample_get_info(u, &info);
+  ups *u = NULL;
+  if (ups_create(&u, &d) != PL_OK) return 0;
+  ups_info info;
+  ups_get_info(u, &info);
   const size_t m = (size_t)info.count;
   *mcount = m;
   *fwd = (real *)calloc(13 * m + 1, sizeof(real));
@@ -207,31 +207,31 @@ static int ups_run(pl_backend be, pl_upsample_desc d, const real *x, const real 
   const real *dvy = bo_put(&b[2], be, vy, 13 * m);
   real *dvx = bo_put(&b[3], be, NULL, 3 * n), *dvf = bo_put(&b[4], be, NULL, 9 * n);
   double t0 = bo_now();
-  int ok = pl_upsample_forward(u, dx, df, NULL) == PL_OK &&
-           pl_upsample_backward(u, dx, df, dvy, dvy + 3 * m, dvy + 9 * m, dvy + 12 * m, dvx, dvf) == PL_OK &&
+  int ok = ups_forward(u, dx, df, NULL) == PL_OK &&
+           ups_backward(u, dx, df, dvy, dvy + 3 * m, dvy + 9 * m, dvy + 12 * m, dvx, dvf) == PL_OK &&
            bo_sync(be) == PL_OK;
   *secs = bo_now() - t0;
   if (ok) {
     real *a = *fwd, *g = *grad;
-    pl_upsample_download(u, a, a + 3 * m, a + 9 * m, a + 12 * m);
+    ups_download(u, a, a + 3 * m, a + 9 * m, a + 12 * m);
     bo_get(be, dvx, g, 3 * n);
     bo_get(be, dvf, g + 3 * n, 9 * n);
-    pl_upsample_grads gr;
-    pl_upsample_get_grads(u, &gr);
+    ups_grads gr;
+    ups_get_grads(u, &gr);
     g[12 * n] = (real)gr.sigma0, g[12 * n + 1] = (real)gr.thickness, g[12 * n + 2] = (real)gr.opacity;
     bo_get(be, gr.colors, g + 12 * n + 3, 3 * m);
     bo_get(be, gr.opacity_offsets, g + 12 * n + 3 + 3 * m, m);
   }
   for (int k = 0; k < 5; ++k) pl_buffer_free(&b[k]);
-  pl_upsample_free(u);
+  ups_destroy(u);
   return ok;
 }
 
 static void op_upsample(const bo_mode *m) {
   static const ups_case cases[] = {
-      {"bound particle set, radius 4", PL_UPS_BOUND, 4},
-      {"runtime, radius 5", PL_UPS_RUNTIME, 5},
-      {"particles (one Gaussian each), radius 4", PL_UPS_PARTICLES, 4},
+      {"bound particle set, radius 4", UPS_BOUND, 4},
+      {"runtime, radius 5", UPS_RUNTIME, 5},
+      {"particles (one Gaussian each), radius 4", UPS_PARTICLES, 4},
   };
   bo_header("upsample", m);
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
@@ -239,11 +239,11 @@ static void op_upsample(const bo_mode *m) {
     const double dp = 0.02, c0[3] = {0.4, 0.5, 0.45};
     real *x0;
     const int n = ups_sphere_particles(c0, uc->radius * dp, dp, 0.8, 17, &x0);
-    pl_upsample_object obj;
+    ups_object obj;
     memset(&obj, 0, sizeof obj);
     obj.mode = uc->mode;
     obj.color[0] = 0.9, obj.color[1] = 0.4, obj.color[2] = 0.2;
-    pl_upsample_desc d;
+    ups_desc d;
     memset(&d, 0, sizeof d);
     d.nparticles = n;
     d.rest_positions = x0;
@@ -259,14 +259,14 @@ static void op_upsample(const bo_mode *m) {
       for (int j = 0; j < 9; ++j) f[9 * p + j] = (real)((j % 4 == 0) + 0.15 * test_rand());
     }
     /* random output cotangents, sized by a first CPU instance's Gaussian count */
-    pl_upsample *probe = NULL;
+    ups *probe = NULL;
     d.backend = PL_BACKEND_CPU;
-    pl_status st = pl_upsample_init(&probe, &d);
+    pl_status st = ups_create(&probe, &d);
     CHECK(st == PL_OK, "upsample %s: init: %s", uc->name, pl_last_error());
-    pl_upsample_info info;
+    ups_info info;
     memset(&info, 0, sizeof info);
-    if (st == PL_OK) pl_upsample_get_info(probe, &info);
-    pl_upsample_free(probe);
+    if (st == PL_OK) ups_get_info(probe, &info);
+    ups_destroy(probe);
     const size_t mc = (size_t)info.count;
     real *vy = (real *)malloc(sizeof(real) * (13 * mc + 1));
     for (size_t i = 0; i < 13 * mc; ++i) vy[i] = (real)test_rand();

@@ -8,17 +8,17 @@
 
 #include "upsample/upsample_ops.h"
 
-const char *pl_ups_mode_name(pl_ups_mode m) {
+const char *ups_mode_name(ups_mode m) {
   switch (m) {
-    case PL_UPS_BOUND: return "bound";
-    case PL_UPS_RUNTIME: return "runtime";
-    case PL_UPS_PARTICLES: return "particles";
+    case UPS_BOUND: return "bound";
+    case UPS_RUNTIME: return "runtime";
+    case UPS_PARTICLES: return "particles";
   }
   return "?";
 }
 /* ================================================================== per frame */
 
-void pl_upsample_get_info(const pl_upsample *u, pl_upsample_info *info) {
+void ups_get_info(const ups *u, ups_info *info) {
   memset(info, 0, sizeof *info);
   if (!u) return;
   info->count = u->m;
@@ -34,7 +34,7 @@ void pl_upsample_get_info(const pl_upsample *u, pl_upsample_info *info) {
   info->backend = u->backend;
 }
 
-static ups_args frame_args(const pl_upsample *u, const real *x, const real *f) {
+static ups_args frame_args(const ups *u, const real *x, const real *f) {
   ups_args a = u->tmpl;
   a.x = x;
   a.f = f;
@@ -44,7 +44,7 @@ static ups_args frame_args(const pl_upsample *u, const real *x, const real *f) {
   return a;
 }
 
-pl_status ups_fail_particle(const pl_upsample *u, int64_t p, const real *x, const real *f) {
+pl_status ups_fail_particle(const ups *u, int64_t p, const real *x, const real *f) {
   (void)u;
   return pl_fail(PL_ERR_NUMERIC,
                  "upsample: particle %lld has a non-finite position or deformation gradient: x = (%g, %g, %g), "
@@ -53,22 +53,22 @@ pl_status ups_fail_particle(const pl_upsample *u, int64_t p, const real *x, cons
                  (double)f[3], (double)f[4], (double)f[5], (double)f[6], (double)f[7], (double)f[8]);
 }
 
-pl_status ups_fail_gaussian(const pl_upsample *u, int64_t g) {
+pl_status ups_fail_gaussian(const ups *u, int64_t g) {
   if (g < u->nb) return pl_fail(PL_ERR_NUMERIC, "upsample: Gaussian %lld (bound) came out non-finite", (long long)g);
   int64_t i = (g - u->nb) / u->children;
   return pl_fail(PL_ERR_NUMERIC, "upsample: Gaussian %lld (child %lld of runtime particle list entry %lld) came out "
                                  "non-finite", (long long)g, (long long)((g - u->nb) % u->children), (long long)i);
 }
 
-pl_status ups_fail_cell(const pl_upsample *u, int64_t p, const real *x) {
+pl_status ups_fail_cell(const ups *u, int64_t p, const real *x) {
   (void)u;
   return pl_fail(PL_ERR_NUMERIC, "upsample: particle %lld at (%g, %g, %g) is too far from the origin for the runtime "
                                  "neighbour grid (more than a million kernel supports)",
                  (long long)p, (double)x[0], (double)x[1], (double)x[2]);
 }
 
-pl_status pl_upsample_forward(pl_upsample *u, const real *x, const real *F, pl_ups_gaussians *out) {
-  if (!u || !x || !F) return pl_fail(PL_ERR_INVALID, "upsample: NULL argument to pl_upsample_forward");
+pl_status ups_forward(ups *u, const real *x, const real *F, ups_gaussians *out) {
+  if (!u || !x || !F) return pl_fail(PL_ERR_INVALID, "upsample: NULL argument to ups_forward");
   ups_args a = frame_args(u, x, F);
   pl_status s = u->ops->forward(u, a);
   u->have_forward = s == PL_OK;
@@ -82,9 +82,9 @@ pl_status pl_upsample_forward(pl_upsample *u, const real *x, const real *F, pl_u
   return s;
 }
 
-pl_status pl_upsample_backward(pl_upsample *u, const real *x, const real *F, const real *v_means, const real *v_covs,
+pl_status ups_backward(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
                                const real *v_colors, const real *v_opacities, real *v_x, real *v_F) {
-  if (!u || !x || !F) return pl_fail(PL_ERR_INVALID, "upsample: NULL argument to pl_upsample_backward");
+  if (!u || !x || !F) return pl_fail(PL_ERR_INVALID, "upsample: NULL argument to ups_backward");
   ups_args a = frame_args(u, x, F);
   a.v_means = v_means;
   a.v_covs = v_covs;
@@ -103,13 +103,13 @@ pl_status pl_upsample_backward(pl_upsample *u, const real *x, const real *F, con
   return PL_OK;
 }
 
-void pl_upsample_get_params(const pl_upsample *u, pl_upsample_params *p) {
+void ups_get_params(const ups *u, ups_params *p) {
   p->sigma0 = u->sigma0;
   p->thickness = u->thickness;
   p->opacity = u->opacity;
 }
 
-pl_status pl_upsample_set_params(pl_upsample *u, const pl_upsample_params *p) {
+pl_status ups_set_params(ups *u, const ups_params *p) {
   if (!(p->sigma0 > 0) || !isfinite(p->sigma0))
     return pl_fail(PL_ERR_INVALID, "upsample: sigma0 must be a finite number > 0 (got %g)", p->sigma0);
   if (!(p->thickness > 0) || !isfinite(p->thickness))
@@ -122,12 +122,12 @@ pl_status pl_upsample_set_params(pl_upsample *u, const pl_upsample_params *p) {
   return PL_OK;
 }
 
-void pl_upsample_param_buffers(pl_upsample *u, real **colors, real **opacity_offsets) {
+void ups_param_buffers(ups *u, real **colors, real **opacity_offsets) {
   if (colors) *colors = (real *)u->cparam.ptr;
   if (opacity_offsets) *opacity_offsets = (real *)u->bparam.ptr;
 }
 
-void pl_upsample_get_grads(const pl_upsample *u, pl_upsample_grads *g) {
+void ups_get_grads(const ups *u, ups_grads *g) {
   g->sigma0 = u->grad[0];
   g->thickness = u->grad[1];
   g->opacity = u->grad[2];
@@ -135,14 +135,14 @@ void pl_upsample_get_grads(const pl_upsample *u, pl_upsample_grads *g) {
   g->opacity_offsets = u->learn_opacities ? (real *)u->v_bparam.ptr : NULL;
 }
 
-pl_status pl_upsample_zero_grads(pl_upsample *u) {
+pl_status ups_zero_grads(ups *u) {
   u->grad[0] = u->grad[1] = u->grad[2] = 0;
   if (u->learn_colors) PL_TRY(pl_buffer_zero(&u->v_cparam));
   if (u->learn_opacities) PL_TRY(pl_buffer_zero(&u->v_bparam));
   return PL_OK;
 }
 
-pl_status pl_upsample_download(const pl_upsample *u, real *means, real *covs, real *colors, real *opacities) {
+pl_status ups_download(const ups *u, real *means, real *covs, real *colors, real *opacities) {
   if (!u->have_forward) return pl_fail(PL_ERR_INVALID, "upsample: no forward pass to download yet");
   size_t m = (size_t)u->m;
   if (means) PL_TRY(pl_buffer_download(&u->means, 0, means, sizeof(real) * 3 * m));
@@ -152,7 +152,7 @@ pl_status pl_upsample_download(const pl_upsample *u, real *means, real *covs, re
   return PL_OK;
 }
 
-pl_status pl_upsample_rest_samples(const pl_upsample *u, real *positions, real *normals) {
+pl_status ups_rest_samples(const ups *u, real *positions, real *normals) {
   size_t nb = (size_t)u->nb;
   if (positions) PL_TRY(pl_buffer_download(&u->grest, 0, positions, sizeof(real) * 3 * nb));
   if (normals) PL_TRY(pl_buffer_download(&u->gnormal, 0, normals, sizeof(real) * 3 * nb));

@@ -2,23 +2,23 @@
  * opacity), forward and adjoint, on the CPU (reference, OpenMP) or CUDA backend.
  *
  * Three modes, chosen per object:
- *   PL_UPS_BOUND      solids. At set-up the rest surface (the mesh surface for mesh objects, else the
+ *   UPS_BOUND      solids. At set-up the rest surface (the mesh surface for mesh objects, else the
  *                     iso-surface of the particle set's smoothed density) is sampled by Poisson-disk sampling
  *                     and every sample is bound to nearby particles of its object with fixed normalised
  *                     weights. Per frame: mu = sum w (x_p + F_p (X - X_p)), Ft = sum w F_p,
  *                     Sigma = Ft Sigma0 Ft^T, Sigma0 = sigma^2 (I - (1 - t^2) n n^T) a disc (n the rest normal).
- *   PL_UPS_RUNTIME    fluids, sand, anything that tears. Per frame, a smoothed density phi (cubic B-spline,
+ *   UPS_RUNTIME    fluids, sand, anything that tears. Per frame, a smoothed density phi (cubic B-spline,
  *                     normalised so that a filled lattice is 1) gives every particle a soft surface weight,
  *                     an outward normal -grad phi / |grad phi| (regularised) and an offset to the iso-surface
  *                     phi = surface_level; `children` Gaussians sit on its tangent disc with the same Sigma0
  *                     form, their opacity scaled by the surface weight (exactly 0 deep inside). No hard
  *                     selection anywhere: gradients reach x through the density field.
- *   PL_UPS_PARTICLES  one isotropic Gaussian per particle (sigma = sigma0 * particle spacing / 2, Sigma = F Sigma0 F^T).
+ *   UPS_PARTICLES  one isotropic Gaussian per particle (sigma = sigma0 * particle spacing / 2, Sigma = F Sigma0 F^T).
  * The method, the parameters and their defaults: docs/upsampler.md. The adjoints: docs/adjoints.md.
  *
  * Gaussians come out in this order: every bound/particles-mode Gaussian (objects in order), then
  * `children` Gaussians per runtime particle (particles in index order). The count never changes after
- * pl_upsample_init, so per-Gaussian parameters keep their meaning from frame to frame.
+ * ups_create, so per-Gaussian parameters keep their meaning from frame to frame.
  *
  * Learnable parameters: sigma0, thickness, global opacity (scalars), a colour per Gaussian (initialised from the
  * texture, vertex colours or object colour) and an opacity logit offset per Gaussian (initialised to 0):
@@ -27,13 +27,13 @@
  * Ownership: the upsampler owns its set-up data, its output Gaussians (on its backend; valid until the next
  * forward or free) and its parameter and gradient buffers. Inputs are borrowed for the duration of a call.
  * Errors: every function returns a pl_status; messages (pl_last_error) name the object, file, particle or
- * Gaussian involved. pl_upsample_free(NULL) is a no-op.
+ * Gaussian involved. ups_destroy(NULL) is a no-op.
  *
  * Per frame, the pipeline calls
- *     pl_upsample_forward(u, x, F, &g);        x [N,3], F [N,9] on u's backend -> g (means, covs, colours, opacities)
+ *     ups_forward(u, x, F, &g);        x [N,3], F [N,9] on u's backend -> g (means, covs, colours, opacities)
  * and in the adjoint pass, for the same frame's x and F (in any frame order: backward recomputes what it needs),
- *     pl_upsample_backward(u, x, F, v_means, v_covs, v_colors, v_opacities, v_x, v_F);
- * which ADDS into v_x and v_F (on the backend) and into the parameter gradients (pl_upsample_grads). */
+ *     ups_backward(u, x, F, v_means, v_covs, v_colors, v_opacities, v_x, v_F);
+ * which ADDS into v_x and v_F (on the backend) and into the parameter gradients (ups_grads). */
 #ifndef PL_UPSAMPLE_H
 #define PL_UPSAMPLE_H
 
@@ -49,23 +49,23 @@
 extern "C" {
 #endif
 
-typedef enum { PL_UPS_BOUND = 1, PL_UPS_RUNTIME = 2, PL_UPS_PARTICLES = 3 } pl_ups_mode;
+typedef enum { UPS_BOUND = 1, UPS_RUNTIME = 2, UPS_PARTICLES = 3 } ups_mode;
 
-const char *pl_ups_mode_name(pl_ups_mode m);
+const char *ups_mode_name(ups_mode m);
 
-/* One object: the particles whose object index is its position in pl_upsample_desc.objects.
+/* One object: the particles whose object index is its position in ups_desc.objects.
  * Zero-initialise, then set what applies. */
 typedef struct {
   const char *name;          /* for messages (default "object <i>") */
-  pl_ups_mode mode;          /* 0 = PL_UPS_BOUND */
+  ups_mode mode;          /* 0 = UPS_BOUND */
   /* Surface and colours of a mesh object (optional). mesh (borrowed, already loaded) wins over mesh_path.
-   * The mesh is placed with pl_upsample_place_point(center, scale, rotation_deg): the same placement the
+   * The mesh is placed with ups_place_point(center, scale, rotation_deg): the same placement the
    * simulator uses to fill it with particles. */
   const pl_mesh *mesh;
   const char *mesh_path;     /* OBJ file */
   double center[3];          /* where the mesh's bounding-box centre lands (world, m) */
   double scale[3];           /* per-axis scale of the mesh coordinates (0 -> 1) */
-  double rotation_deg[3];    /* XYZ Euler angles, degrees (see pl_upsample_place_point) */
+  double rotation_deg[3];    /* XYZ Euler angles, degrees (see ups_place_point) */
   const char *texture_path;  /* PNG sampled at the mesh's texture coordinates (needs a mesh with vt) */
   /* Flat colour, used when there is no texture and no vertex colours. (0,0,0) means unset: 0.8 grey. */
   double color[3];
@@ -75,7 +75,7 @@ typedef struct {
    * means [n][3], covs [n][6] (xx xy xz yy yz zz), colors [n][3] in [0, 1], opacities [n] in (0, 1). */
   int64_t splat_count;
   const double *splat_means, *splat_covs, *splat_colors, *splat_opacities;
-} pl_upsample_object;
+} ups_object;
 
 /* Set-up description. Zero-initialise; every 0 field takes the default in brackets. */
 typedef struct {
@@ -87,7 +87,7 @@ typedef struct {
   const real *rest_positions;/* [N, 3] required: the initial particle positions X_p */
   const int *object_index;   /* [N] object of each particle [NULL: all in object 0] */
   int nobjects;              /* [0: one bound object with default settings] */
-  const pl_upsample_object *objects;
+  const ups_object *objects;
   double particle_spacing;   /* [0: estimated, the median nearest-neighbour distance] m; the pipeline passes
                                 dx / cbrt(particles_per_cell) */
 
@@ -107,9 +107,9 @@ typedef struct {
   int learn_opacities;       /* [0] keep a gradient for the per-Gaussian opacity offsets */
   uint64_t seed;             /* [0] seed of the counter-based RNG (sampling, children phases) */
   int skip_checks;           /* [0] 1: do not check inputs and outputs for NaN/Inf each frame */
-} pl_upsample_desc;
+} ups_desc;
 
-typedef struct pl_upsample pl_upsample;
+typedef struct ups ups;
 
 /* Output Gaussians, on the upsampler's backend, owned by it. */
 typedef struct {
@@ -118,7 +118,7 @@ typedef struct {
   real *covs;                /* [M, 6] xx xy xz yy yz zz */
   real *colors;              /* [M, 3] RGB in [0, 1] */
   real *opacities;           /* [M] in [0, 1) (exactly 0 for runtime children deep inside a body) */
-} pl_ups_gaussians;
+} ups_gaussians;
 
 typedef struct {
   int64_t count;             /* M */
@@ -132,65 +132,65 @@ typedef struct {
   double sigma_runtime;      /* world sigma of runtime children at the current sigma0 (m) */
   int64_t bindings;          /* number of (Gaussian, particle) binding pairs */
   pl_backend backend;
-} pl_upsample_info;
+} ups_info;
 
 /* Scalar parameters (in the units of the descriptor). */
 typedef struct {
   double sigma0, thickness, opacity;
-} pl_upsample_params;
+} ups_params;
 
 /* Gradients: scalars on the host; per-Gaussian arrays on the backend (NULL when that parameter does not learn). */
 typedef struct {
   double sigma0, thickness, opacity;
   real *colors;              /* [M, 3] */
   real *opacity_offsets;     /* [M] */
-} pl_upsample_grads;
+} ups_grads;
 
-pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc);
-void pl_upsample_free(pl_upsample *u);
-void pl_upsample_get_info(const pl_upsample *u, pl_upsample_info *info);
+pl_status ups_create(ups **out, const ups_desc *desc);
+void ups_destroy(ups *u);
+void ups_get_info(const ups *u, ups_info *info);
 
 /* Forward for one frame. x [N,3], F [N,9] in the upsampler's backend memory. Fails with PL_ERR_NUMERIC
  * naming the first particle with a non-finite x or F, or the first non-finite Gaussian (unless skip_checks). */
-pl_status pl_upsample_forward(pl_upsample *u, const real *x, const real *F, pl_ups_gaussians *out);
+pl_status ups_forward(ups *u, const real *x, const real *F, ups_gaussians *out);
 
 /* Adjoint for one frame: cotangents of the outputs (any may be NULL = zero) -> ADDS into v_x [N,3] and v_F [N,9]
  * (either may be NULL) and into the parameter gradients. Deterministic on the CPU (no atomics; a fixed order). */
-pl_status pl_upsample_backward(pl_upsample *u, const real *x, const real *F, const real *v_means, const real *v_covs,
+pl_status ups_backward(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
                                const real *v_colors, const real *v_opacities, real *v_x, real *v_F);
 
-void pl_upsample_get_params(const pl_upsample *u, pl_upsample_params *p);
+void ups_get_params(const ups *u, ups_params *p);
 /* Validated: sigma0 > 0, thickness > 0, opacity in (0, 1), all finite; the error names the parameter. */
-pl_status pl_upsample_set_params(pl_upsample *u, const pl_upsample_params *p);
+pl_status ups_set_params(ups *u, const ups_params *p);
 /* The per-Gaussian parameter buffers on the backend, for an optimiser to update in place:
  * colors [M,3] (keep them in [0,1]), opacity_offsets [M] (logit offsets). */
-void pl_upsample_param_buffers(pl_upsample *u, real **colors, real **opacity_offsets);
-void pl_upsample_get_grads(const pl_upsample *u, pl_upsample_grads *g);
-pl_status pl_upsample_zero_grads(pl_upsample *u);
+void ups_param_buffers(ups *u, real **colors, real **opacity_offsets);
+void ups_get_grads(const ups *u, ups_grads *g);
+pl_status ups_zero_grads(ups *u);
 
 /* ---------------------------------------------------------------- helpers (host) */
 
 /* The placement of a mesh (shared with the simulator): p' = center + R (scale .* (p - c)), with c the centre of
  * the mesh's bounding box [lo, hi] and R = pl_euler_xyz_deg(rotation_deg) (core/rotation.h, the simulator's
  * rotation too): Rz(rz) Ry(ry) Rx(rx), rotate about the world x axis first, then y, then z (degrees). */
-void pl_upsample_place_point(const double center[3], const double scale[3], const double rotation_deg[3],
+void ups_place_point(const double center[3], const double scale[3], const double rotation_deg[3],
                              const double lo[3], const double hi[3], const double p[3], double out[3]);
 
 /* Median nearest-neighbour distance of a point set (the particle-spacing estimate). */
-pl_status pl_upsample_estimate_spacing(const real *pos, int n, double *spacing);
+pl_status ups_estimate_spacing(const real *pos, int n, double *spacing);
 
 /* ---------------------------------------------------------------- 3DGS export */
 
-/* 3DGS PLY export: download the Gaussians (pl_upsample_download) and write them with raster_ply_write
+/* 3DGS PLY export: download the Gaussians (ups_download) and write them with raster_ply_write
  * (raster/ply.h), which converts covariances to scales and rotations; the pipeline leaves out Gaussians of
  * opacity 0 (runtime children deep inside a body). */
 
 /* The bound Gaussians' rest samples: positions [nbound,3] and unit normals [nbound,3] (0 for the particles mode),
  * to host arrays the caller allocated (either may be NULL). */
-pl_status pl_upsample_rest_samples(const pl_upsample *u, real *positions, real *normals);
+pl_status ups_rest_samples(const ups *u, real *positions, real *normals);
 
 /* Download the last forward's Gaussians to host arrays the caller allocated (any may be NULL). */
-pl_status pl_upsample_download(const pl_upsample *u, real *means, real *covs, real *colors, real *opacities);
+pl_status ups_download(const ups *u, real *means, real *covs, real *colors, real *opacities);
 
 #ifdef __cplusplus
 }

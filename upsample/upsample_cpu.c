@@ -14,7 +14,7 @@
  * oversubscribed machine (tests running side by side) makes idle OpenMP threads expensive. */
 #define UPS_PAR_MIN 2048
 
-static int nthreads(const pl_upsample *u) {
+static int nthreads(const ups *u) {
 #ifdef _OPENMP
   return u->threads > 0 ? u->threads : omp_get_max_threads();
 #else
@@ -86,7 +86,7 @@ static void reduce3(const real *partial, int64_t rows, int threads, double out[3
 }
 
 /* First element i in [0, count) with !finite(a, i) (-1 if none): a min-reduction, independent of the thread count. */
-static int64_t first_bad(const pl_upsample *u, ups_args a, int64_t count, int (*finite)(ups_args, int64_t)) {
+static int64_t first_bad(const ups *u, ups_args a, int64_t count, int (*finite)(ups_args, int64_t)) {
   int64_t bad = INT64_MAX;
 #pragma omp parallel for schedule(static) reduction(min : bad) num_threads(nthreads(u)) if (count > UPS_PAR_MIN)
   for (int64_t i = 0; i < count; ++i)
@@ -95,7 +95,7 @@ static int64_t first_bad(const pl_upsample *u, ups_args a, int64_t count, int (*
 }
 
 /* Checks, then the runtime density field (gather positions, grid, phi and grad phi). */
-static pl_status prepare(pl_upsample *u, ups_args a) {
+static pl_status prepare(ups *u, ups_args a) {
   if (!u->skip_checks) {
     int64_t bad = first_bad(u, a, u->n, ups_particle_finite);
     if (bad >= 0) return ups_fail_particle(u, bad, a.x + 3 * bad, a.f + 9 * bad);
@@ -114,7 +114,7 @@ static pl_status prepare(pl_upsample *u, ups_args a) {
   return PL_OK;
 }
 
-static pl_status cpu_forward(pl_upsample *u, ups_args a) {
+static pl_status cpu_forward(ups *u, ups_args a) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt;
 #pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nb > UPS_PAR_MIN)
@@ -128,7 +128,7 @@ static pl_status cpu_forward(pl_upsample *u, ups_args a) {
   return PL_OK;
 }
 
-static pl_status cpu_backward(pl_upsample *u, ups_args a, double sums[3]) {
+static pl_status cpu_backward(ups *u, ups_args a, double sums[3]) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, n = u->n;
 #pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nb > UPS_PAR_MIN)
@@ -146,7 +146,7 @@ static pl_status cpu_backward(pl_upsample *u, ups_args a, double sums[3]) {
 }
 
 /* The CPU needs no scratch beyond the common buffers. */
-static pl_status cpu_setup(pl_upsample *u) {
+static pl_status cpu_setup(ups *u) {
   (void)u;
   return PL_OK;
 }

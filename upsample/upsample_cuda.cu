@@ -99,14 +99,14 @@ __global__ void k_reduce_chunks(const real *partial, int64_t rows, double *out) 
     for (int k = 0; k < 3; ++k) out[3 * c + k] = sh[k][0];
 }
 
-pl_status reset_flags(pl_upsample *u) { return ck(cudaMemset(u->cu_flag.ptr, 0xFF, 2 * sizeof(unsigned long long)), "cudaMemset"); }
+pl_status reset_flags(ups *u) { return ck(cudaMemset(u->cu_flag.ptr, 0xFF, 2 * sizeof(unsigned long long)), "cudaMemset"); }
 
-pl_status read_flags(pl_upsample *u, unsigned long long f[2]) {
+pl_status read_flags(ups *u, unsigned long long f[2]) {
   return ck(cudaMemcpy(f, u->cu_flag.ptr, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost), "reading the check flags");
 }
 
 // Checks of the inputs, then the runtime grid and density field.
-pl_status prepare(pl_upsample *u, ups_args a) {
+pl_status prepare(ups *u, ups_args a) {
   unsigned long long *flag = (unsigned long long *)u->cu_flag.ptr;
   const int64_t n = u->n, nrt = u->nrt;
   PL_TRY(reset_flags(u));
@@ -144,7 +144,7 @@ pl_status prepare(pl_upsample *u, ups_args a) {
   return ck(cudaGetLastError(), "launching the density field");
 }
 
-pl_status cuda_setup(pl_upsample *u) {
+pl_status cuda_setup(ups *u) {
   const size_t nrt = (size_t)(u->nrt > 0 ? u->nrt : 1);
   PL_TRY(pl_buffer_alloc(&u->cu_bucket_in, PL_BACKEND_CUDA, sizeof(uint32_t) * nrt));
   PL_TRY(pl_buffer_alloc(&u->cu_bucket_out, PL_BACKEND_CUDA, sizeof(uint32_t) * nrt));
@@ -162,7 +162,7 @@ pl_status cuda_setup(pl_upsample *u) {
   return PL_OK;
 }
 
-pl_status cuda_forward(pl_upsample *u, ups_args a) {
+pl_status cuda_forward(ups *u, ups_args a) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, m = u->m;
   launch_each<ups_bound_forward_one>(a, nb);
@@ -180,7 +180,7 @@ pl_status cuda_forward(pl_upsample *u, ups_args a) {
   return ck(cudaDeviceSynchronize(), "forward");
 }
 
-pl_status cuda_backward(pl_upsample *u, ups_args a, double sums[3]) {
+pl_status cuda_backward(ups *u, ups_args a, double sums[3]) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, n = u->n;
   if (nb > 0) {

@@ -23,7 +23,7 @@ static void nearest_visit(int q, double d2, void *ctx) {
  * of the particle set's own surface that lie farther than 0.75 particle spacings from every mesh sample; each
  * takes the colour of the nearest mesh sample (texture), or the flat colour when none is near. Deterministic:
  * candidates are visited in order and the nearest-sample ties broken by index. */
-pl_status ups_fill_mesh_holes(const double *rest, const int *idx, int cnt, const pl_upsample_desc *d, double dp,
+pl_status ups_fill_mesh_holes(const double *rest, const int *idx, int cnt, const ups_desc *d, double dp,
                                  double r, const double flat[3], const char *name, ups_sample_vec *gs, int64_t g0,
                                  int64_t *added) {
   *added = 0;

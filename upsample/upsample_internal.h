@@ -15,7 +15,7 @@ extern "C" {
 /* Rows of the parameter-partial array summed per chunk (then chunks in order): a fixed reduction order. */
 #define UPS_REDUCE_CHUNK 4096
 
-struct pl_upsample {
+struct ups {
   pl_backend backend;
   const struct ups_backend_ops *ops; /* the backend's kernels (upsample_ops.h) */
   int threads;
@@ -56,18 +56,18 @@ struct pl_upsample {
  * sums (with respect to sigma0, thickness, logit(opacity)) in sums. */
 typedef struct ups_backend_ops {
   const char *name;
-  pl_status (*setup)(pl_upsample *u);
-  pl_status (*forward)(pl_upsample *u, ups_args a);
-  pl_status (*backward)(pl_upsample *u, ups_args a, double sums[3]);
+  pl_status (*setup)(ups *u);
+  pl_status (*forward)(ups *u, ups_args a);
+  pl_status (*backward)(ups *u, ups_args a, double sums[3]);
 } ups_backend_ops;
 
 extern const ups_backend_ops ups_cpu_ops;
 extern const ups_backend_ops ups_cuda_ops; /* only linked when PL_HAVE_CUDA */
 
 /* Failure messages (shared by the backends): name the particle, Gaussian or cell. */
-pl_status ups_fail_particle(const pl_upsample *u, int64_t p, const real *x_host3, const real *f_host9);
-pl_status ups_fail_gaussian(const pl_upsample *u, int64_t g);
-pl_status ups_fail_cell(const pl_upsample *u, int64_t p, const real *x_host3);
+pl_status ups_fail_particle(const ups *u, int64_t p, const real *x_host3, const real *f_host9);
+pl_status ups_fail_gaussian(const ups *u, int64_t g);
+pl_status ups_fail_cell(const ups *u, int64_t p, const real *x_host3);
 
 /* The runtime grid built on the host from positions (host arrays): the CPU backend per frame, set-up once. */
 pl_status ups_cpu_build_grid(const real *pos, int n, real inv_cell, uint32_t nbuckets, int *start, int *sorted,
@@ -153,25 +153,25 @@ typedef struct {
 } ups_host_setup;
 
 /* upsample_upload.c: the host set-up to backend buffers and the per-frame argument template. */
-pl_status ups_upload(pl_upsample *u, const pl_upsample_desc *d, const double *rest, const ups_host_setup *h);
-void ups_free_buffers(pl_upsample *u);
+pl_status ups_upload(ups *u, const ups_desc *d, const double *rest, const ups_host_setup *h);
+void ups_free_buffers(ups *u);
 
 /* upsample_surface.c: surface sampling. */
-pl_status ups_pmesh_make(ups_placed_mesh *pm, const pl_mesh *m, const pl_upsample_object *o, const char *name);
+pl_status ups_pmesh_make(ups_placed_mesh *pm, const pl_mesh *m, const ups_object *o, const char *name);
 void ups_pmesh_free(ups_placed_mesh *pm);
 /* Poisson-disk samples (radius r) of a placed mesh's surface, appended to out. */
 pl_status ups_sample_mesh(const ups_placed_mesh *pm, double r, uint64_t seed, int obj, const double flat[3],
                           ups_sample_vec *out);
 /* Poisson-disk samples of the iso-surface phi = surface_level of particles rest[idx[0..n)], appended to out. */
-pl_status ups_sample_particle_set(const double *rest, const int *idx, int n, const pl_upsample_desc *d, double dp,
+pl_status ups_sample_particle_set(const double *rest, const int *idx, int n, const ups_desc *d, double dp,
                                   double r, const double flat[3], const char *name, ups_sample_vec *out);
 /* Sum of the smoothing kernel over a filled unit lattice (the density normalisation). */
 double ups_lattice_sum(double smoothing);
 uint32_t ups_pow2_at_least(uint64_t n);
-ups_rt_shape ups_make_shape(const pl_upsample_desc *d, double dp);
+ups_rt_shape ups_make_shape(const ups_desc *d, double dp);
 
 /* upsample_holes.c: what the mesh leaves uncovered. */
-pl_status ups_fill_mesh_holes(const double *rest, const int *idx, int cnt, const pl_upsample_desc *d, double dp,
+pl_status ups_fill_mesh_holes(const double *rest, const int *idx, int cnt, const ups_desc *d, double dp,
                               double r, const double flat[3], const char *name, ups_sample_vec *gs, int64_t g0,
                               int64_t *added);
 pl_status ups_colors_from_mesh(const ups_placed_mesh *pm, const double *rest, const int *idx, int n, double r,

@@ -64,7 +64,7 @@ static pl_status check_pos(double v, const char *what) {
   return PL_OK;
 }
 
-static pl_status resolve_desc(const pl_upsample_desc *in, pl_upsample_desc *d) {
+static pl_status resolve_desc(const ups_desc *in, ups_desc *d) {
   *d = *in;
   if (d->spacing == 0) d->spacing = 0.3;
   if (d->sigma0 == 0) d->sigma0 = 1.0;
@@ -127,7 +127,7 @@ static pl_status push_unit(ups_host_setup *h, int64_t upto, real unit) {
 
 /* A splat object's Gaussians as samples [gs.n, gs.n + count): their means, colours, trained covariances and
  * opacities (as logit offsets from the global opacity o: b = logit(o_g) - logit(o)). */
-static pl_status push_splats(ups_host_setup *h, const pl_upsample_object *ob, double global_opacity, const char *name) {
+static pl_status push_splats(ups_host_setup *h, const ups_object *ob, double global_opacity, const char *name) {
   const int64_t g0 = h->gs.n, count = ob->splat_count;
   for (int64_t i = 0; i < count; ++i) {
     ups_sample c;
@@ -206,10 +206,10 @@ static pl_status bind_samples(ups_host_setup *h, int64_t g0, const pl_hash_grid 
 
 /* What every mode's set-up needs to know about one object. */
 typedef struct {
-  const pl_upsample_object *ob;
+  const ups_object *ob;
   int index;
   const char *name;
-  pl_ups_mode mode;
+  ups_mode mode;
   double flat[3];          /* flat colour */
   const int *idx;          /* its particles */
   int cnt;
@@ -218,12 +218,12 @@ typedef struct {
 } obj_setup;
 
 /* Name, mode and flat colour of object o, validated. */
-static pl_status object_resolve(const pl_upsample_object *ob, int o, char namebuf[64], obj_setup *os) {
+static pl_status object_resolve(const ups_object *ob, int o, char namebuf[64], obj_setup *os) {
   os->ob = ob;
   os->index = o;
   os->name = ob->name && ob->name[0] ? ob->name : (snprintf(namebuf, 64, "object %d", o), namebuf);
-  os->mode = ob->mode == 0 ? PL_UPS_BOUND : ob->mode;
-  if (os->mode != PL_UPS_BOUND && os->mode != PL_UPS_RUNTIME && os->mode != PL_UPS_PARTICLES)
+  os->mode = ob->mode == 0 ? UPS_BOUND : ob->mode;
+  if (os->mode != UPS_BOUND && os->mode != UPS_RUNTIME && os->mode != UPS_PARTICLES)
     return pl_fail(PL_ERR_INVALID, "upsample: object '%s': unknown mode %d (bound, runtime or particles)", os->name,
                    (int)os->mode);
   int unset = ob->color[0] == 0 && ob->color[1] == 0 && ob->color[2] == 0;
@@ -238,7 +238,7 @@ static pl_status object_resolve(const pl_upsample_object *ob, int o, char namebu
 
 /* The object's mesh (borrowed, or loaded into `loaded`), placed. */
 static pl_status object_mesh(obj_setup *os, pl_mesh *loaded) {
-  const pl_upsample_object *ob = os->ob;
+  const ups_object *ob = os->ob;
   os->mesh = ob->mesh;
   if (!os->mesh && ob->mesh_path && ob->mesh_path[0]) {
     pl_status s = pl_mesh_load_obj(loaded, ob->mesh_path);
@@ -251,11 +251,11 @@ static pl_status object_mesh(obj_setup *os, pl_mesh *loaded) {
 }
 
 /* A splat object: its trained Gaussians, bound to its particles. */
-static pl_status setup_splat(ups_host_setup *h, const pl_upsample_desc *d, const pl_hash_grid *pg, const int *obj_of,
+static pl_status setup_splat(ups_host_setup *h, const ups_desc *d, const pl_hash_grid *pg, const int *obj_of,
                              double dp, double r, const obj_setup *os) {
-  if (os->mode != PL_UPS_BOUND)
+  if (os->mode != UPS_BOUND)
     return pl_fail(PL_ERR_INVALID, "upsample: object '%s': a splat object needs the bound mode (it is %s)", os->name,
-                   pl_ups_mode_name(os->mode));
+                   ups_mode_name(os->mode));
   int64_t g0 = h->gs.n;
   PL_TRY(push_splats(h, os->ob, d->opacity, os->name));
   PL_TRY(push_unit(h, h->gs.n, (real)r));
@@ -264,7 +264,7 @@ static pl_status setup_splat(ups_host_setup *h, const pl_upsample_desc *d, const
 
 /* Bound mode: Poisson-disk samples of the mesh surface (its holes closed) or of the particle set's iso-surface,
  * bound to the object's particles. */
-static pl_status setup_bound(ups_host_setup *h, const pl_upsample_desc *d, const double *rest, const pl_hash_grid *pg,
+static pl_status setup_bound(ups_host_setup *h, const ups_desc *d, const double *rest, const pl_hash_grid *pg,
                              const int *obj_of, double dp, double r, const obj_setup *os) {
   int64_t g0 = h->gs.n;
   if (os->mesh) {
@@ -287,7 +287,7 @@ static pl_status setup_bound(ups_host_setup *h, const pl_upsample_desc *d, const
 }
 
 /* Particles mode: one Gaussian per particle, bound to it alone, coloured from the mesh when there is one. */
-static pl_status setup_particles(ups_host_setup *h, const pl_upsample_desc *d, const double *rest, double dp,
+static pl_status setup_particles(ups_host_setup *h, const ups_desc *d, const double *rest, double dp,
                                  double r, const obj_setup *os) {
   int64_t g0 = h->gs.n;
   for (int i = 0; i < os->cnt; ++i) {
@@ -320,7 +320,7 @@ static pl_status setup_particles(ups_host_setup *h, const pl_upsample_desc *d, c
 }
 
 /* Runtime mode: the particles join the runtime list with their colours (flat, or from the mesh). */
-static pl_status setup_runtime(ups_host_setup *h, const pl_upsample_desc *d, const double *rest, double dp, double r,
+static pl_status setup_runtime(ups_host_setup *h, const ups_desc *d, const double *rest, double dp, double r,
                                const obj_setup *os) {
   for (int i = 0; i < os->cnt; ++i) {
     h->rt_index[h->nrt + i] = os->idx[i];
@@ -335,7 +335,7 @@ static pl_status setup_runtime(ups_host_setup *h, const pl_upsample_desc *d, con
 }
 
 /* One object: its particles, its mesh, then its mode's set-up. idx: scratch of n ints. */
-static pl_status setup_object(ups_host_setup *h, const pl_upsample_desc *d, const pl_upsample_object *ob, int o,
+static pl_status setup_object(ups_host_setup *h, const ups_desc *d, const ups_object *ob, int o,
                               const double *rest, const int *obj_of, const pl_hash_grid *pg, double dp, double r,
                               int *idx) {
   obj_setup os;
@@ -353,8 +353,8 @@ static pl_status setup_object(ups_host_setup *h, const pl_upsample_desc *d, cons
   pl_status s = object_mesh(&os, &loaded);
   if (s == PL_OK) {
     if (ob->splat_count > 0) s = setup_splat(h, d, pg, obj_of, dp, r, &os);
-    else if (os.mode == PL_UPS_BOUND) s = setup_bound(h, d, rest, pg, obj_of, dp, r, &os);
-    else if (os.mode == PL_UPS_PARTICLES) s = setup_particles(h, d, rest, dp, r, &os);
+    else if (os.mode == UPS_BOUND) s = setup_bound(h, d, rest, pg, obj_of, dp, r, &os);
+    else if (os.mode == UPS_PARTICLES) s = setup_particles(h, d, rest, dp, r, &os);
     else s = setup_runtime(h, d, rest, dp, r, &os);
   }
   ups_pmesh_free(&os.pm);
@@ -363,19 +363,19 @@ static pl_status setup_object(ups_host_setup *h, const pl_upsample_desc *d, cons
 }
 
 /* Every object's Gaussians on the host. */
-static pl_status setup_objects(pl_upsample *u, const pl_upsample_desc *d, const double *rest, const int *obj_of,
+static pl_status setup_objects(ups *u, const ups_desc *d, const double *rest, const int *obj_of,
                                ups_host_setup *h) {
   const int n = d->nparticles, nobj = d->nobjects > 0 ? d->nobjects : 1;
-  pl_upsample_object defobj;
+  ups_object defobj;
   memset(&defobj, 0, sizeof defobj);
-  defobj.mode = PL_UPS_BOUND;
+  defobj.mode = UPS_BOUND;
   const double dp = u->dp, r = u->sample_spacing;
   pl_hash_grid pg; /* the particles, for binding */
   memset(&pg, 0, sizeof pg);
   int need_pgrid = 0;
   for (int o = 0; o < nobj; ++o) {
-    const pl_upsample_object *ob = d->nobjects > 0 ? &d->objects[o] : &defobj;
-    if ((ob->mode == 0 ? PL_UPS_BOUND : ob->mode) == PL_UPS_BOUND) need_pgrid = 1;
+    const ups_object *ob = d->nobjects > 0 ? &d->objects[o] : &defobj;
+    if ((ob->mode == 0 ? UPS_BOUND : ob->mode) == UPS_BOUND) need_pgrid = 1;
   }
   if (need_pgrid) PL_TRY(ups_grid_build(&pg, rest, n, d->bind_radius * dp));
   int *idx = (int *)malloc(sizeof(int) * (size_t)n);
@@ -394,7 +394,7 @@ static pl_status setup_objects(pl_upsample *u, const pl_upsample_desc *d, const 
 /* ================================================================== lifetime */
 
 /* Rest positions (in double) and object indices, validated. */
-static pl_status load_particles(const pl_upsample_desc *d, double **rest_out, int **obj_out) {
+static pl_status load_particles(const ups_desc *d, double **rest_out, int **obj_out) {
   const int n = d->nparticles, nobj = d->nobjects > 0 ? d->nobjects : 1;
   double *rest = (double *)malloc(sizeof(double) * 3 * (size_t)n);
   int *obj_of = (int *)malloc(sizeof(int) * (size_t)n);
@@ -421,7 +421,7 @@ static pl_status load_particles(const pl_upsample_desc *d, double **rest_out, in
 }
 
 /* Scalars of the resolved descriptor, the backend and the particle spacing. */
-static pl_status init_scalars(pl_upsample *u, const pl_upsample_desc *d) {
+static pl_status init_scalars(ups *u, const ups_desc *d) {
   u->threads = d->threads;
   u->skip_checks = d->skip_checks;
   u->learn_colors = d->learn_colors;
@@ -434,13 +434,13 @@ static pl_status init_scalars(pl_upsample *u, const pl_upsample_desc *d) {
   u->dp = d->particle_spacing;
   pl_status s = pl_backend_resolve(d->backend, &u->backend, NULL, 0);
   if (s == PL_OK) s = ups_backend_ops_get(u->backend, &u->ops);
-  if (s == PL_OK && u->dp == 0) s = pl_upsample_estimate_spacing(d->rest_positions, u->n, &u->dp);
+  if (s == PL_OK && u->dp == 0) s = ups_estimate_spacing(d->rest_positions, u->n, &u->dp);
   u->sample_spacing = d->spacing * u->dp;
   return s;
 }
 
 /* Counts of the host set-up, checked. */
-static pl_status init_counts(pl_upsample *u, const ups_host_setup *h, int children) {
+static pl_status init_counts(ups *u, const ups_host_setup *h, int children) {
   u->nb = h->gs.n;
   u->nnz = h->csr.nnz;
   u->nrt = h->nrt;
@@ -451,15 +451,15 @@ static pl_status init_counts(pl_upsample *u, const ups_host_setup *h, int childr
   return PL_OK;
 }
 
-pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc) {
-  if (!out || !desc) return pl_fail(PL_ERR_INVALID, "upsample: NULL argument to pl_upsample_init");
+pl_status ups_create(ups **out, const ups_desc *desc) {
+  if (!out || !desc) return pl_fail(PL_ERR_INVALID, "upsample: NULL argument to ups_create");
   *out = NULL;
-  pl_upsample_desc d;
+  ups_desc d;
   PL_TRY(resolve_desc(desc, &d));
   double *rest = NULL;
   int *obj_of = NULL;
   PL_TRY(load_particles(&d, &rest, &obj_of));
-  pl_upsample *u = (pl_upsample *)calloc(1, sizeof *u);
+  ups *u = (ups *)calloc(1, sizeof *u);
   if (!u) {
     free(rest);
     free(obj_of);
@@ -476,7 +476,7 @@ pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc) {
   free(obj_of);
   hsetup_free(&h);
   if (s != PL_OK) {
-    pl_upsample_free(u);
+    ups_destroy(u);
     return s;
   }
   PL_DEBUG("upsample: %lld Gaussians (%lld bound, %d runtime particles x %d), %lld bindings, spacing %g m",
@@ -485,7 +485,7 @@ pl_status pl_upsample_init(pl_upsample **out, const pl_upsample_desc *desc) {
   return PL_OK;
 }
 
-void pl_upsample_free(pl_upsample *u) {
+void ups_destroy(ups *u) {
   if (!u) return;
   ups_free_buffers(u);
   free(u);

@@ -13,7 +13,7 @@
 
 /* ================================================================== placement */
 
-void pl_upsample_place_point(const double center[3], const double scale[3], const double rotation_deg[3],
+void ups_place_point(const double center[3], const double scale[3], const double rotation_deg[3],
                              const double lo[3], const double hi[3], const double p[3], double out[3]) {
   double r[9], q[3];
   pl_euler_xyz_deg(rotation_deg, r);
@@ -48,7 +48,7 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : (x > y);
 }
 
-pl_status pl_upsample_estimate_spacing(const real *pos, int n, double *spacing) {
+pl_status ups_estimate_spacing(const real *pos, int n, double *spacing) {
   if (n < 2) return pl_fail(PL_ERR_INVALID, "upsample: cannot estimate the particle spacing from %d particle%s: "
                                             "set particle_spacing", n, n == 1 ? "" : "s");
   double *p = (double *)malloc(sizeof(double) * 3 * (size_t)n);
@@ -157,7 +157,7 @@ void ups_pmesh_free(ups_placed_mesh *pm) {
   memset(pm, 0, sizeof *pm);
 }
 
-pl_status ups_pmesh_make(ups_placed_mesh *pm, const pl_mesh *m, const pl_upsample_object *o, const char *name) {
+pl_status ups_pmesh_make(ups_placed_mesh *pm, const pl_mesh *m, const ups_object *o, const char *name) {
   memset(pm, 0, sizeof *pm);
   pm->name = name;
   pm->mesh = m;
@@ -180,7 +180,7 @@ pl_status ups_pmesh_make(ups_placed_mesh *pm, const pl_mesh *m, const pl_upsampl
     }
   }
   for (int i = 0; i < m->nverts; ++i)
-    pl_upsample_place_point(o->center, scale, o->rotation_deg, lo, hi, m->verts + 3 * (size_t)i, pm->v + 3 * (size_t)i);
+    ups_place_point(o->center, scale, o->rotation_deg, lo, hi, m->verts + 3 * (size_t)i, pm->v + 3 * (size_t)i);
   double total = 0;
   for (int f = 0; f < m->nfaces; ++f) {
     const int *ix = m->faces + 3 * (size_t)f;
@@ -362,7 +362,7 @@ static pl_status hfield_build(host_field *h, const double *pts, const int *idx, 
   return PL_OK;
 }
 
-ups_rt_shape ups_make_shape(const pl_upsample_desc *d, double dp) {
+ups_rt_shape ups_make_shape(const ups_desc *d, double dp) {
   ups_rt_shape sh;
   sh.thr = (real)d->surface_threshold;
   sh.band = (real)d->surface_band;
@@ -376,7 +376,7 @@ ups_rt_shape ups_make_shape(const pl_upsample_desc *d, double dp) {
 /* Samples of the iso-surface phi = level of an object's rest particles: candidates on the tangent discs of its
  * surface particles (around the particle moved onto the iso-surface), projected onto the iso-surface by Newton
  * steps (in parallel, each candidate into its own slot), then Poisson-disk thinned in candidate order. */
-pl_status ups_sample_particle_set(const double *rest, const int *idx, int n, const pl_upsample_desc *d, double dp,
+pl_status ups_sample_particle_set(const double *rest, const int *idx, int n, const ups_desc *d, double dp,
                                      double r, const double flat[3], const char *name, ups_sample_vec *out) {
   host_field hf;
   PL_TRY(hfield_build(&hf, rest, idx, n, dp, d->smoothing));

@@ -7,7 +7,7 @@
 #include "core/rng.h"
 #include "upsample/upsample_internal.h"
 
-void ups_free_buffers(pl_upsample *u) {
+void ups_free_buffers(ups *u) {
   pl_buffer *bufs[] = {&u->rest,        &u->bstart,       &u->bidx,       &u->bw,          &u->grest,
                        &u->gnormal,     &u->gunit,        &u->gsig0,      &u->pstart,     &u->pslot,       &u->pgauss,
                        &u->rt_index,    &u->rt_dir,       &u->rt_phase,   &u->rt_pos,      &u->rt_pg,
@@ -20,14 +20,14 @@ void ups_free_buffers(pl_upsample *u) {
 }
 
 /* Allocate a backend buffer of `bytes` and upload `host` (may be NULL: zeros). */
-static pl_status put(pl_upsample *u, pl_buffer *b, const void *host, size_t bytes) {
+static pl_status put(ups *u, pl_buffer *b, const void *host, size_t bytes) {
   PL_TRY(pl_buffer_alloc(b, u->backend, bytes ? bytes : 16));
   if (host && bytes) PL_TRY(pl_buffer_upload(b, 0, host, bytes));
   return PL_OK;
 }
 
 /* Transposed bindings for the backward gather: particle -> (slot, Gaussian), Gaussians ascending. */
-static pl_status upload_transposed_bindings(pl_upsample *u, const ups_host_setup *h) {
+static pl_status upload_transposed_bindings(ups *u, const ups_host_setup *h) {
   const int n = u->n;
   const int64_t nb = u->nb, nnz = u->nnz;
   int64_t *pstart = (int64_t *)calloc((size_t)n + 1, sizeof(int64_t));
@@ -58,7 +58,7 @@ static pl_status upload_transposed_bindings(pl_upsample *u, const ups_host_setup
 }
 
 /* Rest positions, bindings and the bound Gaussians' rest samples. hbuf: host scratch of 9 max(m, n) reals. */
-static pl_status upload_bound(pl_upsample *u, const double *rest, const ups_host_setup *h, real *hbuf) {
+static pl_status upload_bound(ups *u, const double *rest, const ups_host_setup *h, real *hbuf) {
   const int n = u->n;
   const int64_t nb = u->nb, nnz = u->nnz;
   for (int p = 0; p < n; ++p)
@@ -83,7 +83,7 @@ static pl_status upload_bound(pl_upsample *u, const double *rest, const ups_host
 }
 
 /* Runtime particles: their indices, fixed reference directions and phases, and the per-frame grid's buffers. */
-static pl_status upload_runtime(pl_upsample *u, const pl_upsample_desc *d, const ups_host_setup *h, real *hbuf) {
+static pl_status upload_runtime(ups *u, const ups_desc *d, const ups_host_setup *h, real *hbuf) {
   const int nrt = h->nrt;
   PL_TRY(put(u, &u->rt_index, h->rt_index, sizeof(int) * (size_t)nrt));
   for (int i = 0; i < nrt; ++i) {
@@ -112,7 +112,7 @@ static pl_status upload_runtime(pl_upsample *u, const pl_upsample_desc *d, const
 }
 
 /* Parameters (colours per Gaussian, opacity offsets: 0 but for splat objects), their gradients, outputs, scratch. */
-static pl_status upload_params(pl_upsample *u, const pl_upsample_desc *d, const ups_host_setup *h, real *hbuf) {
+static pl_status upload_params(ups *u, const ups_desc *d, const ups_host_setup *h, real *hbuf) {
   const int64_t m = u->m, nb = u->nb;
   for (int64_t g = 0; g < nb; ++g)
     for (int k = 0; k < 3; ++k) hbuf[3 * g + k] = (real)h->gs.v[g].c[k];
@@ -133,7 +133,7 @@ static pl_status upload_params(pl_upsample *u, const pl_upsample_desc *d, const 
 }
 
 /* The constant part of the per-frame arguments: buffer pointers, the runtime shape, field and grid constants. */
-static void fill_template(pl_upsample *u, const pl_upsample_desc *d) {
+static void fill_template(ups *u, const ups_desc *d) {
   ups_args *t = &u->tmpl;
   memset(t, 0, sizeof *t);
   t->rest = (const real *)u->rest.ptr;
@@ -177,7 +177,7 @@ static void fill_template(pl_upsample *u, const pl_upsample_desc *d) {
   t->partial = (real *)u->partial.ptr;
 }
 
-pl_status ups_upload(pl_upsample *u, const pl_upsample_desc *d, const double *rest, const ups_host_setup *h) {
+pl_status ups_upload(ups *u, const ups_desc *d, const double *rest, const ups_host_setup *h) {
   size_t hb = (size_t)(u->m > u->n ? u->m : u->n);
   real *hbuf = (real *)malloc(sizeof(real) * 9 * (hb > 1 ? hb : 1));
   if (!hbuf) return pl_fail(PL_ERR_NOMEM, "upsample: out of memory");

@@ -73,17 +73,17 @@ int main(int argc, char **argv) {
   pl_buffer_upload(&dx, 0, x, sizeof(real) * 3 * (size_t)n);
   pl_buffer_upload(&df, 0, f, sizeof(real) * 9 * (size_t)n);
   pl_buffer_alloc(&dvx, be, sizeof(real) * 12 * (size_t)n);
-  const pl_ups_mode modes[2] = {PL_UPS_BOUND, PL_UPS_RUNTIME};
+  const ups_mode modes[2] = {UPS_BOUND, UPS_RUNTIME};
   for (int mi = 0; mi < 2; ++mi) {
-    pl_upsample_object ob;
-    pl_upsample_desc d;
+    ups_object ob;
+    ups_desc d;
     ups_desc_one(&d, &ob, modes[mi], be, n, x, dp);
-    pl_upsample *u;
+    ups *u;
     double t0 = pl_now();
-    if (pl_upsample_init(&u, &d) != PL_OK) return fprintf(stderr, "%s\n", pl_last_error()), 1;
+    if (ups_create(&u, &d) != PL_OK) return fprintf(stderr, "%s\n", pl_last_error()), 1;
     double tinit = pl_now() - t0;
-    pl_upsample_info info;
-    pl_upsample_get_info(u, &info);
+    ups_info info;
+    ups_get_info(u, &info);
     size_t m = (size_t)info.count;
     pl_buffer_alloc(&dv, be, sizeof(real) * 13 * m);
     real *hv = (real *)malloc(sizeof(real) * 13 * m);
@@ -94,11 +94,11 @@ int main(int argc, char **argv) {
     double tf[7], tb[7];
     for (int r = 0; r < 7; ++r) {
       t0 = pl_now();
-      if (pl_upsample_forward(u, (const real *)dx.ptr, (const real *)df.ptr, NULL) != PL_OK)
+      if (ups_forward(u, (const real *)dx.ptr, (const real *)df.ptr, NULL) != PL_OK)
         return fprintf(stderr, "%s\n", pl_last_error()), 1;
       tf[r] = pl_now() - t0;
       t0 = pl_now();
-      if (pl_upsample_backward(u, (const real *)dx.ptr, (const real *)df.ptr, v, v + 3 * m, v + 9 * m, v + 12 * m,
+      if (ups_backward(u, (const real *)dx.ptr, (const real *)df.ptr, v, v + 3 * m, v + 9 * m, v + 12 * m,
                                (real *)dvx.ptr, (real *)dvx.ptr + 3 * (size_t)n) != PL_OK)
         return fprintf(stderr, "%s\n", pl_last_error()), 1;
       tb[r] = pl_now() - t0;
@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
     /* compulsory traffic: bound: x, F, rest of bound particles + bindings + samples in, 13 numbers out per Gaussian;
      * runtime: x, F in, 13 out per Gaussian (+ the density field's 4 per particle written and read) */
     double fbytes, bbytes;
-    if (modes[mi] == PL_UPS_BOUND) {
+    if (modes[mi] == UPS_BOUND) {
       fbytes = sz * (15.0 * n + 7.0 * m + 13.0 * m) + (sz + 4.0) * info.bindings + 8.0 * m;
       bbytes = fbytes + sz * (13.0 * m + 12.0 * n + 12.0 * m) + 16.0 * info.bindings;
     } else {
@@ -117,14 +117,14 @@ int main(int argc, char **argv) {
       bbytes = sz * (12.0 * n + 8.0 * n + 16.0 * n + 13.0 * m + 12.0 * n);
     }
     printf("%-8s N %7d  M %9zu (%lld bound, %d runtime x %d)  bindings %lld  init %.3f s\n",
-           pl_ups_mode_name(modes[mi]), n, m, (long long)info.nbound, info.nruntime_particles, info.children,
+           ups_mode_name(modes[mi]), n, m, (long long)info.nbound, info.nruntime_particles, info.children,
            (long long)info.bindings, tinit);
     printf("         forward  %8.3f ms  %7.1f M Gaussians/s  %6.1f GB/s compulsory = %5.1f%% of copy bandwidth\n",
            1e3 * tf[3], m / tf[3] / 1e6, fbytes / tf[3] / 1e9, 100 * fbytes / tf[3] / bw);
     printf("         backward %8.3f ms  %7.1f M Gaussians/s  %6.1f GB/s compulsory = %5.1f%% of copy bandwidth\n",
            1e3 * tb[3], m / tb[3] / 1e6, bbytes / tb[3] / 1e9, 100 * bbytes / tb[3] / bw);
     pl_buffer_free(&dv);
-    pl_upsample_free(u);
+    ups_destroy(u);
   }
   pl_buffer_free(&dx);
   pl_buffer_free(&df);

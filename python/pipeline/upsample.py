@@ -2,7 +2,7 @@
 
 An Upsampler is set up once from the particles at rest (the binding of surface samples to particles, or the
 runtime surface field); each call maps a frame's x [N,3] and F [N,3,3] to Gaussians (means, covars, colors,
-opacities) and its backward is the C adjoint (pl_upsample_backward): gradients reach x, F and the learnable
+opacities) and its backward is the C adjoint (ups_backward): gradients reach x, F and the learnable
 scalars sigma0, thickness and opacity.
 """
 import ctypes

@@ -21,11 +21,11 @@
 
 static void run_once(int threads, const real *x0, const int *obj, int n, const real *x, const real *f, real **res,
                      size_t *len) {
-  pl_upsample_object objs[2];
+  ups_object objs[2];
   memset(objs, 0, sizeof objs);
-  objs[0].mode = PL_UPS_BOUND;
-  objs[1].mode = PL_UPS_RUNTIME;
-  pl_upsample_desc d;
+  objs[0].mode = UPS_BOUND;
+  objs[1].mode = UPS_RUNTIME;
+  ups_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
   d.threads = threads;
@@ -36,30 +36,30 @@ static void run_once(int threads, const real *x0, const int *obj, int n, const r
   d.objects = objs;
   d.particle_spacing = 0.02;
   d.learn_colors = d.learn_opacities = 1;
-  pl_upsample *u;
-  pl_status s = pl_upsample_init(&u, &d);
+  ups *u;
+  pl_status s = ups_create(&u, &d);
   CHECK(s == PL_OK, "init: %s", pl_last_error());
   if (s != PL_OK) return;
-  pl_upsample_info info;
-  pl_upsample_get_info(u, &info);
+  ups_info info;
+  ups_get_info(u, &info);
   size_t m = (size_t)info.count;
   *len = 13 * m + 12 * (size_t)n + 3 + 4 * m;
   real *r = (real *)calloc(*len, sizeof(real));
-  CHECK(pl_upsample_forward(u, x, f, NULL) == PL_OK, "forward: %s", pl_last_error());
-  pl_upsample_download(u, r, r + 3 * m, r + 9 * m, r + 12 * m);
+  CHECK(ups_forward(u, x, f, NULL) == PL_OK, "forward: %s", pl_last_error());
+  ups_download(u, r, r + 3 * m, r + 9 * m, r + 12 * m);
   real *vy = (real *)malloc(sizeof(real) * 13 * m);
   for (size_t i = 0; i < 13 * m; ++i) vy[i] = (real)sin(0.37 * (double)i);
   real *vx = r + 13 * m;
-  CHECK(pl_upsample_backward(u, x, f, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, vx, vx + 3 * n) == PL_OK, "backward: %s",
+  CHECK(ups_backward(u, x, f, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, vx, vx + 3 * n) == PL_OK, "backward: %s",
         pl_last_error());
-  pl_upsample_grads g;
-  pl_upsample_get_grads(u, &g);
+  ups_grads g;
+  ups_get_grads(u, &g);
   real *p = vx + 12 * n;
   p[0] = (real)g.sigma0, p[1] = (real)g.thickness, p[2] = (real)g.opacity;
   memcpy(p + 3, g.colors, sizeof(real) * 3 * m);
   memcpy(p + 3 + 3 * m, g.opacity_offsets, sizeof(real) * m);
   free(vy);
-  pl_upsample_free(u);
+  ups_destroy(u);
   *res = r;
 }
 
@@ -106,11 +106,11 @@ static void test_errors(void) {
   real *x0;
   int n = ups_sphere_particles(c, 0.08, 0.02, 0.0, 1, &x0);
   real *f = ups_identity_F(n);
-  pl_upsample_object ob;
+  ups_object ob;
   memset(&ob, 0, sizeof ob);
   ob.name = "jelly";
-  pl_upsample_desc d;
-  pl_upsample *u = NULL;
+  ups_desc d;
+  ups *u = NULL;
 #define RESET()                      \
   memset(&d, 0, sizeof d);           \
   d.backend = PL_BACKEND_CPU;        \
@@ -123,101 +123,101 @@ static void test_errors(void) {
   ob.name = "jelly";
   RESET();
   d.opacity = 1.5;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "opacity", "opacity out of range");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "opacity", "opacity out of range");
   CHECK(u == NULL, "a failed init left an upsampler");
   RESET();
   d.sigma0 = -1;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "sigma0", "negative sigma0");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "sigma0", "negative sigma0");
   RESET();
   d.thickness = NAN;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "thickness", "NaN thickness");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "thickness", "NaN thickness");
   RESET();
   d.children = 1000;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "children", "too many children");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "children", "too many children");
   RESET();
   d.nparticles = 0;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "no particles", "no particles");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "no particles", "no particles");
   RESET();
   int *obj = (int *)calloc((size_t)n, sizeof(int));
   obj[7] = 3;
   d.object_index = obj;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "particle 7", "object index out of range");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "particle 7", "object index out of range");
   obj[7] = 0;
   RESET();
-  pl_upsample_object two[2];
+  ups_object two[2];
   memset(two, 0, sizeof two);
   two[1].name = "ghost";
   d.nobjects = 2;
   d.objects = two;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "'ghost'", "object without particles");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "'ghost'", "object without particles");
   RESET();
   real keep = x0[3 * 5 + 1];
   x0[3 * 5 + 1] = (real)INFINITY;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_NUMERIC, "particle 5", "non-finite rest position");
+  expect_fail(ups_create(&u, &d), PL_ERR_NUMERIC, "particle 5", "non-finite rest position");
   x0[3 * 5 + 1] = keep;
   RESET();
   ob.mesh_path = "scenes/assets/no-such-mesh.obj";
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_IO, "no-such-mesh.obj", "missing mesh file");
+  expect_fail(ups_create(&u, &d), PL_ERR_IO, "no-such-mesh.obj", "missing mesh file");
   RESET();
   ob.mesh_path = "scenes/assets/cow.obj";
   ob.texture_path = "scenes/assets/spot_texture.png";
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "texture coordinates", "texture on a mesh without uvs");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "texture coordinates", "texture on a mesh without uvs");
   RESET();
   ob.texture_path = "scenes/assets/spot_texture.png";
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "without a mesh", "texture without a mesh");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "without a mesh", "texture without a mesh");
   RESET();
   ob.mesh_path = "scenes/assets/spot.obj";
   ob.texture_path = "scenes/assets/no-such-texture.png";
   for (int k = 0; k < 3; ++k) ob.center[k] = 0.5, ob.scale[k] = 0.1;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_IO, "no-such-texture.png", "missing texture");
+  expect_fail(ups_create(&u, &d), PL_ERR_IO, "no-such-texture.png", "missing texture");
   RESET();
   ob.mesh_path = "scenes/assets/spot.obj"; /* placed far away from its particles */
   for (int k = 0; k < 3; ++k) ob.center[k] = 5, ob.scale[k] = 0.1;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "no particle of its object", "mesh away from its particles");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "no particle of its object", "mesh away from its particles");
   RESET();
   ob.color[0] = 2;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "colour", "colour out of range");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "colour", "colour out of range");
   RESET();
   d.particle_spacing = 0;
   d.nparticles = 1;
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "particle_spacing", "spacing of one particle");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "particle_spacing", "spacing of one particle");
   RESET();
   d.nparticles = 1; /* a single particle encloses no volume at level 0.5 */
-  expect_fail(pl_upsample_init(&u, &d), PL_ERR_INVALID, "no surface samples", "single-particle bound object");
+  expect_fail(ups_create(&u, &d), PL_ERR_INVALID, "no surface samples", "single-particle bound object");
   /* per-frame errors */
   RESET();
-  ob.mode = PL_UPS_RUNTIME;
-  pl_status s = pl_upsample_init(&u, &d);
+  ob.mode = UPS_RUNTIME;
+  pl_status s = ups_create(&u, &d);
   CHECK(s == PL_OK, "runtime init: %s", pl_last_error());
   if (s == PL_OK) {
     real *x = (real *)malloc(sizeof(real) * 3 * (size_t)n);
     memcpy(x, x0, sizeof(real) * 3 * (size_t)n);
     x[3 * 11] = (real)NAN;
-    expect_fail(pl_upsample_forward(u, x, f, NULL), PL_ERR_NUMERIC, "particle 11", "NaN position");
-    expect_fail(pl_upsample_backward(u, x, f, NULL, NULL, NULL, NULL, NULL, NULL), PL_ERR_NUMERIC, "particle 11",
+    expect_fail(ups_forward(u, x, f, NULL), PL_ERR_NUMERIC, "particle 11", "NaN position");
+    expect_fail(ups_backward(u, x, f, NULL, NULL, NULL, NULL, NULL, NULL), PL_ERR_NUMERIC, "particle 11",
                 "NaN position (backward)");
     x[3 * 11] = x0[3 * 11];
     x[3 * 12 + 2] = (real)1e30;
-    expect_fail(pl_upsample_forward(u, x, f, NULL), PL_ERR_NUMERIC, "particle 12", "particle far away");
+    expect_fail(ups_forward(u, x, f, NULL), PL_ERR_NUMERIC, "particle 12", "particle far away");
     x[3 * 12 + 2] = x0[3 * 12 + 2];
     f[9 * 3 + 4] = (real)INFINITY;
-    expect_fail(pl_upsample_forward(u, x, f, NULL), PL_ERR_NUMERIC, "particle 3", "infinite F");
+    expect_fail(ups_forward(u, x, f, NULL), PL_ERR_NUMERIC, "particle 3", "infinite F");
     f[9 * 3 + 4] = 1;
-    CHECK(pl_upsample_forward(u, x, f, NULL) == PL_OK, "forward after errors: %s", pl_last_error());
-    pl_upsample_params p = {1, 0.2, 1.0};
-    expect_fail(pl_upsample_set_params(u, &p), PL_ERR_INVALID, "opacity", "set_params opacity 1");
+    CHECK(ups_forward(u, x, f, NULL) == PL_OK, "forward after errors: %s", pl_last_error());
+    ups_params p = {1, 0.2, 1.0};
+    expect_fail(ups_set_params(u, &p), PL_ERR_INVALID, "opacity", "set_params opacity 1");
     p.opacity = 0.5;
     p.sigma0 = 0;
-    expect_fail(pl_upsample_set_params(u, &p), PL_ERR_INVALID, "sigma0", "set_params sigma0 0");
-    expect_fail(pl_upsample_forward(u, NULL, f, NULL), PL_ERR_INVALID, "NULL", "NULL positions");
+    expect_fail(ups_set_params(u, &p), PL_ERR_INVALID, "sigma0", "set_params sigma0 0");
+    expect_fail(ups_forward(u, NULL, f, NULL), PL_ERR_INVALID, "NULL", "NULL positions");
     free(x);
-    pl_upsample_free(u);
+    ups_destroy(u);
   }
-  pl_upsample_free(NULL);
+  ups_destroy(NULL);
   if (pl_cuda_compiled() && pl_cuda_device_count(NULL, 0) == 0) {
     RESET();
     d.backend = PL_BACKEND_CUDA;
-    expect_fail(pl_upsample_init(&u, &d), PL_ERR_NO_DEVICE, "no CUDA device", "cuda without a device");
+    expect_fail(ups_create(&u, &d), PL_ERR_NO_DEVICE, "no CUDA device", "cuda without a device");
   }
 #undef RESET
   free(obj);
@@ -294,15 +294,15 @@ static void test_texture_and_closure(void) {
   double *pv = ups_place_mesh(&spot, center, scale, rot);
   real *x0;
   int n = ups_mesh_particles(&spot, pv, dp, 1.0, 3, &x0);
-  pl_upsample_object ob;
-  pl_upsample_desc d;
-  ups_desc_one(&d, &ob, PL_UPS_BOUND, PL_BACKEND_CPU, n, x0, dp);
+  ups_object ob;
+  ups_desc d;
+  ups_desc_one(&d, &ob, UPS_BOUND, PL_BACKEND_CPU, n, x0, dp);
   ob.name = "spot";
   ob.mesh = &spot;
   ob.texture_path = "scenes/assets/spot_texture.png";
   for (int k = 0; k < 3; ++k) ob.center[k] = center[k], ob.scale[k] = scale[k], ob.rotation_deg[k] = rot[k];
-  pl_upsample *u;
-  s = pl_upsample_init(&u, &d);
+  ups *u;
+  s = ups_create(&u, &d);
   CHECK(s == PL_OK, "spot init: %s", pl_last_error());
   if (s != PL_OK) {
     free(pv);
@@ -311,8 +311,8 @@ static void test_texture_and_closure(void) {
     return;
   }
   real *f = ups_identity_F(n);
-  pl_ups_gaussians g;
-  CHECK(pl_upsample_forward(u, x0, f, &g) == PL_OK, "spot forward: %s", pl_last_error());
+  ups_gaussians g;
+  CHECK(ups_forward(u, x0, f, &g) == PL_OK, "spot forward: %s", pl_last_error());
   fprintf(stderr, "spot: %d particles -> %lld Gaussians\n", n, (long long)g.count);
   /* colours: find each sample's triangle and barycentrics, look the texture up (nearest texel) */
   int tw, th;
@@ -386,13 +386,13 @@ static void test_texture_and_closure(void) {
           (long long)bad, worst);
   CHECK(in > 10000 && bad == 0, "spot has holes: %lld of %lld pixels below 0.99 (min %.4f)", (long long)bad,
         (long long)in, worst);
-  pl_upsample_free(u);
+  ups_destroy(u);
   /* the runtime mode colours particles from the texture too (nearest surface sample) */
-  ob.mode = PL_UPS_RUNTIME;
-  s = pl_upsample_init(&u, &d);
+  ob.mode = UPS_RUNTIME;
+  s = ups_create(&u, &d);
   CHECK(s == PL_OK, "spot runtime init: %s", pl_last_error());
   if (s == PL_OK) {
-    CHECK(pl_upsample_forward(u, x0, f, &g) == PL_OK, "spot runtime forward: %s", pl_last_error());
+    CHECK(ups_forward(u, x0, f, &g) == PL_OK, "spot runtime forward: %s", pl_last_error());
     double mean[3] = {0, 0, 0}, var = 0;
     int64_t vis = 0;
     for (int64_t i = 0; i < g.count; ++i)
@@ -406,7 +406,7 @@ static void test_texture_and_closure(void) {
         for (int k = 0; k < 3; ++k) var += (g.colors[3 * i + k] - mean[k]) * (g.colors[3 * i + k] - mean[k]) / vis;
     fprintf(stderr, "spot, runtime mode: %lld visible Gaussians, colour spread (std) %.3f\n", (long long)vis, sqrt(var));
     CHECK(vis > 1000 && sqrt(var) > 0.05, "runtime children do not carry the texture (colour std %.3f)", sqrt(var));
-    pl_upsample_free(u);
+    ups_destroy(u);
   }
   free(f);
   free(pv);

@@ -9,7 +9,7 @@
 
 typedef struct {
   const char *name;
-  pl_ups_mode mode;
+  ups_mode mode;
   double jitter;
 } closed_case;
 
@@ -18,23 +18,23 @@ static void run_case(const closed_case *cc) {
   real *x;
   int n = ups_sphere_particles(c, R, dp, cc->jitter, 11, &x);
   real *f = ups_identity_F(n);
-  pl_upsample_object obj;
-  pl_upsample_desc d;
+  ups_object obj;
+  ups_desc d;
   ups_desc_one(&d, &obj, cc->mode, PL_BACKEND_CPU, n, x, dp);
   obj.name = cc->name;
-  pl_upsample *u = NULL;
-  pl_status s = pl_upsample_init(&u, &d);
+  ups *u = NULL;
+  pl_status s = ups_create(&u, &d);
   CHECK(s == PL_OK, "%s: init: %s", cc->name, pl_last_error());
   if (s != PL_OK) {
     free(x);
     free(f);
     return;
   }
-  pl_ups_gaussians g;
-  s = pl_upsample_forward(u, x, f, &g);
+  ups_gaussians g;
+  s = ups_forward(u, x, f, &g);
   CHECK(s == PL_OK, "%s: forward: %s", cc->name, pl_last_error());
-  pl_upsample_info info;
-  pl_upsample_get_info(u, &info);
+  ups_info info;
+  ups_get_info(u, &info);
   const double views[4][3] = {{0.5, 0.55, 1.6}, {1.4, 0.9, 0.8}, {0.2, 1.5, 0.3}, {-0.4, 0.1, -0.2}};
   int64_t total_bad = 0, total_in = 0;
   double dsum = 0, dsum2 = 0;
@@ -82,18 +82,18 @@ static void run_case(const closed_case *cc) {
   CHECK(total_in > 15000, "%s: silhouette too small (%lld pixels)", cc->name, (long long)total_in);
   CHECK(total_bad == 0, "%s: %lld of %lld pixels inside the silhouette have alpha < 0.99 (min %.4f)", cc->name,
         (long long)total_bad, (long long)total_in, worst);
-  pl_upsample_free(u);
+  ups_destroy(u);
   free(x);
   free(f);
 }
 
 int main(void) {
   const closed_case cases[] = {
-      {"bound, lattice", PL_UPS_BOUND, 0.0},
-      {"bound, jittered", PL_UPS_BOUND, 1.0},
-      {"runtime, lattice", PL_UPS_RUNTIME, 0.0},
-      {"runtime, jittered", PL_UPS_RUNTIME, 1.0},
-      {"particles, lattice", PL_UPS_PARTICLES, 0.0},
+      {"bound, lattice", UPS_BOUND, 0.0},
+      {"bound, jittered", UPS_BOUND, 1.0},
+      {"runtime, lattice", UPS_RUNTIME, 0.0},
+      {"runtime, jittered", UPS_RUNTIME, 1.0},
+      {"particles, lattice", UPS_PARTICLES, 0.0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_case(&cases[i]);
   return test_summary("test_upsample_closed");

@@ -46,10 +46,10 @@ static void run_case(const pcase *pc) {
   int *obj = (int *)calloc((size_t)n, sizeof(int));
   pl_mesh ico;
   ups_icosahedron(&ico, 0.1, 0.8, 5, 1, 7);
-  pl_upsample_object objs[2];
+  ups_object objs[2];
   memset(objs, 0, sizeof objs);
-  objs[0].mode = pc->kind == 2 ? PL_UPS_PARTICLES : (pc->kind == 3 || pc->kind == 5 ? PL_UPS_RUNTIME : PL_UPS_BOUND);
-  objs[1].mode = PL_UPS_RUNTIME;
+  objs[0].mode = pc->kind == 2 ? UPS_PARTICLES : (pc->kind == 3 || pc->kind == 5 ? UPS_RUNTIME : UPS_BOUND);
+  objs[1].mode = UPS_RUNTIME;
   objs[0].color[0] = 0.9, objs[0].color[1] = 0.4, objs[0].color[2] = 0.2;
   if (pc->kind == 1) {
     objs[0].mesh = &ico;
@@ -57,7 +57,7 @@ static void run_case(const pcase *pc) {
   }
   if (pc->kind == 4)
     for (int p = 0; p < n; ++p) obj[p] = x0[3 * p + 1] > c0[1];
-  pl_upsample_desc d;
+  ups_desc d;
   memset(&d, 0, sizeof d);
   d.nparticles = n;
   d.rest_positions = x0;
@@ -67,21 +67,21 @@ static void run_case(const pcase *pc) {
   d.particle_spacing = dp;
   d.learn_colors = d.learn_opacities = 1;
   d.seed = 5;
-  pl_upsample *cpu = NULL, *gpu = NULL;
+  ups *cpu = NULL, *gpu = NULL;
   d.backend = PL_BACKEND_CPU;
-  pl_status s = pl_upsample_init(&cpu, &d);
+  pl_status s = ups_create(&cpu, &d);
   CHECK(s == PL_OK, "%s: cpu init: %s", pc->name, pl_last_error());
   d.backend = PL_BACKEND_CUDA;
-  if (s == PL_OK) s = pl_upsample_init(&gpu, &d);
+  if (s == PL_OK) s = ups_create(&gpu, &d);
   CHECK(s == PL_OK, "%s: cuda init: %s", pc->name, pl_last_error());
   if (s != PL_OK) {
-    pl_upsample_free(cpu);
+    ups_destroy(cpu);
     free(x0);
     free(obj);
     return;
   }
-  pl_upsample_info info;
-  pl_upsample_get_info(cpu, &info);
+  ups_info info;
+  ups_get_info(cpu, &info);
   const size_t m = (size_t)info.count;
   /* a deformed frame */
   real *x = (real *)malloc(sizeof(real) * 3 * (size_t)n), *f = (real *)malloc(sizeof(real) * 9 * (size_t)n);
@@ -94,11 +94,11 @@ static void run_case(const pcase *pc) {
   dev_upload(&df, f, sizeof(real) * 9 * (size_t)n);
   /* forward */
   real *a = (real *)malloc(sizeof(real) * 13 * m), *b = (real *)malloc(sizeof(real) * 13 * m);
-  CHECK(pl_upsample_forward(cpu, x, f, NULL) == PL_OK, "%s: cpu forward: %s", pc->name, pl_last_error());
-  CHECK(pl_upsample_forward(gpu, (const real *)dx.ptr, (const real *)df.ptr, NULL) == PL_OK, "%s: cuda forward: %s",
+  CHECK(ups_forward(cpu, x, f, NULL) == PL_OK, "%s: cpu forward: %s", pc->name, pl_last_error());
+  CHECK(ups_forward(gpu, (const real *)dx.ptr, (const real *)df.ptr, NULL) == PL_OK, "%s: cuda forward: %s",
         pc->name, pl_last_error());
-  pl_upsample_download(cpu, a, a + 3 * m, a + 9 * m, a + 12 * m);
-  pl_upsample_download(gpu, b, b + 3 * m, b + 9 * m, b + 12 * m);
+  ups_download(cpu, a, a + 3 * m, a + 9 * m, a + 12 * m);
+  ups_download(gpu, b, b + 3 * m, b + 9 * m, b + 12 * m);
   const char *what[4] = {"means", "covariances", "colours", "opacities"};
   const size_t off[5] = {0, 3 * m, 9 * m, 12 * m, 13 * m};
   CHECK(all_finite(b, 13 * m), "%s: cuda forward has NaN/Inf", pc->name);
@@ -115,10 +115,10 @@ static void run_case(const pcase *pc) {
   dev_upload(&dvx, NULL, sizeof(real) * 3 * (size_t)n);
   dev_upload(&dvf, NULL, sizeof(real) * 9 * (size_t)n);
   real *cvx = (real *)calloc(12 * (size_t)n, sizeof(real)), *gvx = (real *)malloc(sizeof(real) * 12 * (size_t)n);
-  CHECK(pl_upsample_backward(cpu, x, f, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, cvx, cvx + 3 * n) == PL_OK,
+  CHECK(ups_backward(cpu, x, f, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, cvx, cvx + 3 * n) == PL_OK,
         "%s: cpu backward: %s", pc->name, pl_last_error());
   const real *dv = (const real *)dvy.ptr;
-  CHECK(pl_upsample_backward(gpu, (const real *)dx.ptr, (const real *)df.ptr, dv, dv + 3 * m, dv + 9 * m, dv + 12 * m,
+  CHECK(ups_backward(gpu, (const real *)dx.ptr, (const real *)df.ptr, dv, dv + 3 * m, dv + 9 * m, dv + 12 * m,
                              (real *)dvx.ptr, (real *)dvf.ptr) == PL_OK,
         "%s: cuda backward: %s", pc->name, pl_last_error());
   dev_download(dvx.ptr, gvx, sizeof(real) * 3 * (size_t)n);
@@ -126,9 +126,9 @@ static void run_case(const pcase *pc) {
   CHECK(all_finite(gvx, 12 * (size_t)n), "%s: cuda v_x/v_F has NaN/Inf", pc->name);
   double ex = test_norm_err(cvx, gvx, 3 * (size_t)n, TEST_NORM_MAX, 1e-30, NULL);
   double ef = test_norm_err(cvx + 3 * n, gvx + 3 * n, 9 * (size_t)n, TEST_NORM_MAX, 1e-30, NULL);
-  pl_upsample_grads gc, gg;
-  pl_upsample_get_grads(cpu, &gc);
-  pl_upsample_get_grads(gpu, &gg);
+  ups_grads gc, gg;
+  ups_get_grads(cpu, &gc);
+  ups_get_grads(gpu, &gg);
   real *gcol = (real *)malloc(sizeof(real) * 4 * m);
   dev_download(gg.colors, gcol, sizeof(real) * 3 * m);
   dev_download(gg.opacity_offsets, gcol + 3 * m, sizeof(real) * m);
@@ -149,10 +149,10 @@ static void run_case(const pcase *pc) {
   real nanv = (real)NAN;
   pl_buffer_upload(&df, sizeof(real) * (9 * (size_t)bad + 4), &nanv, sizeof nanv);
   f[9 * bad + 4] = nanv;
-  pl_status s1 = pl_upsample_forward(cpu, x, f, NULL);
+  pl_status s1 = ups_forward(cpu, x, f, NULL);
   char m1[512];
   snprintf(m1, sizeof m1, "%s", pl_last_error());
-  pl_status s2 = pl_upsample_forward(gpu, (const real *)dx.ptr, (const real *)df.ptr, NULL);
+  pl_status s2 = ups_forward(gpu, (const real *)dx.ptr, (const real *)df.ptr, NULL);
   CHECK(s1 == PL_ERR_NUMERIC && s2 == PL_ERR_NUMERIC && strcmp(m1, pl_last_error()) == 0,
         "%s: NaN particle: cpu '%s', cuda '%s'", pc->name, m1, pl_last_error());
   free(gcol);
@@ -168,8 +168,8 @@ static void run_case(const pcase *pc) {
   pl_buffer_free(&dvy);
   pl_buffer_free(&dvx);
   pl_buffer_free(&dvf);
-  pl_upsample_free(cpu);
-  pl_upsample_free(gpu);
+  ups_destroy(cpu);
+  ups_destroy(gpu);
   free(x0);
   free(obj);
 }

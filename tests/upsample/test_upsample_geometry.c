@@ -6,7 +6,7 @@
  *    mesh surface is within 1.5 spacings of a sample);
  *  - a rigid motion of all particles (x -> R x + t, F -> R F) moves every Gaussian exactly: mu -> R mu + t,
  *    Sigma -> R Sigma R^T, opacity and colour unchanged, in every mode;
- *  - the placement convention (pl_upsample_place_point). */
+ *  - the placement convention (ups_place_point). */
 #include <stdio.h>
 
 #include "core/rotation.h"
@@ -86,7 +86,7 @@ static double tri_dist(const double p[3], const double a[3], const double b[3], 
 }
 
 typedef struct {
-  pl_upsample *u;
+  ups *u;
   real *x0;
   int *obj;
   int n;
@@ -101,21 +101,21 @@ static int make(setup *s, int kind, double jitter) {
   s->n = ups_sphere_particles(C0, 5 * DP, DP, jitter, 21, &s->x0);
   s->obj = (int *)calloc((size_t)s->n, sizeof(int));
   ups_icosahedron(&s->ico, 0, 0, 0, 0, 0);
-  static pl_upsample_object objs[2];
+  static ups_object objs[2];
   memset(objs, 0, sizeof objs);
-  objs[0].mode = kind == 2 ? PL_UPS_PARTICLES : (kind == 3 ? PL_UPS_RUNTIME : PL_UPS_BOUND);
-  objs[1].mode = PL_UPS_RUNTIME;
+  objs[0].mode = kind == 2 ? UPS_PARTICLES : (kind == 3 ? UPS_RUNTIME : UPS_BOUND);
+  objs[1].mode = UPS_RUNTIME;
   const double scale[3] = {5 * DP, 4.5 * DP, 5.2 * DP}, rot[3] = {25, -40, 70};
   if (kind == 1) {
     objs[0].mesh = &s->ico;
     for (int k = 0; k < 3; ++k) objs[0].center[k] = C0[k], objs[0].scale[k] = scale[k], objs[0].rotation_deg[k] = rot[k];
     double lo[3], hi[3];
     pl_mesh_bounds(&s->ico, lo, hi);
-    for (int i = 0; i < 12; ++i) pl_upsample_place_point(C0, scale, rot, lo, hi, s->ico.verts + 3 * i, s->placed + 3 * i);
+    for (int i = 0; i < 12; ++i) ups_place_point(C0, scale, rot, lo, hi, s->ico.verts + 3 * i, s->placed + 3 * i);
   }
   if (kind == 4) /* the right half of the sphere is a second, runtime object */
     for (int p = 0; p < s->n; ++p) s->obj[p] = s->x0[3 * p] > C0[0] + 0.5 * DP;
-  pl_upsample_desc d;
+  ups_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
   d.nparticles = s->n;
@@ -126,12 +126,12 @@ static int make(setup *s, int kind, double jitter) {
   d.particle_spacing = DP;
   d.children = 5;
   d.seed = 4;
-  pl_status st = pl_upsample_init(&s->u, &d);
+  pl_status st = ups_create(&s->u, &d);
   CHECK(st == PL_OK, "init (kind %d): %s", kind, pl_last_error());
   return st == PL_OK;
 }
 static void drop(setup *s) {
-  pl_upsample_free(s->u);
+  ups_destroy(s->u);
   free(s->x0);
   free(s->obj);
 }
@@ -139,18 +139,18 @@ static void drop(setup *s) {
 static void test_rest(int kind) {
   setup s;
   if (!make(&s, kind, kind == 0 ? 0.6 : 0.0)) return;
-  pl_upsample_info info;
-  pl_upsample_get_info(s.u, &info);
+  ups_info info;
+  ups_get_info(s.u, &info);
   int64_t nb = info.nbound;
   real *rp = (real *)malloc(sizeof(real) * 3 * (size_t)nb), *rn = (real *)malloc(sizeof(real) * 3 * (size_t)nb);
-  CHECK(pl_upsample_rest_samples(s.u, rp, rn) == PL_OK, "rest samples: %s", pl_last_error());
+  CHECK(ups_rest_samples(s.u, rp, rn) == PL_OK, "rest samples: %s", pl_last_error());
   real *f = ups_identity_F(s.n);
-  pl_ups_gaussians g;
-  CHECK(pl_upsample_forward(s.u, s.x0, f, &g) == PL_OK, "forward: %s", pl_last_error());
+  ups_gaussians g;
+  CHECK(ups_forward(s.u, s.x0, f, &g) == PL_OK, "forward: %s", pl_last_error());
   real *col;
-  pl_upsample_param_buffers(s.u, &col, NULL);
-  pl_upsample_params prm;
-  pl_upsample_get_params(s.u, &prm);
+  ups_param_buffers(s.u, &col, NULL);
+  ups_params prm;
+  ups_get_params(s.u, &prm);
   double sigma = prm.sigma0 * (kind == 2 ? 0.5 * DP : info.sample_spacing);
   double emu = 0, ecov = 0, eop = 0, ecol = 0, enorm = 0;
   for (int64_t i = 0; i < nb; ++i) {
@@ -259,14 +259,14 @@ static void test_rigid(int kind) {
     v3_store(v3_add(m3_mul_v(rot, v3_load(x + 3 * p)), tr), x2 + 3 * p);
     m3_store(m3_mul(rot, m3_load(f + 9 * p)), f2 + 9 * p);
   }
-  pl_upsample_info info;
-  pl_upsample_get_info(s.u, &info);
+  ups_info info;
+  ups_get_info(s.u, &info);
   size_t m = (size_t)info.count;
   real *a = (real *)malloc(sizeof(real) * 13 * m), *b = (real *)malloc(sizeof(real) * 13 * m);
-  CHECK(pl_upsample_forward(s.u, x, f, NULL) == PL_OK, "forward: %s", pl_last_error());
-  pl_upsample_download(s.u, a, a + 3 * m, a + 9 * m, a + 12 * m);
-  CHECK(pl_upsample_forward(s.u, x2, f2, NULL) == PL_OK, "forward: %s", pl_last_error());
-  pl_upsample_download(s.u, b, b + 3 * m, b + 9 * m, b + 12 * m);
+  CHECK(ups_forward(s.u, x, f, NULL) == PL_OK, "forward: %s", pl_last_error());
+  ups_download(s.u, a, a + 3 * m, a + 9 * m, a + 12 * m);
+  CHECK(ups_forward(s.u, x2, f2, NULL) == PL_OK, "forward: %s", pl_last_error());
+  ups_download(s.u, b, b + 3 * m, b + 9 * m, b + 12 * m);
   double emu = 0, ecov = 0, eop = 0, ecol = 0, scale = 0, visible = 0;
   for (size_t g = 0; g < m; ++g) {
     v3 mu = v3_add(m3_mul_v(rot, v3_load(a + 3 * g)), tr);
@@ -305,7 +305,7 @@ static void test_placement(void) {
   /* Rz Ry Rx: y --Rx(90)--> z --Rz(90)--> z */
   pl_euler_xyz_deg(rxz, r);
   CHECK(fabs(r[7] - 1) < 1e-15, "XYZ order: y should map to z");
-  /* particles (the simulator's mpm_euler_deg) and their Gaussians (pl_upsample_place_point) are placed by the
+  /* particles (the simulator's mpm_euler_deg) and their Gaussians (ups_place_point) are placed by the
    * same rotation: bit for bit, at angles about all three axes */
   const double rot[3] = {17, -41, 123}, zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
   double rm[9];
@@ -314,7 +314,7 @@ static void test_placement(void) {
   for (int k = 0; k < 9; ++k) CHECK(rm[k] == r[k], "mpm_euler_deg and pl_euler_xyz_deg differ at %d", k);
   for (int a = 0; a < 3; ++a) {
     double e[3] = {a == 0, a == 1, a == 2}, q[3];
-    pl_upsample_place_point(zero, one, rot, zero, zero, e, q);
+    ups_place_point(zero, one, rot, zero, zero, e, q);
     for (int i = 0; i < 3; ++i)
       CHECK(q[i] == rm[3 * i + a], "placement column %d differs from the simulator's rotation (%g vs %g)", a, q[i],
             rm[3 * i + a]);
@@ -322,7 +322,7 @@ static void test_placement(void) {
   /* bounding-box centre lands at center; scale before rotation */
   const double lo[3] = {1, 2, 3}, hi[3] = {3, 6, 5}, c[3] = {0.5, 0.5, 0.5}, sc[3] = {2, 1, 1}, p[3] = {3, 4, 4};
   double o[3];
-  pl_upsample_place_point(c, sc, rz, lo, hi, p, o);
+  ups_place_point(c, sc, rz, lo, hi, p, o);
   /* p - centre = (1, 0, 0); scaled (2, 0, 0); Rz(90) -> (0, 2, 0) */
   CHECK(fabs(o[0] - 0.5) < 1e-15 && fabs(o[1] - 2.5) < 1e-15 && fabs(o[2] - 0.5) < 1e-15, "placement: (%g %g %g)",
         o[0], o[1], o[2]);

@@ -1,5 +1,5 @@
-/* test_upsample_grad.c: the whole upsampler's adjoint (pl_upsample_backward) against central differences of
- * pl_upsample_forward, in double precision, for every input and every learnable parameter at once:
+/* test_upsample_grad.c: the whole upsampler's adjoint (ups_backward) against central differences of
+ * ups_forward, in double precision, for every input and every learnable parameter at once:
  * x [N,3], F [N,9], sigma0, thickness, opacity, per-Gaussian colours [M,3] and opacity offsets [M].
  * Cases: bound mode on a particle set's surface, bound mode on a mesh (vertex colours, rotated and scaled),
  * the particles mode, the runtime mode (with an isolated particle and particles in the weight's ramp), two
@@ -14,7 +14,7 @@
 #endif
 
 typedef struct {
-  pl_upsample *u;
+  ups *u;
   int n;
   int64_t m;
 } gctx;
@@ -23,14 +23,14 @@ static int n_inputs(const gctx *c) { return (int)(12 * c->n + 3 + 4 * c->m); }
 static int n_outputs(const gctx *c) { return (int)(13 * c->m); }
 
 static void set_inputs(gctx *c, const double *x) {
-  pl_upsample_params p;
+  ups_params p;
   p.sigma0 = x[12 * c->n];
   p.thickness = x[12 * c->n + 1];
   p.opacity = x[12 * c->n + 2];
-  pl_status s = pl_upsample_set_params(c->u, &p);
+  pl_status s = ups_set_params(c->u, &p);
   CHECK(s == PL_OK, "set_params: %s", pl_last_error());
   real *col, *off;
-  pl_upsample_param_buffers(c->u, &col, &off);
+  ups_param_buffers(c->u, &col, &off);
   memcpy(col, x + 12 * c->n + 3, sizeof(double) * 3 * (size_t)c->m);
   memcpy(off, x + 12 * c->n + 3 + 3 * c->m, sizeof(double) * (size_t)c->m);
 }
@@ -38,8 +38,8 @@ static void set_inputs(gctx *c, const double *x) {
 static void f_all(const double *x, double *y, void *ctx) {
   gctx *c = (gctx *)ctx;
   set_inputs(c, x);
-  pl_ups_gaussians g;
-  pl_status s = pl_upsample_forward(c->u, x, x + 3 * c->n, &g);
+  ups_gaussians g;
+  pl_status s = ups_forward(c->u, x, x + 3 * c->n, &g);
   CHECK(s == PL_OK, "forward: %s", pl_last_error());
   size_t m = (size_t)c->m;
   memcpy(y, g.means, sizeof(double) * 3 * m);
@@ -52,12 +52,12 @@ static void v_all(const double *x, const double *vy, double *vx, void *ctx) {
   gctx *c = (gctx *)ctx;
   set_inputs(c, x);
   size_t m = (size_t)c->m;
-  pl_status s = pl_upsample_zero_grads(c->u);
+  pl_status s = ups_zero_grads(c->u);
   CHECK(s == PL_OK, "zero_grads: %s", pl_last_error());
-  s = pl_upsample_backward(c->u, x, x + 3 * c->n, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, vx, vx + 3 * c->n);
+  s = ups_backward(c->u, x, x + 3 * c->n, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, vx, vx + 3 * c->n);
   CHECK(s == PL_OK, "backward: %s", pl_last_error());
-  pl_upsample_grads g;
-  pl_upsample_get_grads(c->u, &g);
+  ups_grads g;
+  ups_get_grads(c->u, &g);
   double *vp = vx + 12 * c->n;
   vp[0] += g.sigma0;
   vp[1] += g.thickness;
@@ -80,13 +80,13 @@ static void run(const gcase *gc) {
   int *obj = (int *)calloc((size_t)n + 2, sizeof(int));
   pl_mesh ico;
   ups_icosahedron(&ico, 0.2, 0.6, 7, 3, 11);
-  pl_upsample_object objs[2];
+  ups_object objs[2];
   memset(objs, 0, sizeof objs);
   objs[0].name = gc->name;
   objs[0].color[0] = 0.3, objs[0].color[1] = 0.6, objs[0].color[2] = 0.9;
-  if (gc->kind == 0) objs[0].mode = PL_UPS_BOUND;
+  if (gc->kind == 0) objs[0].mode = UPS_BOUND;
   if (gc->kind == 1) {
-    objs[0].mode = PL_UPS_BOUND;
+    objs[0].mode = UPS_BOUND;
     objs[0].mesh = &ico;
     for (int k = 0; k < 3; ++k) {
       objs[0].center[k] = c0[k];
@@ -94,9 +94,9 @@ static void run(const gcase *gc) {
       objs[0].rotation_deg[k] = 10.0 * (k + 1);
     }
   }
-  if (gc->kind == 2) objs[0].mode = PL_UPS_PARTICLES;
+  if (gc->kind == 2) objs[0].mode = UPS_PARTICLES;
   if (gc->kind == 3) {
-    objs[0].mode = PL_UPS_RUNTIME;
+    objs[0].mode = UPS_RUNTIME;
     /* an isolated particle far from the others */
     x0 = (real *)realloc(x0, sizeof(real) * 3 * ((size_t)n + 1));
     x0[3 * n] = (real)(c0[0] + 6 * dp), x0[3 * n + 1] = (real)c0[1], x0[3 * n + 2] = (real)c0[2];
@@ -105,8 +105,8 @@ static void run(const gcase *gc) {
   if (gc->kind == 4) {
     /* object 0 bound (the sphere), object 1 runtime: a small blob next to it, close enough to share neighbours */
     nobj = 2;
-    objs[0].mode = PL_UPS_BOUND;
-    objs[1].mode = PL_UPS_RUNTIME;
+    objs[0].mode = UPS_BOUND;
+    objs[1].mode = UPS_RUNTIME;
     objs[1].name = "blob";
     real *blob;
     double c1[3] = {c0[0] + 4.2 * dp, c0[1], c0[2]};
@@ -140,11 +140,11 @@ static void run(const gcase *gc) {
         }
       sp_op[i] = 0.5 + 0.4 * test_rand();
     }
-    objs[0].mode = PL_UPS_BOUND;
+    objs[0].mode = UPS_BOUND;
     objs[0].splat_count = ns;
     objs[0].splat_means = sp_mean, objs[0].splat_covs = sp_cov, objs[0].splat_colors = sp_col;
     objs[0].splat_opacities = sp_op;
-    objs[1].mode = PL_UPS_BOUND;
+    objs[1].mode = UPS_BOUND;
     objs[1].name = "second sphere";
     real *two;
     double c1[3] = {c0[0] + 6 * dp, c0[1], c0[2]};
@@ -156,7 +156,7 @@ static void run(const gcase *gc) {
     n += n2;
     free(two);
   }
-  pl_upsample_desc d;
+  ups_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CPU;
   d.nparticles = n;
@@ -172,7 +172,7 @@ static void run(const gcase *gc) {
   d.threads = 1; /* thousands of small evaluations: parallel regions would only add overhead */
   gctx c;
   c.n = n;
-  pl_status s = pl_upsample_init(&c.u, &d);
+  pl_status s = ups_create(&c.u, &d);
   free(sp_mean), free(sp_cov), free(sp_col), free(sp_op); /* borrowed during init only */
   CHECK(s == PL_OK, "%s: init: %s", gc->name, pl_last_error());
   if (s != PL_OK) {
@@ -180,8 +180,8 @@ static void run(const gcase *gc) {
     free(obj);
     return;
   }
-  pl_upsample_info info;
-  pl_upsample_get_info(c.u, &info);
+  ups_info info;
+  ups_get_info(c.u, &info);
   c.m = info.count;
   /* the evaluation point: displaced positions, deformed F, parameters away from their defaults */
   int nin = n_inputs(&c);
@@ -224,7 +224,7 @@ static void run(const gcase *gc) {
   free(vy);
   free(vx);
   free(x);
-  pl_upsample_free(c.u);
+  ups_destroy(c.u);
   free(x0);
   free(obj);
 }

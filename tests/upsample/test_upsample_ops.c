@@ -24,14 +24,14 @@ int main(void) {
   /* and through the public API: set-up fails, it does not fall back or do nothing */
   real *x;
   int n = ups_sphere_particles((const double[3]){0, 0, 0}, 0.1, 0.02, 0.0, 1, &x);
-  pl_upsample_desc d;
+  ups_desc d;
   memset(&d, 0, sizeof d);
   d.backend = PL_BACKEND_CUDA;
   d.nparticles = n;
   d.rest_positions = x;
   d.particle_spacing = 0.02;
-  pl_upsample *u = NULL;
-  CHECK(pl_upsample_init(&u, &d) == PL_ERR_UNSUPPORTED && u == NULL, "cuda set-up in a CPU-only build must fail");
+  ups *u = NULL;
+  CHECK(ups_create(&u, &d) == PL_ERR_UNSUPPORTED && u == NULL, "cuda set-up in a CPU-only build must fail");
   free(x);
 #endif
   CHECK(ups_backend_ops_get((pl_backend)7, &ops) == PL_ERR_UNSUPPORTED && ops == NULL, "unknown backend must fail");

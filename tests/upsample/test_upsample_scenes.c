@@ -38,13 +38,13 @@ static void check_scene(const char *path, const char *mode) {
   if (st != PL_OK) return;
   mpm_particles P;
   CHECK(fill_scene(&s, &P), "%s: could not fill the objects with particles", path);
-  pl_upsample *u = NULL;
+  ups *u = NULL;
   st = pl_ups_setup(&s, PL_BACKEND_CPU, P.n, P.x, P.object, &u);
   CHECK(st == PL_OK, "%s (%s): init: %s", path, mode, pl_last_error());
   double spacing = s.sim.dx / cbrt((double)s.objects[0].particles_per_cell);
   real *f = ups_identity_F(P.n);
-  pl_ups_gaussians g;
-  if (st == PL_OK) st = pl_upsample_forward(u, P.x, f, &g);
+  ups_gaussians g;
+  if (st == PL_OK) st = ups_forward(u, P.x, f, &g);
   CHECK(st == PL_OK, "%s (%s): forward: %s", path, mode, pl_last_error());
   if (st == PL_OK) {
     for (int c = 0; c < 2 * s.ncameras; ++c) {
@@ -124,7 +124,7 @@ static void check_scene(const char *path, const char *mode) {
       free(mask);
     }
   }
-  pl_upsample_free(u);
+  ups_destroy(u);
   free(f);
   mpm_particles_free(&P);
   pl_scene_free(&s);

@@ -222,7 +222,7 @@ static void ups_composite_alpha(const ups_camera *c, int64_t m, const real *mean
 
 /* A descriptor with one object (ob, zeroed, then its mode set) over particles x [n, 3] at spacing dp: the set-up
  * most tests and the benchmark start from. The caller sets what else applies. */
-static void ups_desc_one(pl_upsample_desc *d, pl_upsample_object *ob, pl_ups_mode mode, pl_backend be, int n,
+static void ups_desc_one(ups_desc *d, ups_object *ob, ups_mode mode, pl_backend be, int n,
                          const real *x, double dp) {
   memset(ob, 0, sizeof *ob);
   ob->mode = mode;
@@ -257,12 +257,12 @@ static void ups_icosahedron(pl_mesh *m, double base, double span, int mi, int mk
   m->colors = mod > 1 ? colors : NULL;
 }
 
-/* Placed vertices of a mesh (pl_upsample_place_point), malloc'ed [nverts, 3]. */
+/* Placed vertices of a mesh (ups_place_point), malloc'ed [nverts, 3]. */
 static double *ups_place_mesh(const pl_mesh *m, const double center[3], const double scale[3], const double rot[3]) {
   double lo[3], hi[3];
   pl_mesh_bounds(m, lo, hi);
   double *v = (double *)malloc(sizeof(double) * 3 * (size_t)m->nverts);
-  for (int i = 0; i < m->nverts; ++i) pl_upsample_place_point(center, scale, rot, lo, hi, m->verts + 3 * i, v + 3 * i);
+  for (int i = 0; i < m->nverts; ++i) ups_place_point(center, scale, rot, lo, hi, m->verts + 3 * i, v + 3 * i);
   return v;
 }
 
