@@ -5,15 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* SplitMix64 finaliser (Steele et al. 2014): spreads packed keys over the table. */
-static uint64_t mix64(uint64_t z) {
-  z ^= z >> 30;
-  z *= 0xBF58476D1CE4E5B9ull;
-  z ^= z >> 27;
-  z *= 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 int pl_cell_of(const double p[3], double inv_cell, int c[3]) {
   for (int k = 0; k < 3; ++k) {
     double v = floor(p[k] * inv_cell);
@@ -46,22 +37,13 @@ void pl_cellmap_free(pl_cellmap *m) {
   memset(m, 0, sizeof *m);
 }
 
-int64_t pl_cellmap_get(const pl_cellmap *m, uint64_t key) {
-  size_t i = (size_t)mix64(key) & (m->cap - 1);
-  while (m->keys[i] != UINT64_MAX) {
-    if (m->keys[i] == key) return m->vals[i];
-    i = (i + 1) & (m->cap - 1);
-  }
-  return -1;
-}
-
 pl_status pl_cellmap_put(pl_cellmap *m, uint64_t key, int64_t val) {
   if (2 * (m->count + 1) > m->cap) {
     pl_cellmap bigger;
     PL_TRY(pl_cellmap_init(&bigger, m->cap * 2));
     for (size_t i = 0; i < m->cap; ++i)
       if (m->keys[i] != UINT64_MAX) {
-        size_t j = (size_t)mix64(m->keys[i]) & (bigger.cap - 1);
+        size_t j = (size_t)pl_mix64(m->keys[i]) & (bigger.cap - 1);
         while (bigger.keys[j] != UINT64_MAX) j = (j + 1) & (bigger.cap - 1);
         bigger.keys[j] = m->keys[i];
         bigger.vals[j] = m->vals[i];
@@ -70,7 +52,7 @@ pl_status pl_cellmap_put(pl_cellmap *m, uint64_t key, int64_t val) {
     pl_cellmap_free(m);
     *m = bigger;
   }
-  size_t i = (size_t)mix64(key) & (m->cap - 1);
+  size_t i = (size_t)pl_mix64(key) & (m->cap - 1);
   while (m->keys[i] != UINT64_MAX && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
   if (m->keys[i] == UINT64_MAX) m->count++;
   m->keys[i] = key;

@@ -38,8 +38,24 @@ typedef struct {
 /* Room for about cap / 2 entries before the first growth. */
 pl_status pl_cellmap_init(pl_cellmap *m, size_t cap);
 void pl_cellmap_free(pl_cellmap *m);
-/* The value stored for key, or -1. */
-int64_t pl_cellmap_get(const pl_cellmap *m, uint64_t key);
+/* SplitMix64 finaliser (Steele et al. 2014): spreads packed keys over the table. */
+static inline uint64_t pl_mix64(uint64_t z) {
+  z ^= z >> 30;
+  z *= 0xBF58476D1CE4E5B9ull;
+  z ^= z >> 27;
+  z *= 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* The value stored for key, or -1. Inline: set-up calls it in its innermost loops (Poisson-disk thinning). */
+static inline int64_t pl_cellmap_get(const pl_cellmap *m, uint64_t key) {
+  size_t i = (size_t)pl_mix64(key) & (m->cap - 1);
+  while (m->keys[i] != UINT64_MAX) {
+    if (m->keys[i] == key) return m->vals[i];
+    i = (i + 1) & (m->cap - 1);
+  }
+  return -1;
+}
 /* Insert or overwrite. */
 pl_status pl_cellmap_put(pl_cellmap *m, uint64_t key, int64_t val);
 

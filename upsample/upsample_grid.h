@@ -41,37 +41,45 @@ typedef struct {
  *   ups_nbr_iter it = ups_nbr_begin(gr, y); int q; while (ups_nbr_next(gr, &it, &q)) ... */
 typedef struct {
   int ci, cj, ck;  /* cell of the query point */
-  int cell;        /* offset being visited, 0..26 ((di + 1) * 9 + (dj + 1) * 3 + dk + 1) */
+  int di, dj, dk;  /* offset being visited, each in -1..1 */
   int e, end;      /* remaining entries of its bucket */
   uint64_t key;    /* its cell key (entries of other cells sharing the bucket are skipped) */
 } ups_nbr_iter;
+
+/* Point the iterator at the bucket of the current offset's cell. */
+HD void ups_nbr_enter(ups_grid gr, ups_nbr_iter *it) {
+  int i = it->ci + it->di, j = it->cj + it->dj, k = it->ck + it->dk;
+  uint32_t b = ups_cell_hash(i, j, k, gr.nbuckets);
+  it->key = pl_cell_key(i, j, k);
+  it->e = gr.start[b];
+  it->end = gr.start[b + 1];
+}
 
 HD ups_nbr_iter ups_nbr_begin(ups_grid gr, v3 y) {
   ups_nbr_iter it;
   it.ci = ups_cell_coord(y.x, gr.inv_cell);
   it.cj = ups_cell_coord(y.y, gr.inv_cell);
   it.ck = ups_cell_coord(y.z, gr.inv_cell);
-  it.cell = -1;
-  it.e = it.end = 0;
-  it.key = 0;
+  it.di = it.dj = it.dk = -1;
+  ups_nbr_enter(gr, &it);
   return it;
 }
 
 HD int ups_nbr_next(ups_grid gr, ups_nbr_iter *it, int *q) {
   for (;;) {
-    while (it->e < it->end) {
-      int e = it->e++;
-      if (gr.key[e] == it->key) {
-        *q = gr.sorted[e];
+    for (; it->e < it->end; ++it->e)
+      if (gr.key[it->e] == it->key) {
+        *q = gr.sorted[it->e++];
         return 1;
       }
+    if (++it->dk > 1) {
+      it->dk = -1;
+      if (++it->dj > 1) {
+        it->dj = -1;
+        if (++it->di > 1) return 0;
+      }
     }
-    if (++it->cell >= 27) return 0;
-    int i = it->ci + it->cell / 9 - 1, j = it->cj + (it->cell / 3) % 3 - 1, k = it->ck + it->cell % 3 - 1;
-    uint32_t b = ups_cell_hash(i, j, k, gr.nbuckets);
-    it->key = pl_cell_key(i, j, k);
-    it->e = gr.start[b];
-    it->end = gr.start[b + 1];
+    ups_nbr_enter(gr, it);
   }
 }
 
