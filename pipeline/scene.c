@@ -601,6 +601,9 @@ static pl_status build(pl_scene *s) {
                        where(c, "object", name, "velocity_field"), name, why);
       }
     }
+    o->velocity_file[0] = '\0';
+    if (pl_config_text(c, "object", name, "velocity_file"))
+      PL_TRY(pl_config_path(c, "object", name, "velocity_file", o->velocity_file, sizeof o->velocity_file, NULL));
     memcpy(o->color, s->materials[o->material].color, sizeof o->color);
     if (pl_config_vec3(c, "object", name, "color", o->color, &given) != PL_OK) {
       memcpy(o->color, s->materials[o->material].color, sizeof o->color);
