@@ -78,6 +78,7 @@ typedef struct {
   int jittered;
   double velocity[3], angular_velocity[3];
   char velocity_field[1024]; /* "vx(x,y,z), vy(...), vz(...)" added to the initial velocity (core/expr.h), or "" */
+  char velocity_file[PL_PATH_MAX]; /* per-particle velocities added to the initial velocity (velocity_file.h), or "" */
   double color[3];       /* the object's colour, or its material's */
   /* shape = gaussians: a trained 3DGS PLY, cropped, thresholded and placed at load (splat_object.h) */
   char splats[PL_PATH_MAX];

@@ -168,6 +168,9 @@ static pl_status object_placement(const pl_config *c, const char *name, pl_scene
   o->jittered = e == 0;
   PL_TRY(pl_config_vec3(c, "object", name, "velocity", o->velocity, NULL));
   PL_TRY(pl_config_vec3(c, "object", name, "angular_velocity", o->angular_velocity, NULL));
+  o->velocity_file[0] = '\0';
+  if (pl_config_text(c, "object", name, "velocity_file"))
+    PL_TRY(pl_config_path(c, "object", name, "velocity_file", o->velocity_file, sizeof o->velocity_file, NULL));
   o->velocity_field[0] = '\0';
   if (!pl_config_text(c, "object", name, "velocity_field")) return PL_OK;
   PL_TRY(pl_config_string(c, "object", name, "velocity_field", o->velocity_field, sizeof o->velocity_field, NULL));

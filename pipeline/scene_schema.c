@@ -72,6 +72,10 @@ static const pl_key_spec object_keys[] = {
      "initial velocity field added to velocity and angular_velocity: three comma-separated expressions vx, vy, vz "
      "in the world position x, y, z (m): numbers, pi, + - * / ^, sin cos tan asin acos atan sinh cosh tanh exp log "
      "sqrt abs floor ceil atan2 min max pow; e.g. a vortex: -2*(y-0.5), 2*(x-0.5), 0"},
+    {"velocity_file", PL_KT_PATH, NULL, NULL, 0, 0, 0,
+     "CSV of per-particle initial velocities added to the others: rows vx,vy,vz (matched to the object's particles "
+     "in sampling order, one row per particle) or x,y,z,vx,vy,vz (each particle takes the row nearest to it); "
+     "an optional header names the columns"},
     {"color", PL_KT_VEC3, NULL, NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour (default: the material's)"},
     {"texture", PL_KT_PATH, NULL, NULL, 0, 0, 0, "PNG texture for a mesh with texture coordinates"},
     {"splats", PL_KT_PATH, NULL, NULL, 0, 0, 0, "trained 3DGS PLY file (shape = gaussians): its Gaussians are the object"},

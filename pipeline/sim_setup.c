@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/expr.h"
+#include "pipeline/velocity_file.h"
 
 int pl_sim_contact(pl_contact c) {
   switch (c) {
@@ -139,6 +140,9 @@ pl_status pl_sim_velocity_field(const pl_scene *s, int64_t n, const real *x, con
     }
   }
   free(ex);
+  for (int o = 0; o < s->nobjects && st == PL_OK; ++o)
+    if (s->objects[o].velocity_file[0])
+      st = pl_velocity_file_add(s->objects[o].velocity_file, s->objects[o].name, o, n, x, object, v);
   return st;
 }
 

@@ -23,7 +23,8 @@ void pl_sim_collider(const pl_scene_collider *c, mpm_collider *out);
  * s->nmaterials and s->ncolliders). */
 void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_desc *d);
 
-/* Add each object's velocity_field (core/expr.h) at the particles' positions to v [n][3] (x [n][3], object [n]).
+/* Add each object's velocity_file (velocity_file.h) and velocity_field (core/expr.h) at the particles'
+ * positions to v [n][3] (x [n][3], object [n]).
  * A non-finite value is an error naming the object, the particle and its position. */
 pl_status pl_sim_velocity_field(const pl_scene *s, int64_t n, const real *x, const int32_t *object, real *v);
 
