@@ -10,6 +10,7 @@
 #include "core/linalg.h"
 #include "core/rng.h"
 #include "tests/test_util.h"
+#include "raster/raster.h"
 #include "upsample/upsample.h"
 
 /* Particles on a (jittered) lattice of spacing dp filling a shape; returns the count, *out malloc'ed [n,3].
@@ -76,32 +77,17 @@ typedef struct {
   double eye[3];
 } ups_camera;
 
+/* The camera pose from the rasterizer's look-at (raster_viewmat_look_at: OpenCV axes, one copy in the tree). */
 static void ups_look_at(ups_camera *c, int w, int h, double fov_deg, const double eye[3], const double target[3],
                         const double up[3]) {
+  raster_camera rc;
+  raster_camera_look_at(&rc, w, h, fov_deg, eye, target, up);
   c->w = w;
   c->h = h;
-  c->fy = 0.5 * h / tan(0.5 * fov_deg * 3.14159265358979 / 180);
-  c->fx = c->fy;
-  c->cx = 0.5 * w;
-  c->cy = 0.5 * h;
-  double f[3], r[3], d[3], l = 0;
-  for (int k = 0; k < 3; ++k) f[k] = target[k] - eye[k], l += f[k] * f[k];
-  l = sqrt(l);
-  for (int k = 0; k < 3; ++k) f[k] /= l, c->eye[k] = eye[k];
-  /* right = forward x up... OpenCV: x right, y down, z forward; right = f x up normalised, down = f x right */
-  r[0] = f[1] * up[2] - f[2] * up[1];
-  r[1] = f[2] * up[0] - f[0] * up[2];
-  r[2] = f[0] * up[1] - f[1] * up[0];
-  l = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-  for (int k = 0; k < 3; ++k) r[k] /= l;
-  d[0] = f[1] * r[2] - f[2] * r[1];
-  d[1] = f[2] * r[0] - f[0] * r[2];
-  d[2] = f[0] * r[1] - f[1] * r[0];
-  for (int k = 0; k < 3; ++k) {
-    c->rot[0][k] = r[k];
-    c->rot[1][k] = d[k];
-    c->rot[2][k] = f[k];
-  }
+  c->fx = rc.fx, c->fy = rc.fy, c->cx = rc.cx, c->cy = rc.cy;
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < 3; ++k) c->rot[r][k] = rc.viewmat[4 * r + k];
+  for (int k = 0; k < 3; ++k) c->eye[k] = eye[k];
 }
 
 /* Ray direction (world) through the centre of pixel (i row, j column). */
