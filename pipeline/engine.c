@@ -11,6 +11,7 @@
 #include "core/progress.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/engine_params.h"
+#include "pipeline/particle_fields.h"
 #include "pipeline/capture_scene.h"
 #include "pipeline/composite.h"
 #include "pipeline/panels.h"
@@ -108,6 +109,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
   if (st == PL_OK && !e->loss) st = pl_fail(PL_ERR_NOMEM, "out of memory");
   for (int c = 0; st == PL_OK && c < e->ncams; ++c)
     st = pl_loss_ctx_create(&e->loss[c], e->backend, e->cams[c].width, e->cams[c].height);
+  if (st == PL_OK) st = engine_fields_create(e);
   if (st != PL_OK) {
     pl_engine_free(e);
     return st;
@@ -121,6 +123,7 @@ void pl_engine_free(pl_engine *e) {
   engine_grad_free(e);
   engine_appearance_free(e);
   engine_params_free(e);
+  engine_fields_free(e);
   free(e->sched_rec);
   free(e->sched_hold);
   if (e->targets) {
@@ -203,7 +206,7 @@ pl_status pl_engine_set(pl_engine *e, const char *address, const double *v, int 
     else return pl_fail(PL_ERR_UNSUPPORTED, "%s: not a value the simulator can change", address);
     pl_status st = mpm_set_material(&e->sim, m, &mat);
     if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, x);
-    return PL_OK;
+    return engine_fields_apply(e); /* particles with per-particle moduli on their material's E or nu */
   }
   if (strcmp(type, "sim") == 0 && strcmp(key, "gravity") == 0) {
     if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s needs 3 values", address);
@@ -650,6 +653,7 @@ pl_status pl_engine_eval(pl_engine *e, const char *frames, int want_grad, pl_opt
       st = pl_engine_run(e, last, mask, fwd_frame, &c);
     }
   }
+  if (st == PL_OK) st = engine_fields_regularise(e, want_grad, &loss->total);
   free(mask);
   return st;
 }

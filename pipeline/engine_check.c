@@ -34,7 +34,7 @@ static int valid_entry(const real *val, int64_t op_begin, int64_t i) {
 }
 
 static int pick_entries(const double *g, const real *val, int64_t op_begin, int64_t n, int k, uint64_t seed,
-                        int64_t *out) {
+                        const unsigned char *sees, int64_t *out) {
   if (n <= 0) return 0;
   if (k > n) k = (int)n;
   ranked *r = (ranked *)malloc(sizeof(ranked) * (size_t)n);
@@ -43,21 +43,41 @@ static int pick_entries(const double *g, const real *val, int64_t op_begin, int6
   qsort(r, (size_t)n, sizeof *r, by_mag);
   int cnt = 0;
   for (int i = 0; i < (k + 1) / 2 && r[i].mag >= 0; ++i) out[cnt++] = r[i].index;
-  /* the rest at random: all but two among the entries the loss sees (|g| above 1e-6 of the largest: a random
-   * entry of a large scene is mostly occluded or interior, which checks nothing), two among all (an entry with a
-   * zero adjoint whose difference is not zero is a cut gradient) */
-  double gmax = r[0].mag > 0 ? r[0].mag : 0;
+  /* the rest at random: all but two among the entries the loss sees measurably (`sees`: a difference at the
+   * largest step tried rises above the loss's rounding; a random entry of a large scene is mostly occluded or
+   * interior, which checks nothing), two among all (an entry with a zero adjoint whose difference is not zero is
+   * a cut gradient) */
   for (uint32_t t = 0; cnt < k && t < 100000; ++t) {
     pl_u32x4 u = pl_rng_u32x4(seed, 7, t);
     int64_t cand = (int64_t)(((uint64_t)u.v[0] << 32 | u.v[1]) % (uint64_t)n);
     int dup = !valid_entry(val, op_begin, cand);
-    if (cnt < k - 2 && t < 50000 && !(fabs(g[cand]) > 1e-6 * gmax)) dup = 1;
+    if (cnt < k - 2 && t < 50000 && !sees[cand]) dup = 1;
     for (int j = 0; j < cnt; ++j) dup |= out[j] == cand;
     if (!dup) out[cnt++] = cand;
   }
   free(r);
   return cnt;
 }
+
+/* The step scale of stage input idx: a mean by its Gaussian's largest standard deviation, a covariance entry by
+ * its Gaussian's largest variance (small enough to keep it positive definite), a colour or an opacity by 1; a
+ * particle position by the particle spacing, F by 1. in: the inputs (raster: means [3m], covs [6m], colours
+ * [3m], opacities [m]; upsample: x [3n], F [9n]). */
+static double entry_scale(const pl_scene *s, int is_raster, const real *in, int64_t m, int64_t n, int64_t idx) {
+  double scale = 1;
+  if (is_raster && idx < 9 * m) {
+    int64_t gi = idx < 3 * m ? idx / 3 : (idx - 3 * m) / 6;
+    const real *cv = in + 3 * m + 6 * gi;
+    scale = fmax(fmax((double)cv[0], (double)cv[3]), (double)cv[5]);
+    if (idx < 3 * m) scale = sqrt(fmax(scale, 0));
+  } else if (!is_raster && idx < 3 * n) {
+    scale = s->sim.dx / cbrt((double)s->objects[0].particles_per_cell);
+  }
+  return scale > 0 ? scale : 1e-3;
+}
+
+/* The rounding of one loss evaluation: eps |L| times a generous count of the terms summed into L (64). */
+static double loss_rounding(double loss) { return 64 * PL_REAL_EPS * fabs(loss); }
 
 /* loss of the current e->gauss (already rendered) at frame f */
 static pl_status loss_now(pl_engine *e, int f, double *out) {
@@ -124,11 +144,20 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
   }
   if (rc == PL_OK) rc = pl_buffer_alloc(&scratch, e->backend, sizeof(real) * (len ? len : 1));
   int k = 0;
+  unsigned char *sees = (unsigned char *)calloc(len ? len : 1, 1);
+  if (rc == PL_OK && !sees) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
   if (rc == PL_OK) {
-    for (size_t i = 0; i < len; ++i) ad[i] = adj[i];
+    /* measurable: |g| h_max at least 100 roundings of L, h_max = 10 rel_step scale (the largest step tried) */
+    const double floor_l = loss_rounding(base.total);
+    for (size_t i = 0; i < len; ++i) {
+      ad[i] = adj[i];
+      sees[i] = fabs(ad[i]) * 10 * rel_step * entry_scale(s, is_raster, in, (int64_t)m, (int64_t)n, (int64_t)i) >
+                100 * floor_l;
+    }
     k = pick_entries(ad, in, is_raster ? 12 * (int64_t)m : (int64_t)len, (int64_t)len, samples < max ? samples : max,
-                     s->sim.seed, pick);
+                     s->sim.seed, sees, pick);
   }
+  free(sees);
   raster_gaussians g = e->gauss;
   real *sb = (real *)scratch.ptr;
   if (is_raster) {
@@ -160,25 +189,20 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
     }
     r->value = in[idx];
     r->adjoint = ad[idx];
-    /* steps relative to the entry's own scale: a mean by its Gaussian's largest standard deviation, a covariance
-     * entry by its Gaussian's largest variance (small enough to keep it positive definite), a colour or an
-     * opacity by 1 (an opacity's step kept inside (0, 1)); a position by the particle spacing, F by 1 */
-    double scale = 1;
-    if (is_raster && idx < (int64_t)(9 * m)) {
-      int64_t gi = idx < (int64_t)(3 * m) ? idx / 3 : (idx - 3 * (int64_t)m) / 6;
-      const real *cv = in + 3 * m + 6 * (size_t)gi;
-      scale = fmax(fmax((double)cv[0], (double)cv[3]), (double)cv[5]);
-      if (idx < (int64_t)(3 * m)) scale = sqrt(fmax(scale, 0));
-    } else if (!is_raster && idx < (int64_t)(3 * n)) {
-      scale = s->sim.dx / cbrt((double)s->objects[0].particles_per_cell);
-    }
-    double h = rel_step * (scale > 0 ? scale : 1e-3);
+    /* steps relative to the entry's own scale (entry_scale; an opacity's step kept inside (0, 1)) */
+    double h = rel_step * entry_scale(s, is_raster, in, (int64_t)m, (int64_t)n, idx);
     if (is_raster && idx >= (int64_t)(12 * m)) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value)); /* opacity in (0, 1) */
-    /* a mismatch is retried with 10x and 100x smaller steps (a kink inside the interval spoils it) */
+    /* steps tried in turn until ok, as gradcheck's parameters: h, h/10, 10h, h/100 (a kink inside the interval
+     * needs a smaller one, rounding a larger one); a colour or an opacity keeps its larger step inside its range */
+    static const double ladder[4] = {1, 0.1, 10, 0.01};
+    const double h0 = h;
     pl_gc_row first = *r;
     pl_gc_row best = *r;
     double best_u = INFINITY;
-    for (int attempt = 0; attempt < 3 && rc == PL_OK; ++attempt, h *= 0.1) {
+    for (int attempt = 0; attempt < 4 && rc == PL_OK; ++attempt) {
+    h = h0 * ladder[attempt];
+    if (is_raster && idx >= (int64_t)(12 * m)) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value));
+    if (is_raster && idx >= (int64_t)(9 * m) && idx < (int64_t)(12 * m)) h = fmin(h, 0.25);
     double d[2];
     for (int t = 0; t < 2 && rc == PL_OK; ++t) {
       double hh = t ? h / 2 : h, l[2];
@@ -200,17 +224,19 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
     }
     pl_gc_row trial = first;
     trial.fd = (4 * d[1] - d[0]) / 3;
-    double u = fabs(d[1] - d[0]);
+    /* the measured uncertainty, at least the loss's rounding over the step (two differences that both round to
+     * exactly 0 measure nothing) */
+    double u = fmax(fabs(d[1] - d[0]), loss_rounding(base.total) / h);
     pl_gc_judge_u(&trial, u, fmax(fabs(base.total), 1e-30), tol, 1e-12);
-    /* sampled inputs may not matter (occluded, interior) */
-    if (trial.verdict == PL_GC_INSENSITIVE || trial.verdict == PL_GC_NOISY) trial.verdict = PL_GC_BELOW_NOISE;
     double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
     if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
-    if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_BELOW_NOISE) {
+    if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
       best = trial;
       break;
     }
     }
+    /* a sampled input the loss does not see (occluded, interior), or whose differences stay noisy at every step */
+    if (best.verdict == PL_GC_INSENSITIVE || best.verdict == PL_GC_NOISY) best.verdict = PL_GC_BELOW_NOISE;
     *r = best;
   }
   free(in);

@@ -16,6 +16,7 @@
 #include "pipeline/engine_check.h"
 #include "pipeline/engine_internal.h"
 #include "pipeline/engine_params.h"
+#include "pipeline/particle_fields.h"
 
 typedef struct {
   mpm_grads grads;
@@ -153,6 +154,7 @@ pl_status engine_eval_grad(pl_engine *e, const unsigned char *mask, int last, do
   st = mpm_tape_backward(e->tape, &gs->grads);
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "MPM adjoint: ");
+  PL_TRY(engine_fields_gradient(e, &gs->grads)); /* per-particle moduli: grid values, material sums */
   if (!gs->reported) { /* the tape's memory, once (every pass: --log debug) */
     int64_t ck_bytes, seg_bytes, peak;
     int nck;
@@ -226,6 +228,7 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
     if (st == PL_OK) st = mpm_grads_zero(&gs->grads);
     if (st == PL_OK) st = mpm_tape_forward(e->tape, &e->init, last, mpm_stage_frame, m);
     if (st == PL_OK) st = mpm_tape_backward(e->tape, &gs->grads);
+    if (st == PL_OK) st = engine_fields_gradient(e, &gs->grads);
     pl_upsample_grads none;
     memset(&none, 0, sizeof none);
     for (int i = 0; st == PL_OK && i < o->n; ++i) {

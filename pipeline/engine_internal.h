@@ -51,6 +51,8 @@ struct pl_engine {
   void *appearance;
   /* friction, object placement, background colour (engine_params.c; NULL until one is set) */
   void *extra_params;
+  /* per-particle moduli: E_field, nu_field, learnt E grids (particle_fields.c; NULL when no object has one) */
+  void *fields;
   /* gradient pass (engine_grad.c) */
   struct mpm_tape *tape;
   void *grad_state;

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene.h"
+#include "pipeline/particle_fields.h"
 #include "pipeline/splat_object.h"
 #include "pipeline/param_use.h"
 
@@ -601,6 +602,7 @@ static pl_status build(pl_scene *s) {
                        where(c, "object", name, "velocity_field"), name, why);
       }
     }
+    PL_TRY(pl_scene_object_field(c, name, s, o));
     memcpy(o->color, s->materials[o->material].color, sizeof o->color);
     if (pl_config_vec3(c, "object", name, "color", o->color, &given) != PL_OK) {
       memcpy(o->color, s->materials[o->material].color, sizeof o->color);
