@@ -254,19 +254,21 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
        * h gives the difference an error of eps |L| / h against a signal |g|. The first step makes the change
        * |g| h at least 1e4 eps |L| (float: 1e-3 |L|; double: the relative step decides), capped where the value
        * stops being smooth (a colour inside [0, 1], an opacity offset within 1 in logit); then larger and
-       * smaller ones. A verdict counts only when the measured uncertainty is itself within the tolerance (an
-       * uncertainty as large as the error would let a 10 % error pass). */
+       * smaller ones. Differences at h, h/2 and h/4, extrapolated twice (Richardson): R1 from (h, h/2), R2 from
+       * (h/2, h/4); the difference is R2 and its uncertainty |R2 - R1| (at a large step the plain |d(h) - d(h/2)|
+       * measures the truncation that the extrapolation removes). A verdict counts only when the uncertainty is
+       * itself within the tolerance (an uncertainty as large as the error would let a 10 % error pass). */
       static const double ladder[4] = {1, 4, 0.25, 16};
       pl_gc_row first = *r, best = *r;
       double best_u = INFINITY;
       double h_base = fmax(rel_step * fmax(fabs(r->value), 0.1),
                            1e4 * PL_REAL_EPS * loss_scale / fmax(fabs(r->adjoint), 1e-300));
       for (int at = 0; at < 4 && st == PL_OK; ++at) {
-        double h = ladder[at] * h_base, d[2];
+        double h = ladder[at] * h_base, d[3];
         if (kind == 0) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value));
         else h = fmin(h, 1.0);
-        for (int p = 0; p < 2 && st == PL_OK; ++p) {
-          double hh = p ? h / 2 : h, lp = 0, lm = 0;
+        for (int p = 0; p < 3 && st == PL_OK; ++p) {
+          double hh = h / (1 << p), lp = 0, lm = 0;
           pl_loss_value v;
           st = set_entry(e, buf, i, (real)(r->value + hh));
           if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v), lp = v.total;
@@ -275,8 +277,9 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
           d[p] = (lp - lm) / (2 * hh);
         }
         pl_gc_row trial = first;
-        trial.fd = (4 * d[1] - d[0]) / 3;
-        double u = fabs(d[1] - d[0]);
+        double r1 = (4 * d[1] - d[0]) / 3, r2 = (4 * d[2] - d[1]) / 3;
+        trial.fd = r2;
+        double u = fabs(r2 - r1);
         pl_gc_judge_u(&trial, u, loss_scale, tol, 1e-12);
         double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
         if (trial.verdict == PL_GC_OK && 2 * u > tol * sc) trial.verdict = PL_GC_NOISY;
