@@ -34,7 +34,7 @@ static int valid_entry(const real *val, int64_t op_begin, int64_t i) {
 }
 
 static int pick_entries(const double *g, const real *val, int64_t op_begin, int64_t n, int k, uint64_t seed,
-                        const unsigned char *sees, int64_t *out) {
+                        const unsigned char *sees, const unsigned char *seen_elem, int64_t *out) {
   if (n <= 0) return 0;
   if (k > n) k = (int)n;
   ranked *r = (ranked *)malloc(sizeof(ranked) * (size_t)n);
@@ -43,15 +43,17 @@ static int pick_entries(const double *g, const real *val, int64_t op_begin, int6
   qsort(r, (size_t)n, sizeof *r, by_mag);
   int cnt = 0;
   for (int i = 0; i < (k + 1) / 2 && r[i].mag >= 0; ++i) out[cnt++] = r[i].index;
-  /* the rest at random: all but two among the entries the loss sees measurably (`sees`: a difference at the
+  /* the rest at random: all but one among the entries the loss sees measurably (`sees`: a difference at the
    * largest step tried rises above the loss's rounding; a random entry of a large scene is mostly occluded or
-   * interior, which checks nothing), two among all (an entry with a zero adjoint whose difference is not zero is
-   * a cut gradient) */
+   * interior, which checks nothing), one (the cut-gradient probe: a zero adjoint whose difference is not zero)
+   * among all entries of the Gaussians or particles the loss sees (`seen_elem`: one of their entries is
+   * measurable, so a component whose gradient was cut would show) */
   for (uint32_t t = 0; cnt < k && t < 100000; ++t) {
     pl_u32x4 u = pl_rng_u32x4(seed, 7, t);
     int64_t cand = (int64_t)(((uint64_t)u.v[0] << 32 | u.v[1]) % (uint64_t)n);
     int dup = !valid_entry(val, op_begin, cand);
-    if (cnt < k - 2 && t < 50000 && !sees[cand]) dup = 1;
+    if (cnt < k - 1 && t < 50000 && !sees[cand]) dup = 1;
+    if (cnt == k - 1 && t < 50000 && !seen_elem[cand]) dup = 1;
     for (int j = 0; j < cnt; ++j) dup |= out[j] == cand;
     if (!dup) out[cnt++] = cand;
   }
@@ -144,8 +146,8 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
   }
   if (rc == PL_OK) rc = pl_buffer_alloc(&scratch, e->backend, sizeof(real) * (len ? len : 1));
   int k = 0;
-  unsigned char *sees = (unsigned char *)calloc(len ? len : 1, 1);
-  if (rc == PL_OK && !sees) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
+  unsigned char *sees = (unsigned char *)calloc(len ? len : 1, 1), *seen_elem = (unsigned char *)calloc(len ? len : 1, 1);
+  if (rc == PL_OK && (!sees || !seen_elem)) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
   if (rc == PL_OK) {
     /* measurable: |g| h_max at least 100 roundings of L, h_max = 10 rel_step scale (the largest step tried) */
     const double floor_l = loss_rounding(base.total);
@@ -154,10 +156,27 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
       sees[i] = fabs(ad[i]) * 10 * rel_step * entry_scale(s, is_raster, in, (int64_t)m, (int64_t)n, (int64_t)i) >
                 100 * floor_l;
     }
-    k = pick_entries(ad, in, is_raster ? 12 * (int64_t)m : (int64_t)len, (int64_t)len, samples < max ? samples : max,
-                     s->sim.seed, sees, pick);
+    /* entries of a Gaussian (means, covariances, colours, opacities) or a particle (x, F) with a measurable one */
+    const int64_t ne = is_raster ? (int64_t)m : (int64_t)n;
+    unsigned char *elem = (unsigned char *)calloc((size_t)(ne ? ne : 1), 1);
+    if (!elem) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
+    for (int pass = 0; rc == PL_OK && pass < 2; ++pass)
+      for (int64_t i = 0; i < (int64_t)len; ++i) {
+        int64_t el;
+        if (is_raster)
+          el = i < 3 * ne ? i / 3 : i < 9 * ne ? (i - 3 * ne) / 6 : i < 12 * ne ? (i - 9 * ne) / 3 : i - 12 * ne;
+        else
+          el = i < 3 * ne ? i / 3 : (i - 3 * ne) / 9;
+        if (pass == 0) elem[el] |= sees[i];
+        else seen_elem[i] = elem[el];
+      }
+    free(elem);
+    if (rc == PL_OK)
+      k = pick_entries(ad, in, is_raster ? 12 * (int64_t)m : (int64_t)len, (int64_t)len, samples < max ? samples : max,
+                       s->sim.seed, sees, seen_elem, pick);
   }
   free(sees);
+  free(seen_elem);
   raster_gaussians g = e->gauss;
   real *sb = (real *)scratch.ptr;
   if (is_raster) {
