@@ -56,7 +56,8 @@ below = sum(r["verdict"] == "below noise" for r in stage)
 bad = [r["name"] + ": " + r["verdict"] for r in par + stage if r["verdict"] not in ("ok", "FROZEN", "below noise")]
 verdict = "ok" if rc == "0" and not bad else "FAILED " + "; ".join(bad)[:200] if bad else f"exit {rc}"
 secs = float(t1) - float(t0)
+wall = f"{secs / 60:.1f} min" if secs > 1 else "(earlier run)"
 print(f"| {scene} | {res} | {len(rows.get('params', []))} (+{len(rows.get('mpm', []))} mpm) | {worst:.1e} | "
-      f"{below} of {len(stage)} ({100.0 * below / max(len(stage), 1):.0f} %) | {verdict} | {secs / 60:.1f} min |" if secs > 1 else "")
+      f"{below} of {len(stage)} ({100.0 * below / max(len(stage), 1):.0f} %) | {verdict} | {wall} |")
 PY
 done
