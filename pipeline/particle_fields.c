@@ -108,11 +108,6 @@ void engine_fields_free(pl_engine *e) {
 
 int pl_engine_learns_fields(const pl_engine *e) { return state(e) && state(e)->nfields > 0; }
 
-double pl_engine_particle_E(const pl_engine *e, int64_t p) {
-  const fields_state *s = state(e);
-  return s && p >= 0 && p < e->n ? s->E[p] : NAN;
-}
-
 /* position of grid value k (a node, or a cell's centre) */
 static void grid_point(const grid_field *f, int k, double x[3]) {
   int idx[3] = {k % f->dims[0], (k / f->dims[0]) % f->dims[1], k / (f->dims[0] * f->dims[1])};

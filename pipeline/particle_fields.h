@@ -52,8 +52,6 @@ pl_status pl_engine_fields_load(struct pl_engine *e, const char *folder);
  * `samples` grid values per field (largest adjoints first). */
 pl_status pl_engine_fields_check(struct pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,
                                  pl_gc_row *rows, int max, int *nrows);
-/* Current E of particle p (tests, reports); NAN when the scene has no field. */
-double pl_engine_particle_E(const struct pl_engine *e, int64_t p);
 
 #ifdef __cplusplus
 }
