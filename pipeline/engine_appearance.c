@@ -282,7 +282,13 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
         double u = fabs(r2 - r1);
         pl_gc_judge_u(&trial, u, loss_scale, tol, 1e-12);
         double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
-        if (trial.verdict == PL_GC_OK && 2 * u > tol * sc) trial.verdict = PL_GC_NOISY;
+        /* ok only when the uncertainty is within the tolerance, with the noise allowance capped at it: no error
+         * beyond twice the tolerance passes (a 10 % error fails in float, tolerance 3 %) */
+        if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_MISMATCH) {
+          double err = fabs(trial.adjoint - trial.fd);
+          if (u > tol * sc) trial.verdict = PL_GC_NOISY;
+          else trial.verdict = err <= tol * sc + fmin(2 * u, tol * sc) ? PL_GC_OK : PL_GC_MISMATCH;
+        }
         if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
         if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
           best = trial;

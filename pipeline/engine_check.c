@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "pipeline/composite.h"
 #include "pipeline/engine_check.h"
 #include "pipeline/engine_internal.h"
 
@@ -96,7 +97,16 @@ static pl_status render_gauss(pl_engine *e, const raster_gaussians *g) {
   memset(&out, 0, sizeof out);
   out.rgb = img;
   out.alpha = img + 3 * e->npix;
-  return raster_forward(e->rast, g, e->cams, e->ncams, &e->ropt, &out);
+  PL_TRY(raster_forward(e->rast, g, e->cams, e->ncams, &e->ropt, &out));
+  /* a capture's background plates behind the Gaussians, as the engine renders (engine_render_state): the
+   * differences must see the function the adjoint differentiates */
+  for (int c = 0; e->plates && c < e->ncams; ++c)
+    if (e->plates[c].ptr) {
+      int64_t off = e->cam_offset[c];
+      PL_TRY(pl_composite_plate(e->backend, e->cam_offset[c + 1] - off, img + 3 * off, img + 3 * e->npix + off,
+                                (const real *)e->plates[c].ptr, e->scene->render.background));
+    }
+  return PL_OK;
 }
 
 pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int samples, double rel_step, double tol,
