@@ -36,6 +36,8 @@ for scene in "${scenes[@]}"; do
 import json, sys, glob, re
 scene, out, name, rc, t0, t1 = sys.argv[1:]
 txt = open(scene).read()
+m = re.search(r'^\[render\]\s*$(.*?)(?=^\[|\Z)', txt, re.M | re.S)
+txt = m.group(1) if m else txt
 w = re.search(r'^width\s*=\s*(\d+)', txt, re.M); h = re.search(r'^height\s*=\s*(\d+)', txt, re.M)
 res = f"{w.group(1) if w else '?'}x{h.group(1) if h else '?'}"
 rows = {}
