@@ -640,6 +640,7 @@ pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu)
     return pl_fail(PL_ERR_NOMEM, "out of memory");
   }
   pl_status st = pl_buffer_download(&s->material, 0, mat, n * sizeof(int32_t));
+  update_cfl_inputs(s, NULL); /* from the materials' current values: a repeated call does not ratchet the bound up */
   double cmax = s->wave_speed;
   for (size_t i = 0; st == PL_OK && i < n; ++i) {
     double e = E[i], v = nu ? nu[i] : s->materials[mat[i]].nu;

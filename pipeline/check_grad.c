@@ -7,12 +7,13 @@
 #include "core/log.h"
 #include "pipeline/engine_internal.h"
 #include "pipeline/engine_objective.h"
+#include "pipeline/particle_fields.h"
 
 #define CHECK_ROWS 512
 
 pl_status pl_engine_collect_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
                                   pl_gc_row *rows, int max, int *nrows) {
-  int nap = 0;
+  int nap = 0, nfd = 0;
   *nrows = 0;
   pl_objective obj;
   memset(&obj, 0, sizeof obj);
@@ -24,9 +25,13 @@ pl_status pl_engine_collect_check(pl_engine *e, pl_optimizer *o, double step, do
   /* per-Gaussian colours / opacity offsets: the entries with the largest adjoints */
   if (st == PL_OK && pl_engine_learns_appearance(e))
     st = pl_engine_appearance_check(e, o, step, tol, 6, rows + *nrows, max - *nrows, &nap);
+  if (st == PL_OK) *nrows += nap;
+  /* learnt E fields: the grid values with the largest adjoints */
+  if (st == PL_OK && pl_engine_learns_fields(e))
+    st = pl_engine_fields_check(e, o, step, tol, 8, rows + *nrows, max - *nrows, &nfd);
   pl_engine_release_check(e);
   if (st != PL_OK) return st;
-  *nrows += nap;
+  *nrows += nfd;
   return PL_OK;
 }
 

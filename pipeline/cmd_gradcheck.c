@@ -18,6 +18,7 @@
 #include "pipeline/engine_check.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/gradcheck.h"
+#include "pipeline/particle_fields.h"
 #include "raster/raster.h"
 
 static const pl_cli_option gc_opts[] = {
@@ -150,7 +151,7 @@ static int run_gradcheck(const pl_cli_args *a) {
            smooth ? "the objective's (alpha 1e-9, T 1e-12)" : "gsplat's exact");
   }
   if (st == PL_OK && do_params) {
-    if (o.n == 0 && !pl_engine_learns_appearance(e)) {
+    if (o.n == 0 && !pl_engine_learns_appearance(e) && !pl_engine_learns_fields(e)) {
       st = pl_fail(PL_ERR_INVALID, "%s: no [param ...] section: nothing to check (or use --stage raster/upsample)", s.path);
     } else {
       if (json) {

@@ -10,6 +10,7 @@
 #include "pipeline/engine.h"
 #include "pipeline/engine_objective.h"
 #include "pipeline/fit.h"
+#include "pipeline/particle_fields.h"
 #include "pipeline/fit_global.h"
 #include "pipeline/fit_video.h"
 #include "pipeline/holdout.h"
@@ -50,8 +51,11 @@ static int run_optimize(const pl_cli_args *a) {
   pl_fit_result r;
   memset(&r, 0, sizeof r);
   pl_status st = s.nparams ? PL_OK
-                           : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section, e.g. "
-                                     "[param material.NAME.E]", s.path);
+                 : pl_scene_learns_fields(&s)
+                     ? pl_fail(PL_ERR_INVALID, "%s: learn_E_field steps beside the [param] values: add at least one "
+                               "[param ADDRESS] section (e.g. [param material.NAME.nu])", s.path)
+                     : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section, e.g. "
+                               "[param material.NAME.E]", s.path);
   if (st == PL_OK) st = pl_run_begin(&run, "optimize", &s, out, pl_cli_count(a, "new-run") > 0, resume, quiet);
   int run_started = st == PL_OK;
   if (run_started) out = run.folder;

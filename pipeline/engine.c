@@ -10,6 +10,7 @@
 
 #include "pipeline/engine_handle.h"
 #include "pipeline/engine_params.h"
+#include "pipeline/particle_fields.h"
 #include "pipeline/composite.h"
 #include "pipeline/sim_setup.h"
 #include "pipeline/ups_setup.h"
@@ -103,6 +104,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
   if (st == PL_OK && !e->loss) st = pl_fail(PL_ERR_NOMEM, "out of memory");
   for (int c = 0; st == PL_OK && c < e->ncams; ++c)
     st = pl_loss_ctx_create(&e->loss[c], e->backend, e->cams[c].width, e->cams[c].height);
+  if (st == PL_OK) st = engine_fields_create(e);
   if (st != PL_OK) {
     pl_engine_free(e);
     return st;
@@ -118,6 +120,7 @@ void pl_engine_free(pl_engine *e) {
   free(e->handles);
   engine_appearance_free(e);
   engine_params_free(e);
+  engine_fields_free(e);
   free(e->sched_rec);
   free(e->sched_hold);
   if (e->targets) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "pipeline/composite.h"
 #include "pipeline/engine_check.h"
 #include "pipeline/engine_internal.h"
 
@@ -34,7 +35,7 @@ static int valid_entry(const real *val, int64_t op_begin, int64_t i) {
 }
 
 static int pick_entries(const double *g, const real *val, int64_t op_begin, int64_t n, int k, uint64_t seed,
-                        int64_t *out) {
+                        const unsigned char *sees, const unsigned char *seen_elem, int64_t *out) {
   if (n <= 0) return 0;
   if (k > n) k = (int)n;
   ranked *r = (ranked *)malloc(sizeof(ranked) * (size_t)n);
@@ -43,21 +44,43 @@ static int pick_entries(const double *g, const real *val, int64_t op_begin, int6
   qsort(r, (size_t)n, sizeof *r, by_mag);
   int cnt = 0;
   for (int i = 0; i < (k + 1) / 2 && r[i].mag >= 0; ++i) out[cnt++] = r[i].index;
-  /* the rest at random: all but two among the entries the loss sees (|g| above 1e-6 of the largest: a random
-   * entry of a large scene is mostly occluded or interior, which checks nothing), two among all (an entry with a
-   * zero adjoint whose difference is not zero is a cut gradient) */
-  double gmax = r[0].mag > 0 ? r[0].mag : 0;
+  /* the rest at random: all but one among the entries the loss sees measurably (`sees`: a difference at the
+   * largest step tried rises above the loss's rounding; a random entry of a large scene is mostly occluded or
+   * interior, which checks nothing), one (the cut-gradient probe: a zero adjoint whose difference is not zero)
+   * among all entries of the Gaussians or particles the loss sees (`seen_elem`: one of their entries is
+   * measurable, so a component whose gradient was cut would show) */
   for (uint32_t t = 0; cnt < k && t < 100000; ++t) {
     pl_u32x4 u = pl_rng_u32x4(seed, 7, t);
     int64_t cand = (int64_t)(((uint64_t)u.v[0] << 32 | u.v[1]) % (uint64_t)n);
     int dup = !valid_entry(val, op_begin, cand);
-    if (cnt < k - 2 && t < 50000 && !(fabs(g[cand]) > 1e-6 * gmax)) dup = 1;
+    if (cnt < k - 1 && t < 50000 && !sees[cand]) dup = 1;
+    if (cnt == k - 1 && t < 50000 && !seen_elem[cand]) dup = 1;
     for (int j = 0; j < cnt; ++j) dup |= out[j] == cand;
     if (!dup) out[cnt++] = cand;
   }
   free(r);
   return cnt;
 }
+
+/* The step scale of stage input idx: a mean by its Gaussian's largest standard deviation, a covariance entry by
+ * its Gaussian's largest variance (small enough to keep it positive definite), a colour or an opacity by 1; a
+ * particle position by the particle spacing, F by 1. in: the inputs (raster: means [3m], covs [6m], colours
+ * [3m], opacities [m]; upsample: x [3n], F [9n]). */
+static double entry_scale(const pl_scene *s, int is_raster, const real *in, int64_t m, int64_t n, int64_t idx) {
+  double scale = 1;
+  if (is_raster && idx < 9 * m) {
+    int64_t gi = idx < 3 * m ? idx / 3 : (idx - 3 * m) / 6;
+    const real *cv = in + 3 * m + 6 * gi;
+    scale = fmax(fmax((double)cv[0], (double)cv[3]), (double)cv[5]);
+    if (idx < 3 * m) scale = sqrt(fmax(scale, 0));
+  } else if (!is_raster && idx < 3 * n) {
+    scale = s->sim.dx / cbrt((double)s->objects[0].particles_per_cell);
+  }
+  return scale > 0 ? scale : 1e-3;
+}
+
+/* The rounding of one loss evaluation: eps |L| times a generous count of the terms summed into L (64). */
+static double loss_rounding(double loss) { return 64 * PL_REAL_EPS * fabs(loss); }
 
 /* loss of the current e->gauss (already rendered) at frame f */
 static pl_status loss_now(pl_engine *e, int f, double *out) {
@@ -74,7 +97,16 @@ static pl_status render_gauss(pl_engine *e, const raster_gaussians *g) {
   memset(&out, 0, sizeof out);
   out.rgb = img;
   out.alpha = img + 3 * e->npix;
-  return raster_forward(e->rast, g, e->cams, e->ncams, &e->ropt, &out);
+  PL_TRY(raster_forward(e->rast, g, e->cams, e->ncams, &e->ropt, &out));
+  /* a capture's background plates behind the Gaussians, as the engine renders (engine_render_state): the
+   * differences must see the function the adjoint differentiates */
+  for (int c = 0; e->plates && c < e->ncams; ++c)
+    if (e->plates[c].ptr) {
+      int64_t off = e->cam_offset[c];
+      PL_TRY(pl_composite_plate(e->backend, e->cam_offset[c + 1] - off, img + 3 * off, img + 3 * e->npix + off,
+                                (const real *)e->plates[c].ptr, e->scene->render.background));
+    }
+  return PL_OK;
 }
 
 pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int samples, double rel_step, double tol,
@@ -124,11 +156,37 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
   }
   if (rc == PL_OK) rc = pl_buffer_alloc(&scratch, e->backend, sizeof(real) * (len ? len : 1));
   int k = 0;
+  unsigned char *sees = (unsigned char *)calloc(len ? len : 1, 1), *seen_elem = (unsigned char *)calloc(len ? len : 1, 1);
+  if (rc == PL_OK && (!sees || !seen_elem)) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
   if (rc == PL_OK) {
-    for (size_t i = 0; i < len; ++i) ad[i] = adj[i];
-    k = pick_entries(ad, in, is_raster ? 12 * (int64_t)m : (int64_t)len, (int64_t)len, samples < max ? samples : max,
-                     s->sim.seed, pick);
+    /* measurable: |g| h_max at least 100 roundings of L, h_max = 10 rel_step scale (the largest step tried) */
+    const double floor_l = loss_rounding(base.total);
+    for (size_t i = 0; i < len; ++i) {
+      ad[i] = adj[i];
+      sees[i] = fabs(ad[i]) * 10 * rel_step * entry_scale(s, is_raster, in, (int64_t)m, (int64_t)n, (int64_t)i) >
+                100 * floor_l;
+    }
+    /* entries of a Gaussian (means, covariances, colours, opacities) or a particle (x, F) with a measurable one */
+    const int64_t ne = is_raster ? (int64_t)m : (int64_t)n;
+    unsigned char *elem = (unsigned char *)calloc((size_t)(ne ? ne : 1), 1);
+    if (!elem) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
+    for (int pass = 0; rc == PL_OK && pass < 2; ++pass)
+      for (int64_t i = 0; i < (int64_t)len; ++i) {
+        int64_t el;
+        if (is_raster)
+          el = i < 3 * ne ? i / 3 : i < 9 * ne ? (i - 3 * ne) / 6 : i < 12 * ne ? (i - 9 * ne) / 3 : i - 12 * ne;
+        else
+          el = i < 3 * ne ? i / 3 : (i - 3 * ne) / 9;
+        if (pass == 0) elem[el] |= sees[i];
+        else seen_elem[i] = elem[el];
+      }
+    free(elem);
+    if (rc == PL_OK)
+      k = pick_entries(ad, in, is_raster ? 12 * (int64_t)m : (int64_t)len, (int64_t)len, samples < max ? samples : max,
+                       s->sim.seed, sees, seen_elem, pick);
   }
+  free(sees);
+  free(seen_elem);
   raster_gaussians g = e->gauss;
   real *sb = (real *)scratch.ptr;
   if (is_raster) {
@@ -160,25 +218,20 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
     }
     r->value = in[idx];
     r->adjoint = ad[idx];
-    /* steps relative to the entry's own scale: a mean by its Gaussian's largest standard deviation, a covariance
-     * entry by its Gaussian's largest variance (small enough to keep it positive definite), a colour or an
-     * opacity by 1 (an opacity's step kept inside (0, 1)); a position by the particle spacing, F by 1 */
-    double scale = 1;
-    if (is_raster && idx < (int64_t)(9 * m)) {
-      int64_t gi = idx < (int64_t)(3 * m) ? idx / 3 : (idx - 3 * (int64_t)m) / 6;
-      const real *cv = in + 3 * m + 6 * (size_t)gi;
-      scale = fmax(fmax((double)cv[0], (double)cv[3]), (double)cv[5]);
-      if (idx < (int64_t)(3 * m)) scale = sqrt(fmax(scale, 0));
-    } else if (!is_raster && idx < (int64_t)(3 * n)) {
-      scale = s->sim.dx / cbrt((double)s->objects[0].particles_per_cell);
-    }
-    double h = rel_step * (scale > 0 ? scale : 1e-3);
+    /* steps relative to the entry's own scale (entry_scale; an opacity's step kept inside (0, 1)) */
+    double h = rel_step * entry_scale(s, is_raster, in, (int64_t)m, (int64_t)n, idx);
     if (is_raster && idx >= (int64_t)(12 * m)) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value)); /* opacity in (0, 1) */
-    /* a mismatch is retried with 10x and 100x smaller steps (a kink inside the interval spoils it) */
+    /* steps tried in turn until ok, as gradcheck's parameters: h, h/10, 10h, h/100 (a kink inside the interval
+     * needs a smaller one, rounding a larger one); a colour or an opacity keeps its larger step inside its range */
+    static const double ladder[4] = {1, 0.1, 10, 0.01};
+    const double h0 = h;
     pl_gc_row first = *r;
     pl_gc_row best = *r;
     double best_u = INFINITY;
-    for (int attempt = 0; attempt < 3 && rc == PL_OK; ++attempt, h *= 0.1) {
+    for (int attempt = 0; attempt < 4 && rc == PL_OK; ++attempt) {
+    h = h0 * ladder[attempt];
+    if (is_raster && idx >= (int64_t)(12 * m)) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value));
+    if (is_raster && idx >= (int64_t)(9 * m) && idx < (int64_t)(12 * m)) h = fmin(h, 0.25);
     double d[2];
     for (int t = 0; t < 2 && rc == PL_OK; ++t) {
       double hh = t ? h / 2 : h, l[2];
@@ -200,17 +253,19 @@ pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int 
     }
     pl_gc_row trial = first;
     trial.fd = (4 * d[1] - d[0]) / 3;
-    double u = fabs(d[1] - d[0]);
+    /* the measured uncertainty, at least the loss's rounding over the step (two differences that both round to
+     * exactly 0 measure nothing) */
+    double u = fmax(fabs(d[1] - d[0]), loss_rounding(base.total) / h);
     pl_gc_judge_u(&trial, u, fmax(fabs(base.total), 1e-30), tol, 1e-12);
-    /* sampled inputs may not matter (occluded, interior) */
-    if (trial.verdict == PL_GC_INSENSITIVE || trial.verdict == PL_GC_NOISY) trial.verdict = PL_GC_BELOW_NOISE;
     double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
     if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
-    if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_BELOW_NOISE) {
+    if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
       best = trial;
       break;
     }
     }
+    /* a sampled input the loss does not see (occluded, interior), or whose differences stay noisy at every step */
+    if (best.verdict == PL_GC_INSENSITIVE || best.verdict == PL_GC_NOISY) best.verdict = PL_GC_BELOW_NOISE;
     *r = best;
   }
   free(in);

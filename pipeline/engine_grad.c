@@ -18,6 +18,7 @@
 #include "pipeline/engine_handle.h"
 #include "pipeline/engine_internal.h"
 #include "pipeline/engine_params.h"
+#include "pipeline/particle_fields.h"
 
 /* the tape and the gradients, made at the first gradient pass (freed with the engine) */
 static pl_status ensure_tape(pl_engine *e) {
@@ -75,6 +76,7 @@ static pl_status eval_grad(pl_engine *e, const unsigned char *mask, int last, do
   st = mpm_tape_backward(e->tape, &e->grads);
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "MPM adjoint: ");
+  PL_TRY(engine_fields_gradient(e, &e->grads)); /* per-particle moduli: grid values, material sums */
   if (!e->tape_reported) { /* the tape's memory, once (every pass: --log debug) */
     int64_t ck_bytes, seg_bytes, peak;
     int nck;
@@ -122,6 +124,7 @@ pl_status pl_engine_eval(pl_engine *e, const char *frames, int want_grad, pl_opt
       st = pl_engine_run(e, last, mask, fwd_frame, &c);
     }
   }
+  if (st == PL_OK) st = engine_fields_regularise(e, want_grad, &loss->total);
   free(mask);
   return st;
 }
@@ -188,6 +191,7 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
     if (st == PL_OK) st = mpm_grads_zero(&e->grads);
     if (st == PL_OK) st = mpm_tape_forward(e->tape, &e->init, last, mpm_stage_frame, m);
     if (st == PL_OK) st = mpm_tape_backward(e->tape, &e->grads);
+    if (st == PL_OK) st = engine_fields_gradient(e, &e->grads);
     ups_grads none;
     memset(&none, 0, sizeof none);
     for (int i = 0; st == PL_OK && i < o->n; ++i) {

@@ -16,6 +16,7 @@
 
 #include "pipeline/engine_handle.h"
 #include "pipeline/engine_params.h"
+#include "pipeline/particle_fields.h"
 
 /* the material fields the simulator can change, with their place in mpm_material and mpm_grads */
 static const struct {
@@ -144,7 +145,7 @@ static pl_status set_material(pl_engine *e, const engine_param *h, const char *a
   *(double *)((char *)&mat + material_fields[h->field].value) = x;
   pl_status st = mpm_set_material(e->sim, h->index, &mat);
   if (st != PL_OK) return pl_fail_context(st, "%s = %g: ", address, x);
-  return PL_OK;
+  return engine_fields_apply(e); /* particles with per-particle moduli on their material's E or nu */
 }
 
 static pl_status set_upsample(pl_engine *e, const engine_param *h, const char *address, double x) {

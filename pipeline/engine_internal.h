@@ -54,6 +54,8 @@ struct pl_engine {
   void *appearance;
   /* friction, object placement, background colour (engine_params.c; NULL until one is set) */
   void *extra_params;
+  /* per-particle moduli: E_field, nu_field, learnt E grids (particle_fields.c; NULL when no object has one) */
+  void *fields;
   engine_param *handles;     /* [scene->nparams]: each [param] resolved at creation (engine_handle.c) */
   /* gradient pass (engine_grad.c): the MPM tape and its gradients, made at the first one */
   mpm_tape *tape;

@@ -31,6 +31,10 @@ pl_status pl_engine_appearance_load(void *user, const char *folder);
 pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,
                                      pl_gc_row *rows, int max, int *nrows);
 
+/* Testing only: the per-Gaussian adjoints the check reads are multiplied by this (1: none), so that a test can
+ * show that a wrong gradient fails the check. */
+extern double pl_appearance_check_fault;
+
 /* Check the gradient of the current point (pl_gradcheck on pl_engine_checked_eval, plus sampled per-Gaussian
  * entries) into rows (check_grad.c) ... */
 pl_status pl_engine_collect_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,

@@ -52,6 +52,15 @@ pl_status pl_param_check_used(const pl_scene *s, const pl_scene_param *p, const 
     int used = 0; /* a material no object is made of is read by nothing */
     for (int o = 0; o < s->nobjects; ++o) used |= s->objects[o].material == m;
     if (!used) return pl_fail(PL_ERR_INVALID, "%s: no [object] is made of material %s", loc, p->name);
+    /* every object of the material replacing E (E_field, learn_E_field) or nu (nu_field) per particle */
+    int isE = !strcmp(p->key, "E"), isnu = !strcmp(p->key, "nu"), reads = 0;
+    for (int o = 0; o < s->nobjects; ++o) {
+      const pl_object_field *f = &s->objects[o].field;
+      if (s->objects[o].material == m && !(isE && (f->E[0] || f->learn)) && !(isnu && f->nu[0])) reads = 1;
+    }
+    if ((isE || isnu) && !reads && model != PL_MAT_DRUCKER_PRAGER) /* (DP's apex reads E) */
+      return pl_fail(PL_ERR_INVALID, "%s: every object of material %s replaces %s per particle (%s): the material's "
+                     "value is never read", loc, p->name, p->key, isE ? "E_field or learn_E_field" : "nu_field");
     return PL_OK;
   }
   if (strcmp(p->type, "upsample") == 0 && strcmp(p->key, "thickness") == 0) {

@@ -67,6 +67,15 @@ typedef struct {
   double color[3];
 } pl_scene_material;
 
+/* An object's per-particle Young's modulus and Poisson ratio (pipeline/particle_fields.h). */
+typedef struct {
+  char E[1024], nu[1024];  /* E_field, nu_field: expressions in the initial position x, y, z ("" = the material's) */
+  int learn;               /* learn_E_field: log E on a coarse grid over the object, learnt with Adam */
+  int grid[3];             /* E_field_grid: nodes (linear) or cells (cells) per axis */
+  int cells;               /* E_field_interp: 0 trilinear between nodes, 1 constant per cell */
+  double lr, smoothness;   /* E_field_lr (Adam, in log E), E_field_smoothness (weight of the regulariser) */
+} pl_object_field;
+
 typedef struct {
   char name[PL_NAME_MAX];
   pl_shape shape;
@@ -84,6 +93,7 @@ typedef struct {
   char splats[PL_PATH_MAX];
   double crop_min[3], crop_max[3], opacity_min, fill_threshold;
   struct pl_splat_set_s *splat_set; /* owned (pl_scene_free) */
+  pl_object_field field; /* per-particle moduli (E_field, nu_field, learn_E_field) */
 } pl_scene_object;
 
 typedef struct {

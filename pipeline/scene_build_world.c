@@ -1,6 +1,7 @@
 /* scene_build_world.c: the simulated world of a scene: [sim], [material NAME], [object NAME], [collider NAME]. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene_build.h"
+#include "pipeline/particle_fields.h"
 
 #include <errno.h>
 #include <math.h>
@@ -227,6 +228,7 @@ static pl_status build_object(const pl_scene *s, int si, pl_scene_object *o) {
   o->shape = e == 4 ? PL_SHAPE_GAUSSIANS : (pl_shape)e; /* the object's choices: box sphere cylinder mesh gaussians */
   PL_TRY(object_material(s, name, &o->material));
   PL_TRY(object_placement(c, name, o));
+  PL_TRY(pl_scene_object_field(c, name, s, o)); /* E_field, nu_field, learn_E_field (particle_fields.c) */
   memcpy(o->color, s->materials[o->material].color, sizeof o->color);
   if (pl_config_vec3(c, "object", name, "color", o->color, &given) != PL_OK) {
     memcpy(o->color, s->materials[o->material].color, sizeof o->color);

@@ -76,6 +76,22 @@ static const pl_key_spec object_keys[] = {
      "CSV of per-particle initial velocities added to the others: rows vx,vy,vz (matched to the object's particles "
      "in sampling order, one row per particle) or x,y,z,vx,vy,vz (each particle takes the row nearest to it); "
      "an optional header names the columns"},
+    {"E_field", PL_KT_STRING, NULL, NULL, 0, 0, 0,
+     "Young's modulus per particle (Pa), replacing the material's E: an expression in the initial position x, y, z "
+     "(m), as velocity_field; e.g. a soft left half and a stiff right half: 2e4 * 10^min(max(floor((x-0.5)*1e6)+1, 0), 1)"},
+    {"nu_field", PL_KT_STRING, NULL, NULL, 0, 0, 0, "Poisson ratio per particle (-1 < nu < 0.5), replacing the material's nu: "
+     "an expression in x, y, z"},
+    {"learn_E_field", PL_KT_BOOL, "false", NULL, 0, 0, 0,
+     "learn a heterogeneous E: log E on a coarse grid over the object (E_field_grid), interpolated to the particles at "
+     "their initial positions, started from E_field (or the material's E) and stepped by Adam"},
+    {"E_field_grid", PL_KT_VEC3, "2 2 2", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0,
+     "learn_E_field: nodes (linear) or cells (cells) per axis of the object's bounding box (integers 1..32)"},
+    {"E_field_interp", PL_KT_ENUM, "linear", "linear cells", 0, 0, 0,
+     "learn_E_field: log E trilinear between the grid's nodes, or constant per cell (regions)"},
+    {"E_field_lr", PL_KT_REAL, "0.05", NULL, PL_KF_POSITIVE, 0, 0, "learn_E_field: Adam learning rate of log E"},
+    {"E_field_smoothness", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0,
+     "learn_E_field: weight w of the regulariser w * mean over neighbouring grid values of (log E_a - log E_b)^2, "
+     "added to the loss"},
     {"color", PL_KT_VEC3, NULL, NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour (default: the material's)"},
     {"texture", PL_KT_PATH, NULL, NULL, 0, 0, 0, "PNG texture for a mesh with texture coordinates"},
     {"splats", PL_KT_PATH, NULL, NULL, 0, 0, 0, "trained 3DGS PLY file (shape = gaussians): its Gaussians are the object"},

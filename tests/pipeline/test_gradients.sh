@@ -9,7 +9,11 @@
 #  5. every learnable value beyond E and nu (tests/pipeline/scenes/learnables.cfg: friction of the floor and the
 #     walls, initial centre and rotation, viscosity at 0, background colour at its bound, camera pose and focal
 #     corrections) matches central differences, and optimize steps each of them (the walls' friction off 0);
-#  6. a learnable value with an exactly zero gradient during a fit is reported in the log and result.json.
+#  6. a learnable value with an exactly zero gradient during a fit is reported in the log and result.json;
+#  7. a heterogeneous E (tests/pipeline/scenes/efield.cfg: soft half 2e4, stiff half 2e5, learn_E_field on two
+#     cells): the cells' gradients match central differences in double, are not zero and match in float
+#     (optimize --check-grad 0), and the fit recovers both halves within 10 %; a bad E_field is refused at load
+#     naming the file, line and key.
 fail_lines=20
 . "$(dirname "$0")/../lib.sh" "$@"
 small="--set render.width=24 --set render.height=24 --set sim.frames=3 --set targets.frames=1:4"
@@ -126,6 +130,47 @@ opt scenes/tiny.cfg $small --set targets.frames=0 --set stage.stiffness.iteratio
 if ! grep -q "material.jelly.E gets an exactly zero gradient" "$tmp/out" ||
    ! grep -q '"zero_gradient_iterations"' "$tmp/zero/result.json" 2>/dev/null; then
   fail "a zero gradient was not reported in the log and result.json"
+fi
+
+# 7. heterogeneous E
+check
+# (started from two different values, so the smoothness regulariser's gradient is not zero either)
+if "$bin" gradcheck tests/pipeline/scenes/efield.cfg --set 'object.cube.E_field=6e4 * (1 + x)' \
+     --set object.cube.E_field_smoothness=0.01 -q > "$tmp/out" 2>&1 &&
+   [ "$(grep -c 'E_field\[[01]\] (log E) .* ok$' "$tmp/out")" -eq 2 ]; then
+  echo "efield.cfg (double): $(grep 'E_field\[' "$tmp/out" | awk '{ printf "%s adjoint %s fd %s; ", $1, $5, $6 }')"
+else
+  fail "gradcheck tests/pipeline/scenes/efield.cfg: the two cells' gradients"
+fi
+check
+if opt tests/pipeline/scenes/efield.cfg -o "$tmp/efield" --check-grad 0 -q > "$tmp/out" 2>&1; then
+  # float: both cells' adjoints non-zero and ok
+  nz=$(awk '$1 ~ /E_field\[[01]\]/ && $5 + 0 != 0 && $NF == "ok"' "$tmp/out" | wc -l)
+  check
+  [ "$nz" -eq 2 ] || fail "optimize --check-grad 0 (float): the cells' gradients are zero or do not match"
+  E0=$(awk -F, '$1 == "cube" && $2 == 0 { print $6 }' "$tmp/efield/E_field.csv" 2>/dev/null)
+  E1=$(awk -F, '$1 == "cube" && $2 == 1 { print $6 }' "$tmp/efield/E_field.csv" 2>/dev/null)
+  echo "efield.cfg fit: soft half E = $E0 (truth 2e4), stiff half E = $E1 (truth 2e5), start 6e4"
+  check
+  awk -v a="$E0" -v b="$E1" 'BEGIN { exit !(a > 0.9 * 2e4 && a < 1.1 * 2e4 && b > 0.9 * 2e5 && b < 1.1 * 2e5) }' ||
+    fail "the fit did not recover the two halves within 10 %"
+else
+  fail "optimize tests/pipeline/scenes/efield.cfg"
+fi
+check
+if "$bin" check tests/pipeline/scenes/efield.cfg --set 'object.cube.E_field=2e4 * q' > "$tmp/out" 2>&1 ||
+   ! grep -q "E_field" "$tmp/out"; then
+  fail "a bad E_field expression was not refused naming the key"
+fi
+check
+if "$bin" check tests/pipeline/scenes/efield.cfg --set object.cube.E_field_grid=0 > "$tmp/out" 2>&1; then
+  fail "E_field_grid = 0 was accepted"
+fi
+check
+printf '[material m]\nmodel = fixed_corotated\n[object o]\nshape = box\nmaterial = m\nE_field = 1e4 + x\n[param material.m.E]\n' \
+  > "$tmp/replaced.cfg"
+if "$bin" check "$tmp/replaced.cfg" > "$tmp/out" 2>&1 || ! grep -q "replaces E per particle" "$tmp/out"; then
+  fail "[param material.m.E] with every object on E_field was not refused"
 fi
 
 finish test_gradients
