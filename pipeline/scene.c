@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene.h"
 #include "pipeline/splat_object.h"
+#include "pipeline/hull_object.h"
 #include "pipeline/param_use.h"
 
 #include "core/expr.h"
@@ -22,8 +23,8 @@ const char *pl_material_model_name(pl_material_model m) {
   return (m >= 0 && m < PL_MAT_COUNT) ? names[m] : "?";
 }
 const char *pl_shape_name(pl_shape s) {
-  static const char *names[] = {"box", "sphere", "cylinder", "mesh", "plane", "gaussians"};
-  return (s >= 0 && s <= PL_SHAPE_GAUSSIANS) ? names[s] : "?";
+  static const char *names[] = {"box", "sphere", "cylinder", "mesh", "plane", "gaussians", "visual_hull"};
+  return (s >= 0 && s <= PL_SHAPE_VISUAL_HULL) ? names[s] : "?";
 }
 const char *pl_contact_name(pl_contact c) {
   static const char *names[] = {"sticky", "slip", "separate"};
@@ -561,7 +562,7 @@ static pl_status build(pl_scene *s) {
     pl_scene_object *o = &s->objects[s->nobjects];
     copy_name(o->name, name);
     PL_TRY(get_enum(c, "object", name, "shape", &e));
-    o->shape = e == 4 ? PL_SHAPE_GAUSSIANS : (pl_shape)e; /* the object's choices: box sphere cylinder mesh gaussians */
+    o->shape = e == 4 ? PL_SHAPE_GAUSSIANS : e == 5 ? PL_SHAPE_VISUAL_HULL : (pl_shape)e; /* box sphere cylinder mesh gaussians visual_hull */
     PL_TRY(pl_config_string(c, "object", name, "material", buf, sizeof buf, NULL));
     o->material = pl_scene_material_index(s, buf);
     if (o->material < 0) {
@@ -738,6 +739,7 @@ static pl_status build(pl_scene *s) {
   }
   t->source = (pl_targets_source)e;
   st = pl_scene_capture_setup(s);
+  if (st == PL_OK) st = pl_scene_carve_hulls(s); /* shape = visual_hull: from the capture's first frame */
   if (st != PL_OK) {
     free(mask);
     return st;
@@ -987,6 +989,7 @@ pl_status pl_scene_with_truth(pl_scene *dst, const pl_scene *src) {
 void pl_scene_free(pl_scene *s) {
   if (!s) return;
   for (int i = 0; s->objects && i < s->nobjects; ++i) pl_splat_set_free(s->objects[i].splat_set);
+  for (int i = 0; s->objects && i < s->nobjects; ++i) pl_hull_object_free(s->objects[i].hull);
   free(s->materials);
   free(s->objects);
   free(s->colliders);

@@ -1,6 +1,7 @@
 /* sim_setup.c: scene -> MPM descriptors -> an initialised simulation. */
 #include "pipeline/sim_setup.h"
 #include "pipeline/splat_object.h"
+#include "pipeline/hull_object.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -49,6 +50,10 @@ void pl_sim_object(const pl_scene *s, int i, mpm_object *o) {
         o->splat_opacities = so->splat_set->opacities;
       }
       o->fill_threshold = so->fill_threshold;
+      break;
+    case PL_SHAPE_VISUAL_HULL:
+      o->shape = MPM_SHAPE_VOXELS;
+      o->voxels = so->hull ? &so->hull->occ : NULL;
       break;
     default: o->shape = MPM_SHAPE_MESH; break;
   }
