@@ -24,8 +24,6 @@ void pl_hull_object_free(pl_hull_object *h) {
   free(h);
 }
 
-static const char *const hull_keys[] = {"hull_misses", "hull_min", "hull_max", "hull_threshold"};
-
 static int in_list(const char *list, const char *name) {
   char b[512];
   snprintf(b, sizeof b, "%s", list);
@@ -102,12 +100,18 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
   memcpy(bmax, s->sim.domain_max, sizeof bmax);
   if (pl_config_text(c, "object", o->name, "hull_min")) PL_TRY(pl_config_vec3(c, "object", o->name, "hull_min", bmin, NULL));
   if (pl_config_text(c, "object", o->name, "hull_max")) PL_TRY(pl_config_vec3(c, "object", o->name, "hull_max", bmax, NULL));
-  static const char *const placement[] = {"center", "rotation", "scale"};
-  for (int q = 0; q < 3; ++q)
-    if (pl_config_text(c, "object", o->name, placement[q]))
-      return pl_fail(PL_ERR_INVALID, "%s: %s has shape = visual_hull: its place and size come from the capture (remove "
-                     "%s)", pl_config_where(c, "object", o->name, placement[q], wbuf, sizeof wbuf), label, placement[q]);
-
+  /* the hull is placed by the capture: a centre, rotation or scale other than the defaults is a mistake (the
+   * defaults themselves are accepted: a run folder's resolved scene.cfg lists them) */
+  double cen[3], rot[3], sca[3];
+  PL_TRY(pl_config_vec3(c, "object", o->name, "center", cen, NULL));
+  PL_TRY(pl_config_vec3(c, "object", o->name, "rotation", rot, NULL));
+  PL_TRY(pl_config_vec3(c, "object", o->name, "scale", sca, NULL));
+  for (int a = 0; a < 3; ++a) {
+    const char *bad = cen[a] != 0.5 ? "center" : rot[a] != 0 ? "rotation" : sca[a] != 1 ? "scale" : NULL;
+    if (bad)
+      return pl_fail(PL_ERR_INVALID, "%s: %s has shape = visual_hull: its place and size come from the capture "
+                     "(remove %s)", pl_config_where(c, "object", o->name, bad, wbuf, sizeof wbuf), label, bad);
+  }
   pl_hull_object *h = (pl_hull_object *)calloc(1, sizeof *h);
   int n = cap->ncameras;
   pl_hull_view *views = (pl_hull_view *)calloc((size_t)n, sizeof *views);
@@ -209,11 +213,20 @@ pl_status pl_scene_carve_hulls(pl_scene *s) {
       need = 1;
       continue;
     }
-    for (size_t q = 0; q < sizeof hull_keys / sizeof *hull_keys; ++q)
-      if (pl_config_text(c, "object", s->objects[i].name, hull_keys[q]))
-        return pl_fail(PL_ERR_INVALID, "%s: [object %s] gives %s but its shape is %s (set shape = visual_hull)",
-                       pl_config_where(c, "object", s->objects[i].name, hull_keys[q], wbuf, sizeof wbuf),
-                       s->objects[i].name, hull_keys[q], pl_shape_name(s->objects[i].shape));
+    /* hull keys on another shape (their defaults accepted: a resolved scene.cfg lists them) */
+    const char *name = s->objects[i].name, *bad = NULL;
+    long k = 0;
+    double thr = 0.1;
+    PL_TRY(pl_config_int(c, "object", name, "hull_misses", &k, NULL));
+    PL_TRY(pl_config_real(c, "object", name, "hull_threshold", &thr, NULL));
+    if (k != 0) bad = "hull_misses";
+    else if (thr != 0.1) bad = "hull_threshold";
+    else if (pl_config_text(c, "object", name, "hull_min")) bad = "hull_min";
+    else if (pl_config_text(c, "object", name, "hull_max")) bad = "hull_max";
+    if (bad)
+      return pl_fail(PL_ERR_INVALID, "%s: [object %s] gives %s but its shape is %s (set shape = visual_hull)",
+                     pl_config_where(c, "object", name, bad, wbuf, sizeof wbuf), name, bad,
+                     pl_shape_name(s->objects[i].shape));
   }
   if (!need) return PL_OK;
   if (s->targets.capture_layout < 0) {
