@@ -55,7 +55,8 @@ typedef struct {
   double bulk_modulus;    /* fluid (Pa); 0: 1e5 */
 } mpm_material;
 
-enum { MPM_SHAPE_BOX = 0, MPM_SHAPE_SPHERE = 1, MPM_SHAPE_CYLINDER = 2, MPM_SHAPE_MESH = 3, MPM_SHAPE_GAUSSIANS = 4 };
+enum { MPM_SHAPE_BOX = 0, MPM_SHAPE_SPHERE = 1, MPM_SHAPE_CYLINDER = 2, MPM_SHAPE_MESH = 3, MPM_SHAPE_GAUSSIANS = 4,
+       MPM_SHAPE_VOXELS = 5 };
 
 /* A body to fill with particles. */
 typedef struct {
@@ -78,6 +79,8 @@ typedef struct {
   int64_t splat_count;
   const double *splat_means, *splat_covs, *splat_opacities;
   double fill_threshold;   /* 0: 0.5 */
+  /* shape = voxels: a voxel occupancy in world coordinates (a visual hull), borrowed; its voxels are the body */
+  const struct mpm_occupancy_s *voxels;
 } mpm_object;
 
 /* A collider (static or translating at `velocity`). */

@@ -232,7 +232,8 @@ static double shape_inside(const shape_t *s, const double *x) {
       to_local(s, x, l);
       return (l[0] * l[0] + l[2] * l[2] <= s->half[0] * s->half[0] && fabs(l[1]) <= s->half[1]) ? 1.0 : 0.0;
     case MPM_SHAPE_MESH: return wn_eval(&s->tree, x);
-    case MPM_SHAPE_GAUSSIANS: return mpm_occupancy_at(&s->occ, x) ? 1.0 : 0.0;
+    case MPM_SHAPE_GAUSSIANS:
+    case MPM_SHAPE_VOXELS: return mpm_occupancy_at(&s->occ, x) ? 1.0 : 0.0;
   }
   return 0.0;
 }
@@ -339,6 +340,26 @@ static pl_status shape_make(const mpm_object *o, const char *label, double dx, s
                 (long long)o->splat_count, (long long)s->occ.ninside, s->occ.h, (long long)s->occ.nshell,
                 (double)s->occ.ninside * s->occ.h * s->occ.h * s->occ.h);
       return st;
+    }
+    case MPM_SHAPE_VOXELS: { /* a copy of the given voxels; the box of the occupied ones */
+      const mpm_occupancy *v = o->voxels;
+      int64_t nv = v ? (int64_t)v->n[0] * v->n[1] * v->n[2] : 0;
+      if (!v || nv < 1 || !v->inside || !(v->h > 0)) return pl_fail(PL_ERR_INVALID, "%s: shape = voxels needs voxels", label);
+      s->occ = *v;
+      s->occ.inside = (unsigned char *)malloc((size_t)nv);
+      if (!s->occ.inside) return pl_fail(PL_ERR_NOMEM, "%s: out of memory", label);
+      memcpy(s->occ.inside, v->inside, (size_t)nv);
+      for (int a = 0; a < 3; ++a) lo[a] = 1e300, hi[a] = -1e300;
+      for (int64_t q = 0; q < nv; ++q) {
+        if (!v->inside[q]) continue;
+        int c[3] = {(int)(q / ((int64_t)v->n[1] * v->n[2])), (int)((q / v->n[2]) % v->n[1]), (int)(q % v->n[2])};
+        for (int a = 0; a < 3; ++a) {
+          lo[a] = fmin(lo[a], v->origin[a] + c[a] * v->h);
+          hi[a] = fmax(hi[a], v->origin[a] + (c[a] + 1) * v->h);
+        }
+      }
+      if (!(lo[0] <= hi[0])) return pl_fail(PL_ERR_INVALID, "%s: no voxel is occupied", label);
+      return PL_OK;
     }
     default: return pl_fail(PL_ERR_INVALID, "%s: unknown shape %d", label, o->shape);
   }

@@ -16,7 +16,7 @@
 
 #include "core/status.h"
 
-typedef struct {
+typedef struct mpm_occupancy_s {
   int n[3];             /* voxels per axis */
   double origin[3];     /* corner of voxel (0, 0, 0) */
   double h;             /* voxel side (m) */

@@ -11,9 +11,11 @@
 #include "pipeline/engine_objective.h"
 #include "pipeline/fit.h"
 #include "pipeline/particle_fields.h"
+#include "pipeline/fit_appearance.h"
 #include "pipeline/fit_global.h"
 #include "pipeline/fit_video.h"
 #include "pipeline/holdout.h"
+#include "pipeline/hull_object.h"
 #include "pipeline/report.h"
 #include "pipeline/runinfo.h"
 
@@ -78,6 +80,10 @@ static int run_optimize(const pl_cli_args *a) {
       fo.check_grad_at = n;
     }
     char name_buf[32];
+    pl_appearance_result ar; /* shape = visual_hull pictures; the first-frame appearance stage */
+    memset(&ar, 0, sizeof ar);
+    if (st == PL_OK) st = pl_scene_write_hull_images(&s, out);
+    if (st == PL_OK) st = pl_appearance_stage(&s, e, &o, &t, resume, quiet, out, &ar);
     if (st == PL_OK && video) st = pl_fit_frames_capture(e, &s, &o, &t, &f_start); /* the start, for the fit video */
     if (st == PL_OK) st = pl_fit(&s, &o, &obj, &fo, &r);
     pl_holdout_result hr;
@@ -87,6 +93,11 @@ static int run_optimize(const pl_cli_args *a) {
       char rj[PL_PATH_MAX + 16];
       snprintf(rj, sizeof rj, "%s/result.json", out);
       if (st == PL_OK) st = pl_holdout_add_to_json(rj, &hr);
+    }
+    if (st == PL_OK && ar.iterations) {
+      char rj[PL_PATH_MAX + 16];
+      snprintf(rj, sizeof rj, "%s/result.json", out);
+      st = pl_appearance_add_to_json(rj, &ar);
     }
     char video_path[PL_PATH_MAX + 16] = "";
     if (st == PL_OK) st = pl_report_params(&s, &o, out);

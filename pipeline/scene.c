@@ -3,6 +3,7 @@
  * section is built by its own builder (scene_build_world.c, scene_build_view.c, scene_build_fit.c). */
 #include "pipeline/scene_build.h"
 #include "pipeline/splat_object.h"
+#include "pipeline/hull_object.h"
 
 #include <cglm/cglm.h>
 #include <stdlib.h>
@@ -14,8 +15,8 @@ const char *pl_material_model_name(pl_material_model m) {
   return (m >= 0 && m < PL_MAT_COUNT) ? names[m] : "?";
 }
 const char *pl_shape_name(pl_shape s) {
-  static const char *names[] = {"box", "sphere", "cylinder", "mesh", "plane", "gaussians"};
-  return (s >= 0 && s <= PL_SHAPE_GAUSSIANS) ? names[s] : "?";
+  static const char *names[] = {"box", "sphere", "cylinder", "mesh", "plane", "gaussians", "visual_hull"};
+  return (s >= 0 && s <= PL_SHAPE_VISUAL_HULL) ? names[s] : "?";
 }
 
 /* index of `word` in a space-separated list, -1 if absent */
@@ -214,6 +215,7 @@ pl_status pl_scene_with_truth(pl_scene *dst, const pl_scene *src) {
 void pl_scene_free(pl_scene *s) {
   if (!s) return;
   for (int i = 0; s->objects && i < s->nobjects; ++i) pl_splat_set_free(s->objects[i].splat_set);
+  for (int i = 0; s->objects && i < s->nobjects; ++i) pl_hull_object_free(s->objects[i].hull);
   free(s->materials);
   free(s->objects);
   free(s->colliders);

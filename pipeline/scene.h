@@ -34,7 +34,8 @@ typedef enum {
   PL_MAT_COUNT
 } pl_material_model;
 
-typedef enum { PL_SHAPE_BOX = 0, PL_SHAPE_SPHERE, PL_SHAPE_CYLINDER, PL_SHAPE_MESH, PL_SHAPE_PLANE, PL_SHAPE_GAUSSIANS } pl_shape;
+typedef enum { PL_SHAPE_BOX = 0, PL_SHAPE_SPHERE, PL_SHAPE_CYLINDER, PL_SHAPE_MESH, PL_SHAPE_PLANE, PL_SHAPE_GAUSSIANS,
+               PL_SHAPE_VISUAL_HULL } pl_shape;
 typedef enum { PL_CONTACT_STICKY = 0, PL_CONTACT_SLIP, PL_CONTACT_SEPARATE } pl_contact;
 
 const char *pl_material_model_name(pl_material_model m);
@@ -94,6 +95,8 @@ typedef struct {
   double crop_min[3], crop_max[3], opacity_min, fill_threshold;
   struct pl_splat_set_s *splat_set; /* owned (pl_scene_free) */
   pl_object_field field; /* per-particle moduli (E_field, nu_field, learn_E_field) */
+  /* shape = visual_hull: carved from the capture's first-frame masks when the scene is built (hull_object.h) */
+  struct pl_hull_object_s *hull;    /* owned (pl_scene_free) */
 } pl_scene_object;
 
 typedef struct {

@@ -1,6 +1,7 @@
 /* scene_build_fit.c: what a fit needs: [targets], [optimize], [stage NAME], [param ADDRESS] and [truth]. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene_build.h"
+#include "pipeline/hull_object.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -168,6 +169,7 @@ pl_status pl_scene_build_targets(pl_scene *s) {
   }
   t->source = (pl_targets_source)e;
   PL_TRY(pl_scene_capture_setup(s));
+  PL_TRY(pl_scene_carve_hulls(s)); /* shape = visual_hull: from the capture's first frame */
   PL_TRY(pl_config_string(c, "targets", "", "frames", t->frames, sizeof t->frames, NULL));
   PL_TRY(pl_config_real(c, "targets", "", "noise", &t->noise, NULL));
   PL_TRY(pl_scene_get_int(c, "targets", "", "noise_seed", &t->noise_seed));

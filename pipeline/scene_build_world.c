@@ -225,7 +225,7 @@ static pl_status build_object(const pl_scene *s, int si, pl_scene_object *o) {
   int e, given;
   pl_scene_copy_name(o->name, name);
   PL_TRY(pl_scene_get_enum(c, "object", name, "shape", &e));
-  o->shape = e == 4 ? PL_SHAPE_GAUSSIANS : (pl_shape)e; /* the object's choices: box sphere cylinder mesh gaussians */
+  o->shape = e == 4 ? PL_SHAPE_GAUSSIANS : e == 5 ? PL_SHAPE_VISUAL_HULL : (pl_shape)e; /* box sphere cylinder mesh gaussians visual_hull */
   PL_TRY(object_material(s, name, &o->material));
   PL_TRY(object_placement(c, name, o));
   PL_TRY(pl_scene_object_field(c, name, s, o)); /* E_field, nu_field, learn_E_field (particle_fields.c) */

@@ -55,7 +55,8 @@ static const pl_key_spec material_keys[] = {
     END};
 
 static const pl_key_spec object_keys[] = {
-    {"shape", PL_KT_ENUM, NULL, "box sphere cylinder mesh gaussians", PL_KF_REQUIRED, 0, 0, "what to fill with particles"},
+    {"shape", PL_KT_ENUM, NULL, "box sphere cylinder mesh gaussians visual_hull", PL_KF_REQUIRED, 0, 0,
+     "what to fill with particles (visual_hull: carved from the first frame's masks of the capture)"},
     {"material", PL_KT_STRING, NULL, NULL, PL_KF_REQUIRED, 0, 0, "name of a [material NAME] section"},
     {"center", PL_KT_VEC3, "0.5 0.5 0.5", NULL, PL_KF_LEARNABLE, 0, 0, "centre of the shape (a mesh's bounding-box centre) (m)"},
     {"size", PL_KT_VEC3, "0.2 0.2 0.2", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0, "box edge lengths (m)"},
@@ -99,6 +100,13 @@ static const pl_key_spec object_keys[] = {
     {"crop_max", PL_KT_VEC3, "1e9 1e9 1e9", NULL, PL_KF_BROADCAST, 0, 0, "gaussians: keep means at or below this (file coordinates)"},
     {"opacity_min", PL_KT_REAL, "0.05", NULL, RANGE(0, 0.999), "gaussians: drop Gaussians at or below this opacity (floaters)"},
     {"fill_threshold", PL_KT_REAL, "0.5", NULL, PL_KF_POSITIVE, 0, 0, "gaussians: splat density of the shell whose inside is filled"},
+    {"hull_misses", PL_KT_INT, "0", NULL, RANGE(0, 1023),
+     "visual_hull: cameras whose mask may miss a voxel that is kept (tolerance for noisy masks)"},
+    {"hull_min", PL_KT_VEC3, NULL, NULL, 0, 0, 0, "visual_hull: lower corner of the carved box (default: sim.domain_min)"},
+    {"hull_max", PL_KT_VEC3, NULL, NULL, 0, 0, 0, "visual_hull: upper corner of the carved box (default: sim.domain_max)"},
+    {"hull_threshold", PL_KT_REAL, "0.1", NULL, RANGE(0, 1),
+     "visual_hull, images without a mask or alpha: the object is where an RGB channel differs from the camera's "
+     "background plate by more than this"},
     END};
 
 static const pl_key_spec collider_keys[] = {
@@ -194,6 +202,10 @@ static const pl_key_spec targets_keys[] = {
 
 static const pl_key_spec optimize_keys[] = {
     {"iterations", PL_KT_INT, "100", NULL, RANGE(0, 1000000), "Adam iterations (without [stage] sections; each stage has its own)"},
+    {"appearance_iters", PL_KT_INT, "0", NULL, RANGE(0, 100000),
+     "before the physics fit: Adam steps of the per-Gaussian colours / opacity offsets (upsample.learn_colors, "
+     "learn_opacities) on the first frame's images alone, the material held (0: no such stage; skipped for "
+     "shape = gaussians, whose appearance is trained)"},
     {"loss", PL_KT_LIST, "l1:1", NULL, 0, 0, 0, "weighted loss terms: l1, l2, dssim, mask, e.g. 'l1:0.8 dssim:0.2 mask:0.1'"},
     {"lr", PL_KT_REAL, "0.05", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 10, "default learning rate (in each parameter's space)"},
     {"beta1", PL_KT_REAL, "0.9", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta1"},

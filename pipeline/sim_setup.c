@@ -1,6 +1,7 @@
 /* sim_setup.c: scene -> MPM descriptors -> an initialised simulation. */
 #include "pipeline/sim_setup.h"
 #include "pipeline/splat_object.h"
+#include "pipeline/hull_object.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -42,10 +43,11 @@ void pl_sim_object(const pl_scene *s, int i, mpm_object *o) {
   const pl_scene_object *so = &s->objects[i];
   memset(o, 0, sizeof *o);
   o->name = so->name;
-  /* pl_shape order: box sphere cylinder mesh plane gaussians; anything else is a mesh */
-  static const int object_shapes[] = {MPM_SHAPE_BOX,  MPM_SHAPE_SPHERE, MPM_SHAPE_CYLINDER,
-                                      MPM_SHAPE_MESH, MPM_SHAPE_MESH,   MPM_SHAPE_GAUSSIANS};
-  o->shape = shape_code(so->shape, object_shapes, 6, MPM_SHAPE_MESH);
+  /* pl_shape order: box sphere cylinder mesh plane gaussians visual_hull; anything else is a mesh */
+  static const int object_shapes[] = {MPM_SHAPE_BOX,  MPM_SHAPE_SPHERE, MPM_SHAPE_CYLINDER,   MPM_SHAPE_MESH,
+                                      MPM_SHAPE_MESH, MPM_SHAPE_GAUSSIANS, MPM_SHAPE_VOXELS};
+  o->shape = shape_code(so->shape, object_shapes, 7, MPM_SHAPE_MESH);
+  if (so->shape == PL_SHAPE_VISUAL_HULL) o->voxels = so->hull ? &so->hull->occ : NULL;
   if (so->shape == PL_SHAPE_GAUSSIANS) {
     if (so->splat_set) {
       o->splat_count = so->splat_set->n;

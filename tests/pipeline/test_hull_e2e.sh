@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test_hull_e2e.sh PIPELINE_BINARY: a scene with no mesh and no [camera] (shape = visual_hull, [targets] source =
+# pacnerf), issue 20, the CI-sized variant:
+#  1. `pipeline capture` of tiny's cube (8 cameras, 64x64, 6 frames; no masks: the hull comes from background
+#     subtraction against the plates);
+#  2. `optimize scenes/captures/hull_capture.cfg` builds and runs alone: the hull's volume and mask IoU per camera
+#     are printed (mean IoU >= 0.7, the volume between the cube's and 2x it), hull_cube_C.png written;
+#  3. the first-frame appearance stage (the material's grey against the red cube: colours off) raises the first
+#     frame's PSNR by >= 2 dB, on the terminal and in result.json;
+#  4. errors: visual_hull without a capture, hull keys on a box, a placement key on a hull: one line naming the key.
+set -u
+bin="$1"
+opt() { "$bin" optimize "$@"; local rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; }
+fails=0
+checks=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | tail -15; fails=$((fails + 1)); }
+check() { checks=$((checks + 1)); }
+scene=scenes/captures/hull_capture.cfg
+
+# 1. the capture
+check
+"$bin" capture scenes/tiny.cfg -o "$tmp/cap" --cameras 8 --width 64 --height 64 --set sim.frames=6 -q > "$tmp/out" 2>&1 ||
+  fail "pipeline capture"
+
+# 2 and 3. the hull and the appearance stage (no physics iterations: the fit itself is test_capture_e2e's job)
+check
+if opt "$scene" --set targets.path="$tmp/cap" --set sim.frames=6 --set targets.frames=1:7 --set targets.holdout=7 \
+  --set render.width=24 --set render.height=24 --set optimize.iterations=1 --set optimize.appearance_iters=12 \
+  --no-video -o "$tmp/fit" > "$tmp/out" 2>&1; then
+  hull=$(grep 'visual hull from frame 0' "$tmp/out")
+  iou=$(grep 'hull mask IoU per camera' "$tmp/out")
+  echo "$hull"
+  echo "$iou"
+  check
+  vol=$(echo "$hull" | sed -n 's/.*volume \([0-9.e+-]*\) m^3.*/\1/p')
+  python3 -c "import sys; v = float(sys.argv[1]); sys.exit(0 if 0.027 <= v <= 0.054 else 1)" "${vol:-0}" ||
+    fail "hull volume '$vol' m^3 outside [0.027, 0.054] (the cube is 0.027 m^3)"
+  check
+  mean=$(echo "$iou" | sed -n 's/.*(mean \([0-9.]*\)).*/\1/p')
+  python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 0.7 else 1)" "${mean:-0}" || fail "mean hull IoU '$mean' < 0.7"
+  check
+  [ "$(ls "$tmp/fit"/hull_cube_*.png 2> /dev/null | wc -l)" -eq 7 ] || fail "hull_cube_CAMERA.png: expected 7 (8 cameras, 1 held out)"
+  check
+  grep -q 'appearance: 12 Adam steps' "$tmp/out" || fail "no appearance line on the terminal"
+  read -r before after < <(python3 -c "
+import json, sys
+a = json.load(open(sys.argv[1]))['appearance']
+print(a['psnr_before_db'], a['psnr_after_db'])" "$tmp/fit/result.json")
+  echo "first frame: PSNR $before dB -> $after dB (12 appearance steps)"
+  check
+  python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) >= float(sys.argv[1]) + 2 else 1)" "$before" "$after" ||
+    fail "the appearance stage raised the first frame's PSNR from $before to $after dB (< 2 dB)"
+  check
+  [ -f "$tmp/fit/appearance_0.png" ] || fail "appearance_0.png missing"
+else
+  fail "optimize $scene (visual hull from the capture)"
+fi
+
+# 4. errors name the key
+err() { # $1: what, $2: pattern, rest: arguments of check
+  local what="$1" pat="$2"
+  shift 2
+  check
+  "$bin" check "$@" > "$tmp/out" 2>&1
+  local rc=$?
+  { [ "$rc" -eq 1 ] || [ "$rc" -eq 2 ]; } && [ "$(grep -c . "$tmp/out")" -eq 1 ] && grep -q "$pat" "$tmp/out" ||
+    fail "$what: expected one line matching '$pat' (exit $rc)"
+}
+err "visual_hull without a capture" "shape = visual_hull but the scene has no capture" scenes/tiny.cfg \
+  --set object.cube.shape=visual_hull
+err "hull keys on a box" "gives hull_misses but its shape is box" scenes/tiny.cfg --set object.cube.hull_misses=1
+err "a placement key on a hull" "remove rotation" "$scene" --set targets.path="$tmp/cap" --set sim.frames=6 \
+  --set targets.frames=1:7 --set object.cube.rotation=0,10,0
+
+if [ "$fails" -ne 0 ]; then echo "test_hull_e2e: $fails of $checks checks FAILED"; exit 1; fi
+echo "test_hull_e2e: all $checks checks passed"
