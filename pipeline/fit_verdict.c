@@ -180,6 +180,9 @@ void pl_fit_print_summary(const pl_fit_result *r) {
     fprintf(stderr, "  warning: some error bar is smaller than the change of its value over the last %d rows of fit.csv "
                     "(result.json: uncertainty.recent_change): the error bars measure the residual only, not how far "
                     "the fit still is from its minimum or the truth\n", r->change_rows);
+  else
+    fprintf(stderr, "  (error bars: the residual at the reported point read as noise; with noise-free targets they do "
+                    "not bound the distance to the truth, docs/fitting.md)\n");
   if (r->ndim > 1 && isfinite(r->corr[1])) {
     fprintf(stderr, "  correlation:");
     for (int i = 0; i < r->ndim; ++i)

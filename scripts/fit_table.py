@@ -19,16 +19,23 @@ import time
 # Reduced sizes (render, grid, frames, particles per cell): each scene's own settings otherwise.
 SMALL = {
     "tiny": [],
-    "jelly": ["render.width=48", "render.height=48", "sim.grid=16", "sim.frames=10", "targets.frames=1:11",
+    "jelly": ["render.width=48", "render.height=48", "sim.grid=20", "sim.frames=10", "targets.frames=1:11",
               "object.cube.particles_per_cell=4", "optimize.scan_frames=0:7"],
     "plasticine": ["render.width=40", "render.height=40", "sim.grid=20", "sim.frames=8", "targets.frames=1:9",
                    "object.ball.particles_per_cell=4", "optimize.scan_frames=0:6"],
-    "sand": ["render.width=48", "render.height=32", "sim.grid=20", "sim.frames=10", "targets.frames=2:11:2",
+    "sand": ["render.width=48", "render.height=32", "sim.frames=10", "targets.frames=2:11:2",
              "object.column.particles_per_cell=4", "optimize.scan_frames=0:6"],
-    "fluid": ["render.width=48", "render.height=32", "sim.grid=20", "sim.frames=8", "targets.frames=2:9:2",
+    "fluid": ["render.width=48", "render.height=32", "sim.frames=8", "targets.frames=2:9:2",
               "object.column.particles_per_cell=4", "optimize.scan_frames=0:6"],
-    "mud": ["render.width=40", "render.height=32", "sim.grid=16", "sim.frames=8", "targets.frames=2:9:2",
+    "mud": ["render.width=40", "render.height=32", "sim.frames=8", "targets.frames=2:9:2",
             "object.column.particles_per_cell=4", "optimize.scan_frames=0:6"],
+}
+
+# --ci: the three fastest cases, smaller still (tests/pipeline/test_fit_materials.sh), each with its own extra --set
+CI = {
+    "plasticine": ["render.width=32", "render.height=32", "optimize.iterations=30"],
+    "fluid": ["render.width=40", "render.height=24", "optimize.iterations=20"],
+    "mud": ["render.width=32", "render.height=24", "optimize.iterations=20"],
 }
 
 # name: scene, extra --set (the start), goals [(address, 'rel'|'abs', tolerance)]
@@ -83,7 +90,7 @@ def run_case(binary, out, name, extra_sets, quiet):
         s = se.get(addr)
         ses.append(fmt(s) if s is not None else "undetermined")
     row = "| %s (%s) | %s | %s | %s | %s | %d | %.0f s | %s | %s |" % (
-        name, " ".join(sets[:len(SMALL[scene])]) or "shipped size", ", ".join(starts), ", ".join(fits),
+        name, " ".join([x for x in sets if x not in start_sets]) or "shipped size", ", ".join(starts), ", ".join(fits),
         ", ".join(truths), ", ".join(errs), r.get("iterations", 0) + r.get("newton_steps", 0), wall, ", ".join(ses),
         r.get("verdict", "?"))
     return r, row, ok
@@ -96,6 +103,7 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--set", action="append", default=[], help="extra --set for every case")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--ci", action="store_true", help="the CI cases and sizes (CI above)")
     a = ap.parse_args()
     if a.list:
         for n, (sc, st, g) in CASES.items():
@@ -105,11 +113,12 @@ def main():
     print("| case (size) | start | fitted | truth | error | iterations | wall time | standard error | verdict |")
     print("|---|---|---|---|---|---|---|---|---|")
     bad = 0
-    for name in a.cases.split(","):
+    names = list(CI) if a.ci else a.cases.split(",")
+    for name in names:
         if name not in CASES:
             print("fit_table: unknown case '%s' (--list)" % name, file=sys.stderr)
             return 2
-        _, row, ok = run_case(a.bin, a.out, name, a.set, True)
+        _, row, ok = run_case(a.bin, a.out, name, (CI[name] if a.ci else []) + a.set, True)
         print(row, flush=True)
         bad += not ok
     if bad:
