@@ -12,6 +12,7 @@ verdict) and exits 1 when a value misses its goal or a fit fails.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -68,9 +69,12 @@ def run_case(binary, out, name, extra_sets, quiet):
     for s in sets:
         cmd += ["--set", s]
     t0 = time.time()
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(os.path.join(out, name + ".log"), "w") as log:
         rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
     wall = time.time() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
     try:
         r = json.load(open(os.path.join(folder, "result.json")))
     except (OSError, ValueError):
@@ -89,9 +93,9 @@ def run_case(binary, out, name, extra_sets, quiet):
         errs.append(("%.2f %%" % (100 * e) if kind == "rel" else "%.3g" % e) + ("" if e <= tol else " (goal %g%s: MISSED)" % (100 * tol if kind == "rel" else tol, " %" if kind == "rel" else "")))
         s = se.get(addr)
         ses.append(fmt(s) if s is not None else "undetermined")
-    row = "| %s (%s) | %s | %s | %s | %s | %d | %.0f s | %s | %s |" % (
+    row = "| %s (%s) | %s | %s | %s | %s | %d | %.0f s (%.0f s CPU) | %s | %s |" % (
         name, " ".join([x for x in sets if x not in start_sets]) or "shipped size", ", ".join(starts), ", ".join(fits),
-        ", ".join(truths), ", ".join(errs), r.get("iterations", 0) + r.get("newton_steps", 0), wall, ", ".join(ses),
+        ", ".join(truths), ", ".join(errs), r.get("iterations", 0) + r.get("newton_steps", 0), wall, cpu, ", ".join(ses),
         r.get("verdict", "?"))
     return r, row, ok
 
