@@ -21,11 +21,13 @@ pl_status pl_plot_matrix_png(const char *path, const char *title, int n, const c
   const double size = 13;
   int label_w = 60;
   for (int i = 0; i < n; ++i) {
-    int w = (int)ceil(pl_text_width(names[i], size)) + 12;
+    char t[360];
+    snprintf(t, sizeof t, "(%d) %s", i, names[i]);
+    int w = (int)ceil(pl_text_width(t, size)) + 16;
     if (w > label_w) label_w = w;
   }
   if (label_w > 320) label_w = 320;
-  const int cell = 84, top = 34 + pl_text_height(size) + 8, W = label_w + n * cell + 16, H = top + n * cell + 16;
+  const int cell = 84, top = 34 + pl_text_height(size) + 8, W = label_w + n * cell + 16 < 420 ? 420 : label_w + n * cell + 16, H = top + n * cell + 16;
   const float white[3] = {1, 1, 1}, ink[3] = {0.1f, 0.1f, 0.1f}, grey[3] = {0.78f, 0.78f, 0.78f};
   pl_canvas c;
   PL_TRY(pl_canvas_create(&c, W, H, white));
