@@ -34,9 +34,9 @@ SMALL = {
 
 # --ci: the three fastest cases, smaller still (tests/pipeline/test_fit_materials.sh), each with its own extra --set
 CI = {
-    "plasticine": ["render.width=32", "render.height=32", "optimize.iterations=30"],
-    "fluid": ["render.width=40", "render.height=24", "optimize.iterations=20"],
-    "mud": ["render.width=32", "render.height=24", "optimize.iterations=20"],
+    "plasticine": ["render.width=32", "render.height=32", "optimize.iterations=25", "optimize.newton=2"],
+    "fluid": ["render.width=40", "render.height=24", "optimize.iterations=16", "optimize.newton=1"],
+    "mud": ["render.width=32", "render.height=24", "optimize.iterations=16", "optimize.newton=1"],
 }
 
 # name: scene, extra --set (the start), goals [(address, 'rel'|'abs', tolerance)]
