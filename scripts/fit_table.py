@@ -36,7 +36,7 @@ SMALL = {
 CI = {
     "plasticine": ["render.width=32", "render.height=32", "optimize.iterations=25", "optimize.newton=2"],
     "fluid": ["render.width=40", "render.height=24", "optimize.iterations=16", "optimize.newton=1"],
-    "mud": ["render.width=32", "render.height=24", "optimize.iterations=16", "optimize.newton=1"],
+    "sand": ["render.width=32", "render.height=24", "sim.frames=8", "targets.frames=2:9:2", "optimize.iterations=12"],
 }
 
 # name: scene, extra --set (the start), goals [(address, 'rel'|'abs', tolerance)]
