@@ -35,7 +35,8 @@ SMALL = {
 # --ci: the three fastest cases, smaller still (tests/pipeline/test_fit_materials.sh), each with its own extra --set
 CI = {
     "plasticine": ["render.width=32", "render.height=32", "optimize.iterations=25", "optimize.newton=2"],
-    "fluid": ["render.width=40", "render.height=24", "optimize.iterations=16", "optimize.newton=1"],
+    "fluid": ["render.width=32", "render.height=24", "sim.frames=6", "targets.frames=2:7:2", "optimize.iterations=12",
+              "optimize.newton=1"],
     "sand": ["render.width=32", "render.height=24", "sim.frames=8", "targets.frames=2:9:2", "optimize.iterations=12"],
 }
 
