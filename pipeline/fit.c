@@ -16,6 +16,7 @@
 #include "pipeline/fit_state.h"
 #include "pipeline/fit_watch.h"
 #include "pipeline/json_out.h"
+#include "pipeline/plot.h"
 
 #define MAX_PATIENCE 4096
 #define BEST_MAX 96
@@ -333,6 +334,67 @@ static pl_status check_stepped(const pl_optimizer *o, long iteration) {
   return pl_fit_check_params(o, when);
 }
 
+/* The spread (max - min) of each learnable value over the last `rows` rows of fit.csv (fit.h: change). */
+static void recent_change(const char *csv, const pl_optimizer *o, const int *param, const int *comp, int n, int rows,
+                          pl_fit_result *r) {
+  r->change_rows = 0;
+  char *text;
+  if (rows < 2 || pl_read_file(csv, &text, NULL) != PL_OK) {
+    pl_clear_error();
+    return;
+  }
+  int col[PL_FIT_MAX_DIM];
+  for (int d = 0; d < n; ++d) {
+    col[d] = 8 + comp[d];
+    for (int i = 0; i < param[d]; ++i) col[d] += o->p[i].components;
+  }
+  double lo[PL_FIT_MAX_DIM], hi[PL_FIT_MAX_DIM];
+  /* the lines from the end: the last `rows` complete data rows */
+  int nl = 0;
+  for (char *q = text; *q; ++q) nl += *q == '\n';
+  char **lines = (char **)calloc((size_t)nl + 1, sizeof(char *));
+  int m = 0;
+  char *save = NULL;
+  for (char *l = strtok_r(text, "\n", &save); l && lines; l = strtok_r(NULL, "\n", &save)) lines[m++] = l;
+  int used = 0;
+  for (int li = m - 1; li >= 1 && used < rows && lines; --li) {
+    double v[PL_FIT_MAX_DIM];
+    int ok = 1;
+    for (int d = 0; d < n && ok; ++d) {
+      const char *p = lines[li];
+      for (int c = 0; c < col[d] && p; ++c) p = strchr(p, ','), p = p ? p + 1 : NULL;
+      char *end;
+      v[d] = p ? strtod(p, &end) : NAN;
+      ok = p && end != p && isfinite(v[d]);
+    }
+    if (!ok) continue;
+    for (int d = 0; d < n; ++d) {
+      if (!used || v[d] < lo[d]) lo[d] = v[d];
+      if (!used || v[d] > hi[d]) hi[d] = v[d];
+    }
+    ++used;
+  }
+  free(lines);
+  free(text);
+  if (used < 2) return;
+  r->change_rows = used;
+  for (int d = 0; d < n; ++d) r->change[d] = hi[d] - lo[d];
+}
+
+/* correlation.png beside result.json: the correlation matrix of the fitted values (plot_matrix.c) */
+static pl_status write_correlation_png(const char *folder, const pl_fit_result *r) {
+  if (!r->has_curvature || r->ndim < 2) return PL_OK;
+  char path[PL_PATH_MAX + 32], title[160];
+  const char *names[PL_FIT_MAX_DIM];
+  for (int d = 0; d < r->ndim; ++d) names[d] = r->names[d];
+  snprintf(path, sizeof path, "%s/correlation.png", folder);
+  int undetermined = 0;
+  for (int d = 0; d < r->ndim; ++d) undetermined |= !isfinite(r->corr[d * r->ndim + d]);
+  snprintf(title, sizeof title, "correlation of the fitted values%s",
+           undetermined ? " (undetermined: the curvature is not positive definite)" : "");
+  return pl_plot_matrix_png(path, title, r->ndim, names, r->corr);
+}
+
 /* Before the first iteration: the global scan (optimize.scan), then the start's loss on all frames. */
 static pl_status fit_start(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
                            loop_state *ls) {
@@ -405,6 +467,11 @@ static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objecti
   double fall = ls->nhist > 1 && ls->hist[0] > 0 ? (ls->hist[0] - ls->hist[ls->nhist - 1]) / ls->hist[0] : 0;
   r->stopped_early = ls->stopped_early;
   pl_fit_decide(s, r, have_c ? &c : NULL, diverged, why, fall, ls->nhist > 1 ? ls->nhist - 1 : 0);
+  /* error bars smaller than the values' own recent movement describe the residual, not the distance to a minimum */
+  recent_change(csv, o, param, comp, r->ndim, ls->nhist > 2 ? ls->nhist : 2, r);
+  r->se_below_change = 0;
+  if (r->has_curvature && r->change_rows > 1)
+    for (int d = 0; d < r->ndim; ++d) r->se_below_change |= isfinite(r->se[d]) && r->se[d] < r->change[d];
   return PL_OK;
 }
 
@@ -604,6 +671,7 @@ loop_end:
   st = write_result(s, o, &start, &ls, &loss, zero_grad, res, result);
   free(zero_grad);
   if (st == PL_OK) st = write_loss_curve(csv, png, s->optimize.loss_weight);
+  if (st == PL_OK) st = write_correlation_png(opt->output, res);
   if (st == PL_OK && obj->write_images) st = obj->write_images(obj->user, o, opt->output);
   res->iterations = ls.total;
   res->final_loss = res->best_loss;

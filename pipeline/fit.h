@@ -62,7 +62,7 @@ typedef struct {
   int stopped_early;
   double seconds;
   pl_fit_verdict verdict;
-  char reason[320];
+  char reason[480];
   double start_loss, best_loss, last_loss;
   int newton_steps;
   double newton_no_descent; /* > 0: the Newton steps ended where no damped step (down to this size in u) lowers the loss */
@@ -72,6 +72,11 @@ typedef struct {
   double hessian[144], gradient[12]; /* in the step space u */
   double last[12];      /* the last iterate's values (value[]: the reported point) */
   char names[12][200];
+  /* the spread (max - min) of each value over the last `change_rows` rows of fit.csv (iterations and Newton steps);
+   * se_below_change: some standard error is smaller than it (the error bars then describe the residual at the
+   * reported point, not how far the fit still is from its minimum, let alone from the truth) */
+  double change[12];
+  int change_rows, se_below_change;
 } pl_fit_result;
 
 pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,

@@ -60,19 +60,61 @@ int pl_fit_solve_spd(int n, const double *A, double lambda, const double *b, dou
 
 /* ------------------------------------------------------------------ scan */
 
+/* one scan point: the values at w (learned coordinates of the first stage's values), its loss on scan_frames, a
+ * row in the CSV, and the best point so far */
+typedef struct {
+  const pl_scene *s;
+  pl_optimizer *o;
+  const pl_objective *obj;
+  const unsigned char *active;
+  FILE *f;
+  const int *param, *comp, *scanned;
+  int n;
+  long index;
+  double fbest, *best;
+  pl_progress *bar;
+} scan_ctx;
+
+static pl_status scan_point(scan_ctx *c, int level, const double *w) {
+  pl_coords_set(c->o, c->active, w);
+  pl_loss_value loss;
+  PL_TRY(c->obj->eval(c->obj->user, c->o, c->s->optimize.scan_frames, 0, &loss));
+  fprintf(c->f, "%ld,%d,%.9g", c->index++, level, loss.total);
+  for (int d = 0; d < c->n; ++d)
+    if (c->scanned[d]) fprintf(c->f, ",%.9g", pl_param_value(&c->o->p[c->param[d]], c->comp[d]));
+  fprintf(c->f, "\n");
+  if (isfinite(loss.total) && loss.total < c->fbest) {
+    c->fbest = loss.total;
+    memcpy(c->best, w, sizeof(double) * 3 * (size_t)c->o->n);
+  }
+  char msg[64];
+  snprintf(msg, sizeof msg, "level %d best loss %.4g", level, c->fbest);
+  pl_progress_update(c->bar, c->index, msg);
+  return PL_OK;
+}
+
 pl_status pl_fit_scan(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const char *csv, int quiet,
                       double *best_loss) {
   int param[PL_FIT_MAX_DIM], comp[PL_FIT_MAX_DIM], n;
   PL_TRY(pl_fit_dims(o, param, comp, &n));
-  const int N = s->optimize.scan;
-  /* per value: the range in u (lo, hi), and whether it is scanned */
-  double lo[PL_FIT_MAX_DIM], hi[PL_FIT_MAX_DIM], best[PL_FIT_MAX_DIM];
+  const int N = s->optimize.scan, grid = s->optimize.scan_grid;
+  /* the values of the first stage (what the scene fits first) in their learned coordinates w (optim_coords.c) */
+  unsigned char *active = (unsigned char *)calloc((size_t)o->n, 1);
+  double *w = (double *)calloc((size_t)o->n * 6, sizeof(double)), *best = w ? w + 3 * o->n : NULL;
+  if (!active || !w) {
+    free(active), free(w);
+    return pl_fail(PL_ERR_NOMEM, "out of memory");
+  }
+  for (int i = 0; i < o->n; ++i) active[i] = (unsigned char)pl_param_in_stage(&o->p[i], s->nstages ? s->stages[0].name : "");
+  pl_coords_get(o, active, w);
+  memcpy(best, w, sizeof(double) * 3 * (size_t)o->n);
+  /* per value: the range in w (lo, hi), and whether it is scanned */
+  double lo[PL_FIT_MAX_DIM], hi[PL_FIT_MAX_DIM];
   int scanned[PL_FIT_MAX_DIM], m = 0;
   for (int d = 0; d < n; ++d) {
     const pl_param *p = &o->p[param[d]];
-    double u = p->u[comp[d]];
-    best[d] = u;
-    scanned[d] = p->space != PL_SPACE_LINEAR;
+    double u = w[3 * param[d] + comp[d]];
+    scanned[d] = p->space != PL_SPACE_LINEAR && active[param[d]];
     if (p->space == PL_SPACE_LOG) {
       lo[d] = u - log(s->optimize.scan_range), hi[d] = u + log(s->optimize.scan_range);
     } else if (p->space == PL_SPACE_BOUNDED) { /* the N points inside (lo, hi), ends left out */
@@ -82,80 +124,83 @@ pl_status pl_fit_scan(const pl_scene *s, pl_optimizer *o, const pl_objective *ob
     m += scanned[d];
   }
   if (m == 0) {
-    PL_WARN("optimize.scan: no log or bounded parameter to scan");
+    PL_WARN("optimize.scan: no log or bounded parameter of the first stage to scan");
+    free(active), free(w);
     return PL_OK;
   }
-  long points = 1;
+  long points = 1; /* per level */
   for (int d = 0; d < m; ++d) {
-    points *= N;
-    if (points > 100000) return pl_fail(PL_ERR_LIMIT, "optimize.scan = %d over %d values is more than 1e5 points", N, m);
+    points = grid ? points * N : points + N;
+    if (points > 100000) {
+      free(active), free(w);
+      return pl_fail(PL_ERR_LIMIT, "optimize.scan = %d over %d values is more than 1e5 points", N, m);
+    }
   }
+  if (!grid) points -= 1;
   pl_out out;
-  PL_TRY(pl_out_open(&out, csv, 0));
+  pl_status st = pl_out_open(&out, csv, 0);
+  if (st != PL_OK) {
+    free(active), free(w);
+    return st;
+  }
   fprintf(out.f, "point,level,loss");
   for (int d = 0; d < n; ++d)
     if (scanned[d]) fprintf(out.f, o->p[param[d]].components == 1 ? ",%s" : ",%s.%d", o->p[param[d]].address, comp[d]);
   fprintf(out.f, "\n");
   pl_progress bar;
   pl_progress_begin(&bar, "scan", points * s->optimize.scan_levels + 1, quiet);
-  pl_loss_value loss;
+  scan_ctx c = {s, o, obj, active, out.f, param, comp, scanned, n, 0, INFINITY, best, &bar};
+  double *u = (double *)calloc((size_t)o->n * 3, sizeof(double));
+  if (!u) st = pl_fail(PL_ERR_NOMEM, "out of memory");
   /* the start itself is a candidate */
-  pl_status st = obj->eval(obj->user, o, s->optimize.scan_frames, 0, &loss);
-  double fbest = st == PL_OK && isfinite(loss.total) ? loss.total : INFINITY;
-  long index = 0;
-  if (st == PL_OK) {
-    fprintf(out.f, "%ld,0,%.9g", index++, loss.total);
-    for (int d = 0; d < n; ++d)
-      if (scanned[d]) fprintf(out.f, ",%.9g", pl_param_value(&o->p[param[d]], comp[d]));
-    fprintf(out.f, "\n");
-  }
-  double u[PL_FIT_MAX_DIM];
-  memcpy(u, best, sizeof u);
+  if (st == PL_OK) st = scan_point(&c, 0, w);
   for (int level = 1; st == PL_OK && level <= s->optimize.scan_levels; ++level) {
-    for (long q = 0; st == PL_OK && q < points; ++q) {
-      long r = q;
-      for (int d = n - 1; d >= 0; --d) {
+    if (grid) { /* the full product of the N points of every value */
+      memcpy(u, best, sizeof(double) * 3 * (size_t)o->n);
+      for (long q = 0; st == PL_OK && q < points; ++q) {
+        long r = q;
+        for (int d = n - 1; d >= 0; --d) {
+          if (!scanned[d]) continue;
+          int i = (int)(r % N);
+          r /= N;
+          u[3 * param[d] + comp[d]] = lo[d] + (N == 1 ? 0.5 : (double)i / (N - 1)) * (hi[d] - lo[d]);
+        }
+        st = scan_point(&c, level, u);
+      }
+    } else { /* axes: each value in turn over its N points, the others at the best point so far */
+      for (int d = 0; d < n && st == PL_OK; ++d) {
         if (!scanned[d]) continue;
-        int i = (int)(r % N);
-        r /= N;
-        double t = N == 1 ? 0.5 : (double)i / (N - 1);
-        u[d] = lo[d] + t * (hi[d] - lo[d]);
+        for (int i = 0; i < N && st == PL_OK; ++i) {
+          memcpy(u, best, sizeof(double) * 3 * (size_t)o->n);
+          u[3 * param[d] + comp[d]] = lo[d] + (N == 1 ? 0.5 : (double)i / (N - 1)) * (hi[d] - lo[d]);
+          st = scan_point(&c, level, u);
+        }
       }
-      for (int d = 0; d < n; ++d) o->p[param[d]].u[comp[d]] = u[d];
-      st = obj->eval(obj->user, o, s->optimize.scan_frames, 0, &loss);
-      if (st != PL_OK) break;
-      fprintf(out.f, "%ld,%d,%.9g", index++, level, loss.total);
-      for (int d = 0; d < n; ++d)
-        if (scanned[d]) fprintf(out.f, ",%.9g", pl_param_value(&o->p[param[d]], comp[d]));
-      fprintf(out.f, "\n");
-      if (isfinite(loss.total) && loss.total < fbest) {
-        fbest = loss.total;
-        memcpy(best, u, sizeof best);
-      }
-      char msg[64];
-      snprintf(msg, sizeof msg, "level %d best loss %.4g", level, fbest);
-      pl_progress_update(&bar, index, msg);
     }
     /* the next level: +-1 grid step around the best point */
     for (int d = 0; d < n; ++d) {
       if (!scanned[d]) continue;
-      double step = N > 1 ? (hi[d] - lo[d]) / (N - 1) : 0;
-      lo[d] = best[d] - step, hi[d] = best[d] + step;
+      double step = N > 1 ? (hi[d] - lo[d]) / (N - 1) : 0, b = best[3 * param[d] + comp[d]];
+      lo[d] = b - step, hi[d] = b + step;
     }
   }
   pl_progress_end(&bar);
-  for (int d = 0; d < n; ++d) o->p[param[d]].u[comp[d]] = best[d];
+  pl_coords_set(o, active, best);
+  free(u);
+  free(active);
+  free(w);
   if (st != PL_OK) {
     pl_out_abort(&out);
     return st;
   }
   PL_TRY(pl_out_commit(&out));
-  *best_loss = fbest;
+  *best_loss = c.fbest;
   char msg[512];
-  int w = snprintf(msg, sizeof msg, "scan: %ld points on frames '%s', best loss %.4g at", index, s->optimize.scan_frames,
-                   fbest);
-  for (int d = 0; d < n && w < (int)sizeof msg - 64; ++d)
-    w += snprintf(msg + w, sizeof msg - (size_t)w, " %s = %.5g", o->p[param[d]].address, pl_param_value(&o->p[param[d]], comp[d]));
+  int wr = snprintf(msg, sizeof msg, "scan: %ld points on frames '%s', best loss %.4g at", c.index,
+                    s->optimize.scan_frames, c.fbest);
+  for (int d = 0; d < n && wr < (int)sizeof msg - 64; ++d)
+    wr += snprintf(msg + wr, sizeof msg - (size_t)wr, " %s = %.5g", o->p[param[d]].address,
+                   pl_param_value(&o->p[param[d]], comp[d]));
   PL_INFO("%s", msg);
   return PL_OK;
 }

@@ -83,7 +83,14 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
   else
     snprintf(what, sizeof what, "the Newton step is %.3g in %s (more than optimize.converge_step %g)", big,
              worst >= 0 ? r->names[worst] : "?", tol);
-  if (r->stopped_early || recent_fall < 0.01 || r->newton_no_descent > 0) {
+  /* too few iterations in the last stage to judge a stall (fewer than optimize.patience, not stopped early): the
+   * budget ran out before the loss had a chance to stop falling */
+  if (!r->stopped_early && r->newton_no_descent <= 0 && window < s->optimize.patience) {
+    r->verdict = PL_FIT_BUDGET;
+    snprintf(r->reason, sizeof r->reason,
+             "the iterations ran out after %d in the last stage, too few to judge (optimize.patience %d); %s", window + 1,
+             s->optimize.patience, what);
+  } else if (r->stopped_early || recent_fall < 0.01 || r->newton_no_descent > 0) {
     r->verdict = PL_FIT_STALLED;
     snprintf(r->reason, sizeof r->reason, "the loss stopped falling (%.2g%% over the last %d iterations) but %s",
              100 * fmax(recent_fall, 0), window, what);
@@ -128,6 +135,18 @@ void pl_fit_result_json(void *jv, const pl_fit_result *r) {
     }
     cJSON_AddNumberToObject(ns, r->names[d], r->newton[d]);
   }
+  if (r->change_rows > 1) {
+    cJSON *ch = cJSON_AddObjectToObject(u, "recent_change");
+    for (int d = 0; d < r->ndim; ++d) cJSON_AddNumberToObject(ch, r->names[d], r->change[d]);
+    cJSON_AddNumberToObject(u, "recent_change_rows", r->change_rows);
+  }
+  cJSON_AddBoolToObject(u, "smaller_than_recent_change", r->se_below_change);
+  cJSON_AddStringToObject(u, "note", r->se_below_change
+      ? "some standard error is smaller than the change of its value over the last iterations (recent_change): the "
+        "error bars measure the residual at the reported point only, not how far the fit is from its minimum or from "
+        "the truth; with noise-free synthetic targets they are tiny by construction"
+      : "standard errors from the residual at the reported point, read as noise; with noise-free synthetic targets "
+        "they measure the model's and the renderer's own error only, not the distance to the truth");
   cJSON *names = cJSON_AddArrayToObject(u, "names"), *m = cJSON_AddArrayToObject(u, "correlation");
   for (int i = 0; i < r->ndim; ++i) {
     cJSON_AddItemToArray(names, cJSON_CreateString(r->names[i]));
@@ -157,6 +176,13 @@ void pl_fit_print_summary(const pl_fit_result *r) {
       fprintf(stderr, "  %-36s %14.6g +- (undetermined: the curvature is not positive definite)\n", r->names[d],
               r->value[d]);
   }
+  if (r->se_below_change)
+    fprintf(stderr, "  warning: some error bar is smaller than the change of its value over the last %d rows of fit.csv "
+                    "(result.json: uncertainty.recent_change): the error bars measure the residual only, not how far "
+                    "the fit still is from its minimum or the truth\n", r->change_rows);
+  else
+    fprintf(stderr, "  (error bars: the residual at the reported point read as noise; with noise-free targets they do "
+                    "not bound the distance to the truth, docs/fitting.md)\n");
   if (r->ndim > 1 && isfinite(r->corr[1])) {
     fprintf(stderr, "  correlation:");
     for (int i = 0; i < r->ndim; ++i)

@@ -119,6 +119,7 @@ pl_status pl_optimizer_init(pl_optimizer *o, const pl_scene *s) {
     }
     o->n++;
   }
+  pl_coords_setup(o, s);
   return PL_OK;
 }
 
@@ -142,12 +143,20 @@ double pl_lr_factor(int schedule, double lr_final, long t, long total) {
 void pl_optimizer_step(pl_optimizer *o, const unsigned char *active, double lr_scale) {
   o->step++;
   const double bc1 = 1 - pow(o->beta1, (double)o->step), bc2 = 1 - pow(o->beta2, (double)o->step);
+  /* dL/du, then dL/dw and w of the learned coordinates (optim_coords.c; w = u for plain values) */
+  double *gu = (double *)calloc((size_t)o->n * 9, sizeof(double)), *gw = gu ? gu + 3 * o->n : NULL, *w = gu ? gu + 6 * o->n : NULL;
+  if (!gu) return; /* out of memory: no step (the fit's next evaluation is unchanged) */
+  for (int i = 0; i < o->n; ++i)
+    for (int k = 0; k < o->p[i].components; ++k)
+      gu[3 * i + k] = o->p[i].grad[k] * pl_space_dvalue(o->p[i].space, o->p[i].lo, o->p[i].hi, o->p[i].u[k]);
+  pl_coords_grad(o, active, gu, gw);
+  pl_coords_get(o, active, w);
   for (int i = 0; i < o->n; ++i) {
     pl_param *p = &o->p[i];
     if (active && !active[i]) continue;
     double norm = 0;
     for (int k = 0; k < p->components; ++k) {
-      p->grad_u[k] = p->grad[k] * pl_space_dvalue(p->space, p->lo, p->hi, p->u[k]);
+      p->grad_u[k] = gw[3 * i + k];
       norm += p->grad_u[k] * p->grad_u[k];
     }
     norm = sqrt(norm);
@@ -158,11 +167,17 @@ void pl_optimizer_step(pl_optimizer *o, const unsigned char *active, double lr_s
       p->m[k] = o->beta1 * p->m[k] + (1 - o->beta1) * g;
       p->v[k] = o->beta2 * p->v[k] + (1 - o->beta2) * g * g;
       double mh = p->m[k] / bc1, vh = p->v[k] / bc2;
-      p->u[k] = pl_space_safe_step(p->space, p->u[k], p->lr * lr_scale * mh / (sqrt(vh) + o->eps));
-      /* the linear space is projected onto [lo, hi] (a viscosity stays >= 0, and can leave 0 again) */
-      if (p->space == PL_SPACE_LINEAR) p->u[k] = fmin(fmax(p->u[k], p->lo), p->hi);
+      w[3 * i + k] = pl_space_safe_step(p->space, w[3 * i + k], p->lr * lr_scale * mh / (sqrt(vh) + o->eps));
     }
   }
+  pl_coords_set(o, active, w);
+  for (int i = 0; i < o->n; ++i) {
+    pl_param *p = &o->p[i];
+    /* the linear space is projected onto [lo, hi] (a viscosity stays >= 0, and can leave 0 again) */
+    if (p->space == PL_SPACE_LINEAR && (!active || active[i]))
+      for (int k = 0; k < p->components; ++k) p->u[k] = fmin(fmax(p->u[k], p->lo), p->hi);
+  }
+  free(gu);
 }
 
 /* Numbers as raw "%.17g" text: cJSON's own printer drops to 15 digits when the value matches within a relative

@@ -31,8 +31,15 @@ typedef struct {
   double u[3];        /* step-space value */
   double m[3], v[3];  /* Adam moments */
   double grad[3];     /* dL/dtheta of the last evaluation */
-  double grad_u[3];   /* dL/du (after clipping) */
+  double grad_u[3];   /* dL/dw of the learned coordinate (after clipping; = dL/du when the value is plain) */
+  int coord;          /* pl_coord_kind: the learned coordinate w (optim_coords.c) */
+  int partner;        /* the other parameter of a coupled coordinate, -1 none */
 } pl_param;
+
+/* Learned coordinates (optimize.coordinates = valley, optim_coords.c): plain (w = u), the log P-wave modulus of
+ * an elastic E with its learned nu (w = u_E + f(nu)), or log(yield / sqrt(E)) of a yield stress with its learned
+ * E (w = u_y - u_E / 2). Adam and the scan step w; the simulator, the state and the curvature keep u. */
+typedef enum { PL_COORD_PLAIN = 0, PL_COORD_PWAVE, PL_COORD_RESILIENCE } pl_coord_kind;
 
 typedef struct {
   pl_param *p;
@@ -64,6 +71,15 @@ double pl_param_value(const pl_param *p, int k);
 void pl_param_assignment(const pl_param *p, char *buf, size_t size);
 /* Whether a parameter learns in a stage ("" or NULL: there are no stages). */
 int pl_param_in_stage(const pl_param *p, const char *stage);
+
+/* The learned coordinates. Arrays hold 3 entries per parameter (w[3 i + k]); a pair is coupled only where both
+ * of its parameters are active (active NULL: all). pl_coords_grad carries dL/du to dL/dw by the chain rule. */
+void pl_coords_setup(pl_optimizer *o, const pl_scene *s);
+int pl_coords_coupled(const pl_optimizer *o, int i, const unsigned char *active);
+void pl_coords_get(const pl_optimizer *o, const unsigned char *active, double *w);
+void pl_coords_set(pl_optimizer *o, const unsigned char *active, const double *w);
+void pl_coords_grad(const pl_optimizer *o, const unsigned char *active, const double *gu, double *gw);
+double pl_coords_pwave_f(double nu); /* log((1 - nu) / ((1 + nu)(1 - 2 nu))) */
 
 /* Learning-rate factor of the schedule at iteration t of T (0 <= t < T). */
 double pl_lr_factor(int schedule, double lr_final, long t, long total);

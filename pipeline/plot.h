@@ -53,6 +53,10 @@ pl_status pl_plot_save(const char *path, const pl_plot *plots, int n, int cols, 
 pl_status pl_plot_png(const char *path, const char *title, const char *xlabel, int n, const double *x,
                       int nseries, const double *const *y, const char *const *names, int log_y);
 
+/* A labelled n x n matrix (plot_matrix.c): cells on a diverging colour scale over [-1, 1] with their values
+ * written in them (a correlation matrix); non-finite entries are grey "n/a" cells. */
+pl_status pl_plot_matrix_png(const char *path, const char *title, int n, const char *const *names, const double *m);
+
 #ifdef __cplusplus
 }
 #endif

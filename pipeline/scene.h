@@ -198,6 +198,8 @@ typedef struct {
   int newton;                /* damped Newton steps after Adam (finite-difference Hessian of the adjoint gradient) */
   int uncertainty;           /* curvature at the fitted point: standard errors, correlations, convergence check */
   double converge_step;      /* converged when the Newton step is at most this in every step-space value */
+  int coordinates;           /* 0 plain, 1 valley: well-conditioned learned coordinates (optim_coords.c) */
+  int scan_grid;             /* 0 axes: each value in turn through the best point (n N points a level); 1 the product */
 } pl_scene_optimize;
 
 typedef struct {

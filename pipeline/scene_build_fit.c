@@ -140,6 +140,8 @@ static pl_status scene_fit_keys(const pl_config *c, pl_scene *s) {
   PL_TRY(pl_scene_get_int(c, "optimize", "", "newton", &o->newton));
   PL_TRY(pl_config_bool(c, "optimize", "", "uncertainty", &o->uncertainty, NULL));
   PL_TRY(pl_config_real(c, "optimize", "", "converge_step", &o->converge_step, NULL));
+  PL_TRY(pl_scene_get_enum(c, "optimize", "", "coordinates", &o->coordinates));
+  PL_TRY(pl_scene_get_enum(c, "optimize", "", "scan_mode", &o->scan_grid));
   return PL_OK;
 }
 

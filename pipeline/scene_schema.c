@@ -226,6 +226,8 @@ static const pl_key_spec optimize_keys[] = {
     {"newton", PL_KT_INT, "0", NULL, RANGE(0, 1000), "damped Newton steps after Adam (Hessian from finite differences of the adjoint gradient)"},
     {"uncertainty", PL_KT_BOOL, "true", NULL, 0, 0, 0, "curvature at the fitted point: standard errors, correlations, convergence verdict"},
     {"converge_step", PL_KT_REAL, "0.02", NULL, PL_KF_POSITIVE, 0, 0, "converged when the Newton step is at most this in every step-space value"},
+    {"coordinates", PL_KT_ENUM, "plain", "plain valley", 0, 0, 0, "valley: Adam and the scan step well-conditioned coordinates (log P-wave modulus for E with nu; log(yield/sqrt(E)) for yield stress with E)"},
+    {"scan_mode", PL_KT_ENUM, "axes", "axes grid", 0, 0, 0, "axes: each value in turn through the best point so far (n x scan points a level); grid: the full product (scan^n)"},
     END};
 
 static const pl_key_spec param_keys[] = {

@@ -148,7 +148,14 @@ static void valley_tests(const char *dir) {
   pl_read_file(path, &text, NULL);
   CHECK(text && strstr(text, "\"verdict\":\t\"converged\"") && strstr(text, "\"best\"") && strstr(text, "\"last\"") &&
         strstr(text, "\"correlation\""), "result.json has the verdict, the best and last points, the correlations");
+  /* no image residuals here (no cameras): no error bars (kappa unknown), so nothing is flagged; the values' spread over
+   * the last rows of fit.csv is reported */
+  printf("valley: se %g %g, recent change %g %g over %d rows\n", r.se[0], r.se[1], r.change[0], r.change[1], r.change_rows);
+  CHECK(text && r.change_rows >= 2 && r.change[0] > 0 && !r.se_below_change && strstr(text, "\"recent_change\"") &&
+        strstr(text, "\"smaller_than_recent_change\":\tfalse"), "recent change reported, nothing flagged without error bars");
   free(text);
+  snprintf(path, sizeof path, "%s/correlation.png", dir);
+  CHECK(access(path, R_OK) == 0, "correlation.png beside result.json");
   /* too few iterations and no Newton from 10x off without a scan: not converged, and said so */
   pl_optimizer_free(&o);
   pl_scene_free(&s);
@@ -159,6 +166,20 @@ static void valley_tests(const char *dir) {
   CHECK(st == PL_OK && r.verdict == PL_FIT_BUDGET, "3 small steps from 10x off: %s (%s)", pl_fit_verdict_name(r.verdict), r.reason);
   pl_optimizer_free(&o);
   pl_scene_free(&s);
+  /* 2 iterations whose loss hardly moves: the budget ran out before a stall could be judged (fewer iterations than
+   * optimize.patience), not "stalled (0 % over the last 0 iterations)"; with patience 1 the same run has stalled */
+  const char *few[5] = {"optimize.scan=0", "optimize.newton=0", "optimize.iterations=2", "optimize.lr=1e-9", "optimize.patience=10"};
+  for (int pat = 0; pat < 2; ++pat) {
+    few[4] = pat ? "optimize.patience=1" : "optimize.patience=10";
+    pl_scene_load_string(&s, SC, "v.cfg", ".", few, 5);
+    pl_optimizer_init(&o, &s);
+    st = pl_fit(&s, &o, &obj, &opt, &r);
+    printf("2 iterations, patience %d: %s: %s\n", pat ? 1 : 10, pl_fit_verdict_name(r.verdict), r.reason);
+    CHECK(st == PL_OK && r.verdict == (pat ? PL_FIT_STALLED : PL_FIT_BUDGET) && (pat || strstr(r.reason, "too few to judge")),
+          "2 iterations, patience %d: %s (%s)", pat ? 1 : 10, pl_fit_verdict_name(r.verdict), r.reason);
+    pl_optimizer_free(&o);
+    pl_scene_free(&s);
+  }
   /* a non-finite gradient part-way: the fit stops there, reports the best point so far, verdict diverged */
   const char *nan_set[2] = {"optimize.iterations=20", "optimize.scan=0"};
   pl_scene_load_string(&s, SC, "v.cfg", ".", nan_set, 2);
