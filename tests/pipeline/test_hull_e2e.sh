@@ -8,15 +8,7 @@
 #  3. the first-frame appearance stage (the material's grey against the red cube: colours off) raises the first
 #     frame's PSNR by >= 2 dB, on the terminal and in result.json;
 #  4. errors: visual_hull without a capture, hull keys on a box, a placement key on a hull: one line naming the key.
-set -u
-bin="$1"
-opt() { "$bin" optimize "$@"; local rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; }
-fails=0
-checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | tail -15; fails=$((fails + 1)); }
-check() { checks=$((checks + 1)); }
+. "$(dirname "$0")/../lib.sh" "$@"
 scene=scenes/captures/hull_capture.cfg
 
 # 1. the capture
@@ -74,5 +66,4 @@ err "hull keys on a box" "gives hull_misses but its shape is box" scenes/tiny.cf
 err "a placement key on a hull" "remove rotation" "$scene" --set targets.path="$tmp/cap" --set sim.frames=6 \
   --set targets.frames=1:7 --set object.cube.rotation=0,10,0
 
-if [ "$fails" -ne 0 ]; then echo "test_hull_e2e: $fails of $checks checks FAILED"; exit 1; fi
-echo "test_hull_e2e: all $checks checks passed"
+finish test_hull_e2e
