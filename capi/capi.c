@@ -6,8 +6,8 @@
 
 #include "capi/pipeline_api.h"
 #include "core/log.h"
-#include "pipeline/engine.h"
-#include "pipeline/engine_states.h"
+#include "pipeline/engine/engine.h"
+#include "pipeline/engine/engine_states.h"
 #include "raster/raster.h"
 #include "upsample/upsample.h"
 

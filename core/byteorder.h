@@ -1,5 +1,5 @@
 /* byteorder.h: little-endian binary records (PLY files): the host's byte order and 4-byte little-endian stores,
- * the one copy for every writer (raster/ply.c, pipeline/particle_ply.c). */
+ * the one copy for every writer (raster/ply.c, pipeline/io/particle_ply.c). */
 #ifndef PL_BYTEORDER_H
 #define PL_BYTEORDER_H
 

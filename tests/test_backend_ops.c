@@ -18,7 +18,7 @@
 
 #include "core/backend.h"
 #include "core/log.h"
-#include "pipeline/loss.h"
+#include "pipeline/engine/loss.h"
 #include "upsample/upsample.h"
 
 static double bo_now(void) {

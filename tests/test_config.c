@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <string.h>
 
-#include "pipeline/scene.h"
+#include "pipeline/scene/scene.h"
 #include "tests/test_util.h"
 
 static const char *BASE =

@@ -1,4 +1,4 @@
-/* fuzz_capture.c: libFuzzer harness for the capture readers (pipeline/capture.c), from memory only.
+/* fuzz_capture.c: libFuzzer harness for the capture readers (pipeline/io/capture.c), from memory only.
  * The first byte picks the reader: 0 PAC-NeRF all_data.json, 1 transforms.json, 2 COLMAP text (cameras.txt and
  * images.txt separated by a line "====="). Image probing is off: no file is opened. Every input must come back
  * as PL_OK or an error, never a crash, a hang or an out-of-bounds access. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/capture.h"
+#include "pipeline/io/capture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

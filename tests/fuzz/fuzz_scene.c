@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "pipeline/scene.h"
+#include "pipeline/scene/scene.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

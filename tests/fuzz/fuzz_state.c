@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "pipeline/fit.h"
-#include "pipeline/fit_state.h"
+#include "pipeline/fit/fit.h"
+#include "pipeline/fit/fit_state.h"
 #include "tests/fuzz/fuzz.h"
 
 static const char *SCENE =

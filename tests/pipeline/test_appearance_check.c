@@ -2,9 +2,9 @@
  * --check-grad runs in) tells a right gradient from one 10 % off (issue 11): the right one passes every sampled
  * entry, the same gradient times 1.1 (pl_appearance_check_fault) fails every one. Before, a measured uncertainty
  * as large as the error let such an entry pass. */
-#include "pipeline/engine.h"
-#include "pipeline/engine_objective.h"
-#include "pipeline/targets.h"
+#include "pipeline/engine/engine.h"
+#include "pipeline/engine/engine_objective.h"
+#include "pipeline/io/targets.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =

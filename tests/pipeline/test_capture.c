@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
-#include "pipeline/capture.h"
-#include "pipeline/capture_scene.h"
-#include "pipeline/composite.h"
-#include "pipeline/targets.h"
+#include "pipeline/io/capture.h"
+#include "pipeline/scene/capture_scene.h"
+#include "pipeline/engine/composite.h"
+#include "pipeline/io/targets.h"
 #include "tests/test_util.h"
 
 static char g_dir[] = "/tmp/pl_capture_XXXXXX";

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
-#include "pipeline/fit.h"
-#include "pipeline/fit_global.h"
+#include "pipeline/fit/fit.h"
+#include "pipeline/fit/fit_global.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =

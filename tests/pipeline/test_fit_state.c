@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
-#include "pipeline/fit.h"
-#include "pipeline/fit_state.h"
+#include "pipeline/fit/fit.h"
+#include "pipeline/fit/fit_state.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =

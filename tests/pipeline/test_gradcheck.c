@@ -1,6 +1,6 @@
 /* test_gradcheck.c: the checker itself: correct gradients pass; a wrong-scale gradient is a mismatch; a cut
  * (zero) gradient is "no gradient"; a parameter the loss ignores is "insensitive"; one in no stage "frozen". */
-#include "pipeline/gradcheck.h"
+#include "pipeline/fit/gradcheck.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =

@@ -1,6 +1,6 @@
 /* test_loss.c: image losses (double): values against direct computation, SSIM of identical images, and every
  * term's adjoint (and their weighted sum) against central differences. */
-#include "pipeline/loss.h"
+#include "pipeline/engine/loss.h"
 #include "tests/test_util.h"
 
 #define W 13

@@ -1,7 +1,7 @@
 /* test_loss_cuda.c: CUDA vs CPU image losses and gradients (float), skipped without a device. */
 #include <string.h>
 
-#include "pipeline/loss.h"
+#include "pipeline/engine/loss.h"
 #include "tests/test_util.h"
 
 int main(void) {

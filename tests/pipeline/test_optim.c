@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <unistd.h>
 
-#include "pipeline/optim.h"
+#include "pipeline/fit/optim.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =

@@ -3,7 +3,7 @@
  * chain-rule gradient dL/dw against central differences of L(u(w)) in double, and Adam in these coordinates
  * walking along a curved valley (the loss a function of the P-wave modulus and, weakly, of nu) to its minimum. */
 #define _POSIX_C_SOURCE 200809L
-#include "pipeline/optim.h"
+#include "pipeline/fit/optim.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =

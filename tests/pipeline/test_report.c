@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
-#include "pipeline/panels.h"
-#include "pipeline/plot.h"
-#include "pipeline/video.h"
+#include "pipeline/report/panels.h"
+#include "pipeline/report/plot.h"
+#include "pipeline/io/video.h"
 #include "tests/test_util.h"
 
 /* columns and rows of the canvas with ink (darker than the white background) */

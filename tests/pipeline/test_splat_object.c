@@ -22,7 +22,7 @@
 #include "core/rng.h"
 #include "mpm/mpm.h"
 #include "mpm/mpm_splat_fill.h"
-#include "pipeline/splat_object.h"
+#include "pipeline/scene/splat_object.h"
 #include "raster/ply.h"
 #include "tests/test_util.h"
 

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
-#include "pipeline/sweep.h"
+#include "pipeline/fit/sweep.h"
 #include "tests/test_util.h"
 
 int main(void) {

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
-#include "pipeline/targets.h"
+#include "pipeline/io/targets.h"
 #include "tests/test_util.h"
 
 static char g_dir[] = "/tmp/pl_targets_XXXXXX";

@@ -1,4 +1,4 @@
-/* test_visual_hull.c: shape = visual_hull's carving (pipeline/visual_hull.c).
+/* test_visual_hull.c: shape = visual_hull's carving (pipeline/scene/visual_hull.c).
  *
  * A sphere (centre c, radius r) seen by 8 cameras on the corners of a cube around it (128 x 128, antialiased
  * masks: each pixel's coverage from 4 x 4 rays):
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "mpm/mpm.h"
-#include "pipeline/visual_hull.h"
+#include "pipeline/scene/visual_hull.h"
 #include "tests/test_util.h"
 
 #ifndef M_PI

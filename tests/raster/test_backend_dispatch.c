@@ -3,8 +3,8 @@
  * pl_composite_backend_ops); asking for a backend the build lacks is PL_ERR_UNSUPPORTED with a message naming it,
  * never a silent no-op. Built twice: against the double libraries (no CUDA backend in them, as in a CPU-only build:
  * the refusals are checked) and the float ones (with CUDA when nvcc was found: the CUDA tables are checked). */
-#include "pipeline/composite.h"
-#include "pipeline/loss.h"
+#include "pipeline/engine/composite.h"
+#include "pipeline/engine/loss.h"
 #include "raster/raster_internal.h"
 #include "tests/test_util.h"
 

@@ -1,18 +1,18 @@
 /* test_upsample_scenes.c: every shipped scene (the .cfg files in scenes/) renders as a closed surface in both modes.
- * The scene's objects are filled with particles by the simulator's own sampler (pipeline/sim_setup.c), the
- * upsampler is built by the pipeline's glue (pipeline/ups_setup.c), and from each of the scene's cameras, at its resolution and at 4x, the composited alpha must be >= 0.99 at every pixel well inside
+ * The scene's objects are filled with particles by the simulator's own sampler (pipeline/scene/sim_setup.c), the
+ * upsampler is built by the pipeline's glue (pipeline/scene/ups_setup.c), and from each of the scene's cameras, at its resolution and at 4x, the composited alpha must be >= 0.99 at every pixel well inside
  * the silhouette (the particles' projected discs, eroded by 1.5 particle spacings).
  * The composited alpha is evaluated on the CPU from the Gaussians directly (ups_composite_alpha). */
 #include <dirent.h>
 #include <stdio.h>
 
 #include "core/fileio.h"
-#include "pipeline/scene.h"
-#include "pipeline/sim_setup.h"
-#include "pipeline/ups_setup.h"
+#include "pipeline/scene/scene.h"
+#include "pipeline/scene/sim_setup.h"
+#include "pipeline/scene/ups_setup.h"
 #include "tests/upsample/ups_test_util.h"
 
-/* The scene's particles exactly as the simulator makes them (pipeline/sim_setup.c, mpm_sample_objects). */
+/* The scene's particles exactly as the simulator makes them (pipeline/scene/sim_setup.c, mpm_sample_objects). */
 static int fill_scene(const pl_scene *s, mpm_particles *P) {
   mpm_material *mats = (mpm_material *)calloc((size_t)s->nmaterials, sizeof *mats);
   mpm_collider *cols = (mpm_collider *)calloc((size_t)(s->ncolliders ? s->ncolliders : 1), sizeof *cols);

@@ -1,0 +1,51 @@
+/* engine_objective.h: the objective optimize descends and gradcheck checks (cut-offs, substep schedule, depth
+ * order); the reasons are in engine_objective.c and docs/adjoints.md. */
+#ifndef PL_ENGINE_OBJECTIVE_H
+#define PL_ENGINE_OBJECTIVE_H
+
+#include "pipeline/engine/engine.h"
+#include "pipeline/fit/gradcheck.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1: later runs use each frame's substep count of the last run (recorded); 0: automatic again. */
+void pl_engine_hold_schedule(pl_engine *e, int hold);
+/* The objective as gradcheck evaluates it: with gradients, at the automatic schedule (recording it and the depth
+ * order); without, with the recorded schedule and order held. A pl_objective eval (user = the engine). */
+pl_status pl_engine_checked_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss);
+/* Back to optimize's evaluation (own depth order, automatic schedule). */
+void pl_engine_release_check(pl_engine *e);
+
+/* Per-Gaussian appearance (upsample.learn_colors / learn_opacities; engine_appearance.c). */
+/* Whether the engine learns per-Gaussian colours or opacity offsets. */
+int pl_engine_learns_appearance(const pl_engine *e);
+/* One Adam step of the per-Gaussian colours / opacity offsets from the last gradient evaluation (a pl_objective
+ * step; lr_scale: schedule x stage factor). */
+pl_status pl_engine_appearance_step(void *user, double lr_scale);
+/* Save / load the per-Gaussian values and their Adam moments (FOLDER/appearance.bin; --resume). */
+pl_status pl_engine_appearance_save(void *user, const char *folder);
+pl_status pl_engine_appearance_load(void *user, const char *folder);
+/* gradcheck rows for `samples` per-Gaussian entries (largest adjoints first), central differences. */
+pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,
+                                     pl_gc_row *rows, int max, int *nrows);
+
+/* Testing only: the per-Gaussian adjoints the check reads are multiplied by this (1: none), so that a test can
+ * show that a wrong gradient fails the check. */
+extern double pl_appearance_check_fault;
+
+/* Check the gradient of the current point (pl_gradcheck on pl_engine_checked_eval, plus sampled per-Gaussian
+ * entries) into rows (check_grad.c) ... */
+pl_status pl_engine_collect_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
+                                  pl_gc_row *rows, int max, int *nrows);
+/* ... or print gradcheck's table of them under `title`; *all_ok &= every verdict is good. */
+pl_status pl_engine_print_check(pl_engine *e, pl_optimizer *o, double step, double tol, const char *frames,
+                                const char *title, int *all_ok);
+/* optimize --check-grad: a pl_objective check (user = the engine), the precision's default step and tolerance. */
+pl_status pl_engine_check_grad(void *user, pl_optimizer *o, const char *frames);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,180 @@
+/* fit_appearance.c: the first-frame appearance stage (fit_appearance.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "pipeline/fit/fit_appearance.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "pipeline/engine/engine_internal.h"
+#include "pipeline/engine/engine_objective.h"
+
+/* RGB of frame 0 per used camera: the rendered images (kept for the pictures) and the squared error */
+typedef struct {
+  const pl_targets *t;
+  float **rgb;    /* [ncameras] copies, or NULL */
+  double se, nvals;
+} frame0_ctx;
+
+static pl_status grab_frame0(void *user, pl_engine *e, int f) {
+  frame0_ctx *c = (frame0_ctx *)user;
+  if (f != 0) return PL_OK;
+  for (int cam = 0; cam < c->t->ncameras; ++cam) {
+    const float *target = c->t->rgb[(size_t)cam * c->t->nframes];
+    if (!target) continue;
+    int64_t np = pl_engine_camera_offset(e, cam + 1) - pl_engine_camera_offset(e, cam);
+    float *rgb = (float *)malloc(sizeof(float) * 3 * (size_t)np), *a = (float *)malloc(sizeof(float) * (size_t)np);
+    pl_status st = (rgb && a) ? pl_engine_download_camera(e, cam, rgb, a) : pl_fail(PL_ERR_NOMEM, "out of memory");
+    free(a);
+    if (st != PL_OK) {
+      free(rgb);
+      return st;
+    }
+    for (int64_t i = 0; i < 3 * np; ++i) {
+      double d = (double)rgb[i] - target[i];
+      c->se += d * d;
+    }
+    c->nvals += 3.0 * (double)np;
+    free(c->rgb[cam]);
+    c->rgb[cam] = rgb;
+  }
+  return PL_OK;
+}
+
+static pl_status score(pl_engine *e, pl_optimizer *o, frame0_ctx *c, double *loss, double *psnr) {
+  pl_loss_value lv;
+  unsigned char first = 1;
+  c->se = c->nvals = 0;
+  PL_TRY(pl_engine_eval(e, "0", 0, o, &lv)); /* applies the parameters; the objective's value at frame 0 */
+  PL_TRY(pl_engine_run(e, 0, &first, grab_frame0, c));
+  double mse = c->se / (c->nvals > 0 ? c->nvals : 1);
+  *loss = lv.total;
+  *psnr = mse > 0 ? -10.0 * log10(mse) : INFINITY;
+  return PL_OK;
+}
+
+/* FOLDER/appearance_CAMERA.png: target | before | after */
+static pl_status write_pictures(const pl_scene *s, const pl_targets *t, float **before, float **after,
+                                const char *folder) {
+  for (int cam = 0; cam < t->ncameras; ++cam) {
+    const float *target = t->rgb[(size_t)cam * t->nframes];
+    if (!target || !before[cam] || !after[cam]) continue;
+    int w = s->cameras[cam].width, h = s->cameras[cam].height, gap = 2, W = 3 * w + 2 * gap;
+    float *px = (float *)calloc((size_t)W * h * 3, sizeof(float));
+    if (!px) return pl_fail(PL_ERR_NOMEM, "out of memory");
+    const float *panel[3] = {target, before[cam], after[cam]};
+    for (int p = 0; p < 3; ++p)
+      for (int y = 0; y < h; ++y)
+        memcpy(px + 3 * ((size_t)y * W + (size_t)p * (w + gap)), panel[p] + 3 * (size_t)y * w, sizeof(float) * 3 * w);
+    char path[PL_PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/appearance_%s.png", folder, s->cameras[cam].name);
+    pl_status st = pl_png_write_float(path, W, h, 3, px);
+    free(px);
+    PL_TRY(st);
+  }
+  return PL_OK;
+}
+
+pl_status pl_appearance_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, const pl_targets *train, int resume,
+                              int quiet, const char *folder, pl_appearance_result *r) {
+  memset(r, 0, sizeof *r);
+  long iters = 0;
+  PL_TRY(pl_config_int(&s->config, "optimize", "", "appearance_iters", &iters, NULL));
+  if (iters <= 0) return PL_OK;
+  for (int i = 0; i < s->nobjects; ++i)
+    if (s->objects[i].shape == PL_SHAPE_GAUSSIANS) {
+      if (!quiet)
+        PL_INFO("appearance: skipped (object %s is a trained splat scene: its colours and opacities are kept)",
+                s->objects[i].name);
+      return PL_OK;
+    }
+  if (resume) {
+    if (!quiet) PL_INFO("appearance: skipped on --resume (the run's appearance.bin holds the fitted values)");
+    return PL_OK;
+  }
+  if (!pl_engine_learns_appearance(e))
+    return pl_fail(PL_ERR_INVALID, "%s: optimize.appearance_iters = %ld fits the per-Gaussian appearance: set "
+                   "upsample.learn_colors and/or upsample.learn_opacities = true", s->path, iters);
+  /* the first frame's images of the training cameras */
+  pl_targets t0;
+  PL_TRY(pl_targets_select(s, &t0));
+  memset(t0.frame_used, 0, (size_t)t0.nframes);
+  t0.frame_used[0] = 1;
+  pl_status st = pl_engine_fill_targets(s, &t0, 1);
+  float **before = (float **)calloc((size_t)t0.ncameras, sizeof(float *));
+  float **after = (float **)calloc((size_t)t0.ncameras, sizeof(float *));
+  if (st == PL_OK && (!before || !after)) st = pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (st != PL_OK) st = pl_fail_context(st, "appearance stage (frame 0): ");
+  if (st == PL_OK) st = pl_engine_set_targets(e, &t0);
+  frame0_ctx c = {&t0, before, 0, 0};
+  if (st == PL_OK) st = score(e, o, &c, &r->loss_before, &r->psnr_before);
+  r->images = pl_targets_count(&t0);
+  double t_start = pl_now();
+  for (long it = 0; st == PL_OK && it < iters; ++it) {
+    pl_loss_value lv;
+    st = pl_engine_eval(e, "0", 1, o, &lv);
+    if (st == PL_OK) st = pl_engine_appearance_step(e, 1.0);
+    if (st == PL_OK) r->iterations = (int)(it + 1);
+  }
+  c.rgb = after;
+  if (st == PL_OK) st = score(e, o, &c, &r->loss_after, &r->psnr_after);
+  if (st == PL_OK) {
+    engine_appearance_free(e); /* fresh Adam moments for the physics fit; the fitted values stay in the upsampler */
+    if (!quiet)
+      PL_INFO("appearance: %d Adam steps of the per-Gaussian %s%s%s on frame 0 (%d images), material held: PSNR %.2f dB "
+              "-> %.2f dB, loss %.6g -> %.6g (%.1f s)", r->iterations, s->upsample.learn_colors ? "colours" : "",
+              s->upsample.learn_colors && s->upsample.learn_opacities ? " and " : "",
+              s->upsample.learn_opacities ? "opacity offsets" : "", r->images, r->psnr_before, r->psnr_after,
+              r->loss_before, r->loss_after, pl_now() - t_start);
+    if (folder) st = write_pictures(s, &t0, before, after, folder);
+  }
+  for (int cam = 0; cam < t0.ncameras; ++cam) {
+    if (before) free(before[cam]);
+    if (after) free(after[cam]);
+  }
+  free(before);
+  free(after);
+  pl_status st2 = pl_engine_set_targets(e, train); /* the engine keeps pointers into its targets */
+  pl_targets_free(&t0);
+  return st != PL_OK ? st : st2;
+}
+
+pl_status pl_appearance_add_to_json(const char *path, const pl_appearance_result *r) {
+  char *text = NULL;
+  size_t n = 0;
+  PL_TRY(pl_read_file(path, &text, &n));
+  cJSON *root = cJSON_ParseWithLength(text, n);
+  free(text);
+  if (!root || !cJSON_IsObject(root)) {
+    cJSON_Delete(root);
+    return pl_fail(PL_ERR_PARSE, "%s: not a JSON object (cannot add the appearance stage)", path);
+  }
+  cJSON *a = cJSON_CreateObject();
+  cJSON_AddNumberToObject(a, "iterations", r->iterations);
+  cJSON_AddNumberToObject(a, "images", r->images);
+  cJSON_AddNumberToObject(a, "loss_before", r->loss_before);
+  cJSON_AddNumberToObject(a, "loss_after", r->loss_after);
+  if (isfinite(r->psnr_before)) cJSON_AddNumberToObject(a, "psnr_before_db", r->psnr_before);
+  else cJSON_AddNullToObject(a, "psnr_before_db");
+  if (isfinite(r->psnr_after)) cJSON_AddNumberToObject(a, "psnr_after_db", r->psnr_after);
+  else cJSON_AddNullToObject(a, "psnr_after_db");
+  cJSON_DeleteItemFromObjectCaseSensitive(root, "appearance");
+  cJSON_AddItemToObject(root, "appearance", a);
+  char *out = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!out) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  pl_out o;
+  pl_status st = pl_out_open(&o, path, 0);
+  if (st == PL_OK) {
+    fputs(out, o.f);
+    fputc('\n', o.f);
+    st = pl_out_commit(&o);
+  }
+  free(out);
+  return st;
+}

@@ -1,0 +1,40 @@
+/* fit_appearance.h: the appearance stage of optimize (optimize.appearance_iters = N, default 0: none).
+ *
+ * Before the physics fit, the per-Gaussian colours and opacity offsets (upsample.learn_colors / learn_opacities;
+ * engine_appearance.c's Adam at upsample.colors_lr / opacities_lr) are fitted to the FIRST frame's images of the
+ * training cameras alone, the learnable physical parameters held: frame 0 is the initial state, so its images say
+ * nothing about the material and everything about the object's look (PAC-NeRF and GIC fit the first frame's
+ * appearance before the dynamics too). The first-frame PSNR before and after goes to the terminal and to
+ * result.json ("appearance"), with one picture per camera (appearance_CAMERA.png: target | before | after).
+ * Skipped (said so) for a scene with a shape = gaussians object, whose appearance is trained, and on --resume (the
+ * run's appearance.bin has the values). */
+#ifndef PL_FIT_APPEARANCE_H
+#define PL_FIT_APPEARANCE_H
+
+#include "pipeline/engine/engine.h"
+#include "pipeline/fit/optim.h"
+#include "pipeline/scene/scene.h"
+#include "pipeline/io/targets.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int iterations;            /* Adam steps taken (0: no stage) */
+  int images;                /* first-frame images */
+  double loss_before, loss_after;
+  double psnr_before, psnr_after; /* dB over the first frame's images (RGB) */
+} pl_appearance_result;
+
+/* Run the stage (nothing when appearance_iters = 0); `folder` gets the pictures (NULL: none). The engine's targets
+ * are `train` again afterwards. */
+pl_status pl_appearance_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, const pl_targets *train, int resume,
+                              int quiet, const char *folder, pl_appearance_result *r);
+/* Add "appearance" {iterations, images, loss_before, loss_after, psnr_before_db, psnr_after_db} to result.json. */
+pl_status pl_appearance_add_to_json(const char *path, const pl_appearance_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,167 @@
+#include "pipeline/fit/gradcheck.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/hd.h"
+
+const char *pl_gc_verdict_name(pl_gc_verdict v) {
+  static const char *n[] = {"ok", "MISMATCH", "NO GRADIENT", "INSENSITIVE", "FROZEN", "below noise", "NOISY"};
+  return (v >= 0 && v <= PL_GC_NOISY) ? n[v] : "?";
+}
+
+void pl_gc_defaults(double *param_step, double *stage_step, double *tolerance) {
+  int dbl = sizeof(real) == sizeof(double);
+  if (param_step) *param_step = dbl ? 1e-5 : 3e-3;
+  if (stage_step) *stage_step = dbl ? 1e-5 : 3e-3;
+  if (tolerance) *tolerance = dbl ? 1e-4 : 3e-2;
+}
+
+static int learns_somewhere(const pl_scene *s, const pl_param *p) {
+  if (p->frozen) return 0;
+  if (s->nstages == 0) return 1;
+  for (int k = 0; k < s->nstages; ++k)
+    if (pl_param_in_stage(p, s->stages[k].name)) return 1;
+  return 0;
+}
+
+/* loss at parameter i component k set to theta (physical value), other parameters unchanged */
+static pl_status loss_at(pl_optimizer *o, const pl_objective *obj, const char *frames, int i, int k, double theta,
+                         double *out) {
+  pl_param *p = &o->p[i];
+  double u0 = p->u[k];
+  /* move in the physical space exactly: set u so that value(u) = theta */
+  pl_status st = pl_space_from_value(p->space, p->lo, p->hi, theta, &p->u[k], p->address);
+  if (st != PL_OK) return st;
+  pl_loss_value v;
+  st = obj->eval(obj->user, o, frames, 0, &v);
+  p->u[k] = u0;
+  *out = v.total;
+  return st;
+}
+
+/* One difference of step h: central, or one-sided where the value sits within h of a bound of its space (a
+ * viscosity or cohesion at 0): forward (-3 L(x) + 4 L(x + h) - L(x + 2h)) / 2h, second order like the central
+ * one; backward mirrored. side: 0 central, 1 forward, -1 backward. */
+static pl_status difference(pl_optimizer *o, const pl_objective *obj, const char *frames, int i, int k, double x,
+                            double h, int side, double base, double *d) {
+  double a, b;
+  if (side == 0) {
+    PL_TRY(loss_at(o, obj, frames, i, k, x + h, &a));
+    PL_TRY(loss_at(o, obj, frames, i, k, x - h, &b));
+    *d = (a - b) / (2 * h);
+  } else {
+    PL_TRY(loss_at(o, obj, frames, i, k, x + side * h, &a));
+    PL_TRY(loss_at(o, obj, frames, i, k, x + side * 2 * h, &b));
+    *d = side * (-3 * base + 4 * a - b) / (2 * h);
+  }
+  return PL_OK;
+}
+
+pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_gc_options *opt,
+                       pl_gc_row *rows, int max, int *nrows) {
+  *nrows = 0;
+  const char *frames = opt->frames ? opt->frames : "all";
+  for (int i = 0; i < o->n; ++i) memset(o->p[i].grad, 0, sizeof o->p[i].grad);
+  pl_loss_value base;
+  PL_TRY(obj->eval(obj->user, o, frames, 1, &base));
+  double loss_scale = fmax(fabs(base.total), 1e-30);
+  for (int i = 0; i < o->n; ++i) {
+    pl_param *p = &o->p[i];
+    for (int k = 0; k < p->components; ++k) {
+      if (*nrows == max) return pl_fail(PL_ERR_LIMIT, "gradcheck: more than %d parameter components", max);
+      pl_gc_row *r = &rows[(*nrows)++];
+      memset(r, 0, sizeof *r);
+      if (p->components == 1)
+        snprintf(r->name, sizeof r->name, "%s", p->address);
+      else
+        snprintf(r->name, sizeof r->name, "%s.%c", p->address, "xyz"[k]);
+      r->value = pl_param_value(p, k);
+      r->adjoint = p->grad[k];
+      if (!learns_somewhere(s, p)) {
+        r->verdict = PL_GC_FROZEN;
+        continue;
+      }
+      /* step: relative to the value (1e-3 for a value at 0), kept inside the bounds of a bounded parameter;
+       * a linear parameter at (or within a step of) its bound takes one-sided differences */
+      const double h0 = opt->rel_step * fmax(fabs(r->value), 1e-3);
+      /* Steps tried in turn until the verdict is ok: h0; h0/10 and h0/100 (a kink inside the interval, a plastic
+       * return map or a contact changing branch in one particle, spoils the difference there; the adjoint is the
+       * derivative of the branch the point is on); 10 h0 (rounding noise, which falls as 1/h). The uncertainty
+       * of each is measured, |d(h) - d(h/2)|; the best-determined attempt is kept when none is ok. */
+      static const double ladder[4] = {1, 0.1, 10, 0.01};
+      pl_gc_row best = *r;
+      double best_u = INFINITY;
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        double h = h0 * ladder[attempt];
+        int side = 0;
+        if (p->space == PL_SPACE_BOUNDED) h = fmin(h, 0.25 * fmin(r->value - p->lo, p->hi - r->value));
+        if (p->space == PL_SPACE_LOG) h = fmin(h, 0.25 * r->value);
+        if (p->space == PL_SPACE_LINEAR) {
+          if (r->value - 2 * h < p->lo) side = 1;
+          else if (r->value + 2 * h > p->hi) side = -1;
+          if (side && (r->value + side * 2 * h < p->lo || r->value + side * 2 * h > p->hi)) h *= 0.25;
+        }
+        if (!(h > 0)) break;
+        double d[2];
+        PL_TRY(difference(o, obj, frames, i, k, r->value, h, side, base.total, &d[0]));
+        PL_TRY(difference(o, obj, frames, i, k, r->value, h / 2, side, base.total, &d[1]));
+        pl_gc_row trial = *r;
+        trial.fd = (4 * d[1] - d[0]) / 3;
+        double u = fabs(d[1] - d[0]);
+        pl_gc_judge_u(&trial, u, loss_scale, opt->tolerance, opt->abs_floor);
+        double scale = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
+        if (trial.verdict == PL_GC_OK || u / scale < best_u) {
+          best = trial;
+          best_u = u / scale;
+        }
+        if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
+          best = trial;
+          break;
+        }
+      }
+      *r = best;
+    }
+  }
+  return PL_OK;
+}
+
+void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, double abs_floor) {
+  double scale = fmax(fabs(r->adjoint), fabs(r->fd));
+  double sens = scale * fmax(fabs(r->value), 1e-3) / loss_scale;
+  r->rel_error = scale > 0 ? fabs(r->adjoint - r->fd) / scale : 0;
+  r->fd_err = u;
+  if (sens < abs_floor || (r->adjoint == 0 && fabs(r->fd) <= 2 * u))
+    r->verdict = PL_GC_INSENSITIVE;
+  else if (r->adjoint == 0 && r->fd != 0)
+    r->verdict = PL_GC_NO_GRADIENT;
+  else if (u > 0.25 * scale)
+    r->verdict = PL_GC_NOISY;
+  else
+    /* the difference's own uncertainty is allowed on top of the relative tolerance: 2u, since u = |d(h) - d(h/2)|
+     * is one sample of the noise, and the extrapolated (4 d(h/2) - d(h)) / 3 carries about 1.2 times its spread */
+    r->verdict = fabs(r->adjoint - r->fd) <= tolerance * scale + 2 * u ? PL_GC_OK : PL_GC_MISMATCH;
+}
+
+/* With no second step to measure it: the rounding of a difference of L with step h, eps |L| / h times a
+ * generous count of the terms summed into L (64). */
+void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor) {
+  pl_gc_judge_u(r, 64 * PL_REAL_EPS * loss_scale / h, loss_scale, tolerance, abs_floor);
+}
+
+int pl_gc_all_ok(const pl_gc_row *rows, int n) {
+  for (int i = 0; i < n; ++i)
+    if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN && rows[i].verdict != PL_GC_BELOW_NOISE) return 0;
+  return 1;
+}
+
+void pl_gc_print(const pl_gc_row *rows, int n, FILE *f) {
+  fprintf(f, "%-36s %14s %14s %14s %10s %10s  %s\n", "parameter", "value", "adjoint", "finite diff.", "rel.err",
+          "fd uncert.", "verdict");
+  for (int i = 0; i < n; ++i) {
+    const pl_gc_row *r = &rows[i];
+    double sc = fmax(fabs(r->adjoint), fabs(r->fd));
+    fprintf(f, "%-36s %14.6g %14.6g %14.6g %10.2e %10.2e  %s\n", r->name, r->value, r->adjoint, r->fd, r->rel_error,
+            sc > 0 ? r->fd_err / sc : 0.0, pl_gc_verdict_name(r->verdict));
+  }
+}

@@ -1,0 +1,67 @@
+/* gradcheck.h: every learnable parameter's adjoint gradient against central finite differences.
+ *
+ * For each parameter component: the adjoint dL/dtheta (one evaluation with gradients), and the central
+ * difference (L(theta + h) - L(theta - h)) / 2h with h = rel_step * max(|theta|, floor), Richardson-extrapolated
+ * with h/2. Verdicts:
+ *   ok          relative error <= tolerance (or both below the noise floor: see below)
+ *   mismatch    relative error > tolerance
+ *   no gradient the adjoint is exactly zero while the finite difference is not: a cut gradient (a bug)
+ *   frozen      the parameter is declared frozen (or learns in no stage): reported, not a failure
+ * A parameter whose adjoint and finite difference are both below `abs_floor` * (loss scale) is reported
+ * "insensitive": the loss does not depend on it in this scene (a bug in the scene, not in the adjoint), and it
+ * counts as bad too, so that a learnable parameter that gets no signal is always reported. */
+#ifndef PL_GRADCHECK_H
+#define PL_GRADCHECK_H
+
+#include <stdio.h>
+
+#include "pipeline/fit/fit.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  PL_GC_OK = 0,
+  PL_GC_MISMATCH,
+  PL_GC_NO_GRADIENT,
+  PL_GC_INSENSITIVE,
+  PL_GC_FROZEN,
+  PL_GC_BELOW_NOISE, /* a sampled stage input the loss barely depends on (occluded, interior): not checked */
+  PL_GC_NOISY        /* the finite differences at every step tried disagree by more than a quarter: not checkable */
+} pl_gc_verdict;
+
+typedef struct {
+  char name[224];       /* address (with .x/.y/.z for vectors) */
+  double value, adjoint, fd, rel_error;
+  double fd_err;        /* measured uncertainty of fd, |d(h) - d(h/2)| (0: not measured) */
+  pl_gc_verdict verdict;
+} pl_gc_row;
+
+typedef struct {
+  double rel_step;      /* pl_gc_defaults: 1e-5 in double, 3e-3 in float */
+  double tolerance;     /* default 1e-4 */
+  double abs_floor;     /* default 1e-12 */
+  const char *frames;   /* frame selection for the loss ("all") */
+} pl_gc_options;
+
+/* Fills rows[0..*nrows-1] (room for max rows); returns PL_OK even when verdicts are bad (see pl_gc_all_ok). */
+pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_gc_options *opt,
+                       pl_gc_row *rows, int max, int *nrows);
+int pl_gc_all_ok(const pl_gc_row *rows, int n);
+/* Verdict of one row from its adjoint and finite difference (step h, loss value loss_scale), with the rounding
+ * allowance of a difference of step h. */
+void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor);
+/* Verdict with a measured uncertainty u of the finite difference (|d(h) - d(h/2)|: rounding noise and truncation
+ * together): ok when |adjoint - fd| <= tolerance * scale + 2u; NOISY when u > scale / 4; INSENSITIVE when the
+ * sensitivity |g| max(|theta|, 1e-3) / |L| is below abs_floor, or the adjoint is 0 and |fd| <= 2u. */
+void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, double abs_floor);
+/* Default relative steps and tolerance of the precision the binary was built with. */
+void pl_gc_defaults(double *param_step, double *stage_step, double *tolerance);
+const char *pl_gc_verdict_name(pl_gc_verdict v);
+void pl_gc_print(const pl_gc_row *rows, int n, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
