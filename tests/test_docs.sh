@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_docs.sh PIPELINE_BINARY: docs/scene-format.md must match what scripts/gen-docs.sh generates.
+# test_docs.sh PIPELINE_BINARY: docs/scene-format.md must match what scripts/gen-docs.sh generates, and
+# docs/adjoints.md's index must point at where each adjoint is defined (scripts/adjoint-index.py).
 set -euo pipefail
 bin="$1"
 tmp=$(mktemp -d)
@@ -14,3 +15,10 @@ if ! diff -u docs/scene-format.md "$tmp/expected.md" > "$tmp/diff"; then
   echo "docs/scene-format.md is stale: run scripts/gen-docs.sh"; head -40 "$tmp/diff"; exit 1
 fi
 echo "test_docs: docs/scene-format.md is current"
+# docs/adjoints.md's index: every function -> file:line points at the line its _vjp (else itself) is defined on
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+if ! "$py" scripts/adjoint-index.py --check; then
+  echo "docs/adjoints.md's index is stale: run scripts/adjoint-index.py"; exit 1
+fi
+echo "test_docs: docs/adjoints.md's index is current"
