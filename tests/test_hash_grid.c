@@ -103,6 +103,22 @@ static void test_rotation(void) {
       e = fmax(e, fabs(d - (i == j)));
     }
   CHECK(e < 1e-14, "R R^T = I (error %g)", e);
+  /* pl_euler_xyz_deg_jac: the same R, and dR/d(angle) per radian against central differences */
+  const double deg[3] = {13, -71, 200};
+  double rj[9], dr[3][9], worst = 0, same = 0;
+  pl_euler_xyz_deg_jac(deg, rj, dr);
+  for (int k = 0; k < 9; ++k) same = fmax(same, fabs(rj[k] - r[k]));
+  const double h = 1e-6 * 180 / 3.14159265358979323846; /* 1e-6 rad, in degrees */
+  for (int j = 0; j < 3; ++j) {
+    double dp[3] = {deg[0], deg[1], deg[2]}, dm[3] = {deg[0], deg[1], deg[2]}, rp[9], rm[9];
+    dp[j] += h, dm[j] -= h;
+    pl_euler_xyz_deg(dp, rp);
+    pl_euler_xyz_deg(dm, rm);
+    for (int k = 0; k < 9; ++k) worst = fmax(worst, fabs((rp[k] - rm[k]) / 2e-6 - dr[j][k]));
+  }
+  CHECK(same == 0, "the Jacobian variant's R differs from pl_euler_xyz_deg by %g", same);
+  CHECK(worst < 1e-8, "dR/d(angle) against central differences: %g", worst);
+  printf("rotation: dR/d(angle) vs central differences %.2g\n", worst);
 }
 
 int main(void) {

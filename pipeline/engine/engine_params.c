@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rotation.h"
 #include "pipeline/engine/engine_params.h"
 #include "pipeline/scene/sim_setup.h"
 
@@ -95,30 +96,17 @@ pl_status engine_refresh_velocities(pl_engine *e) {
   return pl_buffer_upload(&e->init.v, 0, e->init_host.v, sizeof(real) * 3 * (size_t)e->n);
 }
 
-/* R = Rz Ry Rx of rotation (degrees) and, when d is given, dR/drot_j (per radian) */
+/* R = Rz Ry Rx of rotation (degrees) and, when d is given, dR/drot_j (per radian): core/rotation.h, the one
+ * Euler formula the simulator and the upsampler place with */
 static void euler(const double rot[3], double R[3][3], double d[3][3][3]) {
-  double c[3], s[3];
-  for (int k = 0; k < 3; ++k) c[k] = cos(rot[k] * DEG), s[k] = sin(rot[k] * DEG);
-  double X[3][3] = {{1, 0, 0}, {0, c[0], -s[0]}, {0, s[0], c[0]}}, Y[3][3] = {{c[1], 0, s[1]}, {0, 1, 0}, {-s[1], 0, c[1]}},
-         Z[3][3] = {{c[2], -s[2], 0}, {s[2], c[2], 0}, {0, 0, 1}};
-  double dX[3][3] = {{0, 0, 0}, {0, -s[0], -c[0]}, {0, c[0], -s[0]}},
-         dY[3][3] = {{-s[1], 0, c[1]}, {0, 0, 0}, {-c[1], 0, -s[1]}},
-         dZ[3][3] = {{-s[2], -c[2], 0}, {c[2], -s[2], 0}, {0, 0, 0}};
-  for (int j = -1; j < 3; ++j) {
-    double (*A)[3] = j == 2 ? dZ : Z, (*B)[3] = j == 1 ? dY : Y, (*C)[3] = j == 0 ? dX : X, T[3][3], (*out)[3];
-    if (j >= 0 && !d) break;
-    out = j < 0 ? R : d[j];
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) {
-        T[a][b] = 0;
-        for (int k = 0; k < 3; ++k) T[a][b] += A[a][k] * B[k][b];
-      }
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) {
-        out[a][b] = 0;
-        for (int k = 0; k < 3; ++k) out[a][b] += T[a][k] * C[k][b];
-      }
-  }
+  double r[9], dr[3][9];
+  if (d) pl_euler_xyz_deg_jac(rot, r, dr);
+  else pl_euler_xyz_deg(rot, r);
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      R[a][b] = r[3 * a + b];
+      for (int k = 0; d && k < 3; ++k) d[k][a][b] = dr[k][3 * a + b];
+    }
 }
 
 /* Q = R(rot) R(rot0)^T, and dQ_j = dR_j R0^T */
