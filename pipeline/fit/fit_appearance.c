@@ -10,6 +10,7 @@
 
 #include "core/fileio.h"
 #include "core/log.h"
+#include "pipeline/report/json_out.h"
 #include "core/progress.h"
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_objective.h"
@@ -145,15 +146,6 @@ pl_status pl_appearance_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, 
 }
 
 pl_status pl_appearance_add_to_json(const char *path, const pl_appearance_result *r) {
-  char *text = NULL;
-  size_t n = 0;
-  PL_TRY(pl_read_file(path, &text, &n));
-  cJSON *root = cJSON_ParseWithLength(text, n);
-  free(text);
-  if (!root || !cJSON_IsObject(root)) {
-    cJSON_Delete(root);
-    return pl_fail(PL_ERR_PARSE, "%s: not a JSON object (cannot add the appearance stage)", path);
-  }
   cJSON *a = cJSON_CreateObject();
   cJSON_AddNumberToObject(a, "iterations", r->iterations);
   cJSON_AddNumberToObject(a, "images", r->images);
@@ -163,18 +155,5 @@ pl_status pl_appearance_add_to_json(const char *path, const pl_appearance_result
   else cJSON_AddNullToObject(a, "psnr_before_db");
   if (isfinite(r->psnr_after)) cJSON_AddNumberToObject(a, "psnr_after_db", r->psnr_after);
   else cJSON_AddNullToObject(a, "psnr_after_db");
-  cJSON_DeleteItemFromObjectCaseSensitive(root, "appearance");
-  cJSON_AddItemToObject(root, "appearance", a);
-  char *out = cJSON_Print(root);
-  cJSON_Delete(root);
-  if (!out) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_out o;
-  pl_status st = pl_out_open(&o, path, 0);
-  if (st == PL_OK) {
-    fputs(out, o.f);
-    fputc('\n', o.f);
-    st = pl_out_commit(&o);
-  }
-  free(out);
-  return st;
+  return pl_json_file_set(path, "appearance", a, "the appearance stage");
 }

@@ -9,6 +9,7 @@
 
 #include "core/fileio.h"
 #include "core/log.h"
+#include "pipeline/report/json_out.h"
 
 int pl_scene_has_holdout(const pl_scene *s) { return s->targets.holdout[0] || s->targets.holdout_frames[0]; }
 
@@ -104,15 +105,6 @@ pl_status pl_holdout_evaluate(const pl_scene *s, pl_engine *e, pl_optimizer *o, 
 }
 
 pl_status pl_holdout_add_to_json(const char *path, const pl_holdout_result *r) {
-  char *text = NULL;
-  size_t n = 0;
-  PL_TRY(pl_read_file(path, &text, &n));
-  cJSON *root = cJSON_ParseWithLength(text, n);
-  free(text);
-  if (!root || !cJSON_IsObject(root)) {
-    cJSON_Delete(root);
-    return pl_fail(PL_ERR_PARSE, "%s: not a JSON object (cannot add the hold-out scores)", path);
-  }
   cJSON *h = cJSON_CreateObject();
   cJSON_AddNumberToObject(h, "images", r->images);
   cJSON_AddStringToObject(h, "cameras", r->cameras);
@@ -124,18 +116,5 @@ pl_status pl_holdout_add_to_json(const char *path, const pl_holdout_result *r) {
   cJSON_AddNumberToObject(h, "mask_images", r->masks);
   if (isfinite(r->iou)) cJSON_AddNumberToObject(h, "mask_iou", r->iou);
   else cJSON_AddNullToObject(h, "mask_iou");
-  cJSON_DeleteItemFromObjectCaseSensitive(root, "holdout");
-  cJSON_AddItemToObject(root, "holdout", h);
-  char *out = cJSON_Print(root);
-  cJSON_Delete(root);
-  if (!out) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_out o;
-  pl_status st = pl_out_open(&o, path, 0);
-  if (st == PL_OK) {
-    fputs(out, o.f);
-    fputc('\n', o.f);
-    st = pl_out_commit(&o);
-  }
-  free(out);
-  return st;
+  return pl_json_file_set(path, "holdout", h, "the hold-out scores");
 }

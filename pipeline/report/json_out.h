@@ -7,5 +7,9 @@
 #include "core/status.h"
 
 pl_status pl_write_json(const char *path, const cJSON *j);
+/* Set `key` of the JSON object in the file `path` to `item` (replacing what was there) and write the file back
+ * atomically. Takes ownership of `item` (freed on every path). `what` names the addition in the error when the
+ * file is not a JSON object ("the hold-out scores"). */
+pl_status pl_json_file_set(const char *path, const char *key, cJSON *item, const char *what);
 
 #endif
