@@ -442,6 +442,7 @@ static pl_status sim_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p,
   s->frame_dt = fdt;
   s->cfl = cfl;
   s->substeps = d->substeps;
+  PL_TRY(mpm_exec_resolve(s, d));
 
   /* tables */
   s->nmaterials = d->nmaterials;
@@ -705,11 +706,16 @@ static pl_status particle_error(mpm_sim *s, const mpm_state *st, uint64_t key, c
   return pl_fail(PL_ERR_INTERNAL, "%s: unknown error code %d in %s", lb, code, stage);
 }
 
+pl_status mpm_particle_error(mpm_sim *s, const mpm_state *st, uint64_t key, const char *stage) {
+  return particle_error(s, st, key, stage);
+}
+
 pl_status mpm_p2g(mpm_sim *s, const mpm_state *st, real dt) {
   const mpm_backend_ops *ops;
   PL_TRY(mpm_backend_ops_get(s->backend, &ops));
   uint64_t err = MPM_NO_ERROR;
-  PL_TRY(ops->p2g(s, mpm_state_view(st), dt, &err));
+  s->defer_tag = mpm_defer_tag(s->defer_substep, MPM_STAGE_P2G); /* deferred checks (mpm_exec.c) */
+  PL_TRY(ops->p2g(s, mpm_state_view(st), dt, s->defer_active == 1 ? NULL : &err));
   if (err != MPM_NO_ERROR) return particle_error(s, st, err, "the particle-to-grid transfer");
   return PL_OK;
 }
@@ -725,7 +731,8 @@ pl_status mpm_g2p(mpm_sim *s, const mpm_state *in, mpm_state *out, real dt) {
   const mpm_backend_ops *ops;
   PL_TRY(mpm_backend_ops_get(s->backend, &ops));
   uint64_t err = MPM_NO_ERROR;
-  PL_TRY(ops->g2p(s, mpm_state_view(in), mpm_state_view(out), dt, &err));
+  s->defer_tag = mpm_defer_tag(s->defer_substep, MPM_STAGE_G2P);
+  PL_TRY(ops->g2p(s, mpm_state_view(in), mpm_state_view(out), dt, s->defer_active == 1 ? NULL : &err));
   if (err != MPM_NO_ERROR) return particle_error(s, out, err, "the grid-to-particle transfer");
   return PL_OK;
 }
@@ -794,18 +801,35 @@ pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt) {
   return PL_OK;
 }
 
+/* "frame f, substep k of n (t = ...): " for an error found by deferred checks (mpm_checks_end) */
+typedef struct {
+  int frame, n;
+  double t0, dt;
+} frame_where;
+static void frame_where_fn(void *user, int64_t k, char *buf, size_t size) {
+  const frame_where *w = (const frame_where *)user;
+  snprintf(buf, size, "frame %d, substep %lld of %d (t = %.5g s): ", w->frame, (long long)k + 1, w->n,
+           w->t0 + (double)k * w->dt);
+}
+
 pl_status mpm_advance_frame(mpm_sim *s) {
   int n;
   double dt;
   PL_TRY(mpm_plan_frame(s, &n, &dt));
   double t0 = (double)s->frame * s->frame_dt;
+  PL_TRY(mpm_checks_begin(s, n)); /* sync = frame: one host wait for the frame's particle checks, at its end */
   for (int k = 0; k < n; ++k) {
     s->time = t0 + k * dt; /* no drift over long runs */
+    mpm_checks_substep(s, k);
     pl_status st = mpm_substep(s, (real)dt);
-    if (st != PL_OK)
+    if (st != PL_OK) {
+      mpm_checks_abort(s);
       return pl_fail_context(st, "frame %d, substep %d of %d (t = %.5g s): ", s->frame + 1, k + 1, n, t0 + k * dt);
+    }
     if (s->on_substeps && (k + 1) % 1024 == 0) s->on_substeps(s->on_substeps_user, s->frame + 1, k + 1, n);
   }
+  frame_where w = {s->frame + 1, n, t0, dt};
+  PL_TRY(mpm_checks_end(s, &s->state, frame_where_fn, &w));
   s->frame += 1;
   s->time = (double)s->frame * s->frame_dt;
   s->last_substeps = n;

@@ -114,7 +114,19 @@ typedef struct {
   int nmaterials;
   const mpm_collider *colliders;
   int ncolliders;           /* at most MPM_MAX_COLLIDERS */
+  /* execution paths (docs/gpu.md, "Prepared GPU paths"); 0 keeps the verified default. When 0, the environment
+   * variables PL_MPM_SYNC=stage|frame, PL_MPM_P2G=atomic|tiled and PL_MPM_SORT_EVERY=K choose (a bad value is an
+   * error naming the variable). The results agree to rounding on every path. */
+  int sync;                 /* MPM_SYNC_STAGE (1, the default): the host checks each P2G and G2P for particle
+                               errors; MPM_SYNC_FRAME (2): once per frame / backward segment (no host wait inside) */
+  int p2g;                  /* CUDA: MPM_P2G_ATOMIC (1, the default; global atomics per particle) or MPM_P2G_TILED
+                               (2: particles ordered by grid block, sums per block in shared memory); the CPU always
+                               scatters in block order */
+  int sort_every;           /* tiled: substeps between re-orderings; 0: 8 */
 } mpm_desc;
+
+enum { MPM_SYNC_STAGE = 1, MPM_SYNC_FRAME = 2 };
+enum { MPM_P2G_ATOMIC = 1, MPM_P2G_TILED = 2 };
 
 /* Particles in host memory (what the sampler makes, what mpm_create uploads, what mpm_download fills). */
 typedef struct {
@@ -181,6 +193,12 @@ typedef struct {
   int wave_material;              /* which material */
   double visc_dt;                 /* explicit viscosity bound at CFL 1 (s), or INFINITY */
   int visc_material;
+  /* execution paths, resolved (mpm_desc.sync, p2g, sort_every) */
+  int sync_mode, p2g_mode, sort_every;
+  /* a span of deferred checks (mpm_checks_begin/end): active, its substep counter, the current stage's tag */
+  int defer_active;
+  int64_t defer_substep;
+  uint64_t defer_tag;
 } mpm_sim;
 
 /* ---------------------------------------------------------------- setup */
@@ -241,6 +259,19 @@ pl_status mpm_substep(mpm_sim *s, real dt);
 pl_status mpm_plan_frame(mpm_sim *s, int *substeps, double *dt);
 /* Advance one frame (s->frame += 1). Errors name the frame, the substep and the particle. */
 pl_status mpm_advance_frame(mpm_sim *s);
+
+/* Deferred particle checks (sync = MPM_SYNC_FRAME; no-ops otherwise). Between begin and end, mpm_p2g and mpm_g2p
+ * do not wait for the device to report particle errors: the backend folds them, tagged with the substep number
+ * last given to mpm_checks_substep (0 .. span_substeps - 1) and the stage, into one word. mpm_checks_end reads it
+ * (one host synchronisation) and turns the smallest (substep, stage, particle) into the message the per-stage check
+ * would have given, prefixed with what `where` writes for that substep (e.g. "frame 3, substep 7 of 40: "); the
+ * particle's values are read from `state` (a later state than the error's: the span ran on). A span of more than
+ * 2^27 substeps keeps the per-stage checks. Every error return inside a span must come after mpm_checks_abort. */
+typedef void (*mpm_checks_where)(void *user, int64_t substep, char *buf, size_t size);
+pl_status mpm_checks_begin(mpm_sim *s, int64_t span_substeps);
+void mpm_checks_substep(mpm_sim *s, int64_t substep);
+pl_status mpm_checks_end(mpm_sim *s, const mpm_state *state, mpm_checks_where where, void *user);
+void mpm_checks_abort(mpm_sim *s); /* leave the span without reading it (an error is being returned) */
 
 /* Fastest particle speed of a state (a reduction on the backend). */
 pl_status mpm_max_speed(mpm_sim *s, const mpm_state *st, double *vmax);

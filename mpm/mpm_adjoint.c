@@ -251,6 +251,23 @@ static pl_status adjoint_substep(mpm_tape *t, const mpm_state *in, real dt, doub
   return t->ops->adj_p2g(s, &a);
 }
 
+static int frame_of(const mpm_tape *t, int64_t i);
+
+/* The context of an error found by deferred checks (mpm_checks_end): in the forward pass the span is one frame and
+ * substeps count from first (the frame's first global substep); in the backward pass (first < 0) they are global. */
+typedef struct {
+  const mpm_tape *t;
+  int64_t first;
+} tape_where;
+static void tape_where_fn(void *user, int64_t substep, char *buf, size_t size) {
+  const tape_where *w = (const tape_where *)user;
+  int64_t i = w->first >= 0 ? w->first + substep : substep;
+  int f = w->first >= 0 ? w->t->frames : frame_of(w->t, i);
+  int64_t k = i - w->t->first[f];
+  snprintf(buf, size, "%sframe %d, substep %lld of %d (t = %.5g s): ", w->first >= 0 ? "" : "backward pass, ", f + 1,
+           (long long)k + 1, w->t->nsub[f], w->t->t0[f] + (double)k * w->t->dt[f]);
+}
+
 /* ------------------------------------------------------------------ forward */
 
 static void snapshot(mpm_tape *t) {
@@ -455,24 +472,33 @@ pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mp
     t->dt[f] = dt;
     double t0 = (double)s->frame * s->frame_dt;
     t->t0[f] = t0;
+    PL_TRY(mpm_checks_begin(s, n)); /* sync = frame: the frame's particle checks read once, at its end (mpm_exec.c) */
     for (int k = 0; k < n; ++k) {
       int due = t->checkpoint_every > 0 ? (t->total % t->checkpoint_every == 0) : (k == 0);
       if (t->checkpoint_every < 0) {
         pl_status st = auto_due(t, f, &due);
-        if (st != PL_OK) return st;
+        if (st != PL_OK) return mpm_checks_abort(s), st;
       }
       if (due) {
-        PL_TRY(take_checkpoint(t, t->total));
+        pl_status st = take_checkpoint(t, t->total);
+        if (st != PL_OK) return mpm_checks_abort(s), st;
         since = t->total - t->ckpt_at[t->nckpt - 1];
       }
       if (t->checkpoint_every < 0) since = t->total - t->ckpt_at[t->nckpt - 1];
       s->time = t0 + k * dt; /* as mpm_advance_frame: no drift over long runs */
+      mpm_checks_substep(s, k);
       pl_status st = mpm_substep(s, (real)dt);
-      if (st != PL_OK)
+      if (st != PL_OK) {
+        mpm_checks_abort(s);
         return pl_fail_context(st, "frame %d, substep %d of %d (t = %.5g s): ", f + 1, k + 1, n, t0 + k * dt);
+      }
       since++;
       if (since - 1 > t->seg_needed) t->seg_needed = (int)(since - 1);
       t->total++;
+    }
+    {
+      tape_where w = {t, t->first[f]};
+      PL_TRY(mpm_checks_end(s, &s->state, tape_where_fn, &w));
     }
     t->first[f + 1] = t->total;
     t->frames = f + 1;
@@ -732,6 +758,9 @@ pl_status mpm_tape_backward(mpm_tape *t, mpm_grads *g) {
   if (bad >= 0) return adjoint_nonfinite(t, bad, F, "in the cotangent given for it");
   for (int c = t->nckpt - 1; c >= 0; --c) {
     int64_t start = t->ckpt_at[c], end = c + 1 < t->nckpt ? t->ckpt_at[c + 1] : t->total;
+    /* sync = frame: the particle checks of the re-simulation and the recomputed grids are read at the end of the
+     * segment and at each frame boundary (before the adjoint's own finite check), tagged by global substep */
+    PL_TRY(mpm_checks_begin(s, t->total));
     /* re-simulate the segment: states start+1 .. end-1 into the segment slots */
     for (int64_t i = start; i + 1 < end; ++i) {
       int f = frame_of(t, i);
@@ -740,12 +769,15 @@ pl_status mpm_tape_backward(mpm_tape *t, mpm_grads *g) {
       real dt = (real)t->dt[f];
       const mpm_state *in = i == start ? &t->ckpt[c] : &t->seg[i - start - 1];
       mpm_state *out = &t->seg[i - start];
+      mpm_checks_substep(s, i);
       pl_status st = mpm_p2g(s, in, dt);
       if (st == PL_OK) st = mpm_grid_update(s, dt, time);
       if (st == PL_OK) st = mpm_g2p(s, in, out, dt);
-      if (st != PL_OK)
+      if (st != PL_OK) {
+        mpm_checks_abort(s);
         return pl_fail_context(st, "backward pass, re-simulating frame %d, substep %d of %d (t = %.5g s): ", f + 1,
                                k + 1, t->nsub[f], time);
+      }
     }
     /* the adjoint substeps in reverse */
     for (int64_t i = end - 1; i >= start; --i) {
@@ -753,10 +785,17 @@ pl_status mpm_tape_backward(mpm_tape *t, mpm_grads *g) {
       int k = (int)(i - t->first[f]);
       double time = t->t0[f] + k * t->dt[f];
       const mpm_state *in = i == start ? &t->ckpt[c] : &t->seg[i - start - 1];
+      mpm_checks_substep(s, i);
       pl_status st = adjoint_substep(t, in, (real)t->dt[f], time);
-      if (st != PL_OK)
+      if (st != PL_OK) {
+        mpm_checks_abort(s);
         return pl_fail_context(st, "backward pass, frame %d, substep %d of %d (t = %.5g s): ", f + 1, k + 1,
                                t->nsub[f], time);
+      }
+      if (k == 0 || i == start) { /* before the finite check below, and at the segment's end */
+        tape_where w = {t, -1};
+        PL_TRY(mpm_checks_end(s, in, tape_where_fn, &w));
+      }
       if (k == 0) {
         /* the state before this substep is the state at frame f (the end of the previous frame) */
         PL_TRY(first_nonfinite(t, &bad));
@@ -766,6 +805,7 @@ pl_status mpm_tape_backward(mpm_tape *t, mpm_grads *g) {
           PL_TRY(first_nonfinite(t, &bad));
           if (bad >= 0) return adjoint_nonfinite(t, bad, f, "in the cotangent given for it");
         }
+        if (i > start) PL_TRY(mpm_checks_begin(s, t->total)); /* the rest of the segment */
       }
     }
   }

@@ -6,6 +6,10 @@
 // results match the CPU reference to rounding, not bitwise. The gravity and friction cotangents are reduced per
 // warp (__shfl_down_sync) and added to device doubles. The P2G adjoint is a gather and recomputes the affine
 // matrix A_p (the CUDA P2G does not keep it).
+//
+// With the tiled P2G (mpm_desc.p2g = tiled, mpm_cuda.cu) the particle kernels visit the particles in the forward's
+// grid-block order, and the G2P adjoint sums its node cotangents per block in a shared-memory tile before the
+// global atomics, as the forward P2G does (Gao et al. 2018, sec. 4; mpm_tile.h).
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
@@ -22,14 +26,16 @@ static unsigned int blocks_for(int64_t n, unsigned int threads) { return (unsign
 
 // ------------------------------------------------------------------ G2P adjoint
 
-__global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kparticles P, const real *grid,
-                              real *v_gridv, double *v_par, real dt) {
-  const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (p >= in.n) return;
+// One particle's G2P adjoint: its node-velocity cotangents vgv[27] (the caller scatters them) and its own
+// cotangents stored. 0 when the particle is outside the domain (nothing to do).
+__device__ static int adj_g2p_particle(const mpm_kgrid &g, const mpm_kstate &in, const mpm_kstate &adj,
+                                       const mpm_kparticles &P, const real *grid, double *v_par, real dt, int64_t p,
+                                       mpm_stencil *sp, v3 vgv[27]) {
   v3 x = v3_load(in.x + 3 * p);
-  if (!mpm_in_domain(&g, x)) return; // the forward pass checked every state; never read outside the grid
+  if (!mpm_in_domain(&g, x)) return 0; // the forward pass checked every state; never read outside the grid
   mpm_stencil s = mpm_stencil_of(&g, x);
-  v3 gv[27], vgv[27];
+  *sp = s;
+  v3 gv[27];
   mpm_gather_gv(&g, grid, &s, gv);
   for (int k = 0; k < 27; ++k) vgv[k] = v3_zero();
   int model;
@@ -41,6 +47,17 @@ __global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
   mpm_g2p_particle_vjp(&g, model, mp, dt, x, m3_load(in.F + 9 * p), in.q[p], gv, v3_load(adj.x + 3 * p),
                        v3_load(adj.v + 3 * p), m3_load(adj.C + 9 * p), m3_load(adj.F + 9 * p), adj.q[p], &vx, &vF, &vq,
                        vgv, &vmp);
+  mpm_adj_g2p_store(adj, v_par, p, vx, vF, vq, vmp);
+  return 1;
+}
+
+__global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kparticles P, const real *grid,
+                              real *v_gridv, double *v_par, real dt) {
+  const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= in.n) return;
+  mpm_stencil s;
+  v3 vgv[27];
+  if (!adj_g2p_particle(g, in, adj, P, grid, v_par, dt, p, &s, vgv)) return;
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b)
       for (int c = 0; c < 3; ++c) {
@@ -50,13 +67,64 @@ __global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
         atomicAdd(node + 1, d.y);
         atomicAdd(node + 2, d.z);
       }
-  mpm_adj_g2p_store(adj, v_par, p, vx, vF, vq, vmp);
+}
+
+// The tiled twin (particles in block order, mpm_cuda.cu's mpm_k_p2g_tiled with 3 components per node).
+#define MPM_TILE_CHUNK 128
+__global__ void __launch_bounds__(MPM_TILE_CHUNK)
+    mpm_k_adj_g2p_tiled(mpm_kgrid g, mpm_ktiles tl, mpm_kstate in, mpm_kstate adj, mpm_kparticles P,
+                        const uint32_t *order, const real *grid, real *v_gridv, double *v_par, real dt) {
+  __shared__ real tile[MPM_TILES_PER_CHUNK][3 * MPM_TILE_SLOTS];
+  __shared__ uint32_t end_key[2];
+  for (int q = threadIdx.x; q < MPM_TILES_PER_CHUNK * 3 * MPM_TILE_SLOTS; q += blockDim.x) (&tile[0][0])[q] = 0;
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  mpm_stencil s;
+  v3 vgv[27];
+  int active = i < in.n && adj_g2p_particle(g, in, adj, P, grid, v_par, dt, (int64_t)order[i], &s, vgv);
+  uint32_t key = active ? mpm_tile_key(&tl, s.base) : mpm_tile_key_none(&tl);
+  const int64_t end = ((int64_t)blockIdx.x + 1) * blockDim.x < in.n ? ((int64_t)blockIdx.x + 1) * blockDim.x : in.n;
+  if (threadIdx.x == 0) end_key[0] = key;
+  if (i == end - 1) end_key[1] = key;
+  __syncthreads(); // the tiles are zeroed and the end keys known
+  uint32_t tile_key[2];
+  mpm_tile_pick(end_key[0], end_key[1], mpm_tile_key_none(&tl), tile_key);
+  int origin[2][3];
+  mpm_tile_origin(&tl, tile_key[0], origin[0]);
+  mpm_tile_origin(&tl, tile_key[1], origin[1]);
+  if (active) {
+    const int t = mpm_tile_which(key, tile_key);
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b)
+        for (int c = 0; c < 3; ++c) {
+          const int ni = s.base[0] + a, nj = s.base[1] + b, nk = s.base[2] + c;
+          real *node = t >= 0 ? tile[t] + 3 * mpm_tile_slot(origin[t], ni, nj, nk)
+                              : v_gridv + 3 * mpm_node_index(&g, ni, nj, nk);
+          v3 d = vgv[9 * a + 3 * b + c];
+          atomicAdd(node + 0, d.x);
+          atomicAdd(node + 1, d.y);
+          atomicAdd(node + 2, d.z);
+        }
+  }
+  __syncthreads(); // the tiles' sums are complete
+  for (int t = 0; t < MPM_TILES_PER_CHUNK; ++t) {
+    if (tile_key[t] == mpm_tile_key_none(&tl)) continue;
+    for (int q = threadIdx.x; q < 3 * MPM_TILE_SLOTS; q += blockDim.x) {
+      const real val = tile[t][q];
+      int ijk[3];
+      if (val != 0 && mpm_tile_node(&g, origin[t], q / 3, ijk))
+        atomicAdd(v_gridv + 3 * mpm_node_index(&g, ijk[0], ijk[1], ijk[2]) + q % 3, val);
+    }
+  }
 }
 
 extern "C" pl_status mpm_cuda_adj_g2p(mpm_sim *s, const mpm_adj_args *a) {
   PL_TRY(cuda_status(cudaMemset(a->v_gridv, 0, mpm_node_count(&s->grid) * 3 * sizeof(real)), "cudaMemset (v_gridv)"));
   const unsigned int T = 128;
-  if (a->in.n > 0)
+  const uint32_t *order = mpm_cuda_order(s);
+  if (a->in.n > 0 && order)
+    mpm_k_adj_g2p_tiled<<<blocks_for(a->in.n, MPM_TILE_CHUNK), MPM_TILE_CHUNK>>>(
+        s->grid, mpm_tiles_of(&s->grid), a->in, a->adj, a->P, order, a->grid, a->v_gridv, a->v_par, a->dt);
+  else if (a->in.n > 0)
     mpm_k_adj_g2p<<<blocks_for(a->in.n, T), T>>>(s->grid, a->in, a->adj, a->P, a->grid, a->v_gridv, a->v_par, a->dt);
   return cuda_status(cudaGetLastError(), "launch of the G2P adjoint kernel");
 }
@@ -112,10 +180,11 @@ extern "C" pl_status mpm_cuda_adj_grid(mpm_sim *s, const mpm_adj_args *a) {
 
 // ------------------------------------------------------------------ P2G adjoint
 
-__global__ void mpm_k_adj_p2g(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kparticles P, const real *v_grid,
-                              double *v_par, real dt) {
-  const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (p >= in.n) return;
+__global__ void mpm_k_adj_p2g(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kparticles P, const uint32_t *order,
+                              const real *v_grid, double *v_par, real dt) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= in.n) return;
+  const int64_t p = order ? (int64_t)order[i] : i; // the tiled path's block order: coherent grid reads
   v3 x = v3_load(in.x + 3 * p);
   if (!mpm_in_domain(&g, x)) return;
   mpm_stencil s = mpm_stencil_of(&g, x);
@@ -139,7 +208,9 @@ __global__ void mpm_k_adj_p2g(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
 
 extern "C" pl_status mpm_cuda_adj_p2g(mpm_sim *s, const mpm_adj_args *a) {
   const unsigned int T = 128;
-  if (a->in.n > 0) mpm_k_adj_p2g<<<blocks_for(a->in.n, T), T>>>(s->grid, a->in, a->adj, a->P, a->grid, a->v_par, a->dt);
+  if (a->in.n > 0)
+    mpm_k_adj_p2g<<<blocks_for(a->in.n, T), T>>>(s->grid, a->in, a->adj, a->P, mpm_cuda_order(s), a->grid, a->v_par,
+                                                 a->dt);
   return cuda_status(cudaGetLastError(), "launch of the P2G adjoint kernel");
 }
 

@@ -22,12 +22,10 @@ static pl_status cpu_scratch_create_for(mpm_cpu_scratch **out, const mpm_kgrid *
   if (n > (int64_t)UINT32_MAX - 1) return pl_fail(PL_ERR_LIMIT, "the CPU backend handles at most 2^32 - 2 particles");
   mpm_cpu_scratch *cs = (mpm_cpu_scratch *)calloc(1, sizeof *cs);
   if (!cs) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  cs->nblocks = 1;
-  for (int a = 0; a < 3; ++a) {
-    /* base nodes run 0..n-2 */
-    cs->nb[a] = (g->n[a] + MPM_CPU_BLOCK - 1) / MPM_CPU_BLOCK;
-    cs->nblocks *= cs->nb[a];
-  }
+  const mpm_ktiles tl = mpm_tiles_of(g); /* mpm_tile.h: base nodes run 0..n-2 */
+  for (int a = 0; a < 3; ++a) cs->nb[a] = tl.nb[a];
+  cs->nblocks = mpm_tiles_count(&tl);
+  cs->defer_word = MPM_NO_ERROR;
   cs->n = n;
   cs->hist_threads = max_threads();
   size_t nn = (size_t)(n > 0 ? n : 1);
@@ -99,6 +97,7 @@ static pl_status cpu_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err_out) 
   const int64_t n = st.n;
   const int64_t nodes = (int64_t)mpm_node_count(g);
   const int64_t nbk = cs->nblocks;
+  const mpm_ktiles tl = mpm_tiles_of(g);
   int threads = par_scatter((size_t)nodes, n) ? max_threads() : 1;
   if (!ensure_hist(cs, threads)) threads = cs->hist_threads;
   uint64_t err = MPM_NO_ERROR;
@@ -131,8 +130,7 @@ static pl_status cpu_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err_out) 
       }
       m3_store(A, cs->affine + 9 * p);
       mpm_stencil sc = mpm_stencil_of(g, x);
-      int bx = sc.base[0] / MPM_CPU_BLOCK, by = sc.base[1] / MPM_CPU_BLOCK, bz = sc.base[2] / MPM_CPU_BLOCK;
-      uint32_t key = (uint32_t)(((int64_t)bx * cs->nb[1] + by) * cs->nb[2] + bz);
+      uint32_t key = mpm_tile_key(&tl, sc.base);
       cs->key[p] = key;
       h[key]++;
     }
@@ -169,7 +167,8 @@ static pl_status cpu_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err_out) 
                                                     v3_load(st.v + 3 * (size_t)p), P->mass[p]))
     }
   }
-  *err_out = err;
+  if (err_out) *err_out = err;
+  else mpm_defer_fold(&cs->defer_word, s->defer_tag, err);
   return PL_OK;
 }
 
@@ -231,7 +230,8 @@ static pl_status cpu_g2p(mpm_sim *sim, mpm_kstate in, mpm_kstate out, real dt, u
     m3_store(Fo, out.F + 9 * p);
     out.q[p] = qo;
   }
-  *err_out = err;
+  if (err_out) *err_out = err;
+  else mpm_defer_fold(&sim->cpu->defer_word, sim->defer_tag, err);
   return PL_OK;
 }
 
@@ -247,8 +247,17 @@ static pl_status cpu_max_speed(mpm_sim *sim, mpm_kstate st, double *vmax_out) {
   return PL_OK;
 }
 
+static pl_status cpu_defer_reset(mpm_sim *s) {
+  s->cpu->defer_word = MPM_NO_ERROR;
+  return PL_OK;
+}
+static pl_status cpu_defer_read(mpm_sim *s, uint64_t *word) {
+  *word = s->cpu->defer_word;
+  return PL_OK;
+}
+
 const mpm_backend_ops mpm_cpu_ops = {
     "cpu",           cpu_scratch_create, cpu_scratch_release, cpu_p2g,         cpu_grid_update,
     cpu_g2p,         cpu_max_speed,      mpm_cpu_adj_g2p,     mpm_cpu_adj_grid, mpm_cpu_adj_p2g,
-    mpm_cpu_axpy,    mpm_cpu_adj_first_nonfinite,
+    mpm_cpu_axpy,    mpm_cpu_adj_first_nonfinite, cpu_defer_reset, cpu_defer_read,
 };

@@ -19,6 +19,7 @@
 
 #include "mpm/mpm.h"
 #include "mpm/mpm_kernels.h"
+#include "mpm/mpm_tile.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,7 +63,9 @@ typedef struct {
   const char *name;
   pl_status (*scratch_create)(mpm_sim *s);
   void (*scratch_free)(mpm_sim *s);
-  /* forward stages on the simulation's grid (s->gridbuf) */
+  /* forward stages on the simulation's grid (s->gridbuf). err: the stage's smallest error key (MPM_NO_ERROR when
+   * none) on return; err == NULL (deferred checks, mpm_checks_begin): fold s->defer_tag | key into the span word
+   * instead, without waiting for the device */
   pl_status (*p2g)(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err);    /* zeroes the grid, then scatters */
   pl_status (*grid_update)(mpm_sim *s, real dt, real t);
   pl_status (*g2p)(mpm_sim *s, mpm_kstate in, mpm_kstate out, real dt, uint64_t *err);
@@ -74,7 +77,16 @@ typedef struct {
   pl_status (*axpy)(real *dst, const real *src, int64_t count);          /* dst += src */
   /* smallest particle index with a NaN/Inf in the adjoint state, or -1 */
   pl_status (*adj_first_nonfinite)(mpm_kstate adj, int64_t *first);
+  /* deferred checks: the span word := MPM_NO_ERROR; its value (waits for the backend) */
+  pl_status (*defer_reset)(mpm_sim *s);
+  pl_status (*defer_read)(mpm_sim *s, uint64_t *word);
 } mpm_backend_ops;
+
+/* mpm_exec.c: the execution paths from the descriptor and the environment (PL_MPM_SYNC, PL_MPM_P2G,
+ * PL_MPM_SORT_EVERY). mpm.c: the message for error key `key` (particle << 4 | code) found in `stage`, naming the
+ * particle, its object and material, with its values read from st. */
+pl_status mpm_exec_resolve(mpm_sim *s, const mpm_desc *d);
+pl_status mpm_particle_error(mpm_sim *s, const mpm_state *st, uint64_t key, const char *stage);
 
 /* The table of backend b (CPU or CUDA); PL_ERR_UNSUPPORTED (with a message) when this build lacks it. */
 pl_status mpm_backend_ops_get(pl_backend b, const mpm_backend_ops **ops);
@@ -93,6 +105,7 @@ pl_status mpm_cuda_adj_grid(mpm_sim *s, const mpm_adj_args *a);
 pl_status mpm_cuda_adj_p2g(mpm_sim *s, const mpm_adj_args *a);
 pl_status mpm_cuda_axpy(real *dst, const real *src, int64_t count);
 pl_status mpm_cuda_adj_first_nonfinite(mpm_kstate adj, int64_t *first);
+const uint32_t *mpm_cuda_order(const mpm_sim *s); /* mpm_cuda.cu: the tiled path's particle order, or NULL */
 
 /* The end of a G2P adjoint for particle p, the same on both backends: the input's cotangents of x, F, q
  * replace the output's (v and C of the input get none from G2P), the parameter cotangents accumulate. */
@@ -131,9 +144,14 @@ HD int mpm_adj_nonfinite(mpm_kstate adj, int64_t p) {
          !m3_isfinite(m3_load(adj.C + 9 * p)) || !m3_isfinite(m3_load(adj.F + 9 * p)) || !r_isfinite(adj.q[p]);
 }
 
+/* Fold a stage's error key into the deferred span word (the CPU's and the host side of the protocol). */
+static inline void mpm_defer_fold(uint64_t *word, uint64_t tag, uint64_t key) {
+  if (key != MPM_NO_ERROR && (tag | key) < *word) *word = tag | key;
+}
+
 /* ------------------------------------------------------------------ CPU loops (mpm_cpu.c, mpm_adjoint_cpu.c) */
 
-#define MPM_CPU_BLOCK 4
+#define MPM_CPU_BLOCK MPM_TILE_BLOCK
 /* Below these sizes a loop runs on one thread: a parallel region costs a few microseconds when the cores are
  * free, but up to a scheduler time slice per barrier when they are oversubscribed (other processes, ctest -j),
  * which would dominate small simulations. The results do not depend on it (the scatter order is fixed). */
@@ -156,6 +174,7 @@ struct mpm_cpu_scratch {
   uint32_t *start;    /* [nblocks + 1] */
   uint32_t *hist;     /* [threads][nblocks] */
   int hist_threads;
+  uint64_t defer_word; /* the span word of deferred checks */
 };
 
 /* A scatter loop (P2G, G2P adjoint) over n particles and a grid of `nodes` nodes goes parallel when either is

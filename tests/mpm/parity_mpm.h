@@ -3,7 +3,10 @@
  * case the forward (the state at the last loss frame and a loss that weighs every component of x, v, C, F) and the
  * adjoint (dL/d x0, v0, C0, F0, every material parameter, gravity, frictions, per-particle E and nu), timed.
  *
- *   test_backend_ops --op mpm             CUDA against the CPU reference (float); exits 77 without a CUDA device
+ *   test_backend_ops --op mpm             CUDA against the CPU reference (float); exits 77 without a CUDA device.
+ *                                         Each case runs CUDA twice: the verified path (p2g = atomic, sync = stage)
+ *                                         and the prepared one (p2g = tiled, sync = frame; docs/gpu.md), rows
+ *                                         "cuda" and "cuda tiled"; both are held to the same tolerances
  *   test_backend_ops --op mpm --rounding  the CPU against itself with every initial position moved by one ulp (CI)
  *
  * Why a rounding reference: the return maps have switching surfaces (elastic / yield / apex). A particle whose
@@ -103,8 +106,12 @@ typedef struct {
   double seconds;
 } prun;
 
-static int run_case(ah_scene *sc, pl_backend be, prun *r) {
+/* path: 0 the verified CUDA path (p2g = atomic, sync = stage; the CPU's only path), 1 the prepared one */
+static int run_case_path(ah_scene *sc, pl_backend be, int path, prun *r) {
   size_t n = (size_t)sc->p.n;
+  sc->d.p2g = path ? MPM_P2G_TILED : MPM_P2G_ATOMIC;
+  sc->d.sync = path ? MPM_SYNC_FRAME : MPM_SYNC_STAGE;
+  sc->d.sort_every = path ? 3 : 0; /* re-sorted often, and stale in between: both cases of the tiled kernel */
   if (!bo_mpm_grads_alloc(sc, &r->g)) return 0;
   for (int k = 0; k < 4; ++k) r->last[k] = sc->last[k] = (real *)calloc(n * (size_t)ah_width[k], sizeof(real));
   sc->d.backend = be;
@@ -112,8 +119,10 @@ static int run_case(ah_scene *sc, pl_backend be, prun *r) {
   pl_status st = ah_run_scene(sc, &r->L, &r->g);
   r->seconds = bo_now() - t0;
   for (int k = 0; k < 4; ++k) sc->last[k] = NULL;
+  sc->d.p2g = sc->d.sync = sc->d.sort_every = 0;
   return st == PL_OK;
 }
+static int run_case(ah_scene *sc, pl_backend be, prun *r) { return run_case_path(sc, be, 0, r); }
 static void prun_free(prun *r) {
   mpm_grads_free(&r->g);
   for (int k = 0; k < 4; ++k) free(r->last[k]);
@@ -240,23 +249,28 @@ static void op_mpm(int rounding) {
             "(margin %.2e): not a branch flip",
             c->name, worst_grad(&s), margin);
     } else {
-      prun dev;
-      memset(&dev, 0, sizeof dev);
-      CHECK(run_case(&sc, PL_BACKEND_CUDA, &dev), "%s: cuda: %s", c->name, pl_last_error());
-      perr e = compare(&sc, &ref, &dev, c->per_particle);
-      double ge = worst_grad(&e), pe = worst_param(&e);
-      double e_l2 = fmax(fmax(e.gl2[0], e.gl2[1]), fmax(e.gl2[2], e.gl2[3]));
-      int ok_grad = limited ? e_l2 <= fmax(c->tol, 4 * s_l2) : ge <= c->tol;
-      int ok_par = pe <= fmax(5 * c->tol, 4 * worst_param(&s));
-      printf("%-44s %8.1e %8.1e %8.1e %8.1e | %8.1e %8.1e | %s%s, %.3f / %.3f\n", c->name, e.eL,
-             fmax(fmax(e.st[0], e.st[1]), fmax(e.st[2], e.st[3])), limited ? e_l2 : ge, pe, worst_grad(&s), s_l2,
-             ok_grad && ok_par ? "ok" : "FAIL", limited ? " (branch-limited: L2 vs 4 s)" : "", ref.seconds,
-             dev.seconds);
-      CHECK(e.finite, "%s: NaN or Inf in a gradient", c->name);
-      CHECK(e.eL < 1e-4, "%s: the forward losses differ (%.3e)", c->name, e.eL);
-      CHECK(ok_grad, "%s: state gradients differ", c->name);
-      CHECK(ok_par, "%s: parameter gradients differ", c->name);
-      prun_free(&dev);
+      for (int path = 0; path < 2; ++path) {
+        const char *pn = path ? "cuda tiled" : "cuda";
+        char row[160];
+        snprintf(row, sizeof row, "%.100s%s", c->name, path ? " [tiled]" : "");
+        prun dev;
+        memset(&dev, 0, sizeof dev);
+        CHECK(run_case_path(&sc, PL_BACKEND_CUDA, path, &dev), "%s: %s: %s", c->name, pn, pl_last_error());
+        perr e = compare(&sc, &ref, &dev, c->per_particle);
+        double ge = worst_grad(&e), pe = worst_param(&e);
+        double e_l2 = fmax(fmax(e.gl2[0], e.gl2[1]), fmax(e.gl2[2], e.gl2[3]));
+        int ok_grad = limited ? e_l2 <= fmax(c->tol, 4 * s_l2) : ge <= c->tol;
+        int ok_par = pe <= fmax(5 * c->tol, 4 * worst_param(&s));
+        printf("%-44s %8.1e %8.1e %8.1e %8.1e | %8.1e %8.1e | %s%s, %.3f / %.3f\n", row, e.eL,
+               fmax(fmax(e.st[0], e.st[1]), fmax(e.st[2], e.st[3])), limited ? e_l2 : ge, pe, worst_grad(&s), s_l2,
+               ok_grad && ok_par ? "ok" : "FAIL", limited ? " (branch-limited: L2 vs 4 s)" : "", ref.seconds,
+               dev.seconds);
+        CHECK(e.finite, "%s (%s): NaN or Inf in a gradient", c->name, pn);
+        CHECK(e.eL < 1e-4, "%s (%s): the forward losses differ (%.3e)", c->name, pn, e.eL);
+        CHECK(ok_grad, "%s (%s): state gradients differ", c->name, pn);
+        CHECK(ok_par, "%s (%s): parameter gradients differ", c->name, pn);
+        prun_free(&dev);
+      }
     }
     prun_free(&ref);
     prun_free(&nud);

@@ -1,7 +1,8 @@
 /* test_mpm_cuda_parity.c: the CUDA backend against the CPU reference, stage by stage and end to end, on a table
  * of cases (every material, colliders of every shape and contact type, per-particle moduli). Errors are
  * normalised: max |cuda - cpu| / max(max |cpu|, floor), with NaN/Inf checks on both sides. Exits 77 (skipped)
- * without a CUDA device. */
+ * without a CUDA device. Every case runs both CUDA P2G paths (atomic, the verified default; tiled, prepared:
+ * docs/gpu.md), and the deferred particle checks (sync = frame) must report a bad particle as the CPU does. */
 #include <math.h>
 
 #include "mpm/mpm_kernels.h"
@@ -17,13 +18,15 @@ typedef struct {
   double tol;
 } pcase;
 
-static mpm_sim *setup(const pcase *c, pl_backend be, mpm_material *m, mpm_collider *col) {
+static mpm_sim *setup(const pcase *c, pl_backend be, int p2g, mpm_material *m, mpm_collider *col) {
   memset(m, 0, sizeof *m);
   m->model = c->model;
   m->E = 8e4, m->nu = 0.3, m->density = 1000, m->yield_stress = 800, m->viscosity = 0.02, m->friction_angle = 32,
   m->cohesion = 50, m->bulk_modulus = 1e5;
   mpm_desc d = tu_desc(24, m, 1);
   d.backend = be;
+  d.p2g = p2g;
+  d.sort_every = 5;
   if (c->collider >= 0) {
     memset(col, 0, sizeof *col);
     col->name = "obstacle";
@@ -67,13 +70,14 @@ int main(void) {
       {"corotated, per-particle E", MPM_FIXED_COROTATED, MPM_COLLIDER_PLANE, MPM_CONTACT_SEPARATE, 1, 60, 2e-4},
   };
   const real dt = (real)2e-4;
-  for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); ++k) {
-    const pcase *c = &cases[k];
+  for (int k = 0; k < 2 * (int)(sizeof cases / sizeof cases[0]); ++k) {
+    const pcase *c = &cases[k / 2];
+    const int p2g = k % 2 ? MPM_P2G_TILED : MPM_P2G_ATOMIC;
     mpm_sim *a, *b;
     mpm_material ma, mb;
     mpm_collider ca, cb;
-    a = setup(c, PL_BACKEND_CPU, &ma, &ca);
-    b = setup(c, PL_BACKEND_CUDA, &mb, &cb);
+    a = setup(c, PL_BACKEND_CPU, MPM_P2G_ATOMIC, &ma, &ca);
+    b = setup(c, PL_BACKEND_CUDA, p2g, &mb, &cb);
     CHECK(a->n == b->n, "%s: particle counts differ", c->name);
     size_t nodes = mpm_node_count(&a->grid) * 4;
     real *ga = (real *)malloc(nodes * sizeof(real)), *gb = (real *)malloc(nodes * sizeof(real));
@@ -103,8 +107,8 @@ int main(void) {
     double eC = test_norm_err(ha.C, hb.C, 9 * n, TEST_NORM_MAX, 1e-2, &finite);
     double eF = test_norm_err(ha.F, hb.F, 9 * n, TEST_NORM_MAX, 1e-6, &finite);
     double eq = test_norm_err(ha.q, hb.q, n, TEST_NORM_MAX, 1e-3, &finite);
-    printf("%-32s P2G %.1e grid %.1e | after %d substeps: x %.1e v %.1e C %.1e F %.1e q %.1e\n", c->name, e_p2g, e_grid,
-           c->substeps, ex, ev, eC, eF, eq);
+    printf("%-32s %-6s P2G %.1e grid %.1e | after %d substeps: x %.1e v %.1e C %.1e F %.1e q %.1e\n", c->name,
+           p2g == MPM_P2G_TILED ? "tiled" : "atomic", e_p2g, e_grid, c->substeps, ex, ev, eC, eF, eq);
     CHECK(finite, "%s: NaN or Inf", c->name);
     CHECK(e_p2g < 1e-5 && e_grid < 1e-5, "%s: stage mismatch (P2G %g, grid %g)", c->name, e_p2g, e_grid);
     CHECK(ex < c->tol && ev < 50 * c->tol && eF < 10 * c->tol && eC < 100 * c->tol && eq < 100 * c->tol,
@@ -115,6 +119,30 @@ int main(void) {
     mpm_particles_free(&hb);
     mpm_destroy(a);
     mpm_destroy(b);
+  }
+  /* deferred checks on the device: a particle moved out of the box is named with its frame and substep */
+  for (int p2g = MPM_P2G_ATOMIC; p2g <= MPM_P2G_TILED; ++p2g) {
+    mpm_material m = tu_material(MPM_FIXED_COROTATED, 5e4, 0.3, 1000);
+    m.name = "jelly";
+    mpm_desc d = tu_desc(24, &m, 1);
+    d.backend = PL_BACKEND_CUDA;
+    d.sync = MPM_SYNC_FRAME;
+    d.p2g = p2g;
+    mpm_object o = tu_box(0.5, 0.5, 0.5, 0.2, 0.2, 0.2, 0);
+    o.name = "cube";
+    mpm_sim *s = tu_make(&d, &o, 1);
+    CHECK(mpm_advance_frame(s) == PL_OK, "%s", pl_last_error());
+    mpm_particles h = {0};
+    tu_get(s, &h);
+    h.x[3 * 9] = (real)1.5;
+    CHECK(mpm_upload(s, &h) == PL_OK, "%s", pl_last_error());
+    pl_status st = mpm_advance_frame(s);
+    printf("deferred checks (%s): %s\n", p2g == MPM_P2G_TILED ? "tiled" : "atomic", pl_last_error());
+    CHECK(st == PL_ERR_NUMERIC && strstr(pl_last_error(), "frame 2, substep 1 of") &&
+              strstr(pl_last_error(), "particle 9 (object 'cube', material 'jelly') left the simulation box"),
+          "deferred checks on CUDA: '%s'", pl_last_error());
+    mpm_particles_free(&h);
+    mpm_destroy(s);
   }
   return test_summary("test_mpm_cuda_parity");
 }
