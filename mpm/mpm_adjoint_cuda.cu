@@ -70,7 +70,6 @@ __global__ void mpm_k_adj_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
 }
 
 // The tiled twin (particles in block order, mpm_cuda.cu's mpm_k_p2g_tiled with 3 components per node).
-#define MPM_TILE_CHUNK 128
 __global__ void __launch_bounds__(MPM_TILE_CHUNK)
     mpm_k_adj_g2p_tiled(mpm_kgrid g, mpm_ktiles tl, mpm_kstate in, mpm_kstate adj, mpm_kparticles P,
                         const uint32_t *order, const real *grid, real *v_gridv, double *v_par, real dt) {
@@ -93,11 +92,12 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
   mpm_tile_origin(&tl, tile_key[1], origin[1]);
   if (active) {
     const int t = mpm_tile_which(key, tile_key);
+    const int org[3] = {origin[t > 0][0], origin[t > 0][1], origin[t > 0][2]}; // registers, not a local array
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b)
         for (int c = 0; c < 3; ++c) {
           const int ni = s.base[0] + a, nj = s.base[1] + b, nk = s.base[2] + c;
-          real *node = t >= 0 ? tile[t] + 3 * mpm_tile_slot(origin[t], ni, nj, nk)
+          real *node = t >= 0 ? tile[t] + 3 * mpm_tile_slot(org, ni, nj, nk)
                               : v_gridv + 3 * mpm_node_index(&g, ni, nj, nk);
           v3 d = vgv[9 * a + 3 * b + c];
           atomicAdd(node + 0, d.x);

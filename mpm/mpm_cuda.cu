@@ -129,9 +129,10 @@ static pl_status stage_errors_begin(mpm_sim *s, const uint64_t *err, err_target 
 }
 static pl_status stage_errors_end(mpm_sim *s, uint64_t *err) { return err ? read_error(s->cuda, err) : PL_OK; }
 
+// The span word := MPM_NO_ERROR (UINT64_MAX: every byte 0xff) without a host wait: the device runs it in order.
+static_assert(MPM_NO_ERROR == ~0ull, "the span word is reset bytewise to 0xff");
 static pl_status cuda_defer_reset(mpm_sim *s) {
-  unsigned long long none = MPM_NO_ERROR;
-  return cuda_status(cudaMemcpy(s->cuda->defer, &none, sizeof none, cudaMemcpyHostToDevice), "cudaMemcpy (span word)");
+  return cuda_status(cudaMemsetAsync(s->cuda->defer, 0xff, sizeof(unsigned long long)), "cudaMemsetAsync (span word)");
 }
 static pl_status cuda_defer_read(mpm_sim *s, uint64_t *word) {
   unsigned long long k = MPM_NO_ERROR;
@@ -194,7 +195,6 @@ __global__ void mpm_k_p2g(mpm_kgrid g, mpm_kstate st, mpm_kparticles P, real *gr
 
 // ------------------------------------------------------------------ tiled P2G (Gao et al. 2018)
 
-#define MPM_TILE_CHUNK 128 // particles (threads) per CUDA block of the tiled P2G
 
 // Block key of each particle (mpm_tile_key of its base node; outside the domain: the key after the last block)
 // and the identity order, the input of the radix sort.
@@ -265,6 +265,7 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
   mpm_tile_origin(&tl, tile_key[1], origin[1]);
   if (active) {
     const int t = mpm_tile_which(key, tile_key);
+    const int org[3] = {origin[t > 0][0], origin[t > 0][1], origin[t > 0][2]}; // registers, not a local array
     const real mass = P.mass[p];
     const v3 v = v3_load(st.v + 3 * p);
     for (int a = 0; a < 3; ++a)
@@ -274,7 +275,7 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
           v3 dmom;
           mpm_p2g_contrib(mpm_stencil_weight(&s, a, b, c), mpm_stencil_dpos(&s, a, b, c, g.dx), mass, v, A, &dm, &dmom);
           const int ni = s.base[0] + a, nj = s.base[1] + b, nk = s.base[2] + c;
-          real *node = t >= 0 ? tile[t] + 4 * mpm_tile_slot(origin[t], ni, nj, nk)
+          real *node = t >= 0 ? tile[t] + 4 * mpm_tile_slot(org, ni, nj, nk)
                               : grid + 4 * mpm_node_index(&g, ni, nj, nk);
           atomicAdd(node + 0, dm); // shared-memory atomics in a tile, global ones outside it
           atomicAdd(node + 1, dmom.x);

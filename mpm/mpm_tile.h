@@ -79,6 +79,7 @@ HD int mpm_tile_node(const mpm_kgrid *g, const int origin[3], int slot, int ijk[
  * the GPU block keeps two tiles, those of the chunk's first and last particles (`first`, `last`); tile 1 is unused
  * (none) when both are the same block. */
 #define MPM_TILES_PER_CHUNK 2
+#define MPM_TILE_CHUNK 128 /* particles (threads) per CUDA block of the tiled kernels */
 HD void mpm_tile_pick(uint32_t first, uint32_t last, uint32_t none, uint32_t keys[2]) {
   keys[0] = first;
   keys[1] = last == first ? none : last;

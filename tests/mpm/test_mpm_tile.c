@@ -15,7 +15,7 @@
 #include "mpm/mpm_internal.h"
 #include "tests/mpm/mpm_test_util.h"
 
-#define CHUNK 128 /* MPM_TILE_CHUNK of mpm_cuda.cu */
+#define CHUNK MPM_TILE_CHUNK
 
 static void test_layout(void) {
   const int sizes[][3] = {{8, 8, 8}, {13, 9, 17}, {24, 10, 31}};
