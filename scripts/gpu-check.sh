@@ -60,5 +60,5 @@ step large 140 "$pipeline optimize scenes/bench/large.cfg --backend cuda --profi
 echo "gpu-check: logs in $out: $(ls "$out" | tr '\n' ' ')"
 echo "== summary"
 grep -E "tests passed|tests failed|FAIL|\*\*\*Failed|Not Run" "$out/parity.log" | tail -n 12
-grep -E "^(material|fixed_corotated|drucker_prager) .*\| (cuda|cuda-t) |^material |copy bandwidth" "$out/bench.log" | head -n 16
+grep -E "^(fixed_corotated|drucker_prager) .*\| (cuda|cuda-t) |stages, each waited|^material |copy bandwidth" "$out/bench.log" | head -n 28
 grep -E "^material\.|pipeline optimize: [0-9]+ iterations|exit" "$out/jelly.log" "$out/jelly_tiled.log" | tail -n 10

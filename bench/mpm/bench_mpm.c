@@ -101,6 +101,35 @@ static double run(int G, int model, pl_backend be, int path, int steps, int repe
   return best;
 }
 
+/* Milliseconds per substep of each stage (P2G with its sort, grid update, G2P) over K substeps, the device
+ * waited for after each stage (so the sum exceeds the pipelined substep time by the launch gaps). */
+static void stage_times(int G, int model, int path, int steps, double ms[3]) {
+  ms[0] = ms[1] = ms[2] = NAN;
+  mpm_sim *s = NULL;
+  if (!make_sim(&s, G, model, PL_BACKEND_CUDA, path)) return;
+  const real dt = (real)1e-4;
+  double acc[3] = {0, 0, 0};
+  pl_status st = mpm_substep(s, dt); /* warm-up */
+  if (st == PL_OK) st = pl_cuda_sync("bench_mpm");
+  for (int k = 0; k < steps && st == PL_OK; ++k) {
+    double t0 = pl_now();
+    st = mpm_p2g(s, &s->state, dt);
+    if (st == PL_OK) st = pl_cuda_sync("bench_mpm");
+    double t1 = pl_now();
+    if (st == PL_OK) st = mpm_grid_update(s, dt, 0);
+    if (st == PL_OK) st = pl_cuda_sync("bench_mpm");
+    double t2 = pl_now();
+    if (st == PL_OK) st = mpm_g2p(s, &s->state, &s->state, dt);
+    if (st == PL_OK) st = pl_cuda_sync("bench_mpm");
+    acc[0] += t1 - t0, acc[1] += t2 - t1, acc[2] += pl_now() - t2;
+  }
+  if (st == PL_OK)
+    for (int q = 0; q < 3; ++q) ms[q] = 1e3 * acc[q] / steps;
+  else
+    fprintf(stderr, "bench_mpm: %s\n", pl_last_error());
+  mpm_destroy(s);
+}
+
 static double run_peer(const char *peer, int G, const char *model, int steps, int repeat, char *version, size_t vsize) {
   double best = 0;
   for (int r = 0; r < repeat; ++r) {
@@ -203,6 +232,10 @@ int main(int argc, char **argv) {
         if (b >= 1 && bw > 0) {
           double bytes = (264.0 * (double)np + 64.0 * (double)nodes) * K;
           printf("%6.1f GB/s = %5.1f %%  (load %.1f)\n", bytes / secs / 1e9, 100 * bytes / secs / bw, la[0]);
+          double ms[3];
+          stage_times(G, m, path, K, ms);
+          printf("%-16s %8s %6s %6s | %-6s stages, each waited for: P2G (with its sort) %.3f ms, grid %.3f ms, G2P "
+                 "%.3f ms a substep\n", "", "", "", "", b == 1 ? "cuda" : "cuda-t", ms[0], ms[1], ms[2]);
         } else {
           printf("(load %.1f)\n", la[0]);
         }
