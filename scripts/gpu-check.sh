@@ -10,10 +10,10 @@
 #   parity.log   every CUDA test: core, raster, MPM forward (both P2G paths, deferred checks), the MPM parity
 #                driver (forward and adjoint, every material x collider, the verified path and the prepared
 #                tiled/deferred one), upsampler, loss (ctest -L cuda)                                       170
-#   bench.log    bench_raster (ours; gsplat beside it when `import gsplat` works), bench_mpm on cuda with both
-#                paths side by side (rows cuda / cuda-t, each with its fraction of copy bandwidth; Taichi's
-#                CUDA backend beside when `import taichi` works), bench_mpm_adjoint on cuda for both paths,
-#                bench_upsample                                                                           200
+#   bench.log    bench_mpm on cuda (3 materials) with both paths side by side (rows cuda / cuda-t, each with
+#                its fraction of copy bandwidth and per-stage times; Taichi's CUDA backend beside when
+#                `import taichi` works), bench_mpm_adjoint on cuda for both paths, bench_raster (ours; gsplat
+#                beside it when `import gsplat` works), bench_upsample                                   200
 #   jelly.log    pipeline optimize scenes/jelly.cfg --backend cuda --profile (the README's main job)        40
 #   jelly_tiled.log  the same on the prepared path (PL_MPM_P2G=tiled PL_MPM_SYNC=frame): E and nu must match 40
 #   large.log    pipeline optimize scenes/bench/large.cfg --backend cuda --profile (the end-to-end
@@ -46,13 +46,15 @@ step() { # step NAME SECONDS COMMAND...
 step parity 170 "cd $build && ctest -L cuda --output-on-failure --timeout 160"
 python3 -c 'import gsplat' 2>/dev/null && have_gsplat=1 || have_gsplat=0
 python3 -c 'import taichi' 2>/dev/null && peer="" || peer="--no-peer"
-step bench 200 "$build/bench/raster/bench_raster --backend cuda --reps 5;
+step bench 200 "$build/bench/mpm/bench_mpm --backend cuda --sizes 22,46,100 --repeat 2 \
+    --materials fixed_corotated,drucker_prager,newtonian_fluid $peer;
+  $build/bench/mpm/bench_mpm_adjoint --backend cuda --sizes 22,46 --repeat 2 --materials fixed_corotated,drucker_prager;
+  echo '# bench_mpm_adjoint on the prepared path (tiled P2G, deferred checks)';
+  PL_MPM_P2G=tiled PL_MPM_SYNC=frame $build/bench/mpm/bench_mpm_adjoint --backend cuda --sizes 22,46 --repeat 2 \
+    --materials fixed_corotated,drucker_prager;
+  $build/bench/raster/bench_raster --backend cuda --reps 5;
   if [ $have_gsplat = 1 ]; then $build/bench/raster/bench_raster --dump /tmp/splat_bench >/dev/null &&
     python3 bench/raster/gsplat_peer.py --dir /tmp/splat_bench --reps 5; else echo '# gsplat not importable: no peer rows'; fi;
-  $build/bench/mpm/bench_mpm --backend cuda --sizes 22,46,100 --repeat 3 $peer;
-  $build/bench/mpm/bench_mpm_adjoint --backend cuda --sizes 22,46 --repeat 2;
-  echo '# the same on the prepared path (tiled P2G, deferred checks)';
-  PL_MPM_P2G=tiled PL_MPM_SYNC=frame $build/bench/mpm/bench_mpm_adjoint --backend cuda --sizes 22,46 --repeat 2;
   $build/bench/upsample/bench_upsample --backend cuda"
 step jelly 40 "$pipeline optimize scenes/jelly.cfg --backend cuda --profile -o /tmp/gpu-jelly"
 step jelly_tiled 40 "PL_MPM_P2G=tiled PL_MPM_SYNC=frame $pipeline optimize scenes/jelly.cfg --backend cuda --profile -o /tmp/gpu-jelly-tiled"
