@@ -97,12 +97,18 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
       for (int b = 0; b < 3; ++b)
         for (int c = 0; c < 3; ++c) {
           const int ni = s.base[0] + a, nj = s.base[1] + b, nk = s.base[2] + c;
-          real *node = t >= 0 ? tile[t] + 3 * mpm_tile_slot(org, ni, nj, nk)
-                              : v_gridv + 3 * mpm_node_index(&g, ni, nj, nk);
           v3 d = vgv[9 * a + 3 * b + c];
-          atomicAdd(node + 0, d.x);
-          atomicAdd(node + 1, d.y);
-          atomicAdd(node + 2, d.z);
+          if (t >= 0) { // shared-memory atomics in a tile (address space known at compile time), global outside
+            real *sn = tile[t] + 3 * mpm_tile_slot(org, ni, nj, nk);
+            atomicAdd(sn + 0, d.x);
+            atomicAdd(sn + 1, d.y);
+            atomicAdd(sn + 2, d.z);
+          } else {
+            real *node = v_gridv + 3 * mpm_node_index(&g, ni, nj, nk);
+            atomicAdd(node + 0, d.x);
+            atomicAdd(node + 1, d.y);
+            atomicAdd(node + 2, d.z);
+          }
         }
   }
   __syncthreads(); // the tiles' sums are complete

@@ -275,12 +275,20 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
           v3 dmom;
           mpm_p2g_contrib(mpm_stencil_weight(&s, a, b, c), mpm_stencil_dpos(&s, a, b, c, g.dx), mass, v, A, &dm, &dmom);
           const int ni = s.base[0] + a, nj = s.base[1] + b, nk = s.base[2] + c;
-          real *node = t >= 0 ? tile[t] + 4 * mpm_tile_slot(org, ni, nj, nk)
-                              : grid + 4 * mpm_node_index(&g, ni, nj, nk);
-          atomicAdd(node + 0, dm); // shared-memory atomics in a tile, global ones outside it
-          atomicAdd(node + 1, dmom.x);
-          atomicAdd(node + 2, dmom.y);
-          atomicAdd(node + 3, dmom.z);
+          // two branches, so that each atomic's address space (shared / global) is known at compile time
+          if (t >= 0) {
+            real *sn = tile[t] + 4 * mpm_tile_slot(org, ni, nj, nk);
+            atomicAdd(sn + 0, dm);
+            atomicAdd(sn + 1, dmom.x);
+            atomicAdd(sn + 2, dmom.y);
+            atomicAdd(sn + 3, dmom.z);
+          } else {
+            real *node = grid + 4 * mpm_node_index(&g, ni, nj, nk);
+            atomicAdd(node + 0, dm);
+            atomicAdd(node + 1, dmom.x);
+            atomicAdd(node + 2, dmom.y);
+            atomicAdd(node + 3, dmom.z);
+          }
         }
   }
   __syncthreads(); // the tiles' sums are complete
