@@ -234,11 +234,34 @@ static pl_status own_restore(void *user, int slot, int *restored) {
   if ((*restored = z->has[slot])) z->w = z->kept[slot];
   return PL_OK;
 }
+/* --resume: w, the step count and the kept slots in FOLDER/own.bin (as the engine's kept.bin) */
+static pl_status own_save(void *user, const char *folder) {
+  ownq *z = (ownq *)user;
+  char path[600];
+  snprintf(path, sizeof path, "%s/own.bin", folder);
+  FILE *f = fopen(path, "wb");
+  if (!f) return pl_fail(PL_ERR_IO, "%s", path);
+  fwrite(z, sizeof *z, 1, f);
+  fclose(f);
+  return PL_OK;
+}
+static pl_status own_load(void *user, const char *folder) {
+  ownq *z = (ownq *)user;
+  char path[600];
+  snprintf(path, sizeof path, "%s/own.bin", folder);
+  FILE *f = fopen(path, "rb");
+  if (!f) return pl_fail(PL_ERR_IO, "%s", path);
+  size_t ok = fread(z, sizeof *z, 1, f);
+  fclose(f);
+  return ok == 1 ? PL_OK : pl_fail(PL_ERR_PARSE, "%s", path);
+}
 
 /* A fit of the objective's own values alone (no [param]: a learnt E field, an appearance-only fit), and the
  * reported point putting the own values back with the [param] values when the best iterate is not the last. */
 static void own_value_tests(const char *dir) {
-  for (int with_params = 0; with_params < 2; ++with_params) {
+  double w_whole = NAN;
+  for (int run = 0; run < 3; ++run) { /* no [param]; with [param]; with [param], killed at 100 and resumed */
+    const int with_params = run > 0;
     char text[2048];
     snprintf(text, sizeof text, "%s", SCENE);
     if (!with_params) *strstr(text, "[param ") = '\0'; /* the same scene without its [param] sections */
@@ -252,11 +275,22 @@ static void own_value_tests(const char *dir) {
     memcpy(z.q.target, tg, sizeof tg);
     z.w = 0;
     z.kick_at = 150; /* 30 + 120 iterations: the last step */
-    pl_objective obj = {.user = &z, .eval = own_eval, .step = own_step, .own_values = 1, .keep = own_keep,
-                        .restore = own_restore};
-    pl_fit_options opt = {.output = dir, .quiet = 1};
+    pl_objective obj = {.user = &z, .eval = own_eval, .step = own_step, .save = own_save, .load = own_load,
+                        .own_values = 1, .keep = own_keep, .restore = own_restore};
+    pl_fit_options opt = {.output = dir, .quiet = 1, .stop_after = run == 2 ? 100 : 0};
     pl_fit_result r;
     pl_status st = pl_fit(&s, &o, &obj, &opt, &r);
+    if (run == 2) { /* killed: a fresh objective and optimizer resume from the folder */
+      CHECK(st != PL_OK, "the test hook stops the run");
+      pl_clear_error();
+      pl_optimizer_free(&o);
+      CHECK(pl_optimizer_init(&o, &s) == PL_OK, "init");
+      memset(&z, 0, sizeof z);
+      opt.stop_after = 0, opt.resume = 1;
+      st = pl_fit(&s, &o, &obj, &opt, &r);
+      CHECK(z.w == w_whole, "resumed: the reported own value %.17g differs from the uninterrupted %.17g", z.w, w_whole);
+    }
+    if (run == 1) w_whole = z.w;
     CHECK(st == PL_OK, "%s: a fit of own values: %s", with_params ? "with [param]" : "no [param]", pl_last_error());
     CHECK(o.n == (with_params ? 3 : 0), "parameters %d", o.n);
     CHECK(z.steps == 150, "the own values stepped %ld times (150 iterations)", z.steps);
