@@ -192,7 +192,7 @@ static pl_status keep_save(pl_engine *e, const char *folder) {
   fwrite("PLKEEP1\n", 1, 8, out.f);
   fwrite(&n, sizeof n, 1, out.f);
   for (int k = 0; k < PL_FIT_KEEP_SLOTS; ++k) {
-    int64_t has = a->kept[k] != NULL;
+    int64_t has = a->kept[k] != NULL && k != PL_FIT_KEEP_LAST; /* the last iterate is kept again at the end */
     fwrite(&has, sizeof has, 1, out.f);
     if (has) fwrite(a->kept[k], sizeof(double), a->nown, out.f);
   }
