@@ -617,6 +617,28 @@ pl_status mpm_grads_zero(mpm_grads *g) {
   return PL_OK;
 }
 
+/* A material's user-facing parameters as the kernels' parameter map takes them. */
+static mpm_uparams material_uparams(const mpm_material *mm) {
+  mpm_uparams u = mpm_uparams_zero();
+  u.E = (real)mm->E, u.nu = (real)mm->nu, u.yield_stress = (real)mm->yield_stress, u.viscosity = (real)mm->viscosity;
+  u.friction_angle = (real)mm->friction_angle, u.cohesion = (real)mm->cohesion, u.bulk_modulus = (real)mm->bulk_modulus;
+  u.cone = mm->dp_cone;
+  return u;
+}
+
+/* Drucker-Prager's apex under per-particle moduli (mpm_particle_params): tr_p = A / K_p with A = c cot(phi) =
+ * tr_m K_m, the material's apex strain tr_m and bulk modulus K_m. Given the particle's cotangent v_t of tr_p:
+ * returns the cotangent of the material's tr_m through A (v_t K_m / K_p: cohesion and friction angle only, the
+ * material's E and nu do not enter A), and adds dL/dK_p = -v_t tr_p / K_p to the particle's Lame cotangents
+ * (K = lambda + 2 mu / 3). */
+static double apex_per_particle_vjp(mpm_mparams mat, double mu, double la, double v_t, double *v_mu, double *v_la) {
+  double Km = (double)mpm_bulk_of(mat.mu, mat.lambda), Kp = (double)mpm_bulk_of((real)mu, (real)la);
+  double trp = (double)mat.tr_apex * Km / Kp, vK = -v_t * trp / Kp;
+  *v_mu += vK * 2.0 / 3.0;
+  *v_la += vK;
+  return v_t * Km / Kp;
+}
+
 /* The adjoint state (dL/d initial state) and the parameter cotangents into g. */
 static pl_status finish_grads(mpm_tape *t, mpm_grads *g) {
   mpm_sim *s = t->sim;
@@ -629,8 +651,9 @@ static pl_status finish_grads(mpm_tape *t, mpm_grads *g) {
   int32_t *mat = (int32_t *)malloc(n * sizeof(int32_t));
   double *msum = (double *)calloc((size_t)M * MPM_ADJ_NPAR, sizeof(double));
   double *dsum = (double *)calloc((size_t)M, sizeof(double));
+  double *apex = (double *)calloc((size_t)M, sizeof(double)); /* per-particle moduli: the apex's tr_m cotangents */
   real *pmu = NULL, *pla = NULL;
-  if (!buf || !par || !mass || !mat || !msum || !dsum) st = pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (!buf || !par || !mass || !mat || !msum || !dsum || !apex) st = pl_fail(PL_ERR_NOMEM, "out of memory");
   /* initial state */
   struct {
     const pl_buffer *b;
@@ -658,17 +681,22 @@ static pl_status finish_grads(mpm_tape *t, mpm_grads *g) {
   for (size_t p = 0; st == PL_OK && p < n; ++p) {
     const double *vp = par + MPM_ADJ_NPAR * p;
     int m = mat[p];
+    const int dp_apex = per_particle && s->materials[m].model == MPM_DRUCKER_PRAGER;
     for (int k = 0; k < MPM_ADJ_NPAR; ++k) {
       if (per_particle && (k == MPM_ADJ_MU || k == MPM_ADJ_LAMBDA)) continue;
+      if (dp_apex && k == MPM_ADJ_TR_APEX) continue;
       msum[(size_t)m * MPM_ADJ_NPAR + (size_t)k] += vp[k];
     }
     dsum[m] += vp[MPM_ADJ_MASS] * (double)mass[p] / s->material_density[m];
     if (per_particle) {
       /* E and nu of the particle from its Lame parameters, then the parameter map's adjoint */
-      double mu = pmu[p], la = pla[p];
+      double mu = pmu[p], la = pla[p], vmu = vp[MPM_ADJ_MU], vla = vp[MPM_ADJ_LAMBDA];
+      if (dp_apex)
+        apex[m] += apex_per_particle_vjp(mpm_params_from_user(material_uparams(&s->materials[m])), mu, la,
+                                         vp[MPM_ADJ_TR_APEX], &vmu, &vla);
       real E = (real)(mu * (3 * la + 2 * mu) / (la + mu)), nu = (real)(la / (2 * (la + mu)));
       real vE = 0, vnu = 0;
-      mpm_lame_vjp(E, nu, (real)vp[MPM_ADJ_MU], (real)vp[MPM_ADJ_LAMBDA], &vE, &vnu);
+      mpm_lame_vjp(E, nu, (real)vmu, (real)vla, &vE, &vnu);
       g->particle_E[p] += (double)vE;
       g->particle_nu[p] += (double)vnu;
     }
@@ -676,16 +704,20 @@ static pl_status finish_grads(mpm_tape *t, mpm_grads *g) {
   for (int m = 0; st == PL_OK && m < M; ++m) {
     const mpm_material *mm = &s->materials[m];
     const double *v = msum + (size_t)m * MPM_ADJ_NPAR;
-    mpm_uparams u = mpm_uparams_zero(), vu = mpm_uparams_zero();
-    u.E = (real)mm->E, u.nu = (real)mm->nu, u.yield_stress = (real)mm->yield_stress, u.viscosity = (real)mm->viscosity;
-    u.friction_angle = (real)mm->friction_angle, u.cohesion = (real)mm->cohesion, u.bulk_modulus = (real)mm->bulk_modulus;
-    u.cone = mm->dp_cone;
+    mpm_uparams u = material_uparams(mm), vu = mpm_uparams_zero();
     mpm_mparams vm = mpm_mparams_zero();
     vm.mu = (real)v[MPM_ADJ_MU], vm.lambda = (real)v[MPM_ADJ_LAMBDA], vm.bulk = (real)v[MPM_ADJ_BULK];
     vm.viscosity = (real)v[MPM_ADJ_VISCOSITY], vm.yield_stress = (real)v[MPM_ADJ_YIELD];
     vm.alpha = (real)v[MPM_ADJ_ALPHA], vm.tr_apex = (real)v[MPM_ADJ_TR_APEX];
     if (mm->model == MPM_NEWTONIAN_FLUID) vm.mu = vm.lambda = 0; /* the fluid has no Lame parameters */
     mpm_params_from_user_vjp(u, vm, &vu);
+    if (apex[m] != 0) { /* per-particle moduli: the apex's numerator c cot(phi) only */
+      mpm_mparams va = mpm_mparams_zero();
+      mpm_uparams vua = mpm_uparams_zero();
+      va.tr_apex = (real)apex[m];
+      mpm_params_from_user_vjp(u, va, &vua);
+      vu.cohesion += vua.cohesion, vu.friction_angle += vua.friction_angle;
+    }
     g->E[m] += vu.E, g->nu[m] += vu.nu, g->yield_stress[m] += vu.yield_stress, g->viscosity[m] += vu.viscosity;
     g->friction_angle[m] += vu.friction_angle, g->cohesion[m] += vu.cohesion, g->bulk_modulus[m] += vu.bulk_modulus;
     g->density[m] += dsum[m];
@@ -700,7 +732,7 @@ static pl_status finish_grads(mpm_tape *t, mpm_grads *g) {
     for (int c = 0; c < s->ncolliders; ++c) g->collider_friction[c] += t->glob[3 + c];
     g->boundary_friction += t->glob[3 + s->ncolliders];
   }
-  free(buf), free(par), free(mass), free(mat), free(msum), free(dsum), free(pmu), free(pla);
+  free(buf), free(par), free(mass), free(mat), free(msum), free(dsum), free(apex), free(pmu), free(pla);
   return st;
 }
 

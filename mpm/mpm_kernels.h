@@ -102,13 +102,20 @@ HD v3 mpm_stencil_dpos(const mpm_stencil *s, int a, int b, int c, real dx) {
 
 /* ------------------------------------------------------------------ P2G */
 
-/* The per-particle material parameters (per-particle Lame override when present). */
+/* Bulk modulus K = lambda + 2 mu / 3 (= E / (3 (1 - 2 nu))). */
+HD real mpm_bulk_of(real mu, real lambda) { return lambda + RC(2.0) * mu / RC(3.0); }
+
+/* The per-particle material parameters (per-particle Lame override when present). Drucker-Prager's apex strain
+ * tr_apex = c cot(phi) / K divides by the particle's own bulk modulus: the material's tr_apex scaled by
+ * K_material / K_particle (mpm_adjoint.c's parameter reduction carries the matching cotangents). */
 HD mpm_mparams mpm_particle_params(const mpm_kparticles *P, int64_t p, int *model) {
   const mpm_kmaterial *km = &P->materials[P->mat[p]];
   mpm_mparams mp = km->p;
   *model = km->model;
   if (P->pmu) mp.mu = P->pmu[p];
   if (P->plambda) mp.lambda = P->plambda[p];
+  if ((P->pmu || P->plambda) && km->model == MPM_DRUCKER_PRAGER)
+    mp.tr_apex = km->p.tr_apex * (mpm_bulk_of(km->p.mu, km->p.lambda) / mpm_bulk_of(mp.mu, mp.lambda));
   return mp;
 }
 

@@ -4,7 +4,9 @@
 # components checked, the worst relative error among them, the stage entries (sampled rasterizer and upsampler
 # inputs) that came back "below noise", the verdict and the wall time. Scenes without a [param] check the stages
 # only; STAGES_ONLY=1 checks only the stages (their rows then replace those of an earlier full run in OUT);
-# SUMMARY_ONLY=1 prints the table of the rows already in OUT. Slow (minutes to hours per scene on 2 cores): run it niced, in the background.
+# SUMMARY_ONLY=1 prints the table of the rows already in OUT; GC_ARGS adds options to every gradcheck (e.g. a [truth]
+# for a scene without targets: GC_ARGS='--set truth.material.rubber.E=4e5'). Slow (minutes to hours per scene on 2
+# cores): run it niced, in the background.
 set -u
 bin="${PIPELINE:-build/pipeline/pipeline}"
 out="${OUT:-out/gradcheck_table}"
@@ -23,12 +25,15 @@ for scene in "${scenes[@]}"; do
     rc=0
     grep -q '"ok": false' "$out/$name"*.json 2>/dev/null && rc=1
   elif [ "$stage" = stages ]; then
-    "$bin" gradcheck "$scene" --stage raster --json -q > "$out/$name.raster.json" 2> "$out/$name.err"
+    # shellcheck disable=SC2086
+    "$bin" gradcheck "$scene" --stage raster --json -q ${GC_ARGS:-} > "$out/$name.raster.json" 2> "$out/$name.err"
     rc1=$?
-    "$bin" gradcheck "$scene" --stage upsample --json -q > "$out/$name.upsample.json" 2>> "$out/$name.err"
+    # shellcheck disable=SC2086
+    "$bin" gradcheck "$scene" --stage upsample --json -q ${GC_ARGS:-} > "$out/$name.upsample.json" 2>> "$out/$name.err"
     rc=$((rc1 | $?))
   else
-    "$bin" gradcheck "$scene" --stage all --json -q > "$out/$name.json" 2> "$out/$name.err"
+    # shellcheck disable=SC2086
+    "$bin" gradcheck "$scene" --stage all --json -q ${GC_ARGS:-} > "$out/$name.json" 2> "$out/$name.err"
     rc=$?
   fi
   t1=$(date +%s.%N)

@@ -68,6 +68,7 @@ static void json_stage(cJSON *stages, const char *name, const pl_gc_row *rows, i
     cJSON_AddNumberToObject(r, "adjoint", rows[i].adjoint);
     cJSON_AddNumberToObject(r, "finite_difference", rows[i].fd);
     cJSON_AddNumberToObject(r, "relative_error", rows[i].rel_error);
+    cJSON_AddNumberToObject(r, "fd_uncertainty", rows[i].fd_err);
     cJSON_AddStringToObject(r, "verdict", pl_gc_verdict_name(rows[i].verdict));
     cJSON_AddItemToArray(arr, r);
   }

@@ -52,12 +52,11 @@ static int run_optimize(const pl_cli_args *a) {
   double t0 = pl_now();
   pl_fit_result r;
   memset(&r, 0, sizeof r);
-  pl_status st = s.nparams ? PL_OK
-                 : pl_scene_learns_fields(&s)
-                     ? pl_fail(PL_ERR_INVALID, "%s: learn_E_field steps beside the [param] values: add at least one "
-                               "[param ADDRESS] section (e.g. [param material.NAME.nu])", s.path)
-                     : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section, e.g. "
-                               "[param material.NAME.E]", s.path);
+  /* a fit learns [param] values, learnt E fields (learn_E_field) or per-Gaussian appearance (upsample.learn_*) */
+  const int own = pl_scene_learns_fields(&s) || s.upsample.learn_colors || s.upsample.learn_opacities;
+  pl_status st = s.nparams || own ? PL_OK
+                 : pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section (e.g. [param "
+                           "material.NAME.E]), learn_E_field or upsample.learn_colors / learn_opacities", s.path);
   if (st == PL_OK) st = pl_run_begin(&run, "optimize", &s, out, pl_cli_count(a, "new-run") > 0, resume, quiet);
   int run_started = st == PL_OK;
   if (run_started) out = run.folder;
@@ -70,8 +69,9 @@ static int run_optimize(const pl_cli_args *a) {
             "(set-up %.2f s)", s.path, (long long)pl_engine_particles(e), (long long)pl_engine_gaussians(e),
             pl_targets_count(&t), o.n, o.n == 1 ? "" : "s", pl_backend_name(pl_engine_backend(e)), pl_now() - t0);
     pl_engine_profile_sync(e, pl_cli_count(a, "profile") > 0);
-    pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_strips, pl_engine_appearance_step,
-                        pl_engine_appearance_save, pl_engine_appearance_load, pl_engine_check_grad};
+    pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_results, pl_engine_appearance_step,
+                        pl_engine_appearance_save, pl_engine_appearance_load, pl_engine_check_grad, own,
+                        pl_engine_keep, pl_engine_restore};
     pl_fit_options fo = {out, resume, quiet, 0, 0, 0};
     if (pl_cli_get(a, "check-grad")) {
       long n = 0;
@@ -145,9 +145,9 @@ static int run_optimize(const pl_cli_args *a) {
                isfinite(hr.iou) ? (snprintf(name_buf, sizeof name_buf, "%.4f", hr.iou), name_buf) : "- (no masks)");
       const char *vname = strrchr(video_path, '/');
       fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (result.json, "
-              "fit.csv, loss.png, params.png, strip_*.png%s%s, run.json, scene.cfg)\n", r.iterations,
-              r.stopped_early ? " (stopped early)" : "", r.final_loss, r.seconds, out, vname ? ", " : "",
-              vname ? vname + 1 : "");
+              "fit.csv, loss.png, %sstrip_*.png%s%s%s, run.json, scene.cfg)\n", r.iterations,
+              r.stopped_early ? " (stopped early)" : "", r.final_loss, r.seconds, out, o.n ? "params.png, " : "",
+              pl_engine_learns_fields(e) ? ", E_field.csv" : "", vname ? ", " : "", vname ? vname + 1 : "");
       pl_fit_print_summary(&r);
       if (!quiet) pl_profile_print(pl_engine_profile(e), stderr);
     }

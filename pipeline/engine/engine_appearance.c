@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_objective.h"
+#include "pipeline/fit/fit.h"
 #include "pipeline/scene/particle_fields.h"
 
 typedef struct {
@@ -24,11 +25,15 @@ typedef struct {
   long t;                  /* Adam steps taken */
   double *mc, *vc, *mb, *vb; /* moments [3m], [3m], [m], [m] */
   real *c, *gc, *b, *gb;   /* host copies: values and gradients */
+  /* the fit's kept points (fit.h keep/restore): every own value (E-field cells, then colours, opacity offsets) */
+  size_t nown;
+  double *kept[PL_FIT_KEEP_SLOTS]; /* NULL: the slot is empty */
 } appearance;
 
 void engine_appearance_free(pl_engine *e) {
   appearance *a = (appearance *)e->appearance;
   if (!a) return;
+  for (int k = 0; k < PL_FIT_KEEP_SLOTS; ++k) free(a->kept[k]);
   free(a->mc), free(a->vc), free(a->mb), free(a->vb);
   free(a->c), free(a->gc), free(a->b), free(a->gb);
   free(a);
@@ -121,10 +126,118 @@ pl_status pl_engine_appearance_step(void *user, double lr_scale) {
   return PL_OK;
 }
 
+/* ------------------------------------------------------------------ the fit's kept points */
+
+/* Every value the engine learns itself, as doubles: the E-field cells (log E), then colours [3m] and opacity
+ * offsets [m] when learnt. v == NULL: only the count. set: write them back (to the particles, the device). */
+static pl_status own_values(pl_engine *e, appearance *a, double *v, int set, size_t *count) {
+  size_t nf = 0;
+  PL_TRY(pl_engine_fields_values(e, v, set, &nf));
+  *count = nf;
+  if (!pl_engine_learns_appearance(e)) return PL_OK;
+  size_t m = (size_t)e->m;
+  *count += 4 * m;
+  if (!v) return PL_OK;
+  real *cbuf, *bbuf;
+  ups_param_buffers(e->ups, &cbuf, &bbuf);
+  pl_buffer vc = view(e, cbuf, 3 * m), vb = view(e, bbuf, m);
+  if (set) {
+    for (size_t i = 0; i < 3 * m; ++i) a->c[i] = (real)v[nf + i];
+    for (size_t i = 0; i < m; ++i) a->b[i] = (real)v[nf + 3 * m + i];
+    PL_TRY(pl_buffer_upload(&vc, 0, a->c, 3 * m * sizeof(real)));
+    return pl_buffer_upload(&vb, 0, a->b, m * sizeof(real));
+  }
+  PL_TRY(pl_buffer_download(&vc, 0, a->c, 3 * m * sizeof(real)));
+  PL_TRY(pl_buffer_download(&vb, 0, a->b, m * sizeof(real)));
+  for (size_t i = 0; i < 3 * m; ++i) v[nf + i] = (double)a->c[i];
+  for (size_t i = 0; i < m; ++i) v[nf + 3 * m + i] = (double)a->b[i];
+  return PL_OK;
+}
+
+pl_status pl_engine_keep(void *user, int slot) {
+  pl_engine *e = (pl_engine *)user;
+  appearance *a = NULL;
+  if (slot < 0 || slot >= PL_FIT_KEEP_SLOTS) return pl_fail(PL_ERR_INTERNAL, "keep: no slot %d", slot);
+  PL_TRY(get_state(e, &a));
+  PL_TRY(own_values(e, a, NULL, 0, &a->nown));
+  if (!a->kept[slot] && !(a->kept[slot] = (double *)malloc(sizeof(double) * (a->nown ? a->nown : 1))))
+    return pl_fail(PL_ERR_NOMEM, "out of memory (a kept point of %zu values)", a->nown);
+  size_t n;
+  return own_values(e, a, a->kept[slot], 0, &n);
+}
+
+pl_status pl_engine_restore(void *user, int slot, int *restored) {
+  pl_engine *e = (pl_engine *)user;
+  appearance *a = NULL;
+  *restored = 0;
+  if (slot < 0 || slot >= PL_FIT_KEEP_SLOTS) return pl_fail(PL_ERR_INTERNAL, "restore: no slot %d", slot);
+  PL_TRY(get_state(e, &a));
+  if (!a->kept[slot]) return PL_OK;
+  size_t n;
+  PL_TRY(own_values(e, a, a->kept[slot], 1, &n));
+  *restored = 1;
+  return PL_OK;
+}
+
+/* kept.bin: "PLKEEP1\n", the count of own values (int64), then per slot a flag (int64) and, when set, the values
+ * (double): the fit's best point and start survive --resume. */
+static pl_status keep_save(pl_engine *e, const char *folder) {
+  appearance *a = (appearance *)e->appearance;
+  if (!a) return PL_OK;
+  char path[PL_PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/kept.bin", folder);
+  pl_out out;
+  PL_TRY(pl_out_open(&out, path, 1));
+  int64_t n = (int64_t)a->nown;
+  fwrite("PLKEEP1\n", 1, 8, out.f);
+  fwrite(&n, sizeof n, 1, out.f);
+  for (int k = 0; k < PL_FIT_KEEP_SLOTS; ++k) {
+    int64_t has = a->kept[k] != NULL && k != PL_FIT_KEEP_LAST; /* the last iterate is kept again at the end */
+    fwrite(&has, sizeof has, 1, out.f);
+    if (has) fwrite(a->kept[k], sizeof(double), a->nown, out.f);
+  }
+  return pl_out_commit(&out);
+}
+
+static pl_status keep_load(pl_engine *e, const char *folder) {
+  char path[PL_PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/kept.bin", folder);
+  FILE *f = fopen(path, "rb");
+  if (!f) return PL_OK; /* nothing kept yet */
+  appearance *a = NULL;
+  pl_status st = get_state(e, &a);
+  if (st == PL_OK) st = own_values(e, a, NULL, 0, &a->nown);
+  char magic[8];
+  int64_t n = -1;
+  if (st == PL_OK && (fread(magic, 1, 8, f) != 8 || memcmp(magic, "PLKEEP1\n", 8) != 0 || fread(&n, sizeof n, 1, f) != 1))
+    st = pl_fail(PL_ERR_PARSE, "%s: not a kept-points file", path);
+  if (st == PL_OK && n != (int64_t)a->nown)
+    st = pl_fail(PL_ERR_INVALID, "%s: made for %lld learnt values, the scene has %zu", path, (long long)n, a->nown);
+  for (int k = 0; st == PL_OK && k < PL_FIT_KEEP_SLOTS; ++k) {
+    int64_t has = 0;
+    if (fread(&has, sizeof has, 1, f) != 1) st = pl_fail(PL_ERR_PARSE, "%s: truncated at slot %d", path, k);
+    if (st != PL_OK || !has) continue;
+    if (!a->kept[k] && !(a->kept[k] = (double *)malloc(sizeof(double) * (a->nown ? a->nown : 1))))
+      st = pl_fail(PL_ERR_NOMEM, "out of memory");
+    else if (fread(a->kept[k], sizeof(double), a->nown, f) != a->nown)
+      st = pl_fail(PL_ERR_PARSE, "%s: truncated at slot %d", path, k);
+    for (size_t i = 0; st == PL_OK && i < a->nown; ++i)
+      if (!isfinite(a->kept[k][i])) st = pl_fail(PL_ERR_PARSE, "%s: slot %d value %zu is not finite", path, k, i);
+  }
+  fclose(f);
+  return st;
+}
+
+pl_status pl_engine_write_results(void *user, pl_optimizer *o, const char *folder) {
+  PL_TRY(pl_engine_fields_write_csv((pl_engine *)user, folder));
+  return pl_engine_write_strips(user, o, folder);
+}
+
 /* appearance.bin: "PLAPP1\n", m (int64), t (long as int64), then c [3m], b [m] as double, moments as double */
 pl_status pl_engine_appearance_save(void *user, const char *folder) {
   pl_engine *e = (pl_engine *)user;
   PL_TRY(pl_engine_fields_save(e, folder));
+  PL_TRY(keep_save(e, folder));
   if (!pl_engine_learns_appearance(e)) return PL_OK;
   appearance *a = NULL;
   PL_TRY(get_state(e, &a));
@@ -155,6 +268,7 @@ pl_status pl_engine_appearance_save(void *user, const char *folder) {
 pl_status pl_engine_appearance_load(void *user, const char *folder) {
   pl_engine *e = (pl_engine *)user;
   PL_TRY(pl_engine_fields_load(e, folder));
+  PL_TRY(keep_load(e, folder));
   if (!pl_engine_learns_appearance(e)) return PL_OK;
   appearance *a = NULL;
   PL_TRY(get_state(e, &a));

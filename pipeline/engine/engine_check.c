@@ -109,171 +109,213 @@ static pl_status render_gauss(pl_engine *e, const raster_gaussians *g) {
   return PL_OK;
 }
 
-pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int samples, double rel_step, double tol,
-                                pl_gc_row *rows, int max, int *nrows) {
-  *nrows = 0;
+/* One stage check: the engine at the checked frame, the stage's inputs and their adjoints (host copies), and the
+ * buffers the differences step them in. */
+typedef struct {
+  pl_engine *e;
+  int is_raster, frame, freeze;
+  size_t n, m, len;      /* particles, Gaussians, inputs (raster: 13m, upsample: 12n) */
+  double rel_step, tol;
+  mpm_state st;          /* the state at the frame (the upsampler's differences render from it) */
+  int st_alloc;
+  pl_loss_value base;    /* the loss at the checked point */
+  real *in, *adj;        /* the inputs and their adjoints */
+  double *ad;
+  pl_buffer scratch;     /* the stepped inputs on the backend (raster) */
+  raster_gaussians g;    /* the engine's Gaussians pointing at scratch (raster) */
+} stage_ctx;
+
+static double ctx_scale(const stage_ctx *c, int64_t idx) {
+  return entry_scale(c->e->scene, c->is_raster, c->in, (int64_t)c->m, (int64_t)c->n, idx);
+}
+
+/* The checked frame (default: the last loss frame) and stage, validated. */
+static pl_status resolve_frame(const pl_engine *e, const char *stage, int *frame, int *is_raster) {
   const pl_scene *s = e->scene;
   int nf = s->sim.frames + 1;
   if (!e->targets) return pl_fail(PL_ERR_INTERNAL, "stage check: no targets");
-  if (frame < 0) /* default: the last loss frame */
+  if (*frame < 0) /* default: the last loss frame */
     for (int f = 0; f < nf; ++f)
-      if (e->loss_frame[f]) frame = f;
-  if (frame < 0 || frame >= nf || !e->loss_frame[frame])
-    return pl_fail(PL_ERR_INVALID, "stage check: frame %d carries no loss (targets.frames = %s)", frame, s->targets.frames);
-  int is_raster = strcmp(stage, "raster") == 0, is_ups = strcmp(stage, "upsample") == 0;
-  if (!is_raster && !is_ups) return pl_fail(PL_ERR_INVALID, "unknown stage '%s' (raster, upsample)", stage);
-  /* the state at `frame` */
-  PL_TRY(pl_engine_run(e, frame, NULL, NULL, NULL));
-  mpm_state st;
-  PL_TRY(mpm_state_alloc(&st, e->backend, e->n));
-  pl_status rc = mpm_state_copy(&st, &e->sim->state);
-  pl_loss_value base;
-  memset(&base, 0, sizeof base);
-  /* with smooth cut-offs (gradcheck's default), the depth order is frozen at the checked point too */
-  const int freeze = e->ropt.alpha_min > 0 && e->ropt.alpha_min < 1e-6;
-  if (freeze) pl_engine_freeze_order(e, 1);
-  e->cur_frame = frame;
-  if (rc == PL_OK) rc = engine_frame_adjoint(e, &st, frame, 1.0, &base);
-  if (freeze) pl_engine_freeze_order(e, 2);
-  const size_t n = (size_t)e->n, m = (size_t)e->m;
-  /* host copies of the inputs and of their adjoints */
-  size_t len = is_raster ? 13 * m : 12 * n;
-  real *in = (real *)malloc(sizeof(real) * (len ? len : 1)), *adj = (real *)malloc(sizeof(real) * (len ? len : 1));
-  double *ad = (double *)malloc(sizeof(double) * (len ? len : 1));
-  int64_t *pick = (int64_t *)malloc(sizeof(int64_t) * (size_t)(samples > 0 ? samples : 1));
-  pl_buffer scratch;
-  memset(&scratch, 0, sizeof scratch);
-  if (rc == PL_OK && (!in || !adj || !ad || !pick)) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
-  if (rc == PL_OK) {
-    if (is_raster) {
-      rc = pl_buffer_download(&e->vgauss, 0, adj, sizeof(real) * len);
-      if (rc == PL_OK) rc = ups_download(e->ups, in, in + 3 * m, in + 9 * m, in + 12 * m);
-    } else {
-      rc = pl_buffer_download(&e->vstate, 0, adj, sizeof(real) * len);
-      if (rc == PL_OK) rc = pl_buffer_download(&st.x, 0, in, sizeof(real) * 3 * n);
-      if (rc == PL_OK) rc = pl_buffer_download(&st.F, 0, in + 3 * n, sizeof(real) * 9 * n);
-    }
+      if (e->loss_frame[f]) *frame = f;
+  if (*frame < 0 || *frame >= nf || !e->loss_frame[*frame])
+    return pl_fail(PL_ERR_INVALID, "stage check: frame %d carries no loss (targets.frames = %s)", *frame, s->targets.frames);
+  *is_raster = strcmp(stage, "raster") == 0;
+  if (!*is_raster && strcmp(stage, "upsample") != 0)
+    return pl_fail(PL_ERR_INVALID, "unknown stage '%s' (raster, upsample)", stage);
+  return PL_OK;
+}
+
+/* The checked point: the state at the frame, the loss and its adjoint there (the depth order recorded with smooth
+ * cut-offs, gradcheck's default, so the differences sort as the adjoint did), host copies of the stage's inputs
+ * and adjoints, and the scratch buffer. */
+static pl_status checked_point(stage_ctx *c) {
+  pl_engine *e = c->e;
+  PL_TRY(pl_engine_run(e, c->frame, NULL, NULL, NULL));
+  PL_TRY(mpm_state_alloc(&c->st, e->backend, e->n));
+  c->st_alloc = 1;
+  PL_TRY(mpm_state_copy(&c->st, &e->sim->state));
+  c->freeze = e->ropt.alpha_min > 0 && e->ropt.alpha_min < 1e-6;
+  if (c->freeze) pl_engine_freeze_order(e, 1);
+  e->cur_frame = c->frame;
+  pl_status rc = engine_frame_adjoint(e, &c->st, c->frame, 1.0, &c->base);
+  if (c->freeze) pl_engine_freeze_order(e, 2);
+  PL_TRY(rc);
+  c->n = (size_t)e->n, c->m = (size_t)e->m;
+  c->len = c->is_raster ? 13 * c->m : 12 * c->n;
+  size_t len = c->len ? c->len : 1;
+  c->in = (real *)malloc(sizeof(real) * len), c->adj = (real *)malloc(sizeof(real) * len);
+  c->ad = (double *)malloc(sizeof(double) * len);
+  if (!c->in || !c->adj || !c->ad) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  if (c->is_raster) {
+    PL_TRY(pl_buffer_download(&e->vgauss, 0, c->adj, sizeof(real) * c->len));
+    PL_TRY(ups_download(e->ups, c->in, c->in + 3 * c->m, c->in + 9 * c->m, c->in + 12 * c->m));
+  } else {
+    PL_TRY(pl_buffer_download(&e->vstate, 0, c->adj, sizeof(real) * c->len));
+    PL_TRY(pl_buffer_download(&c->st.x, 0, c->in, sizeof(real) * 3 * c->n));
+    PL_TRY(pl_buffer_download(&c->st.F, 0, c->in + 3 * c->n, sizeof(real) * 9 * c->n));
   }
-  if (rc == PL_OK) rc = pl_buffer_alloc(&scratch, e->backend, sizeof(real) * (len ? len : 1));
-  int k = 0;
-  unsigned char *sees = (unsigned char *)calloc(len ? len : 1, 1), *seen_elem = (unsigned char *)calloc(len ? len : 1, 1);
-  if (rc == PL_OK && (!sees || !seen_elem)) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
-  if (rc == PL_OK) {
-    /* measurable: |g| h_max at least 100 roundings of L, h_max = 10 rel_step scale (the largest step tried) */
-    const double floor_l = loss_rounding(base.total);
-    for (size_t i = 0; i < len; ++i) {
-      ad[i] = adj[i];
-      sees[i] = fabs(ad[i]) * 10 * rel_step * entry_scale(s, is_raster, in, (int64_t)m, (int64_t)n, (int64_t)i) >
-                100 * floor_l;
-    }
-    /* entries of a Gaussian (means, covariances, colours, opacities) or a particle (x, F) with a measurable one */
-    const int64_t ne = is_raster ? (int64_t)m : (int64_t)n;
-    unsigned char *elem = (unsigned char *)calloc((size_t)(ne ? ne : 1), 1);
-    if (!elem) rc = pl_fail(PL_ERR_NOMEM, "out of memory");
-    for (int pass = 0; rc == PL_OK && pass < 2; ++pass)
-      for (int64_t i = 0; i < (int64_t)len; ++i) {
-        int64_t el;
-        if (is_raster)
-          el = i < 3 * ne ? i / 3 : i < 9 * ne ? (i - 3 * ne) / 6 : i < 12 * ne ? (i - 9 * ne) / 3 : i - 12 * ne;
-        else
-          el = i < 3 * ne ? i / 3 : (i - 3 * ne) / 9;
-        if (pass == 0) elem[el] |= sees[i];
-        else seen_elem[i] = elem[el];
-      }
-    free(elem);
-    if (rc == PL_OK)
-      k = pick_entries(ad, in, is_raster ? 12 * (int64_t)m : (int64_t)len, (int64_t)len, samples < max ? samples : max,
-                       s->sim.seed, sees, seen_elem, pick);
+  for (size_t i = 0; i < c->len; ++i) c->ad[i] = c->adj[i];
+  PL_TRY(pl_buffer_alloc(&c->scratch, e->backend, sizeof(real) * len));
+  c->g = e->gauss;
+  if (c->is_raster) {
+    real *sb = (real *)c->scratch.ptr;
+    c->g.means = sb, c->g.covs = sb + 3 * c->m, c->g.colors = sb + 9 * c->m, c->g.opacities = sb + 12 * c->m;
   }
-  free(sees);
-  free(seen_elem);
-  raster_gaussians g = e->gauss;
-  real *sb = (real *)scratch.ptr;
-  if (is_raster) {
-    g.means = sb;
-    g.covs = sb + 3 * m;
-    g.colors = sb + 9 * m;
-    g.opacities = sb + 12 * m;
-  }
-  for (int q = 0; q < k && rc == PL_OK; ++q) {
-    int64_t idx = pick[q];
-    pl_gc_row *r = &rows[(*nrows)++];
-    memset(r, 0, sizeof *r);
-    if (is_raster) {
-      static const char *names[] = {"mean.x", "mean.y", "mean.z", "cov.xx", "cov.xy", "cov.xz", "cov.yy", "cov.yz",
-                                    "cov.zz", "colour.r", "colour.g", "colour.b", "opacity"};
-      int field;
-      int64_t gi;
-      if (idx < (int64_t)(3 * m)) gi = idx / 3, field = (int)(idx % 3);
-      else if (idx < (int64_t)(9 * m)) gi = (idx - 3 * (int64_t)m) / 6, field = 3 + (int)((idx - 3 * (int64_t)m) % 6);
-      else if (idx < (int64_t)(12 * m)) gi = (idx - 9 * (int64_t)m) / 3, field = 9 + (int)((idx - 9 * (int64_t)m) % 3);
-      else gi = idx - 12 * (int64_t)m, field = 12;
-      snprintf(r->name, sizeof r->name, "raster: Gaussian %lld %s", (long long)gi, names[field]);
-    } else {
-      if (idx < (int64_t)(3 * n))
-        snprintf(r->name, sizeof r->name, "upsample: particle %lld x.%c", (long long)(idx / 3), "xyz"[idx % 3]);
+  return PL_OK;
+}
+
+/* The sampled entries (pick_entries): `sees` marks the entries the loss sees measurably (|g| h_max at least 100
+ * roundings of L, h_max = 10 rel_step scale, the largest step tried), `seen_elem` every entry of a Gaussian or
+ * particle with such an entry. */
+static pl_status sample_entries(const stage_ctx *c, int k, int64_t *pick, int *count) {
+  *count = 0;
+  size_t len = c->len ? c->len : 1;
+  const int64_t ne = c->is_raster ? (int64_t)c->m : (int64_t)c->n;
+  unsigned char *sees = (unsigned char *)calloc(len, 1), *seen_elem = (unsigned char *)calloc(len, 1);
+  unsigned char *elem = (unsigned char *)calloc((size_t)(ne ? ne : 1), 1);
+  pl_status rc = sees && seen_elem && elem ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
+  const double floor_l = loss_rounding(c->base.total);
+  for (size_t i = 0; rc == PL_OK && i < c->len; ++i)
+    sees[i] = fabs(c->ad[i]) * 10 * c->rel_step * ctx_scale(c, (int64_t)i) > 100 * floor_l;
+  for (int pass = 0; rc == PL_OK && pass < 2; ++pass)
+    for (int64_t i = 0; i < (int64_t)c->len; ++i) {
+      int64_t el;
+      if (c->is_raster)
+        el = i < 3 * ne ? i / 3 : i < 9 * ne ? (i - 3 * ne) / 6 : i < 12 * ne ? (i - 9 * ne) / 3 : i - 12 * ne;
       else
-        snprintf(r->name, sizeof r->name, "upsample: particle %lld F[%lld]", (long long)((idx - 3 * (int64_t)n) / 9),
-                 (long long)((idx - 3 * (int64_t)n) % 9));
+        el = i < 3 * ne ? i / 3 : (i - 3 * ne) / 9;
+      if (pass == 0) elem[el] |= sees[i];
+      else seen_elem[i] = elem[el];
     }
-    r->value = in[idx];
-    r->adjoint = ad[idx];
-    /* steps relative to the entry's own scale (entry_scale; an opacity's step kept inside (0, 1)) */
-    double h = rel_step * entry_scale(s, is_raster, in, (int64_t)m, (int64_t)n, idx);
-    if (is_raster && idx >= (int64_t)(12 * m)) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value)); /* opacity in (0, 1) */
-    /* steps tried in turn until ok, as gradcheck's parameters: h, h/10, 10h, h/100 (a kink inside the interval
-     * needs a smaller one, rounding a larger one); a colour or an opacity keeps its larger step inside its range */
-    static const double ladder[4] = {1, 0.1, 10, 0.01};
-    const double h0 = h;
-    pl_gc_row first = *r;
-    pl_gc_row best = *r;
-    double best_u = INFINITY;
-    for (int attempt = 0; attempt < 4 && rc == PL_OK; ++attempt) {
-    h = h0 * ladder[attempt];
-    if (is_raster && idx >= (int64_t)(12 * m)) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value));
-    if (is_raster && idx >= (int64_t)(9 * m) && idx < (int64_t)(12 * m)) h = fmin(h, 0.25);
+  if (rc == PL_OK)
+    *count = pick_entries(c->ad, c->in, c->is_raster ? 12 * (int64_t)c->m : (int64_t)c->len, (int64_t)c->len, k,
+                          c->e->scene->sim.seed, sees, seen_elem, pick);
+  free(sees), free(seen_elem), free(elem);
+  return rc;
+}
+
+/* The row's name: the Gaussian and field, or the particle and component, of input idx. */
+static void entry_name(const stage_ctx *c, int64_t idx, char *name, size_t size) {
+  const int64_t m = (int64_t)c->m, n = (int64_t)c->n;
+  if (c->is_raster) {
+    static const char *names[] = {"mean.x", "mean.y", "mean.z", "cov.xx", "cov.xy", "cov.xz", "cov.yy", "cov.yz",
+                                  "cov.zz", "colour.r", "colour.g", "colour.b", "opacity"};
+    int field;
+    int64_t gi;
+    if (idx < 3 * m) gi = idx / 3, field = (int)(idx % 3);
+    else if (idx < 9 * m) gi = (idx - 3 * m) / 6, field = 3 + (int)((idx - 3 * m) % 6);
+    else if (idx < 12 * m) gi = (idx - 9 * m) / 3, field = 9 + (int)((idx - 9 * m) % 3);
+    else gi = idx - 12 * m, field = 12;
+    snprintf(name, size, "raster: Gaussian %lld %s", (long long)gi, names[field]);
+  } else if (idx < 3 * n) {
+    snprintf(name, size, "upsample: particle %lld x.%c", (long long)(idx / 3), "xyz"[idx % 3]);
+  } else {
+    snprintf(name, size, "upsample: particle %lld F[%lld]", (long long)((idx - 3 * n) / 9), (long long)((idx - 3 * n) % 9));
+  }
+}
+
+/* The loss with input idx stepped to in[idx] + dx (restored after). */
+static pl_status loss_stepped(stage_ctx *c, int64_t idx, double dx, double *out) {
+  pl_engine *e = c->e;
+  real saved = c->in[idx];
+  c->in[idx] = (real)(saved + dx);
+  pl_status rc;
+  if (c->is_raster) {
+    rc = pl_buffer_upload(&c->scratch, 0, c->in, sizeof(real) * c->len);
+    if (rc == PL_OK) rc = render_gauss(e, &c->g);
+  } else {
+    rc = pl_buffer_upload(&c->st.x, 0, c->in, sizeof(real) * 3 * c->n);
+    if (rc == PL_OK) rc = pl_buffer_upload(&c->st.F, 0, c->in + 3 * c->n, sizeof(real) * 9 * c->n);
+    if (rc == PL_OK) rc = engine_render_state(e, &c->st);
+  }
+  if (rc == PL_OK) rc = loss_now(e, c->frame, out);
+  c->in[idx] = saved;
+  return rc;
+}
+
+/* One sampled input against central differences. Steps relative to the entry's own scale (entry_scale), tried
+ * in turn until ok, as gradcheck's parameters: h, h/10, 10h, h/100 (a kink inside the interval needs a smaller
+ * one, rounding a larger one); a colour or an opacity keeps its step inside its range. "below noise": a sampled
+ * input the loss does not see (occluded, interior), or whose differences stay noisy at every step. */
+static pl_status check_entry(stage_ctx *c, int64_t idx, pl_gc_row *r) {
+  const int64_t m = (int64_t)c->m;
+  const int is_opacity = c->is_raster && idx >= 12 * m, is_colour = c->is_raster && idx >= 9 * m && idx < 12 * m;
+  memset(r, 0, sizeof *r);
+  entry_name(c, idx, r->name, sizeof r->name);
+  r->value = c->in[idx];
+  r->adjoint = c->ad[idx];
+  double h0 = c->rel_step * ctx_scale(c, idx);
+  if (is_opacity) h0 = fmin(h0, 0.25 * fmin(r->value, 1 - r->value));
+  static const double ladder[4] = {1, 0.1, 10, 0.01};
+  pl_gc_row best = *r;
+  double best_u = INFINITY;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    double h = h0 * ladder[attempt];
+    if (is_opacity) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value)); /* opacity in (0, 1) */
+    if (is_colour) h = fmin(h, 0.25);
     double d[2];
-    for (int t = 0; t < 2 && rc == PL_OK; ++t) {
+    for (int t = 0; t < 2; ++t) {
       double hh = t ? h / 2 : h, l[2];
-      for (int sgn = 0; sgn < 2 && rc == PL_OK; ++sgn) {
-        real saved = in[idx];
-        in[idx] = (real)(saved + (sgn ? -hh : hh));
-        if (is_raster) {
-          rc = pl_buffer_upload(&scratch, 0, in, sizeof(real) * len);
-          if (rc == PL_OK) rc = render_gauss(e, &g);
-        } else {
-          rc = pl_buffer_upload(&st.x, 0, in, sizeof(real) * 3 * n);
-          if (rc == PL_OK) rc = pl_buffer_upload(&st.F, 0, in + 3 * n, sizeof(real) * 9 * n);
-          if (rc == PL_OK) rc = engine_render_state(e, &st);
-        }
-        if (rc == PL_OK) rc = loss_now(e, frame, &l[sgn]);
-        in[idx] = saved;
-      }
+      PL_TRY(loss_stepped(c, idx, hh, &l[0]));
+      PL_TRY(loss_stepped(c, idx, -hh, &l[1]));
       d[t] = (l[0] - l[1]) / (2 * hh);
     }
-    pl_gc_row trial = first;
+    pl_gc_row trial = *r;
     trial.fd = (4 * d[1] - d[0]) / 3;
     /* the measured uncertainty, at least the loss's rounding over the step (two differences that both round to
      * exactly 0 measure nothing) */
-    double u = fmax(fabs(d[1] - d[0]), loss_rounding(base.total) / h);
-    pl_gc_judge_u(&trial, u, fmax(fabs(base.total), 1e-30), tol, 1e-12);
+    double u = fmax(fabs(d[1] - d[0]), loss_rounding(c->base.total) / h);
+    pl_gc_judge_u(&trial, u, fmax(fabs(c->base.total), 1e-30), c->tol, 1e-12);
     double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
     if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
     if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
       best = trial;
       break;
     }
-    }
-    /* a sampled input the loss does not see (occluded, interior), or whose differences stay noisy at every step */
-    if (best.verdict == PL_GC_INSENSITIVE || best.verdict == PL_GC_NOISY) best.verdict = PL_GC_BELOW_NOISE;
-    *r = best;
   }
-  free(in);
-  free(adj);
-  free(ad);
-  free(pick);
-  pl_buffer_free(&scratch);
-  mpm_state_free(&st);
-  if (freeze) pl_engine_freeze_order(e, 0);
+  if (best.verdict == PL_GC_INSENSITIVE || best.verdict == PL_GC_NOISY) best.verdict = PL_GC_BELOW_NOISE;
+  *r = best;
+  return PL_OK;
+}
+
+pl_status pl_engine_stage_check(pl_engine *e, const char *stage, int frame, int samples, double rel_step, double tol,
+                                pl_gc_row *rows, int max, int *nrows) {
+  *nrows = 0;
+  stage_ctx c;
+  memset(&c, 0, sizeof c);
+  c.e = e, c.frame = frame, c.rel_step = rel_step, c.tol = tol;
+  PL_TRY(resolve_frame(e, stage, &c.frame, &c.is_raster));
+  int64_t *pick = (int64_t *)malloc(sizeof(int64_t) * (size_t)(samples > 0 ? samples : 1));
+  pl_status rc = pick ? checked_point(&c) : pl_fail(PL_ERR_NOMEM, "out of memory");
+  int k = 0;
+  if (rc == PL_OK) rc = sample_entries(&c, samples < max ? samples : max, pick, &k);
+  for (int q = 0; q < k && rc == PL_OK; ++q) {
+    rc = check_entry(&c, pick[q], &rows[*nrows]);
+    if (rc == PL_OK) ++*nrows;
+  }
+  free(c.in), free(c.adj), free(c.ad), free(pick);
+  pl_buffer_free(&c.scratch);
+  if (c.st_alloc) mpm_state_free(&c.st);
+  if (c.freeze) pl_engine_freeze_order(e, 0);
   return rc;
 }

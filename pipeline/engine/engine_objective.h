@@ -27,6 +27,13 @@ pl_status pl_engine_appearance_step(void *user, double lr_scale);
 /* Save / load the per-Gaussian values and their Adam moments (FOLDER/appearance.bin; --resume). */
 pl_status pl_engine_appearance_save(void *user, const char *folder);
 pl_status pl_engine_appearance_load(void *user, const char *folder);
+/* The fit's kept points (fit.h: keep / restore; user = the engine): every value the engine learns itself, the
+ * E-field cells and the per-Gaussian colours and opacity offsets, copied into or back from a slot. The save /
+ * load above carry the slots (FOLDER/kept.bin). */
+pl_status pl_engine_keep(void *user, int slot);
+pl_status pl_engine_restore(void *user, int slot, int *restored);
+/* The fit's results for the reported point: E_field.csv and the image strips (a pl_objective write_images). */
+pl_status pl_engine_write_results(void *user, pl_optimizer *o, const char *folder);
 /* gradcheck rows for `samples` per-Gaussian entries (largest adjoints first), central differences. */
 pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,
                                      pl_gc_row *rows, int max, int *nrows);

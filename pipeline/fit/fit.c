@@ -85,12 +85,12 @@ static pl_status loop_best_from_json(loop_state *ls, const cJSON *j, const char 
   return PL_OK;
 }
 
-/* every component's u, packed (0 when there are more than BEST_MAX: the point is then not kept) */
+/* every component's u, packed (-1 when there are more than BEST_MAX: the point is then not kept) */
 static int pack_u(const pl_optimizer *o, double *u) {
   int n = 0;
   for (int i = 0; i < o->n; ++i)
     for (int k = 0; k < o->p[i].components; ++k) {
-      if (n == BEST_MAX) return 0;
+      if (n == BEST_MAX) return -1;
       u[n++] = o->p[i].u[k];
     }
   return n;
@@ -398,7 +398,7 @@ static pl_status write_correlation_png(const char *folder, const pl_fit_result *
 /* Before the first iteration: the global scan (optimize.scan), then the start's loss on all frames. */
 static pl_status fit_start(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
                            loop_state *ls) {
-  if (s->optimize.scan > 0) {
+  if (s->optimize.scan > 0 && o->n > 0) { /* (the objective's own values are not scanned) */
     char scsv[PL_PATH_MAX + 32];
     double best;
     snprintf(scsv, sizeof scsv, "%s/scan.csv", opt->output);
@@ -408,6 +408,16 @@ static pl_status fit_start(const pl_scene *s, pl_optimizer *o, const pl_objectiv
   PL_TRY(obj->eval(obj->user, o, "all", 0, &l));
   ls->start_loss = l.total;
   ls->nstart = pack_u(o, ls->start_u);
+  if (obj->keep) PL_TRY(obj->keep(obj->user, PL_FIT_KEEP_START));
+  return PL_OK;
+}
+
+/* Put a candidate point back: its [param] values u and the objective's own values kept in `slot`. *ok = 0 when
+ * the objective has none kept there (the candidate is then not a whole point). */
+static pl_status put_point(pl_optimizer *o, const pl_objective *obj, const double *u, int slot, int *ok) {
+  *ok = 1;
+  unpack_u(o, u);
+  if (obj->own_values && obj->restore) return obj->restore(obj->user, slot, ok);
   return PL_OK;
 }
 
@@ -433,16 +443,23 @@ static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objecti
   r->last_loss = loss->total;
   double best = isfinite(loss->total) ? loss->total : INFINITY;
   memcpy(chosen, last_u, sizeof chosen);
-  const double *cand[2] = {ls->nbest == nlast ? ls->best_u : NULL, ls->nstart == nlast ? ls->start_u : NULL};
-  for (int c = 0; c < 2 && nlast; ++c) {
-    if (!cand[c] || memcmp(cand[c], chosen, sizeof(double) * (size_t)nlast) == 0) continue;
-    unpack_u(o, cand[c]);
-    PL_TRY(obj->eval(obj->user, o, "all", 0, loss));
-    if (isfinite(loss->total) && loss->total < best) best = loss->total, memcpy(chosen, cand[c], sizeof chosen);
+  /* the candidates: the last stage's best point and the start, each with the objective's own values (keep) */
+  const int own = obj->own_values && obj->keep && obj->restore;
+  int chosen_slot = PL_FIT_KEEP_LAST, ok;
+  if (own) PL_TRY(obj->keep(obj->user, PL_FIT_KEEP_LAST));
+  const double *cand[2] = {nlast >= 0 && ls->nbest == nlast && isfinite(ls->best_loss) ? ls->best_u : NULL,
+                           nlast >= 0 && ls->nstart == nlast ? ls->start_u : NULL};
+  const int slot[2] = {PL_FIT_KEEP_BEST, PL_FIT_KEEP_START};
+  for (int c = 0; c < 2; ++c) {
+    if (!cand[c] || (!own && (nlast == 0 || memcmp(cand[c], chosen, sizeof(double) * (size_t)nlast) == 0))) continue;
+    PL_TRY(put_point(o, obj, cand[c], slot[c], &ok));
+    if (ok) PL_TRY(obj->eval(obj->user, o, "all", 0, loss));
+    if (ok && isfinite(loss->total) && loss->total < best)
+      best = loss->total, memcpy(chosen, cand[c], sizeof chosen), chosen_slot = slot[c];
   }
-  if (nlast) unpack_u(o, chosen);
+  if (nlast >= 0) PL_TRY(put_point(o, obj, chosen, chosen_slot, &ok));
   r->start_loss = isfinite(ls->start_loss) ? ls->start_loss : best;
-  if (!diverged && s->optimize.newton > 0)
+  if (!diverged && s->optimize.newton > 0 && r->ndim > 0)
     PL_TRY(pl_fit_newton(s, o, obj, csv, ls->total, opt->quiet, &best, &r->newton_steps, &r->newton_no_descent));
   pl_fit_curvature c;
   int have_c = 0;
@@ -478,7 +495,8 @@ static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objecti
 pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_fit_options *opt,
                  pl_fit_result *res) {
   memset(res, 0, sizeof *res);
-  if (o->n == 0) return pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section", s->path);
+  if (o->n == 0 && !obj->own_values)
+    return pl_fail(PL_ERR_INVALID, "%s: nothing to optimise: add a [param ADDRESS] section", s->path);
   char csv[PL_PATH_MAX + 32], state[PL_PATH_MAX + 32], result[PL_PATH_MAX + 32], png[PL_PATH_MAX + 32];
   PL_TRY(pl_mkdirs(opt->output));
   int stale = pl_remove_stale_tmp(opt->output); /* left by a killed run */
@@ -489,7 +507,7 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
   snprintf(png, sizeof png, "%s/loss.png", opt->output);
 
   pl_optimizer start = *o;
-  start.p = (pl_param *)malloc(sizeof(pl_param) * (size_t)(o->n));
+  start.p = (pl_param *)malloc(sizeof(pl_param) * (size_t)(o->n > 0 ? o->n : 1));
   if (!start.p) return pl_fail(PL_ERR_NOMEM, "out of memory");
   memcpy(start.p, o->p, sizeof(pl_param) * (size_t)o->n);
 
@@ -529,8 +547,8 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
   pl_progress_begin(&bar, "optimize", total_planned, opt->quiet);
   double t0 = pl_now();
   long run_iters = 0;
-  unsigned char *active = (unsigned char *)calloc((size_t)o->n, 1);
-  long *zero_grad = (long *)calloc((size_t)o->n, sizeof(long)); /* iterations with an exactly zero gradient */
+  unsigned char *active = (unsigned char *)calloc((size_t)o->n + 1, 1);
+  long *zero_grad = (long *)calloc((size_t)o->n + 1, sizeof(long)); /* iterations with an exactly zero gradient */
   if (st == PL_OK && obj->load && opt->resume && access(state, R_OK) == 0) st = obj->load(obj->user, opt->output);
   if (!active || !zero_grad || st != PL_OK) {
     if (st == PL_OK) st = pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -545,7 +563,7 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
     if (ls.in_stage == 0) ls.nhist = 0, ls.nbest = 0, ls.best_loss = INFINITY; /* a new stage (not a resumed one) */
     const char *sname = stage_name(s, ls.stage);
     long iters = stage_iterations(s, ls.stage);
-    int any = 0;
+    int any = obj->own_values; /* the objective's own values learn in every stage */
     for (int i = 0; i < o->n; ++i) any |= active[i] = (unsigned char)pl_param_in_stage(&o->p[i], sname);
     if (!any) {
       PL_WARN("stage '%s' has no learnable parameter; skipped", sname);
@@ -608,7 +626,9 @@ pl_status pl_fit(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, co
             }
       if (loss.total < ls.best_loss) { /* the best point of this stage, before the step moves it */
         ls.nbest = pack_u(o, ls.best_u);
-        ls.best_loss = ls.nbest ? loss.total : INFINITY;
+        ls.best_loss = ls.nbest >= 0 ? loss.total : INFINITY;
+        if (ls.nbest >= 0 && obj->own_values && obj->keep && (st = obj->keep(obj->user, PL_FIT_KEEP_BEST)) != PL_OK)
+          goto loop_end;
       }
       pl_optimizer_step(o, active, lrf * stage_lr(s, ls.stage));
       if ((st = check_stepped(o, ls.total)) != PL_OK) goto loop_end;

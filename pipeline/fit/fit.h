@@ -34,7 +34,17 @@ typedef struct {
   /* Optional (optimize --check-grad N): check the gradient of the current point against finite differences
    * before iteration N's step, printing gradcheck's table. */
   pl_status (*check)(void *user, pl_optimizer *o, const char *frames);
+  /* The objective learns values of its own (per-Gaussian appearance, E-field cells): a fit without any [param]
+   * is then meaningful, and they learn in every stage. */
+  int own_values;
+  /* Optional, with own_values: the reported point covers them too. keep copies the current ones into a slot
+   * (PL_FIT_KEEP_*: the stage's best point, the start, the last iterate), restore puts a slot's back (*restored
+   * = 0 when the slot is empty); the save/load callbacks carry the kept slots across --resume. */
+  pl_status (*keep)(void *user, int slot);
+  pl_status (*restore)(void *user, int slot, int *restored);
 } pl_objective;
+
+enum { PL_FIT_KEEP_BEST = 0, PL_FIT_KEEP_START = 1, PL_FIT_KEEP_LAST = 2, PL_FIT_KEEP_SLOTS = 3 };
 
 typedef struct {
   const char *output;   /* folder for fit.csv, result.json, state.json, loss.png, strips */

@@ -143,12 +143,6 @@ void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, 
     r->verdict = fabs(r->adjoint - r->fd) <= tolerance * scale + 2 * u ? PL_GC_OK : PL_GC_MISMATCH;
 }
 
-/* With no second step to measure it: the rounding of a difference of L with step h, eps |L| / h times a
- * generous count of the terms summed into L (64). */
-void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor) {
-  pl_gc_judge_u(r, 64 * PL_REAL_EPS * loss_scale / h, loss_scale, tolerance, abs_floor);
-}
-
 int pl_gc_all_ok(const pl_gc_row *rows, int n) {
   for (int i = 0; i < n; ++i)
     if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN && rows[i].verdict != PL_GC_BELOW_NOISE) return 0;

@@ -49,9 +49,6 @@ typedef struct {
 pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_gc_options *opt,
                        pl_gc_row *rows, int max, int *nrows);
 int pl_gc_all_ok(const pl_gc_row *rows, int n);
-/* Verdict of one row from its adjoint and finite difference (step h, loss value loss_scale), with the rounding
- * allowance of a difference of step h. */
-void pl_gc_judge(pl_gc_row *r, double h, double loss_scale, double tolerance, double abs_floor);
 /* Verdict with a measured uncertainty u of the finite difference (|d(h) - d(h/2)|: rounding noise and truncation
  * together): ok when |adjoint - fd| <= tolerance * scale + 2u; NOISY when u > scale / 4; INSENSITIVE when the
  * sensitivity |g| max(|theta|, 1e-3) / |L| is below abs_floor, or the adjoint is 0 and |fd| <= 2u. */

@@ -1,8 +1,6 @@
 /* profile.c: exclusive per-phase wall time (see profile.h). */
 #include "pipeline/fit/profile.h"
 
-#include <string.h>
-
 #include "core/progress.h"
 
 const char *pl_phase_name(int phase) {
@@ -10,13 +8,6 @@ const char *pl_phase_name(int phase) {
                                            "loss",               "raster backward",   "upsample backward",
                                            "simulation backward"};
   return phase >= 0 && phase < PL_PH_COUNT ? names[phase] : "?";
-}
-
-void pl_profile_reset(pl_profile *p) {
-  int sync = p->sync;
-  pl_backend be = p->backend;
-  memset(p, 0, sizeof *p);
-  p->sync = sync, p->backend = be;
 }
 
 /* Charge the time since the last boundary to the phase on top of the stack. */

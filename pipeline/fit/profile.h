@@ -37,7 +37,6 @@ typedef struct {
 } pl_profile;
 
 const char *pl_phase_name(int phase);
-void pl_profile_reset(pl_profile *p);
 void pl_profile_begin(pl_profile *p, pl_phase phase);
 void pl_profile_end(pl_profile *p);
 /* Total seconds over every phase. */

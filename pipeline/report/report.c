@@ -94,6 +94,7 @@ static int truth_of(const pl_scene *s, const char *address, double v[3]) {
 }
 
 pl_status pl_report_params(const pl_scene *s, const pl_optimizer *o, const char *folder) {
+  if (o->n == 0) return PL_OK; /* a fit of learnt E fields or appearance alone: no [param] values to plot */
   char csvp[PL_PATH_MAX + 32], png[PL_PATH_MAX + 32];
   snprintf(csvp, sizeof csvp, "%s/fit.csv", folder);
   snprintf(png, sizeof png, "%s/params.png", folder);

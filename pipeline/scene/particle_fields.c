@@ -378,7 +378,15 @@ pl_status pl_engine_fields_save(pl_engine *e, const char *folder) {
     }
   }
   PL_TRY(pl_out_commit(&out));
+  return pl_engine_fields_write_csv(e, folder);
+}
+
+pl_status pl_engine_fields_write_csv(pl_engine *e, const char *folder) {
+  fields_state *s = state(e);
+  if (!s || s->nfields == 0) return PL_OK;
+  char path[PL_PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/E_field.csv", folder);
+  pl_out out;
   PL_TRY(pl_out_open(&out, path, 0));
   fprintf(out.f, "object,index,x,y,z,E\n");
   for (int i = 0; i < s->nfields; ++i)
@@ -389,6 +397,17 @@ pl_status pl_engine_fields_save(pl_engine *e, const char *folder) {
               exp(s->f[i].u[k]));
     }
   return pl_out_commit(&out);
+}
+
+pl_status pl_engine_fields_values(pl_engine *e, double *v, int set, size_t *count) {
+  fields_state *s = state(e);
+  size_t n = 0;
+  for (int i = 0; s && i < s->nfields; ++i)
+    for (int k = 0; k < s->f[i].nk; ++k, ++n)
+      if (v && set) s->f[i].u[k] = v[n];
+      else if (v) v[n] = s->f[i].u[k];
+  *count = n;
+  return v && set && n ? engine_fields_apply(e) : PL_OK;
 }
 
 pl_status pl_engine_fields_load(pl_engine *e, const char *folder) {

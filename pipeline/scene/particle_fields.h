@@ -48,6 +48,11 @@ pl_status pl_engine_fields_step(struct pl_engine *e, double lr_scale);
 /* FOLDER/fields.bin (values and Adam moments, for --resume) and FOLDER/E_field.csv (object, index, position, E). */
 pl_status pl_engine_fields_save(struct pl_engine *e, const char *folder);
 pl_status pl_engine_fields_load(struct pl_engine *e, const char *folder);
+/* FOLDER/E_field.csv alone: the current field (the fit's reported point, once it has been put back). */
+pl_status pl_engine_fields_write_csv(struct pl_engine *e, const char *folder);
+/* The learnt grid values (log E) of every field, in order: their count; with v, copied out (set = 0) or in
+ * (set = 1, then applied to the particles). */
+pl_status pl_engine_fields_values(struct pl_engine *e, double *v, int set, size_t *count);
 /* gradcheck rows "object.NAME.E_field[k] (log E)": dL/du_k against central differences in u_k, for up to
  * `samples` grid values per field (largest adjoints first). */
 pl_status pl_engine_fields_check(struct pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,

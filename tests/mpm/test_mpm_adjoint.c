@@ -9,6 +9,8 @@
  *             frames and on F at the last: every material parameter of both, gravity, both frictions, each
  *             object's initial velocity and angular velocity, per-particle E and nu: <= 1e-4
  *   rest      F = I at rest and an isotropic stretch: the gradients are finite (and match finite differences)
+ *   apex      Drucker-Prager with cohesion at the cone's apex under per-particle moduli: the apex uses the
+ *             particle's own bulk modulus (forward), and its gradients match finite differences: <= 1e-6
  *
  * Usage: test_mpm_adjoint CASE [--small]   (--small: fewer particles checked, for the sanitizer build) */
 #include "core/log.h"
@@ -438,12 +440,105 @@ static void test_scene(void) {
   printf("  %-52s worst rel.err %.2e (%lld particles)\n", "per-particle E and nu", e, (long long)cntp);
   CHECK(e <= 1e-4, "per-particle E, nu: relative error %.3e", e);
   record("full scene: per-particle E, nu", e);
-  /* with per-particle moduli, the material's E and nu only act through Drucker-Prager's apex: none here */
+  /* with per-particle moduli on every particle, the material's E and nu act nowhere (the apex: case apex) */
   CHECK(g.E[0] == 0 && g.nu[0] == 0 && g.E[1] == 0 && g.nu[1] == 0, "material E/nu gradients with per-particle moduli");
   free(a);
   free(b);
   mpm_grads_free(&g);
   ah_free(&sc);
+}
+
+/* ------------------------------------------------------------------ Drucker-Prager apex, per-particle moduli */
+
+/* Sand with cohesion stretched past the cone's apex, one substep. The apex's volumetric strain tr_apex =
+ * c cot(phi) / K is divided by the bulk modulus K: with per-particle moduli (an E field) it is the particle's own K.
+ *  1. a body whose every particle has E = 2 E_mat behaves as the material with E = 2 E_mat (the same state to
+ *     1e-10; the apex read the material's K before);
+ *  2. with random per-particle E and nu, their gradients and those of cohesion and friction angle match central
+ *     differences (1e-6), and the material's E and nu get none (every particle has its own). */
+static void test_apex_moduli(void) {
+  printf("Drucker-Prager apex with cohesion and per-particle moduli (one substep):\n");
+  ah_scene sc[2];
+  real *last[2][4];
+  for (int k = 0; k < 2; ++k) {
+    substep_scene(&sc[k], MPM_DRUCKER_PRAGER, 0.5, 0.5, 0.5, g_small ? 0.1 : 0.15, 2);
+    sc[k].mats[0].cohesion = 500; /* tr_apex = 500 cot 30 deg / K = 0.052 at E = 2e4, nu = 0.3 */
+    g_test_rng = 0x5eed; /* both bodies start from the same perturbed state */
+    perturb_state(&sc[k], 0.3, 1.0, 0.02, 1.08);
+    double lscale[4] = {1, 0.1, 0.01, 1};
+    int fr[1] = {1};
+    ah_set_loss(&sc[k], 1, fr, lscale);
+    for (int f = 0; f < 4; ++f) last[k][f] = sc[k].last[f] = (real *)malloc((size_t)sc[k].p.n * (size_t)ah_width[f] * sizeof(real));
+  }
+  /* 1. E field 2 E_mat everywhere == material 2 E_mat */
+  const int64_t n = sc[0].p.n;
+  sc[0].pE = (double *)malloc((size_t)n * sizeof(double));
+  for (int64_t p = 0; p < n; ++p) sc[0].pE[p] = 2 * sc[0].mats[0].E;
+  sc[1].mats[0].E = 2 * sc[0].mats[0].E;
+  int64_t cnt[3];
+  double margin = ah_min_margin(&sc[0], cnt);
+  CHECK(cnt[MPM_BRANCH_APEX] > 0 && margin > 1e-4, "no particle at the apex (elastic %lld, yield %lld, apex %lld), margin %.1e",
+        (long long)cnt[0], (long long)cnt[1], (long long)cnt[2], margin);
+  double L[2];
+  for (int k = 0; k < 2; ++k) CHECK(ah_run_scene(&sc[k], &L[k], NULL) == PL_OK, "%s", pl_last_error());
+  double num = 0, den = 0;
+  for (int f = 0; f < 4; ++f)
+    for (int64_t i = 0; i < n * ah_width[f]; ++i) {
+      double d = (double)last[0][f][i] - (double)last[1][f][i];
+      num += d * d, den += (double)last[1][f][i] * (double)last[1][f][i];
+    }
+  double diff = sqrt(num / fmax(den, 1e-300));
+  printf("  E field 2 E everywhere vs material 2 E: state difference %.2e (apex %lld of %lld particles)\n", diff,
+         (long long)cnt[MPM_BRANCH_APEX], (long long)n);
+  CHECK(diff <= 1e-10, "a per-particle E of 2 E_mat at the apex differs from the material's 2 E_mat by %.3e: the apex "
+        "does not use the particle's own modulus", diff);
+  /* 2. gradients with heterogeneous moduli */
+  sc[0].pnu = (double *)malloc((size_t)n * sizeof(double));
+  for (int64_t p = 0; p < n; ++p) {
+    sc[0].pE[p] = sc[0].mats[0].E * (1 + 0.3 * test_rand());
+    sc[0].pnu[p] = sc[0].mats[0].nu + 0.05 * test_rand();
+  }
+  margin = ah_min_margin(&sc[0], cnt);
+  CHECK(cnt[MPM_BRANCH_APEX] > 0 && margin > 1e-4, "heterogeneous: no particle at the apex or margin %.1e", margin);
+  mpm_grads g;
+  mpm_sim *tmp = NULL;
+  CHECK(mpm_create(&tmp, &sc[0].d, &sc[0].p, NULL, 0) == PL_OK, "init");
+  mpm_grads_alloc(&g, tmp);
+  mpm_destroy(tmp);
+  CHECK(ah_run_scene(&sc[0], &L[0], &g) == PL_OK, "%s", pl_last_error());
+  int stride = g_small ? 17 : 3;
+  int64_t cntp = 0;
+  for (int64_t p = 0; p < n; p += stride) cntp++;
+  double *a = (double *)malloc((size_t)cntp * 2 * sizeof(double)), *b = (double *)malloc((size_t)cntp * 2 * sizeof(double));
+  int64_t j = 0;
+  for (int64_t p = 0; p < n; p += stride, ++j) {
+    a[2 * j] = g.particle_E[p] * sc[0].pE[p];
+    b[2 * j] = ah_fd_double(&sc[0], &sc[0].pE[p], 1e-5 * sc[0].pE[p], 0) * sc[0].pE[p];
+    a[2 * j + 1] = g.particle_nu[p];
+    b[2 * j + 1] = ah_fd_double(&sc[0], &sc[0].pnu[p], 1e-5, 0);
+  }
+  double e = test_norm_err_d(a, b, 2 * cntp, TEST_NORM_L2, 1e-300, NULL);
+  printf("  %-52s rel.err %.2e (%lld particles)\n", "per-particle E and nu at the apex", e, (long long)cntp);
+  CHECK(e <= 1e-6, "per-particle E, nu at the apex: relative error %.3e", e);
+  record("apex: per-particle E, nu", e);
+  const int ks[2] = {AH_COH, AH_PHI};
+  for (int q = 0; q < 2; ++q) {
+    double *v = ah_matpar(&sc[0], 0, ks[q]);
+    double ad = ah_grad_matpar(&g, 0, ks[q]), fd = ah_fd_double(&sc[0], v, 1e-5 * fabs(*v), 0);
+    double r = fabs(ad - fd) / fmax(fmax(fabs(ad), fabs(fd)), 1e-300);
+    printf("  %-52s adjoint %.10e fd %.10e rel.err %.2e\n", ah_matpar_name(ks[q]), ad, fd, r);
+    CHECK(ad != 0 && r <= 1e-6, "d/d%s at the apex with per-particle moduli: adjoint %.10e, fd %.10e (rel %.2e)",
+          ah_matpar_name(ks[q]), ad, fd, r);
+    record("apex: cohesion, friction angle", r);
+  }
+  CHECK(g.E[0] == 0 && g.nu[0] == 0, "the material's E, nu (replaced on every particle) get %g, %g", g.E[0], g.nu[0]);
+  free(a);
+  free(b);
+  mpm_grads_free(&g);
+  for (int k = 0; k < 2; ++k) {
+    for (int f = 0; f < 4; ++f) free(last[k][f]);
+    ah_free(&sc[k]);
+  }
 }
 
 /* ------------------------------------------------------------------ F = I and isotropic stretch */
@@ -500,6 +595,7 @@ int main(int argc, char **argv) {
   if (all || !strcmp(which, "rollout")) test_rollout();
   if (all || !strcmp(which, "scene")) test_scene();
   if (all || !strcmp(which, "rest")) test_rest();
+  if (all || !strcmp(which, "apex")) test_apex_moduli();
   printf("worst relative errors:\n");
   for (int i = 0; i < g_nrec; ++i) printf("  %-44s %.2e\n", g_rec[i].name, g_rec[i].worst);
   return test_summary("test_mpm_adjoint");

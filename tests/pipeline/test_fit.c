@@ -128,7 +128,7 @@ static void valley_tests(const char *dir) {
   CHECK(pl_scene_load_string(&s, SC, "v.cfg", ".", NULL, 0) == PL_OK, "valley scene: %s", pl_last_error());
   CHECK(pl_optimizer_init(&o, &s) == PL_OK, "init");
   int evals = 0;
-  pl_objective obj = {&evals, eval2, NULL, NULL, NULL, NULL, NULL};
+  pl_objective obj = {.user = &evals, .eval = eval2};
   pl_fit_options opt = {dir, 0, 1, 0, 0, 0};
   pl_fit_result r;
   pl_status st = pl_fit(&s, &o, &obj, &opt, &r);
@@ -185,7 +185,7 @@ static void valley_tests(const char *dir) {
   pl_scene_load_string(&s, SC, "v.cfg", ".", nan_set, 2);
   pl_optimizer_init(&o, &s);
   grad_evals = 0;
-  pl_objective bad = {&evals, eval_nan, NULL, NULL, NULL, NULL, NULL};
+  pl_objective bad = {.user = &evals, .eval = eval_nan};
   st = pl_fit(&s, &o, &bad, &opt, &r);
   CHECK(st == PL_OK && r.verdict == PL_FIT_DIVERGED && strstr(r.reason, "iteration 9: the gradient") &&
         r.best_loss < r.start_loss,
@@ -198,6 +198,128 @@ static void valley_tests(const char *dir) {
   CHECK(exp(u) > 0 && isfinite(u), "a log value never collapses to 0 (u %g)", u);
   CHECK(pl_space_safe_step(PL_SPACE_LOG, 1.0, 1e300) == 1.0 - PL_MAX_SPACE_STEP, "one step at most a factor e");
   CHECK(pl_space_safe_step(PL_SPACE_BOUNDED, 0.0, NAN) == 0.0, "a non-finite step is not taken");
+}
+
+/* An objective with a value of its own (as the engine's per-Gaussian appearance and E-field cells): w steps
+ * towards 3 by its own gradient descent, beside the [param] values (the quadratic above); the step after the
+ * last gradient evaluation kicks w by +5, so the last iterate is far worse than the best point. */
+typedef struct {
+  quad q;
+  double w, g, kept[PL_FIT_KEEP_SLOTS];
+  int has[PL_FIT_KEEP_SLOTS];
+  long steps, kick_at;
+} ownq;
+static pl_status own_eval(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
+  ownq *z = (ownq *)user;
+  PL_TRY(eval(&z->q, o, frames, want_grad, loss));
+  double d = z->w - 3;
+  loss->term[PL_LOSS_L2] += d * d;
+  loss->total = loss->term[PL_LOSS_L2];
+  if (want_grad) z->g = 2 * d;
+  return PL_OK;
+}
+static pl_status own_step(void *user, double lr_scale) {
+  ownq *z = (ownq *)user;
+  z->w -= 0.1 * lr_scale * z->g;
+  if (++z->steps == z->kick_at) z->w += 5;
+  return PL_OK;
+}
+static pl_status own_keep(void *user, int slot) {
+  ownq *z = (ownq *)user;
+  z->kept[slot] = z->w, z->has[slot] = 1;
+  return PL_OK;
+}
+static pl_status own_restore(void *user, int slot, int *restored) {
+  ownq *z = (ownq *)user;
+  if ((*restored = z->has[slot])) z->w = z->kept[slot];
+  return PL_OK;
+}
+/* --resume: w, the step count and the kept slots in FOLDER/own.bin (as the engine's kept.bin) */
+static pl_status own_save(void *user, const char *folder) {
+  ownq *z = (ownq *)user;
+  char path[600];
+  snprintf(path, sizeof path, "%s/own.bin", folder);
+  FILE *f = fopen(path, "wb");
+  if (!f) return pl_fail(PL_ERR_IO, "%s", path);
+  fwrite(z, sizeof *z, 1, f);
+  fclose(f);
+  return PL_OK;
+}
+static pl_status own_load(void *user, const char *folder) {
+  ownq *z = (ownq *)user;
+  char path[600];
+  snprintf(path, sizeof path, "%s/own.bin", folder);
+  FILE *f = fopen(path, "rb");
+  if (!f) return pl_fail(PL_ERR_IO, "%s", path);
+  size_t ok = fread(z, sizeof *z, 1, f);
+  fclose(f);
+  return ok == 1 ? PL_OK : pl_fail(PL_ERR_PARSE, "%s", path);
+}
+
+/* A fit of the objective's own values alone (no [param]: a learnt E field, an appearance-only fit), and the
+ * reported point putting the own values back with the [param] values when the best iterate is not the last. */
+static void own_value_tests(const char *dir) {
+  double w_whole = NAN;
+  for (int run = 0; run < 3; ++run) { /* no [param]; with [param]; with [param], killed at 100 and resumed */
+    const int with_params = run > 0;
+    char text[2048];
+    snprintf(text, sizeof text, "%s", SCENE);
+    if (!with_params) *strstr(text, "[param ") = '\0'; /* the same scene without its [param] sections */
+    pl_scene s;
+    CHECK(pl_scene_load_string(&s, text, "own.cfg", ".", NULL, 0) == PL_OK, "scene: %s", pl_last_error());
+    pl_optimizer o;
+    CHECK(pl_optimizer_init(&o, &s) == PL_OK, "init");
+    ownq z;
+    memset(&z, 0, sizeof z);
+    double tg[5] = {0.5, 0.25, -1, 2e4, 0.32};
+    memcpy(z.q.target, tg, sizeof tg);
+    z.w = 0;
+    z.kick_at = 150; /* 30 + 120 iterations: the last step */
+    pl_objective obj = {.user = &z, .eval = own_eval, .step = own_step, .save = own_save, .load = own_load,
+                        .own_values = 1, .keep = own_keep, .restore = own_restore};
+    pl_fit_options opt = {.output = dir, .quiet = 1, .stop_after = run == 2 ? 100 : 0};
+    pl_fit_result r;
+    pl_status st = pl_fit(&s, &o, &obj, &opt, &r);
+    if (run == 2) { /* killed: a fresh objective and optimizer resume from the folder */
+      CHECK(st != PL_OK, "the test hook stops the run");
+      pl_clear_error();
+      pl_optimizer_free(&o);
+      CHECK(pl_optimizer_init(&o, &s) == PL_OK, "init");
+      memset(&z, 0, sizeof z);
+      opt.stop_after = 0, opt.resume = 1;
+      st = pl_fit(&s, &o, &obj, &opt, &r);
+      CHECK(z.w == w_whole, "resumed: the reported own value %.17g differs from the uninterrupted %.17g", z.w, w_whole);
+    }
+    if (run == 1) w_whole = z.w;
+    CHECK(st == PL_OK, "%s: a fit of own values: %s", with_params ? "with [param]" : "no [param]", pl_last_error());
+    CHECK(o.n == (with_params ? 3 : 0), "parameters %d", o.n);
+    CHECK(z.steps == 150, "the own values stepped %ld times (150 iterations)", z.steps);
+    CHECK(fabs(z.w - 3) < 1e-3, "%s: the reported point's own value is %g (truth 3; the kicked last iterate is ~8): "
+          "the best point did not put it back", with_params ? "with [param]" : "no [param]", z.w);
+    CHECK(r.best_loss < (with_params ? 0.05 : 1e-3) && r.last_loss > 20, "best loss %g (reported point), last %g (kicked)", r.best_loss,
+          r.last_loss);
+    if (with_params) CHECK(fabs(pl_param_value(&o.p[1], 0) / 2e4 - 1) < 0.02, "E %g", pl_param_value(&o.p[1], 0));
+    pl_optimizer_free(&o);
+    pl_scene_free(&s);
+  }
+  /* neither [param] nor own values: refused, naming the scene file */
+  char text[2048];
+  snprintf(text, sizeof text, "%s", SCENE);
+  *strstr(text, "[param ") = '\0';
+  pl_scene s;
+  pl_scene_load_string(&s, text, "nothing.cfg", ".", NULL, 0);
+  pl_optimizer o;
+  pl_optimizer_init(&o, &s);
+  quad q;
+  memset(&q, 0, sizeof q);
+  pl_objective obj = {.user = &q, .eval = eval};
+  pl_fit_options opt = {.output = dir, .quiet = 1};
+  pl_fit_result r;
+  CHECK(pl_fit(&s, &o, &obj, &opt, &r) != PL_OK && strstr(pl_last_error(), "nothing.cfg"),
+        "a fit of nothing was not refused naming the file: %s", pl_last_error());
+  pl_clear_error();
+  pl_optimizer_free(&o);
+  pl_scene_free(&s);
 }
 
 int main(void) {
@@ -253,6 +375,7 @@ int main(void) {
   CHECK(st == PL_OK && q.evals < 45, "early stop (%d evaluations)", q.evals);
   pl_optimizer_free(&part);
   valley_tests(b);
+  own_value_tests(b);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
   CHECK(system(cmd) == 0, "cleanup");

@@ -12,8 +12,8 @@
 #  6. a learnable value with an exactly zero gradient during a fit is reported in the log and result.json;
 #  7. a heterogeneous E (tests/pipeline/scenes/efield.cfg: soft half 2e4, stiff half 2e5, learn_E_field on two
 #     cells): the cells' gradients match central differences in double, are not zero and match in float
-#     (optimize --check-grad 0), and the fit recovers both halves within 10 %; a bad E_field is refused at load
-#     naming the file, line and key.
+#     (optimize --check-grad 0), and the fit recovers both halves within 10 %; the field alone (no [param]) is a
+#     fit of its own; a bad E_field is refused at load naming the file, line and key.
 fail_lines=20
 . "$(dirname "$0")/../lib.sh" "$@"
 small="--set render.width=24 --set render.height=24 --set sim.frames=3 --set targets.frames=1:4"
@@ -158,6 +158,16 @@ if opt tests/pipeline/scenes/efield.cfg -o "$tmp/efield" --check-grad 0 -q > "$t
     fail "the fit did not recover the two halves within 10 %"
 else
   fail "optimize tests/pipeline/scenes/efield.cfg"
+fi
+# a learnt E field alone (no [param] section) is a fit of its own; it writes E_field.csv (issue 11)
+check
+awk '/^\[param /{skip=1} /^\[/{if(!/^\[param /)skip=0} !skip' tests/pipeline/scenes/efield.cfg > "$tmp/efield_alone.cfg"
+if opt "$tmp/efield_alone.cfg" --set optimize.iterations=2 --set sim.frames=3 --set targets.frames=1:4 --no-video \
+     -o "$tmp/efield_alone" -q > "$tmp/out" 2>&1; then
+  [ -s "$tmp/efield_alone/E_field.csv" ] && [ -s "$tmp/efield_alone/kept.bin" ] ||
+    fail "a fit of learn_E_field alone wrote no E_field.csv / kept.bin"
+else
+  fail "optimize with learn_E_field and no [param] section"
 fi
 check
 if "$bin" check tests/pipeline/scenes/efield.cfg --set 'object.cube.E_field=2e4 * q' > "$tmp/out" 2>&1 ||
