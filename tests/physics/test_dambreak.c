@@ -2,7 +2,8 @@
  * what sets the front (docs/mpm.md, "Dam break: what sets the front").
  *
  *   test_dambreak front   the CI case: the surge front Z = z/a for T = t sqrt(2 g / a) <= 3 within 10% of the
- *                         experiment (tests/data/martin_moyce_1952.csv), printed at every reference time
+ *                         experiment (tests/data/martin_moyce_1952.csv) with the experiment's release delay,
+ *                         printed at every reference time with and without the delay
  *   test_dambreak study [options]   one run of the study, every front measure printed against the experiment:
  *       --grid N (cells along the 0.6 m tank)   --floor separate|sticky|slip   --mu F (the floor's Coulomb friction,
  *       sim.boundary_friction_y_min)   --ppc N   --pic (C = 0 after every substep)   --kappa K (Pa)   --cfl C
@@ -142,6 +143,12 @@ static double compare(const double *Ts, double (*Zs)[F_N], int n, int f, double 
   return worst;
 }
 
+/* The release delay: Martin & Moyce's column starts to move only as its retaining plate is removed, the simulation's
+ * at once. The simulated front is compared at T - DELAY_T, with the time correction of the Lethe project's
+ * Martin & Moyce example (chaos-polymtl/lethe, examples/multiphysics/dam-break: tau + 0.175), a published value,
+ * not fitted here (docs/mpm.md, "Dam break: what sets the front"). */
+static const double DELAY_T = 0.175;
+
 enum { CAP = 200 };
 
 static void study(int argc, char **argv) {
@@ -184,49 +191,40 @@ static void study(int argc, char **argv) {
       double mn, w = compare(Ts, Zs, n, f, sh, 3, &mn);
       if (w < best) best = w, bs = sh, bmean = mn;
     }
-    printf("\nstudy:   T<=3: worst %.1f%% mean %+.1f%%; delayed by dT = %.2f: worst %.1f%% mean %+.1f%%\n", 100 * worst,
-           100 * mean, bs, 100 * best, 100 * bmean);
+    double md, wd = compare(Ts, Zs, n, f, DELAY_T, 3, &md);
+    printf("\nstudy:   T<=3: worst %.1f%% mean %+.1f%%; delayed by %.3f: worst %.1f%% mean %+.1f%%; best delay %.2f: "
+           "worst %.1f%% mean %+.1f%%\n", 100 * worst, 100 * mean, DELAY_T, 100 * wd, 100 * md, bs, 100 * best, 100 * bmean);
   }
   printf("study: Z(T) of the run-of-columns (>= 4) front:");
   for (int k = 0; k < n; k += 2) printf(" %.2f:%.3f", Ts[k], Zs[k][F_RUN4]);
   printf("\n");
 }
 
-/* The floor's Coulomb friction of the CI case: a wall model for the resistance the experiment's front meets and the
- * grid cannot resolve (docs/mpm.md, "Dam break: what sets the front"); calibrated once, not fitted per run. */
-static const double FLOOR_MU = 0.25;
-/* The release delay that brings the free-slip front onto the experiment (printed for comparison) */
-static const double DELAY_T = 0.25;
 
 static void test_front(void) {
-  db_setup u = {g_small ? 48 : 80, MPM_CONTACT_SEPARATE, 8, 0, 0, FLOOR_MU, 4e5, 0.4, 1e-3, g_small ? 1.3 : 3.1};
+  db_setup u = {g_small ? 48 : 80, MPM_CONTACT_SEPARATE, 8, 0, 0, 0, 4e5, 0.4, 1e-3, g_small ? 1.3 : 3.1};
   static double Ts[CAP], Zs[CAP][F_N];
   int64_t np;
   int n = dambreak_run(&u, Ts, Zs, CAP, &np);
-  double Tmax = g_small ? 1.25 : 3, mean, worst = compare(Ts, Zs, n, F_RUN4, 0, Tmax, &mean);
+  double Tmax = g_small ? 1.25 : 3, mean, worst = compare(Ts, Zs, n, F_RUN4, DELAY_T, Tmax, &mean);
   printf("front: water column a = 0.1 m, 2a high, grid %d (a = %.0f cells), %lld particles, kappa %.0e Pa, "
-         "eta %.0e Pa s, floor: separate with Coulomb friction %.2f (sim.boundary_friction_y_min), smooth sides\n",
-         u.grid, 0.1 / (0.6 / u.grid), (long long)np, u.kappa, u.eta, FLOOR_MU);
+         "eta %.0e Pa s, frictionless (separate) walls; front: the end of the run of columns holding >= 4 particles\n",
+         u.grid, 0.1 / (0.6 / u.grid), (long long)np, u.kappa, u.eta);
   for (int k = 0; k < MM_N && MM_T[k] <= Tmax; ++k) {
-    double z = z_at(Ts, Zs, n, F_RUN4, MM_T[k]);
-    printf("front:   T = %.3f: Z = %.3f, Martin & Moyce %.3f, %+.1f%%\n", MM_T[k], z, MM_Z[k], 100 * (z / MM_Z[k] - 1));
+    double z = z_at(Ts, Zs, n, F_RUN4, MM_T[k] - DELAY_T), z0 = z_at(Ts, Zs, n, F_RUN4, MM_T[k]);
+    printf("front:   T = %.3f: Z(T - %.3f) = %.3f, Martin & Moyce %.3f, %+.1f%% (without the delay: Z = %.3f, %+.1f%%)\n",
+           MM_T[k], DELAY_T, z, MM_Z[k], 100 * (z / MM_Z[k] - 1), z0, 100 * (z0 / MM_Z[k] - 1));
   }
-  printf("front: within %.1f%% of Martin & Moyce (1952) for T <= %.2f (mean %+.1f%%), goal 10%%\n", 100 * worst, Tmax,
-         100 * mean);
+  double mean0, worst0 = compare(Ts, Zs, n, F_RUN4, 0, Tmax, &mean0);
+  printf("front: with the release delay dT = %.3f (%.1f ms at Martin & Moyce's a = 2.25 in) within %.1f%% of Martin & "
+         "Moyce (1952) for T <= %.2f (mean %+.1f%%), goal 10%%; without it %.1f%% (mean %+.1f%%)\n", DELAY_T,
+         1e3 * DELAY_T / sqrt(2 * 9.81 / 0.05715), 100 * worst, Tmax, 100 * mean, 100 * worst0, 100 * mean0);
   if (g_small) {
     CHECK(Zs[n - 1][F_RUN4] > 1.3, "the column did not spread (Z = %g)", Zs[n - 1][F_RUN4]);
     return;
   }
   CHECK(worst < 0.10, "dam-break front off by %.1f%% (goal 10%%)", 100 * worst);
-  /* for comparison: the frictionless floor, as is and started DELAY_T late (a release delay) */
-  u.mu = 0;
-  n = dambreak_run(&u, Ts, Zs, CAP, &np);
-  double mean0, worst0 = compare(Ts, Zs, n, F_RUN4, 0, 3, &mean0), meand, worstd = compare(Ts, Zs, n, F_RUN4, DELAY_T, 3, &meand);
-  printf("front: for comparison, a frictionless floor leads by up to %.1f%% (mean %+.1f%%); started %.2f later in T "
-         "(a release delay of %.1f ms at Martin & Moyce's a = 2.25 in): within %.1f%% (mean %+.1f%%)\n",
-         100 * worst0, 100 * mean0, DELAY_T, 1e3 * DELAY_T / sqrt(2 * 9.81 / 0.05715), 100 * worstd, 100 * meand);
-  CHECK(worst0 > 0.12, "the frictionless front should lead the experiment (%.1f%%): the friction is what the case tests",
-        100 * worst0);
+  CHECK(mean0 > 0.05, "without the delay the front should lead the experiment (mean %+.1f%%)", 100 * mean0);
 }
 
 int main(int argc, char **argv) {
