@@ -7,7 +7,8 @@
  *   test_dambreak study [options]   one run of the study, every front measure printed against the experiment:
  *       --grid N (cells along the 0.6 m tank)   --floor separate|sticky|slip   --mu F (the floor's Coulomb friction,
  *       sim.boundary_friction_y_min)   --ppc N   --pic (C = 0 after every substep)   --kappa K (Pa)   --cfl C
- *       --substeps N   --eta V (Pa s)   --tmax T
+ *       --substeps N   --eta V (Pa s)   --tmax T   --dump FILE (rows "T X Y" of every particle, X Y over a from the
+ *       back wall and the floor, at T = 0.4, 0.8, ...)
  *
  * The column: water a = 0.1 m wide, 2a high (n^2 = 2, Martin & Moyce's Fig. 3 case), against the x min wall of a
  * 0.6 m tank, quasi-2D (a slab 2 cells thick between frictionless z walls). */
@@ -25,6 +26,7 @@ enum { MM_N = 5 };
 typedef struct {
   int grid, floor, ppc, pic, substeps;
   double mu, kappa, cfl, eta, tmax;
+  const char *dump; /* study: write x y of every particle at each T = 0.4 k to this file (NULL: none) */
 } db_setup;
 
 /* Front measures, as distances from the back wall over a */
@@ -114,6 +116,11 @@ static int dambreak_run(const db_setup *u, double *Ts, double (*Zs)[F_N], int ca
     fronts(&h, b, b, dx, nb, 0.05 * a, fr);
     Ts[k] = s->time * sqrt(2 * g / a);
     for (int f = 0; f < F_N; ++f) Zs[k][f] = fr[f] / a;
+    if (u->dump && k % 8 == 0) {
+      FILE *fp = fopen(u->dump, k == 8 ? "w" : "a");
+      for (int64_t p = 0; fp && p < h.n; ++p) fprintf(fp, "%.2f %.5f %.5f\n", Ts[k], (h.x[3 * p] - b) / a, (h.x[3 * p + 1] - b) / a);
+      if (fp) fclose(fp);
+    }
     ++k;
   }
   mpm_particles_free(&h);
@@ -152,7 +159,7 @@ static const double DELAY_T = 0.175;
 enum { CAP = 200 };
 
 static void study(int argc, char **argv) {
-  db_setup u = {80, MPM_CONTACT_SEPARATE, 8, 0, 0, 0, 4e5, 0.4, 1e-3, 3.4};
+  db_setup u = {80, MPM_CONTACT_SEPARATE, 8, 0, 0, 0, 4e5, 0.4, 1e-3, 3.4, NULL};
   for (int i = 2; i + 1 < argc; ++i) {
     const char *k = argv[i], *v = argv[i + 1];
     if (!strcmp(k, "--grid")) u.grid = atoi(v);
@@ -164,6 +171,7 @@ static void study(int argc, char **argv) {
     else if (!strcmp(k, "--substeps")) u.substeps = atoi(v);
     else if (!strcmp(k, "--eta")) u.eta = atof(v);
     else if (!strcmp(k, "--tmax")) u.tmax = atof(v);
+    else if (!strcmp(k, "--dump")) u.dump = v;
   }
   for (int i = 2; i < argc; ++i)
     if (!strcmp(argv[i], "--pic")) u.pic = 1;
@@ -202,7 +210,7 @@ static void study(int argc, char **argv) {
 
 
 static void test_front(void) {
-  db_setup u = {g_small ? 48 : 80, MPM_CONTACT_SEPARATE, 8, 0, 0, 0, 4e5, 0.4, 1e-3, g_small ? 1.3 : 3.1};
+  db_setup u = {g_small ? 48 : 80, MPM_CONTACT_SEPARATE, 8, 0, 0, 0, 4e5, 0.4, 1e-3, g_small ? 1.3 : 3.1, NULL};
   static double Ts[CAP], Zs[CAP][F_N];
   int64_t np;
   int n = dambreak_run(&u, Ts, Zs, CAP, &np);
