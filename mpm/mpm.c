@@ -413,6 +413,10 @@ static pl_status sim_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p,
       return pl_fail(PL_ERR_INVALID, "unknown contact type %d for the %s wall", d->wall_types[w], mpm_wall_name(w));
   if (!(d->boundary_friction >= 0) || !isfinite(d->boundary_friction))
     return pl_fail(PL_ERR_INVALID, "boundary_friction must be >= 0 (got %g)", d->boundary_friction);
+  for (int w = 0; d->per_wall_friction && w < 6; ++w)
+    if (!(d->wall_frictions[w] >= 0) || !isfinite(d->wall_frictions[w]))
+      return pl_fail(PL_ERR_INVALID, "the %s wall's friction must be a finite number >= 0 (got %g)", mpm_wall_name(w),
+                     d->wall_frictions[w]);
   double fdt = d->frame_dt != 0 ? d->frame_dt : 1.0 / 30.0;
   if (!(fdt > 0) || !isfinite(fdt)) return pl_fail(PL_ERR_INVALID, "frame_dt must be > 0 (got %g)", d->frame_dt);
   double cfl = d->cfl != 0 ? d->cfl : 0.4;
@@ -438,7 +442,7 @@ static pl_status sim_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p,
   g->gravity = v3_make((real)d->gravity[0], (real)d->gravity[1], (real)d->gravity[2]);
   g->wall_cells = wc;
   for (int w = 0; w < 6; ++w) g->wall_type[w] = d->per_wall ? d->wall_types[w] : d->boundary;
-  g->wall_friction = (real)d->boundary_friction;
+  for (int w = 0; w < 6; ++w) g->wall_friction[w] = (real)(d->per_wall_friction ? d->wall_frictions[w] : d->boundary_friction);
   s->frame_dt = fdt;
   s->cfl = cfl;
   s->substeps = d->substeps;
@@ -618,12 +622,20 @@ pl_status mpm_set_friction(mpm_sim *s, int collider, double mu) {
                    collider < 0 ? "walls" : "collider", collider < 0 ? "" : s->collider_names[collider], mu);
   if (collider >= s->ncolliders) return pl_fail(PL_ERR_INVALID, "mpm_set_friction: collider %d of %d", collider, s->ncolliders);
   if (collider < 0) {
-    s->grid.wall_friction = (real)mu;
+    for (int w = 0; w < 6; ++w) s->grid.wall_friction[w] = (real)mu;
     return PL_OK;
   }
   s->colliders[collider].friction = mu;
   s->kcolliders[collider].friction = (real)mu;
   return upload_tables(s);
+}
+
+pl_status mpm_set_wall_friction(mpm_sim *s, int wall, double mu) {
+  if (wall < 0 || wall > 5) return pl_fail(PL_ERR_INVALID, "mpm_set_wall_friction: wall %d outside 0..5", wall);
+  if (!(mu >= 0) || !isfinite(mu))
+    return pl_fail(PL_ERR_INVALID, "the %s wall: friction must be a finite number >= 0 (got %g)", mpm_wall_name(wall), mu);
+  s->grid.wall_friction[wall] = (real)mu;
+  return PL_OK;
 }
 
 pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu) {

@@ -103,7 +103,9 @@ typedef struct {
   int per_wall;             /* 0: every wall is `boundary`; 1: wall_types gives each wall's */
   int wall_types[6];        /* MPM_CONTACT_* per wall (x min, x max, y min, y max, z min, z max) when per_wall,
                              * e.g. a sticky floor between frictionless sides */
-  double boundary_friction; /* as given */
+  double boundary_friction; /* Coulomb coefficient of every wall, as given */
+  int per_wall_friction;    /* 1: wall_frictions gives each wall's coefficient (boundary_friction is then unused) */
+  double wall_frictions[6]; /* per wall (order of wall_types) when per_wall_friction, e.g. a rough floor */
   int boundary_cells;       /* wall band thickness in cells, 2..16; 0: 3 */
   double frame_dt;          /* seconds per frame; 0: 1/30 */
   int substeps;             /* per frame; 0: automatic from the CFL bound */
@@ -229,8 +231,10 @@ void mpm_destroy(mpm_sim *s); /* NULL: no-op */
 /* Change a material's parameters (the optimiser's update). Validated like mpm_create. A new density rescales
  * the masses of the material's particles by new/old (m = rho V0). */
 pl_status mpm_set_material(mpm_sim *s, int index, const mpm_material *m);
-/* Coulomb friction of collider `collider`, or of the walls (collider = -1); mu >= 0. */
+/* Coulomb friction of collider `collider`, or of every wall (collider = -1); mu >= 0. */
 pl_status mpm_set_friction(mpm_sim *s, int collider, double mu);
+/* Coulomb friction of one wall (0..5: x min, x max, y min, y max, z min, z max); mu >= 0. */
+pl_status mpm_set_wall_friction(mpm_sim *s, int wall, double mu);
 /* Per-particle Young's modulus and Poisson ratio (host arrays [n]); NULL E clears the override. */
 pl_status mpm_set_particle_moduli(mpm_sim *s, const double *E, const double *nu);
 /* Replace the particle state (host arrays; NULL fields keep the current values). */

@@ -48,7 +48,7 @@ struct mpm_tape {
   int64_t work_bytes, cur_bytes, peak_bytes;
   /* what the forward ran with (the backward refuses a changed simulation) */
   mpm_kmaterial *kmat_fwd;
-  real *fric_fwd;            /* [ncolliders + 1], walls last */
+  real *fric_fwd;            /* [MPM_FRICTION_SLOTS(ncolliders)]: colliders, then the six walls */
   v3 gravity_fwd;
   int had_pmu;
 };
@@ -159,7 +159,7 @@ pl_status mpm_tape_create(mpm_tape **out, mpm_sim *sim, const mpm_tape_desc *d) 
   t->state_bytes = mpm_state_bytes(sim->n);
   const size_t n = (size_t)sim->n, nodes = mpm_node_count(&sim->grid);
   t->kmat_fwd = (mpm_kmaterial *)calloc((size_t)sim->nmaterials, sizeof(mpm_kmaterial));
-  t->fric_fwd = (real *)calloc((size_t)sim->ncolliders + 1, sizeof(real));
+  t->fric_fwd = (real *)calloc((size_t)MPM_FRICTION_SLOTS(sim->ncolliders), sizeof(real));
   t->row_acc = (double *)calloc((size_t)(sim->grid.n[0] + 1) * MPM_ADJ_NGLOB, sizeof(double));
   pl_status st = (t->kmat_fwd && t->fric_fwd && t->row_acc) ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
   if (st == PL_OK) {
@@ -274,7 +274,7 @@ static void snapshot(mpm_tape *t) {
   mpm_sim *s = t->sim;
   for (int m = 0; m < s->nmaterials; ++m) t->kmat_fwd[m] = s->kmaterials[m];
   for (int c = 0; c < s->ncolliders; ++c) t->fric_fwd[c] = s->kcolliders[c].friction;
-  t->fric_fwd[s->ncolliders] = s->grid.wall_friction;
+  for (int w = 0; w < 6; ++w) t->fric_fwd[s->ncolliders + w] = s->grid.wall_friction[w];
   t->gravity_fwd = s->grid.gravity;
   t->had_pmu = s->pmu.ptr != NULL;
 }
@@ -289,11 +289,13 @@ static pl_status check_unchanged(const mpm_tape *t) {
       return pl_fail(PL_ERR_INVALID, "mpm_tape_backward: material '%s' changed since mpm_tape_forward; run the forward "
                      "pass again with the new parameters", s->material_names[m]);
   }
-  for (int c = 0; c <= s->ncolliders; ++c) {
-    real f = c < s->ncolliders ? s->kcolliders[c].friction : s->grid.wall_friction;
+  for (int c = 0; c < MPM_FRICTION_SLOTS(s->ncolliders); ++c) {
+    real f = c < s->ncolliders ? s->kcolliders[c].friction : s->grid.wall_friction[c - s->ncolliders];
     if (f != t->fric_fwd[c])
-      return pl_fail(PL_ERR_INVALID, "mpm_tape_backward: the friction of %s%s changed since mpm_tape_forward",
-                     c < s->ncolliders ? "collider " : "the walls", c < s->ncolliders ? s->collider_names[c] : "");
+      return pl_fail(PL_ERR_INVALID, "mpm_tape_backward: the friction of %s%s%s changed since mpm_tape_forward",
+                     c < s->ncolliders ? "collider " : "the ",
+                     c < s->ncolliders ? s->collider_names[c] : mpm_wall_name(c - s->ncolliders),
+                     c < s->ncolliders ? "" : " wall");
   }
   if (s->grid.gravity.x != t->gravity_fwd.x || s->grid.gravity.y != t->gravity_fwd.y ||
       s->grid.gravity.z != t->gravity_fwd.z)
@@ -607,6 +609,7 @@ pl_status mpm_grads_zero(mpm_grads *g) {
   memset(g->collider_friction, 0, ((size_t)g->ncolliders + 1) * sizeof(double));
   g->gravity[0] = g->gravity[1] = g->gravity[2] = 0;
   g->boundary_friction = 0;
+  for (int w = 0; w < 6; ++w) g->wall_friction[w] = 0;
   memset(g->x0, 0, n * 3 * sizeof(real));
   memset(g->v0, 0, n * 3 * sizeof(real));
   memset(g->C0, 0, n * 9 * sizeof(real));
@@ -730,7 +733,10 @@ static pl_status finish_grads(mpm_tape *t, mpm_grads *g) {
   if (st == PL_OK) {
     for (int a = 0; a < 3; ++a) g->gravity[a] += t->glob[a];
     for (int c = 0; c < s->ncolliders; ++c) g->collider_friction[c] += t->glob[3 + c];
-    g->boundary_friction += t->glob[3 + s->ncolliders];
+    for (int w = 0; w < 6; ++w) {
+      g->wall_friction[w] += t->glob[3 + s->ncolliders + w];
+      g->boundary_friction += t->glob[3 + s->ncolliders + w]; /* the shared coefficient feeds all six */
+    }
   }
   free(buf), free(par), free(mass), free(mat), free(msum), free(dsum), free(apex), free(pmu), free(pla);
   return st;

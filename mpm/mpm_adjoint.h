@@ -82,7 +82,8 @@ typedef struct {
   /* beyond the contract: the collider and wall friction coefficients, and the initial plastic state */
   int ncolliders;
   double *collider_friction; /* [ncolliders] */
-  double boundary_friction;  /* the walls' (mpm_desc.boundary_friction) */
+  double boundary_friction;  /* the walls' shared coefficient (mpm_desc.boundary_friction): the sum of wall_friction */
+  double wall_friction[6];   /* each wall's coefficient (x min, x max, y min, ...; mpm_desc.wall_frictions) */
   real *q0;                  /* [n] */
 } mpm_grads;
 

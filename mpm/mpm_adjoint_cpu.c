@@ -78,12 +78,12 @@ pl_status mpm_cpu_adj_grid(mpm_sim *s, const mpm_adj_args *A) {
   const real dt = A->dt, t = A->t;
   const int64_t particles = s->n;
   const int nx = g->n[0] + 1, ny = g->n[1] + 1, nz = g->n[2] + 1;
-  const int nglob = 3 + ncol + 1;
+  const int nglob = 3 + MPM_FRICTION_SLOTS(ncol);
 #pragma omp parallel for schedule(static) if (par_grid(mpm_node_count(g), particles))
   for (int i = 0; i < nx; ++i) {
     double *acc = row_acc + (size_t)i * (size_t)nglob;
     for (int q = 0; q < nglob; ++q) acc[q] = 0;
-    real vfr[MPM_MAX_COLLIDERS + 1];
+    real vfr[MPM_FRICTION_SLOTS(MPM_MAX_COLLIDERS)];
     for (int j = 0; j < ny; ++j) {
       size_t base = mpm_node_index(g, i, j, 0);
       for (int k = 0; k < nz; ++k) {
@@ -97,7 +97,7 @@ pl_status mpm_cpu_adj_grid(mpm_sim *s, const mpm_adj_args *A) {
         const real *vv = v_gridv + 3 * (base + (size_t)k);
         real vm = 0;
         v3 vmom = v3_zero(), vg = v3_zero();
-        for (int c = 0; c <= ncol; ++c) vfr[c] = 0;
+        for (int c = 0; c < MPM_FRICTION_SLOTS(ncol); ++c) vfr[c] = 0;
         mpm_grid_node_vjp(g, cols, ncol, i, j, k, t, dt, m, v3_make(node[1], node[2], node[3]),
                           v3_make(vv[0], vv[1], vv[2]), &vm, &vmom, &vg, vfr);
         out[0] = vm;
@@ -107,7 +107,7 @@ pl_status mpm_cpu_adj_grid(mpm_sim *s, const mpm_adj_args *A) {
         acc[0] += (double)vg.x;
         acc[1] += (double)vg.y;
         acc[2] += (double)vg.z;
-        for (int c = 0; c <= ncol; ++c) acc[3 + c] += (double)vfr[c];
+        for (int c = 0; c < MPM_FRICTION_SLOTS(ncol); ++c) acc[3 + c] += (double)vfr[c];
       }
     }
   }

@@ -142,7 +142,7 @@ __global__ void mpm_k_adj_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol,
   const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t ny = g.n[1] + 1, nz = g.n[2] + 1;
   const int64_t nodes = (int64_t)mpm_node_count(&g);
-  const int nglob = 3 + ncol + 1;
+  const int nglob = 3 + MPM_FRICTION_SLOTS(ncol);
   real acc[MPM_ADJ_NGLOB];
   for (int q = 0; q < nglob; ++q) acc[q] = 0;
   if (idx < nodes) {

@@ -364,8 +364,8 @@ HD int mpm_node_contacts(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol
     for (int side = 0; side < 2; ++side)
       if (mpm_wall_hit(g, a, side, idx[a], &nrm[cnt], &type[cnt])) {
         vel[cnt] = v3_zero();
-        mu[cnt] = g->wall_friction;
-        fidx[cnt] = ncol;
+        mu[cnt] = g->wall_friction[mpm_wall_index(a, side)];
+        fidx[cnt] = ncol + mpm_wall_index(a, side);
         ++cnt;
       }
   v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
@@ -394,7 +394,7 @@ HD v3 mpm_grid_node(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int
     for (int side = 0; side < 2; ++side) {
       v3 n;
       int type;
-      if (mpm_wall_hit(g, a, side, idx[a], &n, &type)) v = mpm_contact(v, n, v3_zero(), type, g->wall_friction);
+      if (mpm_wall_hit(g, a, side, idx[a], &n, &type)) v = mpm_contact(v, n, v3_zero(), type, g->wall_friction[mpm_wall_index(a, side)]);
     }
   if (ncol > 0) {
     v3 xw = v3_make(g->origin.x + (real)i * g->dx, g->origin.y + (real)j * g->dx, g->origin.z + (real)k * g->dx);
@@ -405,8 +405,8 @@ HD v3 mpm_grid_node(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int
   }
   return v;
 }
-/* Adjoint: v_m, v_mom, v_gravity; v_friction[ncol + 1] (may be NULL) gets the colliders' friction
- * cotangents, walls in the last slot. */
+/* Adjoint: v_m, v_mom, v_gravity; v_friction[MPM_FRICTION_SLOTS(ncol)] (may be NULL) gets the colliders'
+ * friction cotangents, then the six walls'. */
 HD void mpm_grid_node_vjp(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int i, int j, int k, real t,
                           real dt, real m, v3 mom, v3 v_out, real *v_m, v3 *v_mom, v3 *v_gravity, real *v_friction) {
   if (!(m > 0)) return;
@@ -524,7 +524,7 @@ HD void mpm_g2p_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real
 enum { MPM_ADJ_MU = 0, MPM_ADJ_LAMBDA, MPM_ADJ_BULK, MPM_ADJ_VISCOSITY, MPM_ADJ_YIELD, MPM_ADJ_ALPHA, MPM_ADJ_TR_APEX,
        MPM_ADJ_MASS, MPM_ADJ_NPAR };
 /* Global cotangents of the grid adjoint: gravity (3), the friction of each collider, then the walls'. */
-#define MPM_ADJ_NGLOB (3 + MPM_MAX_COLLIDERS + 1)
+#define MPM_ADJ_NGLOB (3 + MPM_FRICTION_SLOTS(MPM_MAX_COLLIDERS))
 
 HD void mpm_adj_par_accum(double *v_par, mpm_mparams v, real v_mass) {
   v_par[MPM_ADJ_MU] += (double)v.mu;

@@ -22,6 +22,8 @@ enum { MPM_PERR_NONE = 0, MPM_PERR_NAN = 1, MPM_PERR_INVERTED = 2, MPM_PERR_DOMA
 /* Upper bound on colliders (the grid-update adjoint keeps one intermediate velocity per contact). */
 #define MPM_MAX_COLLIDERS 32
 #define MPM_MAX_CONTACTS (MPM_MAX_COLLIDERS + 6)
+/* Friction cotangent slots of the grid adjoint: one per collider, then one per wall (x min, x max, y min, ...). */
+#define MPM_FRICTION_SLOTS(ncol) ((ncol) + 6)
 
 /* The grid, walls and gravity as the kernels see them. */
 typedef struct {
@@ -31,7 +33,7 @@ typedef struct {
   v3 gravity;
   int wall_cells;      /* nodes with index < wall_cells or > n - wall_cells are wall nodes */
   int wall_type[6];    /* MPM_CONTACT_* per wall: x min, x max, y min, y max, z min, z max (mpm_wall_index) */
-  real wall_friction;  /* one Coulomb coefficient for every wall */
+  real wall_friction[6]; /* Coulomb coefficient per wall (order of wall_type) */
 } mpm_kgrid;
 
 /* A collider as the kernels see it. Moving colliders translate: centre(t) = center + t velocity. */

@@ -7,7 +7,9 @@
  *   velocity           v_p = v + w x (x_p - c)               dL/dv = sum_p g_v0, dL/dw = sum_p (x_p - c) x g_v0
  *   pose, camera,      engine_params.c                       engine_params.c
  *   background
- *   friction           mpm_set_friction                      mpm_grads.collider_friction, .boundary_friction
+ *   friction           mpm_set_friction, mpm_set_wall_friction  mpm_grads.collider_friction, .wall_friction[6]
+ *                      (sim.boundary_friction: every wall without its own boundary_friction_<wall>; its gradient
+ *                      the sum of those walls')
  *   upsample scalar    ups_set_params                ups_grads */
 #include <math.h>
 #include <stddef.h>
@@ -98,6 +100,11 @@ pl_status engine_param_resolve(const pl_engine *e, const char *address, engine_p
   if (strcmp(type, "sim") == 0) {
     if (strcmp(key, "gravity") == 0) h->kind = ENGINE_P_GRAVITY;
     else if (strcmp(key, "boundary_friction") == 0) h->kind = ENGINE_P_BOUNDARY_FRICTION;
+    else if (strncmp(key, "boundary_friction_", 18) == 0) {
+      static const char *walls[6] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
+      h->index = key_index(walls, 6, key + 18);
+      if (h->index >= 0) h->kind = ENGINE_P_WALL_FRICTION;
+    }
   } else if (strcmp(type, "render") == 0 && strcmp(key, "background") == 0) {
     h->kind = ENGINE_P_BACKGROUND;
   } else if (strcmp(type, "upsample") == 0) {
@@ -177,7 +184,11 @@ pl_status engine_param_set(pl_engine *e, const engine_param *h, const char *addr
   case ENGINE_P_COLLIDER_FRICTION:
     return mpm_set_friction(e->sim, h->index, v[0]);
   case ENGINE_P_BOUNDARY_FRICTION:
-    return mpm_set_friction(e->sim, -1, v[0]);
+    for (int w = 0; w < 6; ++w)
+      if (!e->scene->sim.wall_friction_own[w]) PL_TRY(mpm_set_wall_friction(e->sim, w, v[0]));
+    return PL_OK;
+  case ENGINE_P_WALL_FRICTION:
+    return mpm_set_wall_friction(e->sim, h->index, v[0]);
   case ENGINE_P_CAMERA:
     return engine_params_set_camera(e, h->index, h->field, v, ncomp, address);
   case ENGINE_P_BACKGROUND:
@@ -231,7 +242,11 @@ pl_status engine_param_gradient(pl_engine *e, const engine_param *h, const mpm_g
     p->grad[0] = h->index < g->ncolliders ? g->collider_friction[h->index] : 0;
     return PL_OK;
   case ENGINE_P_BOUNDARY_FRICTION:
-    p->grad[0] = g->boundary_friction;
+    for (int w = 0; w < 6; ++w)
+      if (!e->scene->sim.wall_friction_own[w]) p->grad[0] += g->wall_friction[w];
+    return PL_OK;
+  case ENGINE_P_WALL_FRICTION:
+    p->grad[0] = g->wall_friction[h->index];
     return PL_OK;
   case ENGINE_P_CAMERA:
     return engine_params_camera_gradient(e, h->index, h->field, p);

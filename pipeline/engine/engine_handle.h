@@ -16,7 +16,8 @@ typedef enum {
   ENGINE_P_VELOCITY,         /* index: object; field 0 velocity, 3 angular_velocity */
   ENGINE_P_POSE,             /* index: object; field 0 center, 3 rotation */
   ENGINE_P_COLLIDER_FRICTION, /* index: collider */
-  ENGINE_P_BOUNDARY_FRICTION, /* sim.boundary_friction */
+  ENGINE_P_BOUNDARY_FRICTION, /* sim.boundary_friction (the walls without their own) */
+  ENGINE_P_WALL_FRICTION,     /* sim.boundary_friction_<wall> (index: the wall, 0..5) */
   ENGINE_P_CAMERA,           /* index: camera; field 0 translation_offset, 3 rotation_offset, 6 focal_scale */
   ENGINE_P_BACKGROUND,       /* render.background */
   ENGINE_P_UPSAMPLE          /* field 0 sigma0, 1 thickness, 2 opacity */

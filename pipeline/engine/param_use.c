@@ -76,8 +76,24 @@ pl_status pl_param_check_used(const pl_scene *s, const pl_scene_param *p, const 
     return PL_OK;
   }
   if (strcmp(p->type, "sim") == 0 && strcmp(p->key, "boundary_friction") == 0) {
-    if (s->sim.boundary == PL_CONTACT_STICKY)
-      return pl_fail(PL_ERR_INVALID, "%s: sticky walls (sim.boundary = sticky) do not use boundary_friction", loc);
+    int used = 0; /* by a wall that is not sticky and has no friction of its own */
+    for (int w = 0; w < 6; ++w) used |= s->sim.walls[w] != PL_CONTACT_STICKY && !s->sim.wall_friction_own[w];
+    if (!used)
+      return pl_fail(PL_ERR_INVALID, "%s: no wall uses boundary_friction (each is sticky or has its own "
+                     "boundary_friction_<wall>)", loc);
+    return PL_OK;
+  }
+  if (strcmp(p->type, "sim") == 0 && strncmp(p->key, "boundary_friction_", 18) == 0) {
+    static const char *walls[6] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
+    for (int w = 0; w < 6; ++w) {
+      if (strcmp(p->key + 18, walls[w]) != 0) continue;
+      if (s->sim.walls[w] == PL_CONTACT_STICKY)
+        return pl_fail(PL_ERR_INVALID, "%s: the %s wall is sticky (sim.boundary_%s) and does not use friction", loc,
+                       walls[w], walls[w]);
+      if (!s->sim.wall_friction_own[w]) /* else sim.boundary_friction would set it too */
+        return pl_fail(PL_ERR_INVALID, "%s: give the wall its own friction in the scene (sim.%s = ...) to learn it", loc,
+                       p->key);
+    }
     return PL_OK;
   }
   return PL_OK;

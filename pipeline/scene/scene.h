@@ -54,6 +54,8 @@ typedef struct {
   pl_contact boundary;
   pl_contact walls[6];  /* per wall (x min, x max, y min, ...), resolved (boundary where not given) */
   double boundary_friction;
+  double wall_friction[6];   /* per wall, resolved (boundary_friction where not given) */
+  int wall_friction_own[6];  /* 1: the wall's own boundary_friction_<wall> was given */
   int boundary_cells;
   unsigned long seed;
   pl_backend backend;

@@ -60,6 +60,13 @@ static pl_status build_walls(const pl_config *c, pl_scene_sim *sim) {
     sim->walls[w] = e == 0 ? sim->boundary : (pl_contact)(e - 1); /* choices: inherit sticky slip separate */
   }
   PL_TRY(pl_config_real(c, "sim", "", "boundary_friction", &sim->boundary_friction, NULL));
+  for (int w = 0; w < 6; ++w) { /* boundary_friction_<wall>: absent inherits boundary_friction */
+    static const char *fric_keys[6] = {"boundary_friction_x_min", "boundary_friction_x_max", "boundary_friction_y_min",
+                                       "boundary_friction_y_max", "boundary_friction_z_min", "boundary_friction_z_max"};
+    sim->wall_friction_own[w] = pl_config_text(c, "sim", "", fric_keys[w]) != NULL;
+    sim->wall_friction[w] = sim->boundary_friction;
+    if (sim->wall_friction_own[w]) PL_TRY(pl_config_real(c, "sim", "", fric_keys[w], &sim->wall_friction[w], NULL));
+  }
   PL_TRY(pl_scene_get_int(c, "sim", "", "boundary_cells", &sim->boundary_cells));
   PL_TRY(pl_config_int(c, "sim", "", "seed", &l, NULL));
   sim->seed = (unsigned long)l;

@@ -113,7 +113,20 @@ static void check_all(const char *fam, const char *name, ah_scene *sc, double to
     if (!(e <= worst)) worst = e, snprintf(what, sizeof what, "gravity %c", "xyz"[a]);
     CHECK(e <= tol, "%s: d/dgravity.%c: adjoint %.10e, fd %.10e (rel %.2e)", name, "xyz"[a], g.gravity[a], fd, e);
   }
-  for (int c = 0; c <= sc->d.ncolliders; ++c) {
+  for (int w = 0; sc->d.per_wall_friction && w < 6; ++w) { /* each wall's own coefficient */
+    double *mu = &sc->d.wall_frictions[w];
+    int type = sc->d.per_wall ? sc->d.wall_types[w] : sc->d.boundary;
+    if (*mu == 0 || type == MPM_CONTACT_STICKY) continue;
+    /* a step of 1e-3 mu: the x min wall's gradient (1.6e-5) is small against the loss, and the difference's
+     * rounding noise dominates at 1e-4 (3e-6 relative there; 6e-7 at 1e-3, 3e-5 at 1e-5, 5e-4 at 1e-6: the
+     * error grows as the step shrinks, rounding, not the adjoint) */
+    double fd = ah_fd_double(sc, mu, 1e-3 * *mu, 0);
+    double e = fabs(g.wall_friction[w] - fd) / fmax(fmax(fabs(g.wall_friction[w]), fabs(fd)), 1e-9 * Ls);
+    if (!(e <= worst)) worst = e, snprintf(what, sizeof what, "friction of the %s wall", mpm_wall_name(w));
+    CHECK(e <= tol, "%s: d/dfriction of the %s wall: adjoint %.10e, fd %.10e (rel %.2e)", name, mpm_wall_name(w),
+          g.wall_friction[w], fd, e);
+  }
+  for (int c = 0; c <= sc->d.ncolliders - (sc->d.per_wall_friction ? 1 : 0); ++c) {
     double *mu = c < sc->d.ncolliders ? &sc->cols[c].friction : &sc->d.boundary_friction;
     double a = c < sc->d.ncolliders ? g.collider_friction[c] : g.boundary_friction;
     int type = c < sc->d.ncolliders ? sc->cols[c].type : sc->d.boundary;
@@ -207,6 +220,7 @@ static void test_substep(void) {
       {"cylinder (rotated), sticky", MPM_COLLIDER_CYLINDER, MPM_CONTACT_STICKY, 0},
       {"walls, separate, friction 0.3", -1, MPM_CONTACT_SEPARATE, 0.3},
       {"walls, sticky", -2, MPM_CONTACT_STICKY, 0},
+      {"walls, separate, per-wall friction", -3, MPM_CONTACT_SEPARATE, 0.1},
   };
   for (int i = 0; i < (int)(sizeof cc / sizeof cc[0]); ++i) {
     ah_scene sc;
@@ -219,6 +233,11 @@ static void test_substep(void) {
       sc.d.boundary = cc[i].type;
       sc.d.boundary_friction = cc[i].friction;
       sc.d.boundary_cells = 5;
+      if (cc[i].shape == -3) { /* the floor 0.4, the x min wall 0.2, the others 0.1: each its own cotangent */
+        sc.d.per_wall_friction = 1;
+        for (int w = 0; w < 6; ++w) sc.d.wall_frictions[w] = 0.1;
+        sc.d.wall_frictions[2] = 0.4, sc.d.wall_frictions[0] = 0.2;
+      }
     } else {
       mpm_collider *c = &sc.cols[0];
       memset(c, 0, sizeof *c);

@@ -176,11 +176,11 @@ static void v_contact(const double *x, const double *vy, double *vx, void *c) {
   vx[6] = vmu;
 }
 
-/* ------------------------------------------------------------------ grid node: m mom(3) g(3) mu_col... mu_wall -> v(3) */
+/* ------------------------------------------------------------------ grid node: m mom(3) g(3) mu_col... mu_wall[6] -> v(3) */
 
 static void apply_frictions(kctx *k, const double *mu) {
   for (int i = 0; i < k->ncol; ++i) k->cols[i].friction = mu[i];
-  k->g.wall_friction = mu[k->ncol];
+  for (int w = 0; w < 6; ++w) k->g.wall_friction[w] = mu[k->ncol + w]; /* each wall its own coefficient */
 }
 static void f_node(const double *x, double *y, void *c) {
   kctx *k = (kctx *)c;
@@ -194,14 +194,14 @@ static void v_node(const double *x, const double *vy, double *vx, void *c) {
   k->g.gravity = v3_load(x + 4);
   real vm = vx[0];
   v3 vmom = v3_load(vx + 1), vg = v3_load(vx + 4);
-  real vmu[8];
-  for (int i = 0; i <= k->ncol; ++i) vmu[i] = vx[7 + i];
+  real vmu[MPM_FRICTION_SLOTS(4)];
+  for (int i = 0; i < MPM_FRICTION_SLOTS(k->ncol); ++i) vmu[i] = vx[7 + i];
   mpm_grid_node_vjp(&k->g, k->cols, k->ncol, k->ii, k->jj, k->kk, k->t, k->dt, x[0], v3_load(x + 1), v3_load(vy), &vm,
                     &vmom, &vg, vmu);
   vx[0] = vm;
   v3_store(vmom, vx + 1);
   v3_store(vg, vx + 4);
-  for (int i = 0; i <= k->ncol; ++i) vx[7 + i] = vmu[i];
+  for (int i = 0; i < MPM_FRICTION_SLOTS(k->ncol); ++i) vx[7 + i] = vmu[i];
 }
 
 /* ------------------------------------------------------------------ P2G particle:
@@ -287,7 +287,7 @@ static mpm_kgrid test_grid(void) {
   g.gravity = v3_make(0, -9.8, 0);
   g.wall_cells = 3;
   for (int w = 0; w < 6; ++w) g.wall_type[w] = MPM_CONTACT_SLIP;
-  g.wall_friction = 0.3;
+  for (int w = 0; w < 6; ++w) g.wall_friction[w] = 0.3;
   return g;
 }
 
@@ -510,10 +510,11 @@ static void test_grid_node(void) {
   };
   for (int i = 0; i < (int)(sizeof nodes / sizeof nodes[0]); ++i) {
     k.ii = nodes[i].i, k.jj = nodes[i].j, k.kk = nodes[i].k;
-    double x[12] = {0.013, nodes[i].mom[0] * 0.013, nodes[i].mom[1] * 0.013, nodes[i].mom[2] * 0.013, 0.1, -9.8, 0.2,
-                    0.3, 0.2, 0.4, 0.25, 0.35};
-    k.cols[3].friction = 0.4; /* x[7..10] colliders, x[11] walls */
-    check("grid node update", nodes[i].name, f_node, v_node, &k, x, 12, 3);
+    /* x[7..10] colliders, x[11..16] the six walls' own coefficients (a wrong slot fails the check) */
+    double x[17] = {0.013, nodes[i].mom[0] * 0.013, nodes[i].mom[1] * 0.013, nodes[i].mom[2] * 0.013, 0.1, -9.8, 0.2,
+                    0.3, 0.2, 0.4, 0.25, 0.35, 0.15, 0.5, 0.45, 0.3, 0.2};
+    k.cols[3].friction = 0.4;
+    check("grid node update", nodes[i].name, f_node, v_node, &k, x, 17, 3);
   }
   /* m = 0: v = 0 */
   v3 v = mpm_grid_node(&k.g, k.cols, k.ncol, 8, 8, 8, 0, 1e-3, 0, v3_make(1, 1, 1));
@@ -533,14 +534,14 @@ static void test_grid_node(void) {
   };
   for (int i = 0; i < (int)(sizeof walls / sizeof walls[0]); ++i) {
     k.ii = walls[i].i, k.jj = walls[i].j, k.kk = walls[i].k;
-    double x[12] = {0.013, walls[i].mom[0] * 0.013, walls[i].mom[1] * 0.013, walls[i].mom[2] * 0.013, 0.1, -9.8, 0.2,
-                    0.3, 0.2, 0.4, 0.25, 0.35};
-    check("grid node update", walls[i].name, f_node, v_node, &k, x, 12, 3);
+    double x[17] = {0.013, walls[i].mom[0] * 0.013, walls[i].mom[1] * 0.013, walls[i].mom[2] * 0.013, 0.1, -9.8, 0.2,
+                    0.3, 0.2, 0.4, 0.25, 0.35, 0.15, 0.5, 0.45, 0.3, 0.2};
+    check("grid node update", walls[i].name, f_node, v_node, &k, x, 17, 3);
   }
   /* what each wall does to a node's velocity (no colliders, no gravity) */
   mpm_kgrid g = k.g;
   g.gravity = v3_zero();
-  g.wall_friction = 0;
+  for (int w = 0; w < 6; ++w) g.wall_friction[w] = 0;
   v = mpm_grid_node(&g, NULL, 0, 8, 1, 8, 0, 1e-3, 1, v3_make(0.5, 0.7, 0.1));
   CHECK(v.x == 0 && v.y == 0 && v.z == 0, "a sticky floor holds a node that leaves it (%g %g %g)", v.x, v.y, v.z);
   v = mpm_grid_node(&g, NULL, 0, 1, 8, 8, 0, 1e-3, 1, v3_make(0.5, 0.7, 0.1));

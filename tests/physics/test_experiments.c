@@ -1,10 +1,10 @@
 /* test_experiments.c: the simulator against published experiments and exact cases (CPU, float), each printing
- * its figure and failing outside its goal (issue 17). Reference data and citations: tests/data/.
+ * its figure and failing outside its goal (issue 17). Reference data and citations: tests/data/. The dam break is
+ * in test_dambreak.c.
  *
  *   test_experiments walls      a cube falling from the top wall band follows free fall exactly with the default
  *                               separate walls (slip walls hold it back: printed for comparison); a sticky floor
  *                               between separate side walls (per-wall conditions) stops a sliding block
- *   test_experiments dambreak   planar dam break, front position Z = z/a against Martin & Moyce (1952), T <= 3
  *   test_experiments collapse   planar granular column collapse, runout (L - L0)/L0 against Lube et al. (2005) /
  *                               Lajeunesse et al. (2005) for aspect ratios a = 0.5 and 2
  *   test_experiments heap       the flank of a sand heap against the friction angle (within 3 degrees)
@@ -144,74 +144,6 @@ static void test_walls(void) {
   CHECK(v_sticky < 0.5 * v_sep, "a sticky floor should stop a sliding block (%g m/s)", v_sticky);
 }
 
-/* ------------------------------------------------------------------ dam break */
-
-/* Martin & Moyce (1952), n^2 = 2, a = 2.25 in (tests/data/martin_moyce_1952.csv): T = t sqrt(2 g / a), Z = z / a */
-static const double MM_T[] = {0.832, 1.219, 1.997, 2.547, 3.345};
-static const double MM_Z[] = {1.217, 1.474, 2.292, 2.995, 4.134};
-
-/* The front against Martin & Moyce for T <= 3 with the given floor; returns the worst relative error. */
-static double dambreak(int floor_type, int grid, double *mean) {
-  const double a = 0.1, g = 9.8;
-  mpm_material m;
-  memset(&m, 0, sizeof m);
-  m.model = MPM_NEWTONIAN_FLUID;
-  m.density = 1000;
-  m.viscosity = 1e-3;
-  m.bulk_modulus = 4e5; /* speed of sound 20 m/s, ~10x the fastest flow (sqrt(2 g 2a) = 2 m/s): Mach ~0.1 */
-  mpm_desc d = planar_desc(0.6, 0.3, grid, 8, &m);
-  /* the tank: the floor as given (the experiment's is no-slip: water wets the glass), smooth separate sides */
-  d.boundary = MPM_CONTACT_SEPARATE;
-  d.per_wall = 1;
-  for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
-  d.wall_types[2] = floor_type;
-  double dx = 0.6 / grid, b = 3 * dx;
-  d.frame_dt = 0.1 / sqrt(2 * g / a); /* frames at T = 0.1, 0.2, ... */
-  mpm_object o = tu_box(b + 0.5 * a, b + a, 0.5 * d.domain_max[2], a, 2 * a, d.domain_max[2] - 2 * b, 0);
-  o.particles_per_cell = 8;
-  mpm_sim *s = tu_make(&d, &o, 1);
-  mpm_particles h = {0};
-  int nT = g_small ? 2 : 4, k = 0;
-  double worst = 0, sum = 0, Tprev = 0, Zprev = 1;
-  int frames = g_small ? 13 : 26;
-  printf("dambreak: %s floor, water column a = %.2f m, 2a high, grid %d (dx = %.4f m, a = %.0f cells), %lld particles, "
-         "bulk modulus %.0e Pa\n", mpm_contact_name(floor_type), a, grid, dx, a / dx, (long long)s->n, m.bulk_modulus);
-  for (int f = 1; f <= frames && k < nT; ++f) {
-    run_frames(s, 1);
-    double T = s->time * sqrt(2 * g / a);
-    tu_get(s, &h);
-    double Z = front_of(&h, b, dx, (int)((0.6 - 2 * b) / dx), 4) / a;
-    /* linear interpolation between the frames around each reference time */
-    while (k < nT && T >= MM_T[k]) {
-      double Zi = Zprev + (Z - Zprev) * (MM_T[k] - Tprev) / (T - Tprev);
-      double err = Zi / MM_Z[k] - 1;
-      printf("dambreak:   T = %.3f: Z = %.3f, Martin & Moyce %.3f, %+.1f%%\n", MM_T[k], Zi, MM_Z[k], 100 * err);
-      worst = fmax(worst, fabs(err));
-      sum += err;
-      ++k;
-    }
-    Tprev = T, Zprev = Z;
-  }
-  CHECK(k == nT, "reached only %d of %d reference times", k, nT);
-  *mean = k ? sum / k : NAN;
-  mpm_particles_free(&h);
-  mpm_destroy(s);
-  return worst;
-}
-
-static void test_dambreak(void) {
-  int grid = grid_or(g_small ? 48 : 80);
-  double mean, worst = dambreak(MPM_CONTACT_STICKY, grid, &mean);
-  printf("dambreak: front within %.1f%% of Martin & Moyce (1952) for T <= 3 (mean %+.1f%%) with a no-slip floor "
-         "(boundary_y_min = sticky), goal 10%%\n", 100 * worst, 100 * mean);
-  if (!g_small) {
-    CHECK(worst < 0.10, "dam-break front off by %.1f%% (goal 10%%)", 100 * worst);
-    double mean_s, worst_s = dambreak(MPM_CONTACT_SEPARATE, grid, &mean_s);
-    printf("dambreak: for comparison, a free-slip floor (separate) leads by up to %.1f%% (mean %+.1f%%)\n",
-           100 * worst_s, 100 * mean_s);
-  }
-}
-
 /* ------------------------------------------------------------------ granular column collapse */
 
 /* Runout (L - L0)/L0 of a planar column of aspect ratio A = H0/L0 against the back wall; sticky floor. */
@@ -327,7 +259,6 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--grid") == 0) g_grid = atoi(argv[i + 1]);
   const tu_case cases[] = {
       {"walls", test_walls},
-      {"dambreak", test_dambreak},
       {"collapse", test_collapse},
       {"heap", test_heap}};
   return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_experiments");
