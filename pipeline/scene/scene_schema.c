@@ -46,7 +46,7 @@ static const pl_key_spec material_keys[] = {
     {"friction_angle", PL_KT_REAL, "30", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI | PL_KF_LEARNABLE, 0, 90,
      "Drucker-Prager friction angle (degrees)"},
     {"cohesion", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "Drucker-Prager cohesion (Pa)"},
-    {"cone", PL_KT_ENUM, "plane_strain", "plane_strain compression", 0, 0, 0,
+    {"cone", PL_KT_ENUM, "plane_strain", "plane_strain compression shear", 0, 0, 0,
      "Drucker-Prager cone fitted to Mohr-Coulomb's friction angle in plane-strain flow (runs out as experiments do) "
      "or through its triaxial compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian; 1.39x stronger in "
      "plane strain at 30 deg)"},

@@ -19,7 +19,17 @@ static int g_small = 0;
 static int g_grid = 0;
 static const double PI = 3.14159265358979323846;
 
-static int grid_or(int dflt) { return g_grid > 0 ? g_grid : dflt; }
+static int grid_or(int dflt) { return g_grid > 0 ? g_grid : getenv("PL_TEST_GRID") ? atoi(getenv("PL_TEST_GRID")) : dflt; }
+static double envd(const char *k, double d) { return getenv(k) ? atof(getenv(k)) : d; }
+static void dump_xy(const mpm_particles *h, const char *tag) {
+  const char *dir = getenv("PL_TEST_DUMP");
+  if (!dir) return;
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s.csv", dir, tag);
+  FILE *f = fopen(path, "w");
+  for (int64_t p = 0; p < h->n; ++p) fprintf(f, "%g,%g,%g,%g\n", h->x[3 * p], h->x[3 * p + 1], h->x[3 * p + 2], h->q[p]);
+  fclose(f);
+}
 
 static void run_frames(mpm_sim *s, int frames) {
   for (int f = 0; f < frames; ++f) {
@@ -221,7 +231,8 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
   if (getenv("PL_TEST_DP_CONE")) m.dp_cone = atoi(getenv("PL_TEST_DP_CONE"));
   double L0 = A <= 1 ? 0.1 : 0.05, H0 = A * L0;
   double Lx = 0.5, Ly = H0 + 0.06;
-  mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, 8, &m);
+  mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, (int)envd("PL_TEST_NZ", 8), &m);
+  d.cfl = envd("PL_TEST_CFL", 0);
   d.per_wall = 1;
   for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
   d.wall_types[2] = MPM_CONTACT_STICKY; /* rough floor (the experiments glue sand to it), smooth sides */
@@ -234,6 +245,9 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
   /* run until the deposit is at rest: kinetic energy per unit mass below 1e-5 of g H0, at most 2 s */
   tu_settle(s, &h, 4 * sqrt(H0 / 9.8), g_small ? 0.3 : 1.6, 1e-5 * 9.8 * H0);
   *tsim = s->time;
+  char tag[64];
+  snprintf(tag, sizeof tag, "collapse_a%g", A);
+  dump_xy(&h, tag);
   int nb = (int)((Lx - 2 * b) / dx);
   double L = front_of(&h, b, dx, nb, 4);
   /* deposit height and flank slope (surface between 20% and 80% of the height, beyond the highest column) */
@@ -252,8 +266,10 @@ static double lube_runout(double a) { return a < 1.8 ? 1.2 * a : 1.9 * pow(a, 2.
 static void test_collapse(void) {
   const double phi = 30;
   int grid = grid_or(g_small ? 40 : 80);
-  double As[2] = {0.5, 1.5};
-  for (int i = 0; i < (g_small ? 1 : 2); ++i) {
+  double As[3] = {0.5, 1.5, 3};
+  int na = 2;
+  if (getenv("PL_TEST_AS")) na = sscanf(getenv("PL_TEST_AS"), "%lf,%lf,%lf", &As[0], &As[1], &As[2]);
+  for (int i = 0; i < (g_small ? 1 : na); ++i) {
     double hdep, slope, t;
     int64_t np;
     double r = collapse(As[i], phi, grid, &hdep, &slope, &np, &t);
@@ -276,7 +292,10 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   m.friction_angle = phi;
   if (getenv("PL_TEST_DP_CONE")) m.dp_cone = atoi(getenv("PL_TEST_DP_CONE"));
   double L = 0.12, H = 0.08, Lx = 0.4;
-  mpm_desc d = planar_desc(Lx, 0.2, grid, 8, &m);
+  m.E = envd("PL_TEST_E", m.E);
+  vw = envd("PL_TEST_VW", vw);
+  mpm_desc d = planar_desc(Lx, 0.2, grid, (int)envd("PL_TEST_NZ", 8), &m);
+  d.cfl = envd("PL_TEST_CFL", 0);
   d.per_wall = 1;
   for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
   d.wall_types[2] = MPM_CONTACT_STICKY;
@@ -293,12 +312,14 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   d.ncolliders = 1;
   d.frame_dt = 0.02;
   mpm_object o = tu_box(b + 0.5 * L, b + 0.5 * H, 0.5 * d.domain_max[2], L, H, d.domain_max[2] - 2 * b, 0);
+  o.particles_per_cell = (int)envd("PL_TEST_PPC", 8);
   mpm_sim *s = tu_make(&d, &o, 1);
   *np = s->n;
   mpm_particles h = {0};
   /* until the gate has moved 1.5 H and the deposit is at rest (or 1.5 s) */
-  tu_settle(s, &h, 1.5 * H / vw, g_small ? 0.3 : 1.5, 1e-6 * 9.8 * H);
+  tu_settle(s, &h, 1.5 * H / vw, g_small ? 0.3 : envd("PL_TEST_TMAX", fmax(1.5, 1.5 * H / vw + 0.3)), 1e-6 * 9.8 * H);
   *tsim = s->time;
+  dump_xy(&h, "heap");
   int nb = (int)((Lx - 2 * b) / dx);
   double hmax, n;
   double slope = tu_flank_slope(&h, b, b, dx, nb, &hmax, &n);
@@ -311,7 +332,7 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
 static void test_heap(void) {
   /* sand held by a gate that retreats at 0.1 m/s: the classic, quasi-static way to leave a slope at the angle of
    * repose, which for a cohesionless Mohr-Coulomb material is its friction angle */
-  double phi = 30, hdep, t;
+  double phi = envd("PL_TEST_PHI", 30), hdep, t;
   int64_t np;
   int grid = grid_or(g_small ? 40 : 60);
   double slope = retreat_slope(phi, grid, 0.1, &hdep, &np, &t);
@@ -322,6 +343,64 @@ static void test_heap(void) {
   else CHECK(slope > 5 && slope < 60, "no slope formed (%.1f deg)", slope);
 }
 
+/* ------------------------------------------------------------------ incline: the cone's friction in simple shear */
+
+/* A sand layer of thickness h on a rough (sticky) floor under gravity tilted by theta, released at rest: every
+ * depth of a layer on a slope steeper than its stopping angle yields in simple shear and the layer accelerates
+ * uniformly at a = g (sin theta - mu cos theta), mu the ratio of shear to normal stress on the slope-parallel
+ * plane in the flow. Returns mu = tan theta - a / (g cos theta), a fitted to the mean down-slope velocity of the
+ * layer's middle third between t1 and t2 (before its downhill end reaches the wall). */
+static double incline_mu(double phi, int cone, double theta, int grid, int64_t *np) {
+  mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 2e5, 0.3, 1600);
+  m.friction_angle = phi;
+  m.dp_cone = cone;
+  double Lx = 0.25, h = 0.02, th = theta * PI / 180, g = 9.8;
+  mpm_desc d = planar_desc(Lx, 0.06, grid, (int)envd("PL_TEST_NZ", 8), &m);
+  d.gravity[0] = g * sin(th);
+  d.gravity[1] = -g * cos(th);
+  d.per_wall = 1;
+  for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
+  d.wall_types[2] = MPM_CONTACT_STICKY;
+  double dx = Lx / grid, b = 3 * dx, L = Lx - 2 * b - 0.06;
+  d.frame_dt = 0.01;
+  mpm_object o = tu_box(b + 0.5 * L, b + 0.5 * h, 0.5 * d.domain_max[2], L, h, d.domain_max[2] - 2 * b, 0);
+  mpm_sim *s = tu_make(&d, &o, 1);
+  *np = s->n;
+  mpm_particles hp = {0};
+  double t[2] = {0.04, 0.12}, u[2];
+  for (int k = 0; k < 2; ++k) {
+    while (s->time < t[k] - 1e-9) run_frames(s, 1);
+    tu_get(s, &hp);
+    double sv = 0, sm = 0;
+    for (int64_t p = 0; p < hp.n; ++p)
+      if (hp.x[3 * p] > b + L / 3 && hp.x[3 * p] < b + 2 * L / 3) sv += hp.mass[p] * hp.v[3 * p], sm += hp.mass[p];
+    u[k] = sv / sm;
+  }
+  mpm_particles_free(&hp);
+  mpm_destroy(s);
+  double a = (u[1] - u[0]) / (t[1] - t[0]);
+  if (getenv("PL_TEST_VERBOSE")) printf("  u(%.2f) = %.4g, u(%.2f) = %.4g m/s\n", t[0], u[0], t[1], u[1]);
+  return tan(th) - a / (g * cos(th));
+}
+
+static void test_incline(void) {
+  const double phi = 30, theta = envd("PL_TEST_THETA", 40);
+  int grid = grid_or(g_small ? 50 : 100);
+  const int cones[3] = {MPM_DP_CONE_PLANE_STRAIN, MPM_DP_CONE_SHEAR, MPM_DP_CONE_COMPRESSION};
+  const char *names[3] = {"plane_strain", "shear", "compression"};
+  const double s = sin(phi * PI / 180);
+  const double expect[3] = {s, tan(phi * PI / 180), sqrt(3.0) * 2 * s / (3 - s)};
+  for (int k = 0; k < (g_small ? 1 : 3); ++k) {
+    int64_t np;
+    double mu = incline_mu(phi, cones[k], theta, grid, &np);
+    printf("incline: %s cone, phi = %.0f deg, slope %.0f deg, grid %d, %lld particles: friction of the sheared layer "
+           "%.3f (atan %.1f deg), expected sqrt(J2)/p = %.3f (atan %.1f deg), %+.1f%%\n", names[k], phi, theta, grid,
+           (long long)np, mu, atan(mu) * 180 / PI, expect[k], atan(expect[k]) * 180 / PI, 100 * (mu / expect[k] - 1));
+    if (!g_small) CHECK(fabs(mu / expect[k] - 1) < 0.05, "%s cone: layer friction %.3f, expected %.3f", names[k], mu, expect[k]);
+    else CHECK(mu > 0 && mu < 1, "layer friction %.3f", mu);
+  }
+}
+
 int main(int argc, char **argv) {
   for (int i = 2; i + 1 < argc; ++i)
     if (strcmp(argv[i], "--grid") == 0) g_grid = atoi(argv[i + 1]);
@@ -329,6 +408,7 @@ int main(int argc, char **argv) {
       {"walls", test_walls},
       {"dambreak", test_dambreak},
       {"collapse", test_collapse},
-      {"heap", test_heap}};
+      {"heap", test_heap},
+      {"incline", test_incline}};
   return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_experiments");
 }
