@@ -301,6 +301,8 @@ static void test_params(void) {
   /* the three cone fits at 30 degrees */
   mpm_uparams u = mpm_uparams_zero();
   u.E = 1e5, u.nu = 0.3, u.friction_angle = 30;
+  CHECK(u.cone == MPM_DP_CONE_SHEAR, "the default cone is shear (got %d)", u.cone);
+  u.cone = MPM_DP_CONE_PLANE_STRAIN;
   double a_ps = mpm_params_from_user(u).alpha;
   u.cone = MPM_DP_CONE_COMPRESSION;
   double a_c = mpm_params_from_user(u).alpha;

@@ -229,7 +229,7 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
   mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 2e5, 0.3, 1600);
   m.friction_angle = phi;
   if (getenv("PL_TEST_DP_CONE")) m.dp_cone = atoi(getenv("PL_TEST_DP_CONE"));
-  double L0 = A <= 1 ? 0.1 : 0.05, H0 = A * L0;
+  double L0 = envd("PL_TEST_L0", A <= 1 ? 0.1 : 0.05), H0 = A * L0;
   double Lx = 0.5, Ly = H0 + 0.06;
   mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, (int)envd("PL_TEST_NZ", 8), &m);
   d.cfl = envd("PL_TEST_CFL", 0);
