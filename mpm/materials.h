@@ -19,7 +19,8 @@
  *                     von Mises update coincide
  *   Drucker-Prager    Klar et al. 2016 with the cone apex shifted by cohesion and a volume correction
  *                     (the plastic state q stores the volume gained at the apex, Tampubolon et al. 2017); the
- *                     cone fitted to Mohr-Coulomb in plane strain (default) or triaxial compression (MPM_DP_CONE_*)
+ *                     cone fitted to Mohr-Coulomb in plane strain, triaxial compression or simple shear
+ *                     (MPM_DP_CONE_*)
  *   fluid             F <- J^(1/3) I
  *
  * Everything here is valid C11 and CUDA C++ (no compound literals, designated initialisers or VLAs). */
@@ -40,13 +41,17 @@ enum {
 };
 
 /* How the Drucker-Prager cone ||dev tau|| = 3 alpha p is fitted to the Mohr-Coulomb friction angle phi:
- *   PLANE_STRAIN (default): alpha = sqrt(2) sin(phi) / 3, Mohr-Coulomb in plane-strain flow with the isochoric
- *     (non-associated) return, where the out-of-plane deviatoric stress vanishes (Lode angle 0): sqrt(J2) =
- *     sin(phi) p. Column collapses then run out as in experiments (tests/physics, docs/mpm.md).
+ *   SHEAR (default): alpha = sqrt(2) tan(phi) / 3, sqrt(J2) = tan(phi) p (the mu = tan(phi) convention of
+ *     granular rheology): with the isochoric coaxial return a layer in steady simple shear has its principal
+ *     axes at 45 degrees to the shear plane and zero normal deviatoric stress on it, so the plane's
+ *     shear/normal stress ratio is sqrt(J2) / p = tan(phi). Of the three, the one whose column collapses run
+ *     out closest to the experiments at the finer grid (tests/physics, docs/mpm.md "Against experiments").
+ *   PLANE_STRAIN: alpha = sqrt(2) sin(phi) / 3, Mohr-Coulomb's sqrt(J2) = sin(phi) p at Lode angle 0 (plane
+ *     flow with the isochoric return): 0.87x the shear cone at 30 deg; runs out 20-30% long at grid 120.
  *   COMPRESSION: alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi)), the cone through Mohr-Coulomb's triaxial
- *     compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian): for the same phi it is 1.39x stronger
- *     in plane strain and runs out about 30% short of the experiments. */
-enum { MPM_DP_CONE_PLANE_STRAIN = 0, MPM_DP_CONE_COMPRESSION = 1 };
+ *     compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian): 1.2x the shear cone at 30 deg, runs
+ *     out about 30% short. */
+enum { MPM_DP_CONE_SHEAR = 0, MPM_DP_CONE_PLANE_STRAIN = 1, MPM_DP_CONE_COMPRESSION = 2 };
 
 /* Which branch a plastic projection took (tests use it to pick points away from the yield surface). */
 enum { MPM_BRANCH_ELASTIC = 0, MPM_BRANCH_YIELD = 1, MPM_BRANCH_APEX = 2 };
@@ -69,7 +74,8 @@ typedef struct {
   real bulk;            /* fluid bulk modulus kappa */
   real viscosity;       /* eta */
   real yield_stress;    /* tau_Y */
-  real alpha;           /* Drucker-Prager cone slope: sqrt(2) sin(phi) / 3, or sqrt(2/3) 2 sin(phi) / (3 - sin(phi)) */
+  real alpha;           /* Drucker-Prager cone slope: sqrt(2) sin(phi) / 3, sqrt(2/3) 2 sin(phi) / (3 - sin(phi)) or
+                         * sqrt(2) tan(phi) / 3 (MPM_DP_CONE_*) */
   real tr_apex;         /* trace of the Hencky strain at the cone apex: c cot(phi) / K, K = lambda + 2 mu / 3 */
 } mpm_mparams;
 
@@ -90,7 +96,7 @@ HD mpm_mparams mpm_mparams_zero(void) {
 HD mpm_uparams mpm_uparams_zero(void) {
   mpm_uparams u;
   u.E = u.nu = u.yield_stress = u.viscosity = u.friction_angle = u.cohesion = u.bulk_modulus = 0;
-  u.cone = MPM_DP_CONE_PLANE_STRAIN;
+  u.cone = MPM_DP_CONE_SHEAR;
   return u;
 }
 
@@ -118,6 +124,7 @@ HD mpm_mparams mpm_params_from_user(mpm_uparams u) {
   p.yield_stress = u.yield_stress;
   real phi = mpm_deg2rad(u.friction_angle), s = r_sin(phi), c = r_cos(phi);
   p.alpha = u.cone == MPM_DP_CONE_COMPRESSION ? r_sqrt(RC(2.0) / RC(3.0)) * RC(2.0) * s / (RC(3.0) - s)
+            : u.cone == MPM_DP_CONE_SHEAR     ? r_sqrt(RC(2.0)) * s / (RC(3.0) * c)
                                               : r_sqrt(RC(2.0)) * s / RC(3.0);
   real kappa = u.E / (RC(3.0) * (1 - RC(2.0) * u.nu));
   p.tr_apex = u.cohesion * c / (s * kappa);
@@ -131,10 +138,12 @@ HD void mpm_params_from_user_vjp(mpm_uparams u, mpm_mparams v, mpm_uparams *vu) 
   real phi = mpm_deg2rad(u.friction_angle), s = r_sin(phi), c = r_cos(phi);
   real dphi = mpm_deg2rad(RC(1.0));
   real k23 = r_sqrt(RC(2.0) / RC(3.0));
-  /* compression: d alpha / d s = 2 k23 * 3 / (3 - s)^2; plane strain: sqrt(2) / 3 */
-  real dalpha_ds = u.cone == MPM_DP_CONE_COMPRESSION ? RC(6.0) * k23 / ((RC(3.0) - s) * (RC(3.0) - s))
-                                                     : r_sqrt(RC(2.0)) / RC(3.0);
-  vu->friction_angle += v.alpha * dalpha_ds * c * dphi;
+  /* d alpha / d phi: compression 2 k23 * 3 / (3 - s)^2 * cos; plane strain sqrt(2) / 3 * cos;
+   * shear sqrt(2) / 3 * d tan / d phi = sqrt(2) / (3 cos^2) */
+  real dalpha_dphi = u.cone == MPM_DP_CONE_COMPRESSION ? RC(6.0) * k23 / ((RC(3.0) - s) * (RC(3.0) - s)) * c
+                     : u.cone == MPM_DP_CONE_SHEAR     ? r_sqrt(RC(2.0)) / (RC(3.0) * c * c)
+                                                       : r_sqrt(RC(2.0)) / RC(3.0) * c;
+  vu->friction_angle += v.alpha * dalpha_dphi * dphi;
   real kappa = u.E / (RC(3.0) * (1 - RC(2.0) * u.nu));
   real tr = u.cohesion * c / (s * kappa);
   vu->cohesion += v.tr_apex * c / (s * kappa);

@@ -98,7 +98,8 @@ static pl_status resolve_material(const mpm_material *in, int i, mpm_material *o
         return pl_fail(PL_ERR_INVALID, "material %s (viscoplastic): needs a viscosity > 0", nb);
       break;
     case MPM_DRUCKER_PRAGER:
-      if (out->dp_cone != MPM_DP_CONE_PLANE_STRAIN && out->dp_cone != MPM_DP_CONE_COMPRESSION)
+      if (out->dp_cone != MPM_DP_CONE_PLANE_STRAIN && out->dp_cone != MPM_DP_CONE_COMPRESSION &&
+          out->dp_cone != MPM_DP_CONE_SHEAR)
         return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): unknown cone fit %d", nb, out->dp_cone);
       if (!(out->friction_angle > 0 && out->friction_angle < 90))
         return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): friction_angle must lie in (0, 90) degrees (got %g)",

@@ -51,7 +51,7 @@ typedef struct {
   double viscosity;       /* Pa s, as given (fluid and viscoplastic need > 0) */
   double friction_angle;  /* Drucker-Prager (degrees); 0: 30 */
   double cohesion;        /* Drucker-Prager (Pa), as given */
-  int dp_cone;            /* Drucker-Prager cone fit: MPM_DP_CONE_PLANE_STRAIN (0) or _COMPRESSION (materials.h) */
+  int dp_cone;            /* Drucker-Prager cone fit: MPM_DP_CONE_SHEAR (0, default), _PLANE_STRAIN (1) or _COMPRESSION (2) (materials.h) */
   double bulk_modulus;    /* fluid (Pa); 0: 1e5 */
 } mpm_material;
 

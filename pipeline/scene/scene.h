@@ -66,7 +66,7 @@ typedef struct {
   char name[PL_NAME_MAX];
   pl_material_model model;
   double E, nu, density, yield_stress, viscosity, friction_angle, cohesion, bulk_modulus;
-  int dp_cone;           /* 0: plane_strain, 1: compression (mpm's MPM_DP_CONE_*) */
+  int dp_cone;           /* 0: shear, 1: plane_strain, 2: compression (mpm's MPM_DP_CONE_*) */
   double color[3];
 } pl_scene_material;
 

@@ -54,10 +54,11 @@ static const pl_key_spec material_keys[] = {
     {"friction_angle", PL_KT_REAL, "30", NULL, PL_KF_RANGE | PL_KF_OPEN_LO | PL_KF_OPEN_HI | PL_KF_LEARNABLE, 0, 90,
      "Drucker-Prager friction angle (degrees)"},
     {"cohesion", PL_KT_REAL, "0", NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "Drucker-Prager cohesion (Pa)"},
-    {"cone", PL_KT_ENUM, "plane_strain", "plane_strain compression", 0, 0, 0,
-     "Drucker-Prager cone fitted to Mohr-Coulomb's friction angle in plane-strain flow (runs out as experiments do) "
-     "or through its triaxial compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian; 1.39x stronger in "
-     "plane strain at 30 deg)"},
+    {"cone", PL_KT_ENUM, "shear", "shear plane_strain compression", 0, 0, 0,
+     "Drucker-Prager cone fitted to Mohr-Coulomb's friction angle: shear: a friction tan(phi) in simple shear "
+     "(sqrt(J2) = tan(phi) p, the mu = tan(phi) convention of granular rheology; column collapses run out closest "
+     "to experiments); plane_strain: sqrt(J2) = sin(phi) p (0.87x as strong at 30 deg); compression: through its "
+     "triaxial compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian; 1.2x as strong at 30 deg)"},
     {"bulk_modulus", PL_KT_REAL, "1e5", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "bulk modulus of newtonian_fluid (Pa)"},
     {"color", PL_KT_VEC3, "0.8 0.8 0.8", NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour of objects made of it"},
     END};

@@ -29,7 +29,7 @@ void pl_sim_material(const pl_scene_material *m, mpm_material *o) {
   o->yield_stress = m->yield_stress;
   o->viscosity = m->viscosity;
   o->friction_angle = m->friction_angle;
-  o->dp_cone = m->dp_cone; /* plane_strain compression: MPM_DP_CONE_PLANE_STRAIN, _COMPRESSION */
+  o->dp_cone = m->dp_cone; /* shear plane_strain compression: MPM_DP_CONE_SHEAR, _PLANE_STRAIN, _COMPRESSION */
   o->cohesion = m->cohesion;
   o->bulk_modulus = m->bulk_modulus;
 }

@@ -266,17 +266,19 @@ static void test_rollout(void) {
   printf("20-substep rollout, losses at frames 1 and 2 (limit 1e-5):\n");
   /* Each case keeps every particle-substep away from the return maps' switching surfaces (measured): the
    * plastic bodies start well past yield and are viscous enough (Perzyna factor k = 2 mu dt/(2 mu dt + eta)
-   * ~ 0.05) to stay on the yield branch for all 20 substeps. Sand runs once per cone fit (the weaker plane-strain
-   * cone needs a more compressed, less sheared start to keep its margin). */
+   * ~ 0.05) to stay on the yield branch for all 20 substeps. Sand runs once per cone fit (the weaker plane-strain and
+   * shear cones need a more compressed, less sheared start to keep its margin). */
   struct {
     int model;
     double eta, fs, fbias;
     int cone;
-  } rc[7] = {{MPM_FIXED_COROTATED, 0.5, 0.03, 1.0, 0}, {MPM_NEO_HOOKEAN, 0.5, 0.03, 1.0, 0},
+  } rc[8] = {{MPM_FIXED_COROTATED, 0.5, 0.03, 1.0, 0}, {MPM_NEO_HOOKEAN, 0.5, 0.03, 1.0, 0},
              {MPM_STVK_VON_MISES, 300, 0.1, 1.0, 0},    {MPM_DRUCKER_PRAGER, 0, 0.03, 0.97, MPM_DP_CONE_COMPRESSION},
              {MPM_DRUCKER_PRAGER, 0, 0.01, 0.95, MPM_DP_CONE_PLANE_STRAIN},
+             {MPM_DRUCKER_PRAGER, 0, 0.01, 0.95, MPM_DP_CONE_SHEAR},
              {MPM_NEWTONIAN_FLUID, 0.5, 0, 1.0, 0},     {MPM_VISCOPLASTIC, 300, 0.1, 1.0, 0}};
-  for (int i = 0; i < 7; ++i) {
+  const char *cone_names[3] = {", shear cone", ", plane-strain cone", ", compression cone"}; /* MPM_DP_CONE_* */
+  for (int i = 0; i < 8; ++i) {
     ah_scene sc;
     ah_init(&sc);
     sc.mats[0] = ah_material(rc[i].model);
@@ -312,7 +314,7 @@ static void test_rollout(void) {
     double margin = ah_min_margin(&sc, cnt);
     char nm[160];
     snprintf(nm, sizeof nm, "%s%s (elastic %lld, yield %lld, apex %lld; margin %.1e)", mpm_model_name(rc[i].model),
-             rc[i].model != MPM_DRUCKER_PRAGER ? "" : (rc[i].cone ? ", compression cone" : ", plane-strain cone"),
+             rc[i].model != MPM_DRUCKER_PRAGER ? "" : cone_names[rc[i].cone],
              (long long)cnt[0], (long long)cnt[1], (long long)cnt[2], margin);
     CHECK(margin > 2e-5, "%s: a particle-substep lies %.1e from a switching surface: choose another state", nm, margin);
     if (rc[i].model == MPM_STVK_VON_MISES || rc[i].model == MPM_VISCOPLASTIC)

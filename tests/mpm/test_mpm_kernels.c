@@ -293,19 +293,24 @@ static mpm_kgrid test_grid(void) {
 
 static void test_params(void) {
   double cases[3][7] = {{1e5, 0.3, 2e3, 5, 30, 0, 1e5}, {3e4, -0.2, 1e4, 0, 45, 200, 2e6}, {7e6, 0.45, 5e4, 1e-2, 12, 1e3, 1e4}};
-  int cones[2] = {MPM_DP_CONE_PLANE_STRAIN, MPM_DP_CONE_COMPRESSION};
-  for (int k = 0; k < 2; ++k)
-    for (int i = 0; i < 3; ++i)
-      check("material parameters", k ? "params from (E, nu, ...), compression cone" : "params from (E, nu, ...), plane-strain cone",
-            f_params, v_params, &cones[k], cases[i], 7, 7);
-  /* the two cone fits at 30 degrees */
+  int cones[3] = {MPM_DP_CONE_PLANE_STRAIN, MPM_DP_CONE_COMPRESSION, MPM_DP_CONE_SHEAR};
+  const char *cone_names[3] = {"params from (E, nu, ...), plane-strain cone", "params from (E, nu, ...), compression cone",
+                               "params from (E, nu, ...), shear cone"};
+  for (int k = 0; k < 3; ++k)
+    for (int i = 0; i < 3; ++i) check("material parameters", cone_names[k], f_params, v_params, &cones[k], cases[i], 7, 7);
+  /* the three cone fits at 30 degrees */
   mpm_uparams u = mpm_uparams_zero();
   u.E = 1e5, u.nu = 0.3, u.friction_angle = 30;
+  CHECK(u.cone == MPM_DP_CONE_SHEAR, "the default cone is shear (got %d)", u.cone);
+  u.cone = MPM_DP_CONE_PLANE_STRAIN;
   double a_ps = mpm_params_from_user(u).alpha;
   u.cone = MPM_DP_CONE_COMPRESSION;
   double a_c = mpm_params_from_user(u).alpha;
-  CHECK(fabs(a_ps - sqrt(2.0) * 0.5 / 3) < 1e-12 && fabs(a_c - sqrt(2.0 / 3.0) * 2 * 0.5 / 2.5) < 1e-12,
-        "cone slopes at 30 deg: %g %g", a_ps, a_c);
+  u.cone = MPM_DP_CONE_SHEAR;
+  double a_s = mpm_params_from_user(u).alpha;
+  CHECK(fabs(a_ps - sqrt(2.0) * 0.5 / 3) < 1e-12 && fabs(a_c - sqrt(2.0 / 3.0) * 2 * 0.5 / 2.5) < 1e-12 &&
+            fabs(a_s - sqrt(2.0) * tan(PL_PI / 6) / 3) < 1e-12,
+        "cone slopes at 30 deg: %g %g %g", a_ps, a_c, a_s);
 }
 
 static void test_stress(void) {

@@ -260,7 +260,7 @@ static double sand_slope(double phi, int grid, int frames) {
   mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 1e5, 0.3, 1600);
   m.friction_angle = phi;
   /* the cone this sanity check and its figures (docs/mpm.md) were made with: Klar et al.'s compression fit; the
-   * default plane-strain fit is measured against experiments in tests/physics (collapse runout, heap) */
+   * default shear fit is measured against experiments in tests/physics (collapse runout, heap) */
   m.dp_cone = MPM_DP_CONE_COMPRESSION;
   mpm_desc d = tu_desc(grid, &m, 1);
   d.domain_max[2] = 12.0 / d.grid; /* 12 cells thick in z */

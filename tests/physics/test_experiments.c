@@ -6,8 +6,13 @@
  *                               separate walls (slip walls hold it back: printed for comparison); a sticky floor
  *                               between separate side walls (per-wall conditions) stops a sliding block
  *   test_experiments collapse   planar granular column collapse, runout (L - L0)/L0 against Lube et al. (2005) /
- *                               Lajeunesse et al. (2005) for aspect ratios a = 0.5 and 2
+ *                               Lajeunesse et al. (2005) for aspect ratios a = 0.5, 1 and 3 (within 10%)
  *   test_experiments heap       the flank of a sand heap against the friction angle (within 3 degrees)
+ *   test_experiments incline    the friction of a sand layer flowing down a 40 degree slope against the cone's
+ *                               sqrt(J2)/p (tan(phi) for the default shear cone; within 3 degrees)
+ *
+ * The granular cases use the default cone (shear); PL_TEST_DP_CONE = plane_strain | compression runs them with
+ * another, PL_TEST_DUMP=DIR writes the deposits' particles (DIR/collapse_a*.csv, DIR/heap.csv) for pictures.
  *
  * `--grid N` sets the resolution (cells along the longest side; each case has a CI default), `--small` runs
  * the sanitizer build's cheaper variant (a shorter run checked only for sanity, not against the goal). */
@@ -20,6 +25,38 @@ static int g_grid = 0;
 static const double PI = 3.14159265358979323846;
 
 static int grid_or(int dflt) { return g_grid > 0 ? g_grid : dflt; }
+
+/* The granular cases' cone: the material's default (shear), or PL_TEST_DP_CONE = shear | plane_strain | compression
+ * for the comparisons in docs/mpm.md. */
+static int test_cone(void) {
+  const char *c = getenv("PL_TEST_DP_CONE");
+  if (!c || !*c) return MPM_DP_CONE_SHEAR;
+  if (strcmp(c, "plane_strain") == 0) return MPM_DP_CONE_PLANE_STRAIN;
+  if (strcmp(c, "compression") == 0) return MPM_DP_CONE_COMPRESSION;
+  if (strcmp(c, "shear") != 0) {
+    fprintf(stderr, "PL_TEST_DP_CONE='%s': expected shear, plane_strain or compression\n", c);
+    exit(2);
+  }
+  return MPM_DP_CONE_SHEAR;
+}
+static const char *cone_name(int cone) {
+  return cone == MPM_DP_CONE_SHEAR ? "shear" : cone == MPM_DP_CONE_PLANE_STRAIN ? "plane_strain" : "compression";
+}
+
+/* PL_TEST_DUMP=DIR writes the particles at rest to DIR/TAG.csv (x, y, z, q per line) for pictures of the deposits. */
+static void dump_particles(const mpm_particles *h, const char *tag) {
+  const char *dir = getenv("PL_TEST_DUMP");
+  if (!dir) return;
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s.csv", dir, tag);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "PL_TEST_DUMP: cannot write %s\n", path);
+    exit(2);
+  }
+  for (int64_t p = 0; p < h->n; ++p) fprintf(f, "%g,%g,%g,%g\n", h->x[3 * p], h->x[3 * p + 1], h->x[3 * p + 2], h->q[p]);
+  fclose(f);
+}
 
 static void run_frames(mpm_sim *s, int frames) {
   for (int f = 0; f < frames; ++f) {
@@ -146,12 +183,13 @@ static void test_walls(void) {
 
 /* ------------------------------------------------------------------ granular column collapse */
 
-/* Runout (L - L0)/L0 of a planar column of aspect ratio A = H0/L0 against the back wall; sticky floor. */
-static double collapse(double A, double phi, int grid, double *deposit_h, double *slope_deg, int64_t *np, double *tsim) {
+/* Runout (L - L0)/L0 of a planar column L0 wide and H0 = A L0 high against the back wall; sticky floor. */
+static double collapse(double A, double L0, double phi, int grid, double *deposit_h, double *slope_deg, int64_t *np,
+                       double *tsim) {
   mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 2e5, 0.3, 1600);
   m.friction_angle = phi;
-  if (getenv("PL_TEST_DP_CONE")) m.dp_cone = atoi(getenv("PL_TEST_DP_CONE"));
-  double L0 = A <= 1 ? 0.1 : 0.05, H0 = A * L0;
+  m.dp_cone = test_cone();
+  double H0 = A * L0;
   double Lx = 0.5, Ly = H0 + 0.06;
   mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, 8, &m);
   d.per_wall = 1;
@@ -166,6 +204,9 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
   /* run until the deposit is at rest: kinetic energy per unit mass below 1e-5 of g H0, at most 2 s */
   tu_settle(s, &h, 4 * sqrt(H0 / 9.8), g_small ? 0.3 : 1.6, 1e-5 * 9.8 * H0);
   *tsim = s->time;
+  char tag[64];
+  snprintf(tag, sizeof tag, "collapse_a%g", A);
+  dump_particles(&h, tag);
   int nb = (int)((Lx - 2 * b) / dx);
   double L = front_of(&h, b, dx, nb, 4);
   /* deposit height and flank slope (surface between 20% and 80% of the height, beyond the highest column) */
@@ -182,17 +223,19 @@ static double collapse(double A, double phi, int grid, double *deposit_h, double
 static double lube_runout(double a) { return a < 1.8 ? 1.2 * a : 1.9 * pow(a, 2.0 / 3.0); }
 
 static void test_collapse(void) {
+  /* The runout grows with resolution (docs/mpm.md): each column is the largest the 0.5 m box holds at its
+   * runout, so the shorter side spans 12-24 cells at grid 120 (the CI grid; the goal is not met at 80). */
   const double phi = 30;
-  int grid = grid_or(g_small ? 40 : 80);
-  double As[2] = {0.5, 1.5};
-  for (int i = 0; i < (g_small ? 1 : 2); ++i) {
+  int grid = grid_or(g_small ? 40 : 120);
+  const double As[3] = {0.5, 1, 3}, L0s[3] = {0.2, 0.1, 0.05};
+  for (int i = 0; i < (g_small ? 1 : 3); ++i) {
     double hdep, slope, t;
     int64_t np;
-    double r = collapse(As[i], phi, grid, &hdep, &slope, &np, &t);
+    double r = collapse(As[i], L0s[i], phi, grid, &hdep, &slope, &np, &t);
     double ref = lube_runout(As[i]), err = r / ref - 1;
-    printf("collapse: a = %.1f, phi = %.0f deg, grid %d, %lld particles, %.2f s: runout (L - L0)/L0 = %.3f, Lube et al. "
-           "(2005) %.3f, %+.1f%%; deposit %.3f m high, flank %.1f deg\n", As[i], phi, grid, (long long)np, t, r, ref,
-           100 * err, hdep, slope);
+    printf("collapse: a = %.1f (L0 = %.2f m), phi = %.0f deg, %s cone, grid %d, %lld particles, %.2f s: runout (L - L0)/L0 "
+           "= %.3f, Lube et al. (2005) %.3f, %+.1f%%; deposit %.3f m high, flank %.1f deg\n", As[i], L0s[i], phi,
+           cone_name(test_cone()), grid, (long long)np, t, r, ref, 100 * err, hdep, slope);
     if (!g_small) CHECK(fabs(err) < 0.10, "runout off by %.1f%% at a = %.1f (goal 10%%)", 100 * err, As[i]);
     else CHECK(r > 0, "the column did not spread");
   }
@@ -206,7 +249,7 @@ static void test_collapse(void) {
 static double retreat_slope(double phi, int grid, double vw, double *hdep, int64_t *np, double *tsim) {
   mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 2e5, 0.3, 1600);
   m.friction_angle = phi;
-  if (getenv("PL_TEST_DP_CONE")) m.dp_cone = atoi(getenv("PL_TEST_DP_CONE"));
+  m.dp_cone = test_cone();
   double L = 0.12, H = 0.08, Lx = 0.4;
   mpm_desc d = planar_desc(Lx, 0.2, grid, 8, &m);
   d.per_wall = 1;
@@ -231,6 +274,7 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   /* until the gate has moved 1.5 H and the deposit is at rest (or 1.5 s) */
   tu_settle(s, &h, 1.5 * H / vw, g_small ? 0.3 : 1.5, 1e-6 * 9.8 * H);
   *tsim = s->time;
+  dump_particles(&h, "heap");
   int nb = (int)((Lx - 2 * b) / dx);
   double hmax, n;
   double slope = tu_flank_slope(&h, b, b, dx, nb, &hmax, &n);
@@ -248,10 +292,70 @@ static void test_heap(void) {
   int grid = grid_or(g_small ? 40 : 60);
   double slope = retreat_slope(phi, grid, 0.1, &hdep, &np, &t);
   printf("heap: phi = %.0f deg (%s cone), grid %d, %lld particles, %.2f s: deposit %.3f m high, flank %.1f deg "
-         "(%+.1f deg from phi, goal 3 deg)\n", phi, getenv("PL_TEST_DP_CONE") && atoi(getenv("PL_TEST_DP_CONE")) ?
-         "compression" : "plane-strain", grid, (long long)np, t, hdep, slope, slope - phi);
+         "(%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), grid, (long long)np, t, hdep, slope, slope - phi);
   if (!g_small) CHECK(fabs(slope - phi) <= 3, "flank %.1f deg, friction angle %.0f deg (goal 3 deg)", slope, phi);
   else CHECK(slope > 5 && slope < 60, "no slope formed (%.1f deg)", slope);
+}
+
+/* ------------------------------------------------------------------ incline: the cone's friction in simple shear */
+
+/* A sand layer of thickness h on a rough (sticky) floor under gravity tilted by theta, released at rest: every
+ * depth of a layer on a slope steeper than its stopping angle yields in simple shear and the layer accelerates
+ * uniformly at a = g (sin theta - mu cos theta), mu the ratio of shear to normal stress on the slope-parallel
+ * plane in the flow. Returns mu = tan theta - a / (g cos theta), a fitted to the mean down-slope velocity of the
+ * layer's middle third between t1 and t2 (before its downhill end reaches the wall). */
+static double incline_mu(double phi, int cone, double theta, int grid, int64_t *np) {
+  mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 2e5, 0.3, 1600);
+  m.friction_angle = phi;
+  m.dp_cone = cone;
+  double Lx = 0.25, h = 0.02, th = theta * PI / 180, g = 9.8;
+  mpm_desc d = planar_desc(Lx, 0.06, grid, 8, &m);
+  d.gravity[0] = g * sin(th);
+  d.gravity[1] = -g * cos(th);
+  d.per_wall = 1;
+  for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
+  d.wall_types[2] = MPM_CONTACT_STICKY;
+  double dx = Lx / grid, b = 3 * dx, L = Lx - 2 * b - 0.06;
+  d.frame_dt = 0.01;
+  mpm_object o = tu_box(b + 0.5 * L, b + 0.5 * h, 0.5 * d.domain_max[2], L, h, d.domain_max[2] - 2 * b, 0);
+  mpm_sim *s = tu_make(&d, &o, 1);
+  *np = s->n;
+  mpm_particles hp = {0};
+  double t[2] = {0.04, 0.12}, u[2];
+  for (int k = 0; k < 2; ++k) {
+    while (s->time < t[k] - 1e-9) run_frames(s, 1);
+    tu_get(s, &hp);
+    double sv = 0, sm = 0;
+    for (int64_t p = 0; p < hp.n; ++p)
+      if (hp.x[3 * p] > b + L / 3 && hp.x[3 * p] < b + 2 * L / 3) sv += hp.mass[p] * hp.v[3 * p], sm += hp.mass[p];
+    u[k] = sv / sm;
+  }
+  mpm_particles_free(&hp);
+  mpm_destroy(s);
+  double a = (u[1] - u[0]) / (t[1] - t[0]);
+  return tan(th) - a / (g * cos(th));
+}
+
+static void test_incline(void) {
+  /* sqrt(J2)/p of each cone (materials.h): the friction a layer in steady simple shear shows with the isochoric
+   * coaxial return; the shear and compression cones are checked (3 deg, the heap's goal), the plane-strain cone,
+   * which flows 2.4-2.8 deg above its atan(sin(phi)), is printed for comparison */
+  const double phi = 30, theta = 40;
+  int grid = grid_or(g_small ? 40 : 60);
+  const int cones[3] = {MPM_DP_CONE_SHEAR, MPM_DP_CONE_COMPRESSION, MPM_DP_CONE_PLANE_STRAIN};
+  const double s = sin(phi * PI / 180);
+  const double expect[3] = {tan(phi * PI / 180), sqrt(3.0) * 2 * s / (3 - s), s};
+  for (int k = 0; k < (g_small ? 1 : 3); ++k) {
+    int64_t np;
+    double mu = incline_mu(phi, cones[k], theta, grid, &np);
+    double deg = atan(mu) * 180 / PI, edeg = atan(expect[k]) * 180 / PI;
+    printf("incline: %s cone, phi = %.0f deg, slope %.0f deg, grid %d, %lld particles: friction of the flowing layer "
+           "%.3f (%.1f deg), sqrt(J2)/p = %.3f (%.1f deg): %+.1f deg%s\n", cone_name(cones[k]), phi, theta, grid,
+           (long long)np, mu, deg, expect[k], edeg, deg - edeg, k == 2 ? " (for comparison, not checked)" : "");
+    if (g_small) CHECK(mu > 0 && mu < 1, "layer friction %.3f", mu);
+    else if (k < 2) CHECK(fabs(deg - edeg) <= 3, "%s cone: layer friction %.1f deg, expected %.1f deg (goal 3 deg)",
+                          cone_name(cones[k]), deg, edeg);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -260,6 +364,7 @@ int main(int argc, char **argv) {
   const tu_case cases[] = {
       {"walls", test_walls},
       {"collapse", test_collapse},
-      {"heap", test_heap}};
+      {"heap", test_heap},
+      {"incline", test_incline}};
   return tu_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]), &g_small, "test_experiments");
 }
