@@ -22,7 +22,7 @@ check
 if opt "$scene" --set targets.path="$tmp/cap" --set sim.frames=6 --set targets.frames=1:7 --set targets.holdout=7 \
   --set render.width=24 --set render.height=24 --set optimize.iterations=1 --set optimize.appearance_iters=12 \
   --set sim.grid=20 --set object.cube.particles_per_cell=8 --set object.cube.hull_samples=3 \
-  --set object.cube.hull_erode=0.015 \
+  --set object.cube.hull_erode=0.015 --set optimize.uncertainty=false \
   --no-video -o "$tmp/fit" > "$tmp/out" 2>&1; then
   hull=$(grep 'visual hull from frame 0' "$tmp/out")
   iou=$(grep 'hull mask IoU per camera' "$tmp/out")
