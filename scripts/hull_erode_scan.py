@@ -95,7 +95,7 @@ def main():
         sys.exit(f"{a.scene}: no PAC-NeRF capture (all_data.json) at [targets] path = {cap}")
     entries = json.load(open(os.path.join(cap, "all_data.json")))
     held = set(a.holdout.split(",")) if a.holdout else set()
-    first = {}  # camera -> (image, plate) on frame 0
+    first = {}  # camera -> its image of capture frame 0 (simulation frame 0 with targets.offset = 0)
     for e in entries:
         name = os.path.basename(e["file_path"])
         stem = name[2:-4]  # r_C_F.png
@@ -107,6 +107,8 @@ def main():
         im = read_png(img)[:, :, :3].astype(float) / 255
         bg = read_png(os.path.join(os.path.dirname(img), f"r_{cam}_-1.png"))[:, :, :3].astype(float) / 255
         masks[cam] = np.abs(im - bg).max(axis=2) > a.threshold
+    if not masks:
+        sys.exit(f"{cap}: no frame-0 image of a training camera (r_C_0.png)")
     h, w = next(iter(masks.values())).shape
     print(f"{a.scene}: frame 0 of {len(masks)} cameras ({', '.join(sorted(masks))}), {w}x{h}; masks by background "
           f"subtraction (threshold {a.threshold})")
