@@ -155,6 +155,10 @@ pl_status pl_visual_hull_carve(const pl_hull_desc *d, mpm_occupancy *occ, pl_hul
   if (d->misses < 0 || d->misses >= d->nviews)
     return pl_fail(PL_ERR_INVALID, "%s: hull_misses = %d must be in 0..%d (fewer than the %d views)", label, d->misses,
                    d->nviews - 1, d->nviews);
+  if (d->samples < 0 || d->samples > 8)
+    return pl_fail(PL_ERR_INVALID, "%s: hull_samples = %d must be in 0..8", label, d->samples);
+  if (!(d->erode >= 0) || !isfinite(d->erode))
+    return pl_fail(PL_ERR_INVALID, "%s: hull_erode = %g must be >= 0", label, d->erode);
   for (int k = 0; k < d->nviews; ++k) PL_TRY(check_view(&d->views[k], label, k));
   double nn[3];
   for (int a = 0; a < 3; ++a) {
@@ -174,10 +178,6 @@ pl_status pl_visual_hull_carve(const pl_hull_desc *d, mpm_occupancy *occ, pl_hul
   int64_t nv = (int64_t)occ->n[0] * occ->n[1] * occ->n[2];
   occ->inside = (unsigned char *)calloc((size_t)nv, 1);
   if (!occ->inside) return pl_fail(PL_ERR_NOMEM, "%s: out of memory for %lld voxels", label, (long long)nv);
-  if (d->samples < 0 || d->samples > 8)
-    return pl_fail(PL_ERR_INVALID, "%s: hull_samples = %d must be in 0..8", label, d->samples);
-  if (!(d->erode >= 0) || !isfinite(d->erode))
-    return pl_fail(PL_ERR_INVALID, "%s: hull_erode = %g must be >= 0", label, d->erode);
   int need_in = d->nviews < 2 ? d->nviews : 2, subvoxel = d->samples >= 2 || d->erode > 0;
   int64_t carved = 0;
   for (int i = 0; i < occ->n[0]; ++i)

@@ -191,10 +191,12 @@ int main(void) {
     CHECK(is.volume < info.volume, "the sub-voxel hull %.6g is not below the conservative one %.6g", is.volume, info.volume);
     CHECK(ie.volume >= 0.98 * lo && ie.volume <= 1.02 * hi, "eroded volume %.6g outside %.6g..%.6g", ie.volume, lo, hi);
     CHECK(extra == 0, "the eroded hull keeps %ld voxels the plain one does not", extra);
-    ds.erode = -1;
-    CHECK(pl_visual_hull_carve(&ds, &oe, &ie) != PL_OK, "a negative erosion accepted");
     mpm_occupancy_free(&os);
     mpm_occupancy_free(&oe);
+    ds.erode = -1;
+    CHECK(pl_visual_hull_carve(&ds, &oe, &ie) != PL_OK, "a negative erosion accepted");
+    ds.erode = 0, ds.samples = 9;
+    CHECK(pl_visual_hull_carve(&ds, &oe, &ie) != PL_OK, "hull_samples = 9 accepted");
   }
 
   /* 4. re-projection IoU */
