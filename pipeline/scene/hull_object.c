@@ -96,6 +96,10 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
   double threshold = 0.1, bmin[3], bmax[3];
   PL_TRY(pl_config_int(c, "object", o->name, "hull_misses", &misses, NULL));
   PL_TRY(pl_config_real(c, "object", o->name, "hull_threshold", &threshold, NULL));
+  long samples = 1;
+  double erode = 0;
+  PL_TRY(pl_config_int(c, "object", o->name, "hull_samples", &samples, NULL));
+  PL_TRY(pl_config_real(c, "object", o->name, "hull_erode", &erode, NULL));
   memcpy(bmin, s->sim.domain_min, sizeof bmin);
   memcpy(bmax, s->sim.domain_max, sizeof bmax);
   if (pl_config_text(c, "object", o->name, "hull_min")) PL_TRY(pl_config_vec3(c, "object", o->name, "hull_min", bmin, NULL));
@@ -154,6 +158,8 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
     memcpy(d.box_min, bmin, sizeof bmin);
     memcpy(d.box_max, bmax, sizeof bmax);
     d.misses = (int)misses;
+    d.samples = (int)samples;
+    d.erode = erode;
     d.label = label;
     h->misses = (int)misses;
     st = pl_visual_hull_carve(&d, &h->occ, &h->info);
@@ -186,6 +192,9 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
     return st;
   }
   const pl_hull_info *in = &h->info;
+  if (samples >= 2 || erode > 0)
+    PL_INFO("%s: sub-voxel carving: %ld^3 points per voxel on the bilinear masks, kept at half; eroded by %g m", label,
+            samples < 1 ? 1 : samples, erode);
   PL_INFO("%s: visual hull from frame 0 of %d cameras (%d tolerated misses): %lld of %lld voxels of %.4g m kept "
           "(%d components, %lld carved voxels outside the largest): volume %.5g m^3, box %.3g..%.3g x %.3g..%.3g x "
           "%.3g..%.3g", label, nv, h->misses, (long long)in->kept, (long long)in->voxels, h->occ.h, in->components,
@@ -219,8 +228,14 @@ pl_status pl_scene_carve_hulls(pl_scene *s) {
     double thr = 0.1;
     PL_TRY(pl_config_int(c, "object", name, "hull_misses", &k, NULL));
     PL_TRY(pl_config_real(c, "object", name, "hull_threshold", &thr, NULL));
+    long ns = 1;
+    double er = 0;
+    PL_TRY(pl_config_int(c, "object", name, "hull_samples", &ns, NULL));
+    PL_TRY(pl_config_real(c, "object", name, "hull_erode", &er, NULL));
     if (k != 0) bad = "hull_misses";
     else if (thr != 0.1) bad = "hull_threshold";
+    else if (ns != 1) bad = "hull_samples";
+    else if (er != 0) bad = "hull_erode";
     else if (pl_config_text(c, "object", name, "hull_min")) bad = "hull_min";
     else if (pl_config_text(c, "object", name, "hull_max")) bad = "hull_max";
     if (bad)

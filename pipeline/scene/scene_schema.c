@@ -116,6 +116,13 @@ static const pl_key_spec object_keys[] = {
     {"hull_threshold", PL_KT_REAL, "0.1", NULL, RANGE(0, 1),
      "visual_hull, images without a mask or alpha: the object is where an RGB channel differs from the camera's "
      "background plate by more than this"},
+    {"hull_samples", PL_KT_INT, "1", NULL, RANGE(1, 8),
+     "visual_hull: 1: a voxel is kept when its centre passes (conservative: a mask pixel of the 2 x 2 around its "
+     "projection); n >= 2: sub-voxel carving, n^3 points per voxel tested on the bilinearly read masks (no margin), "
+     "the voxel kept when half of them pass"},
+    {"hull_erode", PL_KT_REAL, "0", NULL, RANGE(0, 1),
+     "visual_hull: erode the hull by this distance (m): a point is kept only when its six neighbours at this "
+     "distance along the axes are (compensates the margin by which the rendered Gaussians overhang the particles)"},
     END};
 
 static const pl_key_spec collider_keys[] = {

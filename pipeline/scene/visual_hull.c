@@ -36,6 +36,61 @@ static int vote(const pl_hull_view *v, const double X[3]) {
   return 0;
 }
 
+/* The mask bilinearly interpolated at pixel coordinates (u, w) (pixel centres at +0.5; edges clamped). */
+static double mask_bilinear(const pl_hull_view *v, double u, double w) {
+  double x = u - 0.5, y = w - 0.5;
+  int j0 = (int)floor(x), i0 = (int)floor(y);
+  double fx = x - j0, fy = y - i0, acc = 0;
+  for (int di = 0; di < 2; ++di)
+    for (int dj = 0; dj < 2; ++dj) {
+      int i = i0 + di, j = j0 + dj;
+      i = i < 0 ? 0 : i >= v->height ? v->height - 1 : i;
+      j = j < 0 ? 0 : j >= v->width ? v->width - 1 : j;
+      acc += (di ? fy : 1 - fy) * (dj ? fx : 1 - fx) * v->mask[(size_t)i * v->width + j];
+    }
+  return acc;
+}
+
+/* the sub-voxel vote: -1 unseen; 1 when the bilinear mask at the projected point reaches 0.5; 0 otherwise */
+static int vote_point(const pl_hull_view *v, const double X[3]) {
+  double u, w;
+  if (!project(v, X, &u, &w)) return -1;
+  if (!(u >= 0 && u < v->width && w >= 0 && w < v->height)) return -1;
+  return mask_bilinear(v, u, w) >= 0.5;
+}
+
+/* Does point X pass the votes (at most `misses` views out, at least need_in in)? */
+static int point_kept(const pl_hull_desc *d, const double X[3], int need_in) {
+  int in = 0, out = 0;
+  for (int v = 0; v < d->nviews && out <= d->misses; ++v) {
+    int r = vote_point(&d->views[v], X);
+    in += r == 1;
+    out += r == 0;
+  }
+  return out <= d->misses && in >= need_in;
+}
+
+/* Sub-voxel carving (samples >= 2): the fraction of the voxel's samples^3 points (cell centres of a samples^3
+ * split) that are kept, a point being kept when it and, with erode > 0, its six neighbours at +-erode along the
+ * axes pass the votes (an erosion of the hull by about `erode`). */
+static double voxel_fraction(const pl_hull_desc *d, const double Xc[3], int need_in) {
+  int n = d->samples < 1 ? 1 : d->samples, kept = 0;
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b)
+      for (int c = 0; c < n; ++c) {
+        double X[3] = {Xc[0] + ((a + 0.5) / n - 0.5) * d->h, Xc[1] + ((b + 0.5) / n - 0.5) * d->h,
+                       Xc[2] + ((c + 0.5) / n - 0.5) * d->h};
+        int ok = point_kept(d, X, need_in);
+        for (int q = 0; ok && d->erode > 0 && q < 6; ++q) {
+          double Y[3] = {X[0], X[1], X[2]};
+          Y[q / 2] += (q % 2 ? -1 : 1) * d->erode;
+          ok = point_kept(d, Y, need_in);
+        }
+        kept += ok;
+      }
+  return (double)kept / ((double)n * n * n);
+}
+
 static pl_status check_view(const pl_hull_view *v, const char *label, int k) {
   const char *nm = v->name ? v->name : "?";
   if (v->width < 1 || v->height < 1 || !v->mask)
@@ -100,6 +155,10 @@ pl_status pl_visual_hull_carve(const pl_hull_desc *d, mpm_occupancy *occ, pl_hul
   if (d->misses < 0 || d->misses >= d->nviews)
     return pl_fail(PL_ERR_INVALID, "%s: hull_misses = %d must be in 0..%d (fewer than the %d views)", label, d->misses,
                    d->nviews - 1, d->nviews);
+  if (d->samples < 0 || d->samples > 8)
+    return pl_fail(PL_ERR_INVALID, "%s: hull_samples = %d must be in 0..8", label, d->samples);
+  if (!(d->erode >= 0) || !isfinite(d->erode))
+    return pl_fail(PL_ERR_INVALID, "%s: hull_erode = %g must be >= 0", label, d->erode);
   for (int k = 0; k < d->nviews; ++k) PL_TRY(check_view(&d->views[k], label, k));
   double nn[3];
   for (int a = 0; a < 3; ++a) {
@@ -119,20 +178,26 @@ pl_status pl_visual_hull_carve(const pl_hull_desc *d, mpm_occupancy *occ, pl_hul
   int64_t nv = (int64_t)occ->n[0] * occ->n[1] * occ->n[2];
   occ->inside = (unsigned char *)calloc((size_t)nv, 1);
   if (!occ->inside) return pl_fail(PL_ERR_NOMEM, "%s: out of memory for %lld voxels", label, (long long)nv);
-  int need_in = d->nviews < 2 ? d->nviews : 2;
+  int need_in = d->nviews < 2 ? d->nviews : 2, subvoxel = d->samples >= 2 || d->erode > 0;
   int64_t carved = 0;
   for (int i = 0; i < occ->n[0]; ++i)
     for (int j = 0; j < occ->n[1]; ++j)
       for (int k = 0; k < occ->n[2]; ++k) {
         double X[3] = {occ->origin[0] + (i + 0.5) * d->h, occ->origin[1] + (j + 0.5) * d->h,
                        occ->origin[2] + (k + 0.5) * d->h};
-        int in = 0, out = 0;
-        for (int v = 0; v < d->nviews && out <= d->misses; ++v) {
-          int r = vote(&d->views[v], X);
-          in += r == 1;
-          out += r == 0;
+        int keep;
+        if (subvoxel) {
+          keep = voxel_fraction(d, X, need_in) >= 0.5;
+        } else {
+          int in = 0, out = 0;
+          for (int v = 0; v < d->nviews && out <= d->misses; ++v) {
+            int r = vote(&d->views[v], X);
+            in += r == 1;
+            out += r == 0;
+          }
+          keep = out <= d->misses && in >= need_in;
         }
-        if (out <= d->misses && in >= need_in) {
+        if (keep) {
           occ->inside[vox(occ, i, j, k)] = 1;
           ++carved;
         }

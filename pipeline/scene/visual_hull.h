@@ -39,6 +39,11 @@ typedef struct {
   double h;                         /* voxel side (m) */
   double box_min[3], box_max[3];    /* the carved box (world, m) */
   int misses;                       /* tolerated "out" votes per voxel (0: every view that sees it agrees) */
+  int samples;                      /* 0 or 1: the voxel centre's conservative vote (above); n >= 2: sub-voxel
+                                       carving: n^3 points per voxel, each voted on the bilinear mask (>= 0.5, no
+                                       margin), the voxel kept when at least half its points are */
+  double erode;                     /* m, >= 0: a point is kept only when its six neighbours at +-erode along the
+                                       axes are too (sub-voxel path; erode > 0 implies it with n = max(samples, 1)) */
   const char *label;                /* for messages, e.g. "[object hull]" */
 } pl_hull_desc;
 

@@ -10,7 +10,9 @@
  *     background pixels set), k = 0 loses sphere voxels (the holes tunnel into it) and k = 1 keeps every one; the
  *     background specks are dropped as components apart from the object;
  *  4. the hull's re-projection against each mask: IoU >= 0.9;
- *  5. particles filled into the hull (mpm, shape = voxels): their volume within 3 % of the hull's.
+ *  5. particles filled into the hull (mpm, shape = voxels): their volume within 3 % of the hull's;
+ *  2b. sub-voxel carving (hull_samples = 3): within 3 % of the exact visual hull, below the conservative hull; an
+ *     erosion (hull_erode) removes the shell its geometry predicts and adds nothing.
  * Every figure is printed. */
 #include <math.h>
 #include <stdio.h>
@@ -164,6 +166,38 @@ int main(void) {
          100 * (vh / vs - 1), 100 * (info.volume / vs - 1));
   CHECK(info.volume <= 1.05 * vh, "hull volume %.6g exceeds the exact visual hull's %.6g by more than 5 %%", info.volume, vh);
   CHECK(vh >= vs, "the exact visual hull %.6g is smaller than the sphere %.6g", vh, vs);
+
+  /* 2b. sub-voxel carving (27 points per voxel on the bilinear masks, kept at half): no margin, so the volume is the
+   * exact visual hull's to within the voxel rounding (3 %), below the conservative one's; then an erosion by e = 2
+   * voxels: a convex hull eroded by the octahedron of the six axis points (+-e) loses a shell of thickness between
+   * e / sqrt(3) and e, i.e. between A e / sqrt(3) and A e of volume (A >= the area of a ball of the same volume),
+   * and keeps nothing the plain sub-voxel hull does not */
+  {
+    pl_hull_desc ds = d;
+    ds.samples = 3;
+    mpm_occupancy os, oe;
+    pl_hull_info is, ie;
+    CHECK(pl_visual_hull_carve(&ds, &os, &is) == PL_OK, "sub-voxel carve: %s", pl_last_error());
+    const double e = 2 * h;
+    ds.erode = e;
+    CHECK(pl_visual_hull_carve(&ds, &oe, &ie) == PL_OK, "eroded carve: %s", pl_last_error());
+    double area = 4 * M_PI * pow(3 * vh / (4 * M_PI), 2.0 / 3.0), lo = is.volume - area * e, hi = is.volume - area * e / sqrt(3.0);
+    long extra = 0;
+    for (int64_t q = 0; q < (int64_t)oe.n[0] * oe.n[1] * oe.n[2]; ++q) extra += oe.inside[q] && !os.inside[q];
+    printf("sub-voxel (27 points per voxel): volume %.6g m^3 (exact visual hull %+.2f %%; conservative %+.2f %%); eroded "
+           "by %g m: %.6g m^3 (expected %.6g..%.6g), %ld voxels outside the plain sub-voxel hull\n", is.volume,
+           100 * (is.volume / vh - 1), 100 * (info.volume / vh - 1), e, ie.volume, lo, hi, extra);
+    CHECK(fabs(is.volume / vh - 1) <= 0.03, "sub-voxel hull %.6g against the exact %.6g: more than 3 %%", is.volume, vh);
+    CHECK(is.volume < info.volume, "the sub-voxel hull %.6g is not below the conservative one %.6g", is.volume, info.volume);
+    CHECK(ie.volume >= 0.98 * lo && ie.volume <= 1.02 * hi, "eroded volume %.6g outside %.6g..%.6g", ie.volume, lo, hi);
+    CHECK(extra == 0, "the eroded hull keeps %ld voxels the plain one does not", extra);
+    mpm_occupancy_free(&os);
+    mpm_occupancy_free(&oe);
+    ds.erode = -1;
+    CHECK(pl_visual_hull_carve(&ds, &oe, &ie) != PL_OK, "a negative erosion accepted");
+    ds.erode = 0, ds.samples = 9;
+    CHECK(pl_visual_hull_carve(&ds, &oe, &ie) != PL_OK, "hull_samples = 9 accepted");
+  }
 
   /* 4. re-projection IoU */
   double iou_min = 1;
