@@ -112,15 +112,7 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
         }
   }
   __syncthreads(); // the tiles' sums are complete
-  for (int t = 0; t < MPM_TILES_PER_CHUNK; ++t) {
-    if (tile_key[t] == mpm_tile_key_none(&tl)) continue;
-    for (int q = threadIdx.x; q < 3 * MPM_TILE_SLOTS; q += blockDim.x) {
-      const real val = tile[t][q];
-      int ijk[3];
-      if (val != 0 && mpm_tile_node(&g, origin[t], q / 3, ijk))
-        atomicAdd(v_gridv + 3 * mpm_node_index(&g, ijk[0], ijk[1], ijk[2]) + q % 3, val);
-    }
-  }
+  mpm_tile_flush<3>(g, tl, tile, tile_key, origin, v_gridv);
 }
 
 extern "C" pl_status mpm_cuda_adj_g2p(mpm_sim *s, const mpm_adj_args *a) {

@@ -106,4 +106,23 @@ HD int mpm_defer_stage(uint64_t word) { return (int)((word >> 36) & 1u); }
 /* The particle's error key (particle << 4 | code) inside a tagged word. */
 HD uint64_t mpm_defer_key(uint64_t word) { return word & (((uint64_t)1 << 36) - 1); }
 
+#ifdef __CUDACC__
+/* The end of a tiled chunk (after __syncthreads): each non-zero node of the chunk's shared tiles, C channels per node,
+ * is added to the global grid (stride C per node) once, where the particles' own atomics would have been many. */
+template <int C>
+__device__ inline void mpm_tile_flush(const mpm_kgrid &g, const mpm_ktiles &tl, const real (*tile)[C * MPM_TILE_SLOTS],
+                                      const uint32_t tile_key[MPM_TILES_PER_CHUNK],
+                                      const int origin[MPM_TILES_PER_CHUNK][3], real *grid) {
+  for (int t = 0; t < MPM_TILES_PER_CHUNK; ++t) {
+    if (tile_key[t] == mpm_tile_key_none(&tl)) continue;
+    for (int q = threadIdx.x; q < C * MPM_TILE_SLOTS; q += blockDim.x) {
+      const real val = tile[t][q];
+      int ijk[3];
+      if (val != 0 && mpm_tile_node(&g, origin[t], q / C, ijk))
+        atomicAdd(grid + C * mpm_node_index(&g, ijk[0], ijk[1], ijk[2]) + q % C, val);
+    }
+  }
+}
+#endif
+
 #endif /* PL_MPM_TILE_H */
