@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "pipeline/fit/optim.h"
+#include "pipeline/fit/optim_coords.h"
 
 #define RESILIENCE_POWER 0.5
 
