@@ -12,18 +12,6 @@
 #include "pipeline/io/capture.h"
 #include "pipeline/scene/capture_scene.h"
 
-void pl_hull_object_free(pl_hull_object *h) {
-  if (!h) return;
-  mpm_occupancy_free(&h->occ);
-  for (int v = 0; h->overlay && v < h->nviews; ++v) free(h->overlay[v]);
-  free(h->overlay);
-  free(h->names);
-  free(h->iou);
-  free(h->width);
-  free(h->height);
-  free(h);
-}
-
 static int in_list(const char *list, const char *name) {
   char b[512];
   snprintf(b, sizeof b, "%s", list);

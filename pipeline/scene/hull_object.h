@@ -22,22 +22,10 @@
 extern "C" {
 #endif
 
-typedef struct pl_hull_object_s {
-  mpm_occupancy occ;         /* the kept voxels (world) */
-  pl_hull_info info;
-  int misses;
-  int nviews;
-  char (*names)[64];         /* [nviews] camera names */
-  double *iou;               /* [nviews] */
-  int *width, *height;       /* [nviews] mask sizes */
-  unsigned char **overlay;   /* [nviews] RGB overlays: both white, mask only red, hull only blue, neither black */
-} pl_hull_object;
-
 /* Carve every shape = visual_hull object of s (called once the capture's cameras are in the scene). Hull keys on
  * another shape, a visual_hull without a capture, a placement key (center, rotation, scale) on a visual_hull: errors
  * naming the key. */
 pl_status pl_scene_carve_hulls(pl_scene *s);
-void pl_hull_object_free(pl_hull_object *h); /* NULL: no-op */
 
 /* FOLDER/hull_OBJECT_CAMERA.png for each visual_hull object and camera: the overlay above. */
 pl_status pl_scene_write_hull_images(const pl_scene *s, const char *folder);

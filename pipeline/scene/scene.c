@@ -3,7 +3,7 @@
  * section is built by its own builder (scene_build_world.c, scene_build_view.c, scene_build_fit.c). */
 #include "pipeline/scene/scene_build.h"
 #include "pipeline/scene/splat_object.h"
-#include "pipeline/scene/hull_object.h"
+#include "pipeline/scene/visual_hull.h"
 
 #include <cglm/cglm.h>
 #include <stdlib.h>

@@ -301,3 +301,15 @@ pl_status pl_visual_hull_silhouette(const mpm_occupancy *occ, const pl_hull_view
   *iou = uni ? (double)inter / (double)uni : 1.0;
   return PL_OK;
 }
+
+void pl_hull_object_free(pl_hull_object *h) {
+  if (!h) return;
+  mpm_occupancy_free(&h->occ);
+  for (int v = 0; h->overlay && v < h->nviews; ++v) free(h->overlay[v]);
+  free(h->overlay);
+  free(h->names);
+  free(h->iou);
+  free(h->width);
+  free(h->height);
+  free(h);
+}

@@ -65,6 +65,20 @@ pl_status pl_visual_hull_carve(const pl_hull_desc *d, mpm_occupancy *occ, pl_hul
  * with the mask (>= 0.5); sil may be NULL. An empty union gives IoU 1. */
 pl_status pl_visual_hull_silhouette(const mpm_occupancy *occ, const pl_hull_view *v, unsigned char *sil, double *iou);
 
+/* An object carved for shape = visual_hull (hull_object.h carves and reports it; the scene owns it and frees it
+ * with pl_hull_object_free, which lives here so that scene.c needs nothing of hull_object.c). */
+typedef struct pl_hull_object_s {
+  mpm_occupancy occ;         /* the kept voxels (world) */
+  pl_hull_info info;
+  int misses;
+  int nviews;
+  char (*names)[64];         /* [nviews] camera names */
+  double *iou;               /* [nviews] */
+  int *width, *height;       /* [nviews] mask sizes */
+  unsigned char **overlay;   /* [nviews] RGB overlays: both white, mask only red, hull only blue, neither black */
+} pl_hull_object;
+void pl_hull_object_free(pl_hull_object *h); /* NULL: no-op */
+
 #ifdef __cplusplus
 }
 #endif
