@@ -18,7 +18,7 @@
 #include "pipeline/engine/engine_check.h"
 #include "pipeline/engine/engine_objective.h"
 #include "pipeline/fit/gradcheck.h"
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/engine/particle_fields.h"
 #include "raster/raster.h"
 
 static const pl_cli_option gc_opts[] = {

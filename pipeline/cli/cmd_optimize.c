@@ -10,7 +10,7 @@
 #include "pipeline/engine/engine.h"
 #include "pipeline/engine/engine_objective.h"
 #include "pipeline/fit/fit.h"
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/engine/particle_fields.h"
 #include "pipeline/fit/fit_appearance.h"
 #include "pipeline/fit/fit_global.h"
 #include "pipeline/fit/fit_video.h"

@@ -10,7 +10,7 @@
 
 #include "pipeline/engine/engine_handle.h"
 #include "pipeline/engine/engine_params.h"
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/engine/particle_fields.h"
 #include "pipeline/engine/composite.h"
 #include "pipeline/scene/sim_setup.h"
 #include "pipeline/scene/ups_setup.h"

@@ -18,7 +18,7 @@
 #include "pipeline/engine/engine_handle.h"
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_params.h"
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/engine/particle_fields.h"
 
 /* the tape and the gradients, made at the first gradient pass (freed with the engine) */
 static pl_status ensure_tape(pl_engine *e) {

@@ -18,7 +18,7 @@
 
 #include "pipeline/engine/engine_handle.h"
 #include "pipeline/engine/engine_params.h"
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/engine/particle_fields.h"
 
 /* the material fields the simulator can change, with their place in mpm_material and mpm_grads */
 static const struct {

@@ -9,6 +9,8 @@
 #include "core/fileio.h"
 #include "pipeline/io/canvas.h"
 #include "pipeline/engine/engine_internal.h"
+#include "pipeline/engine/engine_objective.h"
+#include "pipeline/engine/particle_fields.h"
 #include "pipeline/report/panels.h"
 #include "pipeline/io/particle_ply.h"
 #include "raster/ply.h"
@@ -188,4 +190,10 @@ pl_status pl_engine_write_strips(void *user, pl_optimizer *o, const char *folder
   if (st == PL_OK && last >= 0) st = pl_engine_run(e, last, mask, strip_frame, &c);
   free(mask);
   return st;
+}
+
+/* The fit's results beside its strips: E_field.csv of a learnt E field, then the strips. */
+pl_status pl_engine_write_results(void *user, pl_optimizer *o, const char *folder) {
+  PL_TRY(pl_engine_fields_write_csv((pl_engine *)user, folder));
+  return pl_engine_write_strips(user, o, folder);
 }

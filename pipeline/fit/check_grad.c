@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_objective.h"
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/engine/particle_fields.h"
 
 #define CHECK_ROWS 512
 

@@ -70,7 +70,8 @@ typedef struct {
   double color[3];
 } pl_scene_material;
 
-/* An object's per-particle Young's modulus and Poisson ratio (pipeline/scene/particle_fields.h). */
+/* An object's per-particle Young's modulus and Poisson ratio (keys: scene/object_field.h; the model:
+ * engine/particle_fields.h). */
 typedef struct {
   char E[1024], nu[1024];  /* E_field, nu_field: expressions in the initial position x, y, z ("" = the material's) */
   int learn;               /* learn_E_field: log E on a coarse grid over the object, learnt with Adam */

@@ -1,7 +1,7 @@
 /* scene_build_world.c: the simulated world of a scene: [sim], [material NAME], [object NAME], [collider NAME]. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline/scene/scene_build.h"
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/scene/object_field.h"
 
 #include <errno.h>
 #include <math.h>
@@ -235,7 +235,7 @@ static pl_status build_object(const pl_scene *s, int si, pl_scene_object *o) {
   o->shape = e == 4 ? PL_SHAPE_GAUSSIANS : e == 5 ? PL_SHAPE_VISUAL_HULL : (pl_shape)e; /* box sphere cylinder mesh gaussians visual_hull */
   PL_TRY(object_material(s, name, &o->material));
   PL_TRY(object_placement(c, name, o));
-  PL_TRY(pl_scene_object_field(c, name, s, o)); /* E_field, nu_field, learn_E_field (particle_fields.c) */
+  PL_TRY(pl_scene_object_field(c, name, s, o)); /* E_field, nu_field, learn_E_field (object_field.c) */
   memcpy(o->color, s->materials[o->material].color, sizeof o->color);
   if (pl_config_vec3(c, "object", name, "color", o->color, &given) != PL_OK) {
     memcpy(o->color, s->materials[o->material].color, sizeof o->color);

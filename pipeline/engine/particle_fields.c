@@ -1,8 +1,9 @@
 /* particle_fields.c: per-particle moduli of objects (E_field, nu_field) and the learnt heterogeneous E
  * (learn_E_field). The model and its adjoint are in particle_fields.h; the choice of a coarse grid in
- * docs/adjoints.md. */
+ * docs/adjoints.md. The scene keys are read in scene/object_field.c, the gradient check of the grid values is
+ * particle_fields_check.c (it evaluates the objective, which sits above the engine). */
 #define _POSIX_C_SOURCE 200809L
-#include "pipeline/scene/particle_fields.h"
+#include "pipeline/engine/particle_fields_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,86 +14,8 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "pipeline/engine/engine_internal.h"
-#include "pipeline/engine/engine_objective.h"
-
-#define FIELD_MAX_DIM 32
-
-/* ------------------------------------------------------------------ scene side */
-
-static pl_status parse_one(const pl_config *c, const char *name, const char *key, const char *text) {
-  pl_expr ex;
-  static const char *const xyz[3] = {"x", "y", "z"};
-  if (pl_expr_parse_list(&ex, text, 1, xyz, 3) == PL_OK) return PL_OK;
-  char why[512], loc[PL_PATH_MAX + 64];
-  snprintf(why, sizeof why, "%s", pl_last_error());
-  return pl_fail(PL_ERR_INVALID, "%s: [object %s] %s (one expression in x, y, z): %s",
-                 pl_config_where(c, "object", name, key, loc, sizeof loc), name, key, why);
-}
-
-pl_status pl_scene_object_field(const pl_config *c, const char *name, const pl_scene *s, pl_scene_object *o) {
-  pl_object_field *f = &o->field;
-  memset(f, 0, sizeof *f);
-  char loc[PL_PATH_MAX + 64];
-  if (pl_config_text(c, "object", name, "E_field")) {
-    PL_TRY(pl_config_string(c, "object", name, "E_field", f->E, sizeof f->E, NULL));
-    PL_TRY(parse_one(c, name, "E_field", f->E));
-  }
-  if (pl_config_text(c, "object", name, "nu_field")) {
-    PL_TRY(pl_config_string(c, "object", name, "nu_field", f->nu, sizeof f->nu, NULL));
-    PL_TRY(parse_one(c, name, "nu_field", f->nu));
-  }
-  PL_TRY(pl_config_bool(c, "object", name, "learn_E_field", &f->learn, NULL));
-  double g[3];
-  PL_TRY(pl_config_vec3(c, "object", name, "E_field_grid", g, NULL));
-  for (int k = 0; k < 3; ++k) {
-    if (!(g[k] >= 1 && g[k] <= FIELD_MAX_DIM && g[k] == floor(g[k])))
-      return pl_fail(PL_ERR_INVALID, "%s: [object %s] E_field_grid must be 1 or 3 integers in 1..%d (got %g %g %g)",
-                     pl_config_where(c, "object", name, "E_field_grid", loc, sizeof loc), name, FIELD_MAX_DIM, g[0],
-                     g[1], g[2]);
-    f->grid[k] = (int)g[k];
-  }
-  char interp[32];
-  PL_TRY(pl_config_string(c, "object", name, "E_field_interp", interp, sizeof interp, NULL));
-  f->cells = strcmp(interp, "cells") == 0;
-  PL_TRY(pl_config_real(c, "object", name, "E_field_lr", &f->lr, NULL));
-  PL_TRY(pl_config_real(c, "object", name, "E_field_smoothness", &f->smoothness, NULL));
-  if ((f->E[0] || f->nu[0] || f->learn) && s->materials[o->material].model == PL_MAT_NEWTONIAN_FLUID)
-    return pl_fail(PL_ERR_INVALID, "%s: [object %s] is a newtonian_fluid (bulk_modulus and viscosity, no E or nu): "
-                   "E_field, nu_field and learn_E_field do not apply",
-                   pl_config_where(c, "object", name, f->learn ? "learn_E_field" : (f->E[0] ? "E_field" : "nu_field"),
-                                   loc, sizeof loc), name);
-  return PL_OK;
-}
-
-int pl_scene_learns_fields(const pl_scene *s) {
-  for (int o = 0; o < s->nobjects; ++o)
-    if (s->objects[o].field.learn) return 1;
-  return 0;
-}
 
 /* ------------------------------------------------------------------ engine side */
-
-typedef struct {
-  int object;
-  int dims[3], cells, nk;
-  double lo[3], hi[3];   /* the object's bounding box at rest */
-  double *u, *g, *m, *v; /* [nk] log E, dL/du, Adam moments */
-  int64_t np;            /* particles of the object */
-  int64_t *pidx;         /* [np] */
-  int *node;             /* [np][8] grid values weighted (-1: none) */
-  double *w;             /* [np][8] */
-} grid_field;
-
-typedef struct {
-  int nfields;
-  grid_field *f;
-  double *E, *nu;        /* [n] current per-particle values */
-  signed char *E_src, *nu_src; /* [n] 0 material, 1 expression, 2 learnt grid */
-  double *E_expr, *nu_expr;    /* [n] expression values */
-  long t;                /* Adam steps */
-} fields_state;
-
-static fields_state *state(const pl_engine *e) { return (fields_state *)e->fields; }
 
 void engine_fields_free(pl_engine *e) {
   fields_state *s = state(e);
@@ -442,82 +365,4 @@ pl_status pl_engine_fields_load(pl_engine *e, const char *folder) {
   PL_TRY(st);
   s->t = (long)t;
   return engine_fields_apply(e);
-}
-
-/* ------------------------------------------------------------------ gradient check */
-
-static pl_status loss_with(pl_engine *e, pl_optimizer *o, grid_field *f, int k, double u, double *out) {
-  double keep = f->u[k];
-  f->u[k] = u;
-  pl_status st = engine_fields_apply(e);
-  pl_loss_value v;
-  memset(&v, 0, sizeof v);
-  if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v);
-  f->u[k] = keep;
-  *out = v.total;
-  return st;
-}
-
-pl_status pl_engine_fields_check(pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,
-                                 pl_gc_row *rows, int max, int *nrows) {
-  *nrows = 0;
-  fields_state *s = state(e);
-  if (!s || s->nfields == 0) return PL_OK;
-  pl_loss_value base;
-  PL_TRY(pl_engine_checked_eval(e, o, "all", 1, &base));
-  double loss_scale = fmax(fabs(base.total), 1e-30);
-  pl_status st = PL_OK;
-  for (int i = 0; i < s->nfields && st == PL_OK; ++i) {
-    grid_field *f = &s->f[i];
-    double *g = (double *)malloc(sizeof(double) * (size_t)f->nk);
-    unsigned char *used = (unsigned char *)calloc((size_t)f->nk, 1);
-    if (!g || !used) {
-      free(g), free(used);
-      return pl_fail(PL_ERR_NOMEM, "out of memory");
-    }
-    memcpy(g, f->g, sizeof(double) * (size_t)f->nk);
-    for (int q = 0; q < samples && q < f->nk && st == PL_OK && *nrows < max; ++q) {
-      int k = -1;
-      for (int j = 0; j < f->nk; ++j)
-        if (!used[j] && (k < 0 || fabs(g[j]) > fabs(g[k]))) k = j;
-      used[k] = 1;
-      pl_gc_row *r = &rows[(*nrows)++];
-      memset(r, 0, sizeof *r);
-      snprintf(r->name, sizeof r->name, "object.%s.E_field[%d] (log E)", e->scene->objects[f->object].name, k);
-      r->value = f->u[k];
-      r->adjoint = g[k];
-      /* a step in log E (relative in E): the default relative step, then /10, x10, /100 as gradcheck's ladder */
-      static const double ladder[4] = {1, 0.1, 10, 0.01};
-      pl_gc_row best = *r;
-      double best_u = INFINITY;
-      for (int at = 0; at < 4 && st == PL_OK; ++at) {
-        double h = rel_step * ladder[at], d[2];
-        for (int t = 0; t < 2 && st == PL_OK; ++t) {
-          double hh = t ? h / 2 : h, lp = 0, lm = 0;
-          st = loss_with(e, o, f, k, f->u[k] + hh, &lp);
-          if (st == PL_OK) st = loss_with(e, o, f, k, f->u[k] - hh, &lm);
-          d[t] = (lp - lm) / (2 * hh);
-        }
-        if (st != PL_OK) break;
-        pl_gc_row trial = *r;
-        trial.fd = (4 * d[1] - d[0]) / 3;
-        double u = fabs(d[1] - d[0]);
-        /* the sensitivity test is in u (a log value), so the value's own scale is 1 */
-        trial.value = 1;
-        pl_gc_judge_u(&trial, u, loss_scale, tol, 1e-12);
-        trial.value = r->value;
-        double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
-        if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
-        if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
-          best = trial;
-          break;
-        }
-      }
-      *r = best;
-    }
-    free(g), free(used);
-    pl_status st2 = engine_fields_apply(e);
-    if (st == PL_OK) st = st2;
-  }
-  return st;
 }

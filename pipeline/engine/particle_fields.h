@@ -1,4 +1,4 @@
-/* particle_fields.h: per-particle Young's modulus and Poisson ratio of an object, given as expressions
+/* particle_fields.h (engine side; the scene keys: scene/object_field.h): per-particle Young's modulus and Poisson ratio of an object, given as expressions
  * ([object] E_field, nu_field) or learnt as a heterogeneous field (learn_E_field).
  *
  * A learnt field is log E on a coarse grid over the object's bounding box at rest (E_field_grid nodes per axis,
@@ -17,8 +17,8 @@
 #define PL_PARTICLE_FIELDS_H
 
 #include "mpm/mpm_adjoint.h"
-#include "pipeline/scene/config.h"
 #include "pipeline/fit/gradcheck.h"
+#include "pipeline/scene/object_field.h"
 #include "pipeline/scene/scene.h"
 
 #ifdef __cplusplus
@@ -26,12 +26,6 @@ extern "C" {
 #endif
 
 struct pl_engine;
-
-/* Scene side (scene.c): read and validate [object NAME] E_field, nu_field, learn_E_field, E_field_* into o->field
- * (errors name the file, line and key). Objects before o in s are complete; o->material is resolved. */
-pl_status pl_scene_object_field(const pl_config *c, const char *name, const pl_scene *s, pl_scene_object *o);
-/* Whether any object learns its E field. */
-int pl_scene_learns_fields(const pl_scene *s);
 
 /* Engine side. Set up the per-particle moduli at engine creation (nothing when no object has a field). */
 pl_status engine_fields_create(struct pl_engine *e);
