@@ -151,9 +151,7 @@ pl_status pl_appearance_add_to_json(const char *path, const pl_appearance_result
   cJSON_AddNumberToObject(a, "images", r->images);
   cJSON_AddNumberToObject(a, "loss_before", r->loss_before);
   cJSON_AddNumberToObject(a, "loss_after", r->loss_after);
-  if (isfinite(r->psnr_before)) cJSON_AddNumberToObject(a, "psnr_before_db", r->psnr_before);
-  else cJSON_AddNullToObject(a, "psnr_before_db");
-  if (isfinite(r->psnr_after)) cJSON_AddNumberToObject(a, "psnr_after_db", r->psnr_after);
-  else cJSON_AddNullToObject(a, "psnr_after_db");
+  pl_json_add_finite(a, "psnr_before_db", r->psnr_before);
+  pl_json_add_finite(a, "psnr_after_db", r->psnr_after);
   return pl_json_file_set(path, "appearance", a, "the appearance stage");
 }

@@ -111,10 +111,8 @@ pl_status pl_holdout_add_to_json(const char *path, const pl_holdout_result *r) {
   cJSON_AddStringToObject(h, "frames", r->frames);
   cJSON_AddNumberToObject(h, "loss", r->loss);
   cJSON_AddNumberToObject(h, "mse", r->mse);
-  if (isfinite(r->psnr)) cJSON_AddNumberToObject(h, "psnr_db", r->psnr);
-  else cJSON_AddNullToObject(h, "psnr_db");
+  pl_json_add_finite(h, "psnr_db", r->psnr);
   cJSON_AddNumberToObject(h, "mask_images", r->masks);
-  if (isfinite(r->iou)) cJSON_AddNumberToObject(h, "mask_iou", r->iou);
-  else cJSON_AddNullToObject(h, "mask_iou");
+  pl_json_add_finite(h, "mask_iou", r->iou);
   return pl_json_file_set(path, "holdout", h, "the hold-out scores");
 }

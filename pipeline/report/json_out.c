@@ -1,6 +1,7 @@
 /* json_out.c: see json_out.h (run.json, result.json, ...). */
 #include "pipeline/report/json_out.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -40,4 +41,9 @@ pl_status pl_json_file_set(const char *path, const char *key, cJSON *item, const
   st = pl_write_json(path, root);
   cJSON_Delete(root);
   return st;
+}
+
+void pl_json_add_finite(cJSON *o, const char *key, double v) {
+  if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+  else cJSON_AddNullToObject(o, key);
 }
