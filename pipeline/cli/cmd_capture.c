@@ -16,6 +16,7 @@
 #include "pipeline/io/capture.h"
 #include "pipeline/cli/cli.h"
 #include "pipeline/engine/engine.h"
+#include "pipeline/scene/scene_refine.h"
 
 static const pl_cli_option capture_opts[] = {
     {"output", 'o', "DIR", "the capture's folder (or give it after the scene: capture SCENE.cfg DIR)"},
@@ -24,7 +25,7 @@ static const pl_cli_option capture_opts[] = {
     {"width", 0, "W", "capture image width (default 2 x render.width)"},
     {"height", 0, "H", "capture image height (default 2 x render.height)"},
     {"supersample", 0, "S", "render at S x the capture size, then area-downsample (default 2)"},
-    {"refine", 0, "R", "simulate at R x sim.grid with R x the particles per unit volume (default 2)"},
+    {"refine", 0, "R", "simulate at R x sim.grid with R x the particles per unit volume, the same walls (default 2)"},
     {"noise", 0, "SIGMA", "Gaussian sensor noise, [0,1] units (default 0.02)"},
     {"seed", 0, "N", "noise seed (default 1)"},
     {NULL, 0, NULL, NULL}};
@@ -189,7 +190,7 @@ static int run_capture(const pl_cli_args *a) {
   double e1[3] = {hor[0] / rad, hor[1] / rad, hor[2] / rad};
   double e2[3] = {up[1] * e1[2] - up[2] * e1[1], up[2] * e1[0] - up[0] * e1[2], up[0] * e1[1] - up[1] * e1[0]};
   double fov = 2 * atan(0.5 * c0->height / c0->fy) * 180 / 3.14159265358979323846;
-  /* overrides: truth, refinement, render size, ring cameras, no capture of its own */
+  /* overrides: truth, render size, ring cameras, no capture of its own */
   int nsets = 0, cap = s.ntruth + s.nobjects + 8 + 4 * (int)ncam;
   char *store = (char *)calloc((size_t)cap, 512);
   const char **sets = (const char **)calloc((size_t)cap, sizeof *sets);
@@ -197,11 +198,6 @@ static int run_capture(const pl_cli_args *a) {
 #define ADD(...) (snprintf(store + 512 * nsets, 512, __VA_ARGS__), sets[nsets] = store + 512 * nsets, ++nsets)
   for (int i = 0; st == PL_OK && i < s.ntruth; ++i) ADD("%s=%s", s.truth[i].address, s.truth[i].value);
   if (st == PL_OK) {
-    ADD("sim.grid=%ld", s.sim.grid_longest * refine);
-    for (int o = 0; o < s.nobjects; ++o) { /* ppc per (finer) cell: refine x the density over refine^3 cells */
-      long ppc = lround((double)s.objects[o].particles_per_cell * refine / (refine * refine * refine));
-      ADD("object.%s.particles_per_cell=%ld", s.objects[o].name, ppc < 1 ? 1 : ppc);
-    }
     ADD("render.width=%ld", cw * ss);
     ADD("render.height=%ld", ch * ss);
     ADD("targets.source=truth");
@@ -216,9 +212,13 @@ static int run_capture(const pl_cli_args *a) {
     }
   }
 #undef ADD
-  pl_scene gen;
+  /* the same world at refine x the resolution (scene_refine.h: the walls stay put), then the overrides above */
+  pl_scene gen, fine;
   memset(&gen, 0, sizeof gen);
-  if (st == PL_OK) st = pl_scene_with_overrides(&gen, &s, sets, nsets);
+  memset(&fine, 0, sizeof fine);
+  if (st == PL_OK) st = pl_scene_refined(&fine, &s, (int)refine);
+  if (st == PL_OK) st = pl_scene_with_overrides(&gen, &fine, sets, nsets);
+  pl_scene_free(&fine);
   gen_ctx g;
   memset(&g, 0, sizeof g);
   g.gen = &gen;
