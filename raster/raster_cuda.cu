@@ -22,6 +22,7 @@
 
 #include <string.h>
 
+#include "core/log.h"
 #include "raster/raster_internal.h"
 
 namespace {
@@ -383,6 +384,38 @@ pl_status scalars(raster_ctx *ctx, unsigned long long **out) {
   return PL_OK;
 }
 
+// Phase times of a call, with PL_LOG=debug only (docs/gpu.md): events on the default stream between the phases,
+// read after the call's last synchronisation. Off, they cost nothing.
+struct phase_clock {
+  cudaEvent_t ev[6];
+  int n, on;
+};
+void phase_begin(phase_clock *pc) {
+  static cudaEvent_t events[6];
+  static int made = 0;
+  pc->n = 0;
+  pc->on = pl_log_get_level() >= PL_LOG_DEBUG;
+  if (!pc->on) return;
+  if (!made) {
+    for (int k = 0; k < 6; ++k)
+      if (cudaEventCreate(&events[k]) != cudaSuccess) {
+        (void)cudaGetLastError();
+        pc->on = 0;
+        return;
+      }
+    made = 1;
+  }
+  memcpy(pc->ev, events, sizeof events);
+}
+void phase_mark(phase_clock *pc) {
+  if (pc->on && pc->n < 6) cudaEventRecord(pc->ev[pc->n++], 0);
+}
+float phase_ms(const phase_clock *pc, int k) {
+  float ms = 0;
+  if (!pc->on || k + 1 >= pc->n || cudaEventElapsedTime(&ms, pc->ev[k], pc->ev[k + 1]) != cudaSuccess) return -1;
+  return ms;
+}
+
 pl_status sync(const char *what) {
   PL_TRY(launched(what));
   return cuda_ok(cudaDeviceSynchronize(), what);
@@ -430,6 +463,9 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
 
   // 1. project and count tiles; 2. pair offsets (in cg order, or in depth order for the split sort)
   const int split = ctx->sort_mode == RASTER_SORT_SPLIT;
+  phase_clock pc;
+  phase_begin(&pc);
+  phase_mark(&pc);
   int64_t total = 0;
   size_t scan_bytes = 0;
   const uint32_t *rank_cg = nullptr; // split: cg of the r-th splat in depth order
@@ -481,6 +517,7 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
   PL_TRY(raster_reserve(ctx, &ctx->vals_alt, sizeof(uint32_t) * Pn));
 
   // 3. emit, sort by (tile, depth), tile ranges
+  phase_mark(&pc); // projection, (split: depth sort,) scan and the pair count read back
   PL_TRY(cuda_ok(cudaMemset(tile_start, 0, sizeof(int64_t) * (size_t)(T + 1)), "tile ranges"));
   if (total > 0) {
     const int tile_bits = raster_tile_key_bits(T); // tiles 0 .. T - 1: no key bit beyond them is sorted
@@ -524,9 +561,13 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
       ctx->sorted = ctx->vals_alt;
       ctx->vals_alt = tmp;
     }
+    phase_mark(&pc); // emission and the pair sort
     k_tile_ranges<<<grid_for(total, 256), 256>>>(total, T, ctx->keys.ptr, split, tile_start);
     PL_TRY(launched("tile range kernel"));
+  } else {
+    phase_mark(&pc);
   }
+  phase_mark(&pc); // tile ranges
 
   // 4. composite
   rgb3 bg;
@@ -535,12 +576,18 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
       d_cams, (int)C, tile_start, (const uint32_t *)ctx->sorted.ptr, sp, col, bg, out->rgb, out->alpha, out->depth,
       out->expected_depth, (real *)ctx->pix_T.ptr, (int32_t *)ctx->pix_n.ptr, (real *)ctx->pix_d.ptr,
       sc + SC_FWD_EVALS);
+  phase_mark(&pc);
   PL_TRY(sync("compositing kernel"));
   unsigned long long h[SC_COUNT];
   PL_TRY(cuda_ok(cudaMemcpy(h, sc, sizeof h, cudaMemcpyDeviceToHost), "statistics"));
   ctx->stats.n_visible = (int64_t)h[SC_VISIBLE];
   ctx->stats.n_pairs = total;
   ctx->stats.fwd_evals = (int64_t)h[SC_FWD_EVALS];
+  if (pc.on)
+    PL_DEBUG("raster cuda forward (%s sort): project, %sscan and pair count %.3f ms, emission and sort %.3f ms, tile "
+             "ranges %.3f ms, composite %.3f ms (%lld pairs, %lld evaluations)", split ? "split" : "joint",
+             split ? "depth sort, " : "", phase_ms(&pc, 0), phase_ms(&pc, 1), phase_ms(&pc, 2), phase_ms(&pc, 3),
+             (long long)total, (long long)ctx->stats.fwd_evals);
   return PL_OK;
 }
 
@@ -556,17 +603,24 @@ static pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, 
   rgb3 bg;
   for (int c = 0; c < 3; ++c) bg.v[c] = ctx->bg[c];
   real *v2d = (real *)ctx->v2d.ptr;
+  phase_clock pc;
+  phase_begin(&pc);
+  phase_mark(&pc);
   k_backward<<<(unsigned)T, dim3(RASTER_TILE, RASTER_TILE)>>>(
       d_cams, (int)C, (const int64_t *)ctx->tile_start.ptr, (const uint32_t *)ctx->sorted.ptr,
       (const raster_splat *)ctx->splats.ptr, (const real *)ctx->colors.ptr, bg, v_out->rgb, v_out->alpha,
       v_out->depth, v_out->expected_depth, (const real *)ctx->pix_T.ptr, (const int32_t *)ctx->pix_n.ptr,
       (const real *)ctx->pix_d.ptr, v2d, sc + SC_BWD_EVALS);
   PL_TRY(launched("backward compositing kernel"));
+  phase_mark(&pc);
   k_project_bwd<<<grid_for(N, 128), 128>>>(N, (int)C, d_cams, in->means, in->covs, in->scales, in->quats,
                                            in->opacities, in->colors, in->sh, in->sh_degree, ctx->antialiased,
                                            (const int64_t *)ctx->counts.ptr, v2d, gr->means, gr->covs, gr->scales,
                                            gr->quats, gr->opacities, gr->colors, gr->sh);
+  phase_mark(&pc);
   PL_TRY(sync("backward projection kernel"));
+  if (pc.on)
+    PL_DEBUG("raster cuda backward: tiles %.3f ms, projection adjoint %.3f ms", phase_ms(&pc, 0), phase_ms(&pc, 1));
   if (gr->cameras) {  // the CPU backend's pair-gradient scratch is free here: it holds the partials
     PL_TRY(raster_reserve(ctx, &ctx->pairgrad, sizeof(real) * 16 * (size_t)C * (size_t)(N > 0 ? N : 1)));
     real *part = (real *)ctx->pairgrad.ptr;
