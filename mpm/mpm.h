@@ -117,8 +117,8 @@ typedef struct {
   const mpm_collider *colliders;
   int ncolliders;           /* at most MPM_MAX_COLLIDERS */
   /* execution paths (docs/gpu.md, "Prepared GPU paths"); 0 keeps the verified default. When 0, the environment
-   * variables PL_MPM_SYNC=stage|frame, PL_MPM_P2G=atomic|tiled and PL_MPM_SORT_EVERY=K choose (a bad value is an
-   * error naming the variable). The results agree to rounding on every path. */
+   * variables PL_MPM_SYNC=stage|frame, PL_MPM_P2G=atomic|tiled, PL_MPM_SORT_EVERY=K and PL_MPM_GRAPH=0|1 choose (a
+   * bad value is an error naming the variable). The results agree to rounding on every path. */
   int sync;                 /* MPM_SYNC_STAGE (1, the default): the host checks each P2G and G2P for particle
                                errors; MPM_SYNC_FRAME (2): once per frame / backward segment (no host wait inside) */
   int p2g;                  /* CUDA: MPM_P2G_ATOMIC (1, the default; global atomics per particle) or MPM_P2G_TILED

@@ -1,5 +1,6 @@
-/* mpm_exec.c: the execution paths of the simulator (mpm_desc.sync, p2g, sort_every and their environment
- * variables) and the span of deferred particle checks (mpm_checks_begin / next / end, mpm.h).
+/* mpm_exec.c: the execution paths of the simulator (mpm_desc.sync, p2g, sort_every, graph and their environment
+ * variables), the span of deferred particle checks (mpm_checks_begin / next / end, mpm.h) and the runs of substeps
+ * inside a span that the CUDA backend replays as a graph (mpm_graph_usable, mpm_run_substeps).
  *
  * Deferred checks exist for the GPU: per-stage checks wait for the device after every P2G and G2P (two host
  * round trips per substep, docs/gpu.md). With sync = frame the stages fold their errors, tagged with the substep

@@ -17,9 +17,10 @@
  * gsplat on them first with that interpreter (its figures include its Python call overhead); otherwise one line
  * says why there are no gsplat columns.
  * Workloads: 10^4, 10^5, 10^6 Gaussians at 256^2 and 1080p, and the named workload "gsplat-profile": 2.8 M
- * Gaussians at 1920x1080, the size of gsplat's own profile run (issue #19's figure for gsplat's
- * `profiling/main.py --batch_size 1 --scene_grid 5 --channels 3`, its test Garden scene tiled 5 x 5,
- * docs.gsplat.studio/main/tests/profile.html; our scene generator, not gsplat's data), CUDA only unless asked for
+ * Gaussians at 1920x1080, the size of the run gsplat publishes its profile on (docs.gsplat.studio, "Profiling",
+ * tests/profile: `profiling/main.py --batch_size 1 --scene_grid 5 --channels 3`, its test Garden scene repeated
+ * on a 5 x 5 grid, gsplat 1.0 on a TITAN RTX; the 2.8 M figure is the one issue #19 and docs/benchmarks.md give
+ * for it, not recounted here). Our surface generator at that N, not gsplat's data. CUDA only unless asked for
  * (--workload gsplat-profile, or --n 2800000).
  *
  *   bench_raster [--quick] [--backend cpu|cuda|all] [--reps N] [--scene surface|cloud] [--threads N]
