@@ -831,7 +831,19 @@ pl_status mpm_advance_frame(mpm_sim *s) {
   PL_TRY(mpm_plan_frame(s, &n, &dt));
   double t0 = (double)s->frame * s->frame_dt;
   PL_TRY(mpm_checks_begin(s, n)); /* sync = frame: one host wait for the frame's particle checks, at its end */
-  for (int k = 0; k < n; ++k) {
+  const int graph = mpm_graph_usable(s);
+  if (graph) { /* graph = on: runs of up to 1024 substeps replay the captured substep (mpm_exec.c) */
+    for (int k = 0; k < n; k += 1024) {
+      int count = n - k < 1024 ? n - k : 1024;
+      pl_status st = mpm_run_substeps(s, t0, dt, k, count);
+      if (st != PL_OK) {
+        mpm_checks_abort(s);
+        return pl_fail_context(st, "frame %d, substeps %d..%d of %d: ", s->frame + 1, k + 1, k + count, n);
+      }
+      if (s->on_substeps && count == 1024) s->on_substeps(s->on_substeps_user, s->frame + 1, k + count, n);
+    }
+  }
+  for (int k = 0; k < n && !graph; ++k) {
     s->time = t0 + k * dt; /* no drift over long runs */
     mpm_checks_substep(s, k);
     pl_status st = mpm_substep(s, (real)dt);

@@ -117,18 +117,21 @@ typedef struct {
   const mpm_collider *colliders;
   int ncolliders;           /* at most MPM_MAX_COLLIDERS */
   /* execution paths (docs/gpu.md, "Prepared GPU paths"); 0 keeps the verified default. When 0, the environment
-   * variables PL_MPM_SYNC=stage|frame, PL_MPM_P2G=atomic|tiled and PL_MPM_SORT_EVERY=K choose (a bad value is an
-   * error naming the variable). The results agree to rounding on every path. */
+   * variables PL_MPM_SYNC=stage|frame, PL_MPM_P2G=atomic|tiled, PL_MPM_SORT_EVERY=K and PL_MPM_GRAPH=0|1 choose (a
+   * bad value is an error naming the variable). The results agree to rounding on every path. */
   int sync;                 /* MPM_SYNC_STAGE (1, the default): the host checks each P2G and G2P for particle
                                errors; MPM_SYNC_FRAME (2): once per frame / backward segment (no host wait inside) */
   int p2g;                  /* CUDA: MPM_P2G_ATOMIC (1, the default; global atomics per particle) or MPM_P2G_TILED
                                (2: particles ordered by grid block, sums per block in shared memory); the CPU always
                                scatters in block order */
   int sort_every;           /* tiled: substeps between re-orderings; 0: 8 */
+  int graph;                /* CUDA: MPM_GRAPH_OFF (1, the default) or MPM_GRAPH_ON (2: a frame's substeps replay one
+                               captured CUDA graph; needs sync = frame); environment PL_MPM_GRAPH=0|1 */
 } mpm_desc;
 
 enum { MPM_SYNC_STAGE = 1, MPM_SYNC_FRAME = 2 };
 enum { MPM_P2G_ATOMIC = 1, MPM_P2G_TILED = 2 };
+enum { MPM_GRAPH_OFF = 1, MPM_GRAPH_ON = 2 };
 
 /* Particles in host memory (what the sampler makes, what mpm_create uploads, what mpm_download fills). */
 typedef struct {
@@ -195,8 +198,8 @@ typedef struct {
   int wave_material;              /* which material */
   double visc_dt;                 /* explicit viscosity bound at CFL 1 (s), or INFINITY */
   int visc_material;
-  /* execution paths, resolved (mpm_desc.sync, p2g, sort_every) */
-  int sync_mode, p2g_mode, sort_every;
+  /* execution paths, resolved (mpm_desc.sync, p2g, sort_every, graph) */
+  int sync_mode, p2g_mode, sort_every, graph_mode;
   /* a span of deferred checks (mpm_checks_begin/end): active, its substep counter, the current stage's tag */
   int defer_active;
   int64_t defer_substep;
@@ -276,6 +279,15 @@ pl_status mpm_checks_begin(mpm_sim *s, int64_t span_substeps);
 void mpm_checks_substep(mpm_sim *s, int64_t substep);
 pl_status mpm_checks_end(mpm_sim *s, const mpm_state *state, mpm_checks_where where, void *user);
 void mpm_checks_abort(mpm_sim *s); /* leave the span without reading it (an error is being returned) */
+
+/* CUDA graphs (graph = MPM_GRAPH_ON, mpm_exec.c): inside an open span of deferred checks a run of substeps on
+ * s->state needs no host decision between them, so the CUDA backend captures one substep (P2G, grid update, G2P and
+ * a clock tick) into a graph once and replays it; the substep's number, time and dt come from a device clock.
+ * mpm_graph_usable: the graph path is on, a deferred span is open and the backend has a graph runner.
+ * mpm_run_substeps: substeps k0 .. k0 + count - 1 of the open span (substep k at time t0 + k dt, its errors tagged
+ * with k), through the runner when usable, else one mpm_substep at a time; s->time and the counters advance. */
+int mpm_graph_usable(const mpm_sim *s);
+pl_status mpm_run_substeps(mpm_sim *s, double t0, double dt, int64_t k0, int64_t count);
 
 /* Fastest particle speed of a state (a reduction on the backend). */
 pl_status mpm_max_speed(mpm_sim *s, const mpm_state *st, double *vmax);

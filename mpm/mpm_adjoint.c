@@ -201,7 +201,7 @@ void mpm_tape_memory(const mpm_tape *t, int64_t *checkpoint_bytes, int *checkpoi
 /* ------------------------------------------------------------------ backend dispatch */
 
 static pl_status be_axpy(mpm_tape *t, real *dst, const real *src, int64_t count) {
-  return t->ops->axpy(dst, src, count);
+  return t->ops->axpy(t->sim, dst, src, count);
 }
 
 static pl_status state_axpy(mpm_tape *t, mpm_state *dst, const mpm_state *src) {
@@ -222,7 +222,7 @@ static pl_status state_zero(mpm_state *st) {
 }
 
 static pl_status first_nonfinite(mpm_tape *t, int64_t *first) {
-  return t->ops->adj_first_nonfinite(mpm_state_view(&t->adj), first);
+  return t->ops->adj_first_nonfinite(t->sim, mpm_state_view(&t->adj), first);
 }
 
 /* The adjoint of one substep on the state `in` (the state before it), updating t->adj in place from the
@@ -475,7 +475,8 @@ pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mp
     double t0 = (double)s->frame * s->frame_dt;
     t->t0[f] = t0;
     PL_TRY(mpm_checks_begin(s, n)); /* sync = frame: the frame's particle checks read once, at its end (mpm_exec.c) */
-    for (int k = 0; k < n; ++k) {
+    const int graph = mpm_graph_usable(s) && t->checkpoint_every >= 0; /* runs between checkpoints: one replay each */
+    for (int k = 0; k < n;) {
       int due = t->checkpoint_every > 0 ? (t->total % t->checkpoint_every == 0) : (k == 0);
       if (t->checkpoint_every < 0) {
         pl_status st = auto_due(t, f, &due);
@@ -487,16 +488,21 @@ pl_status mpm_tape_forward(mpm_tape *t, const mpm_state *initial, int frames, mp
         since = t->total - t->ckpt_at[t->nckpt - 1];
       }
       if (t->checkpoint_every < 0) since = t->total - t->ckpt_at[t->nckpt - 1];
-      s->time = t0 + k * dt; /* as mpm_advance_frame: no drift over long runs */
-      mpm_checks_substep(s, k);
-      pl_status st = mpm_substep(s, (real)dt);
+      /* this substep and, on the graph path (mpm_exec.c), the ones after it up to the next checkpoint */
+      int run = 1;
+      while (graph && k + run < n && !(t->checkpoint_every > 0 && (t->total + run) % t->checkpoint_every == 0)) run++;
+      pl_status st = mpm_run_substeps(s, t0, dt, k, run); /* at t0 + k dt, as mpm_advance_frame: no drift */
       if (st != PL_OK) {
         mpm_checks_abort(s);
+        if (run > 1) return pl_fail_context(st, "frame %d, substeps %d..%d of %d: ", f + 1, k + 1, k + run, n);
         return pl_fail_context(st, "frame %d, substep %d of %d (t = %.5g s): ", f + 1, k + 1, n, t0 + k * dt);
       }
-      since++;
-      if (since - 1 > t->seg_needed) t->seg_needed = (int)(since - 1);
-      t->total++;
+      for (int j = 0; j < run; ++j) {
+        since++;
+        if (since - 1 > t->seg_needed) t->seg_needed = (int)(since - 1);
+        t->total++;
+      }
+      k += run;
     }
     {
       tape_where w = {t, t->first[f]};

@@ -152,13 +152,15 @@ pl_status mpm_cpu_adj_p2g(mpm_sim *sim, const mpm_adj_args *A) {
   return PL_OK;
 }
 
-pl_status mpm_cpu_axpy(real *dst, const real *src, int64_t count) {
+pl_status mpm_cpu_axpy(mpm_sim *s, real *dst, const real *src, int64_t count) {
+  (void)s;
 #pragma omp parallel for schedule(static) if (count >= 16 * MPM_CPU_PAR_PARTICLES)
   for (int64_t i = 0; i < count; ++i) dst[i] += src[i];
   return PL_OK;
 }
 
-pl_status mpm_cpu_adj_first_nonfinite(mpm_kstate adj, int64_t *first_out) {
+pl_status mpm_cpu_adj_first_nonfinite(mpm_sim *s, mpm_kstate adj, int64_t *first_out) {
+  (void)s;
   int64_t first = adj.n;
 #pragma omp parallel for schedule(static) reduction(min : first) if (adj.n >= MPM_CPU_PAR_PARTICLES)
   for (int64_t p = 0; p < adj.n; ++p)

@@ -10,6 +10,8 @@
 // With the tiled P2G (mpm_desc.p2g = tiled, mpm_cuda.cu) the particle kernels visit the particles in the forward's
 // grid-block order, and the G2P adjoint sums its node cotangents per block in a shared-memory tile before the
 // global atomics, as the forward P2G does (Gao et al. 2018, sec. 4; mpm_tile.h).
+//
+// Every launch, memset and copy runs on the simulation's stream (mpm_cuda_stream, mpm_cuda.cu).
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
@@ -23,6 +25,8 @@ static pl_status cuda_status(cudaError_t e, const char *what) {
 }
 
 static unsigned int blocks_for(int64_t n, unsigned int threads) { return (unsigned int)((n + threads - 1) / threads); }
+
+static cudaStream_t stream_of(const mpm_sim *s) { return (cudaStream_t)mpm_cuda_stream(s); }
 
 // ------------------------------------------------------------------ G2P adjoint
 
@@ -116,14 +120,17 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
 }
 
 extern "C" pl_status mpm_cuda_adj_g2p(mpm_sim *s, const mpm_adj_args *a) {
-  PL_TRY(cuda_status(cudaMemset(a->v_gridv, 0, mpm_node_count(&s->grid) * 3 * sizeof(real)), "cudaMemset (v_gridv)"));
+  cudaStream_t stream = stream_of(s);
+  PL_TRY(cuda_status(cudaMemsetAsync(a->v_gridv, 0, mpm_node_count(&s->grid) * 3 * sizeof(real), stream),
+                     "cudaMemsetAsync (v_gridv)"));
   const unsigned int T = 128;
   const uint32_t *order = mpm_cuda_order(s);
   if (a->in.n > 0 && order)
-    mpm_k_adj_g2p_tiled<<<blocks_for(a->in.n, MPM_TILE_CHUNK), MPM_TILE_CHUNK>>>(
+    mpm_k_adj_g2p_tiled<<<blocks_for(a->in.n, MPM_TILE_CHUNK), MPM_TILE_CHUNK, 0, stream>>>(
         s->grid, mpm_tiles_of(&s->grid), a->in, a->adj, a->P, order, a->grid, a->v_gridv, a->v_par, a->dt);
   else if (a->in.n > 0)
-    mpm_k_adj_g2p<<<blocks_for(a->in.n, T), T>>>(s->grid, a->in, a->adj, a->P, a->grid, a->v_gridv, a->v_par, a->dt);
+    mpm_k_adj_g2p<<<blocks_for(a->in.n, T), T, 0, stream>>>(s->grid, a->in, a->adj, a->P, a->grid, a->v_gridv,
+                                                            a->v_par, a->dt);
   return cuda_status(cudaGetLastError(), "launch of the G2P adjoint kernel");
 }
 
@@ -171,8 +178,8 @@ __global__ void mpm_k_adj_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol,
 extern "C" pl_status mpm_cuda_adj_grid(mpm_sim *s, const mpm_adj_args *a) {
   const unsigned int T = 256; // a multiple of 32: whole warps
   int64_t nodes = (int64_t)mpm_node_count(&s->grid);
-  mpm_k_adj_grid<<<blocks_for(nodes, T), T>>>(s->grid, a->P.colliders, s->ncolliders, a->grid_pre, a->v_gridv, a->grid,
-                                              a->glob_dev, a->dt, a->t);
+  mpm_k_adj_grid<<<blocks_for(nodes, T), T, 0, stream_of(s)>>>(s->grid, a->P.colliders, s->ncolliders, a->grid_pre,
+                                                                 a->v_gridv, a->grid, a->glob_dev, a->dt, a->t);
   return cuda_status(cudaGetLastError(), "launch of the grid adjoint kernel");
 }
 
@@ -207,8 +214,8 @@ __global__ void mpm_k_adj_p2g(mpm_kgrid g, mpm_kstate in, mpm_kstate adj, mpm_kp
 extern "C" pl_status mpm_cuda_adj_p2g(mpm_sim *s, const mpm_adj_args *a) {
   const unsigned int T = 128;
   if (a->in.n > 0)
-    mpm_k_adj_p2g<<<blocks_for(a->in.n, T), T>>>(s->grid, a->in, a->adj, a->P, mpm_cuda_order(s), a->grid, a->v_par,
-                                                 a->dt);
+    mpm_k_adj_p2g<<<blocks_for(a->in.n, T), T, 0, stream_of(s)>>>(s->grid, a->in, a->adj, a->P, mpm_cuda_order(s),
+                                                                   a->grid, a->v_par, a->dt);
   return cuda_status(cudaGetLastError(), "launch of the P2G adjoint kernel");
 }
 
@@ -219,9 +226,9 @@ __global__ void mpm_k_axpy(real *dst, const real *src, int64_t count) {
   if (i < count) dst[i] += src[i];
 }
 
-extern "C" pl_status mpm_cuda_axpy(real *dst, const real *src, int64_t count) {
+extern "C" pl_status mpm_cuda_axpy(mpm_sim *s, real *dst, const real *src, int64_t count) {
   const unsigned int T = 256;
-  if (count > 0) mpm_k_axpy<<<blocks_for(count, T), T>>>(dst, src, count);
+  if (count > 0) mpm_k_axpy<<<blocks_for(count, T), T, 0, stream_of(s)>>>(dst, src, count);
   return cuda_status(cudaGetLastError(), "launch of the accumulate kernel");
 }
 
@@ -231,16 +238,17 @@ __global__ void mpm_k_adj_nonfinite(mpm_kstate adj, unsigned long long *first) {
   if (mpm_adj_nonfinite(adj, p)) atomicMin(first, (unsigned long long)p);
 }
 
-extern "C" pl_status mpm_cuda_adj_first_nonfinite(mpm_kstate adj, int64_t *first) {
+// The smallest non-finite particle, through the simulation's scratch word (no allocation per call).
+extern "C" pl_status mpm_cuda_adj_first_nonfinite(mpm_sim *s, mpm_kstate adj, int64_t *first) {
   *first = -1;
-  unsigned long long *d = NULL, h = ~0ull;
-  PL_TRY(cuda_status(cudaMalloc((void **)&d, sizeof h), "cudaMalloc (finite check)"));
-  pl_status st = cuda_status(cudaMemcpy(d, &h, sizeof h, cudaMemcpyHostToDevice), "cudaMemcpy (finite check)");
+  cudaStream_t stream = stream_of(s);
+  unsigned long long *d = mpm_cuda_scratch_word(s), h = ~0ull;
+  PL_TRY(cuda_status(cudaMemsetAsync(d, 0xff, sizeof h, stream), "cudaMemsetAsync (finite check)"));
   const unsigned int T = 256;
-  if (st == PL_OK && adj.n > 0) mpm_k_adj_nonfinite<<<blocks_for(adj.n, T), T>>>(adj, d);
-  if (st == PL_OK) st = cuda_status(cudaGetLastError(), "launch of the finite check");
-  if (st == PL_OK) st = cuda_status(cudaMemcpy(&h, d, sizeof h, cudaMemcpyDeviceToHost), "cudaMemcpy (finite check)");
-  cudaFree(d);
-  if (st == PL_OK && h != ~0ull) *first = (int64_t)h;
-  return st;
+  if (adj.n > 0) mpm_k_adj_nonfinite<<<blocks_for(adj.n, T), T, 0, stream>>>(adj, d);
+  PL_TRY(cuda_status(cudaGetLastError(), "launch of the finite check"));
+  PL_TRY(cuda_status(cudaMemcpyAsync(&h, d, sizeof h, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync (finite check)"));
+  PL_TRY(cuda_status(cudaStreamSynchronize(stream), "cudaStreamSynchronize (finite check)"));
+  if (h != ~0ull) *first = (int64_t)h;
+  return PL_OK;
 }

@@ -256,8 +256,24 @@ static pl_status cpu_defer_read(mpm_sim *s, uint64_t *word) {
   return PL_OK;
 }
 
+/* The graph runner's CPU emulation: what one replay of the CUDA graph does (mpm_cuda.cu, cuda_substeps), stage for
+ * stage, with the substep's number, time and dt taken from the clock as the device takes them. */
+static pl_status cpu_substeps(mpm_sim *s, const mpm_kclock *clk, int64_t count) {
+  const mpm_kstate st = mpm_state_view(&s->state);
+  const real dt = (real)clk->dt;
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t k = clk->k + j;
+    s->defer_tag = mpm_defer_tag(k, MPM_STAGE_P2G);
+    PL_TRY(cpu_p2g(s, st, dt, NULL));
+    PL_TRY(cpu_grid_update(s, dt, (real)mpm_clock_time(clk, k)));
+    s->defer_tag = mpm_defer_tag(k, MPM_STAGE_G2P);
+    PL_TRY(cpu_g2p(s, st, st, dt, NULL));
+  }
+  return PL_OK;
+}
+
 const mpm_backend_ops mpm_cpu_ops = {
     "cpu",           cpu_scratch_create, cpu_scratch_release, cpu_p2g,         cpu_grid_update,
     cpu_g2p,         cpu_max_speed,      mpm_cpu_adj_g2p,     mpm_cpu_adj_grid, mpm_cpu_adj_p2g,
-    mpm_cpu_axpy,    mpm_cpu_adj_first_nonfinite, cpu_defer_reset, cpu_defer_read,
+    mpm_cpu_axpy,    mpm_cpu_adj_first_nonfinite, cpu_defer_reset, cpu_defer_read, cpu_substeps,
 };

@@ -17,6 +17,15 @@
 //                     outside the tile (a chunk straddling two blocks, an order gone stale) adds to global memory
 //                     directly, so the sums never depend on the order being fresh. G2P and the adjoint visit the
 //                     particles in the same order (coherent grid reads).
+//
+// Every kernel, memset and copy of a simulation runs on its own stream (cs->stream, created with the scratch). It
+// is a blocking stream: the core's buffer copies (pl_buffer_*: uploads, checkpoints, downloads), which use the
+// legacy default stream, stay ordered with it by CUDA's implicit synchronisation, so the upsampler and the
+// rasterizer read finished states. With graph = on (mpm_desc.graph / PL_MPM_GRAPH, needs sync = frame) a run of
+// substeps inside a deferred span replays one captured graph of a substep (grid memset, P2G, grid update, G2P,
+// clock tick); the substep's number, time and dt come from a device clock (mpm_kclock), so one capture serves every
+// substep and frame while the arrays it reads stay the same (graph_key); the tiled path's re-sort runs between
+// replays, outside the graph.
 #include <cuda_runtime.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +36,23 @@
 
 static_assert(sizeof(real) == 4, "the CUDA backend is built with real = float");
 
+// What a captured substep graph bakes in: when any of it changes the graph is captured again (the update keeps the
+// instantiated executable when the topology is the same).
+struct graph_key {
+  mpm_kgrid g;       // the kernels' grid (gravity and walls may change between runs of a fit)
+  mpm_kstate st;
+  mpm_kparticles P;
+  const real *grid;
+  const uint32_t *order;
+  int p2g_mode, ncolliders;
+};
+
 struct mpm_cuda_scratch {
+  cudaStream_t stream;       // every operation of the simulation (blocking stream, see the top of this file)
+  mpm_kclock *clock;         // device: the clock of a graph run (substep, t0, dt)
+  cudaGraphExec_t exec;      // the captured substep, or NULL
+  graph_key key;             // what it was captured with
+  long long captures, replays;
   unsigned long long *err;   // device: error key of the last stage (per-stage checks)
   unsigned long long *defer; // device: span word of deferred checks
   unsigned int *vmax_bits;   // device: max |v| as float bits (non-negative floats order like their bits)
@@ -59,7 +84,7 @@ static pl_status cuda_order_alloc(mpm_cuda_scratch *cs, int64_t n) {
     PL_TRY(cuda_status(cudaMalloc((void **)&cs->order[b], nn * sizeof(uint32_t)), "cudaMalloc (particle order)"));
   }
   cub::DoubleBuffer<uint32_t> k(cs->keys[0], cs->keys[1]), v(cs->order[0], cs->order[1]);
-  PL_TRY(cuda_status(cub::DeviceRadixSort::SortPairs(NULL, cs->sort_tmp_bytes, k, v, (int)nn, 0, 32),
+  PL_TRY(cuda_status(cub::DeviceRadixSort::SortPairs(NULL, cs->sort_tmp_bytes, k, v, (int)nn, 0, 32, cs->stream),
                      "CUB radix sort (scratch size)"));
   return cuda_status(cudaMalloc(&cs->sort_tmp, cs->sort_tmp_bytes ? cs->sort_tmp_bytes : 1), "cudaMalloc (sort scratch)");
 }
@@ -69,7 +94,9 @@ static pl_status cuda_scratch_create(mpm_sim *s) {
   *out = NULL;
   mpm_cuda_scratch *cs = (mpm_cuda_scratch *)calloc(1, sizeof *cs);
   if (!cs) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  pl_status st = cuda_status(cudaMalloc((void **)&cs->err, sizeof(unsigned long long)), "cudaMalloc (error key)");
+  pl_status st = cuda_status(cudaStreamCreate(&cs->stream), "cudaStreamCreate (the simulation's stream)");
+  if (st == PL_OK) st = cuda_status(cudaMalloc((void **)&cs->err, sizeof(unsigned long long)), "cudaMalloc (error key)");
+  if (st == PL_OK) st = cuda_status(cudaMalloc((void **)&cs->clock, sizeof(mpm_kclock)), "cudaMalloc (graph clock)");
   if (st == PL_OK) st = cuda_status(cudaMalloc((void **)&cs->defer, sizeof(unsigned long long)), "cudaMalloc (span word)");
   if (st == PL_OK) st = cuda_status(cudaMalloc((void **)&cs->vmax_bits, sizeof(unsigned int)), "cudaMalloc (max speed)");
   if (st == PL_OK && s->p2g_mode == MPM_P2G_TILED) st = cuda_order_alloc(cs, s->n);
@@ -88,6 +115,9 @@ static void cuda_scratch_release(mpm_sim *s) {
 
 static void cuda_scratch_free(mpm_cuda_scratch *cs) {
   if (!cs) return;
+  if (cs->stream) cudaStreamSynchronize(cs->stream);
+  if (cs->exec) cudaGraphExecDestroy(cs->exec);
+  if (cs->clock) cudaFree(cs->clock);
   if (cs->err) cudaFree(cs->err);
   if (cs->defer) cudaFree(cs->defer);
   if (cs->vmax_bits) cudaFree(cs->vmax_bits);
@@ -96,28 +126,44 @@ static void cuda_scratch_free(mpm_cuda_scratch *cs) {
     if (cs->order[b]) cudaFree(cs->order[b]);
   }
   if (cs->sort_tmp) cudaFree(cs->sort_tmp);
+  if (cs->stream) cudaStreamDestroy(cs->stream);
   free(cs);
 }
 
+// A device word read by the host on the simulation's stream (waits for the work queued before it).
+static pl_status read_word(mpm_cuda_scratch *cs, const unsigned long long *dev, unsigned long long *host, const char *what) {
+  PL_TRY(cuda_status(cudaMemcpyAsync(host, dev, sizeof *host, cudaMemcpyDeviceToHost, cs->stream), what));
+  return cuda_status(cudaStreamSynchronize(cs->stream), what);
+}
+
+static_assert(MPM_NO_ERROR == ~0ull, "error words are reset bytewise to 0xff");
 static pl_status reset_error(mpm_cuda_scratch *cs) {
-  unsigned long long none = MPM_NO_ERROR;
-  return cuda_status(cudaMemcpy(cs->err, &none, sizeof none, cudaMemcpyHostToDevice), "cudaMemcpy (error key)");
+  return cuda_status(cudaMemsetAsync(cs->err, 0xff, sizeof(unsigned long long), cs->stream), "cudaMemsetAsync (error key)");
 }
 static pl_status read_error(mpm_cuda_scratch *cs, uint64_t *err) {
   unsigned long long k = MPM_NO_ERROR;
-  pl_status st = cuda_status(cudaMemcpy(&k, cs->err, sizeof k, cudaMemcpyDeviceToHost), "cudaMemcpy (error key)");
+  pl_status st = read_word(cs, cs->err, &k, "cudaMemcpyAsync (error key)");
   *err = (uint64_t)k;
   return st;
 }
 
 // Where a stage's kernels report: per-stage checks reset the stage word and read it afterwards; deferred checks
-// (err == NULL in the op) add the span tag and leave the span word alone (no host wait).
+// (err == NULL in the op) add the span tag and leave the span word alone (no host wait). In a graph (clk set) the
+// tag comes from the device clock's substep and the stage, and the step dt from the clock.
 struct err_target {
   unsigned long long *word;
   unsigned long long tag;
+  const mpm_kclock *clk;
+  int stage;
 };
+__device__ static inline unsigned long long et_tag(const err_target &et) {
+  return et.clk ? (unsigned long long)mpm_defer_tag(et.clk->k, et.stage) : et.tag;
+}
+__device__ static inline real et_dt(const err_target &et, real dt) { return et.clk ? (real)et.clk->dt : dt; }
 static pl_status stage_errors_begin(mpm_sim *s, const uint64_t *err, err_target *t) {
   mpm_cuda_scratch *cs = s->cuda;
+  t->clk = NULL;
+  t->stage = mpm_defer_stage(s->defer_tag);
   if (!err) {
     t->word = cs->defer;
     t->tag = (unsigned long long)s->defer_tag;
@@ -130,13 +176,13 @@ static pl_status stage_errors_begin(mpm_sim *s, const uint64_t *err, err_target 
 static pl_status stage_errors_end(mpm_sim *s, uint64_t *err) { return err ? read_error(s->cuda, err) : PL_OK; }
 
 // The span word := MPM_NO_ERROR (UINT64_MAX: every byte 0xff) without a host wait: the device runs it in order.
-static_assert(MPM_NO_ERROR == ~0ull, "the span word is reset bytewise to 0xff");
 static pl_status cuda_defer_reset(mpm_sim *s) {
-  return cuda_status(cudaMemsetAsync(s->cuda->defer, 0xff, sizeof(unsigned long long)), "cudaMemsetAsync (span word)");
+  return cuda_status(cudaMemsetAsync(s->cuda->defer, 0xff, sizeof(unsigned long long), s->cuda->stream),
+                     "cudaMemsetAsync (span word)");
 }
 static pl_status cuda_defer_read(mpm_sim *s, uint64_t *word) {
   unsigned long long k = MPM_NO_ERROR;
-  pl_status st = cuda_status(cudaMemcpy(&k, s->cuda->defer, sizeof k, cudaMemcpyDeviceToHost), "cudaMemcpy (span word)");
+  pl_status st = read_word(s->cuda, s->cuda->defer, &k, "cudaMemcpyAsync (span word)");
   *word = (uint64_t)k;
   return st;
 }
@@ -155,16 +201,17 @@ static const uint32_t *current_order(const mpm_sim *s) {
 // A particle's P2G inputs: 1 when it scatters; else 0, with its error (if any) lowered into the stage word.
 __device__ static inline int p2g_prepare(const mpm_kgrid &g, const mpm_kstate &st, const mpm_kparticles &P, int64_t p,
                                          real dt, err_target et, v3 *x, m3 *A) {
+  dt = et_dt(et, dt);
   *x = v3_load(st.x + 3 * p);
   if (!mpm_in_domain(&g, *x)) {
-    atomicMin(et.word, et.tag | (unsigned long long)mpm_error_key(p, v3_isfinite(*x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN));
+    atomicMin(et.word, et_tag(et) | (unsigned long long)mpm_error_key(p, v3_isfinite(*x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN));
     return 0;
   }
   int model;
   mpm_mparams mp = mpm_particle_params(&P, p, &model);
   *A = mpm_p2g_affine(model, mp, P.mass[p], P.vol0[p], dt, g.inv_dx, m3_load(st.C + 9 * p), m3_load(st.F + 9 * p));
   if (!m3_isfinite(*A)) {
-    atomicMin(et.word, et.tag | (unsigned long long)mpm_error_key(p, MPM_PERR_STRESS));
+    atomicMin(et.word, et_tag(et) | (unsigned long long)mpm_error_key(p, MPM_PERR_STRESS));
     return 0;
   }
   return 1;
@@ -212,11 +259,12 @@ static pl_status cuda_sort_if_due(mpm_sim *s, mpm_kstate st) {
   if (cs->have_order && ++cs->since_sort < s->sort_every) return PL_OK;
   const mpm_ktiles tl = mpm_tiles_of(&s->grid);
   const unsigned int T = 256;
-  mpm_k_tile_keys<<<blocks_for(st.n, T), T>>>(s->grid, tl, st, cs->keys[0], cs->order[0]);
+  mpm_k_tile_keys<<<blocks_for(st.n, T), T, 0, cs->stream>>>(s->grid, tl, st, cs->keys[0], cs->order[0]);
   PL_TRY(cuda_status(cudaGetLastError(), "launch of the tile-key kernel"));
   cub::DoubleBuffer<uint32_t> k(cs->keys[0], cs->keys[1]), v(cs->order[0], cs->order[1]);
   size_t bytes = cs->sort_tmp_bytes;
-  PL_TRY(cuda_status(cub::DeviceRadixSort::SortPairs(cs->sort_tmp, bytes, k, v, (int)st.n, 0, mpm_tile_key_bits(&tl)),
+  PL_TRY(cuda_status(cub::DeviceRadixSort::SortPairs(cs->sort_tmp, bytes, k, v, (int)st.n, 0, mpm_tile_key_bits(&tl),
+                                                     cs->stream),
                      "CUB radix sort of the particles by grid block"));
   cs->cur = v.Current() == cs->order[0] ? 0 : 1;
   cs->have_order = 1;
@@ -295,28 +343,38 @@ __global__ void __launch_bounds__(MPM_TILE_CHUNK)
   mpm_tile_flush<4>(g, tl, tile, tile_key, origin, grid);
 }
 
-static pl_status cuda_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err) {
+// The grid's zeroing and the P2G kernel (the tiled path's order must be made before), on the simulation's stream:
+// what cuda_p2g queues and what a graph captures.
+static pl_status launch_p2g(mpm_sim *s, mpm_kstate st, real dt, err_target et) {
   const mpm_kparticles P = mpm_sim_kparticles(s);
   real *grid = (real *)s->gridbuf.ptr;
-  PL_TRY(cuda_status(cudaMemset(grid, 0, s->gridbuf.bytes), "cudaMemset (grid)"));
+  cudaStream_t stream = s->cuda->stream;
+  PL_TRY(cuda_status(cudaMemsetAsync(grid, 0, s->gridbuf.bytes, stream), "cudaMemsetAsync (grid)"));
+  if (st.n > 0 && s->p2g_mode == MPM_P2G_TILED)
+    mpm_k_p2g_tiled<<<blocks_for(st.n, MPM_TILE_CHUNK), MPM_TILE_CHUNK, 0, stream>>>(
+        s->grid, mpm_tiles_of(&s->grid), st, P, current_order(s), grid, dt, et);
+  else if (st.n > 0)
+    mpm_k_p2g<<<blocks_for(st.n, 128), 128, 0, stream>>>(s->grid, st, P, grid, dt, et);
+  return cuda_status(cudaGetLastError(), "launch of the P2G kernel");
+}
+
+static pl_status cuda_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err) {
   err_target et;
   PL_TRY(stage_errors_begin(s, err, &et));
-  if (st.n > 0 && s->p2g_mode == MPM_P2G_TILED) {
-    PL_TRY(cuda_sort_if_due(s, st));
-    mpm_k_p2g_tiled<<<blocks_for(st.n, MPM_TILE_CHUNK), MPM_TILE_CHUNK>>>(s->grid, mpm_tiles_of(&s->grid), st, P,
-                                                                          current_order(s), grid, dt, et);
-  } else if (st.n > 0) {
-    const unsigned int T = 128;
-    mpm_k_p2g<<<blocks_for(st.n, T), T>>>(s->grid, st, P, grid, dt, et);
-  }
-  PL_TRY(cuda_status(cudaGetLastError(), "launch of the P2G kernel"));
+  if (st.n > 0 && s->p2g_mode == MPM_P2G_TILED) PL_TRY(cuda_sort_if_due(s, st));
+  PL_TRY(launch_p2g(s, st, dt, et));
   return stage_errors_end(s, err);
 }
 
 // ------------------------------------------------------------------ grid update
 
-__global__ void mpm_k_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t) {
+__global__ void mpm_k_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol, real *grid, real dt, real t,
+                           const mpm_kclock *clk) {
   const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (clk) { // in a graph: this substep's time and step from the device clock
+    t = (real)mpm_clock_time(clk, clk->k);
+    dt = (real)clk->dt;
+  }
   const int64_t ny = g.n[1] + 1, nz = g.n[2] + 1;
   if (idx >= (int64_t)mpm_node_count(&g)) return;
   real *node = grid + 4 * idx;
@@ -329,13 +387,14 @@ __global__ void mpm_k_grid(mpm_kgrid g, const mpm_kcollider *cols, int ncol, rea
   node[3] = v.z;
 }
 
-static pl_status cuda_grid_update(mpm_sim *s, real dt, real t) {
+static pl_status launch_grid(mpm_sim *s, real dt, real t, const mpm_kclock *clk) {
   const unsigned int T = 256;
   int64_t nodes = (int64_t)mpm_node_count(&s->grid);
-  mpm_k_grid<<<blocks_for(nodes, T), T>>>(s->grid, (const mpm_kcollider *)s->kcol_buf.ptr, s->ncolliders,
-                                          (real *)s->gridbuf.ptr, dt, t);
+  mpm_k_grid<<<blocks_for(nodes, T), T, 0, s->cuda->stream>>>(s->grid, (const mpm_kcollider *)s->kcol_buf.ptr,
+                                                              s->ncolliders, (real *)s->gridbuf.ptr, dt, t, clk);
   return cuda_status(cudaGetLastError(), "launch of the grid-update kernel");
 }
+static pl_status cuda_grid_update(mpm_sim *s, real dt, real t) { return launch_grid(s, dt, t, NULL); }
 
 // ------------------------------------------------------------------ G2P
 
@@ -344,9 +403,10 @@ __global__ void mpm_k_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate out, mpm_kparti
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= in.n) return;
   const int64_t p = particle_of(order, i);
+  dt = et_dt(et, dt);
   v3 x = v3_load(in.x + 3 * p);
   if (!mpm_in_domain(&g, x)) {
-    atomicMin(et.word, et.tag | (unsigned long long)mpm_error_key(p, v3_isfinite(x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN));
+    atomicMin(et.word, et_tag(et) | (unsigned long long)mpm_error_key(p, v3_isfinite(x) ? MPM_PERR_DOMAIN : MPM_PERR_NAN));
     return;
   }
   mpm_stencil s = mpm_stencil_of(&g, x);
@@ -359,7 +419,7 @@ __global__ void mpm_k_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate out, mpm_kparti
   real qo;
   mpm_g2p_particle(&g, model, mp, dt, x, m3_load(in.F + 9 * p), in.q[p], gv, &xo, &vo, &Co, &Fo, &qo, &Ft);
   int code = mpm_check_particle(&g, xo, vo, Co, Ft, Fo);
-  if (code) atomicMin(et.word, et.tag | (unsigned long long)mpm_error_key(p, code));
+  if (code) atomicMin(et.word, et_tag(et) | (unsigned long long)mpm_error_key(p, code));
   v3_store(xo, out.x + 3 * p);
   v3_store(vo, out.v + 3 * p);
   m3_store(Co, out.C + 9 * p);
@@ -367,14 +427,19 @@ __global__ void mpm_k_g2p(mpm_kgrid g, mpm_kstate in, mpm_kstate out, mpm_kparti
   out.q[p] = qo;
 }
 
-static pl_status cuda_g2p(mpm_sim *s, mpm_kstate in, mpm_kstate out, real dt, uint64_t *err) {
+static pl_status launch_g2p(mpm_sim *s, mpm_kstate in, mpm_kstate out, real dt, err_target et) {
   const mpm_kparticles P = mpm_sim_kparticles(s);
-  err_target et;
-  PL_TRY(stage_errors_begin(s, err, &et));
   const unsigned int T = 128;
   if (in.n > 0)
-    mpm_k_g2p<<<blocks_for(in.n, T), T>>>(s->grid, in, out, P, current_order(s), (const real *)s->gridbuf.ptr, dt, et);
-  PL_TRY(cuda_status(cudaGetLastError(), "launch of the G2P kernel"));
+    mpm_k_g2p<<<blocks_for(in.n, T), T, 0, s->cuda->stream>>>(s->grid, in, out, P, current_order(s),
+                                                              (const real *)s->gridbuf.ptr, dt, et);
+  return cuda_status(cudaGetLastError(), "launch of the G2P kernel");
+}
+
+static pl_status cuda_g2p(mpm_sim *s, mpm_kstate in, mpm_kstate out, real dt, uint64_t *err) {
+  err_target et;
+  PL_TRY(stage_errors_begin(s, err, &et));
+  PL_TRY(launch_g2p(s, in, out, dt, et));
   return stage_errors_end(s, err);
 }
 
@@ -390,15 +455,108 @@ __global__ void mpm_k_vmax(mpm_kstate st, unsigned int *bits) {
 
 static pl_status cuda_max_speed(mpm_sim *s, mpm_kstate st, double *vmax) {
   mpm_cuda_scratch *cs = s->cuda;
-  PL_TRY(cuda_status(cudaMemset(cs->vmax_bits, 0, sizeof(unsigned int)), "cudaMemset (max speed)"));
+  PL_TRY(cuda_status(cudaMemsetAsync(cs->vmax_bits, 0, sizeof(unsigned int), cs->stream), "cudaMemsetAsync (max speed)"));
   const unsigned int T = 256;
-  if (st.n > 0) mpm_k_vmax<<<blocks_for(st.n, T), T>>>(st, cs->vmax_bits);
+  if (st.n > 0) mpm_k_vmax<<<blocks_for(st.n, T), T, 0, cs->stream>>>(st, cs->vmax_bits);
   PL_TRY(cuda_status(cudaGetLastError(), "launch of the max-speed kernel"));
   unsigned int b = 0;
-  PL_TRY(cuda_status(cudaMemcpy(&b, cs->vmax_bits, sizeof b, cudaMemcpyDeviceToHost), "cudaMemcpy (max speed)"));
+  PL_TRY(cuda_status(cudaMemcpyAsync(&b, cs->vmax_bits, sizeof b, cudaMemcpyDeviceToHost, cs->stream),
+                     "cudaMemcpyAsync (max speed)"));
+  PL_TRY(cuda_status(cudaStreamSynchronize(cs->stream), "cudaStreamSynchronize (max speed)"));
   float f;
   memcpy(&f, &b, sizeof f);
   *vmax = (double)f;
+  return PL_OK;
+}
+
+// ------------------------------------------------------------------ graphs of substeps
+
+__global__ void mpm_k_clock_set(mpm_kclock *clk, double t0, double dt, long long k) {
+  clk->t0 = t0;
+  clk->dt = dt;
+  clk->k = (int64_t)k;
+}
+__global__ void mpm_k_clock_tick(mpm_kclock *clk) { clk->k += 1; }
+
+// The key of a capture for the state st: every value a captured launch bakes in, copied bytewise into a zeroed
+// key, so that comparing keys bytewise can only err towards capturing again.
+static graph_key graph_key_of(const mpm_sim *s, mpm_kstate st) {
+  graph_key k;
+  memset(&k, 0, sizeof k);
+  const mpm_kparticles P = mpm_sim_kparticles(s);
+  const real *grid = (const real *)s->gridbuf.ptr;
+  const uint32_t *order = current_order(s);
+  memcpy(&k.g, &s->grid, sizeof k.g);
+  memcpy(&k.st, &st, sizeof k.st);
+  memcpy(&k.P, &P, sizeof k.P);
+  memcpy(&k.grid, &grid, sizeof grid);
+  memcpy(&k.order, &order, sizeof order);
+  k.p2g_mode = s->p2g_mode;
+  k.ncolliders = s->ncolliders;
+  return k;
+}
+
+// Capture one substep on s->state (grid zeroing, P2G, grid update, G2P, clock tick; deferred checks tagged from
+// the clock) unless the graph of the same key exists; a new capture updates the executable in place when it can.
+static pl_status graph_ready(mpm_sim *s, mpm_kstate st) {
+  mpm_cuda_scratch *cs = s->cuda;
+  const graph_key key = graph_key_of(s, st);
+  if (cs->exec && !memcmp(&key, &cs->key, sizeof key)) return PL_OK;
+  err_target et[2];
+  for (int g = 0; g < 2; ++g) {
+    et[g].word = cs->defer;
+    et[g].tag = 0;
+    et[g].clk = cs->clock;
+    et[g].stage = g == 0 ? MPM_STAGE_P2G : MPM_STAGE_G2P;
+  }
+  PL_TRY(cuda_status(cudaStreamBeginCapture(cs->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"));
+  pl_status ps = launch_p2g(s, st, 0, et[0]); // dt and t: from the clock
+  if (ps == PL_OK) ps = launch_grid(s, 0, 0, cs->clock);
+  if (ps == PL_OK) ps = launch_g2p(s, st, st, 0, et[1]);
+  if (ps == PL_OK) {
+    mpm_k_clock_tick<<<1, 1, 0, cs->stream>>>(cs->clock);
+    ps = cuda_status(cudaGetLastError(), "launch of the graph clock's tick");
+  }
+  cudaGraph_t graph = NULL;
+  const cudaError_t ended = cudaStreamEndCapture(cs->stream, &graph); // always: the stream leaves capture mode
+  if (ps == PL_OK) ps = cuda_status(ended, "cudaStreamEndCapture (the substep graph)");
+  if (ps != PL_OK) {
+    if (graph) cudaGraphDestroy(graph);
+    return ps;
+  }
+  if (cs->exec) {
+    cudaGraphExecUpdateResultInfo info;
+    if (cudaGraphExecUpdate(cs->exec, graph, &info) != cudaSuccess) { // another topology: instantiate anew
+      (void)cudaGetLastError();
+      cudaGraphExecDestroy(cs->exec);
+      cs->exec = NULL;
+    }
+  }
+  cudaError_t e = cudaSuccess;
+  if (!cs->exec) e = cudaGraphInstantiate(&cs->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (e != cudaSuccess) {
+    cs->exec = NULL;
+    return cuda_status(e, "cudaGraphInstantiate (the substep graph)");
+  }
+  cs->key = key;
+  cs->captures++;
+  return PL_OK;
+}
+
+// The graph runner (mpm_run_substeps): set the device clock, then per substep the tiled path's re-sort when due
+// (outside the graph: its cadence is the host's) and one replay. No host wait.
+static pl_status cuda_substeps(mpm_sim *s, const mpm_kclock *clk, int64_t count) {
+  mpm_cuda_scratch *cs = s->cuda;
+  const mpm_kstate st = mpm_state_view(&s->state);
+  mpm_k_clock_set<<<1, 1, 0, cs->stream>>>(cs->clock, clk->t0, clk->dt, (long long)clk->k);
+  PL_TRY(cuda_status(cudaGetLastError(), "launch of the graph clock"));
+  for (int64_t j = 0; j < count; ++j) {
+    if (st.n > 0 && s->p2g_mode == MPM_P2G_TILED) PL_TRY(cuda_sort_if_due(s, st));
+    PL_TRY(graph_ready(s, st));
+    PL_TRY(cuda_status(cudaGraphLaunch(cs->exec, cs->stream), "cudaGraphLaunch (a substep)"));
+    cs->replays++;
+  }
   return PL_OK;
 }
 
@@ -407,8 +565,15 @@ static pl_status cuda_max_speed(mpm_sim *s, mpm_kstate st, double *vmax) {
 extern "C" const mpm_backend_ops mpm_cuda_ops = {
     "cuda",       cuda_scratch_create, cuda_scratch_release, cuda_p2g,          cuda_grid_update,
     cuda_g2p,     cuda_max_speed,      mpm_cuda_adj_g2p,     mpm_cuda_adj_grid, mpm_cuda_adj_p2g,
-    mpm_cuda_axpy, mpm_cuda_adj_first_nonfinite, cuda_defer_reset, cuda_defer_read,
+    mpm_cuda_axpy, mpm_cuda_adj_first_nonfinite, cuda_defer_reset, cuda_defer_read, cuda_substeps,
 };
+
+extern "C" void *mpm_cuda_stream(const mpm_sim *s) { return (void *)s->cuda->stream; }
+extern "C" unsigned long long *mpm_cuda_scratch_word(const mpm_sim *s) { return s->cuda->err; }
+extern "C" void mpm_cuda_graph_counts(const mpm_sim *s, long long *captures, long long *replays) {
+  *captures = s->cuda ? s->cuda->captures : 0;
+  *replays = s->cuda ? s->cuda->replays : 0;
+}
 
 // The particle order of the tiled path for the adjoint's kernels (mpm_adjoint_cuda.cu), or NULL.
 extern "C" const uint32_t *mpm_cuda_order(const mpm_sim *s) { return current_order(s); }

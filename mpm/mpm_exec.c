@@ -1,5 +1,6 @@
-/* mpm_exec.c: the execution paths of the simulator (mpm_desc.sync, p2g, sort_every and their environment
- * variables) and the span of deferred particle checks (mpm_checks_begin / next / end, mpm.h).
+/* mpm_exec.c: the execution paths of the simulator (mpm_desc.sync, p2g, sort_every, graph and their environment
+ * variables), the span of deferred particle checks (mpm_checks_begin / next / end, mpm.h) and the runs of substeps
+ * inside a span that the CUDA backend replays as a graph (mpm_graph_usable, mpm_run_substeps).
  *
  * Deferred checks exist for the GPU: per-stage checks wait for the device after every P2G and G2P (two host
  * round trips per substep, docs/gpu.md). With sync = frame the stages fold their errors, tagged with the substep
@@ -46,6 +47,59 @@ pl_status mpm_exec_resolve(mpm_sim *s, const mpm_desc *d) {
   }
   if (every < 0 || every > 1000000) return pl_fail(PL_ERR_INVALID, "mpm: sort_every = %d: choose 1..1000000 (0: 8)", every);
   s->sort_every = every ? every : 8;
+  /* graph: 1 off, 2 on (PL_MPM_GRAPH = 0 | 1 | off | on); a graph cannot stop between stages for the host's
+   * checks, so it needs sync = frame */
+  s->graph_mode = MPM_GRAPH_OFF;
+  const char *gv = getenv("PL_MPM_GRAPH");
+  if (d->graph != 0) {
+    if (d->graph != MPM_GRAPH_OFF && d->graph != MPM_GRAPH_ON)
+      return pl_fail(PL_ERR_INVALID, "mpm: mpm_desc.graph = %d: choose 1 (off) or 2 (on; instead of PL_MPM_GRAPH)",
+                     d->graph);
+    s->graph_mode = d->graph;
+  } else if (gv && gv[0]) {
+    if (!strcmp(gv, "1") || !strcmp(gv, "on"))
+      s->graph_mode = MPM_GRAPH_ON;
+    else if (strcmp(gv, "0") && strcmp(gv, "off"))
+      return pl_fail(PL_ERR_INVALID, "environment variable PL_MPM_GRAPH = '%s': choose 1 or on (CUDA graphs of "
+                     "substeps), 0 or off", gv);
+  }
+  if (s->graph_mode == MPM_GRAPH_ON && s->sync_mode != MPM_SYNC_FRAME)
+    return pl_fail(PL_ERR_INVALID, "mpm: CUDA graphs (%s) need the particle checks deferred to the frame's end "
+                   "(sync = frame, PL_MPM_SYNC=frame): a graph cannot stop for the host between its stages",
+                   d->graph ? "mpm_desc.graph = 2" : "PL_MPM_GRAPH=1");
+  return PL_OK;
+}
+
+/* ------------------------------------------------------------------ graphs of substeps */
+
+int mpm_graph_usable(const mpm_sim *s) {
+  const mpm_backend_ops *ops;
+  if (s->graph_mode != MPM_GRAPH_ON || s->defer_active != 1) return 0;
+  if (mpm_backend_ops_get(s->backend, &ops) != PL_OK) {
+    pl_clear_error();
+    return 0;
+  }
+  return ops->substeps != NULL;
+}
+
+pl_status mpm_run_substeps(mpm_sim *s, double t0, double dt, int64_t k0, int64_t count) {
+  if (count <= 0) return PL_OK;
+  if (!mpm_graph_usable(s)) {
+    for (int64_t k = k0; k < k0 + count; ++k) {
+      s->time = t0 + (double)k * dt; /* no drift over long runs */
+      mpm_checks_substep(s, k);
+      PL_TRY(mpm_substep(s, (real)dt));
+    }
+    return PL_OK;
+  }
+  const mpm_backend_ops *ops;
+  PL_TRY(mpm_backend_ops_get(s->backend, &ops));
+  mpm_kclock clk = {t0, dt, k0};
+  PL_TRY(ops->substeps(s, &clk, count));
+  mpm_checks_substep(s, k0 + count - 1);
+  s->time = t0 + (double)(k0 + count - 1) * dt + (double)(real)dt; /* as mpm_substep leaves it */
+  s->substeps_done += count;
+  s->particle_substeps += s->n * count;
   return PL_OK;
 }
 

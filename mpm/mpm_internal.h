@@ -58,6 +58,21 @@ typedef struct {
   real dt, t;
 } mpm_adj_args;
 
+/* The clock of a run of substeps (mpm_run_substeps): substep k of the span runs at t0 + k dt with step dt. On CUDA
+ * it lives in device memory, set once per run and ticked by the captured graph, so that one graph serves every
+ * substep and every frame. mpm_clock_time is the host's t0 + k * dt to the bit (no fused multiply-add). */
+typedef struct {
+  double t0, dt;
+  int64_t k;
+} mpm_kclock;
+HD double mpm_clock_time(const mpm_kclock *c, int64_t k) {
+#ifdef __CUDA_ARCH__
+  return __dadd_rn(c->t0, __dmul_rn((double)k, c->dt));
+#else
+  return c->t0 + (double)k * c->dt;
+#endif
+}
+
 /* One backend. The scratch (s->cpu or s->cuda) belongs to the backend that made it. */
 typedef struct {
   const char *name;
@@ -74,12 +89,16 @@ typedef struct {
   pl_status (*adj_g2p)(mpm_sim *s, const mpm_adj_args *a);
   pl_status (*adj_grid)(mpm_sim *s, const mpm_adj_args *a);
   pl_status (*adj_p2g)(mpm_sim *s, const mpm_adj_args *a);
-  pl_status (*axpy)(real *dst, const real *src, int64_t count);          /* dst += src */
+  pl_status (*axpy)(mpm_sim *s, real *dst, const real *src, int64_t count); /* dst += src */
   /* smallest particle index with a NaN/Inf in the adjoint state, or -1 */
-  pl_status (*adj_first_nonfinite)(mpm_kstate adj, int64_t *first);
+  pl_status (*adj_first_nonfinite)(mpm_sim *s, mpm_kstate adj, int64_t *first);
   /* deferred checks: the span word := MPM_NO_ERROR; its value (waits for the backend) */
   pl_status (*defer_reset)(mpm_sim *s);
   pl_status (*defer_read)(mpm_sim *s, uint64_t *word);
+  /* graph runner (mpm_run_substeps; inside a deferred span only): substeps clk->k .. clk->k + count - 1 on s->state,
+   * substep k at mpm_clock_time(clk, k) with step (real)clk->dt, its errors folded into the span word tagged with k.
+   * CUDA: replays of a captured graph; CPU: the same stages in a loop (the emulation the tests compare). */
+  pl_status (*substeps)(mpm_sim *s, const mpm_kclock *clk, int64_t count);
 } mpm_backend_ops;
 
 /* mpm_exec.c: the execution paths from the descriptor and the environment (PL_MPM_SYNC, PL_MPM_P2G,
@@ -98,14 +117,21 @@ extern const mpm_backend_ops mpm_cuda_ops; /* mpm_cuda.cu; only linked when PL_H
 pl_status mpm_cpu_adj_g2p(mpm_sim *s, const mpm_adj_args *a);
 pl_status mpm_cpu_adj_grid(mpm_sim *s, const mpm_adj_args *a);
 pl_status mpm_cpu_adj_p2g(mpm_sim *s, const mpm_adj_args *a);
-pl_status mpm_cpu_axpy(real *dst, const real *src, int64_t count);
-pl_status mpm_cpu_adj_first_nonfinite(mpm_kstate adj, int64_t *first);
+pl_status mpm_cpu_axpy(mpm_sim *s, real *dst, const real *src, int64_t count);
+pl_status mpm_cpu_adj_first_nonfinite(mpm_sim *s, mpm_kstate adj, int64_t *first);
 pl_status mpm_cuda_adj_g2p(mpm_sim *s, const mpm_adj_args *a);
 pl_status mpm_cuda_adj_grid(mpm_sim *s, const mpm_adj_args *a);
 pl_status mpm_cuda_adj_p2g(mpm_sim *s, const mpm_adj_args *a);
-pl_status mpm_cuda_axpy(real *dst, const real *src, int64_t count);
-pl_status mpm_cuda_adj_first_nonfinite(mpm_kstate adj, int64_t *first);
+pl_status mpm_cuda_axpy(mpm_sim *s, real *dst, const real *src, int64_t count);
+pl_status mpm_cuda_adj_first_nonfinite(mpm_sim *s, mpm_kstate adj, int64_t *first);
 const uint32_t *mpm_cuda_order(const mpm_sim *s); /* mpm_cuda.cu: the tiled path's particle order, or NULL */
+/* mpm_cuda.cu: the simulation's CUDA stream (a cudaStream_t): every kernel, memset and copy of the backend runs on
+ * it; a blocking stream, so the core's buffer copies on the legacy default stream stay ordered with it */
+void *mpm_cuda_stream(const mpm_sim *s);
+/* mpm_cuda.cu: the simulation's scratch word for a one-off reduction (the adjoint's finite check) */
+unsigned long long *mpm_cuda_scratch_word(const mpm_sim *s);
+/* mpm_cuda.cu: how often the substep graph was captured and replayed (graph = on) */
+void mpm_cuda_graph_counts(const mpm_sim *s, long long *captures, long long *replays);
 
 /* The end of a G2P adjoint for particle p, the same on both backends: the input's cotangents of x, F, q
  * replace the output's (v and C of the input get none from G2P), the parameter cotangents accumulate. */

@@ -39,6 +39,12 @@ pl_status raster_create(raster_ctx **out, const raster_desc *desc) {
 #endif
   if (ctx->threads < 1) ctx->threads = 1;
   ctx->max_pairs = d.max_pairs > 0 ? d.max_pairs : RASTER_MAX_PAIRS_HARD;
+  const char *sort = getenv("PL_RASTER_SORT"); /* the CUDA pair sort (raster_internal.h); the CPU has one */
+  if (sort && sort[0] && strcmp(sort, "joint") != 0 && strcmp(sort, "split") != 0) {
+    free(ctx);
+    return pl_fail(PL_ERR_INVALID, "environment variable PL_RASTER_SORT = '%s': choose joint or split", sort);
+  }
+  ctx->sort_mode = sort && !strcmp(sort, "split") ? RASTER_SORT_SPLIT : RASTER_SORT_JOINT;
   *out = ctx;
   return PL_OK;
 }

@@ -31,7 +31,8 @@ pl_status raster_reserve(raster_ctx *ctx, pl_buffer *b, size_t bytes) {
   {&(ctx)->d_cams,  &(ctx)->splats,   &(ctx)->colors,   &(ctx)->counts,   &(ctx)->offsets,    &(ctx)->tile_start, \
    &(ctx)->sorted,  &(ctx)->pix_T,    &(ctx)->pix_n,    &(ctx)->pix_d,    &(ctx)->v2d,        &(ctx)->order,      \
    &(ctx)->nvis,    &(ctx)->sort_tmp, &(ctx)->rank_of,  &(ctx)->hist,     &(ctx)->inv,        &(ctx)->pairgrad,   \
-   &(ctx)->keys,    &(ctx)->keys_alt, &(ctx)->vals_alt, &(ctx)->cub_tmp,  &(ctx)->dev_scalars, &(ctx)->splats_r}
+   &(ctx)->keys,    &(ctx)->keys_alt, &(ctx)->vals_alt, &(ctx)->cub_tmp,  &(ctx)->dev_scalars, &(ctx)->splats_r, \
+   &(ctx)->counts_r}
 
 void raster_scratch_free(raster_ctx *ctx) {
   pl_buffer *bufs[] = RASTER_SCRATCH_LIST(ctx);

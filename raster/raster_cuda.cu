@@ -3,9 +3,14 @@
 //
 //   k_check        input values, first bad Gaussian by atomicMin on (index << 8 | code)
 //   k_project      per (camera, Gaussian): splat, colour, tile count (exact ellipse-tile test)
-//   ExclusiveSum   (CUB) pair offsets, 64-bit
-//   k_emit         one key per pair: global tile << 32 | depth bits; value: camera * N + Gaussian
-//   SortPairs      (CUB radix sort, stable: equal depths keep Gaussian order, as on the CPU)
+//   the pair order (ctx->sort_mode, PL_RASTER_SORT; raster_internal.h), the same (tile, depth, cg) order either way:
+//     joint (default)  ExclusiveSum (CUB) of the counts: pair offsets, 64-bit; k_emit: one key per pair, global
+//                      tile << 32 | depth bits, value camera * N + Gaussian; SortPairs (CUB radix sort, stable:
+//                      equal depths keep Gaussian order, as on the CPU) over 32 + ceil(log2 T) bits
+//     split (prepared) k_depth_keys + SortPairs: the (camera, Gaussian)s by depth (32-bit keys, stable);
+//                      k_counts_ranked + ExclusiveSum: offsets in that order; k_emit_ranked: pairs in depth
+//                      order, key = global tile; SortPairs by tile alone (ceil(log2 T) bits, stable), as the CPU's
+//                      depth sort and counting sort by tile
 //   k_tile_ranges  tile_start[t] from the sorted keys
 //   k_composite    one 16x16 block per tile; splats loaded cooperatively into shared memory, 256 at a time
 //   k_backward     back to front per pixel from its last blended splat; per splat, a warp-level sum of the
@@ -17,6 +22,7 @@
 
 #include <string.h>
 
+#include "core/log.h"
 #include "raster/raster_internal.h"
 
 namespace {
@@ -73,37 +79,58 @@ __global__ void k_project(int64_t N, int64_t CN, const raster_cam *cams, const r
   if ((threadIdx.x & 31) == 0 && vis) atomicAdd(n_visible, (unsigned long long)__popc(vis));
 }
 
+// The depth key a splat is sorted by (the caller's sort_depth when given, as on the CPU).
+__device__ __forceinline__ uint32_t depth_key(const raster_splat &s, const real *sort_depth, int64_t cg) {
+  return raster_depth_bits(sort_depth ? r_fmax(sort_depth[cg], RC(0.0)) : s.z);
+}
+
 __global__ void k_emit(int64_t N, int64_t CN, const raster_cam *cams, const raster_splat *sp, const real *sort_depth,
                        const int64_t *counts,
                        const int64_t *offsets, unsigned long long *keys, uint32_t *vals) {
   const int64_t cg = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (cg >= CN || counts[cg] == 0) return;
-  const raster_cam *cam = &cams[cg / N];
   const raster_splat s = sp[cg];
-  const unsigned long long depth = raster_depth_bits(sort_depth ? r_fmax(sort_depth[cg], RC(0.0)) : s.z);
-  int64_t e = offsets[cg];
-  real hx, hy;
-  raster_support_extent(&s, &hx, &hy);
-  int ty0, ty1;
-  raster_tile_rows(cam, &s, hx, hy, &ty0, &ty1);
-  for (int ty = ty0; ty <= ty1; ++ty) {
-    int tx0, tx1;
-    raster_tile_row_span(cam, &s, hx, hy, ty, &tx0, &tx1);
-    for (int tx = tx0; tx <= tx1; ++tx) {
-      const unsigned long long tile = (unsigned long long)(cam->tile_offset + (int64_t)ty * cam->tiles_x + tx);
-      keys[e] = (tile << 32) | depth;
-      vals[e] = (uint32_t)cg;
-      ++e;
-    }
-  }
+  raster_emit_pairs(&cams[cg / N], &s, depth_key(s, sort_depth, cg), offsets[cg], keys, nullptr, vals, (uint32_t)cg);
+}
+
+// split sort, 1: the depth key of every (camera, Gaussian); those without pairs sort last (above every finite
+// positive float's bits) and emit nothing
+__global__ void k_depth_keys(int64_t CN, const raster_splat *sp, const real *sort_depth, const int64_t *counts,
+                             uint32_t *keys, uint32_t *vals) {
+  const int64_t cg = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (cg >= CN) return;
+  keys[cg] = counts[cg] ? depth_key(sp[cg], sort_depth, cg) : 0xFFFFFFFFu;
+  vals[cg] = (uint32_t)cg;
+}
+
+// split sort, 2: the tile counts in depth order (the input of the offsets' scan)
+__global__ void k_counts_ranked(int64_t CN, const uint32_t *order, const int64_t *counts, int64_t *counts_r) {
+  const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (r < CN) counts_r[r] = counts[order[r]];
+}
+
+// split sort, 3: the pairs of the r-th splat in depth order from offsets_r[r] on, keyed by tile alone
+__global__ void k_emit_ranked(int64_t N, int64_t CN, const raster_cam *cams, const raster_splat *sp,
+                              const uint32_t *order, const int64_t *counts_r, const int64_t *offsets_r,
+                              uint32_t *keys, uint32_t *vals) {
+  const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= CN || counts_r[r] == 0) return;
+  const uint32_t cg = order[r];
+  const raster_splat s = sp[cg];
+  raster_emit_pairs(&cams[cg / N], &s, 0, offsets_r[r], nullptr, keys, vals, cg);
+}
+
+// The global tile of sorted pair s: the high word of a joint key, or a split key itself.
+__device__ __forceinline__ int64_t tile_of_key(const void *keys, int split, int64_t s) {
+  return split ? (int64_t)((const uint32_t *)keys)[s] : (int64_t)(((const unsigned long long *)keys)[s] >> 32);
 }
 
 // tile_start[u] for every tile u: the first sorted pair of tile u (tiles without pairs get an empty range).
-__global__ void k_tile_ranges(int64_t P, int64_t T, const unsigned long long *keys, int64_t *tile_start) {
+__global__ void k_tile_ranges(int64_t P, int64_t T, const void *keys, int split, int64_t *tile_start) {
   const int64_t s = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (s >= P) return;
-  const int64_t t = (int64_t)(keys[s] >> 32);
-  const int64_t prev = s > 0 ? (int64_t)(keys[s - 1] >> 32) : -1;
+  const int64_t t = tile_of_key(keys, split, s);
+  const int64_t prev = s > 0 ? tile_of_key(keys, split, s - 1) : -1;
   for (int64_t u = prev + 1; u <= t; ++u) tile_start[u] = s;
   if (s == P - 1)
     for (int64_t u = t + 1; u <= T; ++u) tile_start[u] = P;
@@ -357,6 +384,38 @@ pl_status scalars(raster_ctx *ctx, unsigned long long **out) {
   return PL_OK;
 }
 
+// Phase times of a call, with PL_LOG=debug only (docs/gpu.md): events on the default stream between the phases,
+// read after the call's last synchronisation. Off, they cost nothing.
+struct phase_clock {
+  cudaEvent_t ev[6];
+  int n, on;
+};
+void phase_begin(phase_clock *pc) {
+  static cudaEvent_t events[6];
+  static int made = 0;
+  pc->n = 0;
+  pc->on = pl_log_get_level() >= PL_LOG_DEBUG;
+  if (!pc->on) return;
+  if (!made) {
+    for (int k = 0; k < 6; ++k)
+      if (cudaEventCreate(&events[k]) != cudaSuccess) {
+        (void)cudaGetLastError();
+        pc->on = 0;
+        return;
+      }
+    made = 1;
+  }
+  memcpy(pc->ev, events, sizeof events);
+}
+void phase_mark(phase_clock *pc) {
+  if (pc->on && pc->n < 6) cudaEventRecord(pc->ev[pc->n++], 0);
+}
+float phase_ms(const phase_clock *pc, int k) {
+  float ms = 0;
+  if (!pc->on || k + 1 >= pc->n || cudaEventElapsedTime(&ms, pc->ev[k], pc->ev[k + 1]) != cudaSuccess) return -1;
+  return ms;
+}
+
 pl_status sync(const char *what) {
   PL_TRY(launched(what));
   return cuda_ok(cudaDeviceSynchronize(), what);
@@ -402,20 +461,48 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
   int64_t *counts = (int64_t *)ctx->counts.ptr, *offsets = (int64_t *)ctx->offsets.ptr;
   int64_t *tile_start = (int64_t *)ctx->tile_start.ptr;
 
-  // 1. project and count tiles; 2. pair offsets
+  // 1. project and count tiles; 2. pair offsets (in cg order, or in depth order for the split sort)
+  const int split = ctx->sort_mode == RASTER_SORT_SPLIT;
+  phase_clock pc;
+  phase_begin(&pc);
+  phase_mark(&pc);
   int64_t total = 0;
   size_t scan_bytes = 0;
+  const uint32_t *rank_cg = nullptr; // split: cg of the r-th splat in depth order
   if (CN > 0) {
     k_project<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, in->means, in->covs, in->scales, in->quats, in->opacities,
                                           in->colors, in->sh, in->sh_degree, ctx->antialiased, sp, col, counts,
                                           sc + SC_VISIBLE);
     PL_TRY(launched("projection kernel"));
-    PL_TRY(cuda_ok(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, counts, offsets, CN), "scan (size)"));
+    const int64_t *scan_in = counts;
+    if (split) {
+      if (CN > 2147483647LL) return pl_fail(PL_ERR_LIMIT, "rasterizer (cuda, split sort): %lld (camera, Gaussian)s "
+                                            "exceed the depth sort's 2^31 - 1", (long long)CN);
+      PL_TRY(raster_reserve(ctx, &ctx->sort_tmp, sizeof(uint32_t) * 4 * (size_t)CN));
+      PL_TRY(raster_reserve(ctx, &ctx->counts_r, sizeof(int64_t) * (size_t)CN));
+      uint32_t *dk0 = (uint32_t *)ctx->sort_tmp.ptr, *dv0 = dk0 + CN, *dk1 = dv0 + CN, *dv1 = dk1 + CN;
+      k_depth_keys<<<grid_for(CN, 256), 256>>>(CN, sp, ctx->sort_depth, counts, dk0, dv0);
+      PL_TRY(launched("depth key kernel"));
+      cub::DoubleBuffer<uint32_t> dk(dk0, dk1), dv(dv0, dv1);
+      size_t dsort_bytes = 0; // CUB's scratch for the depth sort and the scan after it, reserved once (no free
+                              // while the sort may still run)
+      PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(nullptr, dsort_bytes, dk, dv, (int)CN, 0, 32), "depth sort (size)"));
+      PL_TRY(cuda_ok(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, (const int64_t *)ctx->counts_r.ptr, offsets, CN),
+                     "scan (size)"));
+      PL_TRY(raster_reserve(ctx, &ctx->cub_tmp, dsort_bytes > scan_bytes ? dsort_bytes : scan_bytes));
+      PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(ctx->cub_tmp.ptr, dsort_bytes, dk, dv, (int)CN, 0, 32),
+                     "depth sort"));
+      rank_cg = dv.Current();
+      k_counts_ranked<<<grid_for(CN, 256), 256>>>(CN, rank_cg, counts, (int64_t *)ctx->counts_r.ptr);
+      PL_TRY(launched("ranked count kernel"));
+      scan_in = (const int64_t *)ctx->counts_r.ptr;
+    }
+    PL_TRY(cuda_ok(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, scan_in, offsets, CN), "scan (size)"));
     PL_TRY(raster_reserve(ctx, &ctx->cub_tmp, scan_bytes));
-    PL_TRY(cuda_ok(cub::DeviceScan::ExclusiveSum(ctx->cub_tmp.ptr, scan_bytes, counts, offsets, CN), "scan"));
+    PL_TRY(cuda_ok(cub::DeviceScan::ExclusiveSum(ctx->cub_tmp.ptr, scan_bytes, scan_in, offsets, CN), "scan"));
     int64_t last_off = 0, last_cnt = 0;
     PL_TRY(cuda_ok(cudaMemcpy(&last_off, offsets + CN - 1, sizeof last_off, cudaMemcpyDeviceToHost), "pair count"));
-    PL_TRY(cuda_ok(cudaMemcpy(&last_cnt, counts + CN - 1, sizeof last_cnt, cudaMemcpyDeviceToHost), "pair count"));
+    PL_TRY(cuda_ok(cudaMemcpy(&last_cnt, scan_in + CN - 1, sizeof last_cnt, cudaMemcpyDeviceToHost), "pair count"));
     total = last_off + last_cnt;
   }
   if (total > ctx->max_pairs)
@@ -430,33 +517,57 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
   PL_TRY(raster_reserve(ctx, &ctx->vals_alt, sizeof(uint32_t) * Pn));
 
   // 3. emit, sort by (tile, depth), tile ranges
+  phase_mark(&pc); // projection, (split: depth sort,) scan and the pair count read back
   PL_TRY(cuda_ok(cudaMemset(tile_start, 0, sizeof(int64_t) * (size_t)(T + 1)), "tile ranges"));
   if (total > 0) {
-    k_emit<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, sp, ctx->sort_depth, counts, offsets, (unsigned long long *)ctx->keys.ptr,
-                                       (uint32_t *)ctx->sorted.ptr);
-    PL_TRY(launched("pair emission kernel"));
-    int tile_bits = 1;
-    while (tile_bits < 32 && ((int64_t)1 << tile_bits) <= T) ++tile_bits;
-    cub::DoubleBuffer<unsigned long long> dk((unsigned long long *)ctx->keys.ptr, (unsigned long long *)ctx->keys_alt.ptr);
-    cub::DoubleBuffer<uint32_t> dv((uint32_t *)ctx->sorted.ptr, (uint32_t *)ctx->vals_alt.ptr);
+    const int tile_bits = raster_tile_key_bits(T); // tiles 0 .. T - 1: no key bit beyond them is sorted
     size_t sort_bytes = 0;
-    PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, dk, dv, total, 0, 32 + tile_bits), "sort (size)"));
-    PL_TRY(raster_reserve(ctx, &ctx->cub_tmp, sort_bytes));
-    PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(ctx->cub_tmp.ptr, sort_bytes, dk, dv, total, 0, 32 + tile_bits),
-                   "sort"));
-    if (dk.Current() != (unsigned long long *)ctx->keys.ptr) {
+    void *keys_now = nullptr;
+    uint32_t *vals_now = nullptr;
+    if (split) { // the pairs in depth order, then a stable sort by tile alone (32-bit keys in the 64-bit buffers)
+      k_emit_ranked<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, sp, rank_cg, (const int64_t *)ctx->counts_r.ptr,
+                                                offsets, (uint32_t *)ctx->keys.ptr, (uint32_t *)ctx->sorted.ptr);
+      PL_TRY(launched("pair emission kernel"));
+      cub::DoubleBuffer<uint32_t> dk((uint32_t *)ctx->keys.ptr, (uint32_t *)ctx->keys_alt.ptr);
+      cub::DoubleBuffer<uint32_t> dv((uint32_t *)ctx->sorted.ptr, (uint32_t *)ctx->vals_alt.ptr);
+      PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, dk, dv, total, 0, tile_bits), "sort (size)"));
+      PL_TRY(raster_reserve(ctx, &ctx->cub_tmp, sort_bytes));
+      PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(ctx->cub_tmp.ptr, sort_bytes, dk, dv, total, 0, tile_bits),
+                     "sort"));
+      keys_now = dk.Current();
+      vals_now = dv.Current();
+    } else {
+      k_emit<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, sp, ctx->sort_depth, counts, offsets,
+                                         (unsigned long long *)ctx->keys.ptr, (uint32_t *)ctx->sorted.ptr);
+      PL_TRY(launched("pair emission kernel"));
+      cub::DoubleBuffer<unsigned long long> dk((unsigned long long *)ctx->keys.ptr,
+                                               (unsigned long long *)ctx->keys_alt.ptr);
+      cub::DoubleBuffer<uint32_t> dv((uint32_t *)ctx->sorted.ptr, (uint32_t *)ctx->vals_alt.ptr);
+      PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, dk, dv, total, 0, 32 + tile_bits),
+                     "sort (size)"));
+      PL_TRY(raster_reserve(ctx, &ctx->cub_tmp, sort_bytes));
+      PL_TRY(cuda_ok(cub::DeviceRadixSort::SortPairs(ctx->cub_tmp.ptr, sort_bytes, dk, dv, total, 0, 32 + tile_bits),
+                     "sort"));
+      keys_now = dk.Current();
+      vals_now = dv.Current();
+    }
+    if (keys_now != ctx->keys.ptr) {
       pl_buffer tmp = ctx->keys;
       ctx->keys = ctx->keys_alt;
       ctx->keys_alt = tmp;
     }
-    if (dv.Current() != (uint32_t *)ctx->sorted.ptr) {
+    if (vals_now != (uint32_t *)ctx->sorted.ptr) {
       pl_buffer tmp = ctx->sorted;
       ctx->sorted = ctx->vals_alt;
       ctx->vals_alt = tmp;
     }
-    k_tile_ranges<<<grid_for(total, 256), 256>>>(total, T, (const unsigned long long *)ctx->keys.ptr, tile_start);
+    phase_mark(&pc); // emission and the pair sort
+    k_tile_ranges<<<grid_for(total, 256), 256>>>(total, T, ctx->keys.ptr, split, tile_start);
     PL_TRY(launched("tile range kernel"));
+  } else {
+    phase_mark(&pc);
   }
+  phase_mark(&pc); // tile ranges
 
   // 4. composite
   rgb3 bg;
@@ -465,12 +576,18 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
       d_cams, (int)C, tile_start, (const uint32_t *)ctx->sorted.ptr, sp, col, bg, out->rgb, out->alpha, out->depth,
       out->expected_depth, (real *)ctx->pix_T.ptr, (int32_t *)ctx->pix_n.ptr, (real *)ctx->pix_d.ptr,
       sc + SC_FWD_EVALS);
+  phase_mark(&pc);
   PL_TRY(sync("compositing kernel"));
   unsigned long long h[SC_COUNT];
   PL_TRY(cuda_ok(cudaMemcpy(h, sc, sizeof h, cudaMemcpyDeviceToHost), "statistics"));
   ctx->stats.n_visible = (int64_t)h[SC_VISIBLE];
   ctx->stats.n_pairs = total;
   ctx->stats.fwd_evals = (int64_t)h[SC_FWD_EVALS];
+  if (pc.on)
+    PL_DEBUG("raster cuda forward (%s sort): project, %sscan and pair count %.3f ms, emission and sort %.3f ms, tile "
+             "ranges %.3f ms, composite %.3f ms (%lld pairs, %lld evaluations)", split ? "split" : "joint",
+             split ? "depth sort, " : "", phase_ms(&pc, 0), phase_ms(&pc, 1), phase_ms(&pc, 2), phase_ms(&pc, 3),
+             (long long)total, (long long)ctx->stats.fwd_evals);
   return PL_OK;
 }
 
@@ -486,17 +603,24 @@ static pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, 
   rgb3 bg;
   for (int c = 0; c < 3; ++c) bg.v[c] = ctx->bg[c];
   real *v2d = (real *)ctx->v2d.ptr;
+  phase_clock pc;
+  phase_begin(&pc);
+  phase_mark(&pc);
   k_backward<<<(unsigned)T, dim3(RASTER_TILE, RASTER_TILE)>>>(
       d_cams, (int)C, (const int64_t *)ctx->tile_start.ptr, (const uint32_t *)ctx->sorted.ptr,
       (const raster_splat *)ctx->splats.ptr, (const real *)ctx->colors.ptr, bg, v_out->rgb, v_out->alpha,
       v_out->depth, v_out->expected_depth, (const real *)ctx->pix_T.ptr, (const int32_t *)ctx->pix_n.ptr,
       (const real *)ctx->pix_d.ptr, v2d, sc + SC_BWD_EVALS);
   PL_TRY(launched("backward compositing kernel"));
+  phase_mark(&pc);
   k_project_bwd<<<grid_for(N, 128), 128>>>(N, (int)C, d_cams, in->means, in->covs, in->scales, in->quats,
                                            in->opacities, in->colors, in->sh, in->sh_degree, ctx->antialiased,
                                            (const int64_t *)ctx->counts.ptr, v2d, gr->means, gr->covs, gr->scales,
                                            gr->quats, gr->opacities, gr->colors, gr->sh);
+  phase_mark(&pc);
   PL_TRY(sync("backward projection kernel"));
+  if (pc.on)
+    PL_DEBUG("raster cuda backward: tiles %.3f ms, projection adjoint %.3f ms", phase_ms(&pc, 0), phase_ms(&pc, 1));
   if (gr->cameras) {  // the CPU backend's pair-gradient scratch is free here: it holds the partials
     PL_TRY(raster_reserve(ctx, &ctx->pairgrad, sizeof(real) * 16 * (size_t)C * (size_t)(N > 0 ? N : 1)));
     real *part = (real *)ctx->pairgrad.ptr;

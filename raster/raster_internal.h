@@ -27,11 +27,28 @@ extern "C" {
 typedef struct raster_backend_ops raster_backend_ops;
 #define RASTER_NO_RANK 0xFFFFFFFFu          /* rank_of of a (camera, Gaussian) that is not visible */
 
+/* How the CUDA backend orders the pairs (environment PL_RASTER_SORT; docs/gpu.md). Both give the same order, the
+ * CPU's: by (global tile, depth, cg).
+ *   joint (default, verified on a GPU)  one radix sort of 64-bit keys tile << 32 | depth over the pairs emitted in
+ *                                       cg order (32 + ceil(log2 T) key bits)
+ *   split (prepared, not yet run on a GPU)  as the CPU: a radix sort of the (camera, Gaussian)s by depth (32-bit keys,
+ *                                       over CN), pairs emitted in that order, then a stable radix sort of the pairs
+ *                                       by tile alone (32-bit keys, ceil(log2 T) bits: 1-2 passes instead of 5-6
+ *                                       passes over 64-bit keys) */
+enum { RASTER_SORT_JOINT = 0, RASTER_SORT_SPLIT = 1 };
+/* Key bits that hold tile indices 0 .. T - 1 (at least 1). */
+static inline int raster_tile_key_bits(int64_t T) {
+  int bits = 1;
+  while (bits < 32 && ((int64_t)1 << bits) < T) ++bits;
+  return bits;
+}
+
 struct raster_ctx {
   pl_backend backend;
   const raster_backend_ops *ops; /* the backend's entry points */
   int threads;        /* resolved CPU thread count (>= 1) */
   int64_t max_pairs;  /* resolved limit */
+  int sort_mode;      /* RASTER_SORT_JOINT or _SPLIT (CUDA; PL_RASTER_SORT) */
 
   /* what the last forward call was (the backward checks that it is called on the same problem) */
   int has_forward;
@@ -72,6 +89,7 @@ struct raster_ctx {
   /* CUDA only */
   pl_buffer keys, keys_alt, vals_alt; /* uint64 [P], uint64 [P], uint32 [P] */
   pl_buffer cub_tmp;
+  pl_buffer counts_r;     /* int64 [CN] (split sort) tile counts in depth order; sort_tmp holds the depth sort */
   pl_buffer dev_scalars;  /* small device scratch (counters, totals) */
 };
 

@@ -982,4 +982,28 @@ HD int raster_check_gaussian(int64_t g, const real *means, const real *covs, con
   return RASTER_BAD_NONE;
 }
 
+/* The pairs of splat s of camera c (raster_tile_count of them), written from position e on in emission order (tile
+ * rows top to bottom, tiles left to right), each with value val and key64[e] = global tile << 32 | depth (the CUDA
+ * backend's joint sort) or key32[e] = global tile (its split sort); either key array may be NULL. Returns the
+ * position after the last. */
+HD int64_t raster_emit_pairs(const raster_cam *c, const raster_splat *s, uint32_t depth, int64_t e,
+                             unsigned long long *key64, uint32_t *key32, uint32_t *vals, uint32_t val) {
+  real hx, hy;
+  if (!raster_support_extent(s, &hx, &hy)) return e;
+  int ty0, ty1;
+  raster_tile_rows(c, s, hx, hy, &ty0, &ty1);
+  for (int ty = ty0; ty <= ty1; ++ty) {
+    int tx0, tx1;
+    raster_tile_row_span(c, s, hx, hy, ty, &tx0, &tx1);
+    for (int tx = tx0; tx <= tx1; ++tx) {
+      const int64_t tile = c->tile_offset + (int64_t)ty * c->tiles_x + tx;
+      if (key64) key64[e] = ((unsigned long long)tile << 32) | depth;
+      if (key32) key32[e] = (uint32_t)tile;
+      vals[e] = val;
+      ++e;
+    }
+  }
+  return e;
+}
+
 #endif /* PL_RASTER_KERNELS_H */

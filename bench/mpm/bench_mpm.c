@@ -10,12 +10,14 @@
  *
  *   bench_mpm [--sizes 22,46,100] [--materials all|NAME,...] [--steps K] [--repeat R] [--backend cpu|cuda|all]
  *             [--peer "python3 bench/mpm/peers/taichi_mpm.py"] [--no-peer] [--peer-materials all|NAME,...]
- *             [--paths atomic,tiled]
+ *             [--paths atomic,tiled,graph]
  * Sizes are grid resolutions G (N = G^3 particles: 22 -> 10,648; 46 -> 97,336; 100 -> 10^6).
  *
  * CUDA rows, one per path (--paths; docs/gpu.md "Prepared GPU paths"): "cuda" is the verified path (P2G with
  * global atomics, particle checks read after every stage), "cuda-t" the prepared one (particles sorted by grid
- * block, P2G summed per block in shared memory, checks read once after the K timed substeps). Each CUDA row also
+ * block, P2G summed per block in shared memory, checks read once after the K timed substeps), "cuda-tg" the
+ * prepared one with CUDA graphs (mpm_desc.graph: the K substeps replay one captured substep, mpm_run_substeps;
+ * no per-stage line, the stages run inside the graph). Each CUDA row also
  * prints the fraction of the device's copy bandwidth (a large device-to-device copy, read + write) that the
  * compulsory traffic reaches: per particle-substep 264 bytes (P2G reads x v C F mass vol0 material, G2P reads
  * x F q material and writes x v C F q, 4-byte reals) and per grid node 64 bytes (zeroed, scattered into,
@@ -31,8 +33,8 @@
 #include "core/progress.h"
 #include "mpm/mpm.h"
 
-/* the scene on path 0 (verified: atomic P2G, per-stage checks) or 1 (tiled P2G, deferred checks); returns 0 on
- * failure (message printed) */
+/* the scene on path 0 (verified: atomic P2G, per-stage checks), 1 (tiled P2G, deferred checks) or 2 (as 1, with
+ * CUDA graphs); returns 0 on failure (message printed) */
 static int make_sim(mpm_sim **s, int G, int model, pl_backend be, int path) {
   mpm_material m = bench_material(model);
   mpm_desc d = bench_desc(G, be);
@@ -40,6 +42,7 @@ static int make_sim(mpm_sim **s, int G, int model, pl_backend be, int path) {
   d.nmaterials = 1;
   d.p2g = path ? MPM_P2G_TILED : MPM_P2G_ATOMIC;
   d.sync = path ? MPM_SYNC_FRAME : MPM_SYNC_STAGE;
+  d.graph = path == 2 ? MPM_GRAPH_ON : MPM_GRAPH_OFF;
   return bench_cube_sim(s, &d, "bench_mpm");
 }
 
@@ -81,11 +84,8 @@ static double run(int G, int model, pl_backend be, int path, int steps, int repe
     double vmax;
     mpm_max_speed(s, &s->state, &vmax); /* synchronises the device */
     double t0 = pl_now();
-    pl_status st = mpm_checks_begin(s, steps); /* path 1: the particle checks of the K substeps read once */
-    for (int k = 0; k < steps && st == PL_OK; ++k) {
-      mpm_checks_substep(s, k);
-      st = mpm_substep(s, dt);
-    }
+    pl_status st = mpm_checks_begin(s, steps); /* paths 1, 2: the particle checks of the K substeps read once */
+    if (st == PL_OK) st = mpm_run_substeps(s, s->time, (double)dt, 0, steps); /* path 2: K replays of one graph */
     if (st == PL_OK) st = mpm_checks_end(s, &s->state, NULL, NULL);
     else mpm_checks_abort(s);
     if (st != PL_OK) {
@@ -156,7 +156,7 @@ static double run_peer(const char *peer, int G, const char *model, int steps, in
 
 int main(int argc, char **argv) {
   const char *sizes = "22,46", *materials = "all", *backend = "all", *peer_materials = "fixed_corotated,drucker_prager";
-  const char *peer = "python3 bench/mpm/peers/taichi_mpm.py", *paths = "atomic,tiled";
+  const char *peer = "python3 bench/mpm/peers/taichi_mpm.py", *paths = "atomic,tiled,graph";
   int steps = 0, repeat = 3, use_peer = 1;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
     else {
       fprintf(stderr, "usage: bench_mpm [--sizes G1,G2,...] [--materials all|NAMES] [--steps K] [--repeat R] "
                       "[--backend cpu|cuda|all] [--peer CMD] [--peer-materials all|NAMES] [--no-peer] "
-                      "[--paths atomic,tiled]\n");
+                      "[--paths atomic,tiled,graph]\n");
       return 2;
     }
   }
@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
          "machine: other processes' load slows OpenMP barriers)\n\n", repeat);
   double bw = do_cuda ? copy_bandwidth(PL_BACKEND_CUDA) : 0;
   if (do_cuda) printf("CUDA copy bandwidth (device to device, read + write): %.1f GB/s\n\n", bw / 1e9);
-  printf("%-16s %8s %6s %6s | %-6s %14s %9s | %14s %8s | %s\n", "material", "N", "grid", "steps", "ours",
+  printf("%-16s %8s %6s %6s | %-7s %14s %9s | %14s %8s | %s\n", "material", "N", "grid", "steps", "ours",
          "p-substeps/s", "seconds", "peer p-sub/s", "ratio", "compulsory traffic / copy bandwidth");
   char sz[256];
   snprintf(sz, sizeof sz, "%s", sizes);
@@ -197,15 +197,18 @@ int main(int argc, char **argv) {
     int K = steps > 0 ? steps : (n <= 20000 ? 100 : (n <= 200000 ? 20 : 5));
     for (int m = 0; m < MPM_MODEL_COUNT; ++m) {
       if (!in_list(materials, g_models[m])) continue;
-      double cuda_peer = NAN; /* the peer's CUDA figure, measured beside the first CUDA path, reused for the second */
-      for (int b = 0; b < 3; ++b) {
+      double cuda_peer = NAN; /* the peer's CUDA figure, measured beside the first CUDA path, reused for the others */
+      for (int b = 0; b < 4; ++b) {
         if ((b == 0 && !do_cpu) || (b >= 1 && !do_cuda)) continue;
-        if ((b == 1 && !in_list(paths, "atomic")) || (b == 2 && !in_list(paths, "tiled"))) continue;
+        if ((b == 1 && !in_list(paths, "atomic")) || (b == 2 && !in_list(paths, "tiled")) ||
+            (b == 3 && !in_list(paths, "graph")))
+          continue;
         pl_backend be = b == 0 ? PL_BACKEND_CPU : PL_BACKEND_CUDA;
-        const int path = b == 2;
+        const int path = b >= 2 ? b - 1 : 0;
+        const char *row = b == 0 ? "cpu" : b == 1 ? "cuda" : b == 2 ? "cuda-t" : "cuda-tg";
         int64_t np = 0, nodes = 0;
         int with_peer = use_peer && in_list(peer_materials, g_models[m]) && m != MPM_VISCOPLASTIC;
-        if (b == 2 && isfinite(cuda_peer)) with_peer = 0;
+        if (b >= 2 && isfinite(cuda_peer)) with_peer = 0;
         char peer_cmd[1100]; /* the GPU row runs the peer on the GPU too */
         snprintf(peer_cmd, sizeof peer_cmd, "%s%s", peer, b >= 1 ? " --arch cuda" : "");
         /* ours and the peer alternate, best of `repeat` each: both see the same quiet and busy moments */
@@ -221,10 +224,9 @@ int main(int argc, char **argv) {
           }
         }
         if (b == 1 && with_peer) cuda_peer = prate;
-        if (b == 2 && !with_peer) prate = cuda_peer;
+        if (b >= 2 && !with_peer) prate = cuda_peer;
         double rate = (double)np * K / secs;
-        printf("%-16s %8lld %5d^3 %6d | %-6s %14.4g %9.3f | ", g_models[m], (long long)np, G, K,
-               b == 0 ? "cpu" : b == 1 ? "cuda" : "cuda-t", rate, secs);
+        printf("%-16s %8lld %5d^3 %6d | %-7s %14.4g %9.3f | ", g_models[m], (long long)np, G, K, row, rate, secs);
         if (isfinite(prate) && prate > 0)
           printf("%14.4g %7.2fx | ", prate, rate / prate);
         else
@@ -233,9 +235,11 @@ int main(int argc, char **argv) {
           double bytes = (264.0 * (double)np + 64.0 * (double)nodes) * K;
           printf("%6.1f GB/s = %5.1f %%  (load %.1f)\n", bytes / secs / 1e9, 100 * bytes / secs / bw, la[0]);
           double ms[3];
-          stage_times(G, m, path, K, ms);
-          printf("%-16s %8s %6s %6s | %-6s stages, each waited for: P2G (with its sort) %.3f ms, grid %.3f ms, G2P "
-                 "%.3f ms a substep\n", "", "", "", "", b == 1 ? "cuda" : "cuda-t", ms[0], ms[1], ms[2]);
+          if (path < 2) { /* a graph's stages cannot be waited for one by one */
+            stage_times(G, m, path, K, ms);
+            printf("%-16s %8s %6s %6s | %-7s stages, each waited for: P2G (with its sort) %.3f ms, grid %.3f ms, G2P "
+                   "%.3f ms a substep\n", "", "", "", "", row, ms[0], ms[1], ms[2]);
+          }
         } else {
           printf("(load %.1f)\n", la[0]);
         }

@@ -4,9 +4,11 @@
  * adjoint (dL/d x0, v0, C0, F0, every material parameter, gravity, frictions, per-particle E and nu), timed.
  *
  *   test_backend_ops --op mpm             CUDA against the CPU reference (float); exits 77 without a CUDA device.
- *                                         Each case runs CUDA twice: the verified path (p2g = atomic, sync = stage)
- *                                         and the prepared one (p2g = tiled, sync = frame; docs/gpu.md), rows
- *                                         "cuda" and "cuda tiled"; both are held to the same tolerances
+ *                                         Each case runs CUDA three times: the verified path (p2g = atomic, sync =
+ *                                         stage), the prepared one (p2g = tiled, sync = frame; docs/gpu.md) and the
+ *                                         graph path (p2g = atomic, sync = frame, graph = on: the forward's runs of
+ *                                         substeps replay a captured CUDA graph), rows "cuda", "[tiled]", "[graph]";
+ *                                         all are held to the same tolerances
  *   test_backend_ops --op mpm --rounding  the CPU against itself with every initial position moved by one ulp (CI)
  *
  * Why a rounding reference: the return maps have switching surfaces (elastic / yield / apex). A particle whose
@@ -106,12 +108,14 @@ typedef struct {
   double seconds;
 } prun;
 
-/* path: 0 the verified CUDA path (p2g = atomic, sync = stage; the CPU's only path), 1 the prepared one */
+/* path: 0 the verified CUDA path (p2g = atomic, sync = stage; the CPU's only path), 1 the prepared one (tiled,
+ * deferred checks), 2 the graph path (atomic, deferred checks, CUDA graphs) */
 static int run_case_path(ah_scene *sc, pl_backend be, int path, prun *r) {
   size_t n = (size_t)sc->p.n;
-  sc->d.p2g = path ? MPM_P2G_TILED : MPM_P2G_ATOMIC;
+  sc->d.p2g = path == 1 ? MPM_P2G_TILED : MPM_P2G_ATOMIC;
   sc->d.sync = path ? MPM_SYNC_FRAME : MPM_SYNC_STAGE;
-  sc->d.sort_every = path ? 3 : 0; /* re-sorted often, and stale in between: both cases of the tiled kernel */
+  sc->d.sort_every = path == 1 ? 3 : 0; /* re-sorted often, and stale in between: both cases of the tiled kernel */
+  sc->d.graph = path == 2 ? MPM_GRAPH_ON : MPM_GRAPH_OFF;
   if (!bo_mpm_grads_alloc(sc, &r->g)) return 0;
   for (int k = 0; k < 4; ++k) r->last[k] = sc->last[k] = (real *)calloc(n * (size_t)ah_width[k], sizeof(real));
   sc->d.backend = be;
@@ -119,7 +123,7 @@ static int run_case_path(ah_scene *sc, pl_backend be, int path, prun *r) {
   pl_status st = ah_run_scene(sc, &r->L, &r->g);
   r->seconds = bo_now() - t0;
   for (int k = 0; k < 4; ++k) sc->last[k] = NULL;
-  sc->d.p2g = sc->d.sync = sc->d.sort_every = 0;
+  sc->d.p2g = sc->d.sync = sc->d.sort_every = sc->d.graph = 0;
   return st == PL_OK;
 }
 static int run_case(ah_scene *sc, pl_backend be, prun *r) { return run_case_path(sc, be, 0, r); }
@@ -249,10 +253,10 @@ static void op_mpm(int rounding) {
             "(margin %.2e): not a branch flip",
             c->name, worst_grad(&s), margin);
     } else {
-      for (int path = 0; path < 2; ++path) {
-        const char *pn = path ? "cuda tiled" : "cuda";
+      for (int path = 0; path < 3; ++path) {
+        const char *pn = path == 2 ? "cuda graph" : path ? "cuda tiled" : "cuda";
         char row[160];
-        snprintf(row, sizeof row, "%.100s%s", c->name, path ? " [tiled]" : "");
+        snprintf(row, sizeof row, "%.100s%s", c->name, path == 2 ? " [graph]" : path ? " [tiled]" : "");
         prun dev;
         memset(&dev, 0, sizeof dev);
         CHECK(run_case_path(&sc, PL_BACKEND_CUDA, path, &dev), "%s: %s: %s", c->name, pn, pl_last_error());

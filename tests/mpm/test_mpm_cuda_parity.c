@@ -2,9 +2,12 @@
  * of cases (every material, colliders of every shape and contact type, per-particle moduli). Errors are
  * normalised: max |cuda - cpu| / max(max |cpu|, floor), with NaN/Inf checks on both sides. Exits 77 (skipped)
  * without a CUDA device. Every case runs both CUDA P2G paths (atomic, the verified default; tiled, prepared:
- * docs/gpu.md), and the deferred particle checks (sync = frame) must report a bad particle as the CPU does. */
+ * docs/gpu.md), each also with CUDA graphs (graph = on, sync = frame: the run after the first substep replays one
+ * captured substep, mpm_run_substeps), and the deferred particle checks (sync = frame, with and without graphs)
+ * must report a bad particle as the CPU does. */
 #include <math.h>
 
+#include "mpm/mpm_internal.h"
 #include "mpm/mpm_kernels.h"
 #include "tests/mpm/mpm_test_util.h"
 
@@ -18,7 +21,7 @@ typedef struct {
   double tol;
 } pcase;
 
-static mpm_sim *setup(const pcase *c, pl_backend be, int p2g, mpm_material *m, mpm_collider *col) {
+static mpm_sim *setup(const pcase *c, pl_backend be, int p2g, int graph, mpm_material *m, mpm_collider *col) {
   memset(m, 0, sizeof *m);
   m->model = c->model;
   m->E = 8e4, m->nu = 0.3, m->density = 1000, m->yield_stress = 800, m->viscosity = 0.02, m->friction_angle = 32,
@@ -27,6 +30,8 @@ static mpm_sim *setup(const pcase *c, pl_backend be, int p2g, mpm_material *m, m
   d.backend = be;
   d.p2g = p2g;
   d.sort_every = 5;
+  d.sync = graph ? MPM_SYNC_FRAME : 0;
+  d.graph = graph ? MPM_GRAPH_ON : 0;
   if (c->collider >= 0) {
     memset(col, 0, sizeof *col);
     col->name = "obstacle";
@@ -70,14 +75,14 @@ int main(void) {
       {"corotated, per-particle E", MPM_FIXED_COROTATED, MPM_COLLIDER_PLANE, MPM_CONTACT_SEPARATE, 1, 60, 2e-4},
   };
   const real dt = (real)2e-4;
-  for (int k = 0; k < 2 * (int)(sizeof cases / sizeof cases[0]); ++k) {
-    const pcase *c = &cases[k / 2];
-    const int p2g = k % 2 ? MPM_P2G_TILED : MPM_P2G_ATOMIC;
+  for (int k = 0; k < 4 * (int)(sizeof cases / sizeof cases[0]); ++k) {
+    const pcase *c = &cases[k / 4];
+    const int p2g = k % 2 ? MPM_P2G_TILED : MPM_P2G_ATOMIC, graph = (k / 2) % 2;
     mpm_sim *a, *b;
     mpm_material ma, mb;
     mpm_collider ca, cb;
-    a = setup(c, PL_BACKEND_CPU, MPM_P2G_ATOMIC, &ma, &ca);
-    b = setup(c, PL_BACKEND_CUDA, p2g, &mb, &cb);
+    a = setup(c, PL_BACKEND_CPU, MPM_P2G_ATOMIC, 0, &ma, &ca);
+    b = setup(c, PL_BACKEND_CUDA, p2g, graph, &mb, &cb);
     CHECK(a->n == b->n, "%s: particle counts differ", c->name);
     size_t nodes = mpm_node_count(&a->grid) * 4;
     real *ga = (real *)malloc(nodes * sizeof(real)), *gb = (real *)malloc(nodes * sizeof(real));
@@ -93,10 +98,25 @@ int main(void) {
     double e_grid = test_norm_err(ga, gb, nodes, TEST_NORM_MAX, 1e-12, &finite);
     CHECK(mpm_g2p(a, &a->state, &a->state, dt) == PL_OK && mpm_g2p(b, &b->state, &b->state, dt) == PL_OK, "%s: G2P: %s",
           c->name, pl_last_error());
-    /* then a run */
+    /* then a run (on the graph path: one span, substeps 1 .. at t = k dt, replays of the captured substep) */
     for (int s = 1; s < c->substeps; ++s) {
+      a->time = (s - 1) * (double)dt;
       CHECK(mpm_substep(a, dt) == PL_OK, "%s: cpu: %s", c->name, pl_last_error());
-      CHECK(mpm_substep(b, dt) == PL_OK, "%s: cuda: %s", c->name, pl_last_error());
+      if (!graph) {
+        b->time = (s - 1) * (double)dt;
+        CHECK(mpm_substep(b, dt) == PL_OK, "%s: cuda: %s", c->name, pl_last_error());
+      }
+    }
+    long long captures = 0, replays = 0;
+    if (graph) {
+      CHECK(mpm_checks_begin(b, c->substeps) == PL_OK && mpm_graph_usable(b), "%s: no graph path: %s", c->name,
+            pl_last_error());
+      CHECK(mpm_run_substeps(b, 0, (double)dt, 0, c->substeps - 1) == PL_OK, "%s: graph run: %s", c->name,
+            pl_last_error());
+      CHECK(mpm_checks_end(b, &b->state, NULL, NULL) == PL_OK, "%s: graph run: %s", c->name, pl_last_error());
+      mpm_cuda_graph_counts(b, &captures, &replays);
+      CHECK(captures >= 1 && captures <= 2 && replays == c->substeps - 1, "%s: %lld captures, %lld replays", c->name,
+            captures, replays);
     }
     mpm_particles ha = {0}, hb = {0};
     tu_get(a, &ha);
@@ -107,8 +127,10 @@ int main(void) {
     double eC = test_norm_err(ha.C, hb.C, 9 * n, TEST_NORM_MAX, 1e-2, &finite);
     double eF = test_norm_err(ha.F, hb.F, 9 * n, TEST_NORM_MAX, 1e-6, &finite);
     double eq = test_norm_err(ha.q, hb.q, n, TEST_NORM_MAX, 1e-3, &finite);
-    printf("%-32s %-6s P2G %.1e grid %.1e | after %d substeps: x %.1e v %.1e C %.1e F %.1e q %.1e\n", c->name,
-           p2g == MPM_P2G_TILED ? "tiled" : "atomic", e_p2g, e_grid, c->substeps, ex, ev, eC, eF, eq);
+    printf("%-32s %-6s%-6s P2G %.1e grid %.1e | after %d substeps: x %.1e v %.1e C %.1e F %.1e q %.1e\n", c->name,
+           p2g == MPM_P2G_TILED ? "tiled" : "atomic", graph ? "+graph" : "", e_p2g, e_grid, c->substeps, ex, ev, eC,
+           eF, eq);
+    if (graph) printf("%-32s graph: %lld capture(s), %lld replays\n", "", captures, replays);
     CHECK(finite, "%s: NaN or Inf", c->name);
     CHECK(e_p2g < 1e-5 && e_grid < 1e-5, "%s: stage mismatch (P2G %g, grid %g)", c->name, e_p2g, e_grid);
     CHECK(ex < c->tol && ev < 50 * c->tol && eF < 10 * c->tol && eC < 100 * c->tol && eq < 100 * c->tol,
@@ -121,13 +143,15 @@ int main(void) {
     mpm_destroy(b);
   }
   /* deferred checks on the device: a particle moved out of the box is named with its frame and substep */
-  for (int p2g = MPM_P2G_ATOMIC; p2g <= MPM_P2G_TILED; ++p2g) {
+  for (int v = 0; v < 4; ++v) {
+    const int p2g = v % 2 ? MPM_P2G_TILED : MPM_P2G_ATOMIC;
     mpm_material m = tu_material(MPM_FIXED_COROTATED, 5e4, 0.3, 1000);
     m.name = "jelly";
     mpm_desc d = tu_desc(24, &m, 1);
     d.backend = PL_BACKEND_CUDA;
     d.sync = MPM_SYNC_FRAME;
     d.p2g = p2g;
+    d.graph = v >= 2 ? MPM_GRAPH_ON : MPM_GRAPH_OFF;
     mpm_object o = tu_box(0.5, 0.5, 0.5, 0.2, 0.2, 0.2, 0);
     o.name = "cube";
     mpm_sim *s = tu_make(&d, &o, 1);
@@ -137,7 +161,8 @@ int main(void) {
     h.x[3 * 9] = (real)1.5;
     CHECK(mpm_upload(s, &h) == PL_OK, "%s", pl_last_error());
     pl_status st = mpm_advance_frame(s);
-    printf("deferred checks (%s): %s\n", p2g == MPM_P2G_TILED ? "tiled" : "atomic", pl_last_error());
+    printf("deferred checks (%s%s): %s\n", p2g == MPM_P2G_TILED ? "tiled" : "atomic", v >= 2 ? ", graph" : "",
+           pl_last_error());
     CHECK(st == PL_ERR_NUMERIC && strstr(pl_last_error(), "frame 2, substep 1 of") &&
               strstr(pl_last_error(), "particle 9 (object 'cube', material 'jelly') left the simulation box"),
           "deferred checks on CUDA: '%s'", pl_last_error());

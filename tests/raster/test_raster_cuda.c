@@ -4,6 +4,10 @@
  * has NaN or Inf. Pair and visible counts must agree up to a handful (the
  * same kernels decide them; FMA contraction on the device can move an edge by an ulp); the CUDA backward
  * sums with float atomics, so gradients agree to rounding. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <stdlib.h>
+
+#include "raster/raster_internal.h"
 #include "tests/raster/raster_test_util.h"
 
 typedef struct {
@@ -228,6 +232,18 @@ int main(void) {
   }
   for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) run_case(&k_cases[i], cpu, gpu);
   test_cuda_input_check(gpu);
+  /* the prepared pair sort (PL_RASTER_SORT=split: depth sort, then pairs by tile alone; raster_internal.h): the
+   * same cases against the CPU (its pair order is the same by construction, test_raster_sort) */
+  setenv("PL_RASTER_SORT", "split", 1);
+  raster_ctx *split = NULL;
+  CHECK(raster_create(&split, &d) == PL_OK && split->sort_mode == RASTER_SORT_SPLIT, "split context: %s",
+        pl_last_error());
+  unsetenv("PL_RASTER_SORT");
+  if (split) {
+    fprintf(stderr, "-- the split pair sort (PL_RASTER_SORT=split)\n");
+    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) run_case(&k_cases[i], cpu, split);
+    raster_destroy(split);
+  }
   CHECK(g_fail_nonfinite == 0, "%d outputs with NaN or Inf", g_fail_nonfinite);
   raster_destroy(cpu);
   raster_destroy(gpu);
