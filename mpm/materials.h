@@ -28,7 +28,6 @@
 #define PL_MPM_MATERIALS_H
 
 #include "core/linalg.h"
-#include <stdlib.h> /* PROTO */
 
 /* Constitutive models (the order of the scene file's `model` choices). */
 enum {
@@ -412,17 +411,11 @@ HD int mpm_sand_branch(m3 F, real q, mpm_mparams p) {
   return h.n + beta * ts > 0 ? MPM_BRANCH_YIELD : MPM_BRANCH_ELASTIC;
 }
 
-#ifndef __CUDACC__
-static double proto_dt = 0;
-#endif
 HD m3 mpm_project_sand(m3 F, real q, mpm_mparams p, real *q_out) {
   mpm_hencky_strain h = mpm_hencky_of(F);
   real ts = RC(3.0) * h.m + q - p.tr_apex;
   if (ts >= 0) {
     *q_out = ts;
-#ifndef __CUDACC__
-    { static int proto = -1; if (proto < 0) { const char *e = getenv("PROTO_NOQ"); proto = e && atoi(e); } if (proto) *q_out = 0; }
-#endif
     return m3_scale(m3_mul_bt(h.U, h.V), r_exp(p.tr_apex / RC(3.0)));
   }
   *q_out = 0;
@@ -430,10 +423,6 @@ HD m3 mpm_project_sand(m3 F, real q, mpm_mparams p, real *q_out) {
   real dg = h.n + beta * ts;
   if (!(dg > 0)) return F;
   real a = -beta * ts / h.n;
-#ifndef __CUDACC__
-  { static double eta = -1; if (eta < 0) { const char *e = getenv("PROTO_ETA"); eta = e ? atof(e) : 0; }
-    if (eta > 0) { real k = RC(2.0) * p.mu * proto_dt / (RC(2.0) * p.mu * proto_dt + eta); a = 1 - k + k * a; } }
-#endif
   v3 g = v3_make(r_exp(a * h.e[0] + (1 - a) * h.m), r_exp(a * h.e[1] + (1 - a) * h.m), r_exp(a * h.e[2] + (1 - a) * h.m));
   return m3_usv(h.U, g, h.V);
 }
@@ -515,11 +504,7 @@ HD m3 mpm_plastic(int model, m3 F, real q, mpm_mparams p, real dt, real *q_out) 
     case MPM_VISCOPLASTIC:
       *q_out = q;
       return mpm_project_von_mises(F, p.mu, p.yield_stress, p.viscosity, dt);
-    case MPM_DRUCKER_PRAGER:
-#ifndef __CUDACC__
-      proto_dt = dt;
-#endif
-      return mpm_project_sand(F, q, p, q_out);
+    case MPM_DRUCKER_PRAGER: return mpm_project_sand(F, q, p, q_out);
     case MPM_NEWTONIAN_FLUID: *q_out = q; return mpm_project_fluid(F);
     default: *q_out = q; return F;
   }
