@@ -442,6 +442,9 @@ static pl_status sim_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p,
   g->origin = v3_make((real)origin[0], (real)origin[1], (real)origin[2]);
   g->gravity = v3_make((real)d->gravity[0], (real)d->gravity[1], (real)d->gravity[2]);
   g->wall_cells = wc;
+  if (d->plane_strain < 0 || d->plane_strain > 3)
+    return pl_fail(PL_ERR_INVALID, "plane_strain = %d: choose 0 (none), 1 (x), 2 (y) or 3 (z)", d->plane_strain);
+  g->plane_strain = d->plane_strain;
   for (int w = 0; w < 6; ++w) g->wall_type[w] = d->per_wall ? d->wall_types[w] : d->boundary;
   for (int w = 0; w < 6; ++w) g->wall_friction[w] = (real)(d->per_wall_friction ? d->wall_frictions[w] : d->boundary_friction);
   s->frame_dt = fdt;

@@ -107,6 +107,8 @@ typedef struct {
   int per_wall_friction;    /* 1: wall_frictions gives each wall's coefficient (boundary_friction is then unused) */
   double wall_frictions[6]; /* per wall (order of wall_types) when per_wall_friction, e.g. a rough floor */
   int boundary_cells;       /* wall band thickness in cells, 2..16; 0: 3 */
+  int plane_strain;         /* 0: 3D; 1, 2, 3: plane strain normal to x, y, z (the grid velocity along that axis
+                             * is zero at every node: a quasi-2D slab that cannot thicken, docs/mpm.md) */
   double frame_dt;          /* seconds per frame; 0: 1/30 */
   int substeps;             /* per frame; 0: automatic from the CFL bound */
   double cfl;               /* CFL number of the automatic bound, in (0, 1]; 0: 0.4 */

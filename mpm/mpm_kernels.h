@@ -383,12 +383,22 @@ HD int mpm_node_contacts(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol
   return cnt;
 }
 
+/* Plane strain (mpm_desc.plane_strain): the velocity along the fixed axis is zero at every node, so a slab
+ * neither thickens nor thins along it (a quasi-2D body between walls otherwise leaks into their bands). A linear
+ * projection: it is its own adjoint. */
+HD v3 mpm_plane_strain(const mpm_kgrid *g, v3 v) {
+  if (g->plane_strain == 1) v.x = 0;
+  else if (g->plane_strain == 2) v.y = 0;
+  else if (g->plane_strain == 3) v.z = 0;
+  return v;
+}
+
 /* The whole node update: (m, mom) -> v, with gravity, walls and colliders. m <= 0 gives v = 0. The contacts
  * are applied in the order of mpm_node_contacts, without its arrays (the forward pass keeps no state). */
 HD v3 mpm_grid_node(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int i, int j, int k, real t, real dt,
                     real m, v3 mom) {
   if (!(m > 0)) return v3_zero();
-  v3 v = mpm_grid_velocity(m, mom, g->gravity, dt);
+  v3 v = mpm_plane_strain(g, mpm_grid_velocity(m, mom, g->gravity, dt));
   int idx[3] = {i, j, k};
   for (int a = 0; a < 3; ++a)
     for (int side = 0; side < 2; ++side) {
@@ -414,7 +424,7 @@ HD void mpm_grid_node_vjp(const mpm_kgrid *g, const mpm_kcollider *cols, int nco
   int type[MPM_MAX_CONTACTS], fidx[MPM_MAX_CONTACTS];
   real mu[MPM_MAX_CONTACTS];
   int cnt = mpm_node_contacts(g, cols, ncol, i, j, k, t, nrm, vel, type, mu, fidx);
-  vs[0] = mpm_grid_velocity(m, mom, g->gravity, dt);
+  vs[0] = mpm_plane_strain(g, mpm_grid_velocity(m, mom, g->gravity, dt));
   for (int c = 0; c < cnt; ++c) vs[c + 1] = mpm_contact(vs[c], nrm[c], vel[c], type[c], mu[c]);
   v3 vv = v_out;
   for (int c = cnt - 1; c >= 0; --c) {
@@ -424,7 +434,7 @@ HD void mpm_grid_node_vjp(const mpm_kgrid *g, const mpm_kcollider *cols, int nco
     if (v_friction) v_friction[fidx[c]] += v_mu;
     vv = v_in;
   }
-  mpm_grid_velocity_vjp(m, mom, dt, vv, v_m, v_mom, v_gravity);
+  mpm_grid_velocity_vjp(m, mom, dt, mpm_plane_strain(g, vv), v_m, v_mom, v_gravity); /* linear: its own adjoint */
 }
 
 /* ------------------------------------------------------------------ G2P */

@@ -57,6 +57,7 @@ typedef struct {
   double wall_friction[6];   /* per wall, resolved (boundary_friction where not given) */
   int wall_friction_own[6];  /* 1: the wall's own boundary_friction_<wall> was given */
   int boundary_cells;
+  int plane_strain; /* 0: none; 1, 2, 3: x, y, z (mpm_desc.plane_strain) */
   unsigned long seed;
   pl_backend backend;
   int threads;

@@ -36,6 +36,9 @@ static const pl_key_spec sim_keys[] = {
     {"boundary_friction_z_min", PL_KT_REAL, NULL, NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "of the z min wall"},
     {"boundary_friction_z_max", PL_KT_REAL, NULL, NULL, PL_KF_NONNEG | PL_KF_LEARNABLE, 0, 0, "of the z max wall"},
     {"boundary_cells", PL_KT_INT, "3", NULL, RANGE(2, 16), "thickness of the wall band, in cells"},
+    {"plane_strain", PL_KT_ENUM, "none", "none x y z", 0, 0, 0,
+     "plane strain normal to this axis: the grid velocity along it is zero everywhere, so a quasi-2D slab between "
+     "walls cannot thicken into their bands (none: 3D)"},
     {"seed", PL_KT_INT, "1", NULL, PL_KF_NONNEG, 0, 0, "seed of the counter-based RNG (particle jitter, sampling)"},
     {"backend", PL_KT_ENUM, "auto", "auto cpu cuda", 0, 0, 0, "where to run: cuda if a device is present (auto), cpu, cuda"},
     {"threads", PL_KT_INT, "0", NULL, RANGE(0, PL_MAX_THREADS), "CPU threads; 0 = all cores"},

@@ -521,6 +521,17 @@ static void test_grid_node(void) {
     k.cols[3].friction = 0.4;
     check("grid node update", nodes[i].name, f_node, v_node, &k, x, 17, 3);
   }
+  /* plane strain (v_z = 0 at every node): a free node and a node in a separate wall's band with friction */
+  k.g.plane_strain = 3;
+  for (int i = 0; i < 2; ++i) {
+    k.ii = nodes[i].i, k.jj = nodes[i].j, k.kk = nodes[i].k;
+    double x[17] = {0.013, nodes[i].mom[0] * 0.013, nodes[i].mom[1] * 0.013, nodes[i].mom[2] * 0.013, 0.1, -9.8, 0.2,
+                    0.3, 0.2, 0.4, 0.25, 0.35, 0.15, 0.5, 0.45, 0.3, 0.2};
+    check("grid node update, plane strain z", nodes[i].name, f_node, v_node, &k, x, 17, 3);
+    v3 vz = mpm_grid_node(&k.g, k.cols, k.ncol, k.ii, k.jj, k.kk, k.t, k.dt, (real)x[0], v3_load(x + 1));
+    CHECK(vz.z == 0, "plane strain z leaves v_z = %g at %s", vz.z, nodes[i].name);
+  }
+  k.g.plane_strain = 0;
   /* m = 0: v = 0 */
   v3 v = mpm_grid_node(&k.g, k.cols, k.ncol, 8, 8, 8, 0, 1e-3, 0, v3_make(1, 1, 1));
   CHECK(v.x == 0 && v.y == 0 && v.z == 0, "empty node has zero velocity");
