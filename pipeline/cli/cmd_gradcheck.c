@@ -70,6 +70,21 @@ static void json_stage(cJSON *stages, const char *name, const pl_gc_row *rows, i
     cJSON_AddNumberToObject(r, "relative_error", rows[i].rel_error);
     cJSON_AddNumberToObject(r, "fd_uncertainty", rows[i].fd_err);
     cJSON_AddStringToObject(r, "verdict", pl_gc_verdict_name(rows[i].verdict));
+    if (rows[i].step > 0) cJSON_AddNumberToObject(r, "step", rows[i].step);
+    if (rows[i].traced) { /* branch-aware differences (docs/adjoints.md "Branches and finite differences") */
+      cJSON *b = cJSON_AddObjectToObject(r, "branch_changes");
+      cJSON_AddNumberToObject(b, "return_maps", (double)rows[i].branches[0]);
+      cJSON_AddNumberToObject(b, "contact_nodes", (double)rows[i].branches[1]);
+      cJSON_AddNumberToObject(b, "l1_residual_signs", (double)rows[i].branches[2]);
+      cJSON_AddNumberToObject(r, "steps_straddling_branches", rows[i].steps_crossing);
+      if (rows[i].steps_crossing > 0) { /* the smallest step that straddled one, and its counts */
+        cJSON_AddNumberToObject(r, "straddling_step", rows[i].cross_step);
+        cJSON *c = cJSON_AddObjectToObject(r, "straddling_branch_changes");
+        cJSON_AddNumberToObject(c, "return_maps", (double)rows[i].cross_branches[0]);
+        cJSON_AddNumberToObject(c, "contact_nodes", (double)rows[i].cross_branches[1]);
+        cJSON_AddNumberToObject(c, "l1_residual_signs", (double)rows[i].cross_branches[2]);
+      }
+    }
     cJSON_AddItemToArray(arr, r);
   }
   cJSON_AddItemToArray(stages, st);
