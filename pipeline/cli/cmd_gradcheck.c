@@ -30,7 +30,8 @@ static const pl_cli_option gc_opts[] = {
     {"samples", 0, "N", "stage checks: entries sampled per stage (default 12)"},
     {"tolerance", 0, "T", "relative error allowed (default 1e-4 in double, 3e-2 in float)"},
     {"step", 0, "H", "relative finite-difference step (default 1e-5 in double, 3e-3 in float; stage inputs relative to their "
-                     "scale; the steps x0.1, x10, x0.01 are tried when the first disagrees)"},
+                     "scale; the steps x0.1, x10, x0.01 are tried when the first disagrees; on the CPU backend a step whose "
+                     "+h and -h runs took different branches is skipped for ten times smaller ones, down to x1e-4)"},
     {"precision", 0, "P", "double (default: re-runs as pipeline-f64 when built) or float (this binary)"},
     {"json", 0, NULL, "print the checks as one JSON object (scene, precision, stages with their rows, ok)"},
     {NULL, 0, NULL, NULL}};
@@ -236,6 +237,10 @@ const pl_cli_command pl_cmd_gradcheck = {
     "The loss is the scene's image loss against its targets ([truth] renders or targets.folder). Verdicts: ok,\n"
     "MISMATCH (relative error above the tolerance), NO GRADIENT (the adjoint is zero while the loss changes: a cut\n"
     "gradient), INSENSITIVE (the loss does not depend on the parameter in this scene), FROZEN ([param] frozen =\n"
-    "true; not a failure). --stage raster / upsample checks sampled inputs of those stages at one frame.\n"
+    "true; not a failure), NOISY (no step tried resolves the difference), NON-SMOOTH (every step tried straddles a\n"
+    "branch change: a return map, a contact or the sign of an L1 residual took another branch between the +h and -h\n"
+    "runs, and no branch-free step was conclusive; printed with the counts). On the CPU backend the differences are\n"
+    "branch-aware: the rows say which steps straddled branch changes and how many (docs/adjoints.md).\n"
+    "--stage raster / upsample checks sampled inputs of those stages at one frame.\n"
     "Exit status 1 when any verdict is bad.",
     gc_opts, run_gradcheck, 0};
