@@ -378,9 +378,9 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
        * times smaller (down to h_base / 4096) and no step at or above it is tried again; NON-SMOOTH when no
        * branch-free step was conclusive (as pl_gradcheck). */
       static const double ladder[4] = {1, 4, 0.25, 16};
-      const int traced = pl_engine_can_trace(e);
+      const int traced = pl_engine_can_trace(e), aware = traced && sizeof(real) == sizeof(double);
       pl_gc_row first = *r;
-      first.traced = traced;
+      first.traced = traced ? (aware ? 1 : 2) : 0;
       pl_gc_row best = first, cross = first;
       double best_u = INFINITY, h_cross = INFINITY;
       int used[4] = {0, 0, 0, 0}, last_crossed = 0, conclusive = 0, ncross = 0;
@@ -425,7 +425,7 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
         pl_gc_row trial = first;
         trial.step = h;
         memcpy(trial.branches, ch, sizeof ch);
-        last_crossed = ch[0] + ch[1] + ch[2] > 0;
+        last_crossed = aware && ch[0] + ch[1] + ch[2] > 0; /* float: recorded, not avoided (pl_gradcheck) */
         double r1 = (4 * d[1] - d[0]) / 3, r2 = (4 * d[2] - d[1]) / 3;
         trial.fd = r2;
         double u = fabs(r2 - r1);

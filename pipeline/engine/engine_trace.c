@@ -1,6 +1,7 @@
 /* engine_trace.c: the branch trace of an evaluation (engine_trace.h). */
 #include "pipeline/engine/engine_trace.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,10 +55,19 @@ void engine_trace_run_begin(pl_engine *e) {
   memset(t->residual[s], 0, t->nresidual * sizeof(uint64_t));
   e->sim->particle_trace = t->particle[s];
   e->sim->node_trace = t->node[s];
+  /* nodes lighter than 1e-6 of the lightest particle (a weight below 1e-6: at the edge of a support) untraced */
+  double mmin = INFINITY;
+  for (int64_t p = 0; p < e->n; ++p) mmin = fmin(mmin, (double)e->init_host.mass[p]);
+  e->sim->trace_node_mass = e->n > 0 ? 1e-6 * mmin : 0;
 }
 
-/* the sign of r - t as a branch: 0 below, 1 equal (the kink itself), 2 above */
-static uint64_t sign_code(real r, real t) { return r > t ? 2 : (r < t ? 0 : 1); }
+/* the sign of r - t as a branch: 0 below, 1 within the rounding band of 0 (64 ulp of the larger: there rounding
+ * decides the sign, and |r - t| differs between the sides by no more than the band; MPM_TRACE_BAND), 2 above */
+static uint64_t sign_code(real r, real t) {
+  double band = 64.0 * PL_REAL_EPS * fmax(1.0, fmax(fabs((double)r), fabs((double)t)));
+  double d = (double)r - (double)t;
+  return d > band ? 2 : (d < -band ? 0 : 1);
+}
 
 void engine_trace_residuals(pl_engine *e, int camera, int frame, const double *weights, const real *rgb,
                             const real *alpha, const real *trgb, const real *talpha, int64_t npix, int64_t offset) {

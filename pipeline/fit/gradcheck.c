@@ -70,6 +70,9 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
   *nrows = 0;
   const char *frames = opt->frames ? opt->frames : "all";
   const int traced = obj->trace && obj->trace_diff;
+  /* In float the steps cannot shrink below the rounding floor (1e-4 h0 is far below it): the branches are
+   * recorded and reported, but not avoided (pl_gc_row.traced = 2). */
+  const int aware = traced && sizeof(real) == sizeof(double);
   for (int i = 0; i < o->n; ++i) memset(o->p[i].grad, 0, sizeof o->p[i].grad);
   pl_loss_value base;
   PL_TRY(obj->eval(obj->user, o, frames, 1, &base));
@@ -86,7 +89,7 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
         snprintf(r->name, sizeof r->name, "%s.%c", p->address, "xyz"[k]);
       r->value = pl_param_value(p, k);
       r->adjoint = p->grad[k];
-      r->traced = traced;
+      r->traced = traced ? (aware ? 1 : 2) : 0;
       if (!learns_somewhere(s, p)) {
         r->verdict = PL_GC_FROZEN;
         continue;
@@ -136,7 +139,7 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
         double u = fabs(d[1] - d[0]);
         pl_gc_judge_u(&trial, u, loss_scale, opt->tolerance, opt->abs_floor);
         for (int q = 0; q < 3; ++q) trial.branches[q] = c0[q] > c1[q] ? c0[q] : c1[q];
-        last_crossed = changes_total(c0) + changes_total(c1) > 0;
+        last_crossed = aware && changes_total(c0) + changes_total(c1) > 0;
         if (last_crossed) { /* straddles a branch change: not judged */
           h_cross = fmin(h_cross, h);
           trial.verdict = PL_GC_NONSMOOTH;
@@ -199,14 +202,20 @@ void pl_gc_print(const pl_gc_row *rows, int n, FILE *f) {
     fprintf(f, "%-36s %14.6g %14.6g %14.6g %10.2e %10.2e  %s", r->name, r->value, r->adjoint, r->fd, r->rel_error,
             sc > 0 ? r->fd_err / sc : 0.0, pl_gc_verdict_name(r->verdict));
     int64_t nb = r->branches[0] + r->branches[1] + r->branches[2];
+    /* the branch-aware note on a line of its own (the row itself still ends with its verdict) */
     if (r->verdict == PL_GC_NONSMOOTH)
-      fprintf(f, " (not smooth here: %lld branch changes within +-%.3g, the smallest step tried that straddled: %lld "
-              "return maps, %lld contact nodes, %lld L1 residual signs)", (long long)nb, r->step, (long long)r->branches[0], (long long)r->branches[1],
-              (long long)r->branches[2]);
+      fprintf(f, "\n%-36s   not smooth here: %lld branch changes within +-%.3g, the smallest step tried that straddled "
+              "(%lld return maps, %lld contact nodes, %lld L1 residual signs)", "", (long long)nb, r->step,
+              (long long)r->branches[0], (long long)r->branches[1], (long long)r->branches[2]);
+    else if (r->traced == 2 && nb > 0)
+      fprintf(f, "\n%-36s   %lld branch changes within +-%.3g (%lld return maps, %lld contact nodes, %lld L1 residual "
+              "signs; float: recorded, not avoided)", "", (long long)nb, r->step, (long long)r->branches[0],
+              (long long)r->branches[1], (long long)r->branches[2]);
     else if (r->traced && r->steps_crossing > 0)
-      fprintf(f, " (step %.3g; %d larger step%s straddled branch changes: at %.3g, %lld return maps, %lld contact nodes, "
-              "%lld L1 residual signs)", r->step, r->steps_crossing, r->steps_crossing > 1 ? "s" : "", r->cross_step,
-              (long long)r->cross_branches[0], (long long)r->cross_branches[1], (long long)r->cross_branches[2]);
+      fprintf(f, "\n%-36s   branch-aware: step %.3g; %d larger step%s straddled branch changes (at %.3g: %lld return "
+              "maps, %lld contact nodes, %lld L1 residual signs)", "", r->step, r->steps_crossing,
+              r->steps_crossing > 1 ? "s" : "", r->cross_step, (long long)r->cross_branches[0],
+              (long long)r->cross_branches[1], (long long)r->cross_branches[2]);
     fputc('\n', f);
   }
 }

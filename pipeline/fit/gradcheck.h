@@ -40,7 +40,8 @@ typedef struct {
   double fd_err;        /* measured uncertainty of fd, |d(h) - d(h/2)| (0: not measured) */
   pl_gc_verdict verdict;
   double step;          /* the step h of the difference reported (0: none) */
-  int traced;           /* the objective recorded its branches (pl_objective.trace) */
+  int traced;           /* the objective recorded its branches (pl_objective.trace): 1 and avoided steps that
+                         * straddled a change (double), 2 recorded only (float: no step below the rounding floor) */
   int64_t branches[3];  /* traced: entities whose branches differed between the + and - evaluations of the
                          * difference reported (particles' return maps, grid nodes' contacts, L1 residual signs) */
   int steps_crossing;   /* traced: how many of the steps tried straddled a branch change (and were not used) */

@@ -34,7 +34,20 @@ static trace run(int model, double E, double phi, int boundary, double mu) {
   t.g = (uint64_t *)calloc(t.nodes, sizeof(uint64_t));
   s->particle_trace = t.p;
   s->node_trace = t.g;
+  mpm_state init;
+  CHECK(mpm_state_alloc(&init, s->backend, s->n) == PL_OK && mpm_state_copy(&init, &s->state) == PL_OK, "state copy");
   for (int f = 0; f < 3; ++f) CHECK(mpm_advance_frame(s) == PL_OK, "frame %d: %s", f, pl_last_error());
+  /* the same simulation run again from its start (as the engine's evaluations do): the same traces, though the
+   * simulator's substep counter runs on */
+  uint64_t *p1 = (uint64_t *)calloc((size_t)t.n, sizeof(uint64_t)), *g1 = (uint64_t *)calloc(t.nodes, sizeof(uint64_t));
+  s->particle_trace = p1, s->node_trace = g1;
+  CHECK(mpm_state_copy(&s->state, &init) == PL_OK, "reset");
+  s->frame = 0, s->time = 0;
+  for (int f = 0; f < 3; ++f) CHECK(mpm_advance_frame(s) == PL_OK, "rerun frame %d: %s", f, pl_last_error());
+  CHECK(!memcmp(p1, t.p, (size_t)t.n * sizeof(uint64_t)) && !memcmp(g1, t.g, t.nodes * sizeof(uint64_t)),
+        "a rerun of the same simulation gives the same traces");
+  free(p1), free(g1);
+  mpm_state_free(&init);
   mpm_destroy(s);
   return t;
 }
