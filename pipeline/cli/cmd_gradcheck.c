@@ -239,7 +239,8 @@ const pl_cli_command pl_cmd_gradcheck = {
     "gradient), INSENSITIVE (the loss does not depend on the parameter in this scene), FROZEN ([param] frozen =\n"
     "true; not a failure), NOISY (no step tried resolves the difference), NON-SMOOTH (every step tried straddles a\n"
     "branch change: a return map, a contact or the sign of an L1 residual took another branch between the +h and -h\n"
-    "runs, and no branch-free step was conclusive; printed with the counts). On the CPU backend the differences are\n"
+    "runs, and no branch-free step was conclusive; printed with the counts; lowercase non-smooth when the smallest\n"
+    "such step's difference still agrees with the adjoint: reported, not a failure). On the CPU backend the differences are\n"
     "branch-aware: the rows say which steps straddled branch changes and how many (docs/adjoints.md).\n"
     "--stage raster / upsample checks sampled inputs of those stages at one frame.\n"
     "Exit status 1 when any verdict is bad.",

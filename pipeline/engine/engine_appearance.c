@@ -440,7 +440,7 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
         }
         if (last_crossed) { /* straddles a branch change: not judged */
           h_cross = fmin(h_cross, h);
-          trial.verdict = PL_GC_NONSMOOTH;
+          trial.verdict = trial.verdict == PL_GC_OK ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
           cross = trial;
           ++ncross;
           continue;

@@ -7,7 +7,7 @@
 
 const char *pl_gc_verdict_name(pl_gc_verdict v) {
   static const char *n[] = {"ok", "MISMATCH", "NO GRADIENT", "INSENSITIVE", "FROZEN", "below noise", "NOISY",
-                            "NON-SMOOTH"};
+                            "non-smooth", "NON-SMOOTH"};
   return (v >= 0 && v <= PL_GC_NONSMOOTH) ? n[v] : "?";
 }
 
@@ -140,9 +140,9 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
         pl_gc_judge_u(&trial, u, loss_scale, opt->tolerance, opt->abs_floor);
         for (int q = 0; q < 3; ++q) trial.branches[q] = c0[q] > c1[q] ? c0[q] : c1[q];
         last_crossed = aware && changes_total(c0) + changes_total(c1) > 0;
-        if (last_crossed) { /* straddles a branch change: not judged */
+        if (last_crossed) { /* straddles a branch change: not judged (but kept: "non-smooth" when it agrees) */
           h_cross = fmin(h_cross, h);
-          trial.verdict = PL_GC_NONSMOOTH;
+          trial.verdict = trial.verdict == PL_GC_OK ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
           cross = trial;
           have_cross = 1;
           ++ncross;
@@ -189,7 +189,9 @@ void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, 
 
 int pl_gc_all_ok(const pl_gc_row *rows, int n) {
   for (int i = 0; i < n; ++i)
-    if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN && rows[i].verdict != PL_GC_BELOW_NOISE) return 0;
+    if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN && rows[i].verdict != PL_GC_BELOW_NOISE &&
+        rows[i].verdict != PL_GC_NONSMOOTH_AGREES)
+      return 0;
   return 1;
 }
 
@@ -203,7 +205,7 @@ void pl_gc_print(const pl_gc_row *rows, int n, FILE *f) {
             sc > 0 ? r->fd_err / sc : 0.0, pl_gc_verdict_name(r->verdict));
     int64_t nb = r->branches[0] + r->branches[1] + r->branches[2];
     /* the branch-aware note on a line of its own (the row itself still ends with its verdict) */
-    if (r->verdict == PL_GC_NONSMOOTH)
+    if (r->verdict == PL_GC_NONSMOOTH || r->verdict == PL_GC_NONSMOOTH_AGREES)
       fprintf(f, "\n%-36s   not smooth here: %lld branch changes within +-%.3g, the smallest step tried that straddled "
               "(%lld return maps, %lld contact nodes, %lld L1 residual signs)", "", (long long)nb, r->step,
               (long long)r->branches[0], (long long)r->branches[1], (long long)r->branches[2]);

@@ -29,6 +29,9 @@ typedef enum {
   PL_GC_FROZEN,
   PL_GC_BELOW_NOISE, /* a sampled stage input the loss barely depends on (occluded, interior): not checked */
   PL_GC_NOISY,       /* the finite differences at every step tried disagree by more than a quarter: not checkable */
+  PL_GC_NONSMOOTH_AGREES, /* "non-smooth": every step tried straddles a branch change, but the difference of the
+                           * smallest agrees with the adjoint (tolerance + 2u): the kinks crossed do not show at
+                           * the tolerance; reported with the counts, not a failure (as "below noise") */
   PL_GC_NONSMOOTH    /* every step tried straddles a branch change (return map, contact, L1 sign) and no
                       * branch-free step was conclusive: the loss is not smooth at this point on the steps that
                       * resolve it (a failure, with the counts of the branches that changed) */
