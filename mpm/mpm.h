@@ -191,6 +191,17 @@ typedef struct {
   const int *plan;
   int plan_frames;
   int *plan_record;               /* optional [plan_frames]: each frame's substep count is written here */
+  /* Optional branch trace (caller-owned host arrays, CPU backend only; gradcheck): when set, every substep folds
+   * into particle_trace[p] (n entries) the branch particle p's plastic return map took (mpm_plastic_branch:
+   * elastic / yield / apex), and into node_trace[node] (mpm_node_count entries) the branch each contact of a
+   * node with mass took (mpm_grid_node_branches: passed through / stuck / sliding) with the substep's time in the run, so
+   * that two runs whose entries differ took different branches of a non-differentiable piece somewhere
+   * (mpm_trace_fold). The caller zeroes them before a run. Codes within a rounding band of a switching surface
+   * are their own (mpm_trace_branch, mpm_contact_branch). Nodes of mass <= trace_node_mass are not traced: a node
+   * entering a particle's support starts at weight 0 (the B-spline is C1 there), so its branch moves the
+   * particles by at most its weight. */
+  uint64_t *particle_trace, *node_trace;
+  double trace_node_mass;
   double last_dt;
   /* optional: called every 1024 substeps of a frame with (done, of): progress for frames that take long */
   void (*on_substeps)(void *user, int frame, int done, int of);

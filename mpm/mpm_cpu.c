@@ -187,6 +187,16 @@ static pl_status cpu_grid_update(mpm_sim *s, real dt, real t) {
         real *node = row + 4 * k;
         real m = node[0];
         if (!(m > 0)) continue;
+        if (s->node_trace && m > s->trace_node_mass) { /* branch trace: the contacts' branches of this substep (before v overwrites mom) */
+          unsigned code = mpm_grid_node_branches(g, cols, ncol, i, j, k, t, dt, m, v3_make(node[1], node[2], node[3]));
+          size_t id = mpm_node_index(g, i, j, k);
+          if (code) { /* with the substep's time in the run (not substeps_done, which counts across runs) */
+            double td = (double)t;
+            uint64_t tb;
+            memcpy(&tb, &td, sizeof tb);
+            s->node_trace[id] = mpm_trace_fold(mpm_trace_fold(s->node_trace[id], code), tb);
+          }
+        }
         v3 v = mpm_grid_node(g, cols, ncol, i, j, k, t, dt, m, v3_make(node[1], node[2], node[3]));
         node[1] = v.x;
         node[2] = v.y;
@@ -219,6 +229,8 @@ static pl_status cpu_g2p(mpm_sim *sim, mpm_kstate in, mpm_kstate out, real dt, u
     m3 Co, Fo, Ft;
     real qo;
     mpm_g2p_particle(g, model, mp, dt, x, m3_load(in.F + 9 * p), in.q[p], gv, &xo, &vo, &Co, &Fo, &qo, &Ft);
+    if (sim->particle_trace) /* branch trace: the return map's branch of this substep */
+      sim->particle_trace[p] = mpm_trace_fold(sim->particle_trace[p], (uint64_t)mpm_trace_branch(model, Ft, in.q[p], mp));
     int code = mpm_check_particle(g, xo, vo, Co, Ft, Fo);
     if (code) {
       uint64_t k = mpm_error_key(p, code);

@@ -415,6 +415,75 @@ HD v3 mpm_grid_node(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int
   }
   return v;
 }
+/* Branch trace (mpm_sim.particle_trace / node_trace): one code folded into a hash of the sequence of codes. */
+HD uint64_t mpm_trace_fold(uint64_t h, uint64_t code) {
+  h ^= code + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h *= 0xbf58476d1ce4e5b9ull;
+  return h ^ (h >> 31);
+}
+
+/* The trace's band around a switching surface: a point within MPM_TRACE_BAND (relative) of it gets its own code
+ * ("on the surface") instead of either side's. There rounding decides the branch, and since the branches agree
+ * on the surface (continuous switches) the output differs between them by O(band): counting such a flip as a
+ * branch change would report rounding as a kink. A real crossing by a step leaves the band on both sides. */
+#define MPM_TRACE_BAND (RC(64.0) * PL_REAL_EPS)
+
+/* Which branch mpm_contact takes: 0 passes v through (a separating contact moving away), 1 sets v = vc (sticky,
+ * or static friction |vt| <= mu |vn|), 2 slides (the normal part removed, friction scaling the tangential one),
+ * 3 on a switching surface (within MPM_TRACE_BAND). */
+HD unsigned mpm_contact_branch(v3 v, v3 n, v3 vc, int type, real mu) {
+  if (type == MPM_CONTACT_STICKY) return 1;
+  v3 vr = v3_sub(v, vc);
+  real vn = v3_dot(vr, n), band = MPM_TRACE_BAND * (v3_norm(vr) + v3_norm(vc));
+  if (type == MPM_CONTACT_SEPARATE && r_fabs(vn) <= band) return 3;
+  if (type == MPM_CONTACT_SEPARATE && vn >= 0) return 0;
+  v3 vt = v3_axpy(vr, -vn, n);
+  real fr = mu * r_fabs(vn), lt = v3_norm(vt);
+  if (fr > 0 && r_fabs(lt - fr) <= band) return 3;
+  return (fr > 0 && lt <= fr) ? 1 : 2;
+}
+
+/* The branch code the trace folds for a particle's return map: mpm_plastic_branch (elastic / yield / apex), or
+ * 3 within MPM_TRACE_BAND of a switching surface (Drucker-Prager: ts = 0 or n + beta ts = 0; von Mises: n = r). */
+HD unsigned mpm_trace_branch(int model, m3 F, real q, mpm_mparams p) {
+  if (model == MPM_DRUCKER_PRAGER) {
+    mpm_hencky_strain h = mpm_hencky_of(F);
+    real ts = RC(3.0) * h.m + q - p.tr_apex;
+    if (r_fabs(ts) <= MPM_TRACE_BAND * (1 + r_fabs(RC(3.0) * h.m) + r_fabs(q) + r_fabs(p.tr_apex))) return 3;
+    if (ts >= 0) return MPM_BRANCH_APEX;
+    real beta = (RC(3.0) * p.lambda + RC(2.0) * p.mu) * p.alpha / (RC(2.0) * p.mu), dg = h.n + beta * ts;
+    if (r_fabs(dg) <= MPM_TRACE_BAND * (1 + h.n + r_fabs(beta * ts))) return 3;
+    return dg > 0 ? MPM_BRANCH_YIELD : MPM_BRANCH_ELASTIC;
+  }
+  if (model == MPM_STVK_VON_MISES || model == MPM_VISCOPLASTIC) {
+    mpm_hencky_strain h = mpm_hencky_of(F);
+    real r = p.yield_stress / (RC(2.0) * p.mu);
+    if (r_fabs(h.n - r) <= MPM_TRACE_BAND * (1 + h.n + r)) return 3;
+    return h.n > r ? MPM_BRANCH_YIELD : MPM_BRANCH_ELASTIC;
+  }
+  return (unsigned)mpm_plastic_branch(model, F, q, p);
+}
+
+/* The branches of the contacts of node (i, j, k) as mpm_grid_node applies them, 2 bits each in order (0: none
+ * acts, or every one passes v through). A sticky contact has one branch only and adds nothing. A node entering or
+ * leaving a particle's support (a smooth event: its weight is C1 at 0) may change this code too, so a count of
+ * nodes whose codes differ between two runs is an upper bound on the contact branches that changed. */
+HD unsigned mpm_grid_node_branches(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int i, int j, int k, real t,
+                                   real dt, real m, v3 mom) {
+  if (!(m > 0)) return 0;
+  v3 nrm[MPM_MAX_CONTACTS], vel[MPM_MAX_CONTACTS];
+  int type[MPM_MAX_CONTACTS], fidx[MPM_MAX_CONTACTS];
+  real mu[MPM_MAX_CONTACTS];
+  int cnt = mpm_node_contacts(g, cols, ncol, i, j, k, t, nrm, vel, type, mu, fidx);
+  v3 v = mpm_grid_velocity(m, mom, g->gravity, dt);
+  unsigned code = 0;
+  for (int c = 0; c < cnt; ++c) {
+    if (type[c] != MPM_CONTACT_STICKY) code = code << 2 | mpm_contact_branch(v, nrm[c], vel[c], type[c], mu[c]);
+    v = mpm_contact(v, nrm[c], vel[c], type[c], mu[c]);
+  }
+  return code;
+}
+
 /* Adjoint: v_m, v_mom, v_gravity; v_friction[MPM_FRICTION_SLOTS(ncol)] (may be NULL) gets the colliders'
  * friction cotangents, then the six walls'. */
 HD void mpm_grid_node_vjp(const mpm_kgrid *g, const mpm_kcollider *cols, int ncol, int i, int j, int k, real t,

@@ -60,8 +60,19 @@ checked = [r for r in par if r["verdict"] not in ("FROZEN",)]
 worst = max([r["relative_error"] for r in checked], default=float("nan"))
 stage = rows.get("raster", []) + rows.get("upsample", [])
 below = sum(r["verdict"] == "below noise" for r in stage)
-bad = [r["name"] + ": " + r["verdict"] for r in par + stage if r["verdict"] not in ("ok", "FROZEN", "below noise")]
+bad = [r["name"] + ": " + r["verdict"] for r in par + stage
+       if r["verdict"] not in ("ok", "FROZEN", "below noise", "non-smooth")]
 verdict = "ok" if rc == "0" and not bad else "FAILED " + "; ".join(bad)[:200] if bad else f"exit {rc}"
+# branch-aware differences: the rows whose larger steps straddled branch changes (return maps, contacts, L1 signs)
+strad = [r for r in par if r.get("steps_straddling_branches", 0) > 0 and r["verdict"] == "ok"]
+nonsm = [r for r in par if r["verdict"] == "non-smooth"]
+if nonsm:
+    verdict += "; non-smooth (agrees): " + ", ".join(
+        f"{r['name']} ({sum(r['branch_changes'].values())} changes at step {r.get('step', 0):.2g})" for r in nonsm)
+if strad:
+    verdict += "; branch-aware: " + ", ".join(
+        f"{r['name']} at step {r.get('step', 0):.2g} ({r['steps_straddling_branches']} larger straddled: "
+        f"{sum(r['straddling_branch_changes'].values())} changes at {r['straddling_step']:.2g})" for r in strad)
 secs = float(t1) - float(t0)
 wall = f"{secs / 60:.1f} min" if secs > 1 else "(earlier run)"
 print(f"| {scene} | {res} | {len(rows.get('params', []))} (+{len(rows.get('mpm', []))} mpm) | {worst:.1e} | "

@@ -30,7 +30,8 @@ static const pl_cli_option gc_opts[] = {
     {"samples", 0, "N", "stage checks: entries sampled per stage (default 12)"},
     {"tolerance", 0, "T", "relative error allowed (default 1e-4 in double, 3e-2 in float)"},
     {"step", 0, "H", "relative finite-difference step (default 1e-5 in double, 3e-3 in float; stage inputs relative to their "
-                     "scale; the steps x0.1, x10, x0.01 are tried when the first disagrees)"},
+                     "scale; the steps x0.1, x10, x0.01 are tried when the first disagrees; on the CPU backend a step whose "
+                     "+h and -h runs took different branches is skipped for ten times smaller ones, down to x1e-4)"},
     {"precision", 0, "P", "double (default: re-runs as pipeline-f64 when built) or float (this binary)"},
     {"json", 0, NULL, "print the checks as one JSON object (scene, precision, stages with their rows, ok)"},
     {NULL, 0, NULL, NULL}};
@@ -70,6 +71,21 @@ static void json_stage(cJSON *stages, const char *name, const pl_gc_row *rows, i
     cJSON_AddNumberToObject(r, "relative_error", rows[i].rel_error);
     cJSON_AddNumberToObject(r, "fd_uncertainty", rows[i].fd_err);
     cJSON_AddStringToObject(r, "verdict", pl_gc_verdict_name(rows[i].verdict));
+    if (rows[i].step > 0) cJSON_AddNumberToObject(r, "step", rows[i].step);
+    if (rows[i].traced) { /* branch-aware differences (docs/adjoints.md "Branches and finite differences") */
+      cJSON *b = cJSON_AddObjectToObject(r, "branch_changes");
+      cJSON_AddNumberToObject(b, "return_maps", (double)rows[i].branches[0]);
+      cJSON_AddNumberToObject(b, "contact_nodes", (double)rows[i].branches[1]);
+      cJSON_AddNumberToObject(b, "l1_residual_signs", (double)rows[i].branches[2]);
+      cJSON_AddNumberToObject(r, "steps_straddling_branches", rows[i].steps_crossing);
+      if (rows[i].steps_crossing > 0) { /* the smallest step that straddled one, and its counts */
+        cJSON_AddNumberToObject(r, "straddling_step", rows[i].cross_step);
+        cJSON *c = cJSON_AddObjectToObject(r, "straddling_branch_changes");
+        cJSON_AddNumberToObject(c, "return_maps", (double)rows[i].cross_branches[0]);
+        cJSON_AddNumberToObject(c, "contact_nodes", (double)rows[i].cross_branches[1]);
+        cJSON_AddNumberToObject(c, "l1_residual_signs", (double)rows[i].cross_branches[2]);
+      }
+    }
     cJSON_AddItemToArray(arr, r);
   }
   cJSON_AddItemToArray(stages, st);
@@ -221,6 +237,11 @@ const pl_cli_command pl_cmd_gradcheck = {
     "The loss is the scene's image loss against its targets ([truth] renders or targets.folder). Verdicts: ok,\n"
     "MISMATCH (relative error above the tolerance), NO GRADIENT (the adjoint is zero while the loss changes: a cut\n"
     "gradient), INSENSITIVE (the loss does not depend on the parameter in this scene), FROZEN ([param] frozen =\n"
-    "true; not a failure). --stage raster / upsample checks sampled inputs of those stages at one frame.\n"
+    "true; not a failure), NOISY (no step tried resolves the difference), NON-SMOOTH (every step tried straddles a\n"
+    "branch change: a return map, a contact or the sign of an L1 residual took another branch between the +h and -h\n"
+    "runs, and no branch-free step was conclusive; printed with the counts; lowercase non-smooth when the smallest\n"
+    "such step's difference still agrees with the adjoint: reported, not a failure). On the CPU backend the differences are\n"
+    "branch-aware: the rows say which steps straddled branch changes and how many (docs/adjoints.md).\n"
+    "--stage raster / upsample checks sampled inputs of those stages at one frame.\n"
     "Exit status 1 when any verdict is bad.",
     gc_opts, run_gradcheck, 0};

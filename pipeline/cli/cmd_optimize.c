@@ -71,7 +71,7 @@ static int run_optimize(const pl_cli_args *a) {
     pl_engine_profile_sync(e, pl_cli_count(a, "profile") > 0);
     pl_objective obj = {e, pl_engine_objective_eval, pl_engine_write_results, pl_engine_appearance_step,
                         pl_engine_appearance_save, pl_engine_appearance_load, pl_engine_check_grad, own,
-                        pl_engine_keep, pl_engine_restore};
+                        pl_engine_keep, pl_engine_restore, NULL, NULL}; /* (no branch trace: optimize) */
     pl_fit_options fo = {out, resume, quiet, 0, 0, 0};
     if (pl_cli_get(a, "check-grad")) {
       long n = 0;

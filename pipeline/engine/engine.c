@@ -11,6 +11,7 @@
 #include "pipeline/engine/engine_handle.h"
 #include "pipeline/engine/engine_params.h"
 #include "pipeline/engine/particle_fields.h"
+#include "pipeline/engine/engine_trace.h"
 #include "pipeline/engine/composite.h"
 #include "pipeline/scene/sim_setup.h"
 #include "pipeline/scene/ups_setup.h"
@@ -121,6 +122,7 @@ void pl_engine_free(pl_engine *e) {
   engine_appearance_free(e);
   engine_params_free(e);
   engine_fields_free(e);
+  engine_trace_free(e);
   free(e->sched_rec);
   free(e->sched_hold);
   if (e->targets) {
@@ -173,6 +175,7 @@ pl_status pl_engine_apply(pl_engine *e, const pl_optimizer *o) {
 
 pl_status engine_reset(pl_engine *e) {
   PL_TRY(mpm_state_copy(&e->sim->state, &e->init));
+  engine_trace_run_begin(e); /* gradcheck's branch trace, when recording */
   e->sim->frame = 0;
   e->sim->time = 0;
   return PL_OK;
@@ -402,6 +405,7 @@ static pl_status frame_loss(pl_engine *e, int f, double scale, int want_grad, pl
                                 img + 3 * e->npix + off, t, t + 3 * np, scale,
                                 want_grad ? vimg + 3 * off : NULL, want_grad ? vimg + 3 * e->npix + off : NULL, &v);
     if (st != PL_OK) return pl_fail_context(st, "frame %d, camera %s: ", f, s->cameras[c].name);
+    engine_trace_residuals(e, c, f, w, img + 3 * off, img + 3 * e->npix + off, t, t + 3 * np, np, off);
     acc->total += scale * v.total;
     for (int q = 0; q < PL_LOSS_COUNT; ++q) acc->term[q] += scale * v.term[q];
   }

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "pipeline/engine/engine_appearance_internal.h"
 #include "pipeline/engine/engine_objective.h"
+#include "pipeline/engine/engine_trace.h"
 
 /* ------------------------------------------------------------------ gradient check of sampled entries */
 
@@ -80,25 +81,59 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
        * (h/2, h/4); the difference is R2 and its uncertainty |R2 - R1| (at a large step the plain |d(h) - d(h/2)|
        * measures the truncation that the extrapolation removes). A verdict counts only when the uncertainty is
        * itself within the tolerance (an uncertainty as large as the error would let a 10 % error pass). */
+      /* Branch-aware (CPU backend, engine_trace.h): the + and - evaluations record their branches (return maps,
+       * contacts, L1 residual signs); a step whose differences straddle a change is not judged, the next is 8
+       * times smaller (down to h_base / 4096) and no step at or above it is tried again; NON-SMOOTH when no
+       * branch-free step was conclusive (as pl_gradcheck). */
       static const double ladder[4] = {1, 4, 0.25, 16};
-      pl_gc_row first = *r, best = *r;
-      double best_u = INFINITY;
+      const int traced = pl_engine_can_trace(e), aware = traced && sizeof(real) == sizeof(double);
+      pl_gc_row first = *r;
+      first.traced = traced ? (aware ? 1 : 2) : 0;
+      pl_gc_row best = first, cross = first;
+      double best_u = INFINITY, h_cross = INFINITY;
+      int used[4] = {0, 0, 0, 0}, last_crossed = 0, conclusive = 0, ncross = 0;
       double h_base = fmax(rel_step * fmax(fabs(r->value), 0.1),
                            1e4 * PL_REAL_EPS * loss_scale / fmax(fabs(r->adjoint), 1e-300));
-      for (int at = 0; at < 4 && st == PL_OK; ++at) {
-        double h = ladder[at] * h_base, d[3];
+      for (int at = 0; at < 8 && st == PL_OK; ++at) {
+        double h = 0, d[3];
+        int64_t ch[3] = {0, 0, 0};
+        if (last_crossed) {
+          h = h_cross / 8;
+          if (h < h_base / 4096 * 0.99) break;
+        } else {
+          for (int l = 0; l < 4 && h == 0; ++l)
+            if (!used[l] && ladder[l] * h_base < h_cross) used[l] = 1, h = ladder[l] * h_base;
+          if (h == 0) break;
+        }
         if (kind == 0) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value));
         else h = fmin(h, 1.0);
         for (int p = 0; p < 3 && st == PL_OK; ++p) {
           double hh = h / (1 << p), lp = 0, lm = 0;
           pl_loss_value v;
           st = set_entry(e, buf, i, (real)(r->value + hh));
+          if (st == PL_OK && traced) st = pl_engine_trace(e, 0);
           if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v), lp = v.total;
           if (st == PL_OK) st = set_entry(e, buf, i, (real)(r->value - hh));
+          if (st == PL_OK && traced) st = pl_engine_trace(e, 1);
           if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v), lm = v.total;
+          if (traced) {
+            pl_status st2 = pl_engine_trace(e, -1);
+            pl_branch_changes c;
+            if (st == PL_OK) st = st2;
+            if (st == PL_OK) st = pl_engine_trace_diff(e, 0, 1, &c);
+            if (st == PL_OK) {
+              if (c.particles > ch[0]) ch[0] = c.particles;
+              if (c.nodes > ch[1]) ch[1] = c.nodes;
+              if (c.residuals > ch[2]) ch[2] = c.residuals;
+            }
+          }
           d[p] = (lp - lm) / (2 * hh);
         }
+        if (st != PL_OK) break;
         pl_gc_row trial = first;
+        trial.step = h;
+        memcpy(trial.branches, ch, sizeof ch);
+        last_crossed = aware && ch[0] + ch[1] + ch[2] > 0; /* float: recorded, not avoided (pl_gradcheck) */
         double r1 = (4 * d[1] - d[0]) / 3, r2 = (4 * d[2] - d[1]) / 3;
         trial.fd = r2;
         double u = fabs(r2 - r1);
@@ -111,12 +146,28 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
           if (u > tol * sc) trial.verdict = PL_GC_NOISY;
           else trial.verdict = err <= tol * sc + fmin(2 * u, tol * sc) ? PL_GC_OK : PL_GC_MISMATCH;
         }
-        if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
+        if (last_crossed) { /* straddles a branch change: not judged */
+          h_cross = fmin(h_cross, h);
+          trial.verdict = trial.verdict == PL_GC_OK ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
+          cross = trial;
+          ++ncross;
+          continue;
+        }
+        int concl = trial.verdict == PL_GC_OK || trial.verdict == PL_GC_MISMATCH;
+        if (trial.verdict == PL_GC_OK || (concl && !conclusive) || (concl == conclusive && u / sc < best_u)) {
+          best = trial;
+          best_u = u / sc;
+          conclusive |= concl;
+        }
         if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
           best = trial;
+          conclusive = 1;
           break;
         }
       }
+      if (!conclusive && ncross > 0) best = cross; /* NON-SMOOTH */
+      best.steps_crossing = ncross;
+      if (ncross) best.cross_step = cross.step, memcpy(best.cross_branches, cross.branches, sizeof cross.branches);
       *r = best;
       pl_status st2 = set_entry(e, buf, i, vals[i]);
       if (st == PL_OK) st = st2;

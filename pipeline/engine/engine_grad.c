@@ -19,6 +19,7 @@
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_params.h"
 #include "pipeline/engine/particle_fields.h"
+#include "pipeline/engine/engine_trace.h"
 
 /* the tape and the gradients, made at the first gradient pass (freed with the engine) */
 static pl_status ensure_tape(pl_engine *e) {
@@ -216,6 +217,11 @@ static pl_status mpm_stage_eval(void *user, pl_optimizer *o, const char *frames,
   return st;
 }
 
+static pl_status mpm_stage_trace(void *user, int slot) { return pl_engine_trace(((mpm_stage *)user)->e, slot); }
+static pl_status mpm_stage_trace_diff(void *user, int a, int b, int64_t counts[3]) {
+  return pl_engine_objective_trace_diff(((mpm_stage *)user)->e, a, b, counts);
+}
+
 pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options *opt, pl_gc_row *rows, int max,
                               int *nrows) {
   mpm_stage m;
@@ -232,6 +238,10 @@ pl_status pl_engine_mpm_check(pl_engine *e, pl_optimizer *o, const pl_gc_options
   pl_status st = pl_buffer_alloc(&m.w, e->sim->backend, 15 * n * sizeof(real));
   if (st == PL_OK) st = pl_buffer_upload(&m.w, 0, m.w_host, 15 * n * sizeof(real));
   pl_objective obj = {.user = &m, .eval = mpm_stage_eval};
+  if (pl_engine_can_trace(e)) { /* branch-aware differences: the return maps' and contacts' branches */
+    obj.trace = mpm_stage_trace;
+    obj.trace_diff = mpm_stage_trace_diff;
+  }
   if (st == PL_OK) st = pl_gradcheck(e->scene, o, &obj, opt, rows, max, nrows);
   /* the upsampler's parameters are not inputs of this stage */
   int k = 0;

@@ -56,6 +56,8 @@ struct pl_engine {
   void *extra_params;
   /* per-particle moduli: E_field, nu_field, learnt E grids (particle_fields.c; NULL when no object has one) */
   void *fields;
+  /* branch trace of the evaluations (engine_trace.c, gradcheck; NULL until asked for) */
+  void *trace;
   engine_param *handles;     /* [scene->nparams]: each [param] resolved at creation (engine_handle.c) */
   /* gradient pass (engine_grad.c): the MPM tape and its gradients, made at the first one */
   mpm_tape *tape;

@@ -8,6 +8,7 @@
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_objective.h"
 #include "pipeline/engine/particle_fields.h"
+#include "pipeline/engine/engine_trace.h"
 
 #define CHECK_ROWS 512
 
@@ -19,6 +20,10 @@ pl_status pl_engine_collect_check(pl_engine *e, pl_optimizer *o, double step, do
   memset(&obj, 0, sizeof obj);
   obj.user = e;
   obj.eval = pl_engine_checked_eval;
+  if (pl_engine_can_trace(e)) { /* branch-aware differences (CPU backend) */
+    obj.trace = pl_engine_objective_trace;
+    obj.trace_diff = pl_engine_objective_trace_diff;
+  }
   pl_gc_options go = {step, tol, 1e-12, frames};
   pl_status st = PL_OK;
   if (o->n > 0) st = pl_gradcheck(e->scene, o, &obj, &go, rows, max, nrows);

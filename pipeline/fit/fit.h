@@ -42,6 +42,12 @@ typedef struct {
    * = 0 when the slot is empty); the save/load callbacks carry the kept slots across --resume. */
   pl_status (*keep)(void *user, int slot);
   pl_status (*restore)(void *user, int slot, int *restored);
+  /* Optional (gradcheck's branch-aware differences, docs/adjoints.md "Branches and finite differences"): record
+   * which branch each non-differentiable piece takes in the next evaluations into slot 0..2 (-1: stop
+   * recording), and count the entities whose branches differ between two recorded slots: counts[0] particles
+   * (plastic return maps), [1] grid nodes (contacts), [2] pixel channels (signs of the L1 residuals). */
+  pl_status (*trace)(void *user, int slot);
+  pl_status (*trace_diff)(void *user, int a, int b, int64_t counts[3]);
 } pl_objective;
 
 enum { PL_FIT_KEEP_BEST = 0, PL_FIT_KEEP_START = 1, PL_FIT_KEEP_LAST = 2, PL_FIT_KEEP_SLOTS = 3 };

@@ -6,8 +6,9 @@
 #include "core/hd.h"
 
 const char *pl_gc_verdict_name(pl_gc_verdict v) {
-  static const char *n[] = {"ok", "MISMATCH", "NO GRADIENT", "INSENSITIVE", "FROZEN", "below noise", "NOISY"};
-  return (v >= 0 && v <= PL_GC_NOISY) ? n[v] : "?";
+  static const char *n[] = {"ok", "MISMATCH", "NO GRADIENT", "INSENSITIVE", "FROZEN", "below noise", "NOISY",
+                            "non-smooth", "NON-SMOOTH"};
+  return (v >= 0 && v <= PL_GC_NONSMOOTH) ? n[v] : "?";
 }
 
 void pl_gc_defaults(double *param_step, double *stage_step, double *tolerance) {
@@ -42,26 +43,36 @@ static pl_status loss_at(pl_optimizer *o, const pl_objective *obj, const char *f
 
 /* One difference of step h: central, or one-sided where the value sits within h of a bound of its space (a
  * viscosity or cohesion at 0): forward (-3 L(x) + 4 L(x + h) - L(x + 2h)) / 2h, second order like the central
- * one; backward mirrored. side: 0 central, 1 forward, -1 backward. */
+ * one; backward mirrored. side: 0 central, 1 forward, -1 backward. With a traced objective, the two evaluations
+ * record their branches (slots 0 and 1) and changes[] counts the entities whose branches differ between them. */
 static pl_status difference(pl_optimizer *o, const pl_objective *obj, const char *frames, int i, int k, double x,
-                            double h, int side, double base, double *d) {
-  double a, b;
-  if (side == 0) {
-    PL_TRY(loss_at(o, obj, frames, i, k, x + h, &a));
-    PL_TRY(loss_at(o, obj, frames, i, k, x - h, &b));
-    *d = (a - b) / (2 * h);
-  } else {
-    PL_TRY(loss_at(o, obj, frames, i, k, x + side * h, &a));
-    PL_TRY(loss_at(o, obj, frames, i, k, x + side * 2 * h, &b));
-    *d = side * (-3 * base + 4 * a - b) / (2 * h);
+                            double h, int side, double base, double *d, int64_t changes[3]) {
+  double a = 0, b = 0;
+  const int traced = obj->trace && obj->trace_diff;
+  if (traced) PL_TRY(obj->trace(obj->user, 0));
+  pl_status st = loss_at(o, obj, frames, i, k, side == 0 ? x + h : x + side * h, &a);
+  if (traced && st == PL_OK) st = obj->trace(obj->user, 1);
+  if (st == PL_OK) st = loss_at(o, obj, frames, i, k, side == 0 ? x - h : x + side * 2 * h, &b);
+  if (traced) {
+    pl_status st2 = obj->trace(obj->user, -1);
+    if (st == PL_OK) st = st2;
+    if (st == PL_OK) st = obj->trace_diff(obj->user, 0, 1, changes);
   }
+  PL_TRY(st);
+  *d = side == 0 ? (a - b) / (2 * h) : side * (-3 * base + 4 * a - b) / (2 * h);
   return PL_OK;
 }
+
+static int64_t changes_total(const int64_t c[3]) { return c[0] + c[1] + c[2]; }
 
 pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *obj, const pl_gc_options *opt,
                        pl_gc_row *rows, int max, int *nrows) {
   *nrows = 0;
   const char *frames = opt->frames ? opt->frames : "all";
+  const int traced = obj->trace && obj->trace_diff;
+  /* In float the steps cannot shrink below the rounding floor (1e-4 h0 is far below it): the branches are
+   * recorded and reported, but not avoided (pl_gc_row.traced = 2). */
+  const int aware = traced && sizeof(real) == sizeof(double);
   for (int i = 0; i < o->n; ++i) memset(o->p[i].grad, 0, sizeof o->p[i].grad);
   pl_loss_value base;
   PL_TRY(obj->eval(obj->user, o, frames, 1, &base));
@@ -78,6 +89,7 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
         snprintf(r->name, sizeof r->name, "%s.%c", p->address, "xyz"[k]);
       r->value = pl_param_value(p, k);
       r->adjoint = p->grad[k];
+      r->traced = traced ? (aware ? 1 : 2) : 0;
       if (!learns_somewhere(s, p)) {
         r->verdict = PL_GC_FROZEN;
         continue;
@@ -88,12 +100,26 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
       /* Steps tried in turn until the verdict is ok: h0; h0/10 and h0/100 (a kink inside the interval, a plastic
        * return map or a contact changing branch in one particle, spoils the difference there; the adjoint is the
        * derivative of the branch the point is on); 10 h0 (rounding noise, which falls as 1/h). The uncertainty
-       * of each is measured, |d(h) - d(h/2)|; the best-determined attempt is kept when none is ok. */
+       * of each is measured, |d(h) - d(h/2)|; the best-determined attempt is kept when none is ok.
+       * Branch-aware (a traced objective): a difference whose + and - evaluations took different branches
+       * anywhere (return map, contact, L1 sign) straddles a kink or a jump and is never judged; the next step is
+       * ten times smaller (down to 1e-4 h0), and no step at or above one that straddled is tried again. Then
+       * the verdict comes from branch-free steps only; when none was conclusive (ok or MISMATCH) and some
+       * straddled, the row is NON-SMOOTH with the branch counts of the smallest step that straddled. */
       static const double ladder[4] = {1, 0.1, 10, 0.01};
-      pl_gc_row best = *r;
-      double best_u = INFINITY;
-      for (int attempt = 0; attempt < 4; ++attempt) {
-        double h = h0 * ladder[attempt];
+      pl_gc_row best = *r, cross = *r;
+      double best_u = INFINITY, h_cross = INFINITY;
+      int used[4] = {0, 0, 0, 0}, last_crossed = 0, have_cross = 0, conclusive = 0, ncross = 0;
+      for (int attempt = 0; attempt < 8; ++attempt) {
+        double h = 0;
+        if (last_crossed) {
+          h = h_cross / 10;
+          if (h < 0.99e-4 * h0) break;
+        } else {
+          for (int q = 0; q < 4 && h == 0; ++q)
+            if (!used[q] && ladder[q] * h0 < h_cross) used[q] = 1, h = ladder[q] * h0;
+          if (h == 0) break;
+        }
         int side = 0;
         if (p->space == PL_SPACE_BOUNDED) h = fmin(h, 0.25 * fmin(r->value - p->lo, p->hi - r->value));
         if (p->space == PL_SPACE_LOG) h = fmin(h, 0.25 * r->value);
@@ -104,22 +130,40 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
         }
         if (!(h > 0)) break;
         double d[2];
-        PL_TRY(difference(o, obj, frames, i, k, r->value, h, side, base.total, &d[0]));
-        PL_TRY(difference(o, obj, frames, i, k, r->value, h / 2, side, base.total, &d[1]));
+        int64_t c0[3] = {0, 0, 0}, c1[3] = {0, 0, 0};
+        PL_TRY(difference(o, obj, frames, i, k, r->value, h, side, base.total, &d[0], c0));
+        PL_TRY(difference(o, obj, frames, i, k, r->value, h / 2, side, base.total, &d[1], c1));
         pl_gc_row trial = *r;
         trial.fd = (4 * d[1] - d[0]) / 3;
+        trial.step = h;
         double u = fabs(d[1] - d[0]);
         pl_gc_judge_u(&trial, u, loss_scale, opt->tolerance, opt->abs_floor);
+        for (int q = 0; q < 3; ++q) trial.branches[q] = c0[q] > c1[q] ? c0[q] : c1[q];
+        last_crossed = aware && changes_total(c0) + changes_total(c1) > 0;
+        if (last_crossed) { /* straddles a branch change: not judged (but kept: "non-smooth" when it agrees) */
+          h_cross = fmin(h_cross, h);
+          trial.verdict = trial.verdict == PL_GC_OK ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
+          cross = trial;
+          have_cross = 1;
+          ++ncross;
+          continue;
+        }
         double scale = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
-        if (trial.verdict == PL_GC_OK || u / scale < best_u) {
+        int concl = trial.verdict == PL_GC_OK || trial.verdict == PL_GC_MISMATCH;
+        if (trial.verdict == PL_GC_OK || (concl && !conclusive) || (concl == conclusive && u / scale < best_u)) {
           best = trial;
           best_u = u / scale;
+          conclusive |= concl;
         }
         if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
           best = trial;
+          conclusive = 1;
           break;
         }
       }
+      if (!conclusive && have_cross) best = cross; /* NON-SMOOTH */
+      best.steps_crossing = ncross;
+      if (have_cross) best.cross_step = cross.step, memcpy(best.cross_branches, cross.branches, sizeof cross.branches);
       *r = best;
     }
   }
@@ -145,7 +189,9 @@ void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, 
 
 int pl_gc_all_ok(const pl_gc_row *rows, int n) {
   for (int i = 0; i < n; ++i)
-    if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN && rows[i].verdict != PL_GC_BELOW_NOISE) return 0;
+    if (rows[i].verdict != PL_GC_OK && rows[i].verdict != PL_GC_FROZEN && rows[i].verdict != PL_GC_BELOW_NOISE &&
+        rows[i].verdict != PL_GC_NONSMOOTH_AGREES)
+      return 0;
   return 1;
 }
 
@@ -155,7 +201,23 @@ void pl_gc_print(const pl_gc_row *rows, int n, FILE *f) {
   for (int i = 0; i < n; ++i) {
     const pl_gc_row *r = &rows[i];
     double sc = fmax(fabs(r->adjoint), fabs(r->fd));
-    fprintf(f, "%-36s %14.6g %14.6g %14.6g %10.2e %10.2e  %s\n", r->name, r->value, r->adjoint, r->fd, r->rel_error,
+    fprintf(f, "%-36s %14.6g %14.6g %14.6g %10.2e %10.2e  %s", r->name, r->value, r->adjoint, r->fd, r->rel_error,
             sc > 0 ? r->fd_err / sc : 0.0, pl_gc_verdict_name(r->verdict));
+    int64_t nb = r->branches[0] + r->branches[1] + r->branches[2];
+    /* the branch-aware note on a line of its own (the row itself still ends with its verdict) */
+    if (r->verdict == PL_GC_NONSMOOTH || r->verdict == PL_GC_NONSMOOTH_AGREES)
+      fprintf(f, "\n%-36s   not smooth here: %lld branch changes within +-%.3g, the smallest step tried that straddled "
+              "(%lld return maps, %lld contact nodes, %lld L1 residual signs)", "", (long long)nb, r->step,
+              (long long)r->branches[0], (long long)r->branches[1], (long long)r->branches[2]);
+    else if (r->traced == 2 && nb > 0)
+      fprintf(f, "\n%-36s   %lld branch changes within +-%.3g (%lld return maps, %lld contact nodes, %lld L1 residual "
+              "signs; float: recorded, not avoided)", "", (long long)nb, r->step, (long long)r->branches[0],
+              (long long)r->branches[1], (long long)r->branches[2]);
+    else if (r->traced && r->steps_crossing > 0)
+      fprintf(f, "\n%-36s   branch-aware: step %.3g; %d larger step%s straddled branch changes (at %.3g: %lld return "
+              "maps, %lld contact nodes, %lld L1 residual signs)", "", r->step, r->steps_crossing,
+              r->steps_crossing > 1 ? "s" : "", r->cross_step, (long long)r->cross_branches[0],
+              (long long)r->cross_branches[1], (long long)r->cross_branches[2]);
+    fputc('\n', f);
   }
 }

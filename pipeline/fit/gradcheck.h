@@ -28,7 +28,13 @@ typedef enum {
   PL_GC_INSENSITIVE,
   PL_GC_FROZEN,
   PL_GC_BELOW_NOISE, /* a sampled stage input the loss barely depends on (occluded, interior): not checked */
-  PL_GC_NOISY        /* the finite differences at every step tried disagree by more than a quarter: not checkable */
+  PL_GC_NOISY,       /* the finite differences at every step tried disagree by more than a quarter: not checkable */
+  PL_GC_NONSMOOTH_AGREES, /* "non-smooth": every step tried straddles a branch change, but the difference of the
+                           * smallest agrees with the adjoint (tolerance + 2u): the kinks crossed do not show at
+                           * the tolerance; reported with the counts, not a failure (as "below noise") */
+  PL_GC_NONSMOOTH    /* every step tried straddles a branch change (return map, contact, L1 sign) and no
+                      * branch-free step was conclusive: the loss is not smooth at this point on the steps that
+                      * resolve it (a failure, with the counts of the branches that changed) */
 } pl_gc_verdict;
 
 typedef struct {
@@ -36,6 +42,14 @@ typedef struct {
   double value, adjoint, fd, rel_error;
   double fd_err;        /* measured uncertainty of fd, |d(h) - d(h/2)| (0: not measured) */
   pl_gc_verdict verdict;
+  double step;          /* the step h of the difference reported (0: none) */
+  int traced;           /* the objective recorded its branches (pl_objective.trace): 1 and avoided steps that
+                         * straddled a change (double), 2 recorded only (float: no step below the rounding floor) */
+  int64_t branches[3];  /* traced: entities whose branches differed between the + and - evaluations of the
+                         * difference reported (particles' return maps, grid nodes' contacts, L1 residual signs) */
+  int steps_crossing;   /* traced: how many of the steps tried straddled a branch change (and were not used) */
+  double cross_step;    /* traced: the smallest step that straddled one (0: none), and its branch counts */
+  int64_t cross_branches[3];
 } pl_gc_row;
 
 typedef struct {

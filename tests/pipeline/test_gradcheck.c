@@ -1,5 +1,7 @@
 /* test_gradcheck.c: the checker itself: correct gradients pass; a wrong-scale gradient is a mismatch; a cut
- * (zero) gradient is "no gradient"; a parameter the loss ignores is "insensitive"; one in no stage "frozen". */
+ * (zero) gradient is "no gradient"; a parameter the loss ignores is "insensitive"; one in no stage "frozen".
+ * Branch-aware differences: a kink close to the point spoils every step of the old ladder (a failure without the
+ * trace), a traced objective steps below it and passes; a kink at the point itself is NON-SMOOTH, never ok. */
 #include "pipeline/fit/gradcheck.h"
 #include "tests/test_util.h"
 
@@ -38,7 +40,76 @@ static pl_status eval(void *user, pl_optimizer *o, const char *frames, int want_
   return PL_OK;
 }
 
+/* A kink (a branch: |E - a| changes slope at a) near E0 = 5e4, with its branch traced like the engine traces a
+ * return map: L = log(E)^2 + 20 |E - a| / E0; the adjoint is the derivative of the branch the point is on. */
+static double g_kink;
+static int g_right; /* the adjoint at the kink itself: 0 the mean of both sides, 1 the right side's (a branch) */
+static int g_slot = -1;
+static int g_branch[3];
+static pl_status eval_kink(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
+  (void)user, (void)frames;
+  memset(loss, 0, sizeof *loss);
+  double E = pl_param_value(&o->p[0], 0), E0 = 5e4, side = E > g_kink ? 1 : (E < g_kink ? -1 : g_right);
+  loss->total = log(E) * log(E) + 20 * fabs(E - g_kink) / E0;
+  if (g_slot >= 0) g_branch[g_slot] = (int)side;
+  if (want_grad) o->p[0].grad[0] = 2 * log(E) / E + 20 * side / E0;
+  return PL_OK;
+}
+static pl_status trace_kink(void *user, int slot) {
+  (void)user;
+  g_slot = slot;
+  return PL_OK;
+}
+static pl_status trace_diff_kink(void *user, int a, int b, int64_t counts[3]) {
+  (void)user;
+  counts[0] = g_branch[a] != g_branch[b];
+  counts[1] = counts[2] = 0;
+  return PL_OK;
+}
+
+static void branch_aware(void) {
+  pl_scene s;
+  CHECK(pl_scene_load_string(&s, "[sim]\ngrid = 16\n[material m]\nmodel = neo_hookean\nE = 5e4\nnu = 0.3\n"
+                             "[object o]\nshape = box\nmaterial = m\n[param material.m.E]\nspace = linear\n",
+                             "k.cfg", ".", NULL, 0) == PL_OK, "scene: %s", pl_last_error());
+  pl_optimizer o;
+  pl_optimizer_init(&o, &s);
+  pl_gc_options opt = {1e-5, 1e-6, 1e-12, "all"}; /* h0 = 0.5: steps 0.5, 0.05, 5, 0.005 (and halves) */
+  pl_gc_row r;
+  int n;
+  /* a kink 0.002 above the point: every step of the old ladder straddles it */
+  g_kink = 5e4 + 0.002;
+  pl_objective plain = {.user = NULL, .eval = eval_kink};
+  CHECK(pl_gradcheck(&s, &o, &plain, &opt, &r, 1, &n) == PL_OK && n == 1, "kink, untraced");
+  pl_gc_print(&r, 1, stderr);
+  CHECK(r.verdict != PL_GC_OK && !r.traced, "untraced: every step straddles the kink, not ok (%s)",
+        pl_gc_verdict_name(r.verdict));
+  pl_objective traced = {.user = NULL, .eval = eval_kink, .trace = trace_kink, .trace_diff = trace_diff_kink};
+  CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink, traced");
+  pl_gc_print(&r, 1, stderr);
+  CHECK(r.verdict == PL_GC_OK && r.traced && r.steps_crossing == 3 && r.step < 0.002 && r.branches[0] == 0,
+        "traced: steps 0.5, 0.05, 0.005 straddle, 5e-4 is branch-free and ok (%s, %d straddled, step %g)",
+        pl_gc_verdict_name(r.verdict), r.steps_crossing, r.step);
+  /* the kink at the point, the adjoint one side's derivative: every step straddles it and the central difference
+   * (the mean of the sides) disagrees: NON-SMOOTH, a failure, with the branch count */
+  g_kink = 5e4, g_right = 1;
+  CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink at the point");
+  pl_gc_print(&r, 1, stderr);
+  CHECK(r.verdict == PL_GC_NONSMOOTH && r.branches[0] == 1 && !pl_gc_all_ok(&r, 1),
+        "kink at the point: NON-SMOOTH with 1 branch change, not ok (%s)", pl_gc_verdict_name(r.verdict));
+  /* the same with the adjoint the mean of both sides: every step straddles, the difference agrees: "non-smooth",
+   * reported with its count, not a failure */
+  g_right = 0;
+  CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink at the point, mean");
+  pl_gc_print(&r, 1, stderr);
+  CHECK(r.verdict == PL_GC_NONSMOOTH_AGREES && r.branches[0] == 1 && pl_gc_all_ok(&r, 1),
+        "kink at the point, agreeing: non-smooth, not a failure (%s)", pl_gc_verdict_name(r.verdict));
+  pl_optimizer_free(&o);
+  pl_scene_free(&s);
+}
+
 int main(void) {
+  branch_aware();
   pl_scene s;
   CHECK(pl_scene_load_string(&s, SCENE, "t.cfg", ".", NULL, 0) == PL_OK, "scene: %s", pl_last_error());
   pl_optimizer o;
