@@ -78,6 +78,8 @@ static void json_stage(cJSON *stages, const char *name, const pl_gc_row *rows, i
       cJSON_AddNumberToObject(b, "contact_nodes", (double)rows[i].branches[1]);
       cJSON_AddNumberToObject(b, "l1_residual_signs", (double)rows[i].branches[2]);
       cJSON_AddNumberToObject(r, "steps_straddling_branches", rows[i].steps_crossing);
+      if (rows[i].one_sided) /* the difference reported is one-sided, on the side that kept the base's branches */
+        cJSON_AddStringToObject(r, "one_sided", rows[i].one_sided > 0 ? "+" : "-");
       if (rows[i].steps_crossing > 0) { /* the smallest step that straddled one, and its counts */
         cJSON_AddNumberToObject(r, "straddling_step", rows[i].cross_step);
         cJSON *c = cJSON_AddObjectToObject(r, "straddling_branch_changes");

@@ -44,10 +44,18 @@ static pl_status loss_at(pl_optimizer *o, const pl_objective *obj, const char *f
 /* One difference of step h: central, or one-sided where the value sits within h of a bound of its space (a
  * viscosity or cohesion at 0): forward (-3 L(x) + 4 L(x + h) - L(x + 2h)) / 2h, second order like the central
  * one; backward mirrored. side: 0 central, 1 forward, -1 backward. With a traced objective, the two evaluations
- * record their branches (slots 0 and 1) and changes[] counts the entities whose branches differ between them. */
+ * record their branches (slots 0 and 1) and changes[] counts the entities whose branches differ between them;
+ * with the base point recorded in slot 2 (vs_base), plus[] and minus[] count those that differ from the base's.
+ * lp, lm: the two losses. */
+typedef struct {
+  double d, lp, lm;
+  int64_t changes[3], plus[3], minus[3];
+} difference_out;
+
 static pl_status difference(pl_optimizer *o, const pl_objective *obj, const char *frames, int i, int k, double x,
-                            double h, int side, double base, double *d, int64_t changes[3]) {
+                            double h, int side, double base, int vs_base, difference_out *out) {
   double a = 0, b = 0;
+  memset(out, 0, sizeof *out);
   const int traced = obj->trace && obj->trace_diff;
   if (traced) PL_TRY(obj->trace(obj->user, 0));
   pl_status st = loss_at(o, obj, frames, i, k, side == 0 ? x + h : x + side * h, &a);
@@ -56,10 +64,14 @@ static pl_status difference(pl_optimizer *o, const pl_objective *obj, const char
   if (traced) {
     pl_status st2 = obj->trace(obj->user, -1);
     if (st == PL_OK) st = st2;
-    if (st == PL_OK) st = obj->trace_diff(obj->user, 0, 1, changes);
+    if (st == PL_OK) st = obj->trace_diff(obj->user, 0, 1, out->changes);
+    if (st == PL_OK && vs_base) st = obj->trace_diff(obj->user, 0, 2, out->plus);
+    if (st == PL_OK && vs_base) st = obj->trace_diff(obj->user, 1, 2, out->minus);
   }
   PL_TRY(st);
-  *d = side == 0 ? (a - b) / (2 * h) : side * (-3 * base + 4 * a - b) / (2 * h);
+  out->lp = a;
+  out->lm = b;
+  out->d = side == 0 ? (a - b) / (2 * h) : side * (-3 * base + 4 * a - b) / (2 * h);
   return PL_OK;
 }
 
@@ -77,6 +89,18 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
   pl_loss_value base;
   PL_TRY(obj->eval(obj->user, o, frames, 1, &base));
   double loss_scale = fmax(fabs(base.total), 1e-30);
+  /* Branch-aware: the base point's branches in slot 2 (and its loss from the same plain evaluation), for the
+   * one-sided differences on the side that stays on the base's branches. */
+  double base_plain = base.total;
+  if (aware) {
+    pl_loss_value bv;
+    PL_TRY(obj->trace(obj->user, 2));
+    pl_status st = obj->eval(obj->user, o, frames, 0, &bv);
+    pl_status st2 = obj->trace(obj->user, -1);
+    PL_TRY(st);
+    PL_TRY(st2);
+    base_plain = bv.total;
+  }
   for (int i = 0; i < o->n; ++i) {
     pl_param *p = &o->p[i];
     for (int k = 0; k < p->components; ++k) {
@@ -129,17 +153,53 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
           if (side && (r->value + side * 2 * h < p->lo || r->value + side * 2 * h > p->hi)) h *= 0.25;
         }
         if (!(h > 0)) break;
-        double d[2];
-        int64_t c0[3] = {0, 0, 0}, c1[3] = {0, 0, 0};
-        PL_TRY(difference(o, obj, frames, i, k, r->value, h, side, base.total, &d[0], c0));
-        PL_TRY(difference(o, obj, frames, i, k, r->value, h / 2, side, base.total, &d[1], c1));
+        difference_out d0, d1;
+        PL_TRY(difference(o, obj, frames, i, k, r->value, h, side, base.total, aware, &d0));
+        PL_TRY(difference(o, obj, frames, i, k, r->value, h / 2, side, base.total, aware, &d1));
         pl_gc_row trial = *r;
-        trial.fd = (4 * d[1] - d[0]) / 3;
+        trial.fd = (4 * d1.d - d0.d) / 3;
         trial.step = h;
-        double u = fabs(d[1] - d[0]);
+        double u = fabs(d1.d - d0.d);
+        for (int q = 0; q < 3; ++q) trial.branches[q] = d0.changes[q] > d1.changes[q] ? d0.changes[q] : d1.changes[q];
+        last_crossed = aware && changes_total(d0.changes) + changes_total(d1.changes) > 0;
+        /* A kink at the point itself (a particle exactly on a return map's switching surface, as a sand particle
+         * at rest with F = I sits on the apex plane tr(log F) = 0): every step straddles, however small, but one
+         * side stays on the base's branches. The adjoint is the derivative of those branches, so the one-sided
+         * difference on that side checks it: with f(s) = (L(x + s) - L(x)) / s (first order), the Richardson
+         * values R(s) = 2 f(s/2) - f(s) are second order; fd = R(h/2), its uncertainty |R(h/2) - R(h)|. */
+        int one_side = 0;
+        if (last_crossed && side == 0) {
+          if (changes_total(d0.plus) + changes_total(d1.plus) == 0) one_side = 1;
+          else if (changes_total(d0.minus) + changes_total(d1.minus) == 0) one_side = -1;
+        }
+        if (one_side) { /* a third point, h/4, on the same side, traced against the base's branches too */
+          int64_t c2[3] = {0, 0, 0};
+          double l2 = 0;
+          PL_TRY(obj->trace(obj->user, 0));
+          pl_status st = loss_at(o, obj, frames, i, k, r->value + one_side * h / 4, &l2);
+          pl_status st2 = obj->trace(obj->user, -1);
+          PL_TRY(st);
+          PL_TRY(st2);
+          PL_TRY(obj->trace_diff(obj->user, 0, 2, c2));
+          if (changes_total(c2) > 0) one_side = 0; /* (not expected: the side kept them at h and h/2) */
+          else {
+            double f0 = one_side * ((one_side > 0 ? d0.lp : d0.lm) - base_plain) / h;
+            double f1 = one_side * ((one_side > 0 ? d1.lp : d1.lm) - base_plain) / (h / 2);
+            double f2 = one_side * (l2 - base_plain) / (h / 4);
+            double r1 = 2 * f1 - f0, r2 = 2 * f2 - f1;
+            trial.fd = r2;
+            u = fabs(r2 - r1);
+            trial.one_sided = one_side;
+            last_crossed = 0;
+            h_cross = fmin(h_cross, h); /* the central difference straddled: no larger step is tried */
+            ++ncross;
+          }
+        }
         pl_gc_judge_u(&trial, u, loss_scale, opt->tolerance, opt->abs_floor);
-        for (int q = 0; q < 3; ++q) trial.branches[q] = c0[q] > c1[q] ? c0[q] : c1[q];
-        last_crossed = aware && changes_total(c0) + changes_total(c1) > 0;
+        if (one_side) { /* kept as the straddle on record; NON-SMOOTH if nothing conclusive comes after */
+          cross = trial, have_cross = 1;
+          if (cross.verdict != PL_GC_OK && cross.verdict != PL_GC_MISMATCH) cross.verdict = PL_GC_NONSMOOTH;
+        }
         if (last_crossed) { /* straddles a branch change: not judged (but kept: "non-smooth" when it agrees) */
           h_cross = fmin(h_cross, h);
           trial.verdict = trial.verdict == PL_GC_OK ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
@@ -213,6 +273,11 @@ void pl_gc_print(const pl_gc_row *rows, int n, FILE *f) {
       fprintf(f, "\n%-36s   %lld branch changes within +-%.3g (%lld return maps, %lld contact nodes, %lld L1 residual "
               "signs; float: recorded, not avoided)", "", (long long)nb, r->step, (long long)r->branches[0],
               (long long)r->branches[1], (long long)r->branches[2]);
+    else if (r->one_sided)
+      fprintf(f, "\n%-36s   one-sided (%c) at step %.3g: the central difference straddles %lld branch changes there (%lld "
+              "return maps, %lld contact nodes, %lld L1 residual signs); the %c side keeps the base point's branches",
+              "", r->one_sided > 0 ? '+' : '-', r->step, (long long)nb, (long long)r->branches[0],
+              (long long)r->branches[1], (long long)r->branches[2], r->one_sided > 0 ? '+' : '-');
     else if (r->traced && r->steps_crossing > 0)
       fprintf(f, "\n%-36s   branch-aware: step %.3g; %d larger step%s straddled branch changes (at %.3g: %lld return "
               "maps, %lld contact nodes, %lld L1 residual signs)", "", r->step, r->steps_crossing,

@@ -50,6 +50,8 @@ typedef struct {
   int steps_crossing;   /* traced: how many of the steps tried straddled a branch change (and were not used) */
   double cross_step;    /* traced: the smallest step that straddled one (0: none), and its branch counts */
   int64_t cross_branches[3];
+  int one_sided;        /* traced, double: the central difference straddled a kink at the point itself, and fd is
+                         * the one-sided difference on the side that kept the base point's branches (+1 or -1) */
 } pl_gc_row;
 
 typedef struct {

@@ -1,7 +1,8 @@
 /* test_gradcheck.c: the checker itself: correct gradients pass; a wrong-scale gradient is a mismatch; a cut
  * (zero) gradient is "no gradient"; a parameter the loss ignores is "insensitive"; one in no stage "frozen".
  * Branch-aware differences: a kink close to the point spoils every step of the old ladder (a failure without the
- * trace), a traced objective steps below it and passes; a kink at the point itself is NON-SMOOTH, never ok. */
+ * trace), a traced objective takes the one-sided difference on the side that keeps the point's branches; a kink at the point itself is checked one-sided on the side that keeps the point's branch (ok, or MISMATCH
+ * for a wrong adjoint), NON-SMOOTH when neither side keeps it and the central difference disagrees. */
 #include "pipeline/fit/gradcheck.h"
 #include "tests/test_util.h"
 
@@ -43,7 +44,8 @@ static pl_status eval(void *user, pl_optimizer *o, const char *frames, int want_
 /* A kink (a branch: |E - a| changes slope at a) near E0 = 5e4, with its branch traced like the engine traces a
  * return map: L = log(E)^2 + 20 |E - a| / E0; the adjoint is the derivative of the branch the point is on. */
 static double g_kink;
-static int g_right; /* the adjoint at the kink itself: 0 the mean of both sides, 1 the right side's (a branch) */
+static int g_right; /* the branch at the kink itself: 0 its own (a band), 1 the right side's, -1 the left side's */
+static int g_adjoint_side = 2; /* the adjoint at the kink itself: 2 that branch's derivative, else this side's */
 static int g_slot = -1;
 static int g_branch[3];
 static pl_status eval_kink(void *user, pl_optimizer *o, const char *frames, int want_grad, pl_loss_value *loss) {
@@ -52,7 +54,8 @@ static pl_status eval_kink(void *user, pl_optimizer *o, const char *frames, int 
   double E = pl_param_value(&o->p[0], 0), E0 = 5e4, side = E > g_kink ? 1 : (E < g_kink ? -1 : g_right);
   loss->total = log(E) * log(E) + 20 * fabs(E - g_kink) / E0;
   if (g_slot >= 0) g_branch[g_slot] = (int)side;
-  if (want_grad) o->p[0].grad[0] = 2 * log(E) / E + 20 * side / E0;
+  double adj_side = E == g_kink && g_adjoint_side != 2 ? g_adjoint_side : side;
+  if (want_grad) o->p[0].grad[0] = 2 * log(E) / E + 20 * adj_side / E0;
   return PL_OK;
 }
 static pl_status trace_kink(void *user, int slot) {
@@ -87,19 +90,39 @@ static void branch_aware(void) {
   pl_objective traced = {.user = NULL, .eval = eval_kink, .trace = trace_kink, .trace_diff = trace_diff_kink};
   CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink, traced");
   pl_gc_print(&r, 1, stderr);
-  CHECK(r.verdict == PL_GC_OK && r.traced && r.steps_crossing == 3 && r.step < 0.002 && r.branches[0] == 0,
-        "traced: steps 0.5, 0.05, 0.005 straddle, 5e-4 is branch-free and ok (%s, %d straddled, step %g)",
-        pl_gc_verdict_name(r.verdict), r.steps_crossing, r.step);
-  /* the kink at the point, the adjoint one side's derivative: every step straddles it and the central difference
-   * (the mean of the sides) disagrees: NON-SMOOTH, a failure, with the branch count */
+  CHECK(r.verdict == PL_GC_OK && r.traced && r.steps_crossing == 1 && r.one_sided == -1 && r.step == 0.5 &&
+            r.branches[0] == 1 && r.rel_error < 1e-6,
+        "traced: step 0.5 straddles, its - side keeps the point's branch: one-sided there, ok (%s, %d straddled, "
+        "step %g, side %d)", pl_gc_verdict_name(r.verdict), r.steps_crossing, r.step, r.one_sided);
+  /* the kink at the point, the point on the right branch and the adjoint its derivative: every central step
+   * straddles, the + side keeps the base's branch: one-sided there, ok */
   g_kink = 5e4, g_right = 1;
   CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink at the point");
   pl_gc_print(&r, 1, stderr);
-  CHECK(r.verdict == PL_GC_NONSMOOTH && r.branches[0] == 1 && !pl_gc_all_ok(&r, 1),
-        "kink at the point: NON-SMOOTH with 1 branch change, not ok (%s)", pl_gc_verdict_name(r.verdict));
-  /* the same with the adjoint the mean of both sides: every step straddles, the difference agrees: "non-smooth",
-   * reported with its count, not a failure */
-  g_right = 0;
+  CHECK(r.verdict == PL_GC_OK && r.one_sided == 1 && r.branches[0] == 1 && pl_gc_all_ok(&r, 1),
+        "kink at the point, right branch: one-sided (+) and ok (%s, side %d)", pl_gc_verdict_name(r.verdict),
+        r.one_sided);
+  g_right = -1; /* the left branch: one-sided (-) */
+  CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink at the point, left");
+  pl_gc_print(&r, 1, stderr);
+  CHECK(r.verdict == PL_GC_OK && r.one_sided == -1 && pl_gc_all_ok(&r, 1),
+        "kink at the point, left branch: one-sided (-) and ok (%s, side %d)", pl_gc_verdict_name(r.verdict),
+        r.one_sided);
+  /* a wrong adjoint at the kink (the other side's slope): the one-sided difference catches it */
+  g_right = 1, g_adjoint_side = -1;
+  CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink at the point, wrong side");
+  pl_gc_print(&r, 1, stderr);
+  CHECK(r.verdict == PL_GC_MISMATCH && r.one_sided == 1 && !pl_gc_all_ok(&r, 1),
+        "kink at the point, the adjoint of the other branch: MISMATCH (%s)", pl_gc_verdict_name(r.verdict));
+  /* the point on a branch of its own (neither side keeps it), the adjoint the right side's: every step
+   * straddles, no side is clean, the central difference (the mean of the sides) disagrees: NON-SMOOTH, a failure */
+  g_right = 0, g_adjoint_side = 1;
+  CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink at the point, own branch");
+  pl_gc_print(&r, 1, stderr);
+  CHECK(r.verdict == PL_GC_NONSMOOTH && r.branches[0] == 1 && !r.one_sided && !pl_gc_all_ok(&r, 1),
+        "kink at the point, own branch: NON-SMOOTH with 1 branch change, not ok (%s)", pl_gc_verdict_name(r.verdict));
+  /* the same with the adjoint the mean of both sides: the difference agrees: "non-smooth", not a failure */
+  g_adjoint_side = 0;
   CHECK(pl_gradcheck(&s, &o, &traced, &opt, &r, 1, &n) == PL_OK && n == 1, "kink at the point, mean");
   pl_gc_print(&r, 1, stderr);
   CHECK(r.verdict == PL_GC_NONSMOOTH_AGREES && r.branches[0] == 1 && pl_gc_all_ok(&r, 1),
