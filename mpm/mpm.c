@@ -391,6 +391,15 @@ pl_status mpm_backend_ops_get(pl_backend b, const mpm_backend_ops **ops) {
   return pl_fail(PL_ERR_INVALID, "mpm: backend %d is not CPU or CUDA (resolve AUTO first)", (int)b);
 }
 
+void mpm_graph_counts(const mpm_sim *s, long long *captures, long long *replays) {
+  *captures = *replays = 0;
+#ifdef PL_HAVE_CUDA
+  if (s->backend == PL_BACKEND_CUDA) mpm_cuda_graph_counts(s, captures, replays);
+#else
+  (void)s;
+#endif
+}
+
 static void sim_release(mpm_sim *s);
 
 /* Fill a zeroed sim; on failure it holds whatever was made so far (sim_release frees it). */

@@ -132,6 +132,8 @@ void *mpm_cuda_stream(const mpm_sim *s);
 unsigned long long *mpm_cuda_scratch_word(const mpm_sim *s);
 /* mpm_cuda.cu: how often the substep graph was captured and replayed (graph = on) */
 void mpm_cuda_graph_counts(const mpm_sim *s, long long *captures, long long *replays);
+/* mpm.c: the same, in any build (0 and 0 without the CUDA backend or on the CPU backend) */
+void mpm_graph_counts(const mpm_sim *s, long long *captures, long long *replays);
 
 /* The end of a G2P adjoint for particle p, the same on both backends: the input's cotangents of x, F, q
  * replace the output's (v and C of the input get none from G2P), the parameter cotangents accumulate. */
