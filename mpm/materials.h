@@ -418,12 +418,17 @@ HD m3 mpm_project_sand(m3 F, real q, mpm_mparams p, real *q_out) {
     *q_out = ts;
     return m3_scale(m3_mul_bt(h.U, h.V), r_exp(p.tr_apex / RC(3.0)));
   }
+  /* Volume correction (Tampubolon et al. 2017, sec. 4.3.1): the stored volume q is added to the trial strain's
+   * trace, eps + (q/3) I, before the projection, and used up: the cone projection keeps that trace, so the log
+   * volume it drops is 0. (ts already holds it.) Applied in every branch, the map is continuous at ts = 0: there
+   * the cone branch returns exp(m + q/3) = exp(tr_apex/3) I, as the apex branch does. */
   *q_out = 0;
   real beta = (RC(3.0) * p.lambda + RC(2.0) * p.mu) * p.alpha / (RC(2.0) * p.mu);
-  real dg = h.n + beta * ts;
-  if (!(dg > 0)) return F;
+  real dg = h.n + beta * ts, q3 = q / RC(3.0);
+  if (!(dg > 0)) return m3_scale(F, r_exp(q3)); /* exp(eps + q/3 I) = e^(q/3) F */
   real a = -beta * ts / h.n;
-  v3 g = v3_make(r_exp(a * h.e[0] + (1 - a) * h.m), r_exp(a * h.e[1] + (1 - a) * h.m), r_exp(a * h.e[2] + (1 - a) * h.m));
+  v3 g = v3_make(r_exp(a * h.e[0] + (1 - a) * h.m + q3), r_exp(a * h.e[1] + (1 - a) * h.m + q3),
+                 r_exp(a * h.e[2] + (1 - a) * h.m + q3));
   return m3_usv(h.U, g, h.V);
 }
 
@@ -445,14 +450,19 @@ HD void mpm_project_sand_vjp(m3 F, real q, mpm_mparams p, m3 v_G, real v_qout, m
     return;
   }
   real beta = (RC(3.0) * p.lambda + RC(2.0) * p.mu) * p.alpha / (RC(2.0) * p.mu);
-  real dg = h.n + beta * ts;
-  if (!(dg > 0)) {
-    m3_accum(v_F, v_G);
+  real dg = h.n + beta * ts, q3 = q / RC(3.0);
+  if (!(dg > 0)) { /* G = e^(q/3) F */
+    real c = r_exp(q3);
+    m3_accum(v_F, m3_scale(v_G, c));
+    real vg = 0;
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) vg += v_G.m[i][j] * F.m[i][j];
+    *v_q += c * vg / RC(3.0);
     return;
   }
   real a = -beta * ts / h.n;
   real g[3];
-  for (int i = 0; i < 3; ++i) g[i] = r_exp(a * h.e[i] + (1 - a) * h.m);
+  for (int i = 0; i < 3; ++i) g[i] = r_exp(a * h.e[i] + (1 - a) * h.m + q3);
   /* y_i = m - beta ts eh_i / n:
    * dy_i/de_k = 1/3 - beta eh_i / n - beta ts [(d_ik - 1/3)/n - eh_i eh_k / n^3] */
   m3 jac;
@@ -465,15 +475,17 @@ HD void mpm_project_sand_vjp(m3 F, real q, mpm_mparams p, m3 v_G, real v_qout, m
       jac.m[i][k] = g[i] * dy / h.s[k];
     }
   real dd[3], sd[3];
-  mpm_powfunc_diffs(h.s, g, a, r_exp((1 - a) * h.m), dd, sd);
+  mpm_powfunc_diffs(h.s, g, a, r_exp((1 - a) * h.m + q3), dd, sd);
   m3_svd_func_vjp(h.U, h.V, jac, dd, sd, v_G, v_F);
-  /* dy_i/dq = -beta eh_i/n, dy_i/dtr_apex = +beta eh_i/n, dy_i/dbeta = -ts eh_i/n */
+  /* dy_i/dq = -beta eh_i/n + 1/3 (through ts, and the correction's shift), dy_i/dtr_apex = +beta eh_i/n,
+   * dy_i/dbeta = -ts eh_i/n */
   m3 W = m3_mul(m3_mul_at(h.U, v_G), h.V);
   real v_ts = 0, v_beta = 0;
   for (int i = 0; i < 3; ++i) {
     real wg = W.m[i][i] * g[i];
     v_ts += wg * (-beta * h.eh[i] / h.n);
     v_beta += wg * (-ts * h.eh[i] / h.n);
+    *v_q += wg / RC(3.0);
   }
   *v_q += v_ts;
   v_p->tr_apex -= v_ts;
