@@ -120,6 +120,7 @@ void pl_engine_free(pl_engine *e) {
   mpm_tape_free(e->tape);
   free(e->handles);
   engine_appearance_free(e);
+  free(e->rgb_weight);
   engine_params_free(e);
   engine_fields_free(e);
   engine_trace_free(e);
@@ -412,6 +413,29 @@ static pl_status frame_loss(pl_engine *e, int f, double scale, int want_grad, pl
   return PL_OK;
 }
 
+pl_status pl_engine_set_rgb_weights(pl_engine *e, const real *w) {
+  free(e->rgb_weight);
+  e->rgb_weight = NULL;
+  if (!w) return PL_OK;
+  size_t np = (size_t)(e->npix > 0 ? e->npix : 1);
+  e->rgb_weight = (real *)malloc(np * sizeof(real));
+  if (!e->rgb_weight) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  memcpy(e->rgb_weight, w, (size_t)e->npix * sizeof(real));
+  return PL_OK;
+}
+
+/* the RGB cotangents times the per-pixel weights (host round trip: the appearance stage's frame 0 only) */
+static pl_status weigh_rgb_cotangents(pl_engine *e) {
+  size_t n = 3 * (size_t)e->npix;
+  real *h = (real *)malloc((n ? n : 1) * sizeof(real));
+  if (!h) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  pl_status st = pl_buffer_download(&e->vimg, 0, h, n * sizeof(real));
+  for (size_t i = 0; st == PL_OK && i < n; ++i) h[i] *= e->rgb_weight[i / 3];
+  if (st == PL_OK) st = pl_buffer_upload(&e->vimg, 0, h, n * sizeof(real));
+  free(h);
+  return st;
+}
+
 /* One frame's loss and its adjoint down to the particles: render `state`, take the loss against the targets
  * (accumulated into acc with `scale`), then the adjoints of the loss, the rasterizer and the upsampler. On return
  * e->vstate holds dL/dx [n][3] then dL/dF [n][9] of this frame, e->vgauss the Gaussians' cotangents, and the
@@ -420,6 +444,7 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   e->cur_frame = frame;
   PL_TRY(engine_render_state(e, state));
   PL_TRY(engine_frame_loss(e, frame, scale, 1, acc));
+  if (e->rgb_weight) PL_TRY(weigh_rgb_cotangents(e));
   real *vg = (real *)e->vgauss.ptr, *vi = (real *)e->vimg.ptr, *vs = (real *)e->vstate.ptr;
   for (int c = 0; e->plates && c < e->ncams; ++c) /* through the plate composite: alpha's cotangent */
     if (e->plates[c].ptr) {

@@ -61,6 +61,11 @@ void pl_engine_images(const pl_engine *e, real **rgb, real **alpha);
 int64_t pl_engine_camera_offset(const pl_engine *e, int camera);
 /* Download camera c's last images to host floats (rgb [H][W][3], alpha [H][W]; either may be NULL). */
 pl_status pl_engine_download_camera(const pl_engine *e, int camera, float *rgb, float *alpha);
+/* Per-pixel weights of the image loss's RGB cotangents, all cameras packed as the images (w [offset(ncameras)] on
+ * the host, copied; NULL: every weight 1). With 0/1 weights the gradient is that of the L1 / L2 terms summed over
+ * the pixels of weight 1 (DSSIM's windows reach across: there it is the masked cotangent); the loss value is the
+ * whole image's. The appearance stage uses it to learn colours from the first frame's masked pixels only. */
+pl_status pl_engine_set_rgb_weights(pl_engine *e, const real *w);
 /* Write the last frame's particles (PLY), Gaussians (3DGS PLY) or images (RGBA PNG per camera). */
 pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path);
 pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path);

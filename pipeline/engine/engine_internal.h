@@ -52,6 +52,7 @@ struct pl_engine {
   int *sched_rec, *sched_hold;
   /* per-Gaussian appearance learnt by Adam (engine_appearance.c; NULL unless upsample.learn_*) */
   void *appearance;
+  real *rgb_weight;          /* [npix] host: the RGB cotangents' per-pixel weights (pl_engine_set_rgb_weights; NULL: 1) */
   /* friction, object placement, background colour (engine_params.c; NULL until one is set) */
   void *extra_params;
   /* per-particle moduli: E_field, nu_field, learnt E grids (particle_fields.c; NULL when no object has one) */

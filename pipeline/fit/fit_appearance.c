@@ -14,12 +14,15 @@
 #include "core/progress.h"
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_objective.h"
+#include "pipeline/scene/appearance_mask.h"
 
 /* RGB of frame 0 per used camera: the rendered images (kept for the pictures) and the squared error */
 typedef struct {
   const pl_targets *t;
   float **rgb;    /* [ncameras] copies, or NULL */
   double se, nvals;
+  const real *weight;   /* [npix] the pixel weights (all cameras packed), or NULL; then: */
+  double se_in, nvals_in; /* the squared error over the pixels of weight 1 */
 } frame0_ctx;
 
 static pl_status grab_frame0(void *user, pl_engine *e, int f) {
@@ -36,9 +39,11 @@ static pl_status grab_frame0(void *user, pl_engine *e, int f) {
       free(rgb);
       return st;
     }
+    const real *w = c->weight ? c->weight + pl_engine_camera_offset(e, cam) : NULL;
     for (int64_t i = 0; i < 3 * np; ++i) {
       double d = (double)rgb[i] - target[i];
       c->se += d * d;
+      if (w && w[i / 3] > 0) c->se_in += d * d, c->nvals_in += 1;
     }
     c->nvals += 3.0 * (double)np;
     free(c->rgb[cam]);
@@ -47,10 +52,15 @@ static pl_status grab_frame0(void *user, pl_engine *e, int f) {
   return PL_OK;
 }
 
+static double psnr_of(double se, double n) {
+  double mse = se / (n > 0 ? n : 1);
+  return mse > 0 ? -10.0 * log10(mse) : INFINITY;
+}
+
 static pl_status score(pl_engine *e, pl_optimizer *o, frame0_ctx *c, double *loss, double *psnr) {
   pl_loss_value lv;
   unsigned char first = 1;
-  c->se = c->nvals = 0;
+  c->se = c->nvals = c->se_in = c->nvals_in = 0;
   PL_TRY(pl_engine_eval(e, "0", 0, o, &lv)); /* applies the parameters; the objective's value at frame 0 */
   PL_TRY(pl_engine_run(e, 0, &first, grab_frame0, c));
   double mse = c->se / (c->nvals > 0 ? c->nvals : 1);
@@ -78,6 +88,39 @@ static pl_status write_pictures(const pl_scene *s, const pl_targets *t, float **
     free(px);
     PL_TRY(st);
   }
+  return PL_OK;
+}
+
+/* optimize.appearance_mask: the hull whose views (and masks) give the pixel weights, or NULL (off) */
+static pl_status mask_hull(const pl_scene *s, const pl_hull_object **out) {
+  *out = NULL;
+  const char *mode = pl_config_text(&s->config, "optimize", "", "appearance_mask");
+  if (mode && strcmp(mode, "off") == 0) return PL_OK;
+  for (int i = 0; i < s->nobjects && !*out; ++i)
+    if (s->objects[i].hull && s->objects[i].hull->views && s->objects[i].hull->nviews > 0) *out = s->objects[i].hull;
+  if (!*out && mode && strcmp(mode, "on") == 0)
+    return pl_fail(PL_ERR_INVALID, "%s: optimize.appearance_mask = on needs the first frame's masks of a shape = "
+                   "visual_hull object, and this scene has none (use auto or off)", s->path);
+  return PL_OK;
+}
+
+/* the pixel weights of every camera from the hull's view of the same name (a camera without one: all 1) */
+static pl_status mask_weights(const pl_scene *s, pl_engine *e, const pl_hull_object *h, real **out,
+                              pl_appearance_result *r) {
+  int64_t npix = pl_engine_camera_offset(e, s->ncameras);
+  real *w = (real *)malloc((size_t)(npix > 0 ? npix : 1) * sizeof(real));
+  if (!w) return pl_fail(PL_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < s->ncameras; ++c) {
+    int64_t off = pl_engine_camera_offset(e, c), np = pl_engine_camera_offset(e, c + 1) - off, inside = np;
+    const pl_hull_view *v = NULL;
+    for (int k = 0; k < h->nviews && !v; ++k)
+      if (strcmp(h->names[k], s->cameras[c].name) == 0) v = &h->views[k];
+    if (v) pl_mask_pixel_weights(v, s->cameras[c].width, s->cameras[c].height, w + off, &inside);
+    else
+      for (int64_t i = 0; i < np; ++i) w[off + i] = 1;
+    if (v) r->masked_pixels += np, r->inside_pixels += inside;
+  }
+  *out = w;
   return PL_OK;
 }
 
@@ -112,18 +155,29 @@ pl_status pl_appearance_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, 
   if (st == PL_OK && (!before || !after)) st = pl_fail(PL_ERR_NOMEM, "out of memory");
   if (st != PL_OK) st = pl_fail_context(st, "appearance stage (frame 0): ");
   if (st == PL_OK) st = pl_engine_set_targets(e, &t0);
-  frame0_ctx c = {&t0, before, 0, 0};
+  const pl_hull_object *hull = NULL;
+  real *weight = NULL;
+  if (st == PL_OK && s->upsample.learn_colors) st = mask_hull(s, &hull);
+  if (st == PL_OK && hull) st = mask_weights(s, e, hull, &weight, r);
+  r->masked = weight != NULL;
+  frame0_ctx c = {&t0, before, 0, 0, weight, 0, 0};
   if (st == PL_OK) st = score(e, o, &c, &r->loss_before, &r->psnr_before);
+  r->psnr_in_before = psnr_of(c.se_in, c.nvals_in);
   r->images = pl_targets_count(&t0);
   double t_start = pl_now();
+  if (st == PL_OK && weight) st = pl_engine_set_rgb_weights(e, weight); /* colours from the masked pixels only */
   for (long it = 0; st == PL_OK && it < iters; ++it) {
     pl_loss_value lv;
     st = pl_engine_eval(e, "0", 1, o, &lv);
     if (st == PL_OK) st = pl_engine_appearance_step(e, 1.0);
     if (st == PL_OK) r->iterations = (int)(it + 1);
   }
+  pl_status st_w = pl_engine_set_rgb_weights(e, NULL); /* the physics fit: every pixel */
+  if (st == PL_OK) st = st_w;
   c.rgb = after;
   if (st == PL_OK) st = score(e, o, &c, &r->loss_after, &r->psnr_after);
+  r->psnr_in_after = psnr_of(c.se_in, c.nvals_in);
+  free(weight);
   if (st == PL_OK) {
     engine_appearance_free(e); /* fresh Adam moments for the physics fit; the fitted values stay in the upsampler */
     if (!quiet)
@@ -132,6 +186,12 @@ pl_status pl_appearance_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, 
               s->upsample.learn_colors && s->upsample.learn_opacities ? " and " : "",
               s->upsample.learn_opacities ? "opacity offsets" : "", r->images, r->psnr_before, r->psnr_after,
               r->loss_before, r->loss_after, pl_now() - t_start);
+    if (!quiet && r->masked)
+      PL_INFO("appearance: colours learnt from the %lld of %lld pixels wholly inside the first frame's masks (%.1f %%; "
+              "optimize.appearance_mask): PSNR there %.2f dB -> %.2f dB", (long long)r->inside_pixels,
+              (long long)r->masked_pixels,
+              r->masked_pixels > 0 ? 100.0 * (double)r->inside_pixels / (double)r->masked_pixels : 0.0,
+              r->psnr_in_before, r->psnr_in_after);
     if (folder) st = write_pictures(s, &t0, before, after, folder);
   }
   for (int cam = 0; cam < t0.ncameras; ++cam) {
@@ -153,5 +213,11 @@ pl_status pl_appearance_add_to_json(const char *path, const pl_appearance_result
   cJSON_AddNumberToObject(a, "loss_after", r->loss_after);
   pl_json_add_finite(a, "psnr_before_db", r->psnr_before);
   pl_json_add_finite(a, "psnr_after_db", r->psnr_after);
+  if (r->masked) { /* optimize.appearance_mask: the colours learnt from the pixels inside the masks */
+    cJSON_AddNumberToObject(a, "mask_pixels_inside", (double)r->inside_pixels);
+    cJSON_AddNumberToObject(a, "mask_pixels", (double)r->masked_pixels);
+    pl_json_add_finite(a, "psnr_inside_masks_before_db", r->psnr_in_before);
+    pl_json_add_finite(a, "psnr_inside_masks_after_db", r->psnr_in_after);
+  }
   return pl_json_file_set(path, "appearance", a, "the appearance stage");
 }

@@ -7,7 +7,10 @@
  * appearance before the dynamics too). The first-frame PSNR before and after goes to the terminal and to
  * result.json ("appearance"), with one picture per camera (appearance_CAMERA.png: target | before | after).
  * Skipped (said so) for a scene with a shape = gaussians object, whose appearance is trained, and on --resume (the
- * run's appearance.bin has the values). */
+ * run's appearance.bin has the values).
+ * With optimize.appearance_mask (auto: with a shape = visual_hull object, whose first-frame masks it uses) the
+ * colours are learnt from the pixels wholly inside the masks only (scene/appearance_mask.h); the share of such
+ * pixels and the PSNR over them go to the log and to result.json. */
 #ifndef PL_FIT_APPEARANCE_H
 #define PL_FIT_APPEARANCE_H
 
@@ -25,6 +28,9 @@ typedef struct {
   int images;                /* first-frame images */
   double loss_before, loss_after;
   double psnr_before, psnr_after; /* dB over the first frame's images (RGB) */
+  int masked;                /* optimize.appearance_mask: colours learnt from the pixels inside the masks */
+  int64_t masked_pixels, inside_pixels; /* pixels of the cameras with a mask, and those wholly inside it */
+  double psnr_in_before, psnr_in_after; /* dB over the pixels inside */
 } pl_appearance_result;
 
 /* Run the stage (nothing when appearance_iters = 0); `folder` gets the pictures (NULL: none). The engine's targets

@@ -172,6 +172,11 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
     }
     free(sil);
   }
+  if (st == PL_OK) { /* the views and their masks stay with the object (the appearance stage's mask test) */
+    h->views = views, h->masks = masks;
+    for (int v = 0; v < nv; ++v) views[v].name = h->names[v]; /* the capture's names do not outlive it */
+    views = NULL, masks = NULL;
+  }
   for (int v = 0; masks && v < n; ++v) free(masks[v]);
   free(masks);
   free(views);

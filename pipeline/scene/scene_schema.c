@@ -225,6 +225,10 @@ static const pl_key_spec optimize_keys[] = {
      "before the physics fit: Adam steps of the per-Gaussian colours / opacity offsets (upsample.learn_colors, "
      "learn_opacities) on the first frame's images alone, the material held (0: no such stage; skipped for "
      "shape = gaussians, whose appearance is trained)"},
+    {"appearance_mask", PL_KT_ENUM, "auto", "auto on off", 0, 0, 0,
+     "the appearance stage learns the colours from the pixels wholly inside the first frame's masks only (the "
+     "background around a silhouette says nothing of the object's colour; auto: on with a shape = visual_hull "
+     "object, whose masks it uses; on needs one)"},
     {"loss", PL_KT_LIST, "l1:1", NULL, 0, 0, 0, "weighted loss terms: l1, l2, dssim, mask, e.g. 'l1:0.8 dssim:0.2 mask:0.1'"},
     {"lr", PL_KT_REAL, "0.05", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 10, "default learning rate (in each parameter's space)"},
     {"beta1", PL_KT_REAL, "0.9", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta1"},

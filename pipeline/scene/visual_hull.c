@@ -304,6 +304,9 @@ pl_status pl_visual_hull_silhouette(const mpm_occupancy *occ, const pl_hull_view
 
 void pl_hull_object_free(pl_hull_object *h) {
   if (!h) return;
+  for (int v = 0; h->masks && v < h->nviews; ++v) free(h->masks[v]);
+  free(h->masks);
+  free(h->views);
   mpm_occupancy_free(&h->occ);
   for (int v = 0; h->overlay && v < h->nviews; ++v) free(h->overlay[v]);
   free(h->overlay);

@@ -76,6 +76,9 @@ typedef struct pl_hull_object_s {
   double *iou;               /* [nviews] */
   int *width, *height;       /* [nviews] mask sizes */
   unsigned char **overlay;   /* [nviews] RGB overlays: both white, mask only red, hull only blue, neither black */
+  pl_hull_view *views;       /* [nviews] the views carved from, with their masks (owned: masks[v]), kept for the
+                              * appearance stage's pixel weights (scene/appearance_mask.h) */
+  float **masks;
 } pl_hull_object;
 void pl_hull_object_free(pl_hull_object *h); /* NULL: no-op */
 

@@ -7,7 +7,9 @@
 #     are printed (sub-voxel carving, eroded by 0.015 m: mean IoU >= 0.85, the volume within -20 %..+33 % of the
 #     cube's), hull_cube_C.png written;
 #  3. the first-frame appearance stage (the material's grey against the red cube: colours off) raises the first
-#     frame's PSNR by >= 2 dB, on the terminal and in result.json;
+#     frame's PSNR by >= 2 dB, on the terminal and in result.json; with the hull's masks (optimize.appearance_mask
+#     = auto) it learns from the pixels inside them: their count and PSNR (raised by >= 2 dB) in result.json;
+#     appearance_mask = on without a visual hull is an error naming the key;
 #  4. errors: visual_hull without a capture, hull keys on a box, a placement key on a hull: one line naming the key.
 . "$(dirname "$0")/../lib.sh" "$@"
 scene=scenes/captures/hull_capture.cfg
@@ -40,19 +42,35 @@ keep it within -20 %..+33 %; the conservative hull was +58 %)"
   [ "$(ls "$tmp/fit"/hull_cube_*.png 2> /dev/null | wc -l)" -eq 7 ] || fail "hull_cube_CAMERA.png: expected 7 (8 cameras, 1 held out)"
   check
   grep -q 'appearance: 12 Adam steps' "$tmp/out" || fail "no appearance line on the terminal"
-  read -r before after < <(python3 -c "
+  read -r before after inside pixels in_before in_after < <(python3 -c "
 import json, sys
 a = json.load(open(sys.argv[1]))['appearance']
-print(a['psnr_before_db'], a['psnr_after_db'])" "$tmp/fit/result.json")
-  echo "first frame: PSNR $before dB -> $after dB (12 appearance steps)"
+print(a['psnr_before_db'], a['psnr_after_db'], a.get('mask_pixels_inside', 0), a.get('mask_pixels', 0),
+      a.get('psnr_inside_masks_before_db', 0), a.get('psnr_inside_masks_after_db', 0))" "$tmp/fit/result.json")
+  echo "first frame: PSNR $before dB -> $after dB (12 appearance steps); inside the masks ($inside of $pixels" \
+    "pixels): $in_before dB -> $in_after dB"
   check
   python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) >= float(sys.argv[1]) + 2 else 1)" "$before" "$after" ||
     fail "the appearance stage raised the first frame's PSNR from $before to $after dB (< 2 dB)"
+  check
+  grep -q "appearance: colours learnt from the .* pixels wholly inside the first frame's masks" "$tmp/out" &&
+    [ "${inside:-0}" -gt 0 ] && python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) >= float(sys.argv[1]) + 2 else 1)" \
+    "$in_before" "$in_after" ||
+    fail "appearance_mask = auto with a hull: no masked pixels, or their PSNR $in_before -> $in_after dB (< 2 dB)"
   check
   [ -f "$tmp/fit/appearance_0.png" ] || fail "appearance_0.png missing"
 else
   fail "optimize $scene (visual hull from the capture)"
 fi
+
+# appearance_mask = on needs a hull's masks
+check
+"$bin" optimize scenes/tiny.cfg --set render.width=16 --set render.height=16 --set sim.frames=2 \
+  --set targets.frames=1:3 --set upsample.learn_colors=true --set optimize.appearance_iters=1 \
+  --set optimize.appearance_mask=on --set optimize.iterations=1 --no-video -o "$tmp/nomask" -q > "$tmp/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "optimize.appearance_mask = on needs the first frame's masks" "$tmp/out" ||
+  fail "appearance_mask = on without a visual hull: expected exit 2 naming the key (exit $rc)"
 
 # 4. errors name the key
 err() { # $1: what, $2: pattern, rest: arguments of check

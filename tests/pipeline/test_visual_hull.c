@@ -13,6 +13,8 @@
  *  5. particles filled into the hull (mpm, shape = voxels): their volume within 3 % of the hull's;
  *  2b. sub-voxel carving (hull_samples = 3): within 3 % of the exact visual hull, below the conservative hull; an
  *     erosion (hull_erode) removes the shell its geometry predicts and adds nothing.
+ *  6. the appearance stage's pixel weights (scene/appearance_mask.h): a camera pixel is 1 exactly when every mask
+ *     pixel it covers is inside, at 2x, 1x and a non-integer 5/2 size ratio.
  * Every figure is printed. */
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "mpm/mpm.h"
+#include "pipeline/scene/appearance_mask.h"
 #include "pipeline/scene/visual_hull.h"
 #include "tests/test_util.h"
 
@@ -106,7 +109,37 @@ static long lost_sphere_voxels(const mpm_occupancy *occ, long *total) {
   return lost;
 }
 
+/* 6. pixel weights from a mask */
+static void test_pixel_weights(void) {
+  /* a 4 x 4 mask: the left 3 columns inside, and pixel (0, 0) outside */
+  float m4[16];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) m4[i * 4 + j] = (j < 3 && !(i == 0 && j == 0)) ? 1.0f : 0.0f;
+  pl_hull_view v;
+  memset(&v, 0, sizeof v);
+  v.width = 4, v.height = 4, v.mask = m4;
+  real w2[4];
+  int64_t in = 0;
+  pl_mask_pixel_weights(&v, 2, 2, w2, &in); /* each camera pixel covers 2 x 2 mask pixels */
+  CHECK(in == 1 && w2[0] == 0 && w2[1] == 0 && w2[2] == 1 && w2[3] == 0,
+        "2x: only the lower-left camera pixel is wholly inside (%g %g %g %g, %lld)", (double)w2[0], (double)w2[1],
+        (double)w2[2], (double)w2[3], (long long)in);
+  real w4[16];
+  pl_mask_pixel_weights(&v, 4, 4, w4, &in); /* same size: the mask itself */
+  int same = in == 11;
+  for (int k = 0; k < 16; ++k) same &= w4[k] == (m4[k] >= 0.5f);
+  CHECK(same, "1x: the weights are the mask (%lld inside)", (long long)in);
+  /* 5 mask columns onto 2 camera columns: camera column 0 covers mask columns 0..2, column 1 covers 2..4 */
+  float m5[5] = {1, 1, 1, 1, 0};
+  v.width = 5, v.height = 1, v.mask = m5;
+  real w1[2];
+  pl_mask_pixel_weights(&v, 2, 1, w1, &in);
+  CHECK(in == 1 && w1[0] == 1 && w1[1] == 0, "5/2: the overlapped columns decide (%g %g)", (double)w1[0],
+        (double)w1[1]);
+}
+
 int main(void) {
+  test_pixel_weights();
   double eyes[NV][3], M[NV][16];
   float *masks[NV], *noisy[NV];
   pl_hull_view views[NV], nviews[NV];
