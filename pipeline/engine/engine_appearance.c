@@ -71,6 +71,8 @@ static void adam(real *x, const real *g, double *m, double *v, size_t n, long t,
   }
 }
 
+void pl_engine_hold_colors(pl_engine *e, int hold) { e->colors_held = hold != 0; }
+
 pl_status pl_engine_appearance_step(void *user, double lr_scale) {
   pl_engine *e = (pl_engine *)user;
   PL_TRY(pl_engine_fields_step(e, lr_scale)); /* the learnt E fields (particle_fields.c) step with them */
@@ -84,7 +86,7 @@ pl_status pl_engine_appearance_step(void *user, double lr_scale) {
   ups_grads g;
   ups_get_grads(e->ups, &g);
   a->t++;
-  if (s->upsample.learn_colors && g.colors) {
+  if (s->upsample.learn_colors && g.colors && !e->colors_held) {
     pl_buffer vb = view(e, cbuf, 3 * m), vg = view(e, g.colors, 3 * m);
     PL_TRY(pl_buffer_download(&vb, 0, a->c, 3 * m * sizeof(real)));
     PL_TRY(pl_buffer_download(&vg, 0, a->gc, 3 * m * sizeof(real)));

@@ -52,6 +52,7 @@ struct pl_engine {
   int *sched_rec, *sched_hold;
   /* per-Gaussian appearance learnt by Adam (engine_appearance.c; NULL unless upsample.learn_*) */
   void *appearance;
+  int colors_held;            /* pl_engine_hold_colors: the appearance steps leave the colours as they are */
   real *rgb_weight;          /* [npix] host: the RGB cotangents' per-pixel weights (pl_engine_set_rgb_weights; NULL: 1) */
   /* friction, object placement, background colour (engine_params.c; NULL until one is set) */
   void *extra_params;

@@ -24,6 +24,9 @@ int pl_engine_learns_appearance(const pl_engine *e);
 /* One Adam step of the per-Gaussian colours / opacity offsets from the last gradient evaluation (a pl_objective
  * step; lr_scale: schedule x stage factor). */
 pl_status pl_engine_appearance_step(void *user, double lr_scale);
+/* Hold the per-Gaussian colours (hold = 1: pl_engine_appearance_step leaves them as they are; optimize.appearance_hold)
+ * or learn them again (0). */
+void pl_engine_hold_colors(pl_engine *e, int hold);
 /* Save / load the per-Gaussian values and their Adam moments (FOLDER/appearance.bin; --resume). */
 pl_status pl_engine_appearance_save(void *user, const char *folder);
 pl_status pl_engine_appearance_load(void *user, const char *folder);

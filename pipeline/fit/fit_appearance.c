@@ -124,12 +124,33 @@ static pl_status mask_weights(const pl_scene *s, pl_engine *e, const pl_hull_obj
   return PL_OK;
 }
 
+static pl_status run_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, const pl_targets *train, int resume,
+                           int quiet, const char *folder, long iters, pl_appearance_result *r);
+
 pl_status pl_appearance_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, const pl_targets *train, int resume,
                               int quiet, const char *folder, pl_appearance_result *r) {
   memset(r, 0, sizeof *r);
   long iters = 0;
+  int hold = 0;
   PL_TRY(pl_config_int(&s->config, "optimize", "", "appearance_iters", &iters, NULL));
+  PL_TRY(pl_config_bool(&s->config, "optimize", "", "appearance_hold", &hold, NULL));
+  if (hold && iters <= 0)
+    return pl_fail(PL_ERR_INVALID, "%s: optimize.appearance_hold = true holds the colours the appearance stage "
+                   "fits, but optimize.appearance_iters = %ld runs no such stage", s->path, iters);
   if (iters <= 0) return PL_OK;
+  PL_TRY(run_stage(s, e, o, train, resume, quiet, folder, iters, r));
+  if (hold && s->upsample.learn_colors) { /* also after a skipped stage (--resume, trained splats) */
+    pl_engine_hold_colors(e, 1);
+    r->colors_held = 1;
+    if (!quiet)
+      PL_INFO("appearance: the per-Gaussian colours are held from here on (optimize.appearance_hold): the physics "
+              "fit does not step them");
+  }
+  return PL_OK;
+}
+
+static pl_status run_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, const pl_targets *train, int resume,
+                           int quiet, const char *folder, long iters, pl_appearance_result *r) {
   for (int i = 0; i < s->nobjects; ++i)
     if (s->objects[i].shape == PL_SHAPE_GAUSSIANS) {
       if (!quiet)
@@ -213,6 +234,7 @@ pl_status pl_appearance_add_to_json(const char *path, const pl_appearance_result
   cJSON_AddNumberToObject(a, "loss_after", r->loss_after);
   pl_json_add_finite(a, "psnr_before_db", r->psnr_before);
   pl_json_add_finite(a, "psnr_after_db", r->psnr_after);
+  if (r->colors_held) cJSON_AddBoolToObject(a, "colors_held", 1); /* optimize.appearance_hold */
   if (r->masked) { /* optimize.appearance_mask: the colours learnt from the pixels inside the masks */
     cJSON_AddNumberToObject(a, "mask_pixels_inside", (double)r->inside_pixels);
     cJSON_AddNumberToObject(a, "mask_pixels", (double)r->masked_pixels);

@@ -10,7 +10,8 @@
  * run's appearance.bin has the values).
  * With optimize.appearance_mask (auto: with a shape = visual_hull object, whose first-frame masks it uses) the
  * colours are learnt from the pixels wholly inside the masks only (scene/appearance_mask.h); the share of such
- * pixels and the PSNR over them go to the log and to result.json. */
+ * pixels and the PSNR over them go to the log and to result.json. With optimize.appearance_hold the colours are
+ * held afterwards (pl_engine_hold_colors): the physics fit steps the material only (PAC-NeRF's two steps). */
 #ifndef PL_FIT_APPEARANCE_H
 #define PL_FIT_APPEARANCE_H
 
@@ -31,6 +32,7 @@ typedef struct {
   int masked;                /* optimize.appearance_mask: colours learnt from the pixels inside the masks */
   int64_t masked_pixels, inside_pixels; /* pixels of the cameras with a mask, and those wholly inside it */
   double psnr_in_before, psnr_in_after; /* dB over the pixels inside */
+  int colors_held;           /* optimize.appearance_hold: the physics fit does not step the colours */
 } pl_appearance_result;
 
 /* Run the stage (nothing when appearance_iters = 0); `folder` gets the pictures (NULL: none). The engine's targets

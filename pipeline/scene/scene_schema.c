@@ -229,6 +229,9 @@ static const pl_key_spec optimize_keys[] = {
      "the appearance stage learns the colours from the pixels wholly inside the first frame's masks only (the "
      "background around a silhouette says nothing of the object's colour; auto: on with a shape = visual_hull "
      "object, whose masks it uses; on needs one)"},
+    {"appearance_hold", PL_KT_BOOL, "false", NULL, 0, 0, 0,
+     "after the appearance stage, hold the per-Gaussian colours: the physics fit steps the material only "
+     "(PAC-NeRF's two steps; needs appearance_iters > 0)"},
     {"loss", PL_KT_LIST, "l1:1", NULL, 0, 0, 0, "weighted loss terms: l1, l2, dssim, mask, e.g. 'l1:0.8 dssim:0.2 mask:0.1'"},
     {"lr", PL_KT_REAL, "0.05", NULL, PL_KF_RANGE | PL_KF_OPEN_LO, 0, 10, "default learning rate (in each parameter's space)"},
     {"beta1", PL_KT_REAL, "0.9", NULL, PL_KF_RANGE | PL_KF_OPEN_HI, 0, 1, "Adam beta1"},

@@ -9,7 +9,7 @@
 #  3. the first-frame appearance stage (the material's grey against the red cube: colours off) raises the first
 #     frame's PSNR by >= 2 dB, on the terminal and in result.json; with the hull's masks (optimize.appearance_mask
 #     = auto) it learns from the pixels inside them: their count and PSNR (raised by >= 2 dB) in result.json;
-#     appearance_mask = on without a visual hull is an error naming the key;
+#     appearance_mask = on without a visual hull, and appearance_hold without a stage, are errors naming the key;
 #  4. errors: visual_hull without a capture, hull keys on a box, a placement key on a hull: one line naming the key.
 . "$(dirname "$0")/../lib.sh" "$@"
 scene=scenes/captures/hull_capture.cfg
@@ -71,6 +71,13 @@ check
 rc=$?
 [ "$rc" -eq 2 ] && grep -q "optimize.appearance_mask = on needs the first frame's masks" "$tmp/out" ||
   fail "appearance_mask = on without a visual hull: expected exit 2 naming the key (exit $rc)"
+check
+"$bin" optimize scenes/tiny.cfg --set render.width=16 --set render.height=16 --set sim.frames=2 \
+  --set targets.frames=1:3 --set upsample.learn_colors=true --set optimize.appearance_hold=true \
+  --set optimize.iterations=1 --no-video -o "$tmp/nohold" -q > "$tmp/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "optimize.appearance_hold = true holds the colours the appearance stage fits" "$tmp/out" ||
+  fail "appearance_hold without appearance_iters: expected exit 2 naming the key (exit $rc)"
 
 # 4. errors name the key
 err() { # $1: what, $2: pattern, rest: arguments of check

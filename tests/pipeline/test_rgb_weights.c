@@ -4,10 +4,12 @@
  * the weights are the rendered image itself (zero residual there, so zero L2 gradient), at the same point. Both
  * routes differ in everything but the loss code: one weighs the cotangents, the other changes the targets.
  * Per-Gaussian colour gradients (upsampler) and the material's dL/dE (through the simulation), in float. Also:
- * weights 0 give no colour gradient at all, and setting NULL gives back the unweighted gradient. */
+ * weights 0 give no colour gradient at all, and setting NULL gives back the unweighted gradient. And
+ * pl_engine_hold_colors (optimize.appearance_hold): a held engine's appearance step leaves the colours. */
 #include <math.h>
 
 #include "pipeline/engine/engine.h"
+#include "pipeline/engine/engine_objective.h"
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/io/targets.h"
 #include "tests/test_util.h"
@@ -106,6 +108,20 @@ int main(void) {
   CHECK(fabs(dE_w - dE_ref) <= 1e-4 * fabs(dE_ref) && fabs(dE_w - dE_all) > 1e-3 * fabs(dE_all),
         "dL/dE weighted = the reference route's (%.6g vs %.6g), and differs from the unweighted (%.6g)", dE_w, dE_ref,
         dE_all);
+  /* optimize.appearance_hold: a held engine's appearance step leaves the colours; released, it moves them */
+  real *cbuf, *bbuf, *before = (real *)malloc(n3 * sizeof(real));
+  ups_param_buffers(e->ups, &cbuf, &bbuf);
+  for (int hold = 1; hold >= 0; --hold) {
+    pl_engine_hold_colors(e, hold);
+    CHECK(grads(e, &o, g_w, &dE_w) == PL_OK, "gradient: %s", pl_last_error());
+    memcpy(before, cbuf, n3 * sizeof(real));
+    CHECK(pl_engine_appearance_step(e, 1.0) == PL_OK, "appearance step: %s", pl_last_error());
+    double moved = 0;
+    for (size_t i = 0; i < n3; ++i) moved = fmax(moved, fabs((double)(cbuf[i] - before[i])));
+    CHECK(hold ? moved == 0 : moved > 0, "appearance step with the colours %s: they moved by %.3g",
+          hold ? "held" : "learnt", moved);
+  }
+  free(before);
   free(g_all), free(g_w), free(g_ref), free(g_0), free(weight), free(zero), free(rgb);
   pl_optimizer_free(&o);
   pl_engine_free(e);
