@@ -15,6 +15,7 @@
 #include "pipeline/engine/composite.h"
 #include "pipeline/engine/engine_check.h"
 #include "pipeline/engine/engine_internal.h"
+#include "pipeline/engine/engine_trace.h"
 
 typedef struct {
   int64_t index;
@@ -266,33 +267,86 @@ static pl_status check_entry(stage_ctx *c, int64_t idx, pl_gc_row *r) {
   r->adjoint = c->ad[idx];
   double h0 = c->rel_step * ctx_scale(c, idx);
   if (is_opacity) h0 = fmin(h0, 0.25 * fmin(r->value, 1 - r->value));
+  /* Branch-aware (CPU backend, double; engine_trace.h): the + and - renders of each difference record the signs
+   * of the L1 residuals; a step whose two renders differ there straddles a kink of the loss (a pixel's residual
+   * crossing 0), is not judged, and the next step is ten times smaller (down to 1e-4 h0); none larger is tried
+   * again. An entry every step of which straddles is "non-smooth": its difference cannot check it. (Targets are
+   * stored in float, so residuals at the float rounding of the target, ~1e-8, sit on the kink for any step a
+   * double difference resolves; an entry seen in a few such pixels only is not checkable by differences.) Not a
+   * failure: the kinks of L1 are the loss's, and the adjoint takes sign(r) of the point (docs/adjoints.md). */
+  const int aware = pl_engine_can_trace(c->e) && sizeof(real) == sizeof(double);
   static const double ladder[4] = {1, 0.1, 10, 0.01};
-  pl_gc_row best = *r;
-  double best_u = INFINITY;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    double h = h0 * ladder[attempt];
+  pl_gc_row best = *r, cross = *r;
+  double best_u = INFINITY, h_cross = INFINITY;
+  int used[4] = {0, 0, 0, 0}, last_crossed = 0, have_cross = 0, conclusive = 0, ncross = 0;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    double h = 0;
+    if (last_crossed) {
+      h = h_cross / 10;
+      if (h < 0.99e-4 * h0) break;
+    } else {
+      for (int q = 0; q < 4 && h == 0; ++q)
+        if (!used[q] && ladder[q] * h0 < h_cross) used[q] = 1, h = ladder[q] * h0;
+      if (h == 0) break;
+    }
     if (is_opacity) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value)); /* opacity in (0, 1) */
     if (is_colour) h = fmin(h, 0.25);
+    if (!(h > 0)) break;
     double d[2];
+    int64_t changes = 0;
     for (int t = 0; t < 2; ++t) {
       double hh = t ? h / 2 : h, l[2];
-      PL_TRY(loss_stepped(c, idx, hh, &l[0]));
-      PL_TRY(loss_stepped(c, idx, -hh, &l[1]));
+      for (int side = 0; side < 2; ++side) {
+        if (aware) {
+          PL_TRY(pl_engine_trace(c->e, side));
+          engine_trace_run_begin(c->e); /* a fresh record for this render (no simulation runs here) */
+        }
+        pl_status st = loss_stepped(c, idx, side ? -hh : hh, &l[side]);
+        if (aware) {
+          pl_status st2 = pl_engine_trace(c->e, -1);
+          if (st == PL_OK) st = st2;
+        }
+        PL_TRY(st);
+      }
+      if (aware) {
+        pl_branch_changes ch;
+        PL_TRY(pl_engine_trace_diff(c->e, 0, 1, &ch));
+        changes = ch.residuals > changes ? ch.residuals : changes;
+      }
       d[t] = (l[0] - l[1]) / (2 * hh);
     }
     pl_gc_row trial = *r;
+    trial.traced = aware;
+    trial.step = h;
+    trial.branches[2] = changes;
     trial.fd = (4 * d[1] - d[0]) / 3;
     /* the measured uncertainty, at least the loss's rounding over the step (two differences that both round to
      * exactly 0 measure nothing) */
     double u = fmax(fabs(d[1] - d[0]), loss_rounding(c->base.total) / h);
     pl_gc_judge_u(&trial, u, fmax(fabs(c->base.total), 1e-30), c->tol, 1e-12);
     double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
-    if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
+    last_crossed = aware && changes > 0;
+    if (last_crossed) { /* straddles a kink: not judged */
+      h_cross = fmin(h_cross, h);
+      trial.verdict = PL_GC_NONSMOOTH_AGREES; /* "non-smooth": not a failure (above) */
+      cross = trial, have_cross = 1;
+      ++ncross;
+      continue;
+    }
+    int concl = trial.verdict == PL_GC_OK || trial.verdict == PL_GC_MISMATCH;
+    if (trial.verdict == PL_GC_OK || (concl && !conclusive) || (concl == conclusive && u / sc < best_u)) {
+      best = trial, best_u = u / sc;
+      conclusive |= concl;
+    }
     if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
       best = trial;
+      conclusive = 1;
       break;
     }
   }
+  if (!conclusive && have_cross) best = cross; /* every resolved step straddled a kink */
+  best.steps_crossing = ncross;
+  if (have_cross) best.cross_step = cross.step, best.cross_branches[2] = cross.branches[2];
   if (best.verdict == PL_GC_INSENSITIVE || best.verdict == PL_GC_NOISY) best.verdict = PL_GC_BELOW_NOISE;
   *r = best;
   return PL_OK;
