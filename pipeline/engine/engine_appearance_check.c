@@ -89,22 +89,14 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
       const int traced = pl_engine_can_trace(e), aware = traced && sizeof(real) == sizeof(double);
       pl_gc_row first = *r;
       first.traced = traced ? (aware ? 1 : 2) : 0;
-      pl_gc_row best = first, cross = first;
-      double best_u = INFINITY, h_cross = INFINITY;
-      int used[4] = {0, 0, 0, 0}, last_crossed = 0, conclusive = 0, ncross = 0;
       double h_base = fmax(rel_step * fmax(fabs(r->value), 0.1),
                            1e4 * PL_REAL_EPS * loss_scale / fmax(fabs(r->adjoint), 1e-300));
+      pl_gc_search search;
+      pl_gc_search_init(&search, &first, h_base, ladder, 8, 1.0 / 4096);
       for (int at = 0; at < 8 && st == PL_OK; ++at) {
-        double h = 0, d[3];
+        double h = pl_gc_search_next(&search), d[3];
         int64_t ch[3] = {0, 0, 0};
-        if (last_crossed) {
-          h = h_cross / 8;
-          if (h < h_base / 4096 * 0.99) break;
-        } else {
-          for (int l = 0; l < 4 && h == 0; ++l)
-            if (!used[l] && ladder[l] * h_base < h_cross) used[l] = 1, h = ladder[l] * h_base;
-          if (h == 0) break;
-        }
+        if (h == 0) break;
         if (kind == 0) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value));
         else h = fmin(h, 1.0);
         for (int p = 0; p < 3 && st == PL_OK; ++p) {
@@ -133,7 +125,7 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
         pl_gc_row trial = first;
         trial.step = h;
         memcpy(trial.branches, ch, sizeof ch);
-        last_crossed = aware && ch[0] + ch[1] + ch[2] > 0; /* float: recorded, not avoided (pl_gradcheck) */
+        int last_crossed = aware && ch[0] + ch[1] + ch[2] > 0; /* float: recorded, not avoided (pl_gradcheck) */
         double r1 = (4 * d[1] - d[0]) / 3, r2 = (4 * d[2] - d[1]) / 3;
         trial.fd = r2;
         double u = fabs(r2 - r1);
@@ -147,28 +139,12 @@ pl_status pl_engine_appearance_check(pl_engine *e, pl_optimizer *o, double rel_s
           else trial.verdict = err <= tol * sc + fmin(2 * u, tol * sc) ? PL_GC_OK : PL_GC_MISMATCH;
         }
         if (last_crossed) { /* straddles a branch change: not judged */
-          h_cross = fmin(h_cross, h);
-          trial.verdict = trial.verdict == PL_GC_OK ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
-          cross = trial;
-          ++ncross;
+          pl_gc_search_straddled(&search, trial, 1);
           continue;
         }
-        int concl = trial.verdict == PL_GC_OK || trial.verdict == PL_GC_MISMATCH;
-        if (trial.verdict == PL_GC_OK || (concl && !conclusive) || (concl == conclusive && u / sc < best_u)) {
-          best = trial;
-          best_u = u / sc;
-          conclusive |= concl;
-        }
-        if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
-          best = trial;
-          conclusive = 1;
-          break;
-        }
+        if (pl_gc_search_judged(&search, &trial, u)) break;
       }
-      if (!conclusive && ncross > 0) best = cross; /* NON-SMOOTH */
-      best.steps_crossing = ncross;
-      if (ncross) best.cross_step = cross.step, memcpy(best.cross_branches, cross.branches, sizeof cross.branches);
-      *r = best;
+      *r = pl_gc_search_result(&search);
       pl_status st2 = set_entry(e, buf, i, vals[i]);
       if (st == PL_OK) st = st2;
     }

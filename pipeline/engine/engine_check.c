@@ -276,19 +276,11 @@ static pl_status check_entry(stage_ctx *c, int64_t idx, pl_gc_row *r) {
    * failure: the kinks of L1 are the loss's, and the adjoint takes sign(r) of the point (docs/adjoints.md). */
   const int aware = pl_engine_can_trace(c->e) && sizeof(real) == sizeof(double);
   static const double ladder[4] = {1, 0.1, 10, 0.01};
-  pl_gc_row best = *r, cross = *r;
-  double best_u = INFINITY, h_cross = INFINITY;
-  int used[4] = {0, 0, 0, 0}, last_crossed = 0, have_cross = 0, conclusive = 0, ncross = 0;
+  pl_gc_search search;
+  pl_gc_search_init(&search, r, h0, ladder, 10, 1e-4);
   for (int attempt = 0; attempt < 8; ++attempt) {
-    double h = 0;
-    if (last_crossed) {
-      h = h_cross / 10;
-      if (h < 0.99e-4 * h0) break;
-    } else {
-      for (int q = 0; q < 4 && h == 0; ++q)
-        if (!used[q] && ladder[q] * h0 < h_cross) used[q] = 1, h = ladder[q] * h0;
-      if (h == 0) break;
-    }
+    double h = pl_gc_search_next(&search);
+    if (h == 0) break;
     if (is_opacity) h = fmin(h, 0.25 * fmin(r->value, 1 - r->value)); /* opacity in (0, 1) */
     if (is_colour) h = fmin(h, 0.25);
     if (!(h > 0)) break;
@@ -324,29 +316,13 @@ static pl_status check_entry(stage_ctx *c, int64_t idx, pl_gc_row *r) {
      * exactly 0 measure nothing) */
     double u = fmax(fabs(d[1] - d[0]), loss_rounding(c->base.total) / h);
     pl_gc_judge_u(&trial, u, fmax(fabs(c->base.total), 1e-30), c->tol, 1e-12);
-    double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
-    last_crossed = aware && changes > 0;
-    if (last_crossed) { /* straddles a kink: not judged */
-      h_cross = fmin(h_cross, h);
-      trial.verdict = PL_GC_NONSMOOTH_AGREES; /* "non-smooth": not a failure (above) */
-      cross = trial, have_cross = 1;
-      ++ncross;
+    if (aware && changes > 0) { /* straddles a kink: not judged; "non-smooth", not a failure (above) */
+      pl_gc_search_straddled(&search, trial, 0);
       continue;
     }
-    int concl = trial.verdict == PL_GC_OK || trial.verdict == PL_GC_MISMATCH;
-    if (trial.verdict == PL_GC_OK || (concl && !conclusive) || (concl == conclusive && u / sc < best_u)) {
-      best = trial, best_u = u / sc;
-      conclusive |= concl;
-    }
-    if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
-      best = trial;
-      conclusive = 1;
-      break;
-    }
+    if (pl_gc_search_judged(&search, &trial, u)) break;
   }
-  if (!conclusive && have_cross) best = cross; /* every resolved step straddled a kink */
-  best.steps_crossing = ncross;
-  if (have_cross) best.cross_step = cross.step, best.cross_branches[2] = cross.branches[2];
+  pl_gc_row best = pl_gc_search_result(&search);
   if (best.verdict == PL_GC_INSENSITIVE || best.verdict == PL_GC_NOISY) best.verdict = PL_GC_BELOW_NOISE;
   *r = best;
   return PL_OK;

@@ -131,19 +131,11 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
        * the verdict comes from branch-free steps only; when none was conclusive (ok or MISMATCH) and some
        * straddled, the row is NON-SMOOTH with the branch counts of the smallest step that straddled. */
       static const double ladder[4] = {1, 0.1, 10, 0.01};
-      pl_gc_row best = *r, cross = *r;
-      double best_u = INFINITY, h_cross = INFINITY;
-      int used[4] = {0, 0, 0, 0}, last_crossed = 0, have_cross = 0, conclusive = 0, ncross = 0;
+      pl_gc_search search;
+      pl_gc_search_init(&search, r, h0, ladder, 10, 1e-4);
       for (int attempt = 0; attempt < 8; ++attempt) {
-        double h = 0;
-        if (last_crossed) {
-          h = h_cross / 10;
-          if (h < 0.99e-4 * h0) break;
-        } else {
-          for (int q = 0; q < 4 && h == 0; ++q)
-            if (!used[q] && ladder[q] * h0 < h_cross) used[q] = 1, h = ladder[q] * h0;
-          if (h == 0) break;
-        }
+        double h = pl_gc_search_next(&search);
+        if (h == 0) break;
         int side = 0;
         if (p->space == PL_SPACE_BOUNDED) h = fmin(h, 0.25 * fmin(r->value - p->lo, p->hi - r->value));
         if (p->space == PL_SPACE_LOG) h = fmin(h, 0.25 * r->value);
@@ -161,7 +153,7 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
         trial.step = h;
         double u = fabs(d1.d - d0.d);
         for (int q = 0; q < 3; ++q) trial.branches[q] = d0.changes[q] > d1.changes[q] ? d0.changes[q] : d1.changes[q];
-        last_crossed = aware && changes_total(d0.changes) + changes_total(d1.changes) > 0;
+        int last_crossed = aware && changes_total(d0.changes) + changes_total(d1.changes) > 0;
         /* A kink at the point itself (a particle exactly on a return map's switching surface, as a sand particle
          * at rest with F = I sits on the apex plane tr(log F) = 0): every step straddles, however small, but one
          * side stays on the base's branches. The adjoint is the derivative of those branches, so the one-sided
@@ -191,40 +183,18 @@ pl_status pl_gradcheck(const pl_scene *s, pl_optimizer *o, const pl_objective *o
             u = fabs(r2 - r1);
             trial.one_sided = one_side;
             last_crossed = 0;
-            h_cross = fmin(h_cross, h); /* the central difference straddled: no larger step is tried */
-            ++ncross;
           }
         }
         pl_gc_judge_u(&trial, u, loss_scale, opt->tolerance, opt->abs_floor);
-        if (one_side) { /* kept as the straddle on record; NON-SMOOTH if nothing conclusive comes after */
-          cross = trial, have_cross = 1;
-          if (cross.verdict != PL_GC_OK && cross.verdict != PL_GC_MISMATCH) cross.verdict = PL_GC_NONSMOOTH;
-        }
         if (last_crossed) { /* straddles a branch change: not judged (but kept: "non-smooth" when it agrees) */
-          h_cross = fmin(h_cross, h);
-          trial.verdict = trial.verdict == PL_GC_OK ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
-          cross = trial;
-          have_cross = 1;
-          ++ncross;
+          pl_gc_search_straddled(&search, trial, 1);
           continue;
         }
-        double scale = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
-        int concl = trial.verdict == PL_GC_OK || trial.verdict == PL_GC_MISMATCH;
-        if (trial.verdict == PL_GC_OK || (concl && !conclusive) || (concl == conclusive && u / scale < best_u)) {
-          best = trial;
-          best_u = u / scale;
-          conclusive |= concl;
-        }
-        if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
-          best = trial;
-          conclusive = 1;
-          break;
-        }
+        /* one-sided: the central difference straddled, so no larger step is tried; on record as the straddle */
+        if (one_side) pl_gc_search_one_sided(&search, &trial);
+        if (pl_gc_search_judged(&search, &trial, u)) break;
       }
-      if (!conclusive && have_cross) best = cross; /* NON-SMOOTH */
-      best.steps_crossing = ncross;
-      if (have_cross) best.cross_step = cross.step, memcpy(best.cross_branches, cross.branches, sizeof cross.branches);
-      *r = best;
+      *r = pl_gc_search_result(&search);
     }
   }
   return PL_OK;
@@ -285,4 +255,61 @@ void pl_gc_print(const pl_gc_row *rows, int n, FILE *f) {
               (long long)r->cross_branches[1], (long long)r->cross_branches[2]);
     fputc('\n', f);
   }
+}
+
+void pl_gc_search_init(pl_gc_search *s, const pl_gc_row *start, double h0, const double ladder[4], double shrink,
+                       double floor) {
+  memset(s, 0, sizeof *s);
+  s->ladder = ladder, s->h0 = h0, s->shrink = shrink, s->floor = floor;
+  s->h_cross = s->best_u = INFINITY;
+  s->best = s->cross = *start;
+}
+
+double pl_gc_search_next(pl_gc_search *s) {
+  if (s->last_crossed) {
+    double h = s->h_cross / s->shrink;
+    return h < 0.99 * s->floor * s->h0 ? 0 : h;
+  }
+  for (int q = 0; q < 4; ++q)
+    if (!s->used[q] && s->ladder[q] * s->h0 < s->h_cross) {
+      s->used[q] = 1;
+      return s->ladder[q] * s->h0;
+    }
+  return 0;
+}
+
+void pl_gc_search_straddled(pl_gc_search *s, pl_gc_row trial, int fails) {
+  s->h_cross = fmin(s->h_cross, trial.step);
+  trial.verdict = (!fails || trial.verdict == PL_GC_OK) ? PL_GC_NONSMOOTH_AGREES : PL_GC_NONSMOOTH;
+  s->cross = trial, s->have_cross = 1, s->last_crossed = 1;
+  ++s->ncross;
+}
+
+void pl_gc_search_one_sided(pl_gc_search *s, const pl_gc_row *trial) {
+  s->h_cross = fmin(s->h_cross, trial->step);
+  s->cross = *trial, s->have_cross = 1;
+  if (trial->verdict != PL_GC_OK && trial->verdict != PL_GC_MISMATCH) s->cross.verdict = PL_GC_NONSMOOTH;
+  ++s->ncross;
+}
+
+int pl_gc_search_judged(pl_gc_search *s, const pl_gc_row *trial, double u) {
+  s->last_crossed = 0;
+  double scale = fmax(fmax(fabs(trial->adjoint), fabs(trial->fd)), 1e-300);
+  int concl = trial->verdict == PL_GC_OK || trial->verdict == PL_GC_MISMATCH;
+  if (trial->verdict == PL_GC_OK || (concl && !s->conclusive) || (concl == s->conclusive && u / scale < s->best_u)) {
+    s->best = *trial, s->best_u = u / scale;
+    s->conclusive |= concl;
+  }
+  if (trial->verdict == PL_GC_OK || trial->verdict == PL_GC_INSENSITIVE) {
+    s->best = *trial, s->conclusive = 1;
+    return 1;
+  }
+  return 0;
+}
+
+pl_gc_row pl_gc_search_result(const pl_gc_search *s) {
+  pl_gc_row r = (!s->conclusive && s->have_cross) ? s->cross : s->best;
+  r.steps_crossing = s->ncross;
+  if (s->have_cross) r.cross_step = s->cross.step, memcpy(r.cross_branches, s->cross.branches, sizeof r.cross_branches);
+  return r;
 }

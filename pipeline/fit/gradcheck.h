@@ -69,6 +69,32 @@ int pl_gc_all_ok(const pl_gc_row *rows, int n);
  * together): ok when |adjoint - fd| <= tolerance * scale + 2u; NOISY when u > scale / 4; INSENSITIVE when the
  * sensitivity |g| max(|theta|, 1e-3) / |L| is below abs_floor, or the adjoint is 0 and |fd| <= 2u. */
 void pl_gc_judge_u(pl_gc_row *r, double u, double loss_scale, double tolerance, double abs_floor);
+
+/* The step search every check shares (pl_gradcheck, the stage checks, the per-Gaussian checks). Steps h0 x
+ * ladder[0..3] are tried in turn until one is ok; after a step that straddled a branch change (a traced check),
+ * smaller steps only: the smallest straddling step / shrink, down to floor x h0, and no step at or above it again.
+ * The verdict comes from the branch-free steps: an ok one, else the first conclusive (ok or MISMATCH) with the
+ * smallest relative uncertainty, else the best-determined; when none is conclusive and a step straddled, the
+ * straddle on record (with its counts). Use: init; loop { h = next (0: done); difference at h; then straddled,
+ * or [one_sided and] judged (1: done) }; result. */
+typedef struct {
+  const double *ladder;
+  double h0, shrink, floor, h_cross, best_u;
+  int used[4], last_crossed, conclusive, have_cross, ncross;
+  pl_gc_row best, cross;
+} pl_gc_search;
+void pl_gc_search_init(pl_gc_search *s, const pl_gc_row *start, double h0, const double ladder[4], double shrink,
+                       double floor);
+double pl_gc_search_next(pl_gc_search *s);
+/* A difference (trial.step set) that straddled branch changes: not judged, smaller steps follow. fails: its
+ * verdict is NON-SMOOTH when it disagrees ("non-smooth" when it agrees); 0: always "non-smooth". */
+void pl_gc_search_straddled(pl_gc_search *s, pl_gc_row trial, int fails);
+/* The judged trial is a one-sided difference taken because the central one at its step straddled: no step at or
+ * above it again, and it stays on record as the straddle (NON-SMOOTH unless conclusive). Then pl_gc_search_judged. */
+void pl_gc_search_one_sided(pl_gc_search *s, const pl_gc_row *trial);
+/* A judged branch-free trial of uncertainty u; 1 when the search is over (ok or INSENSITIVE). */
+int pl_gc_search_judged(pl_gc_search *s, const pl_gc_row *trial, double u);
+pl_gc_row pl_gc_search_result(const pl_gc_search *s);
 /* Default relative steps and tolerance of the precision the binary was built with. */
 void pl_gc_defaults(double *param_step, double *stage_step, double *tolerance);
 const char *pl_gc_verdict_name(pl_gc_verdict v);
