@@ -165,7 +165,12 @@ pl_status pl_visual_hull_carve(const pl_hull_desc *d, mpm_occupancy *occ, pl_hul
     if (!(d->box_max[a] > d->box_min[a]) || !isfinite(d->box_min[a]) || !isfinite(d->box_max[a]))
       return pl_fail(PL_ERR_INVALID, "%s: the carved box [%g, %g] on axis %c is empty", label, d->box_min[a],
                      d->box_max[a], "xyz"[a]);
-    nn[a] = ceil((d->box_max[a] - d->box_min[a]) / d->h - 1e-9);
+    /* whole voxels only: a voxel reaching past box_max would put particles outside the box (e.g. into the wall
+     * band when the box is the simulation box less its band and its size is not a multiple of h) */
+    nn[a] = floor((d->box_max[a] - d->box_min[a]) / d->h + 1e-9);
+    if (nn[a] < 1)
+      return pl_fail(PL_ERR_INVALID, "%s: the carved box [%g, %g] on axis %c is thinner than one voxel (%g m)", label,
+                     d->box_min[a], d->box_max[a], "xyz"[a], d->h);
   }
   if (nn[0] * nn[1] * nn[2] > (double)HULL_MAX_VOXELS)
     return pl_fail(PL_ERR_LIMIT, "%s: %.0f x %.0f x %.0f voxels of %g m (more than 2^27): give a smaller box "

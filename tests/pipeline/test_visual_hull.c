@@ -319,6 +319,22 @@ int main(void) {
     mpm_occupancy_free(&occ);
   }
 
+  /* a box that is not a whole number of voxels: only whole voxels, none past box_max (the particles filled into a
+   * voxel must stay in the box: hull_max is the simulation box less its wall band) */
+  {
+    pl_hull_desc db = d;
+    db.misses = 0;
+    for (int a = 0; a < 3; ++a) db.box_max[a] = d.box_min[a] + 10.6 * d.h;
+    CHECK(pl_visual_hull_carve(&db, &occ, &info) == PL_OK, "carve (box of 10.6 voxels): %s", pl_last_error());
+    int inside = 1;
+    for (int a = 0; a < 3; ++a)
+      inside = inside && occ.n[a] == 10 && occ.origin[a] + occ.n[a] * occ.h <= db.box_max[a] + 1e-12;
+    CHECK(inside, "a box of 10.6 voxels gave %d x %d x %d voxels, reaching past box_max", occ.n[0], occ.n[1], occ.n[2]);
+    mpm_occupancy_free(&occ);
+    db.box_max[1] = db.box_min[1] + 0.5 * d.h;
+    CHECK(pl_visual_hull_carve(&db, &occ, &info) != PL_OK, "a box thinner than one voxel accepted");
+  }
+
   /* errors: k out of range, an empty box */
   d.misses = NV;
   CHECK(pl_visual_hull_carve(&d, &occ, &info) != PL_OK, "k = number of views accepted");
