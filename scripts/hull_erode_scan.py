@@ -117,9 +117,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for ev in a.erode.split(","):
             out = os.path.join(tmp, "r" + ev)
-            r = subprocess.run([a.pipeline, "render", a.scene, "--frames", "0", "-o", out, "--set",
-                                f"render.width={w}", "--set", f"render.height={h}", "--set",
-                                f"object.{a.object}.hull_erode={ev}"] + sets, capture_output=True, text=True)
+            # at the capture's size, whatever render size --set gives (the later of two --set of a key wins)
+            r = subprocess.run([a.pipeline, "render", a.scene, "--frames", "0", "-o", out] + sets +
+                               ["--set", f"render.width={w}", "--set", f"render.height={h}", "--set",
+                                f"object.{a.object}.hull_erode={ev}"], capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"render at hull_erode = {ev} failed:\n{r.stderr}{r.stdout}")
             vol = "?"

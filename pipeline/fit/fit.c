@@ -483,6 +483,7 @@ static pl_status fit_finish(const pl_scene *s, pl_optimizer *o, const pl_objecti
   for (int d = 0; d < r->ndim; ++d) r->value[d] = pl_param_value(&o->p[param[d]], comp[d]);
   double fall = ls->nhist > 1 && ls->hist[0] > 0 ? (ls->hist[0] - ls->hist[ls->nhist - 1]) / ls->hist[0] : 0;
   r->stopped_early = ls->stopped_early;
+  r->iterations = ls->total;
   pl_fit_decide(s, r, have_c ? &c : NULL, diverged, why, fall, ls->nhist > 1 ? ls->nhist - 1 : 0);
   /* error bars smaller than the values' own recent movement describe the residual, not the distance to a minimum */
   recent_change(csv, o, param, comp, r->ndim, ls->nhist > 2 ? ls->nhist : 2, r);

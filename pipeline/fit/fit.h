@@ -65,7 +65,8 @@ typedef struct {
  * Newton step from it is within optimize.converge_step in every step-space value; stalled: the loss stopped
  * falling (or the step is not taken) away from such a point; budget exhausted: still improving when the
  * iterations ran out; diverged: a non-finite loss or gradient, or no point better than the start, or the last
- * iterate walked far above the best; unchecked: no curvature (optimize.uncertainty = false or > 12 values). */
+ * iterate walked far above the best; unchecked: no curvature (optimize.uncertainty = false or > 12 values), or no
+ * iterations run (optimize.iterations = 0). */
 typedef enum { PL_FIT_CONVERGED = 0, PL_FIT_STALLED, PL_FIT_BUDGET, PL_FIT_DIVERGED, PL_FIT_UNCHECKED } pl_fit_verdict;
 const char *pl_fit_verdict_name(pl_fit_verdict v);
 /* Exit status of `pipeline optimize` for a verdict: 0 converged / unchecked, 3 stalled or budget exhausted,

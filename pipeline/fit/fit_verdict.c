@@ -59,6 +59,15 @@ void pl_fit_decide(const pl_scene *s, pl_fit_result *r, const pl_fit_curvature *
                                                                    "a kink or a flat valley floor, see the correlations");
     return;
   }
+  if (r->iterations == 0 && r->newton_steps == 0 && !(r->best_loss < r->start_loss)) {
+    /* nothing was stepped (optimize.iterations = 0: the appearance stage alone, or the start evaluated): the start
+     * is reported as it is, neither a minimum nor a divergence */
+    r->verdict = PL_FIT_UNCHECKED;
+    snprintf(r->reason, sizeof r->reason,
+             "no iterations were run (optimize.iterations = 0): the start is reported, convergence not tested%s",
+             c && !c->positive ? "; the curvature there is not positive definite" : "");
+    return;
+  }
   if (!(r->best_loss < r->start_loss)) {
     r->verdict = PL_FIT_DIVERGED;
     snprintf(r->reason, sizeof r->reason, "no evaluated point has a lower loss than the start (%.4g), and the start is not a minimum", r->start_loss);

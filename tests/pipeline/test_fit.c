@@ -180,6 +180,19 @@ static void valley_tests(const char *dir) {
     pl_optimizer_free(&o);
     pl_scene_free(&s);
   }
+  /* no iterations at all (the appearance stage alone, or the start evaluated): unchecked, exit 0, not "diverged"
+   * because no evaluated point beat the start */
+  {
+    const char *none[4] = {"optimize.scan=0", "optimize.newton=0", "optimize.iterations=0", "optimize.uncertainty=false"};
+    pl_scene_load_string(&s, SC, "v.cfg", ".", none, 4);
+    pl_optimizer_init(&o, &s);
+    st = pl_fit(&s, &o, &obj, &opt, &r);
+    printf("0 iterations: %s: %s\n", pl_fit_verdict_name(r.verdict), r.reason);
+    CHECK(st == PL_OK && r.verdict == PL_FIT_UNCHECKED && pl_fit_verdict_exit_code(r.verdict) == 0 &&
+          strstr(r.reason, "no iterations were run"), "0 iterations: %s (%s)", pl_fit_verdict_name(r.verdict), r.reason);
+    pl_optimizer_free(&o);
+    pl_scene_free(&s);
+  }
   /* a non-finite gradient part-way: the fit stops there, reports the best point so far, verdict diverged */
   const char *nan_set[2] = {"optimize.iterations=20", "optimize.scan=0"};
   pl_scene_load_string(&s, SC, "v.cfg", ".", nan_set, 2);
