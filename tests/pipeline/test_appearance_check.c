@@ -5,6 +5,7 @@
 #include "pipeline/engine/engine.h"
 #include "pipeline/engine/engine_objective.h"
 #include "pipeline/io/targets.h"
+#include "tests/pipeline/engine_fixture.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =
@@ -33,27 +34,21 @@ static int count_ok(const pl_gc_row *rows, int n, const char *kind, int *total) 
 }
 
 int main(void) {
-  pl_scene s;
-  CHECK(pl_scene_load_string(&s, SCENE, "t.cfg", ".", NULL, 0) == PL_OK, "scene: %s", pl_last_error());
-  pl_targets t;
-  memset(&t, 0, sizeof t);
-  pl_engine *e = NULL;
-  pl_optimizer o;
-  memset(&o, 0, sizeof o);
-  pl_status st = pl_engine_make_targets(&s, &t, 1);
-  if (st == PL_OK) st = pl_engine_create(&e, &s);
-  if (st == PL_OK) st = pl_engine_set_targets(e, &t);
-  if (st == PL_OK) st = pl_optimizer_init(&o, &s);
-  if (st == PL_OK) st = pl_engine_apply(e, &o);
+  pl_test_engine f;
+  pl_status st = pl_test_engine_open(&f, SCENE);
+  pl_engine *const e = f.e;
   CHECK(st == PL_OK, "set-up: %s", pl_last_error());
-  if (st != PL_OK) return test_summary("test_appearance_check");
+  if (st != PL_OK) {
+    pl_test_engine_close(&f);
+    return test_summary("test_appearance_check");
+  }
   double step, tol;
   pl_gc_defaults(&step, NULL, &tol);
   pl_gc_row rows[32];
   int n = 0, total = 0;
   for (int fault = 0; fault < 2; ++fault) {
     pl_appearance_check_fault = fault ? 1.1 : 1.0;
-    CHECK(pl_engine_appearance_check(e, &o, step, tol, 3, rows, 32, &n) == PL_OK, "check: %s", pl_last_error());
+    CHECK(pl_engine_appearance_check(e, &f.o, step, tol, 3, rows, 32, &n) == PL_OK, "check: %s", pl_last_error());
     pl_engine_release_check(e);
     for (int i = 0; i < n; ++i)
       printf("%s %-34s adjoint %12.6g  fd %12.6g  rel.err %9.2e  uncert. %9.2e  %s\n", fault ? "x1.1" : "    ",
@@ -72,9 +67,6 @@ int main(void) {
     }
   }
   pl_appearance_check_fault = 1.0;
-  pl_optimizer_free(&o);
-  pl_engine_free(e);
-  pl_targets_free(&t);
-  pl_scene_free(&s);
+  pl_test_engine_close(&f);
   return test_summary("test_appearance_check");
 }

@@ -12,6 +12,7 @@
 #include "pipeline/engine/engine_objective.h"
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/io/targets.h"
+#include "tests/pipeline/engine_fixture.h"
 #include "tests/test_util.h"
 
 static const char *SCENE =
@@ -45,21 +46,15 @@ static double max_abs(const real *a, size_t n) {
 }
 
 int main(void) {
-  pl_scene s;
-  CHECK(pl_scene_load_string(&s, SCENE, "t.cfg", ".", NULL, 0) == PL_OK, "scene: %s", pl_last_error());
-  pl_targets t;
-  memset(&t, 0, sizeof t);
-  pl_engine *e = NULL;
-  pl_optimizer o;
-  memset(&o, 0, sizeof o);
-  pl_status st = pl_engine_make_targets(&s, &t, 1);
-  if (st == PL_OK) st = pl_engine_create(&e, &s);
-  if (st == PL_OK) st = pl_engine_set_targets(e, &t);
-  if (st == PL_OK) st = pl_optimizer_init(&o, &s);
-  if (st == PL_OK) st = pl_engine_apply(e, &o);
+  pl_test_engine f;
+  pl_status st = pl_test_engine_open(&f, SCENE);
+  pl_engine *const e = f.e;
   CHECK(st == PL_OK && e->backend == PL_BACKEND_CPU, "set-up (CPU): %s", pl_last_error());
-  if (st != PL_OK) return test_summary("test_rgb_weights");
-  const int w = s.cameras[0].width, h = s.cameras[0].height, np = w * h;
+  if (st != PL_OK) {
+    pl_test_engine_close(&f);
+    return test_summary("test_rgb_weights");
+  }
+  const int w = f.s.cameras[0].width, h = f.s.cameras[0].height, np = w * h;
   size_t n3 = 3 * (size_t)e->m;
   real *g_all = (real *)malloc(n3 * sizeof(real)), *g_w = (real *)malloc(n3 * sizeof(real));
   real *g_ref = (real *)malloc(n3 * sizeof(real)), *g_0 = (real *)malloc(n3 * sizeof(real));
@@ -74,27 +69,27 @@ int main(void) {
       weight[i * w + j] = di * di + dj * dj <= 0.3 * w * 0.3 * w ? 1 : 0;
       ones += weight[i * w + j] > 0;
     }
-  CHECK(grads(e, &o, g_all, &dE_all) == PL_OK, "unweighted: %s", pl_last_error());
+  CHECK(grads(e, &f.o, g_all, &dE_all) == PL_OK, "unweighted: %s", pl_last_error());
   CHECK(pl_engine_set_rgb_weights(e, weight) == PL_OK, "weights");
-  CHECK(grads(e, &o, g_w, &dE_w) == PL_OK, "weighted: %s", pl_last_error());
+  CHECK(grads(e, &f.o, g_w, &dE_w) == PL_OK, "weighted: %s", pl_last_error());
   CHECK(pl_engine_download_camera(e, 0, rgb, NULL) == PL_OK, "the rendered frame: %s", pl_last_error());
   CHECK(pl_engine_set_rgb_weights(e, zero) == PL_OK, "zero weights");
-  CHECK(grads(e, &o, g_0, &dE_0) == PL_OK, "zero-weighted: %s", pl_last_error());
+  CHECK(grads(e, &f.o, g_0, &dE_0) == PL_OK, "zero-weighted: %s", pl_last_error());
   CHECK(pl_engine_set_rgb_weights(e, NULL) == PL_OK, "no weights");
-  CHECK(grads(e, &o, g_ref, &dE_back) == PL_OK, "unweighted again: %s", pl_last_error());
+  CHECK(grads(e, &f.o, g_ref, &dE_back) == PL_OK, "unweighted again: %s", pl_last_error());
   double back = 0;
   for (size_t i = 0; i < n3; ++i) back = fmax(back, fabs((double)(g_ref[i] - g_all[i])));
   CHECK(back == 0 && dE_back == dE_all, "NULL weights give back the unweighted gradient (%.3g)", back);
   CHECK(max_abs(g_0, n3) == 0 && dE_0 == 0, "weights 0: no colour gradient (%.3g), dL/dE %.3g",
         max_abs(g_0, n3), dE_0);
   /* the independent route: the targets outside the weights set to the rendered image */
-  int k = 0 * t.nframes + 2;
-  CHECK(t.rgb[k] != NULL, "target of frame 2");
+  int k = 0 * f.t.nframes + 2;
+  CHECK(f.t.rgb[k] != NULL, "target of frame 2");
   for (int p = 0; p < np; ++p)
     if (weight[p] == 0)
-      for (int c = 0; c < 3; ++c) t.rgb[k][3 * p + c] = rgb[3 * p + c];
-  CHECK(pl_engine_set_targets(e, &t) == PL_OK, "modified targets: %s", pl_last_error());
-  CHECK(grads(e, &o, g_ref, &dE_ref) == PL_OK, "modified targets: %s", pl_last_error());
+      for (int c = 0; c < 3; ++c) f.t.rgb[k][3 * p + c] = rgb[3 * p + c];
+  CHECK(pl_engine_set_targets(e, &f.t) == PL_OK, "modified targets: %s", pl_last_error());
+  CHECK(grads(e, &f.o, g_ref, &dE_ref) == PL_OK, "modified targets: %s", pl_last_error());
   double err = 0, sc = max_abs(g_ref, n3), diff_all = 0;
   for (size_t i = 0; i < n3; ++i) {
     err = fmax(err, fabs((double)(g_w[i] - g_ref[i])));
@@ -113,7 +108,7 @@ int main(void) {
   ups_param_buffers(e->ups, &cbuf, &bbuf);
   for (int hold = 1; hold >= 0; --hold) {
     pl_engine_hold_colors(e, hold);
-    CHECK(grads(e, &o, g_w, &dE_w) == PL_OK, "gradient: %s", pl_last_error());
+    CHECK(grads(e, &f.o, g_w, &dE_w) == PL_OK, "gradient: %s", pl_last_error());
     memcpy(before, cbuf, n3 * sizeof(real));
     CHECK(pl_engine_appearance_step(e, 1.0) == PL_OK, "appearance step: %s", pl_last_error());
     double moved = 0;
@@ -123,9 +118,6 @@ int main(void) {
   }
   free(before);
   free(g_all), free(g_w), free(g_ref), free(g_0), free(weight), free(zero), free(rgb);
-  pl_optimizer_free(&o);
-  pl_engine_free(e);
-  pl_targets_free(&t);
-  pl_scene_free(&s);
+  pl_test_engine_close(&f);
   return test_summary("test_rgb_weights");
 }
