@@ -454,6 +454,9 @@ static pl_status sim_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p,
   if (d->plane_strain < 0 || d->plane_strain > 3)
     return pl_fail(PL_ERR_INVALID, "plane_strain = %d: choose 0 (none), 1 (x), 2 (y) or 3 (z)", d->plane_strain);
   g->plane_strain = d->plane_strain;
+  if (!(d->pic_blend >= 0 && d->pic_blend <= 1))
+    return pl_fail(PL_ERR_INVALID, "pic_blend = %g: choose a PIC share in [0, 1] (0: APIC)", d->pic_blend);
+  g->pic_blend = (real)d->pic_blend;
   for (int w = 0; w < 6; ++w) g->wall_type[w] = d->per_wall ? d->wall_types[w] : d->boundary;
   for (int w = 0; w < 6; ++w) g->wall_friction[w] = (real)(d->per_wall_friction ? d->wall_frictions[w] : d->boundary_friction);
   s->frame_dt = fdt;

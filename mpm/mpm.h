@@ -109,6 +109,8 @@ typedef struct {
   int boundary_cells;       /* wall band thickness in cells, 2..16; 0: 3 */
   int plane_strain;         /* 0: 3D; 1, 2, 3: plane strain normal to x, y, z (the grid velocity along that axis
                              * is zero at every node: a quasi-2D slab that cannot thicken, docs/mpm.md) */
+  double pic_blend;         /* the PIC share of the particle-to-grid transfer, in [0, 1]: the affine momentum
+                             * (1 - pic_blend) m C is scattered; 0 (the default): APIC, 1: PIC (docs/mpm.md) */
   double frame_dt;          /* seconds per frame; 0: 1/30 */
   int substeps;             /* per frame; 0: automatic from the CFL bound */
   double cfl;               /* CFL number of the automatic bound, in (0, 1]; 0: 0.4 */

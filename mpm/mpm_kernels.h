@@ -119,15 +119,17 @@ HD mpm_mparams mpm_particle_params(const mpm_kparticles *P, int64_t p, int *mode
   return mp;
 }
 
-/* A_p = m C - dt V0 D^-1 tau(F, C) */
-HD m3 mpm_p2g_affine(int model, mpm_mparams mp, real mass, real vol0, real dt, real inv_dx, m3 C, m3 F) {
+/* A_p = (1 - pic) m C - dt V0 D^-1 tau(F, C). pic (mpm_kgrid.pic_blend) is the PIC share of the transfer: 0 is
+ * APIC (Jiang et al. 2015: the affine momentum m C keeps the particle's velocity gradient), 1 is PIC (only m v is
+ * scattered, which damps the sub-cell velocity modes); C still enters the stress (viscosity) and F's update. */
+HD m3 mpm_p2g_affine(int model, mpm_mparams mp, real mass, real vol0, real dt, real inv_dx, m3 C, m3 F, real pic) {
   m3 tau = mpm_kirchhoff(model, F, C, mp);
-  return m3_axpy(m3_scale(C, mass), -dt * vol0 * RC(4.0) * inv_dx * inv_dx, tau);
+  return m3_axpy(m3_scale(C, (RC(1.0) - pic) * mass), -dt * vol0 * RC(4.0) * inv_dx * inv_dx, tau);
 }
 HD void mpm_p2g_affine_vjp(int model, mpm_mparams mp, real mass, real vol0, real dt, real inv_dx, m3 C, m3 F,
-                           m3 v_A, m3 *v_C, m3 *v_F, real *v_mass, mpm_mparams *v_p) {
-  m3_accum(v_C, m3_scale(v_A, mass));
-  *v_mass += m3_ddot(v_A, C);
+                           real pic, m3 v_A, m3 *v_C, m3 *v_F, real *v_mass, mpm_mparams *v_p) {
+  m3_accum(v_C, m3_scale(v_A, (RC(1.0) - pic) * mass));
+  *v_mass += (RC(1.0) - pic) * m3_ddot(v_A, C);
   mpm_kirchhoff_vjp(model, F, C, mp, m3_scale(v_A, -dt * vol0 * RC(4.0) * inv_dx * inv_dx), v_F, v_C, v_p);
 }
 
@@ -142,7 +144,7 @@ HD void mpm_p2g_contrib(real w, v3 dpos, real mass, v3 v, m3 A, real *dm, v3 *dm
 HD void mpm_p2g_particle(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 x, v3 v,
                          m3 C, m3 F, int base[3], real out[27][4]) {
   mpm_stencil s = mpm_stencil_of(g, x);
-  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F);
+  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F, g->pic_blend);
   for (int a = 0; a < 3; ++a) base[a] = s.base[a];
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b)
@@ -222,10 +224,10 @@ HD void mpm_p2g_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real
                              v3 v, m3 C, m3 F, const real v_out[27][4], v3 *v_x, v3 *v_v, m3 *v_C, m3 *v_F,
                              real *v_mass, mpm_mparams *v_p) {
   mpm_stencil s = mpm_stencil_of(g, x);
-  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F);
+  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F, g->pic_blend);
   m3 v_A = m3_zero();
   mpm_p2g_scatter_vjp(g, &s, mass, v, A, v_out, v_x, v_v, &v_A, v_mass);
-  mpm_p2g_affine_vjp(model, mp, mass, vol0, dt, g->inv_dx, C, F, v_A, v_C, v_F, v_mass, v_p);
+  mpm_p2g_affine_vjp(model, mp, mass, vol0, dt, g->inv_dx, C, F, g->pic_blend, v_A, v_C, v_F, v_mass, v_p);
 }
 
 /* ------------------------------------------------------------------ grid update */

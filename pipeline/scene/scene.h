@@ -58,6 +58,7 @@ typedef struct {
   int wall_friction_own[6];  /* 1: the wall's own boundary_friction_<wall> was given */
   int boundary_cells;
   int plane_strain; /* 0: none; 1, 2, 3: x, y, z (mpm_desc.plane_strain) */
+  double pic_blend; /* the PIC share of the transfer (mpm_desc.pic_blend) */
   unsigned long seed;
   pl_backend backend;
   int threads;

@@ -39,6 +39,10 @@ static const pl_key_spec sim_keys[] = {
     {"plane_strain", PL_KT_ENUM, "none", "none x y z", 0, 0, 0,
      "plane strain normal to this axis: the grid velocity along it is zero everywhere, so a quasi-2D slab between "
      "walls cannot thicken into their bands (none: 3D)"},
+    {"pic_blend", PL_KT_REAL, "0", NULL, RANGE(0, 1),
+     "the PIC share of the particle-to-grid transfer: 0 is APIC (the particle's affine velocity is transferred), 1 is "
+     "PIC; a share damps the sub-cell velocity ringing that lets a granular deposit creep below its angle of repose "
+     "(0.25 holds a heap within 3 deg of phi, docs/mpm.md)"},
     {"seed", PL_KT_INT, "1", NULL, PL_KF_NONNEG, 0, 0, "seed of the counter-based RNG (particle jitter, sampling)"},
     {"backend", PL_KT_ENUM, "auto", "auto cpu cuda", 0, 0, 0, "where to run: cuda if a device is present (auto), cpu, cuda"},
     {"threads", PL_KT_INT, "0", NULL, RANGE(0, PL_MAX_THREADS), "CPU threads; 0 = all cores"},

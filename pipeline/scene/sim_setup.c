@@ -105,6 +105,7 @@ void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_
   for (int w = 0; w < 6; ++w) d->wall_frictions[w] = sim->wall_friction[w];
   d->boundary_cells = sim->boundary_cells;
   d->plane_strain = sim->plane_strain;
+  d->pic_blend = sim->pic_blend;
   d->frame_dt = 1.0 / sim->fps;
   d->substeps = sim->substeps;
   d->cfl = sim->cfl;

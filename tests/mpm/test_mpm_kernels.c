@@ -623,6 +623,10 @@ static void test_p2g(void) {
     p.mu = 170, p.lambda = 230, p.bulk = 310, p.viscosity = 0.4;
     mp_store(p, x + 25);
     check("P2G per particle", names[m], f_p2g, v_p2g, &k, x, P2G_NIN, 108);
+    if (m == 0 || m == 4) { /* a PIC share (sim.pic_blend): the affine momentum (1 - pic) m C */
+      k.g.pic_blend = RC(0.35);
+      check("P2G per particle, PIC share 0.35", names[m], f_p2g, v_p2g, &k, x, P2G_NIN, 108);
+    }
   }
   /* conservation: the 27 contributions carry the particle's mass and momentum exactly */
   kctx k;
@@ -637,6 +641,26 @@ static void test_p2g(void) {
   for (int i = 0; i < 27; ++i) m += out[i][0], px += out[i][1], py += out[i][2], pz += out[i][3];
   CHECK(fabs(m - 2) < 1e-13 && fabs(px - 0.6) < 1e-13 && fabs(py + 1.4) < 1e-13 && fabs(pz - 0.4) < 1e-13,
         "P2G conserves mass and momentum (%g, %g %g %g)", m, px, py, pz);
+  /* with any PIC share too; and the share scales exactly the affine part: pic = 1 scatters w m v alone (the
+   * weights' first moment about the particle vanishes, so the affine part only moves momentum between nodes) */
+  real out1[27][4], out0[27][4], outh[27][4];
+  k.g.pic_blend = 1;
+  mpm_p2g_particle(&k.g, MPM_FIXED_COROTATED, mpm_mparams_zero(), 2.0, 1e-4, 1e-3, v3_make(0.41, 0.52, 0.37),
+                   v3_make(0.3, -0.7, 0.2), C, m3_identity(), base, out1);
+  k.g.pic_blend = RC(0.5);
+  mpm_p2g_particle(&k.g, MPM_FIXED_COROTATED, mpm_mparams_zero(), 2.0, 1e-4, 1e-3, v3_make(0.41, 0.52, 0.37),
+                   v3_make(0.3, -0.7, 0.2), C, m3_identity(), base, outh);
+  k.g.pic_blend = 0;
+  mpm_p2g_particle(&k.g, MPM_FIXED_COROTATED, mpm_mparams_zero(), 2.0, 1e-4, 1e-3, v3_make(0.41, 0.52, 0.37),
+                   v3_make(0.3, -0.7, 0.2), C, m3_identity(), base, out0);
+  double m1 = 0, p1x = 0, worst_half = 0;
+  for (int i = 0; i < 27; ++i) {
+    m1 += out1[i][0], p1x += out1[i][1];
+    for (int c = 1; c < 4; ++c) worst_half = fmax(worst_half, fabs(outh[i][c] - 0.5 * (out0[i][c] + out1[i][c])));
+  }
+  CHECK(fabs(m1 - 2) < 1e-13 && fabs(p1x - 0.6) < 1e-13, "PIC (pic_blend = 1) conserves mass and momentum (%g, %g)",
+        m1, p1x);
+  CHECK(worst_half < 1e-13, "pic_blend = 0.5 is the mean of APIC and PIC node by node (worst %.2g)", worst_half);
 }
 
 static void test_g2p(void) {

@@ -109,8 +109,16 @@ static void test_bad_settings(void) {
   cols[0].friction = -0.1;
   CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_ERR_INVALID && contains("'ramp'"), "negative friction: %s", pl_last_error());
   printf("negative friction -> %s\n", pl_last_error());
-  /* given substeps far below the CFL bound */
+  /* a PIC share outside [0, 1], or NaN */
   d.ncolliders = 0;
+  const double bad_pic[2] = {1.5, NAN};
+  for (int i = 0; i < 2; ++i) {
+    d.pic_blend = bad_pic[i];
+    CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_ERR_INVALID && contains("pic_blend"), "pic_blend = %g accepted: %s",
+          bad_pic[i], pl_last_error());
+  }
+  d.pic_blend = 0;
+  /* given substeps far below the CFL bound */
   d.substeps = 2;
   CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_OK, "%s", pl_last_error());
   pl_status st = mpm_advance_frame(s);
