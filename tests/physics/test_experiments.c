@@ -12,7 +12,8 @@
  *                               sqrt(J2)/p (tan(phi) for the default shear cone; within 3 degrees)
  *
  * The granular cases use the default cone (shear); PL_TEST_DP_CONE = plane_strain | compression runs them with
- * another, PL_TEST_PIC_BLEND = B (collapse, heap) with a PIC share B in the transfer, PL_TEST_DUMP=DIR writes the deposits' particles (DIR/collapse_a*.csv, DIR/heap.csv) for pictures.
+ * another, PL_TEST_PIC_BLEND = B (collapse, heap) with a PIC share B in the transfer (sim.pic_blend), and
+ * PL_TEST_DUMP=DIR writes the deposits' particles (DIR/collapse_a*.csv, DIR/heap.csv) for pictures.
  *
  * `--grid N` sets the resolution (cells along the longest side; each case has a CI default), `--small` runs
  * the sanitizer build's cheaper variant (a shorter run checked only for sanity, not against the goal). */
@@ -183,11 +184,11 @@ static void test_walls(void) {
 
 /* ------------------------------------------------------------------ granular column collapse */
 
-/* The transfer's PIC share (sim.pic_blend): the default APIC (0), or PL_TEST_PIC_BLEND for the study in docs/mpm.md
- * (a share raises the heap to 27.6-27.8 deg and cuts the collapse runout by 26-54 %). */
-static double test_pic_blend(double dflt) {
+/* The transfer's PIC share (sim.pic_blend): APIC (0), or PL_TEST_PIC_BLEND for the study in docs/mpm.md (a share
+ * raises the heap to 27.6-27.8 deg and cuts the collapse runout to 26-54 % short of the experiments). */
+static double test_pic_blend(void) {
   const char *e = getenv("PL_TEST_PIC_BLEND");
-  if (!e || !*e) return dflt;
+  if (!e || !*e) return 0;
   char *end;
   double v = strtod(e, &end);
   if (*end || !(v >= 0 && v <= 1)) {
@@ -206,7 +207,7 @@ static double collapse(double A, double L0, double phi, int grid, double *deposi
   double H0 = A * L0;
   double Lx = 0.5, Ly = H0 + 0.06;
   mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, 8, &m);
-  d.pic_blend = test_pic_blend(0);
+  d.pic_blend = test_pic_blend();
   d.per_wall = 1;
   for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
   d.wall_types[2] = MPM_CONTACT_STICKY; /* rough floor (the experiments glue sand to it), smooth sides */
@@ -258,7 +259,6 @@ static void test_collapse(void) {
 
 /* ------------------------------------------------------------------ heap */
 
-
 /* A slope left by a retaining wall that retreats slowly (quasi-static failure, the classic way to measure an
  * angle of repose): sand of height H fills [0, L] against the back wall and first settles under its weight for
  * 0.3 s behind the gate at rest (as sand poured behind a gate does); then the gate, a plane collider, moves away at
@@ -271,7 +271,7 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   double L = 0.12, H = 0.08, Lx = 0.4;
   mpm_desc d = planar_desc(Lx, 0.2, grid, 8, &m);
   d.plane_strain = 3;
-  d.pic_blend = test_pic_blend(0);
+  d.pic_blend = test_pic_blend();
   d.per_wall = 1;
   for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
   d.wall_types[2] = MPM_CONTACT_STICKY;
@@ -320,7 +320,7 @@ static void test_heap(void) {
   int grid = grid_or(g_small ? 40 : 60);
   double slope = retreat_slope(phi, grid, 0.1, &hdep, &np, &t);
   printf("heap: phi = %.0f deg (%s cone), plane strain, PIC share %.2g, grid %d, %lld particles, %.2f s: deposit %.3f m "
-         "high, flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), test_pic_blend(0), grid,
+         "high, flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), test_pic_blend(), grid,
          (long long)np, t, hdep, slope, slope - phi);
   if (!g_small) CHECK(fabs(slope - phi) <= 3, "flank %.1f deg, friction angle %.0f deg (goal 3 deg)", slope, phi);
   else CHECK(slope > 5 && slope < 60, "no slope formed (%.1f deg)", slope);
