@@ -457,6 +457,10 @@ static pl_status sim_init(mpm_sim *s, const mpm_desc *d, const mpm_particles *p,
   if (!(d->pic_blend >= 0 && d->pic_blend <= 1))
     return pl_fail(PL_ERR_INVALID, "pic_blend = %g: choose a PIC share in [0, 1] (0: APIC)", d->pic_blend);
   g->pic_blend = (real)d->pic_blend;
+  if (!(d->pic_rest_speed >= 0 && isfinite(d->pic_rest_speed)))
+    return pl_fail(PL_ERR_INVALID, "pic_rest_speed = %g: choose a speed >= 0 m/s (0: the share applies everywhere)",
+                   d->pic_rest_speed);
+  g->pic_rest_speed = (real)d->pic_rest_speed;
   for (int w = 0; w < 6; ++w) g->wall_type[w] = d->per_wall ? d->wall_types[w] : d->boundary;
   for (int w = 0; w < 6; ++w) g->wall_friction[w] = (real)(d->per_wall_friction ? d->wall_frictions[w] : d->boundary_friction);
   s->frame_dt = fdt;

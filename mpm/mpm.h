@@ -111,6 +111,8 @@ typedef struct {
                              * is zero at every node: a quasi-2D slab that cannot thicken, docs/mpm.md) */
   double pic_blend;         /* the PIC share of the particle-to-grid transfer, in [0, 1]: the affine momentum
                              * (1 - pic_blend) m C is scattered; 0 (the default): APIC, 1: PIC (docs/mpm.md) */
+  double pic_rest_speed;    /* > 0: the share applies only to material at rest, beta (1 - |v| / pic_rest_speed) below
+                             * that speed and none above it (m/s; docs/mpm.md item 11); 0: everywhere */
   double frame_dt;          /* seconds per frame; 0: 1/30 */
   int substeps;             /* per frame; 0: automatic from the CFL bound */
   double cfl;               /* CFL number of the automatic bound, in (0, 1]; 0: 0.4 */

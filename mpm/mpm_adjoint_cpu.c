@@ -145,8 +145,8 @@ pl_status mpm_cpu_adj_p2g(mpm_sim *sim, const mpm_adj_args *A) {
     /* A_p as the recomputed P2G left it (the stress is not evaluated twice) */
     mpm_p2g_scatter_vjp(g, &s, mass, v3_load(in.v + 3 * p), m3_load(cs->affine + 9 * p), (const real(*)[4])vout, &vx,
                         &vv, &vA, &vmass);
-    mpm_p2g_affine_vjp(model, mp, mass, P->vol0[p], dt, g->inv_dx, m3_load(in.C + 9 * p), m3_load(in.F + 9 * p),
-                       g->pic_blend, vA, &vC, &vF, &vmass, &vmp);
+    mpm_p2g_affine_at_vjp(g, model, mp, mass, P->vol0[p], dt, v3_load(in.v + 3 * p), m3_load(in.C + 9 * p),
+                          m3_load(in.F + 9 * p), vA, &vv, &vC, &vF, &vmass, &vmp);
     mpm_adj_p2g_store(adj, v_par, p, vx, vv, vC, vF, vmp, vmass);
   }
   return PL_OK;

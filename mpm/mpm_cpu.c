@@ -122,8 +122,8 @@ static pl_status cpu_p2g(mpm_sim *s, mpm_kstate st, real dt, uint64_t *err_out) 
       }
       int model;
       mpm_mparams mp = mpm_particle_params(P, p, &model);
-      m3 A = mpm_p2g_affine(model, mp, P->mass[p], P->vol0[p], dt, g->inv_dx, m3_load(st.C + 9 * p),
-                            m3_load(st.F + 9 * p), g->pic_blend);
+      m3 A = mpm_p2g_affine_at(g, model, mp, P->mass[p], P->vol0[p], dt, v3_load(st.v + 3 * p), m3_load(st.C + 9 * p),
+                               m3_load(st.F + 9 * p));
       if (!m3_isfinite(A)) {
         uint64_t k = mpm_error_key(p, MPM_PERR_STRESS);
         if (k < lerr) lerr = k;

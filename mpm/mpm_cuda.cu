@@ -209,8 +209,8 @@ __device__ static inline int p2g_prepare(const mpm_kgrid &g, const mpm_kstate &s
   }
   int model;
   mpm_mparams mp = mpm_particle_params(&P, p, &model);
-  *A = mpm_p2g_affine(model, mp, P.mass[p], P.vol0[p], dt, g.inv_dx, m3_load(st.C + 9 * p), m3_load(st.F + 9 * p),
-                      g.pic_blend);
+  *A = mpm_p2g_affine_at(&g, model, mp, P.mass[p], P.vol0[p], dt, v3_load(st.v + 3 * p), m3_load(st.C + 9 * p),
+                         m3_load(st.F + 9 * p));
   if (!m3_isfinite(*A)) {
     atomicMin(et.word, et_tag(et) | (unsigned long long)mpm_error_key(p, MPM_PERR_STRESS));
     return 0;

@@ -119,18 +119,52 @@ HD mpm_mparams mpm_particle_params(const mpm_kparticles *P, int64_t p, int *mode
   return mp;
 }
 
-/* A_p = (1 - pic) m C - dt V0 D^-1 tau(F, C). pic (mpm_kgrid.pic_blend) is the PIC share of the transfer: 0 is
+/* The particle's PIC share of the transfer (sim.pic_blend, sim.pic_rest_speed): the share beta everywhere when
+ * rest_speed is 0, else only for material at rest, fading linearly with the particle's speed,
+ *   beta_p = beta max(0, 1 - |v| / v0),
+ * so a flow keeps its APIC transfer and a deposit's sub-cell velocity modes (which let a slope below the friction
+ * angle creep) are damped (docs/mpm.md, "Why the heap is low", item 11). */
+HD real mpm_pic_share(real beta, real rest_speed, v3 v) {
+  if (!(rest_speed > 0)) return beta;
+  real r = RC(1.0) - v3_norm(v) / rest_speed;
+  return r > 0 ? beta * r : RC(0.0);
+}
+/* d beta_p / dv = -beta v / (v0 |v|) inside the cone of rest, 0 outside and at v = 0 (the kink's subgradient). */
+HD void mpm_pic_share_vjp(real beta, real rest_speed, v3 v, real v_share, v3 *v_v) {
+  if (!(rest_speed > 0)) return;
+  real sp = v3_norm(v);
+  if (!(sp > 0) || sp >= rest_speed) return;
+  v3_accum(v_v, v3_scale(v, -v_share * beta / (rest_speed * sp)));
+}
+
+/* A_p = (1 - pic) m C - dt V0 D^-1 tau(F, C). pic (mpm_pic_share) is the particle's PIC share of the transfer: 0 is
  * APIC (Jiang et al. 2015: the affine momentum m C keeps the particle's velocity gradient), 1 is PIC (only m v is
  * scattered, which damps the sub-cell velocity modes); C still enters the stress (viscosity) and F's update. */
 HD m3 mpm_p2g_affine(int model, mpm_mparams mp, real mass, real vol0, real dt, real inv_dx, m3 C, m3 F, real pic) {
   m3 tau = mpm_kirchhoff(model, F, C, mp);
   return m3_axpy(m3_scale(C, (RC(1.0) - pic) * mass), -dt * vol0 * RC(4.0) * inv_dx * inv_dx, tau);
 }
+/* v_pic (may be NULL when the share is a constant) receives the share's cotangent, -m (v_A : C). */
 HD void mpm_p2g_affine_vjp(int model, mpm_mparams mp, real mass, real vol0, real dt, real inv_dx, m3 C, m3 F,
-                           real pic, m3 v_A, m3 *v_C, m3 *v_F, real *v_mass, mpm_mparams *v_p) {
+                           real pic, m3 v_A, m3 *v_C, m3 *v_F, real *v_mass, mpm_mparams *v_p, real *v_pic) {
   m3_accum(v_C, m3_scale(v_A, (RC(1.0) - pic) * mass));
-  *v_mass += (RC(1.0) - pic) * m3_ddot(v_A, C);
+  real AC = m3_ddot(v_A, C);
+  *v_mass += (RC(1.0) - pic) * AC;
+  if (v_pic) *v_pic += -mass * AC;
   mpm_kirchhoff_vjp(model, F, C, mp, m3_scale(v_A, -dt * vol0 * RC(4.0) * inv_dx * inv_dx), v_F, v_C, v_p);
+}
+
+/* The affine matrix of particle (v, C, F) with the grid's transfer settings, and its vjp (v's cotangent through
+ * the share of material at rest). */
+HD m3 mpm_p2g_affine_at(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 v, m3 C,
+                        m3 F) {
+  return mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F, mpm_pic_share(g->pic_blend, g->pic_rest_speed, v));
+}
+HD void mpm_p2g_affine_at_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 v,
+                              m3 C, m3 F, m3 v_A, v3 *v_v, m3 *v_C, m3 *v_F, real *v_mass, mpm_mparams *v_p) {
+  real pic = mpm_pic_share(g->pic_blend, g->pic_rest_speed, v), v_pic = 0;
+  mpm_p2g_affine_vjp(model, mp, mass, vol0, dt, g->inv_dx, C, F, pic, v_A, v_C, v_F, v_mass, v_p, &v_pic);
+  mpm_pic_share_vjp(g->pic_blend, g->pic_rest_speed, v, v_pic, v_v);
 }
 
 /* One node's share of a particle: dm = w m, dmom = w (m v + A dpos). */
@@ -144,7 +178,7 @@ HD void mpm_p2g_contrib(real w, v3 dpos, real mass, v3 v, m3 A, real *dm, v3 *dm
 HD void mpm_p2g_particle(const mpm_kgrid *g, int model, mpm_mparams mp, real mass, real vol0, real dt, v3 x, v3 v,
                          m3 C, m3 F, int base[3], real out[27][4]) {
   mpm_stencil s = mpm_stencil_of(g, x);
-  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F, g->pic_blend);
+  m3 A = mpm_p2g_affine_at(g, model, mp, mass, vol0, dt, v, C, F);
   for (int a = 0; a < 3; ++a) base[a] = s.base[a];
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b)
@@ -224,10 +258,10 @@ HD void mpm_p2g_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real
                              v3 v, m3 C, m3 F, const real v_out[27][4], v3 *v_x, v3 *v_v, m3 *v_C, m3 *v_F,
                              real *v_mass, mpm_mparams *v_p) {
   mpm_stencil s = mpm_stencil_of(g, x);
-  m3 A = mpm_p2g_affine(model, mp, mass, vol0, dt, g->inv_dx, C, F, g->pic_blend);
+  m3 A = mpm_p2g_affine_at(g, model, mp, mass, vol0, dt, v, C, F);
   m3 v_A = m3_zero();
   mpm_p2g_scatter_vjp(g, &s, mass, v, A, v_out, v_x, v_v, &v_A, v_mass);
-  mpm_p2g_affine_vjp(model, mp, mass, vol0, dt, g->inv_dx, C, F, g->pic_blend, v_A, v_C, v_F, v_mass, v_p);
+  mpm_p2g_affine_at_vjp(g, model, mp, mass, vol0, dt, v, C, F, v_A, v_v, v_C, v_F, v_mass, v_p);
 }
 
 /* ------------------------------------------------------------------ grid update */

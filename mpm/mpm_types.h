@@ -35,7 +35,8 @@ typedef struct {
   int wall_type[6];    /* MPM_CONTACT_* per wall: x min, x max, y min, y max, z min, z max (mpm_wall_index) */
   real wall_friction[6]; /* Coulomb coefficient per wall (order of wall_type) */
   int plane_strain;    /* 0: none; 1, 2, 3: the velocity along x, y, z is zero at every node (mpm_desc) */
-  real pic_blend;      /* the PIC share of the transfer, in [0, 1]: 0 is APIC (mpm_desc; mpm_p2g_affine) */
+  real pic_blend;      /* the PIC share of the transfer, in [0, 1]: 0 is APIC (mpm_desc; mpm_pic_share) */
+  real pic_rest_speed; /* > 0: the share applies only below this speed, fading with it (m/s; mpm_pic_share) */
 } mpm_kgrid;
 
 /* A collider as the kernels see it. Moving colliders translate: centre(t) = center + t velocity. */

@@ -59,6 +59,7 @@ typedef struct {
   int boundary_cells;
   int plane_strain; /* 0: none; 1, 2, 3: x, y, z (mpm_desc.plane_strain) */
   double pic_blend; /* the PIC share of the transfer (mpm_desc.pic_blend) */
+  double pic_rest_speed; /* > 0: the share for material at rest only (mpm_desc.pic_rest_speed) */
   unsigned long seed;
   pl_backend backend;
   int threads;

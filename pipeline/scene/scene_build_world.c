@@ -70,6 +70,7 @@ static pl_status build_walls(const pl_config *c, pl_scene_sim *sim) {
   PL_TRY(pl_scene_get_int(c, "sim", "", "boundary_cells", &sim->boundary_cells));
   PL_TRY(pl_scene_get_enum(c, "sim", "", "plane_strain", &sim->plane_strain)); /* none x y z: 0..3 */
   PL_TRY(pl_config_real(c, "sim", "", "pic_blend", &sim->pic_blend, NULL));
+  PL_TRY(pl_config_real(c, "sim", "", "pic_rest_speed", &sim->pic_rest_speed, NULL));
   PL_TRY(pl_config_int(c, "sim", "", "seed", &l, NULL));
   sim->seed = (unsigned long)l;
   PL_TRY(pl_scene_get_enum(c, "sim", "", "backend", &e));

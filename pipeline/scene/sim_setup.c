@@ -106,6 +106,7 @@ void pl_sim_desc(const pl_scene *s, mpm_material *mats, mpm_collider *cols, mpm_
   d->boundary_cells = sim->boundary_cells;
   d->plane_strain = sim->plane_strain;
   d->pic_blend = sim->pic_blend;
+  d->pic_rest_speed = sim->pic_rest_speed;
   d->frame_dt = 1.0 / sim->fps;
   d->substeps = sim->substeps;
   d->cfl = sim->cfl;

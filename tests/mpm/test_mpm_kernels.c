@@ -626,6 +626,11 @@ static void test_p2g(void) {
     if (m == 0 || m == 4) { /* a PIC share (sim.pic_blend): the affine momentum (1 - pic) m C */
       k.g.pic_blend = RC(0.35);
       check("P2G per particle, PIC share 0.35", names[m], f_p2g, v_p2g, &k, x, P2G_NIN, 108);
+      /* the share for material at rest only (sim.pic_rest_speed): |v| = 0.79 m/s inside v0 = 2 m/s, so the share
+       * 0.35 (1 - |v| / v0) depends on v, and v's cotangent carries that dependence */
+      k.g.pic_rest_speed = RC(2.0);
+      check("P2G per particle, PIC share 0.35 at rest (v0 = 2 m/s)", names[m], f_p2g, v_p2g, &k, x, P2G_NIN, 108);
+      k.g.pic_rest_speed = 0;
     }
   }
   /* conservation: the 27 contributions carry the particle's mass and momentum exactly */
@@ -661,6 +666,26 @@ static void test_p2g(void) {
   CHECK(fabs(m1 - 2) < 1e-13 && fabs(p1x - 0.6) < 1e-13, "PIC (pic_blend = 1) conserves mass and momentum (%g, %g)",
         m1, p1x);
   CHECK(worst_half < 1e-13, "pic_blend = 0.5 is the mean of APIC and PIC node by node (worst %.2g)", worst_half);
+  /* the share for material at rest: a particle faster than v0 scatters APIC exactly; one at half of v0 with the
+   * share 1 scatters as the share 0.5 does */
+  real outr[27][4];
+  const v3 vp = v3_make(0.3, -0.7, 0.2);
+  k.g.pic_blend = 1;
+  k.g.pic_rest_speed = RC(0.5) * v3_norm(vp);
+  mpm_p2g_particle(&k.g, MPM_FIXED_COROTATED, mpm_mparams_zero(), 2.0, 1e-4, 1e-3, v3_make(0.41, 0.52, 0.37), vp, C,
+                   m3_identity(), base, outr);
+  double worst_fast = 0, worst_rest = 0;
+  for (int i = 0; i < 27; ++i)
+    for (int c = 0; c < 4; ++c) worst_fast = fmax(worst_fast, fabs(outr[i][c] - out0[i][c]));
+  k.g.pic_rest_speed = RC(2.0) * v3_norm(vp);
+  mpm_p2g_particle(&k.g, MPM_FIXED_COROTATED, mpm_mparams_zero(), 2.0, 1e-4, 1e-3, v3_make(0.41, 0.52, 0.37), vp, C,
+                   m3_identity(), base, outr);
+  for (int i = 0; i < 27; ++i)
+    for (int c = 0; c < 4; ++c) worst_rest = fmax(worst_rest, fabs(outr[i][c] - outh[i][c]));
+  k.g.pic_blend = 0;
+  k.g.pic_rest_speed = 0;
+  CHECK(worst_fast == 0, "a particle faster than pic_rest_speed scatters APIC exactly (worst %.2g)", worst_fast);
+  CHECK(worst_rest < 1e-13, "a particle at half of pic_rest_speed scatters half the share (worst %.2g)", worst_rest);
 }
 
 static void test_g2p(void) {

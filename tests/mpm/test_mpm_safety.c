@@ -118,6 +118,14 @@ static void test_bad_settings(void) {
           bad_pic[i], pl_last_error());
   }
   d.pic_blend = 0;
+  /* a rest speed below 0, NaN or infinite */
+  const double bad_rest[3] = {-0.01, NAN, INFINITY};
+  for (int i = 0; i < 3; ++i) {
+    d.pic_rest_speed = bad_rest[i];
+    CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_ERR_INVALID && contains("pic_rest_speed"),
+          "pic_rest_speed = %g accepted: %s", bad_rest[i], pl_last_error());
+  }
+  d.pic_rest_speed = 0;
   /* given substeps far below the CFL bound */
   d.substeps = 2;
   CHECK(mpm_create(&s, &d, &p, NULL, 0) == PL_OK, "%s", pl_last_error());

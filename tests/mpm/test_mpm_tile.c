@@ -85,8 +85,8 @@ static void emulate_tiled_p2g(const mpm_kgrid *g, const mpm_kparticles *P, const
       if (!mpm_in_domain(g, x)) continue;
       int model;
       mpm_mparams mp = mpm_particle_params(P, p, &model);
-      m3 A = mpm_p2g_affine(model, mp, h->mass[p], h->vol0[p], dt, g->inv_dx, m3_load(h->C + 9 * p), m3_load(h->F + 9 * p),
-                            g->pic_blend);
+      m3 A = mpm_p2g_affine_at(g, model, mp, h->mass[p], h->vol0[p], dt, v3_load(h->v + 3 * p), m3_load(h->C + 9 * p),
+                               m3_load(h->F + 9 * p));
       mpm_stencil s = mpm_stencil_of(g, x);
       const int t = mpm_tile_which(mpm_tile_key(&tl, s.base), tile_key);
       for (int a = 0; a < 3; ++a)

@@ -12,7 +12,7 @@
  *                               sqrt(J2)/p (tan(phi) for the default shear cone; within 3 degrees)
  *
  * The granular cases use the default cone (shear); PL_TEST_DP_CONE = plane_strain | compression runs them with
- * another, PL_TEST_PIC_BLEND = B (collapse, heap) with a PIC share B in the transfer (sim.pic_blend), and
+ * another, PL_TEST_PIC_BLEND = B and PL_TEST_PIC_REST = V with another transfer (granular_transfer), and
  * PL_TEST_DUMP=DIR writes the deposits' particles (DIR/collapse_a*.csv, DIR/heap.csv) for pictures.
  *
  * `--grid N` sets the resolution (cells along the longest side; each case has a CI default), `--small` runs
@@ -184,18 +184,34 @@ static void test_walls(void) {
 
 /* ------------------------------------------------------------------ granular column collapse */
 
-/* The transfer's PIC share (sim.pic_blend): APIC (0), or PL_TEST_PIC_BLEND for the study in docs/mpm.md (a share
- * raises the heap to 27.6-27.8 deg and cuts the collapse runout to 26-54 % short of the experiments). */
-static double test_pic_blend(void) {
-  const char *e = getenv("PL_TEST_PIC_BLEND");
-  if (!e || !*e) return 0;
+/* The granular transfer every granular case uses: the PIC share 0.5 for material at rest below 0.02 m/s
+ * (sim.pic_blend, sim.pic_rest_speed; docs/mpm.md item 11), which holds the heap's angle and leaves the flows APIC.
+ * PL_TEST_PIC_BLEND = B and PL_TEST_PIC_REST = V (m/s; 0: the share everywhere) override it for the studies in
+ * docs/mpm.md (PL_TEST_PIC_BLEND=0: plain APIC). */
+static double env_or(const char *name, double dflt, double lo, double hi) {
+  const char *e = getenv(name);
+  if (!e || !*e) return dflt;
   char *end;
   double v = strtod(e, &end);
-  if (*end || !(v >= 0 && v <= 1)) {
-    fprintf(stderr, "PL_TEST_PIC_BLEND='%s': expected a number in [0, 1]\n", e);
+  if (*end || !(v >= lo && v <= hi)) {
+    fprintf(stderr, "%s='%s': expected a number in [%g, %g]\n", name, e, lo, hi);
     exit(2);
   }
   return v;
+}
+static double test_pic_blend(void) { return env_or("PL_TEST_PIC_BLEND", 0.5, 0, 1); }
+static double test_pic_rest(void) { return env_or("PL_TEST_PIC_REST", 0.02, 0, 1e3); }
+/* the transfer as the figures print it */
+static const char *transfer_name(void) {
+  static char buf[64];
+  if (test_pic_blend() == 0) return "APIC transfer";
+  if (test_pic_rest() == 0) snprintf(buf, sizeof buf, "PIC share %.2g", test_pic_blend());
+  else snprintf(buf, sizeof buf, "PIC share %.2g below %.3g m/s", test_pic_blend(), test_pic_rest());
+  return buf;
+}
+static void granular_transfer(mpm_desc *d) {
+  d->pic_blend = test_pic_blend();
+  d->pic_rest_speed = test_pic_rest();
 }
 
 /* Runout (L - L0)/L0 of a planar column L0 wide and H0 = A L0 high against the back wall; sticky floor. */
@@ -207,7 +223,7 @@ static double collapse(double A, double L0, double phi, int grid, double *deposi
   double H0 = A * L0;
   double Lx = 0.5, Ly = H0 + 0.06;
   mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, 8, &m);
-  d.pic_blend = test_pic_blend();
+  granular_transfer(&d);
   d.per_wall = 1;
   for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
   d.wall_types[2] = MPM_CONTACT_STICKY; /* rough floor (the experiments glue sand to it), smooth sides */
@@ -249,9 +265,9 @@ static void test_collapse(void) {
     int64_t np;
     double r = collapse(As[i], L0s[i], phi, grid, &hdep, &slope, &np, &t);
     double ref = lube_runout(As[i]), err = r / ref - 1;
-    printf("collapse: a = %.1f (L0 = %.2f m), phi = %.0f deg, %s cone, grid %d, %lld particles, %.2f s: runout (L - L0)/L0 "
-           "= %.3f, Lube et al. (2005) %.3f, %+.1f%%; deposit %.3f m high, flank %.1f deg\n", As[i], L0s[i], phi,
-           cone_name(test_cone()), grid, (long long)np, t, r, ref, 100 * err, hdep, slope);
+    printf("collapse: a = %.1f (L0 = %.2f m), phi = %.0f deg, %s cone, %s, grid %d, %lld particles, %.2f s: runout "
+           "(L - L0)/L0 = %.3f, Lube et al. (2005) %.3f, %+.1f%%; deposit %.3f m high, flank %.1f deg\n", As[i], L0s[i],
+           phi, cone_name(test_cone()), transfer_name(), grid, (long long)np, t, r, ref, 100 * err, hdep, slope);
     if (!g_small) CHECK(fabs(err) < 0.10, "runout off by %.1f%% at a = %.1f (goal 10%%)", 100 * err, As[i]);
     else CHECK(r > 0, "the column did not spread");
   }
@@ -271,7 +287,7 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   double L = 0.12, H = 0.08, Lx = 0.4;
   mpm_desc d = planar_desc(Lx, 0.2, grid, 8, &m);
   d.plane_strain = 3;
-  d.pic_blend = test_pic_blend();
+  granular_transfer(&d);
   d.per_wall = 1;
   for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
   d.wall_types[2] = MPM_CONTACT_STICKY;
@@ -319,8 +335,8 @@ static void test_heap(void) {
   int64_t np;
   int grid = grid_or(g_small ? 40 : 60);
   double slope = retreat_slope(phi, grid, 0.1, &hdep, &np, &t);
-  printf("heap: phi = %.0f deg (%s cone), plane strain, PIC share %.2g, grid %d, %lld particles, %.2f s: deposit %.3f m "
-         "high, flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), test_pic_blend(), grid,
+  printf("heap: phi = %.0f deg (%s cone), plane strain, %s, grid %d, %lld particles, %.2f s: deposit %.3f m high, "
+         "flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), transfer_name(), grid,
          (long long)np, t, hdep, slope, slope - phi);
   if (!g_small) CHECK(fabs(slope - phi) <= 3, "flank %.1f deg, friction angle %.0f deg (goal 3 deg)", slope, phi);
   else CHECK(slope > 5 && slope < 60, "no slope formed (%.1f deg)", slope);
@@ -339,6 +355,7 @@ static double incline_mu(double phi, int cone, double theta, int grid, int64_t *
   m.dp_cone = cone;
   double Lx = 0.25, h = 0.02, th = theta * PI / 180, g = 9.8;
   mpm_desc d = planar_desc(Lx, 0.06, grid, 8, &m);
+  granular_transfer(&d);
   d.gravity[0] = g * sin(th);
   d.gravity[1] = -g * cos(th);
   d.per_wall = 1;
