@@ -500,6 +500,18 @@ HD unsigned mpm_trace_branch(int model, m3 F, real q, mpm_mparams p) {
   return (unsigned)mpm_plastic_branch(model, F, q, p);
 }
 
+/* The side of the PIC share for material at rest (mpm_pic_share) the particle's velocity v puts it on for the next
+ * P2G: 0 without the rest share (sim.pic_rest_speed = 0) or above v0, 1 inside (0 < |v| < v0), 2 at rest (v = 0),
+ * 3 within MPM_TRACE_BAND of |v| = v0. Folded after the return map's code, offset by 16 (MPM_TRACE_SHARE). */
+#define MPM_TRACE_SHARE 16u
+HD unsigned mpm_pic_share_branch(real rest_speed, v3 v) {
+  if (!(rest_speed > 0)) return 0;
+  real sp = v3_norm(v);
+  if (r_fabs(sp - rest_speed) <= MPM_TRACE_BAND * (sp + rest_speed)) return 3;
+  if (sp >= rest_speed) return 0;
+  return sp > 0 ? 1 : 2;
+}
+
 /* The branches of the contacts of node (i, j, k) as mpm_grid_node applies them, 2 bits each in order (0: none
  * acts, or every one passes v through). A sticky contact has one branch only and adds nothing. A node entering or
  * leaving a particle's support (a smooth event: its weight is C1 at 0) may change this code too, so a count of

@@ -22,6 +22,8 @@ static const pl_cli_option capture_opts[] = {
     {"output", 'o', "DIR", "the capture's folder (or give it after the scene: capture SCENE.cfg DIR)"},
     {"layout", 0, "NAME", "pacnerf (all_data.json, data/r_C_F.png; default) or transforms (transforms.json)"},
     {"cameras", 0, "N", "cameras on the ring (default 8)"},
+    {"overhead", 0, "N", "cameras added above, at 75 deg elevation and the ring's distance, between its azimuths "
+                         "(default 0): they see the top of a body, which ring views leave uncarved"},
     {"width", 0, "W", "capture image width (default 2 x render.width)"},
     {"height", 0, "H", "capture image height (default 2 x render.height)"},
     {"supersample", 0, "S", "render at S x the capture size, then area-downsample (default 2)"},
@@ -153,7 +155,7 @@ static int run_capture(const pl_cli_args *a) {
     fprintf(stderr, "pipeline capture: --layout must be pacnerf or transforms (got '%s')\n", layout);
     return 2;
   }
-  long ncam, cw, ch, ss, refine, seed;
+  long ncam, nover, cw, ch, ss, refine, seed;
   double noise;
   pl_scene s;
   int rc = pl_cli_load_scene(&scene_args, "capture", &s);
@@ -161,13 +163,13 @@ static int run_capture(const pl_cli_args *a) {
   if ((rc = pl_cli_int(a, "cameras", 8, &ncam)) || (rc = pl_cli_int(a, "width", 2L * s.render.width, &cw)) ||
       (rc = pl_cli_int(a, "height", 2L * s.render.height, &ch)) || (rc = pl_cli_int(a, "supersample", 2, &ss)) ||
       (rc = pl_cli_int(a, "refine", 2, &refine)) || (rc = pl_cli_int(a, "seed", 1, &seed)) ||
-      (rc = pl_cli_real(a, "noise", 0.02, &noise))) {
+      (rc = pl_cli_int(a, "overhead", 0, &nover)) || (rc = pl_cli_real(a, "noise", 0.02, &noise))) {
     pl_scene_free(&s);
     return rc;
   }
-  if (ncam < 1 || ncam > 64 || cw < 1 || ch < 1 || cw * ss > 8192 || ch * ss > 8192 || ss < 1 || ss > 8 || refine < 1 ||
-      refine > 4 || !(noise >= 0 && noise < 1) || s.ncameras < 1) {
-    fprintf(stderr, "pipeline capture: out of range: cameras 1..64, supersample 1..8, refine 1..4, noise in [0,1), "
+  if (ncam < 1 || ncam > 64 || nover < 0 || nover > 8 || cw < 1 || ch < 1 || cw * ss > 8192 || ch * ss > 8192 ||
+      ss < 1 || ss > 8 || refine < 1 || refine > 4 || !(noise >= 0 && noise < 1) || s.ncameras < 1) {
+    fprintf(stderr, "pipeline capture: out of range: cameras 1..64, overhead 0..8, supersample 1..8, refine 1..4, noise in [0,1), "
                     "width x supersample <= 8192, and the scene needs one [camera] to place the ring\n");
     pl_scene_free(&s);
     return 2;
@@ -190,8 +192,9 @@ static int run_capture(const pl_cli_args *a) {
   double e1[3] = {hor[0] / rad, hor[1] / rad, hor[2] / rad};
   double e2[3] = {up[1] * e1[2] - up[2] * e1[1], up[2] * e1[0] - up[0] * e1[2], up[0] * e1[1] - up[1] * e1[0]};
   double fov = 2 * atan(0.5 * c0->height / c0->fy) * 180 / 3.14159265358979323846;
+  const long ntot = ncam + nover; /* the ring, then the overhead cameras */
   /* overrides: truth, render size, ring cameras, no capture of its own */
-  int nsets = 0, cap = s.ntruth + s.nobjects + 8 + 4 * (int)ncam;
+  int nsets = 0, cap = s.ntruth + s.nobjects + 8 + 4 * (int)ntot;
   char *store = (char *)calloc((size_t)cap, 512);
   const char **sets = (const char **)calloc((size_t)cap, sizeof *sets);
   pl_status st = store && sets ? PL_OK : pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -201,10 +204,14 @@ static int run_capture(const pl_cli_args *a) {
     ADD("render.width=%ld", cw * ss);
     ADD("render.height=%ld", ch * ss);
     ADD("targets.source=truth");
-    for (int k = 0; k < ncam; ++k) {
-      double ang = 2 * 3.14159265358979323846 * k / ncam, h = hgt * (k % 2 ? 1.8 : 1.0), ca = cos(ang), sa = sin(ang);
+    const double pi = 3.14159265358979323846, dist = sqrt(rad * rad + hgt * hgt), elev = 75 * pi / 180;
+    for (int k = 0; k < ntot; ++k) {
+      /* the ring (every other camera higher), then the overhead cameras between the ring's azimuths */
+      int over = k >= ncam;
+      double ang = over ? 2 * pi * (k - ncam + 0.5) / nover : 2 * pi * k / ncam, ca = cos(ang), sa = sin(ang);
+      double r = over ? dist * cos(elev) : rad, h = over ? dist * sin(elev) : hgt * (k % 2 ? 1.8 : 1.0);
       double eye[3];
-      for (int j = 0; j < 3; ++j) eye[j] = target[j] + rad * (ca * e1[j] + sa * e2[j]) + h * up[j];
+      for (int j = 0; j < 3; ++j) eye[j] = target[j] + r * (ca * e1[j] + sa * e2[j]) + h * up[j];
       ADD("camera.capture%d.eye=%.17g %.17g %.17g", k, eye[0], eye[1], eye[2]);
       ADD("camera.capture%d.target=%.17g %.17g %.17g", k, target[0], target[1], target[2]);
       ADD("camera.capture%d.up=%.17g %.17g %.17g", k, up[0], up[1], up[2]);
@@ -222,7 +229,7 @@ static int run_capture(const pl_cli_args *a) {
   gen_ctx g;
   memset(&g, 0, sizeof g);
   g.gen = &gen;
-  g.ncam = (int)ncam;
+  g.ncam = (int)ntot;
   g.cw = (int)cw, g.ch = (int)ch, g.ss = (int)ss;
   g.noise = noise;
   g.seed = (unsigned long)seed;
@@ -230,13 +237,13 @@ static int run_capture(const pl_cli_args *a) {
   pl_engine *e = NULL;
   if (st == PL_OK) {
     g.first = pl_scene_camera_index(&gen, "capture0");
-    g.plates = (float **)calloc((size_t)ncam, sizeof(float *));
+    g.plates = (float **)calloc((size_t)ntot, sizeof(float *));
     if (g.first < 0 || !g.plates) st = pl_fail(PL_ERR_INTERNAL, "capture: ring cameras not set up");
   }
   char dir[PL_PATH_MAX + 16];
   snprintf(dir, sizeof dir, "%s/data", g.outdir);
   if (st == PL_OK) st = pl_mkdirs(dir);
-  for (int k = 0; st == PL_OK && k < ncam; ++k) {
+  for (int k = 0; st == PL_OK && k < ntot; ++k) {
     size_t np = (size_t)cw * ss * ch * ss;
     g.plates[k] = (float *)malloc(sizeof(float) * 3 * np);
     if (!g.plates[k]) {
@@ -252,7 +259,7 @@ static int run_capture(const pl_cli_args *a) {
   if (st == PL_OK) st = pl_engine_create(&e, &gen);
   if (st == PL_OK) {
     PL_INFO("capture: %lld particles (grid %d), %ld cameras, rendered at %ldx%ld, written at %ldx%ld, noise %.3g",
-            (long long)pl_engine_particles(e), gen.sim.grid_longest, ncam, cw * ss, ch * ss, cw, ch, noise);
+            (long long)pl_engine_particles(e), gen.sim.grid_longest, ntot, cw * ss, ch * ss, cw, ch, noise);
     unsigned char *mask = (unsigned char *)malloc((size_t)gen.sim.frames + 1);
     if (!mask) st = pl_fail(PL_ERR_NOMEM, "out of memory");
     else {
@@ -264,9 +271,9 @@ static int run_capture(const pl_cli_args *a) {
   if (st == PL_OK) st = write_cameras(&g, pacnerf, gen.sim.frames, gen.sim.fps);
   if (st == PL_OK)
     fprintf(stderr, "pipeline capture: %d images of %ld cameras x %d frames (+ %ld background plates) in %s/ (%s layout, "
-            "%.1f s)\n", g.written, ncam, gen.sim.frames + 1, ncam, g.outdir, layout, pl_now() - t0);
+            "%.1f s)\n", g.written, ntot, gen.sim.frames + 1, ntot, g.outdir, layout, pl_now() - t0);
   rc = st == PL_OK ? 0 : pl_cli_report("capture", st);
-  for (int k = 0; g.plates && k < ncam; ++k) free(g.plates[k]);
+  for (int k = 0; g.plates && k < ntot; ++k) free(g.plates[k]);
   free(g.plates);
   pl_engine_free(e);
   pl_scene_free(&gen);
@@ -281,7 +288,7 @@ const pl_cli_command pl_cmd_capture = {
     "SCENE.cfg -o OUT_FOLDER [options]",
     "Simulates the scene with its [truth] values at --refine x the grid resolution and particle density, renders\n"
     "--cameras views on a ring (placed from the first [camera]: its distance, height and field of view; every\n"
-    "other camera higher) at --supersample x the capture size, puts a textured background plate behind the\n"
+    "other camera higher; --overhead adds views from above) at --supersample x the capture size, puts a textured background plate behind the\n"
     "Gaussians, area-downsamples, adds Gaussian noise (--noise) and writes OUT/data/r_C_F.png (frames 0..N),\n"
     "OUT/data/r_C_-1.png (the plates, with their own noise) and OUT/all_data.json (or OUT/transforms.json).\n"
     "A fit reads it back with [targets] source = pacnerf (or transforms), path = OUT (docs/captures.md).",

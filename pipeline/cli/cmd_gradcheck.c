@@ -74,6 +74,8 @@ static void json_stage(cJSON *stages, const char *name, const pl_gc_row *rows, i
     if (rows[i].step > 0) cJSON_AddNumberToObject(r, "step", rows[i].step);
     if (rows[i].traced) { /* branch-aware differences (docs/adjoints.md "Branches and finite differences") */
       cJSON *b = cJSON_AddObjectToObject(r, "branch_changes");
+      /* "return_maps": particles whose traced branch changed (the return map or, with sim.pic_rest_speed, the rest
+       * share; the key kept for readers of earlier files) */
       cJSON_AddNumberToObject(b, "return_maps", (double)rows[i].branches[0]);
       cJSON_AddNumberToObject(b, "contact_nodes", (double)rows[i].branches[1]);
       cJSON_AddNumberToObject(b, "l1_residual_signs", (double)rows[i].branches[2]);
@@ -240,7 +242,8 @@ const pl_cli_command pl_cmd_gradcheck = {
     "MISMATCH (relative error above the tolerance), NO GRADIENT (the adjoint is zero while the loss changes: a cut\n"
     "gradient), INSENSITIVE (the loss does not depend on the parameter in this scene), FROZEN ([param] frozen =\n"
     "true; not a failure), NOISY (no step tried resolves the difference), NON-SMOOTH (every step tried straddles a\n"
-    "branch change: a return map, a contact or the sign of an L1 residual took another branch between the +h and -h\n"
+    "branch change: a particle's return map (or the transfer's rest share), a contact or the sign of an L1 residual\n"
+    "took another branch between the +h and -h\n"
     "runs, and no branch-free step was conclusive; printed with the counts; lowercase non-smooth when the smallest\n"
     "such step's difference still agrees with the adjoint: reported, not a failure). On the CPU backend the differences are\n"
     "branch-aware: the rows say which steps straddled branch changes and how many (docs/adjoints.md).\n"

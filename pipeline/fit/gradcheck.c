@@ -237,20 +237,20 @@ void pl_gc_print(const pl_gc_row *rows, int n, FILE *f) {
     /* the branch-aware note on a line of its own (the row itself still ends with its verdict) */
     if (r->verdict == PL_GC_NONSMOOTH || r->verdict == PL_GC_NONSMOOTH_AGREES)
       fprintf(f, "\n%-36s   not smooth here: %lld branch changes within +-%.3g, the smallest step tried that straddled "
-              "(%lld return maps, %lld contact nodes, %lld L1 residual signs)", "", (long long)nb, r->step,
+              "(%lld particle branches, %lld contact nodes, %lld L1 residual signs)", "", (long long)nb, r->step,
               (long long)r->branches[0], (long long)r->branches[1], (long long)r->branches[2]);
     else if (r->traced == 2 && nb > 0)
-      fprintf(f, "\n%-36s   %lld branch changes within +-%.3g (%lld return maps, %lld contact nodes, %lld L1 residual "
+      fprintf(f, "\n%-36s   %lld branch changes within +-%.3g (%lld particle branches, %lld contact nodes, %lld L1 residual "
               "signs; float: recorded, not avoided)", "", (long long)nb, r->step, (long long)r->branches[0],
               (long long)r->branches[1], (long long)r->branches[2]);
     else if (r->one_sided)
       fprintf(f, "\n%-36s   one-sided (%c) at step %.3g: the central difference straddles %lld branch changes there (%lld "
-              "return maps, %lld contact nodes, %lld L1 residual signs); the %c side keeps the base point's branches",
+              "particle branches, %lld contact nodes, %lld L1 residual signs); the %c side keeps the base point's branches",
               "", r->one_sided > 0 ? '+' : '-', r->step, (long long)nb, (long long)r->branches[0],
               (long long)r->branches[1], (long long)r->branches[2], r->one_sided > 0 ? '+' : '-');
     else if (r->traced && r->steps_crossing > 0)
-      fprintf(f, "\n%-36s   branch-aware: step %.3g; %d larger step%s straddled branch changes (at %.3g: %lld return "
-              "maps, %lld contact nodes, %lld L1 residual signs)", "", r->step, r->steps_crossing,
+      fprintf(f, "\n%-36s   branch-aware: step %.3g; %d larger step%s straddled branch changes (at %.3g: %lld particle "
+              "branches, %lld contact nodes, %lld L1 residual signs)", "", r->step, r->steps_crossing,
               r->steps_crossing > 1 ? "s" : "", r->cross_step, (long long)r->cross_branches[0],
               (long long)r->cross_branches[1], (long long)r->cross_branches[2]);
     fputc('\n', f);

@@ -4,7 +4,9 @@
  *   - an elastic model has one branch: its particle traces never differ, even when E changes and the states do;
  *   - Drucker-Prager sand: a different friction angle changes some particles' return-map branches;
  *   - a sticky floor has one branch (nothing traced); a slipping one with friction traces its nodes, and a
- *     different friction coefficient changes some (static / sliding). */
+ *     different friction coefficient changes some (static / sliding);
+ *   - the PIC share for material at rest (sim.pic_rest_speed): an elastic body's particles, which have one
+ *     return-map branch, change side of |v| = v0 when E changes. */
 #include <string.h>
 
 #include "mpm/mpm_kernels.h"
@@ -16,6 +18,8 @@ typedef struct {
   size_t nodes;
 } trace;
 
+static double g_rest_speed = 0; /* sim.pic_rest_speed of the runs (share 0.5 when > 0) */
+
 /* A box dropped onto the floor for 3 frames with the trace on. */
 static trace run(int model, double E, double phi, int boundary, double mu) {
   mpm_material m = tu_material(model, E, 0.3, 1500);
@@ -24,6 +28,8 @@ static trace run(int model, double E, double phi, int boundary, double mu) {
   d.boundary = boundary;
   d.boundary_friction = mu;
   d.substeps = 40; /* one schedule for every run (gradcheck holds its schedule too) */
+  d.pic_blend = g_rest_speed > 0 ? 0.5 : 0;
+  d.pic_rest_speed = g_rest_speed;
   mpm_object o = tu_box(0.5, 0.3, 0.5, 0.3, 0.2, 0.3, 0);
   o.velocity[0] = 0.8, o.velocity[1] = -1.5;
   mpm_sim *s = tu_make(&d, &o, 1);
@@ -86,6 +92,15 @@ int main(void) {
   trace j1 = run(MPM_FIXED_COROTATED, 1e5, 0, MPM_CONTACT_STICKY, 0), j2 = run(MPM_FIXED_COROTATED, 3e5, 0, MPM_CONTACT_STICKY, 0);
   CHECK(differ(j1.p, j2.p, (size_t)j1.n) == 0, "an elastic model's particle traces never differ");
   CHECK(nonzero(j1.g, j1.nodes) == 0, "sticky walls have one branch: nothing traced");
-  done(&a), done(&b), done(&c), done(&e), done(&j1), done(&j2);
+  /* the rest share: the same elastic runs with the share below 1 m/s (the box lands at 1.7 m/s and slows on the
+   * sticky floor): E moves some particles across |v| = v0 */
+  g_rest_speed = 1.0;
+  trace r1 = run(MPM_FIXED_COROTATED, 1e5, 0, MPM_CONTACT_STICKY, 0), r2 = run(MPM_FIXED_COROTATED, 3e5, 0, MPM_CONTACT_STICKY, 0);
+  g_rest_speed = 0;
+  int64_t dr = differ(r1.p, r2.p, (size_t)r1.n);
+  printf("elastic with the rest share below 1 m/s, E 1e5 -> 3e5: %lld of %lld particles took the other side\n",
+         (long long)dr, (long long)r1.n);
+  CHECK(dr > 0 && differ(r1.p, j1.p, (size_t)r1.n) > 0, "the rest share's side is traced and follows E");
+  done(&a), done(&b), done(&c), done(&e), done(&j1), done(&j2), done(&r1), done(&r2);
   return test_summary("test_mpm_trace");
 }

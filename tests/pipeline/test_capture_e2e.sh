@@ -38,6 +38,30 @@ else
   fail "optimize from a transforms.json capture"
 fi
 
+# 2b. --overhead: cameras added above the ring (3 ring + 1 overhead: 4 cameras, the overhead one the highest, at
+# 75 deg elevation: its height over the look-at point is tan(75 deg) = 3.7 x its horizontal distance); out of range: 2
+check
+if "$bin" capture scenes/tiny.cfg -o "$tmp/ov" --layout transforms --cameras 3 --overhead 1 --width 16 --height 16 \
+  --set sim.frames=1 -q > "$tmp/out" 2>&1; then
+  python3 - "$tmp/ov/transforms.json" << 'EOF2' || fail "--overhead 1: expected 4 cameras, the 4th above the ring"
+import json, sys
+fr = json.load(open(sys.argv[1]))["frames"]
+eyes = {}
+for f in fr:
+    m = f["transform_matrix"]
+    eyes[f.get("camera", f.get("camera_id"))] = (m[0][3], m[1][3], m[2][3])
+ys = [eyes[k][1] for k in sorted(eyes, key=str)]
+print("capture --overhead 1: %d cameras, heights %s" % (len(ys), " ".join("%.3f" % y for y in ys)))
+sys.exit(0 if len(ys) == 4 and ys[3] > max(ys[:3]) + 0.1 else 1)
+EOF2
+else
+  fail "pipeline capture --overhead 1"
+fi
+check
+"$bin" capture scenes/tiny.cfg -o "$tmp/ov9" --overhead 9 -q > "$tmp/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "overhead 0..8" "$tmp/out" || fail "--overhead 9: expected exit 2 naming the range (exit $rc)"
+
 # 3. a malformed capture: one line naming the file and the entry, exit status 2 or 1, no crash
 check
 mkdir -p "$tmp/bad/data"
