@@ -12,7 +12,9 @@
  *                               sqrt(J2)/p (tan(phi) for the default shear cone; within 3 degrees)
  *
  * The granular cases use the default cone (shear); PL_TEST_DP_CONE = plane_strain | compression runs them with
- * another, PL_TEST_PIC_BLEND = B and PL_TEST_PIC_REST = V with another transfer (granular_transfer), and
+ * another, PL_TEST_PIC_BLEND = B and PL_TEST_PIC_REST = V with another transfer (granular_transfer),
+ * PL_TEST_COLLAPSE_PLANE_STRAIN=1 and PL_TEST_COLLAPSE_FLOOR_MU = MU run the collapse in plane strain or on a Coulomb
+ * floor instead of the sticky one (the studies in docs/mpm.md), and
  * PL_TEST_DUMP=DIR writes the deposits' particles (DIR/collapse_a*.csv, DIR/heap.csv) for pictures.
  *
  * `--grid N` sets the resolution (cells along the longest side; each case has a CI default), `--small` runs
@@ -224,9 +226,16 @@ static double collapse(double A, double L0, double phi, int grid, double *deposi
   double Lx = 0.5, Ly = H0 + 0.06;
   mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, 8, &m);
   granular_transfer(&d);
+  if (getenv("PL_TEST_COLLAPSE_PLANE_STRAIN")) d.plane_strain = 3; /* study: docs/mpm.md */
   d.per_wall = 1;
   for (int w = 0; w < 6; ++w) d.wall_types[w] = MPM_CONTACT_SEPARATE;
   d.wall_types[2] = MPM_CONTACT_STICKY; /* rough floor (the experiments glue sand to it), smooth sides */
+  const char *floor_mu = getenv("PL_TEST_COLLAPSE_FLOOR_MU"); /* study: a Coulomb floor instead (docs/mpm.md) */
+  if (floor_mu && *floor_mu) {
+    d.wall_types[2] = MPM_CONTACT_SEPARATE;
+    d.per_wall_friction = 1;
+    d.wall_frictions[2] = atof(floor_mu);
+  }
   double dx = Lx / grid, b = 3 * dx;
   d.frame_dt = 0.02;
   mpm_object o = tu_box(b + 0.5 * L0, b + 0.5 * H0, 0.5 * d.domain_max[2], L0, H0, d.domain_max[2] - 2 * b, 0);
