@@ -66,6 +66,10 @@ typedef struct {
   real cohesion;        /* Drucker-Prager cohesion (Pa) */
   real bulk_modulus;    /* fluid bulk modulus (Pa) */
   int cone;             /* MPM_DP_CONE_* (a choice, not differentiated) */
+  real mui_delta;       /* Drucker-Prager mu(I): the friction's rise mu_2 - mu_s at large I (0: rate-independent) */
+  real mui_i0;          /* mu(I): the inertial number I0 of half the rise */
+  real grain_size;      /* mu(I): grain diameter d (m) */
+  real grain_density;   /* mu(I): grain density rho_s (kg/m^3) */
 } mpm_uparams;
 
 /* The parameters the kernels use, derived from mpm_uparams by mpm_params_from_user. */
@@ -77,6 +81,9 @@ typedef struct {
   real alpha;           /* Drucker-Prager cone slope: sqrt(2) sin(phi) / 3, sqrt(2/3) 2 sin(phi) / (3 - sin(phi)) or
                          * sqrt(2) tan(phi) / 3 (MPM_DP_CONE_*) */
   real tr_apex;         /* trace of the Hencky strain at the cone apex: c cot(phi) / K, K = lambda + 2 mu / 3 */
+  real mui_dalpha;      /* mu(I) on the shear cone: sqrt(2) (mu_2 - mu_s) / 3, the cone slope's rise (0: off) */
+  real mui_i0;          /* mu(I): I0 */
+  real mui_scale;       /* mu(I): d sqrt(rho_s), so I = gdot mui_scale / sqrt(p) (mpm_mui_alpha) */
 } mpm_mparams;
 
 /* A material as the kernels see it. */
@@ -91,12 +98,19 @@ typedef struct {
 HD mpm_mparams mpm_mparams_zero(void) {
   mpm_mparams p;
   p.mu = p.lambda = p.bulk = p.viscosity = p.yield_stress = p.alpha = p.tr_apex = 0;
+  p.mui_dalpha = p.mui_i0 = p.mui_scale = 0;
   return p;
+}
+HD void mpm_mparams_accum(mpm_mparams *a, mpm_mparams b) {
+  a->mu += b.mu, a->lambda += b.lambda, a->bulk += b.bulk, a->viscosity += b.viscosity;
+  a->yield_stress += b.yield_stress, a->alpha += b.alpha, a->tr_apex += b.tr_apex;
+  a->mui_dalpha += b.mui_dalpha, a->mui_i0 += b.mui_i0, a->mui_scale += b.mui_scale;
 }
 HD mpm_uparams mpm_uparams_zero(void) {
   mpm_uparams u;
   u.E = u.nu = u.yield_stress = u.viscosity = u.friction_angle = u.cohesion = u.bulk_modulus = 0;
   u.cone = MPM_DP_CONE_SHEAR;
+  u.mui_delta = u.mui_i0 = u.grain_size = u.grain_density = 0;
   return u;
 }
 
@@ -128,6 +142,11 @@ HD mpm_mparams mpm_params_from_user(mpm_uparams u) {
                                               : r_sqrt(RC(2.0)) * s / RC(3.0);
   real kappa = u.E / (RC(3.0) * (1 - RC(2.0) * u.nu));
   p.tr_apex = u.cohesion * c / (s * kappa);
+  /* mu(I) adds to mu = tan(phi), so it rides on the shear cone's alpha = sqrt(2) mu / 3 (mpm_create refuses it on
+   * the other cones); its values are settings, not learnable */
+  p.mui_dalpha = u.cone == MPM_DP_CONE_SHEAR && u.mui_delta > 0 ? r_sqrt(RC(2.0)) * u.mui_delta / RC(3.0) : RC(0.0);
+  p.mui_i0 = u.mui_i0;
+  p.mui_scale = u.grain_size * r_sqrt(u.grain_density);
   return p;
 }
 HD void mpm_params_from_user_vjp(mpm_uparams u, mpm_mparams v, mpm_uparams *vu) {
@@ -399,6 +418,57 @@ HD void mpm_project_von_mises_vjp(m3 F, real mu, real tau_y, real eta, real dt, 
 }
 
 /* ------------------------------------------------------------------ Drucker-Prager sand */
+
+/* mu(I) rheology on the shear cone (Jop, Forterre & Pouliquen 2006): the friction coefficient rises with the
+ * inertial number, mu = tan(phi) + (mu_2 - mu_s) I / (I0 + I), I = gdot d / sqrt(p / rho_s), so the cone slope
+ * alpha = sqrt(2) mu / 3 becomes alpha + mui_dalpha I / (I0 + I). gdot = sqrt(2) |dev sym C| (the shear rate: gdot
+ * for simple shear at that rate) and p = -K ln det Ft, the trial state's Kirchhoff pressure in Hencky strain
+ * (K = lambda + 2 mu / 3), floored at MPM_MUI_PMIN K so that I stays finite at the free surface and in tension
+ * (where the apex takes the particle anyway). At rest I = 0 and the static cone is unchanged. */
+#define MPM_MUI_PMIN RC(1e-6)
+typedef struct {
+  m3 s;        /* dev sym C */
+  real gdot, K, J, p, I;
+  int floored; /* p at its floor MPM_MUI_PMIN K (no dependence on F) */
+} mpm_mui_state;
+HD mpm_mui_state mpm_mui_eval(mpm_mparams p, m3 C, m3 Ft) {
+  mpm_mui_state m;
+  m.s = m3_sym(C);
+  m.s = mpm_add_diag(m.s, -m3_trace(m.s) / RC(3.0));
+  m.gdot = r_sqrt(RC(2.0) * m3_ddot(m.s, m.s));
+  m.K = p.lambda + RC(2.0) * p.mu / RC(3.0);
+  m.J = m3_det(Ft);
+  real pmin = MPM_MUI_PMIN * m.K;
+  m.p = m.J > 0 ? -m.K * r_log(m.J) : pmin;
+  m.floored = !(m.p > pmin);
+  if (m.floored) m.p = pmin;
+  m.I = m.gdot * p.mui_scale / r_sqrt(m.p);
+  return m;
+}
+/* The cone slope of the step: p.alpha, or with mu(I) (p.mui_dalpha > 0) its rate-dependent value. */
+HD real mpm_mui_alpha(mpm_mparams p, m3 C, m3 Ft) {
+  if (!(p.mui_dalpha > 0)) return p.alpha;
+  mpm_mui_state m = mpm_mui_eval(p, C, Ft);
+  return p.alpha + p.mui_dalpha * m.I / (p.mui_i0 + m.I);
+}
+/* Cotangents of mpm_mui_alpha given v_a, except alpha's own, which passes through unchanged (d/d alpha = 1):
+ * dI/dgdot = I / gdot, dgdot/dC = 2 dev sym C / gdot (0 at gdot = 0), dI/dp = -I / (2 p), dp/dFt = -K Ft^-T
+ * = -K cof(Ft) / J, dp/dK = -ln J (at the floor: dp/dK = MPM_MUI_PMIN, no F) with dK/dlambda = 1, dK/dmu = 2/3. */
+HD void mpm_mui_alpha_vjp(mpm_mparams p, m3 C, m3 Ft, real v_a, m3 *v_C, m3 *v_Ft, mpm_mparams *v_p) {
+  if (!(p.mui_dalpha > 0)) return;
+  mpm_mui_state m = mpm_mui_eval(p, C, Ft);
+  real den = p.mui_i0 + m.I;
+  v_p->mui_dalpha += v_a * m.I / den;
+  v_p->mui_i0 += v_a * (-p.mui_dalpha * m.I / (den * den));
+  real v_I = v_a * p.mui_dalpha * p.mui_i0 / (den * den);
+  v_p->mui_scale += v_I * m.gdot / r_sqrt(m.p);
+  if (m.gdot > 0) m3_accum(v_C, m3_scale(m.s, v_I * p.mui_scale / r_sqrt(m.p) * RC(2.0) / m.gdot));
+  real v_pr = v_I * (-m.I / (RC(2.0) * m.p));
+  real v_K = v_pr * (m.floored ? MPM_MUI_PMIN : -r_log(m.J)); /* the floor is MPM_MUI_PMIN K */
+  v_p->lambda += v_K;
+  v_p->mu += v_K * RC(2.0) / RC(3.0);
+  if (!m.floored) m3_accum(v_Ft, m3_scale(m3_cofactor(Ft), -v_pr * m.K / m.J));
+}
 
 /* ts = tr(e) + q - tr_apex: >= 0 projects to the apex (q_out = ts remembers the volume gained);
  * otherwise q_out = 0 and dgamma = n + beta ts, beta = (3 lambda + 2 mu) alpha / (2 mu), projects the

@@ -106,6 +106,23 @@ static pl_status resolve_material(const mpm_material *in, int i, mpm_material *o
                        nb, out->friction_angle);
       if (!(out->cohesion >= 0) || !isfinite(out->cohesion))
         return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): cohesion must be >= 0 (got %g)", nb, out->cohesion);
+      if (out->mui_i0 == 0) out->mui_i0 = 0.279;
+      if (out->grain_density == 0) out->grain_density = 2650;
+      if (!(out->mui_delta >= 0) || !isfinite(out->mui_delta))
+        return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): mui_delta must be >= 0 (got %g)", nb, out->mui_delta);
+      if (out->mui_delta > 0) {
+        if (out->dp_cone != MPM_DP_CONE_SHEAR)
+          return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): mu(I) (mui_delta > 0) needs the shear cone (it "
+                         "adds to mu = tan(phi))", nb);
+        if (!(out->mui_i0 > 0) || !isfinite(out->mui_i0))
+          return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): mui_i0 must be > 0 (got %g)", nb, out->mui_i0);
+        if (!(out->grain_size > 0) || !isfinite(out->grain_size))
+          return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): mu(I) needs grain_size > 0 (m; got %g)", nb,
+                         out->grain_size);
+        if (!(out->grain_density > 0) || !isfinite(out->grain_density))
+          return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): grain_density must be > 0 (got %g)", nb,
+                         out->grain_density);
+      }
       break;
     case MPM_NEWTONIAN_FLUID:
       if (!(out->bulk_modulus > 0) || !isfinite(out->bulk_modulus))
@@ -127,6 +144,12 @@ static mpm_kmaterial kmaterial_of(const mpm_material *m) {
   u.cohesion = (real)m->cohesion;
   u.cone = m->dp_cone;
   u.bulk_modulus = (real)m->bulk_modulus;
+  if (m->model == MPM_DRUCKER_PRAGER) {
+    u.mui_delta = (real)m->mui_delta;
+    u.mui_i0 = (real)m->mui_i0;
+    u.grain_size = (real)m->grain_size;
+    u.grain_density = (real)m->grain_density;
+  }
   mpm_kmaterial k;
   k.model = m->model;
   k.p = mpm_params_from_user(u);

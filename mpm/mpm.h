@@ -53,6 +53,10 @@ typedef struct {
   double cohesion;        /* Drucker-Prager (Pa), as given */
   int dp_cone;            /* Drucker-Prager cone fit: MPM_DP_CONE_SHEAR (0, default), _PLANE_STRAIN (1) or _COMPRESSION (2) (materials.h) */
   double bulk_modulus;    /* fluid (Pa); 0: 1e5 */
+  double mui_delta;       /* Drucker-Prager mu(I), shear cone only: mu_2 - mu_s, as given (0: rate-independent) */
+  double mui_i0;          /* mu(I): I0; 0: 0.279 (Jop et al. 2006) */
+  double grain_size;      /* mu(I): grain diameter d (m), > 0 when mui_delta > 0 */
+  double grain_density;   /* mu(I): grain density (kg/m^3); 0: 2650 (quartz) */
 } mpm_material;
 
 enum { MPM_SHAPE_BOX = 0, MPM_SHAPE_SPHERE = 1, MPM_SHAPE_CYLINDER = 2, MPM_SHAPE_MESH = 3, MPM_SHAPE_GAUSSIANS = 4,

@@ -230,7 +230,9 @@ static pl_status cpu_g2p(mpm_sim *sim, mpm_kstate in, mpm_kstate out, real dt, u
     real qo;
     mpm_g2p_particle(g, model, mp, dt, x, m3_load(in.F + 9 * p), in.q[p], gv, &xo, &vo, &Co, &Fo, &qo, &Ft);
     if (sim->particle_trace) { /* branch trace: the return map's branch of this substep, and the rest share's side */
-      uint64_t tr = mpm_trace_fold(sim->particle_trace[p], (uint64_t)mpm_trace_branch(model, Ft, in.q[p], mp));
+      mpm_mparams pe = mp; /* the step's cone slope (mu(I)), as mpm_g2p_particle projected with */
+      if (model == MPM_DRUCKER_PRAGER) pe.alpha = mpm_mui_alpha(mp, Co, Ft);
+      uint64_t tr = mpm_trace_fold(sim->particle_trace[p], (uint64_t)mpm_trace_branch(model, Ft, in.q[p], pe));
       if (g->pic_rest_speed > 0) tr = mpm_trace_fold(tr, MPM_TRACE_SHARE + mpm_pic_share_branch(g->pic_rest_speed, vo));
       sim->particle_trace[p] = tr;
     }

@@ -575,7 +575,9 @@ HD void mpm_g2p_particle(const mpm_kgrid *g, int model, mpm_mparams mp, real dt,
   m3 C = m3_scale(B, RC(4.0) * g->inv_dx * g->inv_dx);
   m3 Ft = m3_mul(m3_axpy(m3_identity(), dt, C), F);
   if (F_trial) *F_trial = Ft;
-  *F_out = mpm_plastic(model, Ft, q, mp, dt, q_out);
+  mpm_mparams pe = mp; /* the step's parameters: with mu(I), the cone slope of this rate and pressure */
+  if (model == MPM_DRUCKER_PRAGER) pe.alpha = mpm_mui_alpha(mp, C, Ft);
+  *F_out = mpm_plastic(model, Ft, q, pe, dt, q_out);
   *v_out = v;
   *C_out = C;
   *x_out = v3_axpy(x, dt, v);
@@ -600,13 +602,21 @@ HD void mpm_g2p_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real
   m3 C = m3_scale(B, D);
   m3 Mx = m3_axpy(m3_identity(), dt, C);
   m3 Ft = m3_mul(Mx, F);
-  /* F_out = plastic(Ft) */
-  m3 v_Ft = m3_zero();
-  mpm_plastic_vjp(model, Ft, q, mp, dt, vF_out, vq_out, &v_Ft, v_q, v_p);
+  /* F_out = plastic(Ft) with the step's cone slope alpha(C, Ft) (mu(I)): its cotangent goes on to C and Ft */
+  m3 v_Ft = m3_zero(), v_Cm = m3_zero();
+  if (model == MPM_DRUCKER_PRAGER && mp.mui_dalpha > 0) {
+    mpm_mparams pe = mp, vloc = mpm_mparams_zero();
+    pe.alpha = mpm_mui_alpha(mp, C, Ft);
+    mpm_plastic_vjp(model, Ft, q, pe, dt, vF_out, vq_out, &v_Ft, v_q, &vloc);
+    mpm_mui_alpha_vjp(mp, C, Ft, vloc.alpha, &v_Cm, &v_Ft, &vloc);
+    mpm_mparams_accum(v_p, vloc);
+  } else {
+    mpm_plastic_vjp(model, Ft, q, mp, dt, vF_out, vq_out, &v_Ft, v_q, v_p);
+  }
   /* Ft = (I + dt C) F */
   m3 v_Mx = m3_zero();
   m3_mul_vjp(Mx, F, v_Ft, &v_Mx, v_F);
-  m3 v_C = m3_axpy(vC_out, dt, v_Mx);
+  m3 v_C = m3_add(m3_axpy(vC_out, dt, v_Mx), v_Cm);
   m3 v_B = m3_scale(v_C, D);
   /* x_out = x + dt v */
   v3_accum(v_x, vx_out);

@@ -70,6 +70,7 @@ typedef struct {
   pl_material_model model;
   double E, nu, density, yield_stress, viscosity, friction_angle, cohesion, bulk_modulus;
   int dp_cone;           /* 0: shear, 1: plane_strain, 2: compression (mpm's MPM_DP_CONE_*) */
+  double mui_delta, mui_i0, grain_size, grain_density; /* Drucker-Prager mu(I) (mpm_material) */
   double color[3];
 } pl_scene_material;
 

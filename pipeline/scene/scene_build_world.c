@@ -101,6 +101,10 @@ pl_status pl_scene_build_materials(pl_scene *s) {
     PL_TRY(pl_config_real(c, "material", name, "friction_angle", &m->friction_angle, NULL));
     PL_TRY(pl_scene_get_enum(c, "material", name, "cone", &m->dp_cone));
     PL_TRY(pl_config_real(c, "material", name, "cohesion", &m->cohesion, NULL));
+    PL_TRY(pl_config_real(c, "material", name, "mui_delta", &m->mui_delta, NULL));
+    PL_TRY(pl_config_real(c, "material", name, "mui_i0", &m->mui_i0, NULL));
+    PL_TRY(pl_config_real(c, "material", name, "grain_size", &m->grain_size, NULL));
+    PL_TRY(pl_config_real(c, "material", name, "grain_density", &m->grain_density, NULL));
     PL_TRY(pl_config_real(c, "material", name, "bulk_modulus", &m->bulk_modulus, NULL));
     PL_TRY(pl_config_vec3(c, "material", name, "color", m->color, NULL));
     if ((m->model == PL_MAT_NEWTONIAN_FLUID || m->model == PL_MAT_VISCOPLASTIC) &&

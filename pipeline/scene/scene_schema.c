@@ -71,6 +71,15 @@ static const pl_key_spec material_keys[] = {
      "(sqrt(J2) = tan(phi) p, the mu = tan(phi) convention of granular rheology; column collapses run out closest "
      "to experiments); plane_strain: sqrt(J2) = sin(phi) p (0.87x as strong at 30 deg); compression: through its "
      "triaxial compression meridian (Klar et al. 2016, PAC-NeRF, PhysGaussian; 1.2x as strong at 30 deg)"},
+    {"mui_delta", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0,
+     "Drucker-Prager mu(I) rheology (Jop et al. 2006), shear cone only: the friction's rise mu_2 - mu_s at large "
+     "inertial number, mu = tan(friction_angle) + mui_delta I / (mui_i0 + I), I = shear rate x grain_size / "
+     "sqrt(pressure / grain_density); 0: rate-independent. 0.26 for glass beads; a partial regularisation of the "
+     "collapse runout's drift with resolution (docs/mpm.md item 12)"},
+    {"mui_i0", PL_KT_REAL, "0.279", NULL, PL_KF_POSITIVE, 0, 0, "mu(I): the inertial number of half the rise"},
+    {"grain_size", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "mu(I): grain diameter (m); needed when mui_delta > 0"},
+    {"grain_density", PL_KT_REAL, "2650", NULL, PL_KF_POSITIVE, 0, 0,
+     "mu(I): density of the grains themselves (kg/m^3; quartz 2650), not the bulk density"},
     {"bulk_modulus", PL_KT_REAL, "1e5", NULL, PL_KF_POSITIVE | PL_KF_LEARNABLE, 0, 0, "bulk modulus of newtonian_fluid (Pa)"},
     {"color", PL_KT_VEC3, "0.8 0.8 0.8", NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour of objects made of it"},
     END};

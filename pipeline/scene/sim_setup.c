@@ -32,6 +32,10 @@ void pl_sim_material(const pl_scene_material *m, mpm_material *o) {
   o->dp_cone = m->dp_cone; /* shear plane_strain compression: MPM_DP_CONE_SHEAR, _PLANE_STRAIN, _COMPRESSION */
   o->cohesion = m->cohesion;
   o->bulk_modulus = m->bulk_modulus;
+  o->mui_delta = m->mui_delta;
+  o->mui_i0 = m->mui_i0;
+  o->grain_size = m->grain_size;
+  o->grain_density = m->grain_density;
 }
 
 /* a scene shape's code in the simulator (table indexed by pl_shape; `other` outside it) */

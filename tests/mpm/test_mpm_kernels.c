@@ -73,8 +73,11 @@ static void v_params(const double *x, const double *vy, double *vx, void *c) {
 
 /* ------------------------------------------------------------------ mparams <-> doubles */
 
+/* The mu(I) settings (not learnable: held fixed by the differences) that mp_load gives every parameter set. */
+static double g_mui_dalpha = 0, g_mui_i0 = 0, g_mui_scale = 0;
 static mpm_mparams mp_load(const double *x) {
-  mpm_mparams p;
+  mpm_mparams p = mpm_mparams_zero();
+  p.mui_dalpha = (real)g_mui_dalpha, p.mui_i0 = (real)g_mui_i0, p.mui_scale = (real)g_mui_scale;
   p.mu = x[0], p.lambda = x[1], p.bulk = x[2], p.viscosity = x[3], p.yield_stress = x[4], p.alpha = x[5],
   p.tr_apex = x[6];
   return p;
@@ -704,6 +707,8 @@ static void test_g2p(void) {
       {"G2P sand, elastic", MPM_DRUCKER_PRAGER, 1, 0, MPM_BRANCH_ELASTIC, 0.96, 0.95, 0.94, 20},
       {"G2P sand, apex", MPM_DRUCKER_PRAGER, 40, 0.2, MPM_BRANCH_APEX, 1.0, 0.93, 0.9, 20},
       {"G2P fluid", MPM_NEWTONIAN_FLUID, 3, 0, MPM_BRANCH_ELASTIC, 1, 1, 1, 20},
+      /* mu(I) (mui_delta 0.26, I0 0.279, d sqrt(rho_s) 0.02: I ~ 0.3 here): the cone slope depends on C and F */
+      {"G2P sand, yielding, mu(I)", MPM_DRUCKER_PRAGER, 40, 0, MPM_BRANCH_YIELD, 1.25, 0.9, 0.8, 20},
   };
   for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); ++i) {
     kctx k;
@@ -729,20 +734,75 @@ static void test_g2p(void) {
           vi = v3_add(vi, v3_make(0.01 * sin(7.0 * (a + 2 * b + 3 * c)), 0.01 * cos(5.0 * (a + b)), 0.01 * sin(3.0 * c)));
           v3_store(vi, x + 13 + 3 * (9 * a + 3 * b + c));
         }
+    int mui = strstr(cs[i].name, "mu(I)") != NULL;
+    g_mui_dalpha = mui ? sqrt(2.0) * 0.26 / 3 : 0, g_mui_i0 = mui ? 0.279 : 0, g_mui_scale = mui ? 0.02 : 0;
     mpm_mparams p = mpm_mparams_zero();
     p.mu = 100, p.lambda = 150, p.yield_stress = cs[i].yield, p.viscosity = 0, p.alpha = 0.4, p.bulk = 300;
     mp_store(p, x + 94);
-    /* the branch of the trial F */
+    p = mp_load(x + 94);
+    /* the branch of the trial F (with mu(I), at the step's cone slope) */
     double y[G2P_NOUT];
     f_g2p(x, y, &k);
     m3 C = m3_load(y + 6);
     m3 Ft = m3_mul(m3_axpy(m3_identity(), k.dt, C), F);
-    int br = mpm_plastic_branch(k.model, Ft, (real)cs[i].q, p);
+    mpm_mparams pe = p;
+    pe.alpha = mpm_mui_alpha(p, C, Ft);
+    int br = mpm_plastic_branch(k.model, Ft, (real)cs[i].q, pe);
     CHECK(br == cs[i].branch, "%s: trial branch %d, expected %d", cs[i].name, br, cs[i].branch);
+    if (mui) {
+      mpm_mui_state ms = mpm_mui_eval(p, C, Ft);
+      printf("  mu(I) case: shear rate %.3g 1/s, pressure %.3g, I = %.3g, cone slope %.4f -> %.4f\n", (double)ms.gdot,
+             (double)ms.p, (double)ms.I, (double)p.alpha, (double)pe.alpha);
+      CHECK(ms.I > 0.05 && ms.I < 5 && pe.alpha > p.alpha, "mu(I): I = %g should raise the slope", (double)ms.I);
+    }
     check("G2P per particle", cs[i].name, f_g2p, v_g2p, &k, x, G2P_NIN, G2P_NOUT);
+    g_mui_dalpha = g_mui_i0 = g_mui_scale = 0;
   }
 }
 
+
+/* mu(I)'s cone slope alone (mpm_mui_alpha): x = C(9) Ft(9) lambda mu alpha -> alpha_eff, with every path checked
+ * by itself (inside the G2P check the C path's share of the gradient is below its tolerance). */
+static void f_mui(const double *x, double *y, void *c) {
+  (void)c;
+  mpm_mparams p = mpm_mparams_zero();
+  p.lambda = (real)x[18], p.mu = (real)x[19], p.alpha = (real)x[20];
+  p.mui_dalpha = (real)(sqrt(2.0) * 0.26 / 3), p.mui_i0 = (real)0.279, p.mui_scale = (real)0.02;
+  y[0] = mpm_mui_alpha(p, m3_load(x), m3_load(x + 9));
+}
+static void v_mui(const double *x, const double *vy, double *vx, void *c) {
+  (void)c;
+  mpm_mparams p = mpm_mparams_zero(), vp = mpm_mparams_zero();
+  p.lambda = (real)x[18], p.mu = (real)x[19], p.alpha = (real)x[20];
+  p.mui_dalpha = (real)(sqrt(2.0) * 0.26 / 3), p.mui_i0 = (real)0.279, p.mui_scale = (real)0.02;
+  m3 vC = m3_load(vx), vF = m3_load(vx + 9); /* the harness checks that the vjp accumulates */
+  vp.lambda = (real)vx[18], vp.mu = (real)vx[19];
+  mpm_mui_alpha_vjp(p, m3_load(x), m3_load(x + 9), (real)vy[0], &vC, &vF, &vp);
+  m3_store(vC, vx);
+  m3_store(vF, vx + 9);
+  vx[18] = vp.lambda, vx[19] = vp.mu, vx[20] += vy[0]; /* alpha passes through */
+}
+static void test_mui(void) {
+  const struct {
+    const char *name;
+    double sv[3], rate; /* F's singular values; C's scale (I ~ 0.3-0.4 in both) */
+  } cs[] = {{"mu(I) cone slope, compressed (p from F)", {0.98, 0.97, 0.96}, 1},
+            {"mu(I) cone slope, in tension (p at its floor)", {1.02, 1.01, 1.0}, 0.01}};
+  for (int i = 0; i < 2; ++i) {
+    double x[21];
+    m3_store(m3_scale(m3_make(0.5, 20.0, -3.0, 1.0, -4.0, 8.0, 6.0, -2.0, 1.0), cs[i].rate), x); /* C (1/s) */
+    m3_store(with_sv(cs[i].sv[0], cs[i].sv[1], cs[i].sv[2]), x + 9);
+    x[18] = 150, x[19] = 100, x[20] = 0.4;
+    double y;
+    f_mui(x, &y, NULL);
+    CHECK(y > 0.4 && y < 0.4 + sqrt(2.0) * 0.26 / 3, "%s: slope %g outside (alpha, alpha + dalpha)", cs[i].name, y);
+    check("mu(I) cone slope", cs[i].name, f_mui, v_mui, NULL, x, 21, 1);
+  }
+  /* at rest (C = 0) the static slope, exactly */
+  mpm_mparams p = mpm_mparams_zero();
+  p.lambda = 150, p.mu = 100, p.alpha = RC(0.4), p.mui_dalpha = RC(0.1), p.mui_i0 = RC(0.279), p.mui_scale = RC(0.02);
+  CHECK(mpm_mui_alpha(p, m3_zero(), with_sv(0.98, 0.97, 0.96)) == p.alpha, "mu(I) at rest is the static cone");
+}
 
 /* A collider surface exactly on a row of grid nodes (tiny.cfg's floor y = 0.15 = 3 dx with dx = 0.05) is inside
  * whatever the rounding of origin + j dx and of the surface's position: the same in float and double. Before the
@@ -797,6 +857,7 @@ int main(void) {
   test_grid_node();
   test_p2g();
   test_g2p();
+  test_mui();
   printf("worst relative error of each vjp against central differences (double, Richardson):\n");
   for (int i = 0; i < g_nfam; ++i) printf("  %-24s %.2e\n", g_fam[i].family, g_fam[i].worst);
   return test_summary("test_mpm_kernels");

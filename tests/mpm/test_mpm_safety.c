@@ -72,12 +72,19 @@ static void test_bad_settings(void) {
       tu_material(MPM_VISCOPLASTIC, 1e5, 0.3, 1000),
       tu_material(MPM_DRUCKER_PRAGER, 1e5, 0.3, 1000),
       tu_material(MPM_STVK_VON_MISES, 1e5, 0.3, 1000),
+      tu_material(MPM_DRUCKER_PRAGER, 1e5, 0.3, 1000),
+      tu_material(MPM_DRUCKER_PRAGER, 1e5, 0.3, 1000),
+      tu_material(MPM_DRUCKER_PRAGER, 1e5, 0.3, 1000),
   };
   const char *needles[] = {"nu must lie in (-1, 0.5)", "E must be > 0", "density must be > 0", "needs a viscosity",
-                           "friction_angle", "yield_stress"};
+                           "friction_angle", "yield_stress", "needs grain_size > 0", "needs the shear cone",
+                           "mui_delta must be >= 0"};
   bad[4].friction_angle = 95;
   bad[5].yield_stress = -2;
-  for (int i = 0; i < 6; ++i) {
+  bad[6].mui_delta = 0.26; /* mu(I) without a grain size */
+  bad[7].mui_delta = 0.26, bad[7].grain_size = 5e-4, bad[7].dp_cone = MPM_DP_CONE_COMPRESSION;
+  bad[8].mui_delta = NAN;
+  for (int i = 0; i < 9; ++i) {
     bad[i].name = "mat";
     mpm_desc d = tu_desc(24, &bad[i], 1);
     mpm_object o = tu_box(0.5, 0.5, 0.5, 0.2, 0.2, 0.2, 0);

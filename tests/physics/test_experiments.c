@@ -14,7 +14,8 @@
  * The granular cases use the default cone (shear); PL_TEST_DP_CONE = plane_strain | compression runs them with
  * another, PL_TEST_PIC_BLEND = B and PL_TEST_PIC_REST = V with another transfer (granular_transfer),
  * PL_TEST_COLLAPSE_PLANE_STRAIN=1 and PL_TEST_COLLAPSE_FLOOR_MU = MU run the collapse in plane strain or on a Coulomb
- * floor instead of the sticky one (the studies in docs/mpm.md), and
+ * floor instead of the sticky one, PL_TEST_MUI_D = d the collapse and the heap with the mu(I) rheology for grains of
+ * d metres (the studies in docs/mpm.md), and
  * PL_TEST_DUMP=DIR writes the deposits' particles (DIR/collapse_a*.csv, DIR/heap.csv) for pictures.
  *
  * `--grid N` sets the resolution (cells along the longest side; each case has a CI default), `--small` runs
@@ -203,6 +204,21 @@ static double env_or(const char *name, double dflt, double lo, double hi) {
 }
 static double test_pic_blend(void) { return env_or("PL_TEST_PIC_BLEND", 0.5, 0, 1); }
 static double test_pic_rest(void) { return env_or("PL_TEST_PIC_REST", 0.02, 0, 1e3); }
+/* The granular cases' friction: rate-independent, or with PL_TEST_MUI_D = d (m) the mu(I) rheology (mui_delta
+ * 0.26, I0 0.279, grain density 2650 kg/m^3) for the study in docs/mpm.md item 12. */
+static void granular_rheology(mpm_material *m) {
+  double d = env_or("PL_TEST_MUI_D", 0, 0, 1);
+  if (d > 0) m->mui_delta = 0.26, m->mui_i0 = 0.279, m->grain_size = d, m->grain_density = 2650;
+}
+
+static const char *rheology_name(void) {
+  static char buf[64];
+  double d = env_or("PL_TEST_MUI_D", 0, 0, 1);
+  if (d > 0) snprintf(buf, sizeof buf, " + mu(I), d = %.3g mm", 1e3 * d);
+  else buf[0] = 0;
+  return buf;
+}
+
 /* the transfer as the figures print it */
 static const char *transfer_name(void) {
   static char buf[64];
@@ -222,6 +238,7 @@ static double collapse(double A, double L0, double phi, int grid, double *deposi
   mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 2e5, 0.3, 1600);
   m.friction_angle = phi;
   m.dp_cone = test_cone();
+  granular_rheology(&m);
   double H0 = A * L0;
   double Lx = 0.5, Ly = H0 + 0.06;
   mpm_desc d = planar_desc(Lx, Ly < 0.2 ? 0.2 : Ly, grid, 8, &m);
@@ -274,9 +291,10 @@ static void test_collapse(void) {
     int64_t np;
     double r = collapse(As[i], L0s[i], phi, grid, &hdep, &slope, &np, &t);
     double ref = lube_runout(As[i]), err = r / ref - 1;
-    printf("collapse: a = %.1f (L0 = %.2f m), phi = %.0f deg, %s cone, %s, grid %d, %lld particles, %.2f s: runout "
+    printf("collapse: a = %.1f (L0 = %.2f m), phi = %.0f deg, %s cone%s, %s, grid %d, %lld particles, %.2f s: runout "
            "(L - L0)/L0 = %.3f, Lube et al. (2005) %.3f, %+.1f%%; deposit %.3f m high, flank %.1f deg\n", As[i], L0s[i],
-           phi, cone_name(test_cone()), transfer_name(), grid, (long long)np, t, r, ref, 100 * err, hdep, slope);
+           phi, cone_name(test_cone()), rheology_name(), transfer_name(), grid, (long long)np, t, r, ref, 100 * err, hdep,
+           slope);
     if (!g_small) CHECK(fabs(err) < 0.10, "runout off by %.1f%% at a = %.1f (goal 10%%)", 100 * err, As[i]);
     else CHECK(r > 0, "the column did not spread");
   }
@@ -293,6 +311,7 @@ static double retreat_slope(double phi, int grid, double vw, double *hdep, int64
   mpm_material m = tu_material(MPM_DRUCKER_PRAGER, 2e5, 0.3, 1600);
   m.friction_angle = phi;
   m.dp_cone = test_cone();
+  granular_rheology(&m);
   double L = 0.12, H = 0.08, Lx = 0.4;
   mpm_desc d = planar_desc(Lx, 0.2, grid, 8, &m);
   d.plane_strain = 3;
@@ -344,8 +363,8 @@ static void test_heap(void) {
   int64_t np;
   int grid = grid_or(g_small ? 40 : 60);
   double slope = retreat_slope(phi, grid, 0.1, &hdep, &np, &t);
-  printf("heap: phi = %.0f deg (%s cone), plane strain, %s, grid %d, %lld particles, %.2f s: deposit %.3f m high, "
-         "flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), transfer_name(), grid,
+  printf("heap: phi = %.0f deg (%s cone%s), plane strain, %s, grid %d, %lld particles, %.2f s: deposit %.3f m high, "
+         "flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), rheology_name(), transfer_name(), grid,
          (long long)np, t, hdep, slope, slope - phi);
   if (!g_small) CHECK(fabs(slope - phi) <= 3, "flank %.1f deg, friction angle %.0f deg (goal 3 deg)", slope, phi);
   else CHECK(slope > 5 && slope < 60, "no slope formed (%.1f deg)", slope);
