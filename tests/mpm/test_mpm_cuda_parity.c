@@ -1,5 +1,6 @@
 /* test_mpm_cuda_parity.c: the CUDA backend against the CPU reference, stage by stage and end to end, on a table
- * of cases (every material, colliders of every shape and contact type, per-particle moduli). Errors are
+ * of cases (every material, colliders of every shape and contact type, per-particle moduli, the granular transfer
+ * with mu(I)). Errors are
  * normalised: max |cuda - cpu| / max(max |cpu|, floor), with NaN/Inf checks on both sides. Exits 77 (skipped)
  * without a CUDA device. Every case runs both CUDA P2G paths (atomic, the verified default; tiled, prepared:
  * docs/gpu.md), each also with CUDA graphs (graph = on, sync = frame: the run after the first substep replays one
@@ -19,6 +20,7 @@ typedef struct {
   int per_particle;
   int substeps;
   double tol;
+  int granular;   /* 1: the granular transfer (a PIC share for material below a rest speed) and mu(I) friction */
 } pcase;
 
 static mpm_sim *setup(const pcase *c, pl_backend be, int p2g, int graph, mpm_material *m, mpm_collider *col) {
@@ -26,7 +28,9 @@ static mpm_sim *setup(const pcase *c, pl_backend be, int p2g, int graph, mpm_mat
   m->model = c->model;
   m->E = 8e4, m->nu = 0.3, m->density = 1000, m->yield_stress = 800, m->viscosity = 0.02, m->friction_angle = 32,
   m->cohesion = 50, m->bulk_modulus = 1e5;
+  if (c->granular) m->mui_delta = 0.26, m->grain_size = 5e-4; /* mu(I); I0 and the grain density by default */
   mpm_desc d = tu_desc(24, m, 1);
+  if (c->granular) d.pic_blend = 0.5, d.pic_rest_speed = 3; /* the cube falls at 2 m/s: every particle inside */
   d.backend = be;
   d.p2g = p2g;
   d.sort_every = 5;
@@ -66,13 +70,14 @@ int main(void) {
   if (pl_cuda_device_count(desc, sizeof desc) == 0) TEST_SKIP("no CUDA device");
   printf("device: %s\n", desc);
   const pcase cases[] = {
-      {"fixed corotated, free", MPM_FIXED_COROTATED, -1, 0, 0, 40, 1e-4},
-      {"neo-Hookean, plane separate", MPM_NEO_HOOKEAN, MPM_COLLIDER_PLANE, MPM_CONTACT_SEPARATE, 0, 60, 2e-4},
-      {"von Mises, sphere sticky", MPM_STVK_VON_MISES, MPM_COLLIDER_SPHERE, MPM_CONTACT_STICKY, 0, 60, 2e-4},
-      {"Drucker-Prager, box slip", MPM_DRUCKER_PRAGER, MPM_COLLIDER_BOX, MPM_CONTACT_SLIP, 0, 60, 5e-4},
-      {"fluid, cylinder separate", MPM_NEWTONIAN_FLUID, MPM_COLLIDER_CYLINDER, MPM_CONTACT_SEPARATE, 0, 60, 5e-4},
-      {"viscoplastic, plane slip", MPM_VISCOPLASTIC, MPM_COLLIDER_PLANE, MPM_CONTACT_SLIP, 0, 60, 2e-4},
-      {"corotated, per-particle E", MPM_FIXED_COROTATED, MPM_COLLIDER_PLANE, MPM_CONTACT_SEPARATE, 1, 60, 2e-4},
+      {"fixed corotated, free", MPM_FIXED_COROTATED, -1, 0, 0, 40, 1e-4, 0},
+      {"neo-Hookean, plane separate", MPM_NEO_HOOKEAN, MPM_COLLIDER_PLANE, MPM_CONTACT_SEPARATE, 0, 60, 2e-4, 0},
+      {"von Mises, sphere sticky", MPM_STVK_VON_MISES, MPM_COLLIDER_SPHERE, MPM_CONTACT_STICKY, 0, 60, 2e-4, 0},
+      {"Drucker-Prager, box slip", MPM_DRUCKER_PRAGER, MPM_COLLIDER_BOX, MPM_CONTACT_SLIP, 0, 60, 5e-4, 0},
+      {"fluid, cylinder separate", MPM_NEWTONIAN_FLUID, MPM_COLLIDER_CYLINDER, MPM_CONTACT_SEPARATE, 0, 60, 5e-4, 0},
+      {"viscoplastic, plane slip", MPM_VISCOPLASTIC, MPM_COLLIDER_PLANE, MPM_CONTACT_SLIP, 0, 60, 2e-4, 0},
+      {"corotated, per-particle E", MPM_FIXED_COROTATED, MPM_COLLIDER_PLANE, MPM_CONTACT_SEPARATE, 1, 60, 2e-4, 0},
+      {"D-P, rest share + mu(I), slip", MPM_DRUCKER_PRAGER, MPM_COLLIDER_BOX, MPM_CONTACT_SLIP, 0, 60, 5e-4, 1},
   };
   const real dt = (real)2e-4;
   for (int k = 0; k < 4 * (int)(sizeof cases / sizeof cases[0]); ++k) {
