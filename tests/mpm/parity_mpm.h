@@ -41,6 +41,7 @@ typedef struct {
   int per_particle;
   int checkpoint_every;
   double tol;
+  int granular; /* the granular transfer (PIC share below 3 m/s: every particle) and mu(I) friction */
 } pcase;
 
 typedef struct {
@@ -58,7 +59,9 @@ static void make_case(const pcase *c, ah_scene *sc) {
   sc->mats[0].yield_stress = 500;
   sc->mats[0].viscosity = c->model == MPM_VISCOPLASTIC ? 5 : 0.05;
   sc->mats[0].cohesion = c->cohesion;
+  if (c->granular) sc->mats[0].mui_delta = 0.26, sc->mats[0].grain_size = 5e-4;
   sc->d.nmaterials = 1;
+  if (c->granular) sc->d.pic_blend = 0.5, sc->d.pic_rest_speed = 3;
   sc->d.gravity[1] = -9.8;
   sc->d.frame_dt = 1.0 / 60;
   sc->d.substeps = 12;
@@ -185,7 +188,7 @@ static void nudge_positions(ah_scene *sc) {
   for (int64_t i = 0; i < 3 * sc->p.n; ++i) sc->p.x[i] = nextafterf((float)sc->p.x[i], (i % 2) ? 2.f : -2.f);
 }
 
-/* The MPM op: 36 cases, forward (loss, state) and adjoint (state and parameter gradients), timed. */
+/* The MPM op: 37 cases, forward (loss, state) and adjoint (state and parameter gradients), timed. */
 static void op_mpm(int rounding) {
 
   pcase cases[64];
@@ -211,6 +214,13 @@ static void op_mpm(int rounding) {
     c->model = MPM_FIXED_COROTATED, c->cohesion = 20, c->collider = MPM_COLLIDER_PLANE,
     c->contact = MPM_CONTACT_SEPARATE, c->per_particle = 1, c->tol = 2e-3;
     snprintf(c->name, sizeof c->name, "fixed_corotated per-particle E, nu, plane separate");
+  }
+  {
+    pcase *c = &cases[nc++];
+    memset(c, 0, sizeof *c);
+    c->model = MPM_DRUCKER_PRAGER, c->cohesion = 200, c->collider = MPM_COLLIDER_BOX, c->contact = MPM_CONTACT_SLIP;
+    c->granular = 1, c->tol = 5e-3;
+    snprintf(c->name, sizeof c->name, "drucker_prager c=200 rest share + mu(I), box slip");
   }
 
   printf("%-44s %8s %8s %8s %8s | %8s %8s | %s\n", "case", "loss", "state", "grad", "params", "s(grad)", "s(L2)",
