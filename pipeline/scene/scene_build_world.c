@@ -110,6 +110,17 @@ pl_status pl_scene_build_materials(pl_scene *s) {
     if ((m->model == PL_MAT_NEWTONIAN_FLUID || m->model == PL_MAT_VISCOPLASTIC) &&
         !pl_config_text(c, "material", name, "viscosity"))
       return pl_fail(PL_ERR_INVALID, "[material %s] needs a viscosity", name);
+    if (m->mui_delta > 0) { /* mu(I) rides on the shear cone's mu = tan(phi) and needs a grain size */
+      char wbuf[512];
+      if (m->model != PL_MAT_DRUCKER_PRAGER || m->dp_cone != 0)
+        return pl_fail(PL_ERR_INVALID, "%s: [material %s] mui_delta = %g: mu(I) needs model = drucker_prager with cone "
+                       "= shear", pl_config_where(c, "material", name, "mui_delta", wbuf, sizeof wbuf), name,
+                       m->mui_delta);
+      if (!(m->grain_size > 0))
+        return pl_fail(PL_ERR_INVALID, "%s: [material %s] mui_delta = %g: mu(I) needs grain_size > 0 (the grain "
+                       "diameter, m)", pl_config_where(c, "material", name, "mui_delta", wbuf, sizeof wbuf), name,
+                       m->mui_delta);
+    }
     s->nmaterials++;
   }
   return PL_OK;
