@@ -446,17 +446,18 @@ HD mpm_mui_state mpm_mui_eval(mpm_mparams p, m3 C, m3 Ft) {
   return m;
 }
 /* The cone slope of the step: p.alpha, or with mu(I) (p.mui_dalpha > 0) its rate-dependent value. */
+HD real mpm_mui_alpha_of(mpm_mparams p, const mpm_mui_state *m) {
+  return p.alpha + p.mui_dalpha * m->I / (p.mui_i0 + m->I);
+}
 HD real mpm_mui_alpha(mpm_mparams p, m3 C, m3 Ft) {
   if (!(p.mui_dalpha > 0)) return p.alpha;
   mpm_mui_state m = mpm_mui_eval(p, C, Ft);
-  return p.alpha + p.mui_dalpha * m.I / (p.mui_i0 + m.I);
+  return mpm_mui_alpha_of(p, &m);
 }
-/* Cotangents of mpm_mui_alpha given v_a, except alpha's own, which passes through unchanged (d/d alpha = 1):
+/* Cotangents of mpm_mui_alpha given v_a at the evaluated state m (mpm_mui_eval), except alpha's own, which passes through unchanged (d/d alpha = 1):
  * dI/dgdot = I / gdot, dgdot/dC = 2 dev sym C / gdot (0 at gdot = 0), dI/dp = -I / (2 p), dp/dFt = -K Ft^-T
  * = -K cof(Ft) / J, dp/dK = -ln J (at the floor: dp/dK = MPM_MUI_PMIN, no F) with dK/dlambda = 1, dK/dmu = 2/3. */
-HD void mpm_mui_alpha_vjp(mpm_mparams p, m3 C, m3 Ft, real v_a, m3 *v_C, m3 *v_Ft, mpm_mparams *v_p) {
-  if (!(p.mui_dalpha > 0)) return;
-  mpm_mui_state m = mpm_mui_eval(p, C, Ft);
+HD void mpm_mui_alpha_vjp_at(mpm_mparams p, m3 Ft, mpm_mui_state m, real v_a, m3 *v_C, m3 *v_Ft, mpm_mparams *v_p) {
   real den = p.mui_i0 + m.I;
   v_p->mui_dalpha += v_a * m.I / den;
   v_p->mui_i0 += v_a * (-p.mui_dalpha * m.I / (den * den));
@@ -468,6 +469,11 @@ HD void mpm_mui_alpha_vjp(mpm_mparams p, m3 C, m3 Ft, real v_a, m3 *v_C, m3 *v_F
   v_p->lambda += v_K;
   v_p->mu += v_K * RC(2.0) / RC(3.0);
   if (!m.floored) m3_accum(v_Ft, m3_scale(m3_cofactor(Ft), -v_pr * m.K / m.J));
+}
+/* The same from (C, Ft), for callers that have not evaluated the state. */
+HD void mpm_mui_alpha_vjp(mpm_mparams p, m3 C, m3 Ft, real v_a, m3 *v_C, m3 *v_Ft, mpm_mparams *v_p) {
+  if (!(p.mui_dalpha > 0)) return;
+  mpm_mui_alpha_vjp_at(p, Ft, mpm_mui_eval(p, C, Ft), v_a, v_C, v_Ft, v_p);
 }
 
 /* ts = tr(e) + q - tr_apex: >= 0 projects to the apex (q_out = ts remembers the volume gained);

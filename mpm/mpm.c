@@ -109,7 +109,8 @@ static pl_status resolve_material(const mpm_material *in, int i, mpm_material *o
       if (out->mui_i0 == 0) out->mui_i0 = 0.279;
       if (out->grain_density == 0) out->grain_density = 2650;
       if (!(out->mui_delta >= 0) || !isfinite(out->mui_delta))
-        return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): mui_delta must be >= 0 (got %g)", nb, out->mui_delta);
+        return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): mui_delta must be >= 0 (got %g)", nb,
+                       out->mui_delta);
       if (out->mui_delta > 0) {
         if (out->dp_cone != MPM_DP_CONE_SHEAR)
           return pl_fail(PL_ERR_INVALID, "material %s (drucker_prager): mu(I) (mui_delta > 0) needs the shear cone (it "

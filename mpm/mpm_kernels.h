@@ -606,9 +606,10 @@ HD void mpm_g2p_particle_vjp(const mpm_kgrid *g, int model, mpm_mparams mp, real
   m3 v_Ft = m3_zero(), v_Cm = m3_zero();
   if (model == MPM_DRUCKER_PRAGER && mp.mui_dalpha > 0) {
     mpm_mparams pe = mp, vloc = mpm_mparams_zero();
-    pe.alpha = mpm_mui_alpha(mp, C, Ft);
+    mpm_mui_state ms = mpm_mui_eval(mp, C, Ft); /* once, for the slope and its vjp */
+    pe.alpha = mpm_mui_alpha_of(mp, &ms);
     mpm_plastic_vjp(model, Ft, q, pe, dt, vF_out, vq_out, &v_Ft, v_q, &vloc);
-    mpm_mui_alpha_vjp(mp, C, Ft, vloc.alpha, &v_Cm, &v_Ft, &vloc);
+    mpm_mui_alpha_vjp_at(mp, Ft, ms, vloc.alpha, &v_Cm, &v_Ft, &vloc);
     mpm_mparams_accum(v_p, vloc);
   } else {
     mpm_plastic_vjp(model, Ft, q, mp, dt, vF_out, vq_out, &v_Ft, v_q, v_p);

@@ -169,8 +169,8 @@ static int run_capture(const pl_cli_args *a) {
   }
   if (ncam < 1 || ncam > 64 || nover < 0 || nover > 8 || cw < 1 || ch < 1 || cw * ss > 8192 || ch * ss > 8192 ||
       ss < 1 || ss > 8 || refine < 1 || refine > 4 || !(noise >= 0 && noise < 1) || s.ncameras < 1) {
-    fprintf(stderr, "pipeline capture: out of range: cameras 1..64, overhead 0..8, supersample 1..8, refine 1..4, noise in [0,1), "
-                    "width x supersample <= 8192, and the scene needs one [camera] to place the ring\n");
+    fprintf(stderr, "pipeline capture: out of range: cameras 1..64, overhead 0..8, supersample 1..8, refine 1..4, "
+                    "noise in [0,1), width x supersample <= 8192, and the scene needs one [camera] to place the ring\n");
     pl_scene_free(&s);
     return 2;
   }
@@ -288,8 +288,8 @@ const pl_cli_command pl_cmd_capture = {
     "SCENE.cfg -o OUT_FOLDER [options]",
     "Simulates the scene with its [truth] values at --refine x the grid resolution and particle density, renders\n"
     "--cameras views on a ring (placed from the first [camera]: its distance, height and field of view; every\n"
-    "other camera higher; --overhead adds views from above) at --supersample x the capture size, puts a textured background plate behind the\n"
-    "Gaussians, area-downsamples, adds Gaussian noise (--noise) and writes OUT/data/r_C_F.png (frames 0..N),\n"
+    "other camera higher; --overhead adds views from above) at --supersample x the capture size, puts a\n"
+    "textured background plate behind the Gaussians, area-downsamples, adds Gaussian noise (--noise) and writes OUT/data/r_C_F.png (frames 0..N),\n"
     "OUT/data/r_C_-1.png (the plates, with their own noise) and OUT/all_data.json (or OUT/transforms.json).\n"
     "A fit reads it back with [targets] source = pacnerf (or transforms), path = OUT (docs/captures.md).",
     capture_opts, run_capture, 0};

@@ -95,7 +95,8 @@ int main(void) {
   /* the rest share: the same elastic runs with the share below 1 m/s (the box lands at 1.7 m/s and slows on the
    * sticky floor): E moves some particles across |v| = v0 */
   g_rest_speed = 1.0;
-  trace r1 = run(MPM_FIXED_COROTATED, 1e5, 0, MPM_CONTACT_STICKY, 0), r2 = run(MPM_FIXED_COROTATED, 3e5, 0, MPM_CONTACT_STICKY, 0);
+  trace r1 = run(MPM_FIXED_COROTATED, 1e5, 0, MPM_CONTACT_STICKY, 0);
+  trace r2 = run(MPM_FIXED_COROTATED, 3e5, 0, MPM_CONTACT_STICKY, 0);
   g_rest_speed = 0;
   int64_t dr = differ(r1.p, r2.p, (size_t)r1.n);
   printf("elastic with the rest share below 1 m/s, E 1e5 -> 3e5: %lld of %lld particles took the other side\n",

@@ -364,8 +364,8 @@ static void test_heap(void) {
   int grid = grid_or(g_small ? 40 : 60);
   double slope = retreat_slope(phi, grid, 0.1, &hdep, &np, &t);
   printf("heap: phi = %.0f deg (%s cone%s), plane strain, %s, grid %d, %lld particles, %.2f s: deposit %.3f m high, "
-         "flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), rheology_name(), transfer_name(), grid,
-         (long long)np, t, hdep, slope, slope - phi);
+         "flank %.1f deg (%+.1f deg from phi, goal 3 deg)\n", phi, cone_name(test_cone()), rheology_name(),
+         transfer_name(), grid, (long long)np, t, hdep, slope, slope - phi);
   if (!g_small) CHECK(fabs(slope - phi) <= 3, "flank %.1f deg, friction angle %.0f deg (goal 3 deg)", slope, phi);
   else CHECK(slope > 5 && slope < 60, "no slope formed (%.1f deg)", slope);
 }
