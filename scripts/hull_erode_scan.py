@@ -5,10 +5,12 @@ The Gaussians the upsampler puts on the particles' surface overhang it, so a bod
 wider than the silhouettes it was carved from. This scan renders frame 0 of SCENE (a shape = visual_hull scene) for
 each erosion (object.NAME.hull_erode), at the capture's image size, and measures the rendered silhouette (alpha
 >= 0.5) against each training camera's mask (background subtraction against the camera's plate, as the hull reads
-it): IoU and area ratio. The best erosion is the one with the highest mean IoU. No truth is read.
+it: thresholded, or with --mask matte the half-covered contour of the coverage matted against the plate, the like of
+a rendered alpha >= 0.5; pass the scene's hull_mask): IoU and area ratio. The best erosion is the one with the
+highest mean IoU. No truth is read.
 
 usage: /usr/bin/python3 scripts/hull_erode_scan.py PIPELINE SCENE.cfg OBJECT [--erode 0,0.005,...]
-       [--holdout 7] [--threshold 0.1] [--set KEY=VALUE ...]
+       [--holdout 7] [--threshold 0.1] [--mask threshold|matte] [--set KEY=VALUE ...]
 """
 import argparse
 import json
@@ -67,6 +69,26 @@ def read_png(path):
     return out.reshape(h, w, ch).astype(np.uint8)
 
 
+def matte(im, bg, m, threshold):
+    """hull_mask = matte, as pipeline/scene/hull_object.c computes it: alpha = (I - B).(F - B) / |F - B|^2, F the
+    median colour of the mask's pixels at least two pixels (4-neighbour distance) inside it."""
+    h, w = m.shape
+    inner = np.zeros_like(m)
+    core = np.ones((h - 4, w - 4), bool)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            if abs(dx) + abs(dy) <= 2:
+                core &= m[2 + dy:h - 2 + dy, 2 + dx:w - 2 + dx]
+    inner[2:h - 2, 2:w - 2] = core
+    if inner.sum() < 8:
+        return m.astype(float)
+    F = np.median(im[inner], axis=0)
+    fb = F[None, None, :] - bg
+    den = (fb * fb).sum(axis=2)
+    alpha = np.clip(((im - bg) * fb).sum(axis=2) / np.maximum(den, 1e-12), 0, 1)
+    return np.where(den > 4 * threshold * threshold, alpha, m.astype(float))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("pipeline")
@@ -75,6 +97,9 @@ def main():
     ap.add_argument("--erode", default="0,0.005,0.01,0.015,0.02")
     ap.add_argument("--holdout", default="7")
     ap.add_argument("--threshold", type=float, default=0.1)
+    ap.add_argument("--mask", choices=["threshold", "matte"], default="threshold",
+                    help="the masks as the hull reads them (object.NAME.hull_mask): matte compares like with like, "
+                    "the half-covered contour against the rendered alpha >= 0.5")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args()
     sets = sum((["--set", s] for s in a.set), [])
@@ -107,11 +132,13 @@ def main():
         im = read_png(img)[:, :, :3].astype(float) / 255
         bg = read_png(os.path.join(os.path.dirname(img), f"r_{cam}_-1.png"))[:, :, :3].astype(float) / 255
         masks[cam] = np.abs(im - bg).max(axis=2) > a.threshold
+        if a.mask == "matte":
+            masks[cam] = matte(im, bg, masks[cam], a.threshold) >= 0.5
     if not masks:
         sys.exit(f"{cap}: no frame-0 image of a training camera (r_C_0.png)")
     h, w = next(iter(masks.values())).shape
     print(f"{a.scene}: frame 0 of {len(masks)} cameras ({', '.join(sorted(masks))}), {w}x{h}; masks by background "
-          f"subtraction (threshold {a.threshold})")
+          f"subtraction (threshold {a.threshold}, {a.mask})")
     print(f"{'erode (m)':>10} {'hull volume (m^3)':>18} {'mean IoU':>9} {'area ratio':>11}  IoU per camera")
     best = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,7 +147,7 @@ def main():
             # at the capture's size, whatever render size --set gives (the later of two --set of a key wins)
             r = subprocess.run([a.pipeline, "render", a.scene, "--frames", "0", "-o", out] + sets +
                                ["--set", f"render.width={w}", "--set", f"render.height={h}", "--set",
-                                f"object.{a.object}.hull_erode={ev}"], capture_output=True, text=True)
+                                f"object.{a.object}.hull_erode={ev}", "--set", f"object.{a.object}.hull_mask={a.mask}"], capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"render at hull_erode = {ev} failed:\n{r.stderr}{r.stdout}")
             vol = "?"

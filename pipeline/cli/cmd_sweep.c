@@ -18,6 +18,20 @@
 #include "pipeline/fit/sweep.h"
 #include "pipeline/fit/sweep_profile.h"
 
+/* "address=value" for --set; a vector key (sim.gravity, an object's hull_min) takes the value in all three components
+ * (the help's promise; the scene format itself broadcasts one number only where a key says so) */
+static void axis_assignment(const pl_config *c, const char *address, double v, char *out, size_t size) {
+  char type[128], name[128], key[128];
+  const pl_key_spec *k = NULL;
+  if (pl_config_split_address(c, address, type, name, key, sizeof key) == PL_OK) {
+    const pl_section_spec *sec = pl_schema_section(c->schema, type);
+    k = sec ? pl_schema_key(sec, key) : NULL;
+  }
+  pl_clear_error();
+  if (k && k->kind == PL_KT_VEC3) snprintf(out, size, "%s=%.17g %.17g %.17g", address, v, v, v);
+  else snprintf(out, size, "%s=%.17g", address, v);
+}
+
 static const pl_cli_option sweep_opts[] = {
     {"param", 'p', "ADDRESS=LO:HI:N[:log]", "an axis of the grid (repeatable; or ADDRESS=v1,v2,...)"},
     {"shard", 0, "I/N", "run only the points with index % N == I (0 <= I < N), e.g. $SLURM_ARRAY_TASK_ID/N"},
@@ -105,7 +119,7 @@ static int run_sweep(const pl_cli_args *a) {
   /* every axis must address a value of the scene */
   for (int i = 0; i < sw.naxes && st == PL_OK; ++i) {
     char set[256];
-    snprintf(set, sizeof set, "%s=%.17g", sw.axes[i].address, sw.axes[i].values[0]);
+    axis_assignment(&s.config, sw.axes[i].address, sw.axes[i].values[0], set, sizeof set);
     const char *sets[1] = {set};
     pl_scene probe;
     st = pl_scene_with_overrides(&probe, &s, sets, 1);
@@ -187,7 +201,7 @@ static int run_sweep(const pl_cli_args *a) {
     char store[PL_SWEEP_MAX_AXES][256];
     const char *sets[PL_SWEEP_MAX_AXES];
     for (int k = 0; k < sw.naxes; ++k) {
-      snprintf(store[k], sizeof store[k], "%s=%.17g", sw.axes[k].address, vals[k]);
+      axis_assignment(&s.config, sw.axes[k].address, vals[k], store[k], sizeof store[k]);
       sets[k] = store[k];
     }
     pl_scene ps;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "pipeline/io/plate_matte.h"
 
 static int has_colmap(const char *folder) {
   char p[PL_PATH_MAX + 32];
@@ -35,6 +36,10 @@ pl_status pl_scene_capture_setup(pl_scene *s) {
     return pl_fail(PL_ERR_INVALID, "%s: targets.offset is not finite", pl_config_where(c, "targets", "", "offset", wbuf, sizeof wbuf));
   PL_TRY(pl_config_string(c, "targets", "", "holdout", t->holdout, sizeof t->holdout, NULL));
   PL_TRY(pl_config_string(c, "targets", "", "holdout_frames", t->holdout_frames, sizeof t->holdout_frames, NULL));
+  char plate_alpha[32] = "none";
+  PL_TRY(pl_config_string(c, "targets", "", "plate_alpha", plate_alpha, sizeof plate_alpha, NULL));
+  t->plate_alpha = strcmp(plate_alpha, "matte") == 0 ? 2 : strcmp(plate_alpha, "threshold") == 0 ? 1 : 0;
+  PL_TRY(pl_config_real(c, "targets", "", "plate_threshold", &t->plate_threshold, NULL));
   const char *layout_name = NULL;
   if (t->source == PL_TARGETS_PACNERF || t->source == PL_TARGETS_TRANSFORMS) {
     layout_name = t->source == PL_TARGETS_PACNERF ? "pacnerf" : "transforms";
@@ -131,7 +136,7 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
   pl_capture cap;
   PL_TRY(pl_capture_read(&cap, (pl_capture_layout)s->targets.capture_layout, s->targets.path));
   pl_status st = PL_OK;
-  int loaded = 0, unmapped = 0, ignored_masks = 0;
+  int loaded = 0, unmapped = 0, ignored_masks = 0, unmatted = 0;
   /* background plates of the cameras in use */
   for (int c = s->targets.first_capture_camera; st == PL_OK && c < s->ncameras; ++c) {
     if (!t->camera_used[c]) continue;
@@ -191,7 +196,9 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
       }
     }
     t->rgb[k] = (float *)malloc(sizeof(float) * 3 * np);
-    int alpha = mk || ha;
+    const float *plate = t->background[c];
+    int from_plate = !mk && !ha && plate && s->targets.plate_alpha > 0;
+    int alpha = mk || ha || from_plate;
     t->alpha[k] = alpha ? (float *)malloc(sizeof(float) * np) : NULL;
     if (!t->rgb[k] || (alpha && !t->alpha[k])) {
       free(px);
@@ -199,7 +206,6 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
       st = pl_fail(PL_ERR_NOMEM, "out of memory loading %s", fr->image);
       break;
     }
-    const float *plate = t->background[c];
     for (size_t p = 0; p < np; ++p) {
       /* an image with alpha (and no mask file) is the object alone: put it over the plate or render.background */
       float a = px[4 * p + 3];
@@ -209,6 +215,16 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
       }
       if (mk) t->alpha[k][p] = mk[4 * p] * mk[4 * p + 3];
       else if (ha) t->alpha[k][p] = a;
+    }
+    if (from_plate) {
+      int made = pl_plate_matte(px, 4, plate, 3, sc->width, sc->height, s->targets.plate_threshold,
+                                s->targets.plate_alpha == 2, t->alpha[k]);
+      if (made < 0) {
+        free(px);
+        st = pl_fail(PL_ERR_NOMEM, "out of memory matting %s", fr->image);
+        break;
+      }
+      if (!made && s->targets.plate_alpha == 2) ++unmatted;
     }
     if (!alpha) t->has_alpha = 0;
     free(px);
@@ -224,12 +240,16 @@ pl_status pl_targets_load_capture(const pl_scene *s, pl_targets *t, int quiet) {
             s->render.width, s->render.height);
     if (unmapped) PL_INFO("targets: %d capture images fall between or outside the simulated frames and are not used", unmapped);
   }
+  if (st == PL_OK && unmatted && !quiet)
+    PL_WARN("targets.plate_alpha = matte: %d images have fewer than 8 pixels inside the object (or none) to take its "
+            "colour from; their alpha is the thresholded mask", unmatted);
   if (st == PL_OK && ignored_masks)
     PL_WARN("%s: %d cameras have a PAC-NeRF r_C_-2 mask (pixels left out of its loss); it is not applied here", cap.path,
             ignored_masks);
   if (st == PL_OK && s->optimize.loss_weight[PL_LOSS_MASK] > 0 && !t->has_alpha)
     st = pl_fail(PL_ERR_INVALID, "optimize.loss has a mask term but the capture %s has images without a mask (no alpha "
-                 "channel, no mask file)", cap.path);
+                 "channel, no mask file%s)", cap.path,
+                 s->targets.plate_alpha ? ", no background plate" : "; with background plates, set targets.plate_alpha");
   pl_capture_free(&cap);
   return st;
 }

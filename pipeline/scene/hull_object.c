@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "pipeline/io/capture.h"
+#include "pipeline/io/plate_matte.h"
 #include "pipeline/scene/capture_scene.h"
 
 static int in_list(const char *list, const char *name) {
@@ -21,8 +22,10 @@ static int in_list(const char *list, const char *name) {
   return 0;
 }
 
-/* The first-frame mask of capture camera k at the images' size: mask file, alpha, or background subtraction. */
-static pl_status first_frame_mask(const pl_scene *s, const pl_capture *cap, int k, double threshold, float **out) {
+/* The first-frame mask of capture camera k at the images' size: mask file, alpha, or background subtraction
+ * (thresholded, or matted when matte is set). */
+static pl_status first_frame_mask(const pl_scene *s, const pl_capture *cap, int k, double threshold, int matte,
+                                  float **out) {
   const pl_capture_camera *cc = &cap->cameras[k];
   const pl_capture_frame *fr = NULL;
   *out = NULL;
@@ -56,11 +59,11 @@ static pl_status first_frame_mask(const pl_scene *s, const pl_capture *cap, int 
     st = pl_capture_image_read(cc->background, &bw, &bh, &bg, &bha);
     if (st == PL_OK && (bw != w || bh != h))
       st = pl_fail(PL_ERR_INVALID, "%s: the background plate is %dx%d, the images %dx%d", cc->background, bw, bh, w, h);
-    for (size_t p = 0; st == PL_OK && p < np; ++p) {
-      double d = 0;
-      for (int q = 0; q < 3; ++q) d = fmax(d, fabs((double)px[4 * p + q] - bg[4 * p + q]));
-      m[p] = d > threshold ? 1.0f : 0.0f;
-    }
+    int made = st == PL_OK ? pl_plate_matte(px, 4, bg, 4, w, h, threshold, matte, m) : 0;
+    if (made < 0) st = pl_fail(PL_ERR_NOMEM, "out of memory matting %s", fr->image);
+    else if (st == PL_OK && matte && !made)
+      PL_WARN("%s: camera %s, frame 0: fewer than 8 pixels inside the object's mask: hull_mask = matte has no object "
+              "colour to matte with, the thresholded mask is used", fr->image, cc->name);
     free(bg);
   } else {
     st = pl_fail(PL_ERR_INVALID, "%s: camera %s, frame 0: no mask (no mask file, no alpha channel, no background plate "
@@ -88,6 +91,9 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
   double erode = 0;
   PL_TRY(pl_config_int(c, "object", o->name, "hull_samples", &samples, NULL));
   PL_TRY(pl_config_real(c, "object", o->name, "hull_erode", &erode, NULL));
+  char maskmode[32] = "threshold";
+  PL_TRY(pl_config_string(c, "object", o->name, "hull_mask", maskmode, sizeof maskmode, NULL));
+  int matte = strcmp(maskmode, "matte") == 0;
   memcpy(bmin, s->sim.domain_min, sizeof bmin);
   memcpy(bmax, s->sim.domain_max, sizeof bmax);
   if (pl_config_text(c, "object", o->name, "hull_min")) PL_TRY(pl_config_vec3(c, "object", o->name, "hull_min", bmin, NULL));
@@ -122,7 +128,7 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
   for (int k = 0; st == PL_OK && k < n; ++k) {
     const pl_capture_camera *cc = &cap->cameras[k];
     if (s->targets.holdout[0] && in_list(s->targets.holdout, cc->name)) continue; /* scored after the fit: unseen */
-    st = first_frame_mask(s, cap, k, threshold, &masks[nv]);
+    st = first_frame_mask(s, cap, k, threshold, matte, &masks[nv]);
     if (st != PL_OK) break;
     pl_hull_view *v = &views[nv];
     v->name = cc->name;
@@ -188,6 +194,7 @@ static pl_status carve_object(pl_scene *s, int oi, const pl_capture *cap) {
   if (samples >= 2 || erode > 0)
     PL_INFO("%s: sub-voxel carving: %ld^3 points per voxel on the bilinear masks, kept at half; eroded by %g m", label,
             samples < 1 ? 1 : samples, erode);
+  if (matte) PL_INFO("%s: masks matted against the plates where no mask file or alpha is given (hull_mask = matte)", label);
   PL_INFO("%s: visual hull from frame 0 of %d cameras (%d tolerated misses): %lld of %lld voxels of %.4g m kept "
           "(%d components, %lld carved voxels outside the largest): volume %.5g m^3, box %.3g..%.3g x %.3g..%.3g x "
           "%.3g..%.3g", label, nv, h->misses, (long long)in->kept, (long long)in->voxels, h->occ.h, in->components,
@@ -229,6 +236,9 @@ pl_status pl_scene_carve_hulls(pl_scene *s) {
     else if (thr != 0.1) bad = "hull_threshold";
     else if (ns != 1) bad = "hull_samples";
     else if (er != 0) bad = "hull_erode";
+    else if (pl_config_text(c, "object", name, "hull_mask") &&
+             strcmp(pl_config_text(c, "object", name, "hull_mask"), "threshold") != 0)
+      bad = "hull_mask";
     else if (pl_config_text(c, "object", name, "hull_min")) bad = "hull_min";
     else if (pl_config_text(c, "object", name, "hull_max")) bad = "hull_max";
     if (bad)

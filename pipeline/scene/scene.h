@@ -160,6 +160,9 @@ typedef struct {
   double fps, offset;        /* capture frame rate (0: sim.fps) and the capture frame at simulation frame 0 */
   char holdout[256];         /* camera names kept out of the fit ("" none) */
   char holdout_frames[256];  /* frame selection kept out of the fit ("" none) */
+  int plate_alpha;           /* 0 none, 1 threshold, 2 matte: the alpha of capture images that have none, from the
+                                camera's background plate (pipeline/io/plate_matte.h) */
+  double plate_threshold;
   double noise;              /* standard deviation of Gaussian noise added to truth-rendered targets (0 = none) */
   int noise_seed;
 } pl_scene_targets;

@@ -137,6 +137,11 @@ static const pl_key_spec object_keys[] = {
     {"hull_threshold", PL_KT_REAL, "0.1", NULL, RANGE(0, 1),
      "visual_hull, images without a mask or alpha: the object is where an RGB channel differs from the camera's "
      "background plate by more than this"},
+    {"hull_mask", PL_KT_ENUM, "threshold", "threshold matte", 0, 0, 0,
+     "visual_hull, images without a mask or alpha: threshold: a pixel is the object where it differs from the plate "
+     "by more than hull_threshold (a pixel a fifth covered passes: the silhouettes come out about a third of a "
+     "pixel wide on each side); matte: its coverage alpha = (I - B).(F - B) / |F - B|^2 against the plate B and the "
+     "object's colour F (the median of the camera's inner pixels), read at 0.5 like a rendered alpha"},
     {"hull_samples", PL_KT_INT, "1", NULL, RANGE(1, 8),
      "visual_hull: 1: a voxel is kept when its centre passes (conservative: a mask pixel of the 2 x 2 around its "
      "projection); n >= 2: sub-voxel carving, n^3 points per voxel tested on the bilinearly read masks (no margin), "
@@ -231,6 +236,12 @@ static const pl_key_spec targets_keys[] = {
     {"offset", PL_KT_REAL, "0", NULL, 0, 0, 0, "the capture frame (may be fractional) shown at simulation frame 0"},
     {"holdout", PL_KT_STRING, "", NULL, 0, 0, 0, "cameras kept out of the fit and scored after it (loss, PSNR, mask IoU): names, or empty"},
     {"holdout_frames", PL_KT_STRING, "", NULL, 0, 0, 0, "frames kept out of the fit and scored after it (a frame selection)"},
+    {"plate_alpha", PL_KT_ENUM, "none", "none threshold matte", 0, 0, 0,
+     "capture images with no mask file and no alpha channel: none: they have no alpha (no mask loss term, no mask "
+     "IoU); threshold: alpha 1 where an RGB channel differs from the camera's background plate by more than "
+     "plate_threshold; matte: the coverage alpha = (I - B).(F - B) / |F - B|^2 against the plate B and the object's "
+     "colour F (the median of the frame's inner pixels), as a rendered alpha is"},
+    {"plate_threshold", PL_KT_REAL, "0.1", NULL, RANGE(0, 1), "plate_alpha: the colour difference that counts as the object"},
     {"frames", PL_KT_STRING, "all", NULL, 0, 0, 0, "frames that carry a loss: all, a list or a range"},
     {"cameras", PL_KT_STRING, "all", NULL, 0, 0, 0, "cameras that carry a loss: all or a list of names"},
     {"noise", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0, "std. deviation of Gaussian noise added to truth-rendered targets' RGB"},

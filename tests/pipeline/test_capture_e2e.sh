@@ -73,6 +73,29 @@ check
 [ "$(grep -c . "$tmp/out")" -eq 1 ] && grep -q 'all_data.json: camera 0: .*r_0_0.png: cannot open image' "$tmp/out" ||
   fail "missing images: the error should be one line naming all_data.json, camera 0 and r_0_0.png"
 
+# 3b. a mask term on a capture with plates but no alpha: refused with the way out; with targets.plate_alpha = matte
+# the term is there, and it scores the true E (2e4) better than 3x off
+check
+"$bin" sweep "$scene" --set targets.path="$tmp/cap" --set render.width=32 --set render.height=32 \
+  --set "optimize.loss=l1:1 mask:1" --param material.jelly.E=2e4 -o "$tmp/sw0" -q > "$tmp/out" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] && grep -q "set targets.plate_alpha" "$tmp/out" ||
+  fail "a mask term without alpha: expected a refusal naming targets.plate_alpha (exit $rc)"
+check
+if "$bin" sweep "$scene" --set targets.path="$tmp/cap" --set render.width=32 --set render.height=32 \
+  --set "optimize.loss=l1:1 mask:1" --set targets.plate_alpha=matte --set sim.frames=6 \
+  --param material.jelly.E=2e4,6e4 -o "$tmp/sw1" -q > "$tmp/out" 2>&1; then
+  python3 - "$tmp/sw1" <<'PY' || fail "the matted mask term should be finite, positive and lowest at the true E"
+import csv, glob, sys
+rows = list(csv.DictReader(open(glob.glob(sys.argv[1] + "/*.csv")[0])))
+m = [float(r["mask"]) for r in rows]
+print("mask term against the matted plates: E = 2e4: %.5f, 6e4: %.5f" % tuple(m))
+sys.exit(0 if all(x > 0 and x < 1 for x in m) and m[0] < m[1] else 1)
+PY
+else
+  fail "a sweep with targets.plate_alpha = matte and a mask term"
+fi
+
 # 4. E from the capture
 check
 if opt "$scene" --set targets.path="$tmp/cap" --set render.width=32 --set render.height=32 \

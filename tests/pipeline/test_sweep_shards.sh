@@ -26,5 +26,18 @@ for m in gpus slurm; do
 done
 rows=$(($(wc -l <"$tmp/whole/sweep.csv") - 1))
 [ "$rows" = 5 ] || { echo "FAIL: expected 5 points, got $rows"; fail=1; }
+# a vector axis takes one number for all three components (sim.gravity is not a key that broadcasts in a scene file):
+# gravity (g, g, g) with g = -20 pulls the centroid towards -x, g = 0 does not
+"$pipeline" sweep scenes/tiny.cfg --param sim.gravity=0,-20 "${small[@]}" -o "$tmp/vec" --quiet ||
+  { echo "FAIL: a sweep over sim.gravity with one number per point"; fail=1; }
+if [ -f "$tmp/vec/sweep.csv" ]; then
+  python3 - "$tmp/vec/sweep.csv" <<'PY' || { echo "FAIL: sim.gravity = -20 should move the centroid towards -x"; fail=1; }
+import csv, sys
+r = list(csv.DictReader(open(sys.argv[1])))
+x = [float(p["centroid_x"]) for p in r]
+print("sweep over sim.gravity (one number for x, y, z): centroid x %.5f at 0, %.5f at -20" % tuple(x))
+sys.exit(0 if x[1] < x[0] - 1e-3 else 1)
+PY
+fi
 [ $fail = 0 ] && echo "test_sweep_shards: 3 GPU shards and a 2-task Slurm array merge to the unsharded sweep's $rows rows"
 exit $fail
