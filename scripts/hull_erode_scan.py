@@ -97,9 +97,9 @@ def main():
     ap.add_argument("--erode", default="0,0.005,0.01,0.015,0.02")
     ap.add_argument("--holdout", default="7")
     ap.add_argument("--threshold", type=float, default=0.1)
-    ap.add_argument("--mask", choices=["threshold", "matte"], default="threshold",
-                    help="the masks as the hull reads them (object.NAME.hull_mask): matte compares like with like, "
-                    "the half-covered contour against the rendered alpha >= 0.5")
+    ap.add_argument("--mask", choices=["threshold", "matte"], default=None,
+                    help="the masks as the hull reads them (default: the scene's object.NAME.hull_mask): matte "
+                    "compares like with like, the half-covered contour against the rendered alpha >= 0.5")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args()
     sets = sum((["--set", s] for s in a.set), [])
@@ -107,15 +107,23 @@ def main():
     cap = None
     scene_dir = os.path.dirname(os.path.abspath(a.scene))
     section = ""
+    mask_mode = "threshold"
     for line in open(a.scene):
         s = line.split(";")[0].strip()
         if s.startswith("["):
-            section = s
-        if section == "[targets]" and s.startswith("path") and "=" in s:
+            section = " ".join(s.split())
+        key = s.split("=", 1)[0].strip() if "=" in s else ""
+        if section == "[targets]" and key == "path":
             cap = os.path.normpath(os.path.join(scene_dir, s.split("=", 1)[1].strip()))
+        if section == f"[object {a.object}]" and key == "hull_mask":
+            mask_mode = s.split("=", 1)[1].strip()
     for s in a.set:
         if s.startswith("targets.path="):
             cap = s.split("=", 1)[1]
+        if s.startswith(f"object.{a.object}.hull_mask="):
+            mask_mode = s.split("=", 1)[1]
+    if a.mask is None:
+        a.mask = mask_mode
     if not cap or not os.path.exists(os.path.join(cap, "all_data.json")):
         sys.exit(f"{a.scene}: no PAC-NeRF capture (all_data.json) at [targets] path = {cap}")
     entries = json.load(open(os.path.join(cap, "all_data.json")))

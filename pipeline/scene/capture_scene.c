@@ -59,6 +59,10 @@ pl_status pl_scene_capture_setup(pl_scene *s) {
     return pl_fail(PL_ERR_INVALID, "%s: targets.path is set but targets.source = truth (set source = pacnerf or "
                    "transforms)", pl_config_where(c, "targets", "", "path", wbuf, sizeof wbuf));
   }
+  if (t->capture_layout < 0 && t->plate_alpha)
+    return pl_fail(PL_ERR_INVALID, "%s: targets.plate_alpha takes the alpha from a capture's background plates, but "
+                   "the targets are not a capture (source = pacnerf or transforms)",
+                   pl_config_where(c, "targets", "", "plate_alpha", wbuf, sizeof wbuf));
   if (t->capture_layout < 0) return PL_OK;
   pl_capture cap;
   pl_status st = pl_capture_read(&cap, (pl_capture_layout)t->capture_layout, t->path);

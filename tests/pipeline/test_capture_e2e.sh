@@ -82,6 +82,11 @@ rc=$?
 [ "$rc" -ne 0 ] && grep -q "set targets.plate_alpha" "$tmp/out" ||
   fail "a mask term without alpha: expected a refusal naming targets.plate_alpha (exit $rc)"
 check
+"$bin" check scenes/tiny.cfg --set targets.plate_alpha=matte > "$tmp/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "targets.plate_alpha takes the alpha from a capture" "$tmp/out" ||
+  fail "targets.plate_alpha without a capture: expected exit 2 naming the key (exit $rc)"
+check
 if "$bin" sweep "$scene" --set targets.path="$tmp/cap" --set render.width=32 --set render.height=32 \
   --set "optimize.loss=l1:1 mask:1" --set targets.plate_alpha=matte --set sim.frames=6 \
   --param material.jelly.E=2e4,6e4 -o "$tmp/sw1" -q > "$tmp/out" 2>&1; then
