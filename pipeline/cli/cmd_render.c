@@ -14,6 +14,7 @@
 #include "pipeline/report/runinfo.h"
 #include "pipeline/report/sim_stats.h"
 #include "pipeline/io/video.h"
+#include "pipeline/scene/hull_object.h"
 
 static const pl_cli_option render_opts[] = {
     {"output", 'o', "DIR", "output folder (default: render.output)"},
@@ -171,6 +172,7 @@ static int run_render(const pl_cli_args *a) {
   char sub[PL_PATH_MAX + 32];
   if (st == PL_OK) st = pl_mkdirs(c.outdir);
   if (st == PL_OK) remove_stale(c.outdir);
+  if (st == PL_OK) st = pl_scene_write_hull_images(use, c.outdir); /* shape = visual_hull: the masks against the hull */
   if (st == PL_OK && c.particle_ply) {
     snprintf(sub, sizeof sub, "%s/particles", c.outdir);
     st = pl_mkdirs(sub);
@@ -267,6 +269,8 @@ const pl_cli_command pl_cmd_render = {
     "OUTPUT/stats.csv, one row per written frame: time, substeps, dt, mass, linear momentum px py pz, angular\n"
     "momentum Lx Ly Lz about the origin (with the APIC term), kinetic, elastic and gravitational energy and their\n"
     "sum, volume (sum J V0) and its ratio to the initial, the fastest particle and the CFL number of the last substep.\n"
+    "A shape = visual_hull object adds OUTPUT/hull_OBJECT_CAMERA.png per carving camera, at the capture's size: its\n"
+    "mask (>= 0.5) against the hull's re-projection (white both, red mask only, blue hull only, black neither).\n"
     "OUTPUT/run.json and OUTPUT/scene.cfg record how the run was made (see optimize --help). Errors name the\n"
     "object, particle, frame and substep involved.",
     render_opts, run_render, 0};

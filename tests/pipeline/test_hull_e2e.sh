@@ -5,7 +5,7 @@
 #     subtraction against the plates);
 #  2. `optimize scenes/captures/hull_capture.cfg` builds and runs alone: the hull's volume and mask IoU per camera
 #     are printed (sub-voxel carving, eroded by 0.015 m: mean IoU >= 0.85, the volume within -20 %..+33 % of the
-#     cube's), hull_cube_C.png written;
+#     cube's), hull_cube_C.png written (and by `pipeline render`, the same);
 #  3. the first-frame appearance stage (the material's grey against the red cube: colours off) raises the first
 #     frame's PSNR by >= 2 dB, on the terminal and in result.json; with the hull's masks (optimize.appearance_mask
 #     = auto) it learns from the pixels inside them: their count and PSNR (raised by >= 2 dB) in result.json;
@@ -40,6 +40,13 @@ keep it within -20 %..+33 %; the conservative hull was +58 %)"
   python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 0.85 else 1)" "${mean:-0}" || fail "mean hull IoU '$mean' < 0.85"
   check
   [ "$(ls "$tmp/fit"/hull_cube_*.png 2> /dev/null | wc -l)" -eq 7 ] || fail "hull_cube_CAMERA.png: expected 7 (8 cameras, 1 held out)"
+  check
+  # pipeline render writes the same pictures (scripts/hull_erode_scan.py reads its masks from them)
+  "$bin" render "$scene" --set targets.path="$tmp/cap" --set sim.frames=6 --set targets.holdout=7 \
+    --set render.width=24 --set render.height=24 --set sim.grid=20 --set object.cube.particles_per_cell=8 \
+    --set object.cube.hull_samples=3 --set object.cube.hull_erode=0.015 --frames 0 -o "$tmp/render" -q > "$tmp/rout" 2>&1 && [ "$(ls "$tmp/render"/hull_cube_*.png 2> /dev/null | wc -l)" -eq 7 ] &&
+    cmp -s "$tmp/render/hull_cube_0.png" "$tmp/fit/hull_cube_0.png" ||
+    fail "pipeline render of the hull scene: expected the 7 hull_cube_CAMERA.png of optimize, identical"
   check
   grep -q 'appearance: 12 Adam steps' "$tmp/out" || fail "no appearance line on the terminal"
   read -r before after inside pixels in_before in_after < <(python3 -c "
