@@ -3,9 +3,10 @@
 # synthetic PAC-NeRF capture of a shipped scene (the fit does not know the mesh), then `pipeline optimize` of the
 # capture scene in scenes/captures/ (shape = visual_hull, first-frame appearance, then the material), then one row:
 # the hull's volume against the true body's, the fitted values against the truth and the issue's goal, the verdict,
-# the hold-out PSNR and the time. Cases: elastic plasticine sand newtonian viscous viscous_views (default: the first
-# five; viscous is the same dam break with a honey-like truth, 5 Pa s; viscous_views the same truth captured by 11
-# ring cameras and one above, the column against its walls). Captures are made once
+# the hold-out PSNR and the time. Cases: elastic plasticine sand newtonian viscous viscous_views newtonian_views
+# (default: the first five; viscous is the same dam break with a honey-like truth, 5 Pa s; viscous_views the same
+# truth captured by 11 ring cameras and one above, the column against its walls; newtonian_views fluid.cfg's own
+# 0.3 Pa s truth on that capture). Captures are made once
 # (out/CASE_capture/capture; delete it to remake); fits write out/CASE_capture/ and its optimize.log.
 # The fits take minutes each on a 2-core machine (docs/benchmarks.md gives the measured times). Extra arguments
 # for optimize can be given in OPT_ARGS (e.g. OPT_ARGS="--set optimize.iterations=5").
@@ -19,19 +20,22 @@ cases=("$@")
 
 # case -> source scene, capture scene, capture folder, true body volume (m^3: the source scene's shape)
 declare -A src=([elastic]=tiny [plasticine]=plasticine [sand]=sand [newtonian]=fluid [viscous]=fluid
-  [viscous_views]=fluid)
+  [viscous_views]=fluid [newtonian_views]=fluid)
 declare -A cfg=([elastic]=hull_capture [plasticine]=plasticine_capture [sand]=sand_capture [newtonian]=fluid_capture
-  [viscous]=honey_capture [viscous_views]=honey_views_capture)
+  [viscous]=honey_capture [viscous_views]=honey_views_capture
+  [newtonian_views]=fluid_views_capture)
 declare -A vol=([elastic]=0.027 [plasticine]=0.0072382 [sand]=0.0087965 [newtonian]=0.018 [viscous]=0.018
-  [viscous_views]=0.018)
+  [viscous_views]=0.018 [newtonian_views]=0.018)
 declare -A size=([elastic]="" [plasticine]="--width 96 --height 96" [sand]="--width 96 --height 96"
   [newtonian]="--width 96 --height 96" [viscous]="--width 96 --height 96 --set truth.material.honey.viscosity=5"
   [viscous_views]="--width 96 --height 96 --cameras 11 --overhead 1 --set truth.material.honey.viscosity=5
+  --set object.column.center=0.19375,0.24375,0.24375"
+  [newtonian_views]="--width 96 --height 96 --cameras 11 --overhead 1
   --set object.column.center=0.19375,0.24375,0.24375")
 
 rows=()
 for c in "${cases[@]}"; do
-  [ -n "${src[$c]:-}" ] || { echo "hull_table.sh: unknown case '$c' (elastic plasticine sand newtonian viscous viscous_views)" >&2; exit 2; }
+  [ -n "${src[$c]:-}" ] || { echo "hull_table.sh: unknown case '$c' (elastic plasticine sand newtonian viscous viscous_views newtonian_views)" >&2; exit 2; }
   out="out/${cfg[$c]}"
   [ "$c" = elastic ] && out=out/hull_capture
   if [ ! -f "$out/capture/all_data.json" ]; then

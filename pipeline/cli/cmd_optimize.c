@@ -147,7 +147,7 @@ static int run_optimize(const pl_cli_args *a) {
       fprintf(stderr, "pipeline optimize: %ld iterations%s, final loss %.6g, %.1f s; results in %s/ (result.json, "
               "fit.csv, loss.png, %sstrip_*.png%s%s%s, run.json, scene.cfg)\n", r.iterations,
               r.stopped_early ? " (stopped early)" : "", r.final_loss, r.seconds, out, o.n ? "params.png, " : "",
-              pl_engine_learns_fields(e) ? ", E_field.csv" : "", vname ? ", " : "", vname ? vname + 1 : "");
+              pl_engine_fields_outputs(e), vname ? ", " : "", vname ? vname + 1 : "");
       pl_fit_print_summary(&r);
       if (!quiet) pl_profile_print(pl_engine_profile(e), stderr);
     }

@@ -75,7 +75,12 @@ void pl_engine_hold_colors(pl_engine *e, int hold) { e->colors_held = hold != 0;
 
 pl_status pl_engine_appearance_step(void *user, double lr_scale) {
   pl_engine *e = (pl_engine *)user;
-  PL_TRY(pl_engine_fields_step(e, lr_scale)); /* the learnt E fields (particle_fields.c) step with them */
+  /* the learnt E fields and displacements (particle_fields.c) step with them */
+  PL_TRY(pl_engine_fields_step(e, lr_scale));
+  return pl_engine_appearance_only_step(e, lr_scale);
+}
+
+pl_status pl_engine_appearance_only_step(pl_engine *e, double lr_scale) {
   if (!pl_engine_learns_appearance(e)) return PL_OK;
   appearance *a = NULL;
   PL_TRY(get_state(e, &a));

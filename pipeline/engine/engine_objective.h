@@ -21,9 +21,13 @@ void pl_engine_release_check(pl_engine *e);
 /* Per-Gaussian appearance (upsample.learn_colors / learn_opacities; engine_appearance.c). */
 /* Whether the engine learns per-Gaussian colours or opacity offsets. */
 int pl_engine_learns_appearance(const pl_engine *e);
-/* One Adam step of the per-Gaussian colours / opacity offsets from the last gradient evaluation (a pl_objective
- * step; lr_scale: schedule x stage factor). */
+/* One Adam step of everything the engine learns itself from the last gradient evaluation: the per-Gaussian colours
+ * / opacity offsets, the learnt E fields and displacements (a pl_objective step; lr_scale: schedule x stage
+ * factor). */
 pl_status pl_engine_appearance_step(void *user, double lr_scale);
+/* The same for the per-Gaussian colours / opacity offsets alone (the first-frame appearance stage, where the
+ * material and the shape are held). */
+pl_status pl_engine_appearance_only_step(pl_engine *e, double lr_scale);
 /* Hold the per-Gaussian colours (hold = 1: pl_engine_appearance_step leaves them as they are; optimize.appearance_hold)
  * or learn them again (0). */
 void pl_engine_hold_colors(pl_engine *e, int hold);

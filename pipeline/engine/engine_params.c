@@ -191,6 +191,9 @@ pl_status engine_params_set_pose(pl_engine *e, int o, int field, const double *v
   params_state *p = state_of(e);
   if (!p) return pl_fail(PL_ERR_NOMEM, "out of memory");
   if (ncomp != 3) return pl_fail(PL_ERR_INVALID, "%s: no [object %s] or not 3 values", address, e->scene->objects[o].name);
+  if (e->scene->objects[o].field.learn_positions)
+    return pl_fail(PL_ERR_INVALID, "%s: [object %s] learns its particles' positions (learn_positions), which include "
+                   "its placement; learn one or the other", address, e->scene->objects[o].name);
   double *dst = p->pose + 6 * o + field;
   if (memcmp(dst, v, 3 * sizeof(double)) == 0) return PL_OK;
   memcpy(dst, v, 3 * sizeof(double));

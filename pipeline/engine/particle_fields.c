@@ -24,15 +24,22 @@ void engine_fields_free(pl_engine *e) {
     grid_field *f = &s->f[i];
     free(f->u), free(f->g), free(f->m), free(f->v), free(f->pidx), free(f->node), free(f->w);
   }
+  positions_free(s);
   free(s->f), free(s->E), free(s->nu), free(s->E_src), free(s->nu_src), free(s->E_expr), free(s->nu_expr);
   free(s);
   e->fields = NULL;
 }
 
-int pl_engine_learns_fields(const pl_engine *e) { return state(e) && state(e)->nfields > 0; }
+int pl_engine_learns_fields(const pl_engine *e) { return state(e) && (state(e)->nfields > 0 || state(e)->npos > 0); }
+
+const char *pl_engine_fields_outputs(const pl_engine *e) {
+  const fields_state *s = state(e);
+  int a = s && s->nfields > 0, b = s && s->npos > 0;
+  return a && b ? ", E_field.csv, positions.csv" : a ? ", E_field.csv" : b ? ", positions.csv" : "";
+}
 
 /* position of grid value k (a node, or a cell's centre) */
-static void grid_point(const grid_field *f, int k, double x[3]) {
+void fields_grid_point(const grid_field *f, int k, double x[3]) {
   int idx[3] = {k % f->dims[0], (k / f->dims[0]) % f->dims[1], k / (f->dims[0] * f->dims[1])};
   for (int a = 0; a < 3; ++a) {
     double t = f->cells ? (idx[a] + 0.5) / f->dims[a] : (f->dims[a] > 1 ? (double)idx[a] / (f->dims[a] - 1) : 0.5);
@@ -85,13 +92,13 @@ static pl_status eval_expr(const char *text, const char *obj, const char *key, c
   return PL_OK;
 }
 
-static pl_status setup_grid(pl_engine *e, fields_state *s, int o) {
+pl_status fields_bind_grid(pl_engine *e, grid_field *f, int o, const int dims[3], int cells, int ncomp,
+                           const char *key) {
   const pl_scene_object *so = &e->scene->objects[o];
-  grid_field *f = &s->f[s->nfields];
   memset(f, 0, sizeof *f);
   f->object = o;
-  f->cells = so->field.cells;
-  memcpy(f->dims, so->field.grid, sizeof f->dims);
+  f->cells = cells;
+  memcpy(f->dims, dims, sizeof f->dims);
   f->nk = f->dims[0] * f->dims[1] * f->dims[2];
   for (int a = 0; a < 3; ++a) f->lo[a] = INFINITY, f->hi[a] = -INFINITY;
   for (int64_t p = 0; p < e->n; ++p) {
@@ -102,14 +109,13 @@ static pl_status setup_grid(pl_engine *e, fields_state *s, int o) {
       f->lo[a] = fmin(f->lo[a], x), f->hi[a] = fmax(f->hi[a], x);
     }
   }
-  if (f->np == 0) return pl_fail(PL_ERR_INVALID, "[object %s] learn_E_field: the object has no particles", so->name);
-  size_t nk = (size_t)f->nk, np = (size_t)f->np;
-  f->u = (double *)calloc(nk, sizeof(double)), f->g = (double *)calloc(nk, sizeof(double));
-  f->m = (double *)calloc(nk, sizeof(double)), f->v = (double *)calloc(nk, sizeof(double));
+  if (f->np == 0) return pl_fail(PL_ERR_INVALID, "[object %s] %s: the object has no particles", so->name, key);
+  size_t nv = (size_t)f->nk * (size_t)ncomp, np = (size_t)f->np;
+  f->u = (double *)calloc(nv, sizeof(double)), f->g = (double *)calloc(nv, sizeof(double));
+  f->m = (double *)calloc(nv, sizeof(double)), f->v = (double *)calloc(nv, sizeof(double));
   f->pidx = (int64_t *)malloc(np * sizeof(int64_t));
   f->node = (int *)malloc(8 * np * sizeof(int));
   f->w = (double *)malloc(8 * np * sizeof(double));
-  s->nfields++;
   if (!f->u || !f->g || !f->m || !f->v || !f->pidx || !f->node || !f->w) return pl_fail(PL_ERR_NOMEM, "out of memory");
   int64_t q = 0;
   for (int64_t p = 0; p < e->n; ++p) {
@@ -119,13 +125,21 @@ static pl_status setup_grid(pl_engine *e, fields_state *s, int o) {
     grid_weights(f, x, f->node + 8 * q, f->w + 8 * q);
     q++;
   }
+  return PL_OK;
+}
+
+static pl_status setup_grid(pl_engine *e, fields_state *s, int o) {
+  const pl_scene_object *so = &e->scene->objects[o];
+  grid_field *f = &s->f[s->nfields];
+  s->nfields++; /* counted before the binding, so that a failed one is freed */
+  PL_TRY(fields_bind_grid(e, f, o, so->field.grid, so->field.cells, 1, "learn_E_field"));
   /* start: E_field at the grid's points, else the material's E */
   for (int k = 0; k < f->nk; ++k) {
     double E = e->sim->materials[so->material].E;
     if (so->field.E[0]) {
       double x[3];
       char what[64];
-      grid_point(f, k, x);
+      fields_grid_point(f, k, x);
       snprintf(what, sizeof what, "grid value %d", k);
       PL_TRY(eval_expr(so->field.E, so->name, "E_field", x, &E, what));
       if (!(E > 0)) return pl_fail(PL_ERR_INVALID, "[object %s] E_field = %g at grid value %d: E must be > 0", so->name, E, k);
@@ -138,7 +152,9 @@ static pl_status setup_grid(pl_engine *e, fields_state *s, int o) {
 pl_status engine_fields_create(pl_engine *e) {
   const pl_scene *sc = e->scene;
   int any = 0;
-  for (int o = 0; o < sc->nobjects; ++o) any |= sc->objects[o].field.E[0] || sc->objects[o].field.nu[0] || sc->objects[o].field.learn;
+  for (int o = 0; o < sc->nobjects; ++o)
+    any |= sc->objects[o].field.E[0] || sc->objects[o].field.nu[0] || sc->objects[o].field.learn ||
+           sc->objects[o].field.learn_positions;
   if (!any) return PL_OK;
   fields_state *s = (fields_state *)calloc(1, sizeof *s);
   if (!s) return pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -180,12 +196,23 @@ pl_status engine_fields_create(pl_engine *e) {
             sc->objects[s->f[i].object].name, s->f[i].dims[0], s->f[i].dims[1], s->f[i].dims[2],
             s->f[i].cells ? "cells" : "nodes", s->f[i].lo[0], s->f[i].lo[1], s->f[i].lo[2], s->f[i].hi[0], s->f[i].hi[1],
             s->f[i].hi[2], (long long)s->f[i].np);
+  PL_TRY(positions_create(e, s));
   return engine_fields_apply(e);
+}
+
+/* whether any object has per-particle moduli (E_field, nu_field, learn_E_field) */
+static int fields_moduli(const pl_engine *e, const fields_state *s) {
+  if (s->nfields > 0) return 1;
+  for (int o = 0; o < e->scene->nobjects; ++o)
+    if (e->scene->objects[o].field.E[0] || e->scene->objects[o].field.nu[0]) return 1;
+  return 0;
 }
 
 pl_status engine_fields_apply(pl_engine *e) {
   fields_state *s = state(e);
   if (!s) return PL_OK;
+  PL_TRY(positions_apply(e));
+  if (!fields_moduli(e, s)) return PL_OK; /* only displacements are learnt: the simulator keeps the materials' */
   for (int64_t p = 0; p < e->n; ++p) {
     int mat = e->scene->objects[e->init_host.object[p]].material;
     s->E[p] = s->E_src[p] == 1 ? s->E_expr[p] : e->sim->materials[mat].E;
@@ -206,6 +233,8 @@ pl_status engine_fields_apply(pl_engine *e) {
 pl_status engine_fields_gradient(pl_engine *e, mpm_grads *g) {
   fields_state *s = state(e);
   if (!s) return PL_OK;
+  PL_TRY(positions_gradient(e, g));
+  if (!fields_moduli(e, s)) return PL_OK;
   if (!g->particle_E || !g->particle_nu) return pl_fail(PL_ERR_INTERNAL, "per-particle moduli without their cotangents");
   /* particles on their material's values: the per-particle cotangents belong to the material (the simulator
    * skipped the Lame part of the material sums for every particle while the override is set) */
@@ -253,12 +282,15 @@ pl_status engine_fields_regularise(pl_engine *e, int want_grad, double *total) {
   if (!s) return PL_OK;
   for (int i = 0; i < s->nfields; ++i)
     *total += smoothness(&s->f[i], e->scene->objects[s->f[i].object].field.smoothness, want_grad);
+  *total += positions_regularise(e, want_grad);
   return PL_OK;
 }
 
 pl_status pl_engine_fields_step(pl_engine *e, double lr_scale) {
   fields_state *s = state(e);
-  if (!s || s->nfields == 0) return PL_OK;
+  if (!s) return PL_OK;
+  PL_TRY(positions_step(e, lr_scale));
+  if (s->nfields == 0) return s->npos > 0 ? engine_fields_apply(e) : PL_OK;
   const pl_scene *sc = e->scene;
   double b1 = sc->optimize.beta1, b2 = sc->optimize.beta2;
   s->t++;
@@ -284,7 +316,9 @@ pl_status pl_engine_fields_step(pl_engine *e, double lr_scale) {
 /* fields.bin: "PLFLD1\n", t (int64), then per field nk (int64) and nk x (u, m, v) as double */
 pl_status pl_engine_fields_save(pl_engine *e, const char *folder) {
   fields_state *s = state(e);
-  if (!s || s->nfields == 0) return PL_OK;
+  if (!s) return PL_OK;
+  PL_TRY(positions_save(e, folder));
+  if (s->nfields == 0) return PL_OK;
   char path[PL_PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/fields.bin", folder);
   pl_out out;
@@ -306,7 +340,9 @@ pl_status pl_engine_fields_save(pl_engine *e, const char *folder) {
 
 pl_status pl_engine_fields_write_csv(pl_engine *e, const char *folder) {
   fields_state *s = state(e);
-  if (!s || s->nfields == 0) return PL_OK;
+  if (!s) return PL_OK;
+  PL_TRY(positions_write_csv(e, folder));
+  if (s->nfields == 0) return PL_OK;
   char path[PL_PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/E_field.csv", folder);
   pl_out out;
@@ -315,7 +351,7 @@ pl_status pl_engine_fields_write_csv(pl_engine *e, const char *folder) {
   for (int i = 0; i < s->nfields; ++i)
     for (int k = 0; k < s->f[i].nk; ++k) {
       double x[3];
-      grid_point(&s->f[i], k, x);
+      fields_grid_point(&s->f[i], k, x);
       fprintf(out.f, "%s,%d,%.9g,%.9g,%.9g,%.9g\n", e->scene->objects[s->f[i].object].name, k, x[0], x[1], x[2],
               exp(s->f[i].u[k]));
     }
@@ -329,13 +365,19 @@ pl_status pl_engine_fields_values(pl_engine *e, double *v, int set, size_t *coun
     for (int k = 0; k < s->f[i].nk; ++k, ++n)
       if (v && set) s->f[i].u[k] = v[n];
       else if (v) v[n] = s->f[i].u[k];
+  for (int i = 0; s && i < s->npos; ++i) /* then the displacements, 3 per node */
+    for (int k = 0; k < 3 * s->pf[i].f.nk; ++k, ++n)
+      if (v && set) s->pf[i].f.u[k] = v[n];
+      else if (v) v[n] = s->pf[i].f.u[k];
   *count = n;
   return v && set && n ? engine_fields_apply(e) : PL_OK;
 }
 
 pl_status pl_engine_fields_load(pl_engine *e, const char *folder) {
   fields_state *s = state(e);
-  if (!s || s->nfields == 0) return PL_OK;
+  if (!s) return PL_OK;
+  PL_TRY(positions_load(e, folder));
+  if (s->nfields == 0) return engine_fields_apply(e);
   char path[PL_PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/fields.bin", folder);
   FILE *fp = fopen(path, "rb");

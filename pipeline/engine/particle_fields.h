@@ -37,6 +37,8 @@ pl_status engine_fields_gradient(struct pl_engine *e, mpm_grads *g);
 /* The regulariser: adds its value to loss->total (and to the grid gradients when want_grad). */
 pl_status engine_fields_regularise(struct pl_engine *e, int want_grad, double *total);
 int pl_engine_learns_fields(const struct pl_engine *e);
+/* The files the learnt fields write, for a listing: ", E_field.csv", ", positions.csv", both, or "". */
+const char *pl_engine_fields_outputs(const struct pl_engine *e);
 /* One Adam step of every learnt field (lr_scale: schedule x stage factor). */
 pl_status pl_engine_fields_step(struct pl_engine *e, double lr_scale);
 /* FOLDER/fields.bin (values and Adam moments, for --resume) and FOLDER/E_field.csv (object, index, position, E). */

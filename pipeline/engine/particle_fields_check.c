@@ -25,11 +25,85 @@ static pl_status loss_with(pl_engine *e, pl_optimizer *o, grid_field *f, int k, 
   return st;
 }
 
+static pl_status loss_with_displacement(pl_engine *e, pl_optimizer *o, grid_field *f, int k, double u, double *out) {
+  double keep = f->u[k];
+  f->u[k] = u;
+  pl_status st = engine_fields_apply(e);
+  pl_loss_value v;
+  memset(&v, 0, sizeof v);
+  if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v);
+  f->u[k] = keep;
+  *out = v.total;
+  return st;
+}
+
+/* rows "object.NAME.positions[k].x (m)": the displacement components with the largest adjoints, against central
+ * differences with steps of rel_step x the object's largest extent (Richardson over h and h/2, the ladder as above) */
+static pl_status positions_check(pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,
+                                 double loss_scale, pl_gc_row *rows, int max, int *nrows) {
+  fields_state *s = state(e);
+  pl_status st = PL_OK;
+  for (int i = 0; s && i < s->npos && st == PL_OK; ++i) {
+    grid_field *f = &s->pf[i].f;
+    int nv = 3 * f->nk;
+    double ext = fmax(fmax(f->hi[0] - f->lo[0], f->hi[1] - f->lo[1]), fmax(f->hi[2] - f->lo[2], 1e-6));
+    double *g = (double *)malloc(sizeof(double) * (size_t)nv);
+    unsigned char *used = (unsigned char *)calloc((size_t)nv, 1);
+    if (!g || !used) {
+      free(g), free(used);
+      return pl_fail(PL_ERR_NOMEM, "out of memory");
+    }
+    memcpy(g, f->g, sizeof(double) * (size_t)nv);
+    for (int q = 0; q < samples && q < nv && st == PL_OK && *nrows < max; ++q) {
+      int k = -1;
+      for (int j = 0; j < nv; ++j)
+        if (!used[j] && (k < 0 || fabs(g[j]) > fabs(g[k]))) k = j;
+      used[k] = 1;
+      pl_gc_row *r = &rows[(*nrows)++];
+      memset(r, 0, sizeof *r);
+      snprintf(r->name, sizeof r->name, "object.%s.positions[%d].%c (m)", e->scene->objects[f->object].name, k / 3,
+               "xyz"[k % 3]);
+      r->value = f->u[k];
+      r->adjoint = g[k];
+      static const double ladder[4] = {1, 0.1, 10, 0.01};
+      pl_gc_row best = *r;
+      double best_u = INFINITY;
+      for (int at = 0; at < 4 && st == PL_OK; ++at) {
+        double h = rel_step * ladder[at] * ext, d[2];
+        for (int t = 0; t < 2 && st == PL_OK; ++t) {
+          double hh = t ? h / 2 : h, lp = 0, lm = 0;
+          st = loss_with_displacement(e, o, f, k, f->u[k] + hh, &lp);
+          if (st == PL_OK) st = loss_with_displacement(e, o, f, k, f->u[k] - hh, &lm);
+          d[t] = (lp - lm) / (2 * hh);
+        }
+        if (st != PL_OK) break;
+        pl_gc_row trial = *r;
+        trial.fd = (4 * d[1] - d[0]) / 3;
+        double u = fabs(d[1] - d[0]);
+        trial.value = ext; /* the sensitivity test's scale: the object's size */
+        pl_gc_judge_u(&trial, u, loss_scale, tol, 1e-12);
+        trial.value = r->value;
+        double sc = fmax(fmax(fabs(trial.adjoint), fabs(trial.fd)), 1e-300);
+        if (trial.verdict == PL_GC_OK || u / sc < best_u) best = trial, best_u = u / sc;
+        if (trial.verdict == PL_GC_OK || trial.verdict == PL_GC_INSENSITIVE) {
+          best = trial;
+          break;
+        }
+      }
+      *r = best;
+    }
+    free(g), free(used);
+    pl_status st2 = engine_fields_apply(e);
+    if (st == PL_OK) st = st2;
+  }
+  return st;
+}
+
 pl_status pl_engine_fields_check(pl_engine *e, pl_optimizer *o, double rel_step, double tol, int samples,
                                  pl_gc_row *rows, int max, int *nrows) {
   *nrows = 0;
   fields_state *s = state(e);
-  if (!s || s->nfields == 0) return PL_OK;
+  if (!s || (s->nfields == 0 && s->npos == 0)) return PL_OK;
   pl_loss_value base;
   PL_TRY(pl_engine_checked_eval(e, o, "all", 1, &base));
   double loss_scale = fmax(fabs(base.total), 1e-30);
@@ -86,5 +160,6 @@ pl_status pl_engine_fields_check(pl_engine *e, pl_optimizer *o, double rel_step,
     pl_status st2 = engine_fields_apply(e);
     if (st == PL_OK) st = st2;
   }
+  if (st == PL_OK) st = positions_check(e, o, rel_step, tol, samples, loss_scale, rows, max, nrows);
   return st;
 }

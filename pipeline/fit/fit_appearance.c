@@ -190,7 +190,7 @@ static pl_status run_stage(const pl_scene *s, pl_engine *e, pl_optimizer *o, con
   for (long it = 0; st == PL_OK && it < iters; ++it) {
     pl_loss_value lv;
     st = pl_engine_eval(e, "0", 1, o, &lv);
-    if (st == PL_OK) st = pl_engine_appearance_step(e, 1.0);
+    if (st == PL_OK) st = pl_engine_appearance_only_step(e, 1.0); /* the material and the shape held */
     if (st == PL_OK) r->iterations = (int)(it + 1);
   }
   pl_status st_w = pl_engine_set_rgb_weights(e, NULL); /* the physics fit: every pixel */

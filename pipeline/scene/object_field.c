@@ -49,6 +49,25 @@ pl_status pl_scene_object_field(const pl_config *c, const char *name, const pl_s
   f->cells = strcmp(interp, "cells") == 0;
   PL_TRY(pl_config_real(c, "object", name, "E_field_lr", &f->lr, NULL));
   PL_TRY(pl_config_real(c, "object", name, "E_field_smoothness", &f->smoothness, NULL));
+  PL_TRY(pl_config_bool(c, "object", name, "learn_positions", &f->learn_positions, NULL));
+  PL_TRY(pl_config_vec3(c, "object", name, "positions_grid", g, NULL));
+  for (int k = 0; k < 3; ++k) {
+    if (!(g[k] >= 1 && g[k] <= FIELD_MAX_DIM && g[k] == floor(g[k])))
+      return pl_fail(PL_ERR_INVALID, "%s: [object %s] positions_grid must be 1 or 3 integers in 1..%d (got %g %g %g)",
+                     pl_config_where(c, "object", name, "positions_grid", loc, sizeof loc), name, FIELD_MAX_DIM, g[0],
+                     g[1], g[2]);
+    f->positions_grid[k] = (int)g[k];
+  }
+  PL_TRY(pl_config_real(c, "object", name, "positions_lr", &f->positions_lr, NULL));
+  PL_TRY(pl_config_real(c, "object", name, "positions_max", &f->positions_max, NULL));
+  PL_TRY(pl_config_real(c, "object", name, "positions_smoothness", &f->positions_smoothness, NULL));
+  /* the displacement's gradient is dL/dx_p + dL/dv_p x w (v = v0 + w x r); a velocity given as an expression or a
+   * file of x would need its own derivative, which is not carried: refused rather than cut */
+  if (f->learn_positions && (o->velocity_field[0] || o->velocity_file[0]))
+    return pl_fail(PL_ERR_INVALID, "%s: [object %s] learn_positions with %s: the initial velocity would depend on "
+                   "the learnt positions through it, whose derivative is not carried; give velocity and "
+                   "angular_velocity instead", pl_config_where(c, "object", name, "learn_positions", loc, sizeof loc),
+                   name, o->velocity_field[0] ? "velocity_field" : "velocity_file");
   if ((f->E[0] || f->nu[0] || f->learn) && s->materials[o->material].model == PL_MAT_NEWTONIAN_FLUID)
     return pl_fail(PL_ERR_INVALID, "%s: [object %s] is a newtonian_fluid (bulk_modulus and viscosity, no E or nu): "
                    "E_field, nu_field and learn_E_field do not apply",
@@ -59,6 +78,6 @@ pl_status pl_scene_object_field(const pl_config *c, const char *name, const pl_s
 
 int pl_scene_learns_fields(const pl_scene *s) {
   for (int o = 0; o < s->nobjects; ++o)
-    if (s->objects[o].field.learn) return 1;
+    if (s->objects[o].field.learn || s->objects[o].field.learn_positions) return 1;
   return 0;
 }

@@ -82,6 +82,10 @@ typedef struct {
   int grid[3];             /* E_field_grid: nodes (linear) or cells (cells) per axis */
   int cells;               /* E_field_interp: 0 trilinear between nodes, 1 constant per cell */
   double lr, smoothness;   /* E_field_lr (Adam, in log E), E_field_smoothness (weight of the regulariser) */
+  /* learn_positions: a displacement of the initial particles on a coarse grid (engine/particle_positions.h) */
+  int learn_positions;
+  int positions_grid[3];   /* nodes per axis */
+  double positions_lr, positions_max, positions_smoothness; /* Adam (m per step), bound (m), regulariser weight */
 } pl_object_field;
 
 typedef struct {

@@ -123,6 +123,19 @@ static const pl_key_spec object_keys[] = {
     {"E_field_smoothness", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0,
      "learn_E_field: weight w of the regulariser w * mean over neighbouring grid values of (log E_a - log E_b)^2, "
      "added to the loss"},
+    {"learn_positions", PL_KT_BOOL, "false", NULL, 0, 0, 0,
+     "learn where the object's initial particles are: a displacement on a coarse grid of nodes over the object "
+     "(positions_grid), trilinear to the particles, stepped by Adam from the motion in every loss frame (shape "
+     "refinement of a visual hull through the simulation, as Lagrangian particle optimization does per particle)"},
+    {"positions_grid", PL_KT_VEC3, "4 4 4", NULL, PL_KF_POSITIVE | PL_KF_BROADCAST, 0, 0,
+     "learn_positions: nodes per axis of the object's bounding box (integers 1..32)"},
+    {"positions_lr", PL_KT_REAL, "0.002", NULL, PL_KF_POSITIVE, 0, 0,
+     "learn_positions: Adam learning rate of the nodes' displacements (m per step)"},
+    {"positions_max", PL_KT_REAL, "0.05", NULL, PL_KF_POSITIVE, 0, 0,
+     "learn_positions: bound on each component of a node's displacement (m)"},
+    {"positions_smoothness", PL_KT_REAL, "0", NULL, PL_KF_NONNEG, 0, 0,
+     "learn_positions: weight w of the regulariser w * mean over neighbouring nodes of |d_a - d_b|^2 / h^2 (h: "
+     "the nodes' spacing along that axis), added to the loss"},
     {"color", PL_KT_VEC3, NULL, NULL, PL_KF_RANGE | PL_KF_BROADCAST, 0, 1, "RGB colour (default: the material's)"},
     {"texture", PL_KT_PATH, NULL, NULL, 0, 0, 0, "PNG texture for a mesh with texture coordinates"},
     {"splats", PL_KT_PATH, NULL, NULL, 0, 0, 0, "trained 3DGS PLY file (shape = gaussians): its Gaussians are the object"},

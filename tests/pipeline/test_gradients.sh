@@ -13,7 +13,12 @@
 #  7. a heterogeneous E (tests/pipeline/scenes/efield.cfg: soft half 2e4, stiff half 2e5, learn_E_field on two
 #     cells): the cells' gradients match central differences in double, are not zero and match in float
 #     (optimize --check-grad 0), and the fit recovers both halves within 10 %; the field alone (no [param]) is a
-#     fit of its own; a bad E_field is refused at load naming the file, line and key.
+#     fit of its own; a bad E_field is refused at load naming the file, line and key;
+#  8. learnt initial positions (learn_positions, on efield.cfg's spinning cube, 2 x 2 x 2 nodes): the nodes'
+#     displacement gradients match central differences in double (the regulariser on) and are not zero and match
+#     in float (optimize --check-grad 0); a fit from a truth shifted by (+2, +1, 0) cm recovers the shift as the
+#     nodes' mean displacement within 5 mm; learn_positions is refused beside a velocity_field and beside a
+#     learnt centre of the same object.
 fail_lines=20
 . "$(dirname "$0")/../lib.sh" "$@"
 small="--set render.width=24 --set render.height=24 --set sim.frames=3 --set targets.frames=1:4"
@@ -183,6 +188,62 @@ printf '[material m]\nmodel = fixed_corotated\n[object o]\nshape = box\nmaterial
   > "$tmp/replaced.cfg"
 if "$bin" check "$tmp/replaced.cfg" > "$tmp/out" 2>&1 || ! grep -q "replaces E per particle" "$tmp/out"; then
   fail "[param material.m.E] with every object on E_field was not refused"
+fi
+
+# 8. learnt initial positions (issue 20)
+pos="--set object.cube.learn_E_field=false --set object.cube.learn_positions=true --set object.cube.positions_grid=2"
+check
+# shellcheck disable=SC2086
+if "$bin" gradcheck tests/pipeline/scenes/efield.cfg $pos --set object.cube.positions_smoothness=0.01 $small -q \
+     > "$tmp/out" 2>&1; then
+  n_ok=$(grep -c 'positions\[[0-7]\]\.[xyz] (m) .* ok$' "$tmp/out")
+  echo "learn_positions (double): $n_ok of 8 displacement rows ok"
+  [ "$n_ok" -eq 8 ] || fail "gradcheck of the learnt positions: $(grep 'positions\[' "$tmp/out")"
+else
+  fail "gradcheck with learn_positions: $(tail -3 "$tmp/out")"
+fi
+check
+# shellcheck disable=SC2086
+# (one iteration: its verdict may be "diverged", exit 4; the table is what is checked)
+"$bin" optimize tests/pipeline/scenes/efield.cfg $pos $small --set optimize.iterations=1 -o "$tmp/pos1" --check-grad 0 \
+  -q > "$tmp/out" 2>&1
+if grep -q "positions\[" "$tmp/out"; then
+  nz=$(awk '$1 ~ /positions\[/ && $4 + 0 != 0 && $NF == "ok"' "$tmp/out" | wc -l) # $2 is "(m)"
+  echo "learn_positions (float, --check-grad 0): $nz of 8 rows non-zero and ok"
+  [ "$nz" -ge 6 ] || fail "optimize --check-grad 0 (float): the displacements' gradients are zero or do not match"
+else
+  fail "optimize --check-grad 0 with learn_positions"
+fi
+check
+awk '/^\[param /{skip=1} /^\[truth\]/{skip=1} /^\[/{if(!/^\[param /&&!/^\[truth\]/)skip=0} !skip' \
+  tests/pipeline/scenes/efield.cfg > "$tmp/shifted.cfg"
+printf '\n[truth]\nobject.cube.center = 0.52 0.41 0.5\n' >> "$tmp/shifted.cfg"
+# shellcheck disable=SC2086
+if opt "$tmp/shifted.cfg" $pos --set object.cube.positions_lr=0.004 --set optimize.iterations=20 \
+     --set render.width=32 --set render.height=32 --set sim.frames=4 --set targets.frames=0:5 --no-video \
+     -o "$tmp/shifted" -q > "$tmp/out" 2>&1; then
+  mean=$(awk -F, 'NR > 1 { x += $6; y += $7; z += $8; n++ } END { if (n) printf "%.4f %.4f %.4f", x/n, y/n, z/n }' \
+         "$tmp/shifted/positions.csv" 2>/dev/null)
+  echo "learn_positions fit: mean displacement ($mean) m, truth (0.02 0.01 0)"
+  # shellcheck disable=SC2086
+  awk -v m="$mean" 'BEGIN { split(m, d, " "); exit !(d[1] > 0.015 && d[1] < 0.025 && d[2] > 0.005 && d[2] < 0.015 &&
+                                                   d[3] > -0.005 && d[3] < 0.005) }' ||
+    fail "the learnt positions did not recover the shift (mean displacement $mean)"
+else
+  fail "optimize with learn_positions: $(tail -3 "$tmp/out")"
+fi
+check
+if "$bin" check tests/pipeline/scenes/efield.cfg --set object.cube.learn_positions=true \
+     --set 'object.cube.velocity_field=0, 0, x' > "$tmp/out" 2>&1 || ! grep -q "learn_positions with velocity_field" "$tmp/out"; then
+  fail "learn_positions beside a velocity_field was not refused naming both keys"
+fi
+check
+printf '[param object.cube.center]\n' > "$tmp/center.cfg"
+cat tests/pipeline/scenes/efield.cfg "$tmp/center.cfg" > "$tmp/pose.cfg"
+# shellcheck disable=SC2086
+if opt "$tmp/pose.cfg" $pos $small --set optimize.iterations=1 -o "$tmp/pose" -q > "$tmp/out" 2>&1 ||
+   ! grep -q "learn one or the other" "$tmp/out"; then
+  fail "learn_positions beside [param object.cube.center] was not refused"
 fi
 
 finish test_gradients
