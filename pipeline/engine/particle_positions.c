@@ -208,7 +208,8 @@ pl_status positions_load(pl_engine *e, const char *folder) {
     grid_field *f = &s->pf[i].f;
     int64_t nk = 0;
     if (fread(&nk, sizeof nk, 1, fp) != 1 || nk != f->nk) {
-      st = pl_fail(PL_ERR_INVALID, "%s: object %d has %lld nodes, the scene's has %d", path, i, (long long)nk, f->nk);
+      st = pl_fail(PL_ERR_INVALID, "%s: [object %s] has %lld nodes there, the scene's has %d", path,
+                   e->scene->objects[f->object].name, (long long)nk, f->nk);
       break;
     }
     double bound = e->scene->objects[f->object].field.positions_max;
@@ -216,7 +217,8 @@ pl_status positions_load(pl_engine *e, const char *folder) {
       double d[3];
       if (fread(d, sizeof d, 1, fp) != 1 || !isfinite(d[0]) || !isfinite(d[1]) || !isfinite(d[2]) ||
           fabs(d[0]) > bound || d[2] < 0) {
-        st = pl_fail(PL_ERR_PARSE, "%s: truncated, not finite or out of bounds at object %d value %d", path, i, k);
+        st = pl_fail(PL_ERR_PARSE, "%s: truncated, not finite or out of bounds at [object %s] node %d (%c)", path,
+                     e->scene->objects[f->object].name, k / 3, "xyz"[k % 3]);
         break;
       }
       f->u[k] = d[0], f->m[k] = d[1], f->v[k] = d[2];

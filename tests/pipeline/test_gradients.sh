@@ -17,8 +17,8 @@
 #  8. learnt initial positions (learn_positions, on efield.cfg's spinning cube, 2 x 2 x 2 nodes): the nodes'
 #     displacement gradients match central differences in double (the regulariser on) and are not zero and match
 #     in float (optimize --check-grad 0); a fit from a truth shifted by (+2, +1, 0) cm recovers the shift as the
-#     nodes' mean displacement within 5 mm; learn_positions is refused beside a velocity_field and beside a
-#     learnt centre of the same object.
+#     nodes' mean displacement within 5 mm, and a truncated positions.bin is refused on --resume; learn_positions
+#     is refused beside a velocity_field and beside a learnt centre of the same object.
 fail_lines=20
 . "$(dirname "$0")/../lib.sh" "$@"
 small="--set render.width=24 --set render.height=24 --set sim.frames=3 --set targets.frames=1:4"
@@ -229,6 +229,15 @@ if opt "$tmp/shifted.cfg" $pos --set object.cube.positions_lr=0.004 --set optimi
   awk -v m="$mean" 'BEGIN { split(m, d, " "); exit !(d[1] > 0.015 && d[1] < 0.025 && d[2] > 0.005 && d[2] < 0.015 &&
                                                    d[3] > -0.005 && d[3] < 0.005) }' ||
     fail "the learnt positions did not recover the shift (mean displacement $mean)"
+  # a damaged positions.bin is refused on --resume, naming the file and the object
+  check
+  head -c 40 "$tmp/shifted/positions.bin" > "$tmp/pos.bin" && cp "$tmp/pos.bin" "$tmp/shifted/positions.bin"
+  # shellcheck disable=SC2086
+  if opt "$tmp/shifted.cfg" $pos --set object.cube.positions_lr=0.004 --set optimize.iterations=21 \
+       --set render.width=32 --set render.height=32 --set sim.frames=4 --set targets.frames=0:5 --no-video \
+       -o "$tmp/shifted" --resume -q > "$tmp/out" 2>&1 || ! grep -q "positions.bin: truncated.*\[object cube\]" "$tmp/out"; then
+    fail "a truncated positions.bin was not refused on --resume: $(tail -2 "$tmp/out")"
+  fi
 else
   fail "optimize with learn_positions: $(tail -3 "$tmp/out")"
 fi
