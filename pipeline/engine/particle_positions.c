@@ -62,10 +62,22 @@ pl_status positions_create(pl_engine *e, fields_state *s) {
     if (!pf->base) return pl_fail(PL_ERR_NOMEM, "out of memory");
     for (int64_t q = 0; q < pf->f.np; ++q)
       for (int a = 0; a < 3; ++a) pf->base[3 * q + a] = e->init_host.x[3 * pf->f.pidx[q] + a];
+    /* nodes whose trilinear support holds no particle move nothing (their gradient is 0 by construction, not
+     * cut): counted and said, so that a fine grid over a concave body is not mistaken for learnt everywhere */
+    unsigned char *has = (unsigned char *)calloc((size_t)pf->f.nk, 1);
+    if (!has) return pl_fail(PL_ERR_NOMEM, "out of memory");
+    for (int64_t q = 0; q < pf->f.np; ++q)
+      for (int c = 0; c < 8; ++c)
+        if (pf->f.node[8 * q + c] >= 0 && pf->f.w[8 * q + c] > 0) has[pf->f.node[8 * q + c]] = 1;
+    int carried = 0;
+    for (int k = 0; k < pf->f.nk; ++k) carried += has[k];
+    free(has);
     PL_INFO("[object %s] learn_positions: a displacement on %d x %d x %d nodes over (%.3g %.3g %.3g)..(%.3g %.3g "
-            "%.3g), %lld particles, Adam at %g m per step, bound %g m",
+            "%.3g), %lld particles, %d of the %d nodes carry particles (the others move nothing), Adam at %g m per "
+            "step, bound %g m",
             so->name, pf->f.dims[0], pf->f.dims[1], pf->f.dims[2], pf->f.lo[0], pf->f.lo[1], pf->f.lo[2], pf->f.hi[0],
-            pf->f.hi[1], pf->f.hi[2], (long long)pf->f.np, so->field.positions_lr, so->field.positions_max);
+            pf->f.hi[1], pf->f.hi[2], (long long)pf->f.np, carried, pf->f.nk, so->field.positions_lr,
+            so->field.positions_max);
   }
   return PL_OK;
 }
