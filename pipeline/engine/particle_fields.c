@@ -197,6 +197,11 @@ pl_status engine_fields_create(pl_engine *e) {
             s->f[i].cells ? "cells" : "nodes", s->f[i].lo[0], s->f[i].lo[1], s->f[i].lo[2], s->f[i].hi[0], s->f[i].hi[1],
             s->f[i].hi[2], (long long)s->f[i].np);
   PL_TRY(positions_create(e, s));
+  return fields_apply_all(e);
+}
+
+pl_status fields_apply_all(pl_engine *e) {
+  PL_TRY(positions_apply(e));
   return engine_fields_apply(e);
 }
 
@@ -211,7 +216,7 @@ static int fields_moduli(const pl_engine *e, const fields_state *s) {
 pl_status engine_fields_apply(pl_engine *e) {
   fields_state *s = state(e);
   if (!s) return PL_OK;
-  PL_TRY(positions_apply(e));
+  /* the learnt displacements are applied where they change (fields_apply_all), not on every material change */
   if (!fields_moduli(e, s)) return PL_OK; /* only displacements are learnt: the simulator keeps the materials' */
   for (int64_t p = 0; p < e->n; ++p) {
     int mat = e->scene->objects[e->init_host.object[p]].material;
@@ -286,11 +291,26 @@ pl_status engine_fields_regularise(pl_engine *e, int want_grad, double *total) {
   return PL_OK;
 }
 
+double fields_adam_step(grid_field *f, int k, double b1, double b2, double c1, double c2, double lr) {
+  f->m[k] = b1 * f->m[k] + (1 - b1) * f->g[k];
+  f->v[k] = b2 * f->v[k] + (1 - b2) * f->g[k] * f->g[k];
+  return lr * (f->m[k] / c1) / (sqrt(f->v[k] / c2) + 1e-12);
+}
+
+void fields_write_values(FILE *out, const grid_field *f, int nv) {
+  int64_t nk = f->nk;
+  fwrite(&nk, sizeof nk, 1, out);
+  for (int k = 0; k < nv; ++k) {
+    double d[3] = {f->u[k], f->m[k], f->v[k]};
+    fwrite(d, sizeof d, 1, out);
+  }
+}
+
 pl_status pl_engine_fields_step(pl_engine *e, double lr_scale) {
   fields_state *s = state(e);
   if (!s) return PL_OK;
   PL_TRY(positions_step(e, lr_scale));
-  if (s->nfields == 0) return s->npos > 0 ? engine_fields_apply(e) : PL_OK;
+  if (s->nfields == 0) return positions_apply(e);
   const pl_scene *sc = e->scene;
   double b1 = sc->optimize.beta1, b2 = sc->optimize.beta2;
   s->t++;
@@ -302,15 +322,13 @@ pl_status pl_engine_fields_step(pl_engine *e, double lr_scale) {
       if (!isfinite(f->g[k]))
         return pl_fail(PL_ERR_NUMERIC, "[object %s] E_field: the gradient of grid value %d is not finite",
                        sc->objects[f->object].name, k);
-      f->m[k] = b1 * f->m[k] + (1 - b1) * f->g[k];
-      f->v[k] = b2 * f->v[k] + (1 - b2) * f->g[k] * f->g[k];
-      double step = lr * (f->m[k] / c1) / (sqrt(f->v[k] / c2) + 1e-12);
+      double step = fields_adam_step(f, k, b1, b2, c1, c2, lr);
       /* at most a factor e per step, and E kept a normal positive double (optim.h's log-space rules) */
       step = fmax(fmin(step, PL_MAX_SPACE_STEP), -PL_MAX_SPACE_STEP);
       f->u[k] = fmax(fmin(f->u[k] - step, PL_MAX_LOG_U), -PL_MAX_LOG_U);
     }
   }
-  return engine_fields_apply(e);
+  return fields_apply_all(e);
 }
 
 /* fields.bin: "PLFLD1\n", t (int64), then per field nk (int64) and nk x (u, m, v) as double */
@@ -326,14 +344,7 @@ pl_status pl_engine_fields_save(pl_engine *e, const char *folder) {
   fwrite("PLFLD1\n", 1, 7, out.f);
   int64_t t = s->t;
   fwrite(&t, sizeof t, 1, out.f);
-  for (int i = 0; i < s->nfields; ++i) {
-    int64_t nk = s->f[i].nk;
-    fwrite(&nk, sizeof nk, 1, out.f);
-    for (int k = 0; k < s->f[i].nk; ++k) {
-      double d[3] = {s->f[i].u[k], s->f[i].m[k], s->f[i].v[k]};
-      fwrite(d, sizeof d, 1, out.f);
-    }
-  }
+  for (int i = 0; i < s->nfields; ++i) fields_write_values(out.f, &s->f[i], s->f[i].nk);
   PL_TRY(pl_out_commit(&out));
   return pl_engine_fields_write_csv(e, folder);
 }
@@ -370,14 +381,14 @@ pl_status pl_engine_fields_values(pl_engine *e, double *v, int set, size_t *coun
       if (v && set) s->pf[i].f.u[k] = v[n];
       else if (v) v[n] = s->pf[i].f.u[k];
   *count = n;
-  return v && set && n ? engine_fields_apply(e) : PL_OK;
+  return v && set && n ? fields_apply_all(e) : PL_OK;
 }
 
 pl_status pl_engine_fields_load(pl_engine *e, const char *folder) {
   fields_state *s = state(e);
   if (!s) return PL_OK;
   PL_TRY(positions_load(e, folder));
-  if (s->nfields == 0) return engine_fields_apply(e);
+  if (s->nfields == 0) return positions_apply(e);
   char path[PL_PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/fields.bin", folder);
   FILE *fp = fopen(path, "rb");
@@ -406,5 +417,5 @@ pl_status pl_engine_fields_load(pl_engine *e, const char *folder) {
   fclose(fp);
   PL_TRY(st);
   s->t = (long)t;
-  return engine_fields_apply(e);
+  return fields_apply_all(e);
 }

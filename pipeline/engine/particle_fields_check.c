@@ -17,7 +17,7 @@
 static pl_status loss_with(pl_engine *e, pl_optimizer *o, grid_field *f, int k, double u, double *out) {
   double keep = f->u[k];
   f->u[k] = u;
-  pl_status st = engine_fields_apply(e);
+  pl_status st = fields_apply_all(e);
   pl_loss_value v;
   memset(&v, 0, sizeof v);
   if (st == PL_OK) st = pl_engine_checked_eval(e, o, "all", 0, &v);
@@ -80,7 +80,7 @@ static pl_status check_values(pl_engine *e, pl_optimizer *o, grid_field *f, int 
     *r = best;
   }
   free(g), free(used);
-  pl_status st2 = engine_fields_apply(e);
+  pl_status st2 = fields_apply_all(e);
   return st == PL_OK ? st2 : st;
 }
 

@@ -4,6 +4,8 @@
 #ifndef PL_PARTICLE_FIELDS_INTERNAL_H
 #define PL_PARTICLE_FIELDS_INTERNAL_H
 
+#include <stdio.h>
+
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/particle_fields.h"
 
@@ -45,6 +47,13 @@ static inline fields_state *state(const pl_engine *e) { return (fields_state *)e
 pl_status fields_bind_grid(pl_engine *e, grid_field *f, int o, const int dims[3], int cells, int ncomp,
                            const char *key);
 void fields_grid_point(const grid_field *f, int k, double x[3]);
+/* The learnt displacements and then the per-particle moduli, after a learnt value changed (engine_fields_apply
+ * alone serves a material's change: it leaves the initial positions as they are). */
+pl_status fields_apply_all(pl_engine *e);
+/* One Adam update of value k's moments from its gradient; returns the bias-corrected step (to subtract). */
+double fields_adam_step(grid_field *f, int k, double b1, double b2, double c1, double c2, double lr);
+/* nk (int64) and nv x (u, m, v) as doubles: the save format of both kinds of learnt grid */
+void fields_write_values(FILE *out, const grid_field *f, int nv);
 
 /* particle_positions.c: learn_positions */
 pl_status positions_create(pl_engine *e, fields_state *s);

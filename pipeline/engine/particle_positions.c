@@ -172,13 +172,11 @@ pl_status positions_step(pl_engine *e, double lr_scale) {
       if (!isfinite(f->g[k]))
         return pl_fail(PL_ERR_NUMERIC, "[object %s] learn_positions: the gradient of node %d's displacement is not "
                        "finite", sc->objects[f->object].name, k / 3);
-      f->m[k] = b1 * f->m[k] + (1 - b1) * f->g[k];
-      f->v[k] = b2 * f->v[k] + (1 - b2) * f->g[k] * f->g[k];
-      double u = f->u[k] - lr * (f->m[k] / c1) / (sqrt(f->v[k] / c2) + 1e-12);
+      double u = f->u[k] - fields_adam_step(f, k, b1, b2, c1, c2, lr);
       f->u[k] = fmax(fmin(u, bound), -bound);
     }
   }
-  return PL_OK; /* applied by the caller (pl_engine_fields_step) */
+  return PL_OK; /* applied by the caller (pl_engine_fields_step: positions_apply) */
 }
 
 /* positions.bin: "PLPOS1\n", t (int64), then per object nk (int64) and 3 nk x (u, m, v) as double */
@@ -192,15 +190,7 @@ pl_status positions_save(pl_engine *e, const char *folder) {
   fwrite("PLPOS1\n", 1, 7, out.f);
   int64_t t = s->tp;
   fwrite(&t, sizeof t, 1, out.f);
-  for (int i = 0; i < s->npos; ++i) {
-    const grid_field *f = &s->pf[i].f;
-    int64_t nk = f->nk;
-    fwrite(&nk, sizeof nk, 1, out.f);
-    for (int k = 0; k < 3 * f->nk; ++k) {
-      double d[3] = {f->u[k], f->m[k], f->v[k]};
-      fwrite(d, sizeof d, 1, out.f);
-    }
-  }
+  for (int i = 0; i < s->npos; ++i) fields_write_values(out.f, &s->pf[i].f, 3 * s->pf[i].f.nk);
   return pl_out_commit(&out);
 }
 

@@ -22,6 +22,21 @@ static pl_status parse_one(const pl_config *c, const char *name, const char *key
                  pl_config_where(c, "object", name, key, loc, sizeof loc), name, key, why);
 }
 
+/* a grid's size: 1 or 3 integers in 1..FIELD_MAX_DIM (E_field_grid, positions_grid) */
+static pl_status read_grid(const pl_config *c, const char *name, const char *key, int out[3]) {
+  double g[3];
+  char loc[PL_PATH_MAX + 64];
+  PL_TRY(pl_config_vec3(c, "object", name, key, g, NULL));
+  for (int k = 0; k < 3; ++k) {
+    if (!(g[k] >= 1 && g[k] <= FIELD_MAX_DIM && g[k] == floor(g[k])))
+      return pl_fail(PL_ERR_INVALID, "%s: [object %s] %s must be 1 or 3 integers in 1..%d (got %g %g %g)",
+                     pl_config_where(c, "object", name, key, loc, sizeof loc), name, key, FIELD_MAX_DIM, g[0], g[1],
+                     g[2]);
+    out[k] = (int)g[k];
+  }
+  return PL_OK;
+}
+
 pl_status pl_scene_object_field(const pl_config *c, const char *name, const pl_scene *s, pl_scene_object *o) {
   pl_object_field *f = &o->field;
   memset(f, 0, sizeof *f);
@@ -35,29 +50,14 @@ pl_status pl_scene_object_field(const pl_config *c, const char *name, const pl_s
     PL_TRY(parse_one(c, name, "nu_field", f->nu));
   }
   PL_TRY(pl_config_bool(c, "object", name, "learn_E_field", &f->learn, NULL));
-  double g[3];
-  PL_TRY(pl_config_vec3(c, "object", name, "E_field_grid", g, NULL));
-  for (int k = 0; k < 3; ++k) {
-    if (!(g[k] >= 1 && g[k] <= FIELD_MAX_DIM && g[k] == floor(g[k])))
-      return pl_fail(PL_ERR_INVALID, "%s: [object %s] E_field_grid must be 1 or 3 integers in 1..%d (got %g %g %g)",
-                     pl_config_where(c, "object", name, "E_field_grid", loc, sizeof loc), name, FIELD_MAX_DIM, g[0],
-                     g[1], g[2]);
-    f->grid[k] = (int)g[k];
-  }
+  PL_TRY(read_grid(c, name, "E_field_grid", f->grid));
   char interp[32];
   PL_TRY(pl_config_string(c, "object", name, "E_field_interp", interp, sizeof interp, NULL));
   f->cells = strcmp(interp, "cells") == 0;
   PL_TRY(pl_config_real(c, "object", name, "E_field_lr", &f->lr, NULL));
   PL_TRY(pl_config_real(c, "object", name, "E_field_smoothness", &f->smoothness, NULL));
   PL_TRY(pl_config_bool(c, "object", name, "learn_positions", &f->learn_positions, NULL));
-  PL_TRY(pl_config_vec3(c, "object", name, "positions_grid", g, NULL));
-  for (int k = 0; k < 3; ++k) {
-    if (!(g[k] >= 1 && g[k] <= FIELD_MAX_DIM && g[k] == floor(g[k])))
-      return pl_fail(PL_ERR_INVALID, "%s: [object %s] positions_grid must be 1 or 3 integers in 1..%d (got %g %g %g)",
-                     pl_config_where(c, "object", name, "positions_grid", loc, sizeof loc), name, FIELD_MAX_DIM, g[0],
-                     g[1], g[2]);
-    f->positions_grid[k] = (int)g[k];
-  }
+  PL_TRY(read_grid(c, name, "positions_grid", f->positions_grid));
   PL_TRY(pl_config_real(c, "object", name, "positions_lr", &f->positions_lr, NULL));
   PL_TRY(pl_config_real(c, "object", name, "positions_max", &f->positions_max, NULL));
   PL_TRY(pl_config_real(c, "object", name, "positions_smoothness", &f->positions_smoothness, NULL));
