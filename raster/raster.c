@@ -142,6 +142,9 @@ static pl_status resolve_inputs(const raster_gaussians *g, raster_inputs *in) {
     return pl_fail(PL_ERR_INVALID, "rasterizer: give covariances, or both scales and quaternions");
   if (g->colors && g->sh) return pl_fail(PL_ERR_INVALID, "rasterizer: give either colours or SH coefficients, not both");
   if (!g->colors && !g->sh) return pl_fail(PL_ERR_INVALID, "rasterizer: give colours or SH coefficients");
+  if (g->sh_frames && g->colors)
+    return pl_fail(PL_ERR_INVALID, "rasterizer: sh_frames given but the Gaussians have RGB colours (frames rotate "
+                   "the SH view direction: give sh)");
   if (g->sh && (g->sh_degree < 0 || g->sh_degree > RASTER_SH_MAX_DEGREE))
     return pl_fail(PL_ERR_INVALID, "rasterizer: sh_degree must be 0..3 (got %d)", g->sh_degree);
   in->means = g->means;
@@ -151,6 +154,7 @@ static pl_status resolve_inputs(const raster_gaussians *g, raster_inputs *in) {
   in->opacities = g->opacities;
   in->colors = g->colors;
   in->sh = g->colors ? NULL : g->sh;
+  in->sh_frames = g->colors ? NULL : g->sh_frames;
   in->sh_degree = g->colors ? 0 : g->sh_degree;
   in->sh_coeffs = g->colors ? 0 : raster_sh_coeffs(g->sh_degree);
   return PL_OK;
@@ -205,6 +209,10 @@ static pl_status report_bad(const raster_ctx *ctx, const raster_inputs *in, int6
       return pl_fail(PL_ERR_NUMERIC, "Gaussian %lld: colour is not finite (%g, %g, %g)", g, v[0], v[1], v[2]);
     case RASTER_BAD_SH:
       return pl_fail(PL_ERR_NUMERIC, "Gaussian %lld: an SH coefficient is not finite", g);
+    case RASTER_BAD_SH_FRAME:
+      fetch_reals(ctx, in->sh_frames, 9 * i, 9, v);
+      return pl_fail(PL_ERR_NUMERIC, "Gaussian %lld: SH frame is not finite (%g %g %g; %g %g %g; %g %g %g)", g, v[0],
+                     v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
     default:
       return pl_fail(PL_ERR_INTERNAL, "Gaussian %lld: input check failed with code %d", g, code);
   }
@@ -282,6 +290,7 @@ pl_status raster_forward(raster_ctx *ctx, const raster_gaussians *g, const raste
   ctx->use_sh = in.sh != NULL;
   ctx->sh_degree = in.sh_degree;
   ctx->use_covs = in.covs != NULL;
+  ctx->use_sh_frames = in.sh_frames != NULL;
   for (int ch = 0; ch < 3; ++ch) ctx->bg[ch] = o.background[ch];
   ctx->sort_depth = o.sort_depth;
   memset(&ctx->stats, 0, sizeof ctx->stats);
@@ -305,7 +314,8 @@ pl_status raster_backward(raster_ctx *ctx, const raster_gaussians *g, const rast
   PL_TRY(prepare(ctx, g, cams, n_cams, opt, &in, &o));
   if (in.n != ctx->n || n_cams != ctx->ncams || ctx->npix != saved_pix || ctx->ntiles != saved_tiles ||
       (o.mode == RASTER_ANTIALIASED) != ctx->antialiased || (in.sh != NULL) != ctx->use_sh ||
-      in.sh_degree != ctx->sh_degree || (in.covs != NULL) != ctx->use_covs)
+      in.sh_degree != ctx->sh_degree || (in.covs != NULL) != ctx->use_covs ||
+      (in.sh_frames != NULL) != ctx->use_sh_frames)
     return pl_fail(PL_ERR_INVALID, "raster_backward: Gaussians, cameras or options differ from the last raster_forward "
                    "on this context");
   for (int ch = 0; ch < 3; ++ch)
@@ -323,6 +333,8 @@ pl_status raster_backward(raster_ctx *ctx, const raster_gaussians *g, const rast
     return pl_fail(PL_ERR_INVALID, "raster_backward: grads.sh given but the Gaussians have RGB colours");
   if (in.sh && grads->colors)
     return pl_fail(PL_ERR_INVALID, "raster_backward: grads.colors given but the Gaussians have SH coefficients");
+  if (!in.sh_frames && grads->sh_frames)
+    return pl_fail(PL_ERR_INVALID, "raster_backward: grads.sh_frames given but the Gaussians have no SH frames");
   if (in.sh && grads->cameras)
     return pl_fail(PL_ERR_UNSUPPORTED, "raster_backward: camera gradients need RGB colours (an SH colour depends "
                    "on the view direction)");

@@ -62,7 +62,12 @@ pl_backend raster_ctx_backend(const raster_ctx *ctx);
 
 /* ------------------------------------------------------------------ inputs */
 
-/* N Gaussians in world space. Give either covs, or scales + quats; either colors, or sh + sh_degree. */
+/* N Gaussians in world space. Give either covs, or scales + quats; either colors, or sh + sh_degree.
+ * SH frames (PhysGaussian): with sh_frames, the SH colour of Gaussian g is evaluated along d0 = R_g^T (mu_g - eye),
+ * the view direction in the Gaussian's rest frame, so that its view-dependent colour turns with the material
+ * (R_g: the rotation of the deformation, e.g. the polar factor of F). Frames are checked to be finite, not to be
+ * orthogonal (the direction is normalised after the product; a singular R_g can make it zero: undefined colour).
+ * NULL: along mu_g - eye, bit for bit as without the field. Giving sh_frames with RGB colours is an error. */
 typedef struct {
   int64_t n;             /* number of Gaussians (0 is allowed: the images are the background) */
   const real *means;     /* [n][3] */
@@ -73,6 +78,8 @@ typedef struct {
   const real *colors;    /* [n][3] RGB, or NULL */
   const real *sh;        /* [n][(sh_degree+1)^2][3] SH coefficients (3DGS: colour = max(0, SH(dir) + 0.5)) */
   int sh_degree;         /* 0..3, used when sh is given */
+  const real *sh_frames; /* [n][9] row-major rotation per Gaussian, or NULL: SH evaluated along R^T (mu - eye) (the
+                            Gaussian's rest frame; used with sh) */
 } raster_gaussians;
 
 /* A pinhole camera (host memory, double precision). */
@@ -131,7 +138,8 @@ typedef struct {
 
 /* Gradients, ACCUMULATED (+=) into the caller's arrays. Any pointer may be NULL (not computed). covs is used
  * when the Gaussians were given by covariances, scales and quats when by scales and quaternions; colors or
- * sh likewise. Gaussians culled in every camera get exactly zero. */
+ * sh likewise; sh_frames only when the Gaussians have SH frames. Gaussians culled in every camera get exactly
+ * zero. */
 typedef struct {
   real *means;     /* [n][3] */
   real *covs;      /* [n][6] (cotangent of the 6 stored values: the xy entry counts both xy and yx) */
@@ -140,6 +148,7 @@ typedef struct {
   real *opacities; /* [n] */
   real *colors;    /* [n][3] */
   real *sh;        /* [n][(d+1)^2][3] */
+  real *sh_frames; /* [n][9] (cotangent of R, row-major, every entry free; needs sh_frames in the input) */
   /* [n_cams][16]: per camera, the cotangents of viewmat rows 0..2 (12 values, row-major: R with t as the 4th
    * column) then of fx, fy, cx, cy (raster_project_camera_vjp). RGB colours only (an SH colour's view
    * direction would depend on the camera too: refused). */

@@ -51,12 +51,12 @@ static pl_status raster_cpu_check(raster_ctx *ctx, const raster_inputs *in, int6
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= PAR_MIN_ITEMS) reduction(min : first)
   for (int64_t g = 0; g < n; ++g) {
     if (g < first && raster_check_gaussian(g, in->means, in->covs, in->scales, in->quats, in->opacities, in->colors,
-                                           in->sh, in->sh_coeffs) != RASTER_BAD_NONE)
+                                           in->sh, in->sh_frames, in->sh_coeffs) != RASTER_BAD_NONE)
       first = g;
   }
   *bad = first < n ? first : -1;
   *code = first < n ? raster_check_gaussian(first, in->means, in->covs, in->scales, in->quats, in->opacities,
-                                            in->colors, in->sh, in->sh_coeffs)
+                                            in->colors, in->sh, in->sh_frames, in->sh_coeffs)
                     : RASTER_BAD_NONE;
   return PL_OK;
 }
@@ -235,7 +235,7 @@ static pl_status raster_cpu_forward(raster_ctx *ctx, const raster_inputs *in, co
     rank_of[cg] = RASTER_NO_RANK;
     if (cnt) {
       sp[cg] = s;
-      raster_gaussian_color(in->colors, in->sh, in->sh_degree, g, mu, cam, col + 3 * cg);
+      raster_gaussian_color(in->colors, in->sh, in->sh_frames, in->sh_degree, g, mu, cam, col + 3 * cg);
     }
   }
 
@@ -545,7 +545,8 @@ static pl_status raster_cpu_backward(raster_ctx *ctx, const raster_inputs *in, c
       const real *vg = v2d + RASTER_NGRAD * (int64_t)v;
       if (raster_record_is_zero(vg)) continue;
       raster_project_vjp(cam, mu, cov, op, ctx->antialiased, vg, &v_mu, &v_cov, &v_op);
-      raster_gaussian_color_vjp(in->colors, in->sh, in->sh_degree, g, mu, cam, vg + RG_R, gr->colors, gr->sh, &v_mu);
+      raster_gaussian_color_vjp(in->colors, in->sh, in->sh_frames, in->sh_degree, g, mu, cam, vg + RG_R, gr->colors,
+                                gr->sh, gr->sh_frames, &v_mu);
     }
     if (gr->means) {
       gr->means[3 * g] += v_mu.x;

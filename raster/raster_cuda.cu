@@ -46,11 +46,11 @@ unsigned grid_for(int64_t n, int block) { return (unsigned)((n + block - 1) / bl
 // ------------------------------------------------------------------ input check
 
 __global__ void k_check(int64_t n, const real *means, const real *covs, const real *scales, const real *quats,
-                        const real *opacities, const real *colors, const real *sh, int sh_coeffs,
-                        unsigned long long *first) {
+                        const real *opacities, const real *colors, const real *sh, const real *sh_frames,
+                        int sh_coeffs, unsigned long long *first) {
   const int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (g >= n) return;
-  const int code = raster_check_gaussian(g, means, covs, scales, quats, opacities, colors, sh, sh_coeffs);
+  const int code = raster_check_gaussian(g, means, covs, scales, quats, opacities, colors, sh, sh_frames, sh_coeffs);
   if (code != RASTER_BAD_NONE) atomicMin(first, ((unsigned long long)g << 8) | (unsigned long long)code);
 }
 
@@ -58,8 +58,8 @@ __global__ void k_check(int64_t n, const real *means, const real *covs, const re
 
 __global__ void k_project(int64_t N, int64_t CN, const raster_cam *cams, const real *means, const real *covs,
                           const real *scales, const real *quats, const real *opacities, const real *colors,
-                          const real *sh, int sh_degree, int antialiased, raster_splat *sp, real *col,
-                          int64_t *counts, unsigned long long *n_visible) {
+                          const real *sh, const real *sh_frames, int sh_degree, int antialiased, raster_splat *sp,
+                          real *col, int64_t *counts, unsigned long long *n_visible) {
   const int64_t cg = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   int64_t cnt = 0;
   if (cg < CN) {
@@ -72,7 +72,7 @@ __global__ void k_project(int64_t N, int64_t CN, const raster_cam *cams, const r
     counts[cg] = cnt;
     if (cnt) {
       sp[cg] = s;
-      raster_gaussian_color(colors, sh, sh_degree, g, mu, cam, col + 3 * cg);
+      raster_gaussian_color(colors, sh, sh_frames, sh_degree, g, mu, cam, col + 3 * cg);
     }
   }
   const unsigned vis = __ballot_sync(0xffffffffu, cnt > 0);
@@ -304,9 +304,9 @@ __global__ void __launch_bounds__(kBlock)
 
 __global__ void k_project_bwd(int64_t N, int C, const raster_cam *cams, const real *means, const real *covs,
                               const real *scales, const real *quats, const real *opacities, const real *colors,
-                              const real *sh, int sh_degree, int antialiased, const int64_t *counts, const real *v2d,
-                              real *g_means, real *g_covs, real *g_scales, real *g_quats, real *g_opacities,
-                              real *g_colors, real *g_sh) {
+                              const real *sh, const real *sh_frames, int sh_degree, int antialiased,
+                              const int64_t *counts, const real *v2d, real *g_means, real *g_covs, real *g_scales,
+                              real *g_quats, real *g_opacities, real *g_colors, real *g_sh, real *g_sh_frames) {
   const int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (g >= N) return;
   bool any = false;
@@ -325,7 +325,8 @@ __global__ void k_project_bwd(int64_t N, int C, const raster_cam *cams, const re
     const real *v = v2d + (int64_t)RASTER_NGRAD * cg;
     if (raster_record_is_zero(v)) continue;
     raster_project_vjp(&cams[c], mu, cov, op, antialiased, v, &v_mu, &v_cov, &v_op);
-    raster_gaussian_color_vjp(colors, sh, sh_degree, g, mu, &cams[c], v + RG_R, g_colors, g_sh, &v_mu);
+    raster_gaussian_color_vjp(colors, sh, sh_frames, sh_degree, g, mu, &cams[c], v + RG_R, g_colors, g_sh,
+                              g_sh_frames, &v_mu);
   }
   if (g_means) {
     g_means[3 * g] += v_mu.x;
@@ -431,7 +432,7 @@ static pl_status raster_cuda_check(raster_ctx *ctx, const raster_inputs *in, int
   unsigned long long none = ~0ull;
   PL_TRY(cuda_ok(cudaMemcpy(sc + SC_FIRST_BAD, &none, sizeof none, cudaMemcpyHostToDevice), "input check"));
   k_check<<<grid_for(in->n, 256), 256>>>(in->n, in->means, in->covs, in->scales, in->quats, in->opacities, in->colors,
-                                         in->sh, in->sh_coeffs, sc + SC_FIRST_BAD);
+                                         in->sh, in->sh_frames, in->sh_coeffs, sc + SC_FIRST_BAD);
   PL_TRY(sync("input check kernel"));
   unsigned long long first;
   PL_TRY(cuda_ok(cudaMemcpy(&first, sc + SC_FIRST_BAD, sizeof first, cudaMemcpyDeviceToHost), "input check"));
@@ -471,8 +472,8 @@ static pl_status raster_cuda_forward(raster_ctx *ctx, const raster_inputs *in, c
   const uint32_t *rank_cg = nullptr; // split: cg of the r-th splat in depth order
   if (CN > 0) {
     k_project<<<grid_for(CN, 256), 256>>>(N, CN, d_cams, in->means, in->covs, in->scales, in->quats, in->opacities,
-                                          in->colors, in->sh, in->sh_degree, ctx->antialiased, sp, col, counts,
-                                          sc + SC_VISIBLE);
+                                          in->colors, in->sh, in->sh_frames, in->sh_degree, ctx->antialiased, sp, col,
+                                          counts, sc + SC_VISIBLE);
     PL_TRY(launched("projection kernel"));
     const int64_t *scan_in = counts;
     if (split) {
@@ -614,9 +615,10 @@ static pl_status raster_cuda_backward(raster_ctx *ctx, const raster_inputs *in, 
   PL_TRY(launched("backward compositing kernel"));
   phase_mark(&pc);
   k_project_bwd<<<grid_for(N, 128), 128>>>(N, (int)C, d_cams, in->means, in->covs, in->scales, in->quats,
-                                           in->opacities, in->colors, in->sh, in->sh_degree, ctx->antialiased,
-                                           (const int64_t *)ctx->counts.ptr, v2d, gr->means, gr->covs, gr->scales,
-                                           gr->quats, gr->opacities, gr->colors, gr->sh);
+                                           in->opacities, in->colors, in->sh, in->sh_frames, in->sh_degree,
+                                           ctx->antialiased, (const int64_t *)ctx->counts.ptr, v2d, gr->means,
+                                           gr->covs, gr->scales, gr->quats, gr->opacities, gr->colors, gr->sh,
+                                           gr->sh_frames);
   phase_mark(&pc);
   PL_TRY(sync("backward projection kernel"));
   if (pc.on)

@@ -55,7 +55,7 @@ struct raster_ctx {
   int64_t n;          /* Gaussians */
   int ncams;
   int antialiased;
-  int use_sh, sh_degree, use_covs;
+  int use_sh, sh_degree, use_covs, use_sh_frames;
   int64_t npix, ntiles, npairs, nvisible;
   real bg[3];
   const real *sort_depth; /* raster_options.sort_depth of the last forward (NULL: own depths) */
@@ -100,6 +100,7 @@ pl_status raster_reserve(raster_ctx *ctx, pl_buffer *b, size_t bytes);
 typedef struct {
   int64_t n;
   const real *means, *covs, *scales, *quats, *opacities, *colors, *sh;
+  const real *sh_frames;    /* [n][9] rest frames of the SH view direction, or NULL (always NULL with colours) */
   int sh_degree, sh_coeffs; /* sh_coeffs = 0 when colours are given */
 } raster_inputs;
 

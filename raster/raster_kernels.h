@@ -905,8 +905,9 @@ HD void raster_gaussian_cov_vjp(const real *covs, const real *scales, const real
     for (int k = 0; k < 4; ++k) v_quats[4 * g + k] += vq[k];
 }
 
-/* Colour of Gaussian g seen from camera c: the stored RGB, or SH evaluated along mu - eye. */
-HD void raster_gaussian_color(const real *colors, const real *sh, int sh_degree, int64_t g, v3 mu,
+/* Colour of Gaussian g seen from camera c: the stored RGB, or SH evaluated along d = mu - eye; with SH frames
+ * (frames: [N][9] row-major R_g, or NULL) along d0 = R_g^T d, the view direction in the Gaussian's rest frame. */
+HD void raster_gaussian_color(const real *colors, const real *sh, const real *frames, int sh_degree, int64_t g, v3 mu,
                               const raster_cam *c, real *rgb) {
   if (colors) {
     rgb[0] = colors[3 * g];
@@ -914,11 +915,15 @@ HD void raster_gaussian_color(const real *colors, const real *sh, int sh_degree,
     rgb[2] = colors[3 * g + 2];
     return;
   }
-  raster_sh_color(sh_degree, sh + (int64_t)3 * raster_sh_coeffs(sh_degree) * g, v3_sub(mu, c->eye), rgb);
+  v3 dir = v3_sub(mu, c->eye);
+  if (frames) dir = m3_tmul_v(m3_load(frames + 9 * g), dir);
+  raster_sh_color(sh_degree, sh + (int64_t)3 * raster_sh_coeffs(sh_degree) * g, dir, rgb);
 }
-/* v_colors / v_sh at Gaussian g (either may be NULL), and v_mu through the view direction. */
-HD void raster_gaussian_color_vjp(const real *colors, const real *sh, int sh_degree, int64_t g, v3 mu,
-                                  const raster_cam *c, const real *v_rgb, real *v_colors, real *v_sh, v3 *v_mu) {
+/* v_colors / v_sh / v_frames at Gaussian g (any may be NULL), and v_mu through the view direction. With a frame,
+ * d0_j = sum_i R_ij d_i: v_d = R v_d0 and v_R_ij = d_i v_d0_j (R a free 3x3 matrix). */
+HD void raster_gaussian_color_vjp(const real *colors, const real *sh, const real *frames, int sh_degree, int64_t g,
+                                  v3 mu, const raster_cam *c, const real *v_rgb, real *v_colors, real *v_sh,
+                                  real *v_frames, v3 *v_mu) {
   if (colors) {
     if (v_colors)
       for (int k = 0; k < 3; ++k) v_colors[3 * g + k] += v_rgb[k];
@@ -927,7 +932,20 @@ HD void raster_gaussian_color_vjp(const real *colors, const real *sh, int sh_deg
   const int64_t off = (int64_t)3 * raster_sh_coeffs(sh_degree) * g;
   real tmp[3 * RASTER_SH_MAX_COEFFS];
   for (int k = 0; k < 3 * RASTER_SH_MAX_COEFFS; ++k) tmp[k] = 0;
-  raster_sh_color_vjp(sh_degree, sh + off, v3_sub(mu, c->eye), v_rgb, tmp, v_mu);
+  const v3 dir = v3_sub(mu, c->eye);
+  if (frames) {
+    const m3 r = m3_load(frames + 9 * g);
+    v3 v_d0 = v3_zero();
+    raster_sh_color_vjp(sh_degree, sh + off, m3_tmul_v(r, dir), v_rgb, tmp, &v_d0);
+    v3_accum(v_mu, m3_mul_v(r, v_d0));
+    if (v_frames) {
+      const m3 v_r = m3_outer(dir, v_d0);
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) v_frames[9 * g + 3 * i + j] += v_r.m[i][j];
+    }
+  } else {
+    raster_sh_color_vjp(sh_degree, sh + off, dir, v_rgb, tmp, v_mu);
+  }
   if (v_sh)
     for (int k = 0; k < 3 * raster_sh_coeffs(sh_degree); ++k) v_sh[off + k] += tmp[k];
 }
@@ -946,12 +964,14 @@ enum {
   RASTER_BAD_OPACITY,
   RASTER_BAD_OPACITY_RANGE,
   RASTER_BAD_COLOR,
-  RASTER_BAD_SH
+  RASTER_BAD_SH,
+  RASTER_BAD_SH_FRAME
 };
 
 /* Check one Gaussian's inputs (any pointer may be NULL when that input is not used). */
 HD int raster_check_gaussian(int64_t g, const real *means, const real *covs, const real *scales, const real *quats,
-                             const real *opacities, const real *colors, const real *sh, int sh_coeffs) {
+                             const real *opacities, const real *colors, const real *sh, const real *frames,
+                             int sh_coeffs) {
   for (int k = 0; k < 3; ++k)
     if (!r_isfinite(means[3 * g + k])) return RASTER_BAD_MEAN;
   if (covs) {
@@ -979,6 +999,9 @@ HD int raster_check_gaussian(int64_t g, const real *means, const real *covs, con
     for (int k = 0; k < 3 * sh_coeffs; ++k)
       if (!r_isfinite(sh[(int64_t)3 * sh_coeffs * g + k])) return RASTER_BAD_SH;
   }
+  if (frames) /* finite only: orthogonality is not required */
+    for (int k = 0; k < 9; ++k)
+      if (!r_isfinite(frames[9 * g + k])) return RASTER_BAD_SH_FRAME;
   return RASTER_BAD_NONE;
 }
 

@@ -31,6 +31,7 @@ void ups_get_info(const ups *u, ups_info *info) {
   info->sigma_bound = u->sigma0 * u->sample_spacing;
   info->sigma_runtime = u->sigma0 * (double)u->tmpl.rt_unit;
   info->bindings = u->nnz;
+  info->sh_degree = u->sh_degree;
   info->backend = u->backend;
 }
 
@@ -78,17 +79,31 @@ pl_status ups_forward(ups *u, const real *x, const real *F, ups_gaussians *out) 
     out->covs = (real *)u->covs.ptr;
     out->colors = (real *)u->colors.ptr;
     out->opacities = (real *)u->opac.ptr;
+    out->sh_degree = u->sh_degree;
+    out->sh = u->sh_k > 0 ? (real *)u->sh.ptr : NULL;
+    out->frames = u->sh_k > 0 ? (real *)u->frames.ptr : NULL;
   }
   return s;
 }
 
-pl_status ups_backward(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
-                               const real *v_colors, const real *v_opacities, real *v_x, real *v_F) {
+/* The adjoint with either the colours' cotangent (v_sh NULL) or the SH's and the frames'. */
+static pl_status backward_common(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
+                                 const real *v_colors, const real *v_sh, const real *v_frames,
+                                 const real *v_opacities, real *v_x, real *v_F) {
   if (!u || !x || !F) return pl_fail(PL_ERR_INVALID, "upsample: NULL argument to ups_backward");
   ups_args a = frame_args(u, x, F);
   a.v_means = v_means;
   a.v_covs = v_covs;
   a.v_colors = v_colors;
+  if (u->sh_k > 0) {
+    a.v_sh = v_sh;
+    a.v_frames = v_frames;
+    if (u->learn_colors && (v_sh || v_colors)) { /* the colours' cotangent, v_sh's degree-0 part added (vcol) */
+      a.v_colors_rgb = v_colors;
+      a.vcol = (real *)u->vcol.ptr;
+      a.v_colors = a.vcol;
+    }
+  }
   a.v_opac = v_opacities;
   a.v_x = v_x;
   a.v_f = v_F;
@@ -101,6 +116,18 @@ pl_status ups_backward(ups *u, const real *x, const real *F, const real *v_means
   u->grad[1] += sums[1];
   u->grad[2] += sums[2] / (u->opacity * (1.0 - u->opacity));
   return PL_OK;
+}
+
+pl_status ups_backward(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
+                       const real *v_colors, const real *v_opacities, real *v_x, real *v_F) {
+  return backward_common(u, x, F, v_means, v_covs, v_colors, NULL, NULL, v_opacities, v_x, v_F);
+}
+
+pl_status ups_backward_sh(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
+                          const real *v_sh, const real *v_frames, const real *v_opacities, real *v_x, real *v_F) {
+  if (u && u->sh_k == 0 && (v_sh || v_frames))
+    return pl_fail(PL_ERR_INVALID, "upsample: ups_backward_sh: these Gaussians carry no SH (ups_backward)");
+  return backward_common(u, x, F, v_means, v_covs, NULL, v_sh, v_frames, v_opacities, v_x, v_F);
 }
 
 void ups_get_params(const ups *u, ups_params *p) {
@@ -149,6 +176,15 @@ pl_status ups_download(const ups *u, real *means, real *covs, real *colors, real
   if (covs) PL_TRY(pl_buffer_download(&u->covs, 0, covs, sizeof(real) * 6 * m));
   if (colors) PL_TRY(pl_buffer_download(&u->colors, 0, colors, sizeof(real) * 3 * m));
   if (opacities) PL_TRY(pl_buffer_download(&u->opac, 0, opacities, sizeof(real) * m));
+  return PL_OK;
+}
+
+pl_status ups_download_sh(const ups *u, real *sh, real *frames) {
+  if (!u->have_forward) return pl_fail(PL_ERR_INVALID, "upsample: no forward pass to download yet");
+  if (u->sh_k == 0) return pl_fail(PL_ERR_INVALID, "upsample: these Gaussians carry no SH");
+  size_t m = (size_t)u->m;
+  if (sh) PL_TRY(pl_buffer_download(&u->sh, 0, sh, sizeof(real) * 3 * (size_t)u->sh_k * m));
+  if (frames) PL_TRY(pl_buffer_download(&u->frames, 0, frames, sizeof(real) * 9 * m));
   return PL_OK;
 }
 

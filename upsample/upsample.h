@@ -75,6 +75,12 @@ typedef struct {
    * means [n][3], covs [n][6] (xx xy xz yy yz zz), colors [n][3] in [0, 1], opacities [n] in (0, 1). */
   int64_t splat_count;
   const double *splat_means, *splat_covs, *splat_colors, *splat_opacities;
+  /* Their view-dependent colour (optional): SH coefficients [n][(splat_sh_degree+1)^2][3] as trained (the 3DGS
+   * order, colour = max(0, sum_k basis_k(d) sh_k + 0.5)), evaluated by the rasterizer along d = Q^T (mu - eye) with
+   * Q = polar(Ft) R0, R0 = the placement rotation (rotation_deg): the colour turns with the material (PhysGaussian,
+   * Xie et al. 2024). NULL or degree 0: one RGB colour per Gaussian. */
+  int splat_sh_degree;
+  const double *splat_sh;
 } ups_object;
 
 /* Set-up description. Zero-initialise; every 0 field takes the default in brackets. */
@@ -118,6 +124,12 @@ typedef struct {
   real *covs;                /* [M, 6] xx xy xz yy yz zz */
   real *colors;              /* [M, 3] RGB in [0, 1] */
   real *opacities;           /* [M] in [0, 1) (exactly 0 for runtime children deep inside a body) */
+  /* With SH (a splat object with bands above degree 0; else 0 and NULL): every Gaussian's SH, the degree-0 term from
+   * its colour (sh_0 = base_0 + (colour - 0.5) / C0, the trained value at the start), the higher bands as trained
+   * (0 for other objects' Gaussians), and the frame the rasterizer evaluates them in (raster_gaussians.sh_frames). */
+  int sh_degree;
+  real *sh;                  /* [M, (sh_degree+1)^2, 3] */
+  real *frames;              /* [M, 9] row-major rotation Q (identity but for SH splats) */
 } ups_gaussians;
 
 typedef struct {
@@ -131,6 +143,7 @@ typedef struct {
   double sigma_bound;        /* world sigma of bound Gaussians at the current sigma0 (m) */
   double sigma_runtime;      /* world sigma of runtime children at the current sigma0 (m) */
   int64_t bindings;          /* number of (Gaussian, particle) binding pairs */
+  int sh_degree;             /* 0, or the SH degree of the output (the largest of the splat objects') */
   pl_backend backend;
 } ups_info;
 
@@ -158,6 +171,11 @@ pl_status ups_forward(ups *u, const real *x, const real *F, ups_gaussians *out);
  * (either may be NULL) and into the parameter gradients. Deterministic on the CPU (no atomics; a fixed order). */
 pl_status ups_backward(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
                                const real *v_colors, const real *v_opacities, real *v_x, real *v_F);
+/* The same for an upsampler whose Gaussians carry SH (ups_gaussians.sh_degree > 0), given the cotangents of what the
+ * rasterizer read: v_sh [M, K, 3] (its degree-0 part reaches the colours: v_colour = v_sh_0 / C0) and v_frames
+ * [M, 9] (through Q = polar(Ft) R0 to the particles' F), either may be NULL. */
+pl_status ups_backward_sh(ups *u, const real *x, const real *F, const real *v_means, const real *v_covs,
+                          const real *v_sh, const real *v_frames, const real *v_opacities, real *v_x, real *v_F);
 
 void ups_get_params(const ups *u, ups_params *p);
 /* Validated: sigma0 > 0, thickness > 0, opacity in (0, 1), all finite; the error names the parameter. */
@@ -191,6 +209,8 @@ pl_status ups_rest_samples(const ups *u, real *positions, real *normals);
 
 /* Download the last forward's Gaussians to host arrays the caller allocated (any may be NULL). */
 pl_status ups_download(const ups *u, real *means, real *covs, real *colors, real *opacities);
+/* With SH (ups_info.sh_degree > 0): the last forward's SH [M, K, 3] and frames [M, 9] (either may be NULL). */
+pl_status ups_download_sh(const ups *u, real *sh, real *frames);
 
 #ifdef __cplusplus
 }

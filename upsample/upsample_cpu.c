@@ -121,6 +121,11 @@ static pl_status cpu_forward(ups *u, ups_args a) {
   for (int64_t g = 0; g < nb; ++g) ups_bound_forward_one(a, g);
 #pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nrt > UPS_PAR_MIN)
   for (int64_t i = 0; i < nrt; ++i) ups_rt_forward_one(a, i);
+  if (a.sh_k > 0) {
+    const int64_t m = u->m;
+#pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (m > UPS_PAR_MIN)
+    for (int64_t g = 0; g < m; ++g) ups_sh_forward_one(a, g);
+  }
   if (!u->skip_checks) {
     int64_t bad = first_bad(u, a, u->m, ups_gaussian_finite);
     if (bad >= 0) return ups_fail_gaussian(u, bad);
@@ -131,6 +136,11 @@ static pl_status cpu_forward(ups *u, ups_args a) {
 static pl_status cpu_backward(ups *u, ups_args a, double sums[3]) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, n = u->n;
+  if (a.vcol) { /* SH: the colours' cotangent first (the per-Gaussian stages read it) */
+    const int64_t m = u->m;
+#pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (m > UPS_PAR_MIN)
+    for (int64_t g = 0; g < m; ++g) ups_sh_backward_one(a, g);
+  }
 #pragma omp parallel for schedule(static) num_threads(nthreads(u)) if (nb > UPS_PAR_MIN)
   for (int64_t g = 0; g < nb; ++g) ups_bound_backward_gauss_one(a, g);
   if (nb > 0) {

@@ -167,6 +167,7 @@ pl_status cuda_forward(ups *u, ups_args a) {
   const int64_t nb = u->nb, nrt = u->nrt, m = u->m;
   launch_each<ups_bound_forward_one>(a, nb);
   launch_each<ups_rt_forward_one>(a, nrt);
+  if (a.sh_k > 0) launch_each<ups_sh_forward_one>(a, m);
   PL_TRY(ck(cudaGetLastError(), "launching the forward kernels"));
   if (!u->skip_checks) {
     PL_TRY(reset_flags(u));
@@ -183,6 +184,7 @@ pl_status cuda_forward(ups *u, ups_args a) {
 pl_status cuda_backward(ups *u, ups_args a, double sums[3]) {
   PL_TRY(prepare(u, a));
   const int64_t nb = u->nb, nrt = u->nrt, n = u->n;
+  if (a.vcol) launch_each<ups_sh_backward_one>(a, u->m); /* SH: the colours' cotangent first */
   if (nb > 0) {
     launch_each<ups_bound_backward_gauss_one>(a, nb);
     launch_each<ups_bound_backward_particle_one>(a, n);

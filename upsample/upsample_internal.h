@@ -41,6 +41,10 @@ struct ups {
   /* parameters, gradients, outputs, scratch */
   pl_buffer cparam, bparam, v_cparam, v_bparam;
   pl_buffer means, covs, colors, opac;
+  /* SH (sh_degree > 0: splat objects with bands above 0): per bound Gaussian its base coefficients and rest frame
+   * R0; per Gaussian the output SH and frames; the colours' cotangent gathered from v_sh (backward) */
+  int sh_degree, sh_k;
+  pl_buffer shbase, gframe0, sh, frames, vcol;
   pl_buffer scratch_vf, partial;
   /* CUDA-only scratch (zeroed buffers on the CPU) */
   pl_buffer cu_bucket_in, cu_bucket_out, cu_val_in, cu_sort_temp, cu_flag, cu_chunks;
@@ -150,6 +154,9 @@ typedef struct {
   double *sig0;             /* [nsig, 6] splat objects' trained covariances (zero rows: the disc), or NULL */
   double *boff;             /* [nsig] their opacity logit offsets */
   int64_t nsig;
+  int sh_k;                 /* SH coefficients per Gaussian of the output (0: no SH) */
+  double *shbase;           /* [nsig, sh_k, 3] SH splats: the trained bands, the DC less its colour's (zero rows: none) */
+  double *frame0;           /* [nsig, 9] SH splats: the placement rotation R0 (zero rows: none) */
 } ups_host_setup;
 
 /* upsample_upload.c: the host set-up to backend buffers and the per-frame argument template. */

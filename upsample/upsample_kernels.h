@@ -347,6 +347,14 @@ typedef struct {
   const real *v_means, *v_covs, *v_colors, *v_opac; /* [M, ...] or NULL */
   real *v_x, *v_f;         /* [N, 3], [N, 9] accumulated, or NULL */
   real *v_cparam, *v_bparam; /* [M, 3], [M] accumulated, or NULL */
+  /* SH (sh_k > 0: splat objects with bands above degree 0; upsample.h, ups_gaussians.sh) */
+  int sh_k;                /* coefficients per Gaussian */
+  const real *shbase;      /* [nb, sh_k, 3] trained bands and the DC less its colour's (zero rows: none) */
+  const real *gframe0;     /* [nb, 9] rest frame R0 (zero rows: no frame, the output row stays the identity) */
+  real *sh, *frames;       /* [M, sh_k, 3], [M, 9] outputs */
+  const real *v_sh, *v_frames; /* backward: their cotangents, or NULL */
+  const real *v_colors_rgb;    /* backward with SH: the colours' own cotangent (or NULL), added to v_sh's */
+  real *vcol;              /* [M, 3] backward with SH: the colours' total cotangent (v_colors points to it) */
   real *scratch_vf;        /* [nb, 9] cotangent of each bound Gaussian's averaged F */
   real *partial;           /* [nb + nrt, 3] per-element cotangents of (sigma0, thickness, logit opacity) */
 } ups_args;
@@ -360,6 +368,50 @@ HD int ups_gaussian_finite(ups_args a, int64_t g) {
   for (int k = 0; k < 6; ++k)
     if (!r_isfinite(a.covs[6 * g + k])) return 0;
   return r_isfinite(a.opac[g]);
+}
+
+/* ---- SH frames and coefficients (splat objects with bands above degree 0) */
+
+#define UPS_SH_C0 RC(0.28209479177387814)
+
+/* Gaussian g's rest frame R0, if it has one (a bound SH splat; a rotation's first row is never zero). */
+HD int ups_sh_rest_frame(ups_args a, int64_t g, m3 *r0) {
+  if (!a.gframe0 || g >= a.nb) return 0;
+  const real *q = a.gframe0 + 9 * g;
+  if (q[0] == 0 && q[1] == 0 && q[2] == 0) return 0;
+  *r0 = m3_load(q);
+  return 1;
+}
+
+/* The frame the SH are evaluated in, Q = R R0 with R the rotation of Ft's polar decomposition (Ft = R S): the rest
+ * orientation carried by the material's local rotation (PhysGaussian, Xie et al. 2024, eq. 11: the view direction is
+ * turned back by R^T). Its vjp: v_R = v_Q R0^T, then through the polar decomposition (core/linalg.h). */
+HD m3 ups_sh_frame(m3 ft, m3 r0) {
+  m3 r, sm;
+  m3_polar(ft, &r, &sm);
+  return m3_mul(r, r0);
+}
+HD void ups_sh_frame_vjp(m3 ft, m3 r0, m3 v_q, m3 *v_ft) {
+  m3 r, sm;
+  m3_polar(ft, &r, &sm);
+  m3_polar_vjp(ft, r, sm, m3_mul_bt(v_q, r0), m3_zero(), v_ft);
+}
+
+/* Gaussian g's SH: its base plus the degree-0 term of its colour, sh_0 = base_0 + (c - 1/2) / C0 (the 3DGS colour
+ * c = C0 sh_0 + 1/2 read backwards), so a colour parameter still learns and a splat starts at its trained value. */
+HD void ups_sh_forward_one(ups_args a, int64_t g) {
+  const size_t kb = 3 * (size_t)a.sh_k;
+  real *o = a.sh + kb * (size_t)g;
+  for (size_t k = 0; k < kb; ++k) o[k] = g < a.nb ? a.shbase[kb * (size_t)g + k] : RC(0.0);
+  for (int c = 0; c < 3; ++c) o[c] += (a.colors[3 * g + c] - RC(0.5)) / UPS_SH_C0;
+}
+/* Its adjoint to the colour: v_c = v_sh_0 / C0, added to the colour's own cotangent. */
+HD void ups_sh_backward_one(ups_args a, int64_t g) {
+  for (int c = 0; c < 3; ++c) {
+    real v = a.v_colors_rgb ? a.v_colors_rgb[3 * g + c] : RC(0.0);
+    if (a.v_sh) v += a.v_sh[3 * (size_t)a.sh_k * (size_t)g + c] / UPS_SH_C0;
+    a.vcol[3 * g + c] = v;
+  }
 }
 
 /* ---- bound mode */
@@ -397,6 +449,8 @@ HD void ups_bound_forward_one(ups_args a, int64_t g) {
   if (!ups_explicit_sigma0(a, g, &s0)) s0 = ups_sigma0(a.sigma0 * a.gunit[g], a.thick, v3_load(a.gnormal + 3 * g));
   v3_store(mu, a.means + 3 * g);
   ups_sym6_store(ups_cov_push(ft, s0), a.covs + 6 * g);
+  m3 r0;
+  if (a.frames && ups_sh_rest_frame(a, g, &r0)) m3_store(ups_sh_frame(ft, r0), a.frames + 9 * g);
   for (int k = 0; k < 3; ++k) a.colors[3 * g + k] = ups_color(a.cparam[3 * g + k]);
   a.opac[g] = ups_opacity(a.o_logit, a.bparam[g], RC(1.0));
 }
@@ -405,11 +459,13 @@ HD void ups_bound_forward_one(ups_args a, int64_t g) {
  * parameter partials, and the per-Gaussian parameters' gradients. */
 HD void ups_bound_backward_gauss_one(ups_args a, int64_t g) {
   real part[3] = {0, 0, 0};
-  m3 v_ft = m3_zero();
+  m3 v_ft = m3_zero(), r0;
+  const int framed = a.v_frames && ups_sh_rest_frame(a, g, &r0);
+  v3 mu;
+  m3 ft;
+  if (a.v_covs || framed) ups_bound_blend(a, g, &mu, &ft);
+  if (framed) ups_sh_frame_vjp(ft, r0, m3_load(a.v_frames + 9 * g), &v_ft);
   if (a.v_covs) {
-    v3 mu;
-    m3 ft;
-    ups_bound_blend(a, g, &mu, &ft);
     m3 gg = ups_sym6_cotangent(a.v_covs + 6 * g);
     m3 v_s0 = m3_zero(), s0;
     if (ups_explicit_sigma0(a, g, &s0)) { /* a trained covariance: no sigma0 or thickness dependence */

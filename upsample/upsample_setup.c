@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/rotation.h"
 #include "upsample/upsample_ops.h"
 
 typedef struct {
@@ -108,6 +109,8 @@ static void hsetup_free(ups_host_setup *h) {
   free(h->rt_color);
   free(h->sig0);
   free(h->boff);
+  free(h->shbase);
+  free(h->frame0);
   memset(h, 0, sizeof *h);
 }
 
@@ -122,6 +125,41 @@ static pl_status push_unit(ups_host_setup *h, int64_t upto, real unit) {
   }
   for (int64_t g = h->nunit; g < upto; ++g) h->gunit[g] = unit;
   h->nunit = upto;
+  return PL_OK;
+}
+
+#define UPS_SH_C0_HOST 0.28209479177387814
+
+/* SH rows of samples [nsig, gs.n) for a scene whose output carries SH (h->sh_k > 0): for this splat object's
+ * Gaussians [g0, gs.n), its trained bands padded to sh_k and the degree-0 term less the one its colour parameter
+ * gives (sh_0 - (c - 0.5) / C0: non-zero where the trained colour was clamped to [0, 1]), and its placement rotation
+ * R0; zero rows for Gaussians without SH (the colour alone, identity frame). */
+static pl_status push_splat_sh(ups_host_setup *h, const ups_object *ob, int64_t g0, const char *name) {
+  const int K = h->sh_k;
+  double *sb = (double *)realloc(h->shbase, sizeof(double) * 3 * (size_t)K * (size_t)h->gs.n);
+  if (sb) h->shbase = sb;
+  double *fr = sb ? (double *)realloc(h->frame0, sizeof(double) * 9 * (size_t)h->gs.n) : NULL;
+  if (fr) h->frame0 = fr;
+  if (!sb || !fr) return pl_fail(PL_ERR_NOMEM, "upsample: out of memory (SH of object '%s')", name);
+  memset(sb + 3 * (size_t)K * (size_t)h->nsig, 0, sizeof(double) * 3 * (size_t)K * (size_t)(h->gs.n - h->nsig));
+  memset(fr + 9 * (size_t)h->nsig, 0, sizeof(double) * 9 * (size_t)(h->gs.n - h->nsig));
+  const int deg = ob->splat_sh ? ob->splat_sh_degree : 0;
+  if (deg <= 0) return PL_OK;
+  const int Ko = (deg + 1) * (deg + 1);
+  double r0[9];
+  pl_euler_xyz_deg(ob->rotation_deg, r0);
+  for (int64_t i = 0; i < ob->splat_count; ++i) {
+    const double *src = ob->splat_sh + 3 * (size_t)Ko * (size_t)i;
+    double *dst = sb + 3 * (size_t)K * (size_t)(g0 + i);
+    for (int k = 0; k < 3 * Ko; ++k) {
+      if (!isfinite(src[k]))
+        return pl_fail(PL_ERR_INVALID, "upsample: object '%s': Gaussian %lld has a non-finite SH coefficient %d", name,
+                       (long long)i, k);
+      dst[k] = src[k];
+    }
+    for (int c = 0; c < 3; ++c) dst[c] -= (ob->splat_colors[3 * i + c] - 0.5) / UPS_SH_C0_HOST;
+    memcpy(fr + 9 * (size_t)(g0 + i), r0, sizeof r0);
+  }
   return PL_OK;
 }
 
@@ -159,6 +197,7 @@ static pl_status push_splats(ups_host_setup *h, const ups_object *ob, double glo
     o = o < eps ? eps : (o > 1 - eps ? 1 - eps : o);
     h->boff[g0 + i] = (log(o) - log1p(-o)) - (log(og) - log1p(-og));
   }
+  if (h->sh_k > 0) PL_TRY(push_splat_sh(h, ob, g0, name));
   h->nsig = h->gs.n;
   return PL_OK;
 }
@@ -377,6 +416,13 @@ static pl_status setup_objects(ups *u, const ups_desc *d, const double *rest, co
     const ups_object *ob = d->nobjects > 0 ? &d->objects[o] : &defobj;
     if ((ob->mode == 0 ? UPS_BOUND : ob->mode) == UPS_BOUND) need_pgrid = 1;
   }
+  int sh_deg = 0; /* the output's SH degree: the largest of the splat objects' with bands above 0 */
+  for (int o = 0; o < d->nobjects; ++o)
+    if (d->objects[o].splat_count > 0 && d->objects[o].splat_sh && d->objects[o].splat_sh_degree > sh_deg)
+      sh_deg = d->objects[o].splat_sh_degree;
+  if (sh_deg > 3) return pl_fail(PL_ERR_INVALID, "upsample: SH degree %d (at most 3)", sh_deg);
+  u->sh_degree = sh_deg;
+  h->sh_k = sh_deg > 0 ? (sh_deg + 1) * (sh_deg + 1) : 0;
   if (need_pgrid) PL_TRY(ups_grid_build(&pg, rest, n, d->bind_radius * dp));
   int *idx = (int *)malloc(sizeof(int) * (size_t)n);
   h->rt_index = (int *)malloc(sizeof(int) * (size_t)n);

@@ -15,7 +15,8 @@ void ups_free_buffers(ups *u) {
                        &u->bparam,      &u->v_cparam,     &u->v_bparam,   &u->means,       &u->covs,
                        &u->colors,      &u->opac,         &u->scratch_vf, &u->partial,     &u->cu_bucket_in,
                        &u->cu_bucket_out, &u->cu_val_in,  &u->cu_sort_temp, &u->cu_flag,
-                       &u->cu_chunks};
+                       &u->cu_chunks,   &u->shbase,       &u->gframe0,    &u->sh,          &u->frames,
+                       &u->vcol};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) pl_buffer_free(bufs[i]);
 }
 
@@ -111,6 +112,31 @@ static pl_status upload_runtime(ups *u, const ups_desc *d, const ups_host_setup 
   return put(u, &u->grid_key, NULL, sizeof(uint64_t) * (size_t)nrt);
 }
 
+/* SH (splat objects with bands above 0): the bound Gaussians' base coefficients and rest frames (zero rows: none),
+ * the output SH, the output frames (identity rows, which only SH splats' rows overwrite) and the colours' cotangent
+ * scratch. Nothing without SH. */
+static pl_status upload_sh(ups *u, const ups_host_setup *h) {
+  u->sh_k = h->sh_k;
+  if (h->sh_k == 0) return PL_OK;
+  const int64_t m = u->m, nb = u->nb;
+  const size_t kb = 3 * (size_t)h->sh_k;
+  real *tmp = (real *)malloc(sizeof(real) * (kb > 9 ? kb : 9) * (size_t)(m > 0 ? m : 1));
+  if (!tmp) return pl_fail(PL_ERR_NOMEM, "upsample: out of memory (SH)");
+  for (int64_t g = 0; g < nb; ++g)
+    for (size_t k = 0; k < kb; ++k) tmp[kb * (size_t)g + k] = g < h->nsig ? (real)h->shbase[kb * (size_t)g + k] : 0;
+  pl_status s = put(u, &u->shbase, tmp, sizeof(real) * kb * (size_t)nb);
+  for (int64_t g = 0; g < nb; ++g)
+    for (int k = 0; k < 9; ++k) tmp[9 * g + k] = g < h->nsig ? (real)h->frame0[9 * g + k] : 0;
+  if (s == PL_OK) s = put(u, &u->gframe0, tmp, sizeof(real) * 9 * (size_t)nb);
+  for (int64_t g = 0; g < m; ++g)
+    for (int k = 0; k < 9; ++k) tmp[9 * g + k] = (k % 4 == 0) ? RC(1.0) : RC(0.0);
+  if (s == PL_OK) s = put(u, &u->frames, tmp, sizeof(real) * 9 * (size_t)m);
+  free(tmp);
+  if (s == PL_OK) s = put(u, &u->sh, NULL, sizeof(real) * kb * (size_t)m);
+  if (s == PL_OK && u->learn_colors) s = put(u, &u->vcol, NULL, sizeof(real) * 3 * (size_t)m);
+  return s;
+}
+
 /* Parameters (colours per Gaussian, opacity offsets: 0 but for splat objects), their gradients, outputs, scratch. */
 static pl_status upload_params(ups *u, const ups_desc *d, const ups_host_setup *h, real *hbuf) {
   const int64_t m = u->m, nb = u->nb;
@@ -129,7 +155,8 @@ static pl_status upload_params(ups *u, const ups_desc *d, const ups_host_setup *
   PL_TRY(put(u, &u->colors, NULL, sizeof(real) * 3 * (size_t)m));
   PL_TRY(put(u, &u->opac, NULL, sizeof(real) * (size_t)m));
   PL_TRY(put(u, &u->scratch_vf, NULL, sizeof(real) * 9 * (size_t)nb));
-  return put(u, &u->partial, NULL, sizeof(real) * 3 * (size_t)(nb + h->nrt));
+  PL_TRY(put(u, &u->partial, NULL, sizeof(real) * 3 * (size_t)(nb + h->nrt)));
+  return upload_sh(u, h);
 }
 
 /* The constant part of the per-frame arguments: buffer pointers, the runtime shape, field and grid constants. */
@@ -175,6 +202,11 @@ static void fill_template(ups *u, const ups_desc *d) {
   t->opac = (real *)u->opac.ptr;
   t->scratch_vf = (real *)u->scratch_vf.ptr;
   t->partial = (real *)u->partial.ptr;
+  t->sh_k = u->sh_k;
+  t->shbase = (const real *)u->shbase.ptr;
+  t->gframe0 = (const real *)u->gframe0.ptr;
+  t->sh = (real *)u->sh.ptr;
+  t->frames = (real *)u->frames.ptr;
 }
 
 pl_status ups_upload(ups *u, const ups_desc *d, const double *rest, const ups_host_setup *h) {

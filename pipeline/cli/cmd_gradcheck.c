@@ -205,6 +205,10 @@ static int run_gradcheck(const pl_cli_args *a) {
   if (e) pl_engine_release_check(e);
   const char *stages[2] = {"raster", "upsample"};
   int want[2] = {do_raster, do_ups};
+  if (want[0] && !strcmp(stage, "all") && e && pl_engine_gaussians_have_sh(e)) {
+    want[0] = 0; /* the raster stage steps RGB colours; SH Gaussians are covered by the upsample stage and params */
+    if (!json) printf("\nstage raster: skipped (the Gaussians carry SH: the upsample stage covers them with their frames)\n");
+  }
   for (int k = 0; k < 2 && st == PL_OK; ++k) {
     if (!want[k]) continue;
     st = pl_engine_stage_check(e, stages[k], (int)frame, (int)samples, stage_step, tol, rows, 512, &nrows);

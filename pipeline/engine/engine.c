@@ -65,6 +65,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
     ups_info info;
     ups_get_info(e->ups, &info);
     e->m = info.count;
+    e->sh_k = info.sh_degree > 0 ? (info.sh_degree + 1) * (info.sh_degree + 1) : 0;
   }
   /* rasterizer and cameras */
   if (st == PL_OK) {
@@ -99,7 +100,7 @@ pl_status pl_engine_create(pl_engine **out, const pl_scene *s) {
   /* image and cotangent buffers */
   if (st == PL_OK) st = alloc_reals(&e->img, e->backend, 4 * e->npix);
   if (st == PL_OK) st = alloc_reals(&e->vimg, e->backend, 4 * e->npix);
-  if (st == PL_OK) st = alloc_reals(&e->vgauss, e->backend, 13 * e->m);
+  if (st == PL_OK) st = alloc_reals(&e->vgauss, e->backend, (13 + (e->sh_k ? 3 * e->sh_k + 9 : 0)) * e->m);
   if (st == PL_OK) st = alloc_reals(&e->vstate, e->backend, 12 * e->n);
   e->loss = (pl_loss_ctx **)calloc((size_t)(e->ncams ? e->ncams : 1), sizeof *e->loss);
   if (st == PL_OK && !e->loss) st = pl_fail(PL_ERR_NOMEM, "out of memory");
@@ -158,6 +159,7 @@ const pl_profile *pl_engine_profile(const pl_engine *e) { return &e->prof; }
 void pl_engine_profile_sync(pl_engine *e, int sync) { e->prof.sync = sync; }
 int64_t pl_engine_particles(const pl_engine *e) { return e->n; }
 int64_t pl_engine_gaussians(const pl_engine *e) { return e->m; }
+int pl_engine_gaussians_have_sh(const pl_engine *e) { return e->sh_k > 0; }
 const mpm_sim *pl_engine_sim(const pl_engine *e) { return e->sim; }
 
 /* each parameter through its handle (resolved when the engine was made) */
@@ -247,8 +249,11 @@ pl_status engine_render_state(pl_engine *e, const mpm_state *state) {
   e->gauss.covs = g.covs;
   e->gauss.colors = g.colors;
   e->gauss.opacities = g.opacities;
-  e->gauss.scales = e->gauss.quats = e->gauss.sh = NULL;
-  e->gauss.sh_degree = 0;
+  e->gauss.scales = e->gauss.quats = NULL;
+  e->gauss.sh = g.sh; /* SH splats: the rasterizer evaluates the colour along the view turned into each frame */
+  e->gauss.sh_degree = g.sh ? g.sh_degree : 0;
+  e->gauss.sh_frames = g.sh ? g.frames : NULL;
+  if (g.sh) e->gauss.colors = NULL;
   real *img = (real *)e->img.ptr;
   raster_images out;
   memset(&out, 0, sizeof out);
@@ -462,8 +467,10 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   memset(&rg, 0, sizeof rg);
   rg.means = vg;
   rg.covs = vg + 3 * m;
-  rg.colors = vg + 9 * m;
+  rg.colors = e->sh_k ? NULL : vg + 9 * m;
   rg.opacities = vg + 12 * m;
+  rg.sh = e->sh_k ? vg + 13 * m : NULL;
+  rg.sh_frames = e->sh_k ? vg + (13 + 3 * (size_t)e->sh_k) * m : NULL;
   pl_profile_begin(&e->prof, PL_PH_RASTER_BWD);
   rg.cameras = engine_params_camera_grads(e); /* NULL unless a camera correction learns */
   pl_status st = raster_backward(e->rast, &e->gauss, e->cams, e->ncams, &e->ropt, &vimg, &rg);
@@ -471,8 +478,12 @@ pl_status engine_frame_adjoint(pl_engine *e, const mpm_state *state, int frame, 
   if (st != PL_OK) return pl_fail_context(st, "frame %d, rasterizer adjoint: ", frame);
   PL_TRY(pl_buffer_zero(&e->vstate));
   pl_profile_begin(&e->prof, PL_PH_UPS_BWD);
-  st = ups_backward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs,
-                            rg.colors, rg.opacities, vs, vs + 3 * n);
+  if (e->sh_k)
+    st = ups_backward_sh(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs, rg.sh,
+                         rg.sh_frames, rg.opacities, vs, vs + 3 * n);
+  else
+    st = ups_backward(e->ups, (const real *)state->x.ptr, (const real *)state->F.ptr, rg.means, rg.covs,
+                      rg.colors, rg.opacities, vs, vs + 3 * n);
   pl_profile_end(&e->prof);
   if (st != PL_OK) return pl_fail_context(st, "frame %d, upsampler adjoint: ", frame);
   return engine_params_frame_adjoint(e);

@@ -43,6 +43,8 @@ const pl_profile *pl_engine_profile(const pl_engine *e);
 void pl_engine_profile_sync(pl_engine *e, int sync);
 int64_t pl_engine_particles(const pl_engine *e);
 int64_t pl_engine_gaussians(const pl_engine *e);
+/* 1 when the Gaussians carry SH (a splat object with bands above degree 0): the rasterizer reads SH and frames. */
+int pl_engine_gaussians_have_sh(const pl_engine *e);
 const mpm_sim *pl_engine_sim(const pl_engine *e);
 
 /* Set the learnable parameters to the optimiser's current values (materials, gravity, initial velocities,

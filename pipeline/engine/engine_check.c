@@ -143,6 +143,10 @@ static pl_status resolve_frame(const pl_engine *e, const char *stage, int *frame
   *is_raster = strcmp(stage, "raster") == 0;
   if (!*is_raster && strcmp(stage, "upsample") != 0)
     return pl_fail(PL_ERR_INVALID, "unknown stage '%s' (raster, upsample)", stage);
+  if (*is_raster && e->sh_k)
+    return pl_fail(PL_ERR_UNSUPPORTED, "stage check 'raster' steps RGB colours, and this scene's Gaussians carry SH (a "
+                   "splat object with bands above degree 0): check --stage upsample (it covers the SH frames) or the "
+                   "whole objective");
   return PL_OK;
 }
 

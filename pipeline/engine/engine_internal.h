@@ -24,6 +24,7 @@ struct pl_engine {
   float *particle_rgb;       /* [n][3] host */
   ups *ups;
   int64_t m;                 /* Gaussians */
+  int sh_k;                  /* SH coefficients per Gaussian (splat objects with bands above 0), else 0 */
   raster_gaussians gauss;    /* view of the upsampler's last output */
   raster_ctx *rast;
   raster_camera *cams;
@@ -33,7 +34,8 @@ struct pl_engine {
   raster_options ropt;
   pl_buffer img;             /* rgb [npix][3] then alpha [npix] */
   pl_buffer vimg;            /* their cotangents */
-  pl_buffer vgauss;          /* v_means [m][3], v_covs [m][6], v_colors [m][3], v_opacities [m] */
+  pl_buffer vgauss;          /* v_means [m][3], v_covs [m][6], v_colors [m][3], v_opacities [m]; with SH (sh_k > 0)
+                                then v_sh [m][sh_k][3] and v_frames [m][9] (v_colors unused: the rasterizer reads SH) */
   pl_buffer vstate;          /* v_x [n][3], v_F [n][9] */
   pl_loss_ctx **loss;        /* one per camera */
   pl_buffer *targets;        /* [ncams * nframes]: rgb [np][3] then alpha [np] on the backend (empty: no loss) */

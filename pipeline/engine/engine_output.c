@@ -11,6 +11,7 @@
 #include "pipeline/engine/engine_internal.h"
 #include "pipeline/engine/engine_objective.h"
 #include "pipeline/engine/particle_fields.h"
+#include "pipeline/engine/sh_turn.h"
 #include "pipeline/report/panels.h"
 #include "pipeline/io/particle_ply.h"
 #include "raster/ply.h"
@@ -79,11 +80,15 @@ pl_status pl_engine_write_particle_ply(const pl_engine *e, const char *path) {
 }
 
 pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path) {
-  size_t m = (size_t)e->m;
-  real *buf = (real *)malloc(sizeof(real) * 13 * (m ? m : 1));
+  size_t m = (size_t)e->m, kb = 3 * (size_t)e->sh_k; /* kb: SH values per Gaussian (0: RGB colours) */
+  real *buf = (real *)malloc(sizeof(real) * (13 + kb + (kb ? 9 : 0)) * (m ? m : 1));
   if (!buf) return pl_fail(PL_ERR_NOMEM, "out of memory");
-  real *means = buf, *covs = buf + 3 * m, *cols = buf + 9 * m, *op = buf + 12 * m;
+  real *means = buf, *covs = buf + 3 * m, *cols = buf + 9 * m, *op = buf + 12 * m, *sh = buf + 13 * m;
+  real *frames = sh + kb * m;
   pl_status st = ups_download(e->ups, means, covs, cols, op);
+  /* SH splats: the file has no frames, so their bands are written turned into world axes (sh_turn.h) */
+  if (st == PL_OK && kb) st = ups_download_sh(e->ups, sh, frames);
+  if (st == PL_OK && kb) st = pl_sh_turn_to_world((int)lround(sqrt((double)e->sh_k)) - 1, (int64_t)m, frames, sh);
   if (st == PL_OK) {
     /* leave out Gaussians of opacity 0 (runtime children deep inside a body) */
     size_t k = 0;
@@ -92,6 +97,7 @@ pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path) {
       memmove(means + 3 * k, means + 3 * i, 3 * sizeof(real));
       memmove(covs + 6 * k, covs + 6 * i, 6 * sizeof(real));
       memmove(cols + 3 * k, cols + 3 * i, 3 * sizeof(real));
+      if (kb) memmove(sh + kb * k, sh + kb * i, kb * sizeof(real));
       op[k] = op[i];
       ++k;
     }
@@ -100,8 +106,13 @@ pl_status pl_engine_write_gaussian_ply(const pl_engine *e, const char *path) {
     g.n = (int64_t)k;
     g.means = means;
     g.covs = covs;
-    g.colors = cols;
     g.opacities = op;
+    if (kb) {
+      g.sh = sh;
+      g.sh_degree = (int)lround(sqrt((double)e->sh_k)) - 1;
+    } else {
+      g.colors = cols;
+    }
     st = raster_ply_write(path, &g, NULL);
   }
   free(buf);

@@ -18,6 +18,7 @@ void pl_splat_set_free(pl_splat_set *s) {
   free(s->covs);
   free(s->colors);
   free(s->opacities);
+  free(s->sh);
   free(s);
 }
 
@@ -69,6 +70,14 @@ pl_status pl_splat_set_load(const pl_splat_load_desc *d, pl_splat_set **out) {
         view_dependent = 1;
         break;
       }
+  if (view_dependent) { /* the bands above degree 0 are kept: the colour turns with the material (upsample.h) */
+    s->sh = (double *)malloc(sizeof(double) * 3 * (size_t)K * (size_t)(n > 0 ? n : 1));
+    if (!s->sh) {
+      raster_ply_free(&ply);
+      pl_splat_set_free(s);
+      return pl_fail(PL_ERR_NOMEM, "%s: out of memory for the SH coefficients of %s", label, d->path);
+    }
+  }
   double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
   for (int64_t i = 0; i < n; ++i) {
     const real *m = ply.means + 3 * i;
@@ -93,6 +102,8 @@ pl_status pl_splat_set_load(const pl_splat_load_desc *d, pl_splat_set **out) {
     }
     cov_of(ply.quats + 4 * i, ply.scales + 3 * i, s->covs + 6 * k);
     s->opacities[k] = ply.opacities[i];
+    for (int c = 0; s->sh && c < 3 * K; ++c)
+      s->sh[(size_t)k * (size_t)K * 3 + (size_t)c] = (double)ply.sh[(size_t)i * (size_t)K * 3 + (size_t)c];
   }
   raster_ply_free(&ply);
   if (s->n == 0) {
@@ -103,8 +114,10 @@ pl_status pl_splat_set_load(const pl_splat_load_desc *d, pl_splat_set **out) {
     return e;
   }
   if (view_dependent)
-    PL_WARN("%s: %s has SH degree %d; the pipeline renders one RGB colour per Gaussian (the degree-0 term): "
-            "view-dependent colour is dropped", label, d->path, s->sh_degree);
+    PL_INFO("%s: %s has SH degree %d: view-dependent colour kept, turning with each Gaussian's rotation",
+            label, d->path, s->sh_degree);
+  else
+    s->sh_degree = 0; /* every band above 0 is zero: one RGB colour per Gaussian */
   /* placement: p' = center + R (scale .* (p - c)); Sigma' = A Sigma A^T with A = R diag(scale) */
   double R[9], A[3][3], sc[3];
   pl_euler_xyz_deg(d->rotation_deg, R);

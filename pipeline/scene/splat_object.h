@@ -6,8 +6,8 @@
  * The result, in world coordinates, feeds both the simulator (mpm: the splats' filled density is the body to fill
  * with particles, mpm_splat_fill.c) and the upsampler (the Gaussians themselves, bound to those particles:
  * mu = sum w (x_p + F_p (X - X_p)), Sigma = F~ Sigma0 F~^T with Sigma0 the trained covariance; colours from the
- * degree-0 SH coefficient, opacities as trained). Higher SH bands are dropped with a warning (the pipeline renders
- * RGB per Gaussian). */
+ * degree-0 SH coefficient, opacities as trained). Higher SH bands, where the file has any non-zero, are kept as they
+ * are (sh): the upsampler turns them with each Gaussian's rotation (PhysGaussian). */
 #ifndef PL_SPLAT_OBJECT_H
 #define PL_SPLAT_OBJECT_H
 
@@ -22,7 +22,9 @@ typedef struct pl_splat_set_s {
   double *colors;    /* [n][3] RGB: 0.28209479177387814 f_dc + 0.5, clamped to [0, 1] */
   double *opacities; /* [n] in (0, 1) */
   int64_t read, cropped, transparent; /* in the file; dropped by the crop box; dropped by the opacity threshold */
-  int sh_degree;     /* of the file */
+  int sh_degree;     /* of the file; 0 when every band above 0 is zero */
+  double *sh;        /* [n][(sh_degree+1)^2][3] the file's SH coefficients (3DGS: colour = C0 sh_0 + 0.5 + ...),
+                        NULL when sh_degree is 0 */
 } pl_splat_set;
 
 typedef struct {

@@ -51,6 +51,8 @@ void pl_ups_desc(const pl_scene *s, pl_backend backend, int64_t n, const real *r
       t->splat_covs = ob->splat_set->covs;
       t->splat_colors = ob->splat_set->colors;
       t->splat_opacities = ob->splat_set->opacities;
+      t->splat_sh = ob->splat_set->sh;
+      t->splat_sh_degree = ob->splat_set->sh ? ob->splat_set->sh_degree : 0;
     }
     if (ob->texture[0]) t->texture_path = ob->texture;
     for (int k = 0; k < 3; ++k) {

@@ -15,7 +15,7 @@ typedef struct {
   int n, use_covs, use_sh, sh_degree, aa, ncams, w, h;
   double spread, smin, smax, omin, omax;
   int special; /* 0 none, 1 huge Gaussian, 2 some behind the camera, 3 all in one tile, 4 depth ties, 5 off-centre
-                  principal point */
+                  principal point, 6 random SH frames */
 } parity_case;
 
 static const parity_case k_cases[] = {
@@ -29,6 +29,7 @@ static const parity_case k_cases[] = {
     {"odd sizes, off-centre principal point", 500, 0, 1, 1, 1, 2, 123, 77, 1.5, 0.02, 0.2, 0.1, 0.9, 5},
     {"20000 Gaussians at 256x256", 20000, 0, 1, 3, 0, 1, 256, 256, 1.5, 0.005, 0.05, 0.05, 0.95, 0},
     {"zero Gaussians", 0, 1, 0, 0, 0, 2, 50, 30, 1.0, 0.1, 0.2, 0.5, 0.6, 0},
+    {"SH frames, degree 3, antialiased, 3 cameras", 400, 0, 1, 3, 1, 3, 96, 80, 1.2, 0.02, 0.15, 0.1, 0.95, 6},
 };
 
 static int g_fail_nonfinite = 0;
@@ -84,6 +85,7 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
   }
   if (pc->special == 5)
     for (int c = 0; c < pc->ncams; ++c) cams[c].cx = 0.2 * pc->w, cams[c].cy = 0.85 * pc->h;
+  if (pc->special == 6) test_scene_random_frames(&s);
   if (pc->special == 3) { /* all near the image centre: one tile holds them all */
     for (int64_t i = 0; i < s.n; ++i) s.means[3 * i + 2] *= RC(0.1);
   }
@@ -106,7 +108,8 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
   raster_gaussians g = test_scene_view(&s);
   raster_images out = {img_c, img_c + 3 * P, img_c + 4 * P, img_c + 5 * P};
   CHECK(raster_forward(cpu, &g, cams, pc->ncams, &opt, &out) == PL_OK, "%s: cpu forward: %s", pc->name, pl_last_error());
-  const int64_t ng = n * (3 + 6 + 4 + 1 + 3 * K);
+  const int64_t nf = s.use_sh_frames ? 9 * n : 0; /* SH frames' cotangents, after the others */
+  const int64_t ng = n * (3 + 6 + 4 + 1 + 3 * K) + nf;
   real *gc = (real *)calloc((size_t)(ng > 0 ? ng : 1), sizeof(real)), *gg = (real *)calloc((size_t)(ng > 0 ? ng : 1), sizeof(real));
   raster_grads grc;
   test_grads_layout(&s, gc, &grc);
@@ -125,6 +128,7 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
   if (g.scales) gd.scales = to_device(&b[3], s.scales, 3 * n), gd.quats = to_device(&b[4], s.quats, 4 * n);
   if (g.colors) gd.colors = to_device(&b[5], s.colors, 3 * n);
   if (g.sh) gd.sh = to_device(&b[6], s.sh, 3 * K * n);
+  if (g.sh_frames) gd.sh_frames = to_device(&b[10], s.sh_frames, 9 * n);
   real *dimg = to_device(&b[7], NULL, 6 * P), *dv = to_device(&b[8], vimg, 6 * P), *dg = to_device(&b[9], NULL, ng);
   raster_images outd = {dimg, dimg + 3 * P, dimg + 4 * P, dimg + 5 * P};
   raster_images voutd = {dv, dv + 3 * P, dv + 4 * P, dv + 5 * P};
@@ -153,9 +157,12 @@ static void run_case(const parity_case *pc, raster_ctx *cpu, raster_ctx *gpu) {
     CHECK(e.rel_l2 < 1e-4 && e.outliers <= 1e-3, "%s: %s: relative L2 error %g, %.3g%% outliers", pc->name, names[k],
           e.rel_l2, 100 * e.outliers);
   }
-  const char *gn[4] = {"means", "covariances or scales+quaternions", "opacities", "colours or SH"};
-  const int64_t go[5] = {0, 3 * n, 10 * n, 11 * n, ng};
-  for (int k = 0; k < 4; ++k) {
+  /* test_grads_layout: means, covariances or scales+quaternions, opacities, colours or SH, SH frames */
+  raster_grads none;
+  const int64_t nl = test_grads_layout(&s, NULL, &none);
+  const char *gn[5] = {"means", "covariances or scales+quaternions", "opacities", "colours or SH", "SH frames"};
+  const int64_t go[6] = {0, 3 * n, 10 * n, 11 * n, nl - nf, nl};
+  for (int k = 0; k < (nf ? 5 : 4); ++k) {
     cmp_result e = compare(gn[k], pc->name, gc + go[k], gg + go[k], go[k + 1] - go[k]);
     worst_grad = fmax(worst_grad, e.rel_l2);
     CHECK(e.rel_l2 < 2e-3, "%s: gradient of %s: relative L2 error %g", pc->name, gn[k], e.rel_l2);
@@ -190,6 +197,24 @@ static void test_cuda_input_check(raster_ctx *gpu) {
   CHECK(st == PL_ERR_INVALID && strstr(pl_last_error(), "Gaussian 42: opacity 2"), "cuda input check: %s",
         pl_last_error());
   for (int k = 0; k < 4; ++k) pl_buffer_free(&b[k]);
+  test_scene_free(&s);
+  /* a NaN SH frame entry, named with its values fetched from the device */
+  test_scene_random(&s, 50, 1, 1, 1, 1.0, 0.05, 0.2, 0.2, 0.8);
+  test_scene_random_frames(&s);
+  s.sh_frames[9 * 13 + 5] = (real)NAN;
+  pl_buffer f[5];
+  memset(f, 0, sizeof f);
+  g = test_scene_view(&s);
+  g.means = to_device(&f[0], s.means, 150);
+  g.covs = to_device(&f[1], s.covs, 300);
+  g.opacities = to_device(&f[2], s.opacities, 50);
+  g.sh = to_device(&f[3], s.sh, 3 * 4 * 50);
+  g.sh_frames = to_device(&f[4], s.sh_frames, 450);
+  st = raster_forward(gpu, &g, &cam, 1, NULL, &out);
+  CHECK(st == PL_ERR_NUMERIC && strstr(pl_last_error(), "Gaussian 13: SH frame is not finite") &&
+            strstr(pl_last_error(), "nan"),
+        "cuda input check (SH frame): %s", pl_last_error());
+  for (int k = 0; k < 5; ++k) pl_buffer_free(&f[k]);
   test_scene_free(&s);
 }
 

@@ -2,7 +2,8 @@
  * small scenes (relative error of the whole gradient <= 1e-6). Each scene is checked to keep a margin from
  * the thresholds' discontinuities (support edge / alpha < 1/255, the 0.99 clamp, the transmittance stop);
  * a scene that fails the margin is redrawn. Also: culled Gaussians get exactly zero, gradients accumulate,
- * and the CPU backward is bitwise deterministic across runs and thread counts. */
+ * and the CPU backward is bitwise deterministic across runs and thread counts. Scenes with SH frames check the
+ * frames' cotangent also on its own. */
 #include "raster/raster_kernels.h"
 #include "tests/raster/raster_test_util.h"
 
@@ -17,6 +18,7 @@ typedef struct {
   int n, use_covs, use_sh, sh_degree, aa, ncams;
   double omin, omax, smin, smax, spread;
   int want_clamp, want_stop; /* the scene must exercise the 0.99 clamp / the transmittance stop */
+  int sh_frames;             /* random SH frames (rotations; differentiated as free 3x3 matrices) */
 } grad_case;
 
 typedef struct {
@@ -29,9 +31,10 @@ typedef struct {
   int nparam;
 } problem;
 
-/* parameter vector <-> scene */
+/* parameter vector <-> scene: means, covs or scales + quats, opacities, colours or SH, then SH frames if any */
+static int has_frames(const test_scene *s) { return s->use_sh && s->use_sh_frames; }
 static int param_count(const test_scene *s) {
-  int per = 3 + 1 + (s->use_covs ? 6 : 7) + (s->use_sh ? 3 * test_sh_coeffs(s->sh_degree) : 3);
+  int per = 3 + 1 + (s->use_covs ? 6 : 7) + (s->use_sh ? 3 * test_sh_coeffs(s->sh_degree) : 3) + 9 * has_frames(s);
   return per * (int)s->n;
 }
 static void scene_to_x(const test_scene *s, double *x) {
@@ -48,6 +51,8 @@ static void scene_to_x(const test_scene *s, double *x) {
     for (int64_t i = 0; i < 3 * K * s->n; ++i) x[k++] = s->sh[i];
   else
     for (int64_t i = 0; i < 3 * s->n; ++i) x[k++] = s->colors[i];
+  if (has_frames(s))
+    for (int64_t i = 0; i < 9 * s->n; ++i) x[k++] = s->sh_frames[i];
 }
 static void x_to_scene(const double *x, test_scene *s) {
   int k = 0, K = test_sh_coeffs(s->sh_degree);
@@ -63,6 +68,8 @@ static void x_to_scene(const double *x, test_scene *s) {
     for (int64_t i = 0; i < 3 * K * s->n; ++i) s->sh[i] = x[k++];
   else
     for (int64_t i = 0; i < 3 * s->n; ++i) s->colors[i] = x[k++];
+  if (has_frames(s))
+    for (int64_t i = 0; i < 9 * s->n; ++i) s->sh_frames[i] = x[k++];
 }
 
 /* y = [rgb 3P | alpha P | depth P | expected depth P] */
@@ -71,6 +78,7 @@ static void f_render(const double *x, double *y, void *vctx) {
   test_scene s = pb->sc;
   test_scene tmp;
   test_scene_alloc(&tmp, s.n, s.use_covs, s.use_sh, s.sh_degree);
+  tmp.use_sh_frames = s.use_sh_frames;
   x_to_scene(x, &tmp);
   raster_gaussians g = test_scene_view(&tmp);
   raster_images out = {y, y + 3 * pb->P, y + 4 * pb->P, y + 5 * pb->P};
@@ -85,6 +93,7 @@ static void vjp_render(const double *x, const double *vy, double *vx, void *vctx
   problem *pb = (problem *)vctx;
   test_scene tmp;
   test_scene_alloc(&tmp, pb->sc.n, pb->sc.use_covs, pb->sc.use_sh, pb->sc.sh_degree);
+  tmp.use_sh_frames = pb->sc.use_sh_frames;
   x_to_scene(x, &tmp);
   raster_gaussians g = test_scene_view(&tmp);
   double *img = (double *)calloc(6 * (size_t)pb->P, sizeof(double));
@@ -110,11 +119,14 @@ static void vjp_render(const double *x, const double *vy, double *vx, void *vctx
   }
   gr.opacities = p;
   p += n;
-  if (tmp.use_sh)
+  if (tmp.use_sh) {
     gr.sh = p;
-  else
+    p += 3 * K * n;
+  } else {
     gr.colors = p;
-  (void)K;
+    p += 3 * n;
+  }
+  if (has_frames(&tmp)) gr.sh_frames = p;
   CHECK(raster_backward(pb->ctx, &g, pb->cams, pb->ncams, &pb->opt, &v, &gr) == PL_OK, "backward: %s",
         pl_last_error());
   free(img);
@@ -195,6 +207,7 @@ static void run_case(const grad_case *gc, raster_ctx *ctx) {
   for (;; ++tries) {
     test_scene_random(&pb.sc, gc->n, gc->use_covs, gc->use_sh, gc->sh_degree, gc->spread, gc->smin, gc->smax, gc->omin,
                       gc->omax);
+    if (gc->sh_frames) test_scene_random_frames(&pb.sc);
     pb.cams[0] = test_camera(36, 28, 50, 4.0, 0.2 + 0.1 * test_rand(), 0.1);
     pb.cams[1] = test_camera(30, 34, 45, 4.5, 1.4, -0.3);
     pb.cams[2] = test_camera(24, 20, 60, 3.0, -2.0, 0.5);
@@ -219,6 +232,15 @@ static void run_case(const grad_case *gc, raster_ctx *ctx) {
   fprintf(stderr, "%-58s rel.err %.2e  (%d params, %lld px, margin %.1e, %d clamped, %d stops, %d redraws)\n",
           gc->name, err, pb.nparam, (long long)pb.P, margin, nclamp, nstop, tries);
   CHECK(err <= 1e-6, "%s: relative error %g", gc->name, err);
+  if (gc->sh_frames) {
+    /* the frames' cotangent on its own (the other inputs held fixed). It is small beside the image, so rounding in
+       the differences dominates at h = 1e-6; frames move only colours (no threshold), so h = 1e-5 is safe */
+    const int nf = 9 * gc->n;
+    double ef = test_vjp_error_slice(gc->name, f_render, vjp_render, &pb, x, pb.nparam, pb.nparam - nf, nf,
+                                     (int)(6 * pb.P), 1e-5, 1e-9);
+    fprintf(stderr, "%-58s rel.err %.2e  (%d params)\n", "  ... SH frames alone", ef, nf);
+    CHECK(ef <= 1e-6, "%s: SH frames alone: relative error %g", gc->name, ef);
+  }
   if (gc->n >= 10 && gc->ncams >= 2) {
     /* the far-away Gaussian 0 is culled everywhere: its gradient is exactly zero (accumulating onto 7.0) */
     double *vx = (double *)malloc(sizeof(double) * (size_t)pb.nparam);
@@ -355,22 +377,31 @@ int main(void) {
   raster_ctx *ctx = test_cpu_ctx();
   if (!ctx) return 1;
   const grad_case cases[] = {
-      /* name                                         n  covs sh deg aa cams omin  omax  smin  smax spread clamp stop */
-      {"covariances, RGB, classic, 2 cameras", 10, 1, 0, 0, 0, 2, 0.1, 0.7, 0.08, 0.35, 0.8, 0, 0},
-      {"scale+quaternion, SH degree 3, antialiased, 2 cameras", 10, 0, 1, 3, 1, 2, 0.1, 0.8, 0.08, 0.35, 0.8, 0, 0},
-      {"covariances, SH degree 1, opaque (stop + clamp)", 12, 1, 1, 1, 0, 1, 0.6, 0.9, 0.25, 0.45, 0.3, 0, 1},
-      {"scale+quaternion, RGB, 3 cameras", 8, 0, 0, 0, 0, 3, 0.2, 0.9, 0.05, 0.3, 1.0, 0, 0},
-      {"covariances, SH degree 2, antialiased, 3 cameras", 7, 1, 1, 2, 1, 3, 0.3, 0.95, 0.1, 0.4, 0.9, 0, 0},
+      /* name                                  n  covs sh deg aa cams omin  omax  smin  smax spread clamp stop frames */
+      {"covariances, RGB, classic, 2 cameras", 10, 1, 0, 0, 0, 2, 0.1, 0.7, 0.08, 0.35, 0.8, 0, 0, 0},
+      {"scale+quaternion, SH degree 3, antialiased, 2 cameras", 10, 0, 1, 3, 1, 2, 0.1, 0.8, 0.08, 0.35, 0.8, 0, 0, 0},
+      {"covariances, SH degree 1, opaque (stop + clamp)", 12, 1, 1, 1, 0, 1, 0.6, 0.9, 0.25, 0.45, 0.3, 0, 1, 0},
+      {"scale+quaternion, RGB, 3 cameras", 8, 0, 0, 0, 0, 3, 0.2, 0.9, 0.05, 0.3, 1.0, 0, 0, 0},
+      {"covariances, SH degree 2, antialiased, 3 cameras", 7, 1, 1, 2, 1, 3, 0.3, 0.95, 0.1, 0.4, 0.9, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_case(&cases[i], ctx);
   /* the 0.99 clamp: one near-opaque Gaussian among others */
   {
     grad_case gc = {"scale+quaternion, RGB, near-opaque (0.99 clamp)", 6, 0, 0, 0, 0, 1, 0.993, 0.999, 0.1, 0.25, 0.7,
-                    1, 0};
+                    1, 0, 0};
     run_case(&gc, ctx);
   }
   test_camera_grads(ctx);
-  raster_destroy(ctx);
   test_determinism();
+  /* SH frames (PhysGaussian): the SH view direction turned into each Gaussian's rest frame */
+  {
+    grad_case gc = {"scale+quaternion, SH degree 3, SH frames, antialiased, 2 cameras", 10, 0, 1, 3, 1, 2, 0.1, 0.8,
+                    0.08, 0.35, 0.8, 0, 0, 1};
+    run_case(&gc, ctx);
+    grad_case gc1 = {"covariances, SH degree 1, SH frames, 3 cameras", 7, 1, 1, 1, 0, 3, 0.3, 0.95, 0.1, 0.4, 0.9, 0,
+                     0, 1};
+    run_case(&gc1, ctx);
+  }
+  raster_destroy(ctx);
   return test_summary("test_raster_grad");
 }

@@ -1,5 +1,6 @@
 /* test_raster_kernels.c: every _vjp of raster/raster_kernels.h against central differences in double
- * (relative error <= 1e-6), away from the thresholds' discontinuities (each case asserts its margin). */
+ * (relative error <= 1e-6), away from the thresholds' discontinuities (each case asserts its margin); the SH
+ * frames' identities (rest-frame view direction, identity frames = none). */
 #include "raster/raster_kernels.h"
 #include "tests/raster/raster_test_util.h"
 
@@ -76,6 +77,81 @@ static void vjp_sh(const double *x, const double *vy, double *vx, void *ctx) {
   v3 vd = v3_zero();
   raster_sh_color_vjp(g_deg, x, v3_load(x + 3 * K), vy, vx, &vd);
   vx[3 * K] += vd.x, vx[3 * K + 1] += vd.y, vx[3 * K + 2] += vd.z;
+}
+
+/* ---- a Gaussian's colour in its SH frame: x = sh[3K], mu[3], R[9] (a free 3x3 matrix, row-major); eye: g_cam's;
+ * y = rgb along d0 = R^T (mu - eye) */
+static void f_frame(const double *x, double *y, void *ctx) {
+  (void)ctx;
+  int K = raster_sh_coeffs(g_deg);
+  raster_gaussian_color(NULL, x, x + 3 * K + 3, g_deg, 0, v3_load(x + 3 * K), &g_cam, y);
+}
+static void vjp_frame(const double *x, const double *vy, double *vx, void *ctx) {
+  (void)ctx;
+  int K = raster_sh_coeffs(g_deg);
+  v3 vmu = v3_zero();
+  raster_gaussian_color_vjp(NULL, x, x + 3 * K + 3, g_deg, 0, v3_load(x + 3 * K), &g_cam, vy, NULL, vx,
+                            vx + 3 * K + 3, &vmu);
+  vx[3 * K] += vmu.x, vx[3 * K + 1] += vmu.y, vx[3 * K + 2] += vmu.z;
+}
+
+/* Row-major Rz(c) Ry(b) Rx(a). */
+static void euler_rotation(double a, double b, double c, double r[9]) {
+  m3 rx = m3_make(1, 0, 0, 0, cos(a), -sin(a), 0, sin(a), cos(a));
+  m3 ry = m3_make(cos(b), 0, sin(b), 0, 1, 0, -sin(b), 0, cos(b));
+  m3 rz = m3_make(cos(c), -sin(c), 0, sin(c), cos(c), 0, 0, 0, 1);
+  m3_store(m3_mul(rz, m3_mul(ry, rx)), r);
+}
+
+/* SH frames: the vjp against central differences (all of x, then R alone), and the identities that define the
+ * frame: colour(frame Q, mean mu) = colour(no frame, mean eye + Q^T (mu - eye)); identity frames = no frame, bit for
+ * bit (colour and cotangents). */
+static void test_sh_frames(void) {
+  char name[128];
+  make_cam(64, 48, 50, 0.4);
+  double q[9];
+  const double id[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  euler_rotation(0.3, -0.7, 1.1, q);
+  for (g_deg = 1; g_deg <= 3; ++g_deg) {
+    const int K = raster_sh_coeffs(g_deg);
+    double x[3 * 16 + 12];
+    for (int k = 0; k < 3 * K; ++k) x[k] = (k < 3 ? 0.5 : 0.15) * test_rand();
+    for (int k = 0; k < 3; ++k) x[3 * K + k] = 0.5 * test_rand();
+    memcpy(x + 3 * K + 3, q, sizeof q);
+    double rgb[3];
+    f_frame(x, rgb, NULL);
+    CHECK(rgb[0] > 0.05 && rgb[1] > 0.05 && rgb[2] > 0.05, "SH frame test colour too close to the clamp");
+    snprintf(name, sizeof name, "gaussian_color, SH frame, degree %d", g_deg);
+    report(name, test_vjp_error(name, f_frame, vjp_frame, NULL, x, 3 * K + 12, 3, 1e-5, 1e-12, 0));
+    snprintf(name, sizeof name, "gaussian_color, SH frame, degree %d: R alone", g_deg);
+    report(name, test_vjp_error_slice(name, f_frame, vjp_frame, NULL, x, 3 * K + 12, 3 * K + 3, 9, 3, 1e-5, 1e-12));
+
+    /* the rest-frame identity (rounding apart: eye + v - eye is not exactly v) */
+    const v3 mu = v3_load(x + 3 * K), eye = g_cam.eye;
+    const v3 mu_rest = v3_add(eye, m3_tmul_v(m3_load(q), v3_sub(mu, eye)));
+    double rgb_rest[3], rgb_plain[3];
+    raster_gaussian_color(NULL, x, NULL, g_deg, 0, mu_rest, &g_cam, rgb_rest);
+    raster_gaussian_color(NULL, x, NULL, g_deg, 0, mu, &g_cam, rgb_plain);
+    double diff = 0, turn = 0;
+    for (int ch = 0; ch < 3; ++ch) {
+      diff = fmax(diff, fabs(rgb[ch] - rgb_rest[ch]));
+      turn = fmax(turn, fabs(rgb[ch] - rgb_plain[ch]));
+    }
+    CHECK(diff <= 1e-12, "degree %d: colour in frame Q %g away from the colour at eye + Q^T (mu - eye)", g_deg, diff);
+    CHECK(turn > 1e-3, "degree %d: the frame should change the colour (by %g)", g_deg, turn);
+
+    /* identity frames: exactly the colour and cotangents without frames */
+    double rgb_id[3], vy[3] = {test_rand(), test_rand(), test_rand()};
+    double vsh_id[48] = {0}, vsh_0[48] = {0}, vr[9] = {0};
+    v3 vmu_id = v3_zero(), vmu_0 = v3_zero();
+    raster_gaussian_color(NULL, x, id, g_deg, 0, mu, &g_cam, rgb_id);
+    raster_gaussian_color_vjp(NULL, x, id, g_deg, 0, mu, &g_cam, vy, NULL, vsh_id, vr, &vmu_id);
+    raster_gaussian_color_vjp(NULL, x, NULL, g_deg, 0, mu, &g_cam, vy, NULL, vsh_0, NULL, &vmu_0);
+    CHECK(memcmp(rgb_id, rgb_plain, sizeof rgb_id) == 0, "degree %d: identity frames change the colour", g_deg);
+    CHECK(memcmp(vsh_id, vsh_0, sizeof vsh_id) == 0 && vmu_id.x == vmu_0.x && vmu_id.y == vmu_0.y &&
+              vmu_id.z == vmu_0.z,
+          "degree %d: identity frames change the cotangents", g_deg);
+  }
 }
 
 /* ---- whole projection: x = mu[3], cov6[6], opacity; y = mx my ca cb cc op z */
@@ -325,6 +401,7 @@ int main(void) {
     snprintf(name, sizeof name, "composite one pixel (%d splats, %d blended)", KB, p.n);
     report(name, test_vjp_error(name, f_blend, vjp_blend, NULL, x, 5 * KB, 6, 1e-6, 1e-12, 0));
   }
+  test_sh_frames();
   fprintf(stderr, "worst relative error: %.2e\n", g_worst);
   return test_summary("test_raster_kernels");
 }

@@ -1,7 +1,7 @@
 /* test_raster_robust.c: bad input fails with a clear error naming the Gaussian (or camera); hard but valid
  * input renders correctly with finite gradients: Gaussians behind, at and very near the camera, huge and
  * degenerate covariances, not-positive-definite covariances, zero Gaussians, empty tiles, one Gaussian
- * covering the whole image, far-away Gaussians, the pair limit, API misuse. */
+ * covering the whole image, far-away Gaussians, the pair limit, API misuse (SH frames included). */
 #include "raster/raster_kernels.h"
 #include "tests/raster/raster_test_util.h"
 
@@ -139,6 +139,14 @@ static void test_bad_values(void) {
   s.sh[3 * 16 * 6 + 40] = (real)NAN;
   expect_error(render(&s, NULL), PL_ERR_NUMERIC, "Gaussian 6: an SH coefficient", "NaN SH");
   s.sh[3 * 16 * 6 + 40] = 0;
+  /* SH frames: a non-finite entry names the Gaussian; finite frames need not be orthogonal */
+  s.use_sh_frames = 1;
+  s.sh_frames[9 * 8 + 4] = (real)NAN;
+  expect_error(render(&s, NULL), PL_ERR_NUMERIC, "Gaussian 8: SH frame is not finite", "NaN SH frame");
+  s.sh_frames[9 * 8 + 4] = RC(2.5);
+  CHECK(render(&s, NULL) == PL_OK, "a finite, non-orthogonal SH frame renders: %s", pl_last_error());
+  s.sh_frames[9 * 8 + 4] = 1;
+  s.use_sh_frames = 0;
   CHECK(render(&s, NULL) == PL_OK, "repaired scene renders: %s", pl_last_error());
   /* skip_input_check: a NaN mean is not reported, and must not crash (its output is unspecified) */
   raster_options opt;
@@ -163,6 +171,10 @@ static void test_api_misuse(void) {
   raster_gaussians sh = g;
   sh.colors = NULL, sh.sh = s.sh, sh.sh_degree = 4;
   expect_error(raster_forward(g_ctx, &sh, &g_cam, 1, NULL, &out), PL_ERR_INVALID, "sh_degree", "sh degree 4");
+  raster_gaussians rgb_frames = g;
+  rgb_frames.sh_frames = s.sh_frames;
+  expect_error(raster_forward(g_ctx, &rgb_frames, &g_cam, 1, NULL, &out), PL_ERR_INVALID,
+               "sh_frames given but the Gaussians have RGB colours", "SH frames with RGB colours");
   raster_camera bad[2] = {g_cam, g_cam};
   bad[1].viewmat[0] = 2;
   expect_error(raster_forward(g_ctx, &g, bad, 2, NULL, &out), PL_ERR_INVALID, "camera 1: viewmat is not a rigid",
@@ -196,6 +208,24 @@ static void test_api_misuse(void) {
   gr.scales = gm;
   expect_error(raster_backward(fresh, &g, &g_cam, 1, NULL, NULL, &gr), PL_ERR_INVALID, "grads.scales",
                "wrong gradient representation");
+  gr.scales = NULL;
+  real gf[9] = {0};
+  gr.sh_frames = gf;
+  expect_error(raster_backward(fresh, &g, &g_cam, 1, NULL, NULL, &gr), PL_ERR_INVALID,
+               "grads.sh_frames given but the Gaussians have no SH frames", "frame gradients without frames");
+  gr.sh_frames = NULL;
+  /* SH frames in the forward but not in the backward */
+  raster_gaussians shf = g;
+  shf.colors = NULL, shf.sh = s.sh, shf.sh_degree = 1, shf.sh_frames = s.sh_frames;
+  CHECK(raster_forward(fresh, &shf, &g_cam, 1, NULL, &out) == PL_OK, "forward with SH frames: %s", pl_last_error());
+  raster_gaussians shn = shf;
+  shn.sh_frames = NULL;
+  expect_error(raster_backward(fresh, &shn, &g_cam, 1, NULL, NULL, &gr), PL_ERR_INVALID, "differ",
+               "backward without the forward's SH frames");
+  gr.sh_frames = gf;
+  CHECK(raster_backward(fresh, &shf, &g_cam, 1, NULL, NULL, &gr) == PL_OK, "backward with SH frames: %s",
+        pl_last_error());
+  gr.sh_frames = NULL;
   /* a failed forward invalidates the saved state */
   CHECK(raster_forward(fresh, NULL, &g_cam, 1, NULL, &out) != PL_OK, "forward with NULL Gaussians fails");
   gr.scales = NULL;

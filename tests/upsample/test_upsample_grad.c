@@ -4,9 +4,13 @@
  * Cases: bound mode on a particle set's surface, bound mode on a mesh (vertex colours, rotated and scaled),
  * the particles mode, the runtime mode (with an isolated particle and particles in the weight's ramp), two
  * objects of different modes in one upsampler, and a trained splat object (its own rest covariances, colours and
- * opacities; sigma0 and thickness must not matter to it) beside a particle-set surface. Relative error <= 1e-6; every parameter must get a gradient. */
+ * opacities; sigma0 and thickness must not matter to it) beside a particle-set surface, and a trained splat object
+ * with SH bands (degree 2, a rotated placement) beside a runtime blob: the outputs are then the SH (degree 0 from the
+ * colours) and the frames Q = polar(Ft) R0 (ups_backward_sh). Relative error <= 1e-6; every parameter must get a
+ * gradient. */
 #include <stdio.h>
 
+#include "core/rotation.h"
 #include "tests/upsample/ups_test_util.h"
 
 #ifndef PL_REAL_DOUBLE
@@ -17,10 +21,11 @@ typedef struct {
   ups *u;
   int n;
   int64_t m;
+  int sh_k; /* > 0: the outputs are means, covs, SH, frames, opacities */
 } gctx;
 
 static int n_inputs(const gctx *c) { return (int)(12 * c->n + 3 + 4 * c->m); }
-static int n_outputs(const gctx *c) { return (int)(13 * c->m); }
+static int n_outputs(const gctx *c) { return (int)((c->sh_k ? 19 + 3 * c->sh_k : 13) * c->m); }
 
 static void set_inputs(gctx *c, const double *x) {
   ups_params p;
@@ -41,9 +46,16 @@ static void f_all(const double *x, double *y, void *ctx) {
   ups_gaussians g;
   pl_status s = ups_forward(c->u, x, x + 3 * c->n, &g);
   CHECK(s == PL_OK, "forward: %s", pl_last_error());
-  size_t m = (size_t)c->m;
+  size_t m = (size_t)c->m, kb = 3 * (size_t)c->sh_k;
   memcpy(y, g.means, sizeof(double) * 3 * m);
   memcpy(y + 3 * m, g.covs, sizeof(double) * 6 * m);
+  if (c->sh_k) {
+    CHECK(g.sh && g.frames, "forward: no SH output");
+    memcpy(y + 9 * m, g.sh, sizeof(double) * kb * m);
+    memcpy(y + (9 + kb) * m, g.frames, sizeof(double) * 9 * m);
+    memcpy(y + (18 + kb) * m, g.opacities, sizeof(double) * m);
+    return;
+  }
   memcpy(y + 9 * m, g.colors, sizeof(double) * 3 * m);
   memcpy(y + 12 * m, g.opacities, sizeof(double) * m);
 }
@@ -54,7 +66,12 @@ static void v_all(const double *x, const double *vy, double *vx, void *ctx) {
   size_t m = (size_t)c->m;
   pl_status s = ups_zero_grads(c->u);
   CHECK(s == PL_OK, "zero_grads: %s", pl_last_error());
-  s = ups_backward(c->u, x, x + 3 * c->n, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, vx, vx + 3 * c->n);
+  const size_t kb = 3 * (size_t)c->sh_k;
+  if (c->sh_k)
+    s = ups_backward_sh(c->u, x, x + 3 * c->n, vy, vy + 3 * m, vy + 9 * m, vy + (9 + kb) * m, vy + (18 + kb) * m, vx,
+                        vx + 3 * c->n);
+  else
+    s = ups_backward(c->u, x, x + 3 * c->n, vy, vy + 3 * m, vy + 9 * m, vy + 12 * m, vx, vx + 3 * c->n);
   CHECK(s == PL_OK, "backward: %s", pl_last_error());
   ups_grads g;
   ups_get_grads(c->u, &g);
@@ -67,9 +84,54 @@ static void v_all(const double *x, const double *vy, double *vx, void *ctx) {
 }
 
 
+/* The SH case's forward values and the frames' own path: at rest (x = X, F = I) each splat's frame is its placement
+ * rotation R0 (Euler 25, -40, 70 degrees) and its higher bands are the trained ones; the degree-0 term is the trained
+ * one moved by the colour parameter, sh_0 = f_dc + (c - c0) / C0; and a cotangent on the frames alone reaches F. */
+static void check_sh_forward(gctx *c, double *x, const real *x0, const double *sh, const double *col, double *vy,
+                             double *vx) {
+  const int n = c->n, K = c->sh_k;
+  const size_t m = (size_t)c->m;
+  double *rest = (double *)malloc(sizeof(double) * 12 * (size_t)n);
+  for (int p = 0; p < n; ++p) {
+    for (int k = 0; k < 3; ++k) rest[3 * p + k] = x0[3 * p + k];
+    for (int k = 0; k < 9; ++k) rest[3 * n + 9 * p + k] = k % 4 == 0;
+  }
+  set_inputs(c, x);
+  ups_gaussians g;
+  pl_status s = ups_forward(c->u, rest, rest + 3 * n, &g);
+  CHECK(s == PL_OK, "SH forward at rest: %s", pl_last_error());
+  double r0[9], ef = 0, eb = 0, e0 = 0;
+  const double deg[3] = {25, -40, 70};
+  pl_euler_xyz_deg(deg, r0);
+  for (int i = 0; s == PL_OK && i < 40; ++i) {
+    for (int k = 0; k < 9; ++k) ef = fmax(ef, fabs(g.frames[9 * i + k] - r0[k]));
+    for (int k = 3; k < 3 * K; ++k) eb = fmax(eb, fabs(g.sh[3 * K * i + k] - sh[3 * K * i + k]));
+    for (int ch = 0; ch < 3; ++ch)
+      e0 = fmax(e0, fabs(g.sh[3 * K * i + ch] - (sh[3 * K * i + ch] + (g.colors[3 * i + ch] - col[3 * i + ch]) /
+                                                                           0.28209479177387814)));
+  }
+  CHECK(ef < 1e-12 && eb == 0 && e0 < 1e-12, "SH at rest: frame off R0 by %.3g, bands by %.3g, degree 0 by %.3g", ef,
+        eb, e0);
+  for (size_t i = 0; i < m; ++i) /* the children's frames stay the identity */
+    for (int k = 0; k < 9 && i >= 40; ++k) ef = fmax(ef, fabs(g.frames[9 * i + k] - (k % 4 == 0)));
+  CHECK(ef < 1e-12, "SH: a frame other than a splat's is not the identity (%.3g)", ef);
+  /* only the frames' cotangent: it must reach F */
+  memset(vy, 0, sizeof(double) * (size_t)n_outputs(c));
+  memset(vx, 0, sizeof(double) * (size_t)n_inputs(c));
+  for (size_t i = 0; i < 9 * m; ++i) vy[(9 + 3 * (size_t)K) * m + i] = test_rand();
+  v_all(x, vy, vx, c);
+  double nf = 0;
+  for (int i = 0; i < 9 * n; ++i) nf += fabs(vx[3 * n + i]);
+  CHECK(nf > 0, "SH: the frames' cotangent does not reach F");
+  fprintf(stderr, "   SH at rest: frames = R0 to %.2g, bands exact, degree 0 to %.2g; |v_F| from the frames alone %.3g\n",
+          ef, e0, nf);
+  free(rest);
+}
+
 typedef struct {
   const char *name;
-  int kind; /* 0 bound pset, 1 bound mesh, 2 particles, 3 runtime, 4 mixed, 5 splats + bound pset */
+  int kind; /* 0 bound pset, 1 bound mesh, 2 particles, 3 runtime, 4 mixed, 5 splats + bound pset, 6 SH splats +
+               runtime */
 } gcase;
 
 static void run(const gcase *gc) {
@@ -118,8 +180,8 @@ static void run(const gcase *gc) {
     n += nb;
     free(blob);
   }
-  double *sp_mean = NULL, *sp_cov = NULL, *sp_col = NULL, *sp_op = NULL;
-  if (gc->kind == 5) {
+  double *sp_mean = NULL, *sp_cov = NULL, *sp_col = NULL, *sp_op = NULL, *sp_sh = NULL;
+  if (gc->kind == 5 || gc->kind == 6) {
     /* object 0: 40 trained Gaussians around the sphere's surface (random SPD covariances, colours, opacities);
      * object 1: a second sphere with a sampled surface (the disc Sigma0 rows beside the trained ones) */
     nobj = 2;
@@ -144,8 +206,15 @@ static void run(const gcase *gc) {
     objs[0].splat_count = ns;
     objs[0].splat_means = sp_mean, objs[0].splat_covs = sp_cov, objs[0].splat_colors = sp_col;
     objs[0].splat_opacities = sp_op;
-    objs[1].mode = UPS_BOUND;
-    objs[1].name = "second sphere";
+    if (gc->kind == 6) { /* degree 2 (9 coefficients per channel), a rotated placement: R0 != I */
+      sp_sh = (double *)malloc(sizeof(double) * 27 * ns);
+      for (int i = 0; i < 27 * ns; ++i) sp_sh[i] = 0.4 * test_rand();
+      objs[0].splat_sh = sp_sh;
+      objs[0].splat_sh_degree = 2;
+      objs[0].rotation_deg[0] = 25, objs[0].rotation_deg[1] = -40, objs[0].rotation_deg[2] = 70;
+    }
+    objs[1].mode = gc->kind == 6 ? UPS_RUNTIME : UPS_BOUND;
+    objs[1].name = gc->kind == 6 ? "runtime blob" : "second sphere";
     real *two;
     double c1[3] = {c0[0] + 6 * dp, c0[1], c0[2]};
     int n2 = ups_sphere_particles(c1, 2.0 * dp, dp, 0.5, 7, &two);
@@ -173,7 +242,12 @@ static void run(const gcase *gc) {
   gctx c;
   c.n = n;
   pl_status s = ups_create(&c.u, &d);
-  free(sp_mean), free(sp_cov), free(sp_col), free(sp_op); /* borrowed during init only */
+  double *keep_sh = NULL, *keep_col = NULL; /* copies for the forward checks below (the inputs are freed now) */
+  if (sp_sh) {
+    keep_sh = (double *)malloc(sizeof(double) * 27 * 40), keep_col = (double *)malloc(sizeof(double) * 3 * 40);
+    memcpy(keep_sh, sp_sh, sizeof(double) * 27 * 40), memcpy(keep_col, sp_col, sizeof(double) * 3 * 40);
+  }
+  free(sp_mean), free(sp_cov), free(sp_col), free(sp_op), free(sp_sh); /* borrowed during init only */
   CHECK(s == PL_OK, "%s: init: %s", gc->name, pl_last_error());
   if (s != PL_OK) {
     free(x0);
@@ -183,6 +257,8 @@ static void run(const gcase *gc) {
   ups_info info;
   ups_get_info(c.u, &info);
   c.m = info.count;
+  c.sh_k = info.sh_degree > 0 ? (info.sh_degree + 1) * (info.sh_degree + 1) : 0;
+  CHECK((gc->kind == 6) == (c.sh_k == 9), "%s: SH degree %d out", gc->name, info.sh_degree);
   /* the evaluation point: displaced positions, deformed F, parameters away from their defaults */
   int nin = n_inputs(&c);
   double *x = (double *)malloc(sizeof(double) * (size_t)nin);
@@ -221,6 +297,8 @@ static void run(const gcase *gc) {
   CHECK(noff > 0, "%s: per-Gaussian opacity offsets get no gradient", gc->name);
   fprintf(stderr, "   |v_x| %.3g  |v_F| %.3g  v_sigma0 %.3g  v_thickness %.3g  v_opacity %.3g  |v_colours| %.3g  "
                   "|v_offsets| %.3g\n", nx, nf, vp[0], vp[1], vp[2], ncol, noff);
+  if (keep_sh) check_sh_forward(&c, x, x0, keep_sh, keep_col, vy, vx);
+  free(keep_sh), free(keep_col);
   free(vy);
   free(vx);
   free(x);
@@ -235,7 +313,8 @@ int main(void) {
                          {"particles", 2},
                          {"runtime (with an isolated particle)", 3},
                          {"bound + runtime objects", 4},
-                         {"trained splats + bound surface", 5}};
+                         {"trained splats + bound surface", 5},
+                         {"trained splats with SH (degree 2, rotated) + runtime blob", 6}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run(&cases[i]);
   return test_summary("test_upsample_grad");
 }
