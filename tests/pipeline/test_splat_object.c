@@ -192,8 +192,9 @@ static double render_against_ply(const char *pipeline, const char *dir, const ch
   return same ? psnr : -1;
 }
 
-/* Gradients through the SH frames: a spinning, falling body of SH splats (degree 3, placed with a turn) whose E and
- * per-Gaussian colours learn, with an L2 loss (a colour moves pixels whose L1 residual sits at its kink, tiny in
+/* Gradients through the SH frames: a spinning, falling body of SH splats (degree 3, placed with a turn) whose E,
+ * initial rotation (a learnt pose starts F at Q, so the frames start at Q R0) and per-Gaussian colours learn, with
+ * an L2 loss (a colour moves pixels whose L1 residual sits at its kink, tiny in
  * test_gradients.sh likewise); `pipeline gradcheck --stage all` (double: the whole objective, the simulation, the
  * upsampler's inputs) must pass, and `optimize --check-grad 0` (float, the fit's own mode) must print no bad verdict. */
 static void check_sh_gradients(const char *pipeline, const char *dir, const char *ply) {
@@ -211,15 +212,16 @@ static void check_sh_gradients(const char *pipeline, const char *dir, const char
              "[camera front]\neye = 0.5 0.6 1.3\ntarget = 0.5 0.5 0.5\nfov = 30\n\n"
              "[camera side]\neye = 1.6 0.7 0.6\ntarget = 0.5 0.5 0.5\nfov = 30\n\n"
              "[render]\nwidth = 40\nheight = 32\nbackground = 0 0 0\n\n[upsample]\nlearn_colors = true\n\n"
-             "[targets]\nframes = 1:4\n\n[optimize]\niterations = 1\nloss = l2:1\n\n[param material.m.E]\nspace = log\n\n"
-             "[truth]\nmaterial.m.E = 2e4\n", ply);
+             "[targets]\nframes = 1:4\n\n[optimize]\niterations = 1\nloss = l2:1\n\n[param material.m.E]\nspace = log\n\n[param object.ball.rotation]\n\n"
+             "[truth]\nmaterial.m.E = 2e4\nobject.ball.rotation = 24 -30 55\n", ply);
   fclose(f);
   snprintf(cmd, sizeof cmd, "'%s' gradcheck '%s' --stage all -q > '%s' 2>&1", pipeline, cfg, log);
   int rc = system(cmd);
   snprintf(cmd, sizeof cmd, "cat '%s'", log);
   CHECK(rc == 0, "gradcheck of the SH splats failed (%d)", rc);
   if (rc != 0 && system(cmd) != 0) fprintf(stderr, "(no log)\n");
-  snprintf(cmd, sizeof cmd, "grep -q '^material.m.E .* ok$' '%s' && grep -q '^upsample: particle' '%s'", log, log);
+  snprintf(cmd, sizeof cmd, "grep -q '^material.m.E .* ok$' '%s' && grep -q '^object.ball.rotation.z .* ok$' '%s' && "
+           "grep -q '^upsample: particle' '%s'", log, log, log);
   CHECK(system(cmd) == 0, "gradcheck of the SH splats: no E row ok or no upsample stage");
   snprintf(cmd, sizeof cmd,
            "'%s' optimize '%s' --check-grad 0 --no-video -q -o '%s' > '%s' 2>&1; r=$?; [ $r -le 3 ] && "
