@@ -10,7 +10,8 @@
 #     frame's PSNR by >= 2 dB, on the terminal and in result.json; with the hull's masks (optimize.appearance_mask
 #     = auto) it learns from the pixels inside them: their count and PSNR (raised by >= 2 dB) in result.json;
 #     appearance_mask = on without a visual hull, and appearance_hold without a stage, are errors naming the key;
-#  4. errors: visual_hull without a capture, hull keys on a box, a placement key on a hull: one line naming the key.
+#  4. errors: visual_hull without a capture, hull keys on a box, a placement key on a hull: one line naming the key;
+#  5. scripts/hull_extent_scan.py runs on the capture and prints hull_min / hull_max inside the hull's extent.
 . "$(dirname "$0")/../lib.sh" "$@"
 scene=scenes/captures/hull_capture.cfg
 
@@ -68,6 +69,35 @@ print(a['psnr_before_db'], a['psnr_after_db'], a.get('mask_pixels_inside', 0), a
   [ -f "$tmp/fit/appearance_0.png" ] || fail "appearance_0.png missing"
 else
   fail "optimize $scene (visual hull from the capture)"
+fi
+
+# 5. scripts/hull_extent_scan.py runs end to end on the capture (one depth, one pass): it reads the hull's extent
+#    from the set-up, the cube's colour from the first frame (within 0.05 of the red it was captured with), brackets
+#    E per clip and prints the two keys, a box inside the hull's extent
+check
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+if "$py" scripts/hull_extent_scan.py "$bin" "$scene" cube --param material.jelly.E --start 6e4 --depths 0.03 \
+    --passes 1 --colour-key material.jelly.color --capture "$tmp/cap" --holdout 7 --set targets.path="$tmp/cap" \
+    --set sim.frames=6 --set targets.frames=1:7 --set targets.holdout=7 --set render.width=24 \
+    --set render.height=24 --set sim.grid=20 --set object.cube.particles_per_cell=8 \
+    --set object.cube.hull_erode=0.015 > "$tmp/extent" 2>&1; then
+  grep -E "first-frame colour|hull extent|unclipped|kept|hull_m" "$tmp/extent"
+  "$py" - "$tmp/extent" "$(grep -o 'color = [0-9. ]*' scenes/tiny.cfg | head -1 | cut -d= -f2)" << 'EOF2' || fail "hull_extent_scan.py: output (see above)"
+import re, sys
+t = open(sys.argv[1]).read()
+want = [float(v) for v in sys.argv[2].split()]
+col = [float(v) for v in re.search(r"first-frame colour .*: ([0-9.]+) ([0-9.]+) ([0-9.]+)", t).groups()]
+ext = [float(v) for v in re.search(r"hull extent: ([0-9.]+)\.\.([0-9.]+) x ([0-9.]+)\.\.([0-9.]+) x ([0-9.]+)\.\.([0-9.]+)", t).groups()]
+lo = [float(v) for v in re.search(r"hull_min = (\S+) (\S+) (\S+)", t).groups()]
+hi = [float(v) for v in re.search(r"hull_max = (\S+) (\S+) (\S+)", t).groups()]
+ok = all(abs(a - b) <= 0.05 for a, b in zip(col, want))
+ok &= all(ext[2 * k] - 1e-9 <= lo[k] < hi[k] <= ext[2 * k + 1] + 1e-9 for k in range(3))
+sys.exit(0 if ok else 1)
+EOF2
+else
+  cat "$tmp/extent"
+  fail "scripts/hull_extent_scan.py on the capture"
 fi
 
 # appearance_mask = on needs a hull's masks
